@@ -1,0 +1,75 @@
+"""Domain errors shared by every service. No grpc import: servicers map these to statuses."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+
+class ErrorKind(enum.Enum):
+    """What went wrong, independent of transport. Each maps to one gRPC status and HTTP status."""
+
+    INVALID_ARGUMENT = "invalid_argument"
+    NOT_FOUND = "not_found"
+    UNAUTHENTICATED = "unauthenticated"
+    PERMISSION_DENIED = "permission_denied"
+    RESOURCE_EXHAUSTED = "resource_exhausted"
+    FAILED_PRECONDITION = "failed_precondition"
+    UNAVAILABLE = "unavailable"
+    DEADLINE_EXCEEDED = "deadline_exceeded"
+    INTERNAL = "internal"
+
+
+# The `type` OpenAI puts in its error JSON for each kind.
+_OPENAI_TYPES = {
+    ErrorKind.INVALID_ARGUMENT: "invalid_request_error",
+    ErrorKind.NOT_FOUND: "invalid_request_error",
+    ErrorKind.UNAUTHENTICATED: "authentication_error",
+    ErrorKind.PERMISSION_DENIED: "permission_error",
+    ErrorKind.RESOURCE_EXHAUSTED: "rate_limit_error",
+    ErrorKind.FAILED_PRECONDITION: "invalid_request_error",
+    ErrorKind.UNAVAILABLE: "service_unavailable_error",
+    ErrorKind.DEADLINE_EXCEEDED: "timeout_error",
+    ErrorKind.INTERNAL: "server_error",
+}
+
+
+class ServiceError(Exception):
+    """An error a client should see, with everything needed to render it on REST and gRPC.
+
+    `retryable=False` tells clients (the openai SDK reads `x-should-retry`) not to retry a
+    status they would otherwise retry, e.g. a 503 caused by missing configuration.
+    """
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        code: str,
+        error_type: str | None = None,
+        param: str | None = None,
+        retry_after_s: float | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.code = code
+        self.error_type = error_type or _OPENAI_TYPES[kind]
+        self.param = param
+        self.retry_after_s = retry_after_s
+        self.retryable = retryable
+
+    def openai_error(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def __repr__(self) -> str:
+        return f"ServiceError({self.kind.name}, code={self.code!r}, message={self.message!r})"

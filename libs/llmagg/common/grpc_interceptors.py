@@ -1,0 +1,177 @@
+"""Server interceptors: the one place where domain errors become gRPC statuses, and server spans."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf import duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from opentelemetry import propagate, trace
+
+from llmagg.common.errors import ErrorKind, ServiceError
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_KIND = {
+    ErrorKind.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorKind.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorKind.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    ErrorKind.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    ErrorKind.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorKind.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorKind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorKind.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
+    ErrorKind.INTERNAL: grpc.StatusCode.INTERNAL,
+}
+
+# Trailing metadata Envoy turns into response headers; its Lua filter swaps the body for this JSON.
+OPENAI_ERROR_METADATA = "x-openai-error"
+
+_UNTRACED_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+
+
+def error_trailers(error: ServiceError) -> tuple[tuple[str, str | bytes], ...]:
+    """Trailing metadata for an error: the OpenAI JSON, retry hints and google.rpc.Status details."""
+    code = STATUS_BY_KIND[error.kind]
+    details = [error_details_pb2.ErrorInfo(reason=error.code, domain="llmagg", metadata={"type": error.error_type})]
+    metadata: list[tuple[str, str | bytes]] = [
+        # ensure_ascii: gRPC metadata values must be printable ASCII.
+        (OPENAI_ERROR_METADATA, json.dumps(error.openai_error(), ensure_ascii=True)),
+    ]
+    if error.retry_after_s is not None:
+        seconds = max(error.retry_after_s, 0.0)
+        metadata.append(("retry-after", str(math.ceil(seconds))))
+        metadata.append(("retry-after-ms", str(int(seconds * 1000))))
+        details.append(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=math.ceil(seconds))))
+    if error.retryable is not None:
+        metadata.append(("x-should-retry", "true" if error.retryable else "false"))
+    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=error.message)
+    for detail in details:
+        status.details.add().Pack(detail)
+    metadata.append(("grpc-status-details-bin", status.SerializeToString()))
+    return tuple(metadata)
+
+
+async def abort_with(context: grpc.aio.ServicerContext, error: ServiceError) -> None:
+    await context.abort(STATUS_BY_KIND[error.kind], error.message, trailing_metadata=error_trailers(error))
+
+
+_INTERNAL_ERROR = ServiceError(
+    ErrorKind.INTERNAL, "The server had an error while processing your request.", code="internal_error"
+)
+
+
+def _wrap_handler(
+    handler: grpc.RpcMethodHandler,
+    unary: Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]],
+    streaming: Callable[[Callable[..., AsyncIterator[Any]]], Callable[..., AsyncIterator[Any]]],
+) -> grpc.RpcMethodHandler:
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(
+            unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer
+        )
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(
+            streaming(handler.unary_stream), handler.request_deserializer, handler.response_serializer
+        )
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(
+            unary(handler.stream_unary), handler.request_deserializer, handler.response_serializer
+        )
+    return grpc.stream_stream_rpc_method_handler(
+        streaming(handler.stream_stream), handler.request_deserializer, handler.response_serializer
+    )
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """Turns ServiceError into its status; any other exception into a bare INTERNAL (no details)."""
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+
+        async def fail(context: grpc.aio.ServicerContext, exc: Exception) -> None:
+            if not isinstance(exc, ServiceError):
+                log.exception("unhandled error in %s", method)
+                exc = _INTERNAL_ERROR
+            await abort_with(context, exc)
+
+        def unary(behaviour):
+            async def run(request, context):
+                try:
+                    return await behaviour(request, context)
+                except Exception as exc:
+                    if context.done() or isinstance(exc, grpc.aio.AbortError):
+                        raise
+                    await fail(context, exc)
+
+            return run
+
+        def streaming(behaviour):
+            async def run(request, context):
+                try:
+                    async for response in behaviour(request, context):
+                        yield response
+                except Exception as exc:
+                    if context.done() or isinstance(exc, grpc.aio.AbortError):
+                        raise
+                    await fail(context, exc)
+
+            return run
+
+        return _wrap_handler(handler, unary, streaming)
+
+
+class _MetadataGetter:
+    def get(self, carrier, key):
+        values = [v for k, v in carrier if k == key]
+        return values or None
+
+    def keys(self, carrier):
+        return [k for k, _ in carrier]
+
+
+class TracingInterceptor(grpc.aio.ServerInterceptor):
+    """A SERVER span per RPC, continuing the caller's W3C trace context; health/reflection skipped."""
+
+    def __init__(self, service: str) -> None:
+        self._tracer = trace.get_tracer(f"llmagg.{service}")
+        self._getter = _MetadataGetter()
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or method.startswith(_UNTRACED_PREFIXES):
+            return handler
+        parent = propagate.extract(handler_call_details.invocation_metadata or (), getter=self._getter)
+        service, _, name = method.lstrip("/").partition("/")
+        attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+
+        def span():
+            return self._tracer.start_as_current_span(
+                method.lstrip("/"), context=parent, kind=trace.SpanKind.SERVER, attributes=attributes
+            )
+
+        def unary(behaviour):
+            async def run(request, context):
+                with span():
+                    return await behaviour(request, context)
+
+            return run
+
+        def streaming(behaviour):
+            async def run(request, context):
+                with span():
+                    async for response in behaviour(request, context):
+                        yield response
+
+            return run
+
+        return _wrap_handler(handler, unary, streaming)

@@ -1,0 +1,107 @@
+"""Async gRPC server bootstrap shared by every service: health, reflection, interceptors, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from llmagg.common.grpc_interceptors import ErrorMappingInterceptor, TracingInterceptor
+from llmagg.common.logging import log_fields
+from llmagg.common.settings import ServiceSettings
+from llmagg.common.telemetry import configure_tracing, shutdown_tracing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceBinding:
+    """A servicer and the generated `add_XServicer_to_server` that registers it."""
+
+    name: str  # full proto name, e.g. "llmagg.router.v1.RouterService"
+    servicer: object
+    add_to_server: Callable[[object, grpc.aio.Server], None]
+
+
+class GrpcServer:
+    def __init__(self, service: str, settings: ServiceSettings, bindings: Sequence[ServiceBinding]) -> None:
+        self.service = service
+        self.settings = settings
+        self.health = health.aio.HealthServicer()
+        interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor()]
+        if configure_tracing(service):
+            interceptors.insert(0, TracingInterceptor(service))
+        limit = settings.max_message_bytes
+        self._server = grpc.aio.server(
+            interceptors=interceptors,
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", limit),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        for binding in bindings:
+            binding.add_to_server(binding.servicer, self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        self._names = [b.name for b in bindings]
+        reflection.enable_server_reflection(
+            [*self._names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            self._server,
+        )
+        self.port = 0
+
+    async def start(self) -> int:
+        self.port = self._server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
+        if not self.port:
+            raise OSError(f"cannot bind {self.settings.host}:{self.settings.port}")
+        await self._server.start()
+        for name in ["", *self._names]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info(
+            "%s serving on %s:%d",
+            self.service,
+            self.settings.host,
+            self.port,
+            extra=log_fields(port=self.port),
+        )
+        return self.port
+
+    async def stop(self) -> None:
+        """Report NOT_SERVING, give the gateway `drain_s` to notice, then stop within `grace_s`."""
+        await self.health.enter_graceful_shutdown()
+        if self.settings.drain_s > 0:
+            await asyncio.sleep(self.settings.drain_s)
+        await self._server.stop(self.settings.grace_s)
+        log.info("%s stopped", self.service)
+
+
+async def serve_until_signalled(server: GrpcServer, on_stop: Callable[[], Awaitable[None]] | None = None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    await stop.wait()
+    await server.stop()
+    if on_stop is not None:
+        await on_stop()
+    shutdown_tracing()
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Run a service's main coroutine on uvloop when it is installed."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    with contextlib.suppress(KeyboardInterrupt):
+        uvloop.run(main)
