@@ -37,15 +37,16 @@ class Resolution:
     soonest_retry_s: float | None
 
 
-def _order_key(target: Target, quality: str) -> tuple:
+def _order_key(target: Target, quality: str, rank: int = 0) -> tuple:
+    """Free before paid, then `rank` (exact id before alias match), then the quality mode."""
     model, speed = target.model, target.provider.speed
     q = model.quality if model else 3
     free = 0 if (model.free if model else target.provider.tier == "free") else 1
     if quality == "fastest":
-        return (free, -speed, q)
+        return (free, rank, -speed, q)
     if quality == "best_quality":
-        return (free, -q, -speed)
-    return (free, -(q + speed), -q)
+        return (free, rank, -q, -speed)
+    return (free, rank, -(q + speed), -q)
 
 
 class Resolver:
@@ -110,7 +111,7 @@ class Resolver:
         prefix, slash, rest = model.partition("/")
         if slash and prefix in providers and (not pin or pin == prefix):
             return self._routable_only(self._on_provider(providers[prefix], rest, model_type), model, pin)
-        exact, by_alias = [], []
+        matches: list[tuple[int, Target]] = []  # (0 exact id | 1 alias, target)
         folded = model.lower()
         for provider in providers.values():
             if pin and provider.id != pin:
@@ -119,12 +120,10 @@ class Resolver:
                 if m.type != model_type:
                     continue
                 if m.id == model or m.id.lower() == folded:
-                    exact.append(Target(provider, m.id, m))
+                    matches.append((0, Target(provider, m.id, m)))
                 elif folded in m.aliases:
-                    by_alias.append(Target(provider, m.id, m))
-        targets = sorted(exact, key=lambda t: _order_key(t, quality)) + sorted(
-            by_alias, key=lambda t: _order_key(t, quality)
-        )
+                    matches.append((1, Target(provider, m.id, m)))
+        targets = [t for _, t in sorted(matches, key=lambda match: _order_key(match[1], quality, match[0]))]
         if not targets and pin:
             # Registries are never complete: a pinned provider gets unknown model ids as given.
             targets = [Target(providers[pin], model, None)]

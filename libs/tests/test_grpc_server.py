@@ -1,0 +1,114 @@
+"""The shared server: errors become proper statuses with OpenAI JSON and retry hints; health works."""
+
+import json
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.server import GrpcServer, ServiceBinding
+from llmagg.common.settings import ServiceSettings
+from llmagg.router.v1 import router_pb2, router_pb2_grpc
+
+
+class FailingServicer(router_pb2_grpc.RouterServiceServicer):
+    async def Chat(self, request, context):
+        if request.model == "limited":
+            raise ServiceError(ErrorKind.RESOURCE_EXHAUSTED, "slow down", code="rate_limit_exceeded", retry_after_s=2.5)
+        if request.model == "config":
+            raise ServiceError(ErrorKind.UNAVAILABLE, "add an account", code="no_accounts_configured", retryable=False)
+        raise RuntimeError("bug with secret sk-live-abcdefghijklmnop")
+
+    async def StreamChat(self, request, context):
+        yield router_pb2.StreamChatResponse(id="first")
+        raise ServiceError(ErrorKind.NOT_FOUND, "gone", code="model_not_found")
+
+
+@pytest.fixture
+async def server():
+    settings = ServiceSettings(host="127.0.0.1", port=0, grace_s=0.1)
+    binding = ServiceBinding(
+        "llmagg.router.v1.RouterService", FailingServicer(), router_pb2_grpc.add_RouterServiceServicer_to_server
+    )
+    server = GrpcServer("test", settings, [binding])
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def channel(server):
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        yield channel
+
+
+async def call_chat(channel, model):
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router_pb2_grpc.RouterServiceStub(channel).Chat(router_pb2.ChatRequest(model=model))
+    return caught.value
+
+
+async def test_service_errors_become_their_status_with_openai_json_and_retry_hints(channel):
+    error = await call_chat(channel, "limited")
+    assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert error.details() == "slow down"
+    trailers = dict(error.trailing_metadata())
+    assert json.loads(trailers["x-openai-error"])["error"] == {
+        "message": "slow down",
+        "type": "rate_limit_error",
+        "param": None,
+        "code": "rate_limit_exceeded",
+    }
+    assert trailers["retry-after"] == "3" and trailers["retry-after-ms"] == "2500"
+    status = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
+    infos = {d.type_url.rsplit("/", 1)[-1] for d in status.details}
+    assert infos == {"google.rpc.ErrorInfo", "google.rpc.RetryInfo"}
+    info = error_details_pb2.ErrorInfo()
+    status.details[0].Unpack(info)
+    assert info.reason == "rate_limit_exceeded"
+
+
+async def test_configuration_errors_tell_clients_not_to_retry(channel):
+    error = await call_chat(channel, "config")
+    assert error.code() is grpc.StatusCode.UNAVAILABLE
+    assert dict(error.trailing_metadata())["x-should-retry"] == "false"
+
+
+async def test_unexpected_exceptions_are_internal_and_reveal_nothing(channel):
+    error = await call_chat(channel, "bug")
+    assert error.code() is grpc.StatusCode.INTERNAL
+    assert "sk-live" not in error.details() and "bug" not in error.details()
+
+
+async def test_errors_in_streams_end_the_stream_with_the_status(channel):
+    call = router_pb2_grpc.RouterServiceStub(channel).StreamChat(router_pb2.StreamChatRequest())
+    first = await call.read()
+    assert first.id == "first"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call.read()
+    assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+async def test_health_is_serving_until_shutdown_starts(server, channel):
+    stub = health_pb2_grpc.HealthStub(channel)
+    response = await stub.Check(health_pb2.HealthCheckRequest(service="llmagg.router.v1.RouterService"))
+    assert response.status == health_pb2.HealthCheckResponse.SERVING
+    await server.health.enter_graceful_shutdown()
+    response = await stub.Check(health_pb2.HealthCheckRequest(service=""))
+    assert response.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def test_reflection_lists_the_services(channel):
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+
+    async def requests():
+        yield reflection_pb2.ServerReflectionRequest(list_services="")
+
+    async for response in stub.ServerReflectionInfo(requests()):
+        names = {s.name for s in response.list_services_response.service}
+        break
+    assert {"llmagg.router.v1.RouterService", "grpc.health.v1.Health"} <= names

@@ -1,0 +1,38 @@
+import json
+import logging
+
+import pytest
+
+from llmagg.common.logging import JsonFormatter, log_fields, scrub
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "sk-proj-abcdefghijklmnopqrstuvwx",
+        "gsk_abcdefghijklmnopqrstuvwxyz123456",
+        "hvs.CAESIabcdefghijklmnopqrstuv",
+        "AIzaSyA-abcdefghijklmnopqrstuvwxyz123",
+        "nvapi-abcdefghijklmnopqrstuvwxyz",
+    ],
+)
+def test_known_key_shapes_are_scrubbed(secret):
+    assert secret not in scrub(f"upstream said: invalid key {secret} (check it)")
+
+
+def test_bearer_tokens_are_scrubbed_whatever_their_shape():
+    assert scrub("Authorization: Bearer abc.def-123") == "Authorization: Bearer [redacted]"
+
+
+def test_ordinary_text_is_left_alone():
+    text = "provider groq model llama-3.3-70b-versatile account groq-1 rate limited for 12s"
+    assert scrub(text) == text
+
+
+def test_records_are_one_json_object_with_fields_and_no_secrets():
+    record = logging.LogRecord("router", logging.WARNING, __file__, 1, "key %s failed", ("sk-live-abcdefghijkl",), None)
+    record.__dict__.update(log_fields(provider="groq", detail="Bearer sk-live-abcdefghijkl"))
+    line = JsonFormatter("router").format(record)
+    entry = json.loads(line)
+    assert entry["service"] == "router" and entry["level"] == "warning" and entry["provider"] == "groq"
+    assert "sk-live-abcdefghijkl" not in line

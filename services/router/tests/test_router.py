@@ -1,0 +1,231 @@
+"""The fallback engine: which failures fall over, what each teaches the health table, what clients see."""
+
+import asyncio
+
+import pytest
+
+from llmagg.common.errors import ErrorKind, ServiceError
+from router.domain.router import RouterLimits
+from router.domain.upstream import Failure, Operation, UpstreamError
+
+from .conftest import ENV, content_chunks
+
+CHAT = {"model": "llama-70b", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def rate_limited(seconds=None):
+    return UpstreamError(Failure.RATE_LIMITED, "HTTP 429", status=429, retry_after_s=seconds)
+
+
+async def test_429_moves_to_next_account_without_waiting(make_router, upstream, health):
+    router = make_router()
+    upstream.on("fast", rate_limited(20))
+    result = await router.complete({**CHAT, "model": "fast/llama-8b"})
+    assert result.route.attempts == 2
+    assert result.route.provider == "fast"
+    first, second = upstream.attempted()
+    assert first[1] != second[1]
+    assert health.cooling_for("fast", first[1], "llama-8b") == pytest.approx(20)
+
+
+async def test_429_without_a_hint_cools_down_for_the_default(make_router, upstream, health):
+    router = make_router(default_cooldown_s=45)
+    upstream.on("smart", rate_limited())
+    with pytest.raises(ServiceError) as caught:
+        await router.complete({**CHAT, "model": "smart/big-model"})
+    assert caught.value.kind is ErrorKind.RESOURCE_EXHAUSTED
+    assert caught.value.retry_after_s == pytest.approx(45)
+    assert health.cooling_for("smart", "smart-1", "big-model") == pytest.approx(45)
+
+
+async def test_when_every_account_is_rate_limited_the_client_gets_429_with_the_soonest_retry(make_router, upstream):
+    router = make_router()
+    upstream.on("fast", rate_limited(30), rate_limited(8))
+    with pytest.raises(ServiceError) as caught:
+        await router.complete({**CHAT, "model": "fast/llama-8b"})
+    assert (caught.value.kind, caught.value.code) == (ErrorKind.RESOURCE_EXHAUSTED, "rate_limit_exceeded")
+    assert caught.value.retry_after_s == pytest.approx(8)
+    # Both accounts now cool down: the next request fails at once, without calling upstream.
+    calls = len(upstream.calls)
+    with pytest.raises(ServiceError) as again:
+        await router.complete({**CHAT, "model": "fast/llama-8b"})
+    assert len(upstream.calls) == calls
+    assert again.value.retry_after_s == pytest.approx(8)
+
+
+async def test_401_disables_the_account_and_moves_on(make_router, upstream, health):
+    router = make_router()
+    upstream.on("fast", UpstreamError(Failure.AUTH, "HTTP 401", status=401))
+    result = await router.complete({**CHAT, "model": "fast/llama-8b"})
+    bad_account = upstream.attempted()[0][1]
+    assert result.route.account != bad_account
+    assert health.is_disabled("fast", bad_account)
+
+
+async def test_5xx_falls_over_and_opens_the_circuit_after_repeated_failures(make_router, upstream, health):
+    router = make_router()
+    upstream.on("fast", *[UpstreamError(Failure.SERVER, "HTTP 500", status=500)] * 2)
+    result = await router.complete({**CHAT, "model_quality": "fastest"})
+    assert result.route.provider != "fast"
+    assert health.circuit_open("fast", "llama-70b")
+
+
+async def test_a_client_error_is_returned_without_fallback(make_router, upstream):
+    router = make_router()
+    bad = UpstreamError(
+        Failure.CLIENT,
+        "HTTP 400",
+        status=400,
+        error={"message": "temperature must be <= 2", "code": "invalid_value", "param": "temperature"},
+    )
+    upstream.on("fast", bad)
+    with pytest.raises(ServiceError) as caught:
+        await router.complete({**CHAT, "model": "fast/llama-8b", "temperature": 9})
+    assert len(upstream.calls) == 1
+    assert caught.value.kind is ErrorKind.INVALID_ARGUMENT
+    assert (caught.value.code, caught.value.param) == ("invalid_value", "temperature")
+    assert "temperature must be" in caught.value.message
+
+
+async def test_context_overflow_only_tries_larger_context_models(make_router, upstream):
+    router = make_router()
+    upstream.on("fast", UpstreamError(Failure.CONTEXT_LENGTH, "too long", status=400))
+    result = await router.complete({**CHAT, "model_quality": "fastest"})
+    windows = {("fast", "llama-70b"): 32000, ("smart", "meta/llama-70b-instruct"): 128000, ("paid", "llama-70b"): 64000}
+    tried = [(p, m) for p, _, m, _ in upstream.calls]
+    assert tried[0] == ("fast", "llama-70b")
+    assert all(windows[t] > 32000 for t in tried[1:])
+    assert result.route.provider in ("smart", "paid")
+
+
+async def test_context_overflow_everywhere_is_a_400(make_router, upstream):
+    router = make_router()
+    overflow = UpstreamError(Failure.CONTEXT_LENGTH, "too long", status=400)
+    upstream.on("fast", overflow)
+    upstream.on("smart", overflow)
+    upstream.on("paid", overflow)
+    with pytest.raises(ServiceError) as caught:
+        await router.complete(CHAT)
+    assert (caught.value.kind, caught.value.code) == (ErrorKind.INVALID_ARGUMENT, "context_length_exceeded")
+
+
+async def test_when_everything_fails_the_error_lists_the_attempts_without_keys(make_router, upstream):
+    router = make_router()
+    for provider in ("fast", "smart", "paid"):
+        upstream.on(provider, *[UpstreamError(Failure.SERVER, "HTTP 502", status=502)] * 3)
+    with pytest.raises(ServiceError) as caught:
+        await router.complete(CHAT)
+    error = caught.value
+    assert (error.kind, error.code) == (ErrorKind.UNAVAILABLE, "all_candidates_failed")
+    assert "fast/llama-70b via fast-" in error.message and "paid/llama-70b via paid-1" in error.message
+    assert not any(key in error.message for key in ENV.values())
+
+
+async def test_max_attempts_bounds_the_chain(make_router, upstream):
+    router = make_router(max_attempts=2)
+    for provider in ("fast", "smart", "paid"):
+        upstream.on(provider, *[UpstreamError(Failure.TIMEOUT, "slow")] * 3)
+    with pytest.raises(ServiceError):
+        await router.complete(CHAT)
+    assert len(upstream.calls) == 2
+
+
+async def test_the_whole_chain_runs_under_one_deadline(make_router, upstream):
+    router = make_router(request_timeout_s=0.05)
+
+    async def hang(*args, **kwargs):
+        await asyncio.sleep(10)
+
+    upstream.request = hang
+    with pytest.raises(ServiceError) as caught:
+        await router.complete(CHAT)
+    assert (caught.value.kind, caught.value.code) == (ErrorKind.DEADLINE_EXCEEDED, "request_timeout")
+
+
+async def test_router_fields_are_not_sent_upstream_and_the_model_is_the_providers_id(make_router, upstream):
+    router = make_router()
+    await router.complete({**CHAT, "model": "llama-70b", "provider": "smart", "model_quality": "fastest", "seed": 7})
+    _, _, _, body = upstream.calls[0]
+    assert body["model"] == "meta/llama-70b-instruct"
+    assert "provider" not in body and "model_quality" not in body
+    assert body["seed"] == 7
+
+
+async def test_the_response_names_the_provider(make_router):
+    result = await make_router().complete({**CHAT, "model": "smart/big-model"})
+    assert result.body["provider"] == "smart"
+
+
+async def test_embeddings_use_embedding_models(make_router, upstream):
+    result = await make_router().complete({"model": "auto", "input": "x"}, Operation.EMBEDDINGS)
+    assert (result.route.provider, result.route.model) == ("smart", "embed-1")
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ([1, 2], None),
+        ({"messages": [{"role": "user", "content": "x"}]}, "model"),
+        ({"model": "auto", "messages": []}, "messages"),
+        ({"model": "auto", "messages": [{"role": "user"}], "provider": 3}, "provider"),
+    ],
+)
+async def test_malformed_requests_are_rejected_before_any_upstream_call(make_router, upstream, body, param):
+    with pytest.raises(ServiceError) as caught:
+        await make_router().complete(body)
+    assert caught.value.kind is ErrorKind.INVALID_ARGUMENT
+    assert caught.value.param == param
+    assert upstream.calls == []
+
+
+# --- streaming ----------------------------------------------------------------------------------
+
+
+async def collect(stream):
+    return [chunk async for chunk in stream]
+
+
+async def test_a_stream_cut_before_content_falls_over_to_the_next_candidate(make_router, upstream):
+    router = make_router()
+    upstream.on("fast", [*content_chunks()[:1], UpstreamError(Failure.BAD_RESPONSE, "cut")])
+    stream = await router.open_stream({**CHAT, "model_quality": "fastest", "stream": True})
+    first_account = upstream.attempted()[0][1]
+    assert stream.route.attempts == 2
+    assert stream.route.account != first_account
+    chunks = await collect(stream)
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert all(c["provider"] == stream.route.provider for c in chunks)
+
+
+async def test_a_stream_cut_after_content_raises_instead_of_ending_cleanly(make_router, upstream, health):
+    router = make_router()
+    upstream.on("fast", [*content_chunks("Hel")[:2], UpstreamError(Failure.BAD_RESPONSE, "cut")])
+    stream = await router.open_stream({**CHAT, "model": "fast/llama-8b", "stream": True})
+    received = []
+    with pytest.raises(ServiceError) as caught:
+        async for chunk in stream:
+            received.append(chunk)
+    assert caught.value.code == "upstream_stream_interrupted"
+    assert received[-1]["choices"][0]["delta"]["content"] == "Hel"
+    assert len(upstream.calls) == 1  # no silent retry once the client has content
+
+
+async def test_a_rate_limited_stream_falls_over(make_router, upstream):
+    router = make_router()
+    upstream.on("fast", rate_limited(3))
+    stream = await router.open_stream({**CHAT, "model": "fast/llama-8b", "stream": True})
+    assert stream.route.attempts == 2
+    await collect(stream)
+
+
+async def test_stream_errors_before_content_surface_like_non_stream_errors(make_router, upstream):
+    router = make_router(default_cooldown_s=5)
+    upstream.on("smart", rate_limited())
+    with pytest.raises(ServiceError) as caught:
+        await router.open_stream({**CHAT, "model": "smart/big-model", "stream": True})
+    assert caught.value.kind is ErrorKind.RESOURCE_EXHAUSTED
+
+
+def test_limits_have_safe_defaults():
+    limits = RouterLimits()
+    assert limits.max_attempts >= 2 and limits.request_timeout_s > 0
