@@ -7,7 +7,6 @@ import sys
 
 from llmagg.common.logging import configure_logging, log_fields
 from llmagg.common.server import run, serve_until_signalled
-
 from router.domain.config import ConfigError
 from router.server import build_router, build_server, load_config
 from router.settings import RouterSettings

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf import json_format
-from llmagg.router.v1 import router_pb2 as pb
 
+from llmagg.router.v1 import router_pb2 as pb
 from router.domain.catalog import CatalogEntry
 from router.domain.router import Route
 

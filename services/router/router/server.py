@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from llmagg.common.server import GrpcServer, ServiceBinding
 from llmagg.router.v1 import router_pb2
-
 from router.adapters.openai_http import OpenAIHttpAdapter
 from router.domain.config import ConfigError, RoutingConfig, build_config
 from router.domain.health import HealthTable

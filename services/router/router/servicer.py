@@ -10,10 +10,10 @@ from typing import Any
 import grpc
 import orjson
 from google.api import httpbody_pb2
+
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.router.v1 import router_pb2 as pb
 from llmagg.router.v1 import router_pb2_grpc
-
 from router import converters
 from router.domain.catalog import routable_models
 from router.domain.router import Route, Router

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llmagg.common.settings import ServiceSettings
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
+
+from llmagg.common.settings import ServiceSettings
 
 SHIPPED_REGISTRY = Path(__file__).parent / "data" / "providers.yaml"
 

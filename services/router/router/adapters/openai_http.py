@@ -9,8 +9,8 @@ from typing import Any
 
 import aiohttp
 import orjson
-from llmagg.common.logging import scrub
 
+from llmagg.common.logging import scrub
 from router.domain.retry_after import retry_after_seconds
 from router.domain.upstream import Candidate, Failure, Operation, UpstreamError
 

@@ -7,7 +7,6 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from llmagg.common.errors import ErrorKind, ServiceError
-
 from router.domain.config import RoutingConfig
 from router.domain.health import HealthTable
 from router.domain.registry import Model, Provider

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from llmagg.common.errors import ErrorKind, ServiceError
-from llmagg.common.logging import log_fields, scrub
 from opentelemetry import trace
 
+from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.logging import log_fields, scrub
 from router.domain.health import HealthTable
 from router.domain.resolver import Resolution, Resolver
 from router.domain.upstream import Candidate, Failure, Operation, ProviderAdapter, UpstreamError
