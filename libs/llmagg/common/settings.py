@@ -8,7 +8,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServiceSettings(BaseSettings):
     """Fields every gRPC service has. Subclasses set `model_config` with their env prefix."""
 
-    model_config = SettingsConfigDict(env_prefix="LLMAGG_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LLMAGG_", extra="ignore", env_ignore_empty=True)
 
     host: str = "127.0.0.1"
     port: int = 0

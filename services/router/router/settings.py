@@ -13,7 +13,7 @@ SHIPPED_REGISTRY = Path(__file__).parent / "data" / "providers.yaml"
 
 
 class RouterSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="ROUTER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ROUTER_", extra="ignore", env_ignore_empty=True)
 
     port: int = 50051
     # The user's YAML (accounts, extra providers, fallback chains). LLMAGG_CONFIG is the documented name.

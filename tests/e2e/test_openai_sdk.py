@@ -1,0 +1,202 @@
+"""The official openai SDK through real Envoy to the router process and the provider simulator."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import openai
+import pytest
+
+from tests.conftest import SIM_KEY
+
+HELLO = [{"role": "user", "content": "Hello!"}]
+
+
+@pytest.fixture(scope="module")
+def client(stack) -> openai.OpenAI:
+    return openai.OpenAI(base_url=stack.base_url, api_key="client-key-not-checked-yet", max_retries=0, timeout=30)
+
+
+def post_raw(url: str, data: bytes) -> tuple[int, dict, dict]:
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())
+
+
+# --- the happy paths -----------------------------------------------------------------------------
+
+
+def test_non_stream_chat_returns_an_openai_completion(client):
+    raw = client.chat.completions.with_raw_response.create(model="sim-fast/sim-small", messages=HELLO)
+    completion = raw.parse()
+    assert completion.choices[0].message.content == "Hello from sim-fast (sim-small)."
+    assert completion.usage.total_tokens > 0
+    assert completion.model == "sim-small"
+    assert completion.provider == "sim-fast"
+    assert raw.headers["x-llmagg-provider"] == "sim-fast" and raw.headers["x-llmagg-attempts"] == "1"
+    assert raw.headers["x-request-id"]
+
+
+def test_stream_chat_delivers_every_chunk_and_usage(client):
+    stream = client.chat.completions.create(
+        model="chat-model", messages=[{"role": "user", "content": "echo: one two three four"}], stream=True,
+        stream_options={"include_usage": True},
+    )  # fmt: skip
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "one two three four"
+    assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens > 0
+    assert {c.provider for c in chunks} == {"sim-fast"}
+
+
+def test_the_sdk_stream_helper_accumulates_tool_calls(client):
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]  # fmt: skip
+    with client.chat.completions.stream(model="chat-model", messages=HELLO, tools=tools) as stream:
+        final = stream.get_final_completion()
+    call = final.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "sim"}
+    assert final.choices[0].finish_reason == "tool_calls"
+
+
+def test_models_lists_auto_chains_and_every_routable_model(client):
+    ids = {m.id for m in client.models.list()}
+    assert {"auto", "e2e-chain", "sim-fast/sim-small", "sim-fast/sim-embed"} <= ids
+
+
+def test_embeddings_in_the_sdks_default_base64_encoding(client):
+    result = client.embeddings.create(model="embed-model", input=["alpha", "beta"])
+    assert len(result.data) == 2 and len(result.data[0].embedding) == 8
+    assert result.data[0].embedding != result.data[1].embedding
+
+
+def test_unknown_parameters_reach_the_upstream_untouched(client, simulator):
+    simulator.reset("sim-fast")
+    client.chat.completions.create(
+        model="sim-fast/sim-small", messages=HELLO, response_format={"type": "json_object"}, seed=11,
+        extra_body={"foo_unknown": {"nested": [1, 2]}, "provider": "sim-fast", "model_quality": "fastest"},
+    )  # fmt: skip
+    [received] = simulator.requests("sim-fast")
+    body = received["body"]
+    assert body["foo_unknown"] == {"nested": [1, 2]}
+    assert body["response_format"] == {"type": "json_object"} and body["seed"] == 11
+    assert "provider" not in body and "model_quality" not in body  # ours, not the upstream's
+    assert received["headers"]["authorization"] == f"Bearer {SIM_KEY}"  # the account key, not the client's
+
+
+def test_a_fallback_chain_is_served_by_its_first_healthy_step(client):
+    raw = client.chat.completions.with_raw_response.create(model="e2e-chain", messages=HELLO)
+    assert raw.parse().provider == "sim-fast"
+
+
+# --- fallback --------------------------------------------------------------------------------------
+
+
+def test_a_429ing_provider_falls_over_to_a_healthy_one(client, simulator):
+    raw = client.chat.completions.with_raw_response.create(model="fallback-429", messages=HELLO)
+    assert raw.parse().provider == "rl-backup"
+    assert raw.headers["x-llmagg-provider"] == "rl-backup"
+    # rl-first is cooling down now, so a second request goes straight to the backup.
+    assert raw.headers["x-llmagg-attempts"] in ("1", "2")
+
+
+def test_a_hanging_provider_falls_over_after_the_read_timeout(client):
+    completion = client.chat.completions.create(model="hang", messages=HELLO)
+    assert completion.provider == "hang-backup"
+
+
+def test_malformed_upstream_json_falls_over(client):
+    assert client.chat.completions.create(model="garbled", messages=HELLO).provider == "garbled-backup"
+
+
+def test_a_rejected_key_falls_over_to_the_next_account(client):
+    assert client.chat.completions.create(model="bad-key", messages=HELLO).provider == "bad-key-backup"
+
+
+def test_a_stream_cut_before_any_content_falls_over(client):
+    chunks = list(client.chat.completions.create(model="cut-early", messages=HELLO, stream=True))
+    assert {c.provider for c in chunks} == {"cut-early-backup"}
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        == "Hello from cut-early-backup (sim-small)."
+    )
+
+
+def test_a_stream_cut_after_the_first_content_ends_with_an_explicit_error(client):
+    received = []
+    with pytest.raises(openai.APIError) as caught:
+        for chunk in client.chat.completions.create(model="cut-late", messages=HELLO, stream=True):
+            received.append(chunk)
+    assert received and all(c.provider == "cut-late" for c in received)
+    assert "cut-late" in caught.value.message
+    assert caught.value.code == "upstream_stream_interrupted"
+
+
+# --- errors ----------------------------------------------------------------------------------------
+
+
+def test_when_every_candidate_fails_the_client_gets_an_openai_503(client):
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model="all-fail", messages=HELLO)
+    error = caught.value
+    assert error.status_code == 503
+    assert error.code == "all_candidates_failed" and error.type == "service_unavailable_error"
+    assert "fail-a/sim-small" in error.message and "fail-b/sim-small" in error.message
+    assert SIM_KEY not in error.message
+
+
+def test_when_every_account_is_rate_limited_the_client_gets_429_with_retry_after(client):
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="all-429", messages=HELLO)
+    error = caught.value
+    assert error.code == "rate_limit_exceeded"
+    assert 1 <= int(error.response.headers["retry-after"]) <= 7
+
+
+def test_an_upstream_client_error_is_returned_without_fallback(client, simulator):
+    simulator.reset("reject-400-backup")
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="bad-request", messages=HELLO)
+    assert caught.value.status_code == 400
+    assert simulator.requests("reject-400-backup") == []
+
+
+def test_an_unknown_model_is_a_404_model_not_found(client):
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.chat.completions.create(model="no-such-model", messages=HELLO)
+    assert caught.value.code == "model_not_found"
+    assert caught.value.type == "invalid_request_error"
+
+
+def test_malformed_json_is_a_400_in_openai_shape(stack):
+    status, _, body = post_raw(f"{stack.base_url}/chat/completions", b'{"model": "auto", "messages": [')
+    assert status == 400
+    assert body["error"]["code"] == "invalid_json" and body["error"]["type"] == "invalid_request_error"
+
+
+def test_a_missing_model_is_a_400_naming_the_parameter(stack):
+    status, _, body = post_raw(
+        f"{stack.base_url}/chat/completions", b'{"messages": [{"role": "user", "content": "x"}]}'
+    )
+    assert status == 400 and body["error"]["param"] == "model"
+
+
+def test_an_unknown_url_is_a_404_in_openai_shape(stack):
+    status, _, body = post_raw(f"{stack.base_url}/no/such/route", b"{}")
+    assert status == 404
+    assert body["error"]["type"] == "invalid_request_error" and body["error"]["code"] == "unknown_url"
+
+
+def test_without_accounts_a_chat_request_says_how_to_add_one(empty_stack):
+    client = openai.OpenAI(base_url=empty_stack.base_url, api_key="x", max_retries=2)
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model="auto", messages=HELLO)
+    error = caught.value
+    assert error.status_code == 503 and error.code == "no_accounts_configured"
+    assert "LLMAGG_CONFIG" in error.message and "api_key_env" in error.message
+    assert error.response.headers["x-should-retry"] == "false"
