@@ -41,13 +41,17 @@ async def one_request(session: aiohttp.ClientSession, url: str, payload: bytes) 
     return (time.perf_counter() - started) * 1000
 
 
+def _has_content(chunk: dict) -> bool:
+    return any((choice.get("delta") or {}).get("content") for choice in chunk.get("choices") or ())
+
+
 async def first_chunk(session: aiohttp.ClientSession, url: str, payload: bytes) -> float:
     """Milliseconds until the first chunk that carries content (the role-only chunk does not)."""
     started = time.perf_counter()
     ttfc = None
     async with session.post(url, data=payload, headers=HEADERS) as response:
         async for line in response.content:
-            if ttfc is None and line.startswith(b"data: {") and b'"content":"' in line and b'"content":""' not in line:
+            if ttfc is None and line.startswith(b"data: {") and _has_content(orjson.loads(line[6:])):
                 ttfc = (time.perf_counter() - started) * 1000
     if ttfc is None:
         raise RuntimeError(f"{url}: no content chunk")
