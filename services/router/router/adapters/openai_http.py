@@ -97,6 +97,8 @@ class OpenAIHttpAdapter:
         style = candidate.provider.auth
         if style == "bearer":
             headers["Authorization"] = f"Bearer {key.reveal()}"
+        elif style == "token":
+            headers["Authorization"] = f"Token {key.reveal()}"
         elif style in ("x-api-key", "x-goog-api-key"):
             headers[style] = key.reveal()
         return headers

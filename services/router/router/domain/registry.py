@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-PROTOCOLS = frozenset({"openai", "anthropic", "gemini", "cohere"})
-AUTH_STYLES = frozenset({"bearer", "x-api-key", "x-goog-api-key", "none"})
-TIERS = frozenset({"free", "trial"})
+PROTOCOLS = frozenset({"openai", "anthropic", "gemini", "cohere", "nlpcloud"})
+AUTH_STYLES = frozenset({"bearer", "token", "x-api-key", "x-goog-api-key", "none"})
+TIERS = frozenset({"free", "trial", "paid"})  # paid: bring your own key
 MODEL_TYPES = frozenset({"chat", "embedding"})
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -134,7 +134,3 @@ def merge_providers(
             raise RegistryError("every entry under `providers:` needs an `id`")
         raw[str(entry["id"])] = {**raw.get(str(entry["id"]), {}), **entry}
     return {provider_id: parse_provider(entry) for provider_id, entry in raw.items()}
-
-
-def with_models(provider: Provider, models: Iterable[Model]) -> Provider:
-    return replace(provider, models=tuple(models))

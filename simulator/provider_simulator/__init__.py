@@ -1,0 +1,1 @@
+"""A provider simulator speaking the OpenAI wire format with scripted faults (test infrastructure)."""
