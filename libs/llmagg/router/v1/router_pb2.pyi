@@ -1,13 +1,12 @@
-from collections.abc import Iterable as _Iterable
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar
-
+from google.api import annotations_pb2 as _annotations_pb2
 from google.api import httpbody_pb2 as _httpbody_pb2
-from google.protobuf import descriptor as _descriptor
-from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -26,7 +25,7 @@ class CreateChatCompletionRequest(_message.Message):
     __slots__ = ("http_body",)
     HTTP_BODY_FIELD_NUMBER: _ClassVar[int]
     http_body: _httpbody_pb2.HttpBody
-    def __init__(self, http_body: _httpbody_pb2.HttpBody | _Mapping | None = ...) -> None: ...
+    def __init__(self, http_body: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
 
 class ListModelsJsonRequest(_message.Message):
     __slots__ = ()
@@ -36,18 +35,18 @@ class CreateEmbeddingRequest(_message.Message):
     __slots__ = ("http_body",)
     HTTP_BODY_FIELD_NUMBER: _ClassVar[int]
     http_body: _httpbody_pb2.HttpBody
-    def __init__(self, http_body: _httpbody_pb2.HttpBody | _Mapping | None = ...) -> None: ...
+    def __init__(self, http_body: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
 
 class ToolCallFunction(_message.Message):
-    __slots__ = ("arguments", "name")
+    __slots__ = ("name", "arguments")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ARGUMENTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     arguments: str
-    def __init__(self, name: str | None = ..., arguments: str | None = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., arguments: _Optional[str] = ...) -> None: ...
 
 class ToolCall(_message.Message):
-    __slots__ = ("function", "id", "index", "type")
+    __slots__ = ("id", "type", "function", "index")
     ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     FUNCTION_FIELD_NUMBER: _ClassVar[int]
@@ -56,10 +55,10 @@ class ToolCall(_message.Message):
     type: str
     function: ToolCallFunction
     index: int
-    def __init__(self, id: str | None = ..., type: str | None = ..., function: ToolCallFunction | _Mapping | None = ..., index: int | None = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., function: _Optional[_Union[ToolCallFunction, _Mapping]] = ..., index: _Optional[int] = ...) -> None: ...
 
 class ChatMessage(_message.Message):
-    __slots__ = ("content", "content_parts", "name", "role", "tool_call_id", "tool_calls")
+    __slots__ = ("role", "content", "content_parts", "name", "tool_call_id", "tool_calls")
     ROLE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     CONTENT_PARTS_FIELD_NUMBER: _ClassVar[int]
@@ -72,10 +71,10 @@ class ChatMessage(_message.Message):
     name: str
     tool_call_id: str
     tool_calls: _containers.RepeatedCompositeFieldContainer[ToolCall]
-    def __init__(self, role: str | None = ..., content: str | None = ..., content_parts: _Iterable[_struct_pb2.Value | _Mapping] | None = ..., name: str | None = ..., tool_call_id: str | None = ..., tool_calls: _Iterable[ToolCall | _Mapping] | None = ...) -> None: ...
+    def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ..., content_parts: _Optional[_Iterable[_Union[_struct_pb2.Value, _Mapping]]] = ..., name: _Optional[str] = ..., tool_call_id: _Optional[str] = ..., tool_calls: _Optional[_Iterable[_Union[ToolCall, _Mapping]]] = ...) -> None: ...
 
 class ChatRequest(_message.Message):
-    __slots__ = ("extra", "max_tokens", "messages", "model", "model_quality", "provider", "stop", "temperature", "top_p")
+    __slots__ = ("model", "messages", "provider", "model_quality", "temperature", "top_p", "max_tokens", "stop", "extra")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
@@ -94,7 +93,7 @@ class ChatRequest(_message.Message):
     max_tokens: int
     stop: _containers.RepeatedScalarFieldContainer[str]
     extra: _struct_pb2.Struct
-    def __init__(self, model: str | None = ..., messages: _Iterable[ChatMessage | _Mapping] | None = ..., provider: str | None = ..., model_quality: ModelQuality | str | None = ..., temperature: float | None = ..., top_p: float | None = ..., max_tokens: int | None = ..., stop: _Iterable[str] | None = ..., extra: _struct_pb2.Struct | _Mapping | None = ...) -> None: ...
+    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., provider: _Optional[str] = ..., model_quality: _Optional[_Union[ModelQuality, str]] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_tokens: _Optional[int] = ..., stop: _Optional[_Iterable[str]] = ..., extra: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class StreamChatRequest(_message.Message):
     __slots__ = ("chat", "include_usage")
@@ -102,30 +101,30 @@ class StreamChatRequest(_message.Message):
     INCLUDE_USAGE_FIELD_NUMBER: _ClassVar[int]
     chat: ChatRequest
     include_usage: bool
-    def __init__(self, chat: ChatRequest | _Mapping | None = ..., include_usage: bool | None = ...) -> None: ...
+    def __init__(self, chat: _Optional[_Union[ChatRequest, _Mapping]] = ..., include_usage: _Optional[bool] = ...) -> None: ...
 
 class Usage(_message.Message):
-    __slots__ = ("completion_tokens", "prompt_tokens", "total_tokens")
+    __slots__ = ("prompt_tokens", "completion_tokens", "total_tokens")
     PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
-    def __init__(self, prompt_tokens: int | None = ..., completion_tokens: int | None = ..., total_tokens: int | None = ...) -> None: ...
+    def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ...) -> None: ...
 
 class ChatChoice(_message.Message):
-    __slots__ = ("finish_reason", "index", "message")
+    __slots__ = ("index", "message", "finish_reason")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
     index: int
     message: ChatMessage
     finish_reason: str
-    def __init__(self, index: int | None = ..., message: ChatMessage | _Mapping | None = ..., finish_reason: str | None = ...) -> None: ...
+    def __init__(self, index: _Optional[int] = ..., message: _Optional[_Union[ChatMessage, _Mapping]] = ..., finish_reason: _Optional[str] = ...) -> None: ...
 
 class RouteInfo(_message.Message):
-    __slots__ = ("account", "attempts", "model", "provider")
+    __slots__ = ("provider", "model", "account", "attempts")
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
@@ -134,10 +133,10 @@ class RouteInfo(_message.Message):
     model: str
     account: str
     attempts: int
-    def __init__(self, provider: str | None = ..., model: str | None = ..., account: str | None = ..., attempts: int | None = ...) -> None: ...
+    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., account: _Optional[str] = ..., attempts: _Optional[int] = ...) -> None: ...
 
 class ChatResponse(_message.Message):
-    __slots__ = ("choices", "created", "id", "model", "route", "usage")
+    __slots__ = ("id", "created", "model", "choices", "usage", "route")
     ID_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -150,30 +149,30 @@ class ChatResponse(_message.Message):
     choices: _containers.RepeatedCompositeFieldContainer[ChatChoice]
     usage: Usage
     route: RouteInfo
-    def __init__(self, id: str | None = ..., created: int | None = ..., model: str | None = ..., choices: _Iterable[ChatChoice | _Mapping] | None = ..., usage: Usage | _Mapping | None = ..., route: RouteInfo | _Mapping | None = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., created: _Optional[int] = ..., model: _Optional[str] = ..., choices: _Optional[_Iterable[_Union[ChatChoice, _Mapping]]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., route: _Optional[_Union[RouteInfo, _Mapping]] = ...) -> None: ...
 
 class ChatDelta(_message.Message):
-    __slots__ = ("content", "role", "tool_calls")
+    __slots__ = ("role", "content", "tool_calls")
     ROLE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     TOOL_CALLS_FIELD_NUMBER: _ClassVar[int]
     role: str
     content: str
     tool_calls: _containers.RepeatedCompositeFieldContainer[ToolCall]
-    def __init__(self, role: str | None = ..., content: str | None = ..., tool_calls: _Iterable[ToolCall | _Mapping] | None = ...) -> None: ...
+    def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ..., tool_calls: _Optional[_Iterable[_Union[ToolCall, _Mapping]]] = ...) -> None: ...
 
 class StreamChoice(_message.Message):
-    __slots__ = ("delta", "finish_reason", "index")
+    __slots__ = ("index", "delta", "finish_reason")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     DELTA_FIELD_NUMBER: _ClassVar[int]
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
     index: int
     delta: ChatDelta
     finish_reason: str
-    def __init__(self, index: int | None = ..., delta: ChatDelta | _Mapping | None = ..., finish_reason: str | None = ...) -> None: ...
+    def __init__(self, index: _Optional[int] = ..., delta: _Optional[_Union[ChatDelta, _Mapping]] = ..., finish_reason: _Optional[str] = ...) -> None: ...
 
 class StreamChatResponse(_message.Message):
-    __slots__ = ("choices", "created", "id", "model", "route", "usage")
+    __slots__ = ("id", "created", "model", "choices", "usage", "route")
     ID_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -186,14 +185,14 @@ class StreamChatResponse(_message.Message):
     choices: _containers.RepeatedCompositeFieldContainer[StreamChoice]
     usage: Usage
     route: RouteInfo
-    def __init__(self, id: str | None = ..., created: int | None = ..., model: str | None = ..., choices: _Iterable[StreamChoice | _Mapping] | None = ..., usage: Usage | _Mapping | None = ..., route: RouteInfo | _Mapping | None = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., created: _Optional[int] = ..., model: _Optional[str] = ..., choices: _Optional[_Iterable[_Union[StreamChoice, _Mapping]]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., route: _Optional[_Union[RouteInfo, _Mapping]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class Model(_message.Message):
-    __slots__ = ("aliases", "context_window", "free", "id", "provider", "provider_model", "quality", "type")
+    __slots__ = ("id", "provider", "provider_model", "type", "context_window", "quality", "aliases", "free")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -210,18 +209,18 @@ class Model(_message.Message):
     quality: int
     aliases: _containers.RepeatedScalarFieldContainer[str]
     free: bool
-    def __init__(self, id: str | None = ..., provider: str | None = ..., provider_model: str | None = ..., type: str | None = ..., context_window: int | None = ..., quality: int | None = ..., aliases: _Iterable[str] | None = ..., free: bool | None = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., provider: _Optional[str] = ..., provider_model: _Optional[str] = ..., type: _Optional[str] = ..., context_window: _Optional[int] = ..., quality: _Optional[int] = ..., aliases: _Optional[_Iterable[str]] = ..., free: _Optional[bool] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
-    __slots__ = ("fallback_chains", "models")
+    __slots__ = ("models", "fallback_chains")
     MODELS_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_CHAINS_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedCompositeFieldContainer[Model]
     fallback_chains: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, models: _Iterable[Model | _Mapping] | None = ..., fallback_chains: _Iterable[str] | None = ...) -> None: ...
+    def __init__(self, models: _Optional[_Iterable[_Union[Model, _Mapping]]] = ..., fallback_chains: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EmbedRequest(_message.Message):
-    __slots__ = ("dimensions", "input", "model", "provider")
+    __slots__ = ("model", "input", "provider", "dimensions")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
@@ -230,7 +229,7 @@ class EmbedRequest(_message.Message):
     input: _containers.RepeatedScalarFieldContainer[str]
     provider: str
     dimensions: int
-    def __init__(self, model: str | None = ..., input: _Iterable[str] | None = ..., provider: str | None = ..., dimensions: int | None = ...) -> None: ...
+    def __init__(self, model: _Optional[str] = ..., input: _Optional[_Iterable[str]] = ..., provider: _Optional[str] = ..., dimensions: _Optional[int] = ...) -> None: ...
 
 class Embedding(_message.Message):
     __slots__ = ("index", "values")
@@ -238,10 +237,10 @@ class Embedding(_message.Message):
     VALUES_FIELD_NUMBER: _ClassVar[int]
     index: int
     values: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, index: int | None = ..., values: _Iterable[float] | None = ...) -> None: ...
+    def __init__(self, index: _Optional[int] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class EmbedResponse(_message.Message):
-    __slots__ = ("embeddings", "model", "route", "usage")
+    __slots__ = ("model", "embeddings", "usage", "route")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
@@ -250,4 +249,4 @@ class EmbedResponse(_message.Message):
     embeddings: _containers.RepeatedCompositeFieldContainer[Embedding]
     usage: Usage
     route: RouteInfo
-    def __init__(self, model: str | None = ..., embeddings: _Iterable[Embedding | _Mapping] | None = ..., usage: Usage | _Mapping | None = ..., route: RouteInfo | _Mapping | None = ...) -> None: ...
+    def __init__(self, model: _Optional[str] = ..., embeddings: _Optional[_Iterable[_Union[Embedding, _Mapping]]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., route: _Optional[_Union[RouteInfo, _Mapping]] = ...) -> None: ...
