@@ -222,10 +222,10 @@ def render(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--descriptor", default=str(DEFAULT_DESCRIPTOR), help="FileDescriptorSet from make protos")
+    parser.add_argument("--descriptor", help="FileDescriptorSet from make protos (default: gateway/llmagg.pb)")
     parser.add_argument(
         "--descriptor-path-in-config",
-        help="the descriptor's path as Envoy will see it (default: --descriptor as given)",
+        help="the descriptor's path as Envoy will see it (default: --descriptor as given, else relative to the repo)",
     )
     parser.add_argument("--listen", default="127.0.0.1:8000", help="REST and gRPC listener")
     parser.add_argument("--admin", default="127.0.0.1:9901", help="Envoy admin listener")
@@ -236,9 +236,12 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.upstream:
         name, _, address = item.partition("=")
         upstreams[name] = address
+    descriptor = pathlib.Path(args.descriptor) if args.descriptor else DEFAULT_DESCRIPTOR
+    # The checked-in config must not depend on where the repo is cloned: Envoy runs from its root.
+    in_config = args.descriptor_path_in_config or args.descriptor or str(DEFAULT_DESCRIPTOR.relative_to(HERE.parent))
     config = render(
-        services=llmagg_services(pathlib.Path(args.descriptor)),
-        descriptor=args.descriptor_path_in_config or args.descriptor,
+        services=llmagg_services(descriptor),
+        descriptor=in_config,
         listen=args.listen,
         admin=args.admin,
         upstreams=upstreams,
