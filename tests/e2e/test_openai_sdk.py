@@ -200,3 +200,10 @@ def test_without_accounts_a_chat_request_says_how_to_add_one(empty_stack):
     assert error.status_code == 503 and error.code == "no_accounts_configured"
     assert "LLMAGG_CONFIG" in error.message and "api_key_env" in error.message
     assert error.response.headers["x-should-retry"] == "false"
+
+
+def test_a_3_mib_prompt_passes_the_gateway_and_the_router(client, simulator):
+    simulator.reset("sim-fast")
+    big = "word " * (3 * 1024 * 1024 // 5)
+    client.chat.completions.create(model="sim-fast/sim-small", messages=[{"role": "user", "content": big}])
+    assert len(simulator.requests("sim-fast")[-1]["body"]["messages"][0]["content"]) == len(big)

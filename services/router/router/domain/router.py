@@ -207,7 +207,7 @@ class RoutedStream:
                 yield chunk
         except UpstreamError as error:
             self._router.learn(self._candidate, error)
-            self._span.set_attributes({"llmagg.outcome": "failed", "llmagg.reason": error.failure.value})
+            _mark_failed(self._span, error)
             raise ServiceError(
                 ErrorKind.UNAVAILABLE,
                 f"The upstream {provider} failed after the response had started: {error.message}",
@@ -294,17 +294,20 @@ class Router:
         for number, candidate in attempts.candidates():
             adapter = self.adapters[candidate.provider.protocol]
             started = time.monotonic()
-            span = self._span(candidate, number)
-            try:
-                with trace.use_span(span, end_on_exit=True):
+            with trace.use_span(self._span(candidate, number), end_on_exit=True) as span:
+                try:
                     response = await adapter.request(
                         candidate, operation, {**request.upstream_body, "model": candidate.model_id}
                     )
-            except UpstreamError as error:
-                span.set_attributes({"llmagg.outcome": "failed", "llmagg.reason": error.failure.value})
-                attempts.failed(candidate, error)
+                except UpstreamError as error:
+                    _mark_failed(span, error)
+                    failure = error
+                else:
+                    span.set_attribute("llmagg.outcome", "ok")
+                    failure = None
+            if failure is not None:
+                attempts.failed(candidate, failure)
                 continue
-            span.set_attribute("llmagg.outcome", "ok")
             self.health.record_success(candidate.provider.id, candidate.model_id, (time.monotonic() - started) * 1000)
             response["provider"] = candidate.provider.id
             return RoutedResponse(response, self._route(candidate, number))
@@ -335,7 +338,7 @@ class Router:
                     if _has_content(chunk):
                         break
             except UpstreamError as error:
-                span.set_attributes({"llmagg.outcome": "failed", "llmagg.reason": error.failure.value})
+                _mark_failed(span, error)
                 span.end()
                 await resources.aclose()
                 attempts.failed(candidate, error)
@@ -350,6 +353,11 @@ class Router:
     @staticmethod
     def _route(candidate: Candidate, attempts: int) -> Route:
         return Route(candidate.provider.id, candidate.model_id, candidate.account.alias, attempts)
+
+
+def _mark_failed(span: trace.Span, error: UpstreamError) -> None:
+    span.set_attributes({"llmagg.outcome": "failed", "llmagg.reason": error.failure.value})
+    span.set_status(trace.Status(trace.StatusCode.ERROR, error.failure.value))
 
 
 def _deadline(model: str) -> ServiceError:
