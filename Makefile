@@ -5,20 +5,26 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt tools/source_roots.py | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt tools/source_roots.py | sha1sum | cut -c1-12)
 
-.PHONY: help venv protos check lint test test-unit test-integration test-e2e run demo bench clean
+.PHONY: help venv lock protos check lint test test-unit test-integration test-e2e run demo bench clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt tools/source_roots.py
+$(STAMP): requirements.txt constraints.txt tools/source_roots.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	$(PY) tools/source_roots.py
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP) ## Create .venv with the pinned dependencies (Envoy included); every target does this first
+
+lock: ## Re-pin every transitive dependency in constraints.txt from a fresh venv
+	rm -rf $(VENV).lock && $(PYTHON) -m venv $(VENV).lock
+	$(VENV).lock/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	{ sed -n '1,2p' constraints.txt; $(VENV).lock/bin/pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt && rm -rf $(VENV).lock
 
 protos: $(STAMP) ## Regenerate Python stubs, the descriptor set and gateway/envoy.yaml from protos/
 	$(PY) tools/gen_protos.py

@@ -207,3 +207,12 @@ def test_a_3_mib_prompt_passes_the_gateway_and_the_router(client, simulator):
     big = "word " * (3 * 1024 * 1024 // 5)
     client.chat.completions.create(model="sim-fast/sim-small", messages=[{"role": "user", "content": big}])
     assert len(simulator.requests("sim-fast")[-1]["body"]["messages"][0]["content"]) == len(big)
+
+
+def test_no_key_reaches_any_log(stack):
+    """Runs last in this module: after every failure mode above, neither key appears in a log line."""
+    for process in stack.processes:
+        text = process.log_path.read_text()
+        assert SIM_KEY not in text, process.name
+        assert "client-key-not-checked-yet" not in text, process.name
+    assert "attempt failed" in (stack.run_dir / "router.log").read_text()  # the logs did record the failures
