@@ -59,6 +59,16 @@ def classify(status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamErr
     return UpstreamError(Failure.SERVER, described, status=status)
 
 
+def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise UpstreamError(Failure.BAD_RESPONSE, f"the provider sent an invalid JSON {what}") from None
+    if not isinstance(parsed, dict):
+        raise UpstreamError(Failure.BAD_RESPONSE, f"the provider sent a {what} that is not a JSON object")
+    return parsed
+
+
 def _in_stream_error(chunk: dict[str, Any]) -> UpstreamError:
     error = chunk.get("error")
     message = error.get("message", "") if isinstance(error, dict) else str(error)
@@ -110,13 +120,7 @@ class OpenAIHttpAdapter:
                 raw = await resp.read()
                 if resp.status >= 300:
                     raise classify(resp.status, resp.headers, raw)
-        try:
-            parsed = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise UpstreamError(Failure.BAD_RESPONSE, "the provider answered with invalid JSON") from None
-        if not isinstance(parsed, dict):
-            raise UpstreamError(Failure.BAD_RESPONSE, "the provider answered with a non-object JSON body")
-        return parsed
+        return _json_object(raw, "response body")
 
     @contextlib.asynccontextmanager
     async def stream(self, candidate: Candidate, body: dict[str, Any]) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
@@ -142,12 +146,7 @@ class OpenAIHttpAdapter:
                 payload = line[5:].strip()
                 if payload == b"[DONE]":
                     return
-                try:
-                    chunk = orjson.loads(payload)
-                except orjson.JSONDecodeError:
-                    raise UpstreamError(Failure.BAD_RESPONSE, "the provider sent an invalid stream event") from None
-                if not isinstance(chunk, dict):
-                    raise UpstreamError(Failure.BAD_RESPONSE, "the provider sent a non-object stream event")
+                chunk = _json_object(payload, "stream event")
                 if "error" in chunk:
                     raise _in_stream_error(chunk)
                 for choice in chunk.get("choices") or ():

@@ -1,0 +1,145 @@
+"""The OpenAI adapter against the provider simulator: every upstream behaviour maps to one Failure."""
+
+from __future__ import annotations
+
+import pytest
+
+from provider_simulator.testing import SimulatorProcess
+from router.adapters.openai_http import OpenAIHttpAdapter, classify
+from router.domain.config import Account, Secret
+from router.domain.registry import Provider
+from router.domain.upstream import Candidate, Failure, Operation, UpstreamError
+
+KEY = "sk-adapter-test-0123456789"
+BODY = {"model": "sim-small", "messages": [{"role": "user", "content": "echo: a b"}]}
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with SimulatorProcess() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def adapter():
+    adapter = OpenAIHttpAdapter(connect_timeout_s=1, read_timeout_s=0.5)
+    yield adapter
+    await adapter.close()
+
+
+def candidate(base_url: str, auth: str = "bearer") -> Candidate:
+    provider = Provider(id="sim", name="sim", protocol="openai", base_url=base_url, auth=auth)
+    return Candidate(provider, "sim-small", None, Account("sim", "sim-1", Secret(KEY), base_url))
+
+
+async def failure_of(awaitable) -> UpstreamError:
+    with pytest.raises(UpstreamError) as caught:
+        await awaitable
+    return caught.value
+
+
+async def test_a_completion_comes_back_parsed_with_the_accounts_key_sent(sim, adapter):
+    sim.reset("plain")
+    response = await adapter.request(candidate(sim.base_url("plain")), Operation.CHAT, BODY)
+    assert response["choices"][0]["message"]["content"] == "a b"
+    assert sim.requests("plain")[-1]["headers"]["authorization"] == f"Bearer {KEY}"
+
+
+async def test_x_api_key_auth_sends_the_key_in_that_header(sim, adapter):
+    sim.reset("xkey")
+    with pytest.raises(UpstreamError):  # the simulator wants a bearer token: this proves what was sent
+        await adapter.request(candidate(sim.base_url("xkey"), auth="x-api-key"), Operation.CHAT, BODY)
+    headers = sim.requests("xkey")[-1]["headers"]
+    assert headers["x-api-key"] == KEY and "authorization" not in headers
+
+
+async def test_stream_yields_chunks_until_done(sim, adapter):
+    async with adapter.stream(candidate(sim.base_url("plain")), {**BODY, "stream": True}) as chunks:
+        received = [chunk async for chunk in chunks]
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in received) == "a b"
+
+
+@pytest.mark.parametrize(
+    ("fault", "failure"),
+    [
+        ({"type": "429", "retry_after": 3}, Failure.RATE_LIMITED),
+        ({"type": "401"}, Failure.AUTH),
+        ({"type": "500"}, Failure.SERVER),
+        ({"type": "503"}, Failure.SERVER),
+        ({"type": "400"}, Failure.CLIENT),
+        ({"type": "context_length"}, Failure.CONTEXT_LENGTH),
+        ({"type": "malformed_json"}, Failure.BAD_RESPONSE),
+        ({"type": "cut_stream"}, Failure.BAD_RESPONSE),
+        ({"type": "hang", "max_hang_s": 5}, Failure.TIMEOUT),
+    ],
+)
+async def test_each_upstream_fault_maps_to_its_failure(sim, adapter, fault, failure):
+    name = f"fault-{fault['type']}"
+    sim.reset(name)
+    sim.script(name, [fault])
+    error = await failure_of(adapter.request(candidate(sim.base_url(name)), Operation.CHAT, BODY))
+    assert error.failure is failure
+    assert KEY not in error.message
+
+
+async def test_a_429_carries_the_providers_retry_hint(sim, adapter):
+    sim.script("hinted", [{"type": "429", "retry_after": 4}])
+    error = await failure_of(adapter.request(candidate(sim.base_url("hinted")), Operation.CHAT, BODY))
+    assert error.retry_after_s == pytest.approx(4)
+
+
+async def test_a_client_error_keeps_the_upstreams_error_object(sim, adapter):
+    sim.script("bad", [{"type": "400"}])
+    error = await failure_of(adapter.request(candidate(sim.base_url("bad")), Operation.CHAT, BODY))
+    assert error.error["param"] == "temperature" and error.error["code"] == "invalid_value"
+
+
+@pytest.mark.parametrize(
+    ("fault", "failure"), [("cut_stream", Failure.BAD_RESPONSE), ("malformed_json", Failure.BAD_RESPONSE)]
+)
+async def test_a_broken_stream_raises_while_iterating(sim, adapter, fault, failure):
+    name = f"stream-{fault}"
+    sim.script(name, [{"type": fault, "after_chunks": 1}])
+    received = []
+    with pytest.raises(UpstreamError) as caught:
+        async with adapter.stream(candidate(sim.base_url(name)), {**BODY, "stream": True}) as chunks:
+            async for chunk in chunks:
+                received.append(chunk)
+    assert caught.value.failure is failure
+    assert received  # it broke after the stream had started
+
+
+async def test_a_stream_that_fails_before_starting_raises_on_open(sim, adapter):
+    sim.script("stream-429", [{"type": "429"}])
+    with pytest.raises(UpstreamError) as caught:
+        async with adapter.stream(candidate(sim.base_url("stream-429")), {**BODY, "stream": True}):
+            pass
+    assert caught.value.failure is Failure.RATE_LIMITED
+
+
+async def test_a_closed_port_is_a_connect_failure(adapter):
+    from llmagg.devstack.processes import free_port
+
+    error = await failure_of(adapter.request(candidate(f"http://127.0.0.1:{free_port()}/v1"), Operation.CHAT, BODY))
+    assert error.failure is Failure.CONNECT
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "failure"),
+    [
+        (529, b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}', Failure.RATE_LIMITED),
+        (403, b"forbidden", Failure.AUTH),
+        (404, b'{"error":{"message":"model not found"}}', Failure.NOT_FOUND),
+        (413, b'{"error":"Request too large: too many tokens"}', Failure.CONTEXT_LENGTH),
+        (422, b"[]", Failure.CLIENT),
+        (409, b"", Failure.SERVER),
+    ],
+)
+def test_classify_other_statuses_and_error_shapes(status, body, failure):
+    assert classify(status, {}, body).failure is failure
+
+
+def test_gemini_style_list_wrapped_errors_give_their_message_and_delay():
+    body = b'[{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"Quota exceeded. Please retry in 23.4s."}}]'
+    error = classify(429, {}, body)
+    assert error.retry_after_s == pytest.approx(23.4) and "Quota exceeded" in error.message
