@@ -24,6 +24,14 @@ log = logging.getLogger(__name__)
 _SSE = "text/event-stream"
 _JSON = "application/json"
 _DONE = httpbody_pb2.HttpBody(content_type=_SSE, data=b"data: [DONE]\n\n")
+_STREAM_INTERNAL_ERROR = {
+    "error": {
+        "message": "The server had an error while streaming.",
+        "type": "server_error",
+        "param": None,
+        "code": "internal_error",
+    }
+}
 
 
 def _parse_json(data: bytes) -> Any:
@@ -70,28 +78,22 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             yield httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(result.body))
             return
         stream = await self._router.open_stream(body)
-        await context.send_initial_metadata(_route_metadata(stream.route))
-        # From here on the client has a 200: failures must travel in-band, as an OpenAI error event.
         try:
-            async for chunk in stream:
-                yield _sse(chunk)
-        except ServiceError as error:
-            yield _sse(error.openai_error())
-            return
-        except Exception:
-            log.exception("stream failed after it had started")
-            yield _sse(
-                {
-                    "error": {
-                        "message": "The server had an error while streaming.",
-                        "type": "server_error",
-                        "param": None,
-                        "code": "internal_error",
-                    }
-                }
-            )
-            return
-        yield _DONE
+            await context.send_initial_metadata(_route_metadata(stream.route))
+            # From here on the client has a 200: failures must travel in-band, as an OpenAI error event.
+            try:
+                async for chunk in stream:
+                    yield _sse(chunk)
+            except ServiceError as error:
+                yield _sse(error.openai_error())
+                return
+            except Exception:
+                log.exception("stream failed after it had started")
+                yield _sse(_STREAM_INTERNAL_ERROR)
+                return
+            yield _DONE
+        finally:
+            await stream.aclose()
 
     async def ListModelsJson(self, request, context) -> httpbody_pb2.HttpBody:
         return self._models_json
@@ -108,9 +110,12 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
 
     async def StreamChat(self, request: pb.StreamChatRequest, context) -> AsyncIterator[pb.StreamChatResponse]:
         stream = await self._router.open_stream(converters.stream_request_to_body(request))
-        await context.send_initial_metadata(_route_metadata(stream.route))
-        async for chunk in stream:
-            yield converters.stream_response(chunk, stream.route)
+        try:
+            await context.send_initial_metadata(_route_metadata(stream.route))
+            async for chunk in stream:
+                yield converters.stream_response(chunk, stream.route)
+        finally:
+            await stream.aclose()
 
     async def ListModels(self, request, context) -> pb.ListModelsResponse:
         return self._models

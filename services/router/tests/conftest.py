@@ -101,6 +101,7 @@ class ScriptedUpstream:
     def __init__(self) -> None:
         self.script: dict[str, list[Any]] = {}
         self.calls: list[tuple[str, str, str, dict[str, Any]]] = []
+        self.streams_closed = 0
 
     def on(self, provider: str, *outcomes: Any) -> None:
         self.script.setdefault(provider, []).extend(outcomes)
@@ -130,7 +131,10 @@ class ScriptedUpstream:
                     raise chunk
                 yield dict(chunk)
 
-        yield events()
+        try:
+            yield events()
+        finally:
+            self.streams_closed += 1
 
     async def close(self) -> None:
         pass

@@ -229,3 +229,19 @@ async def test_stream_errors_before_content_surface_like_non_stream_errors(make_
 def test_limits_have_safe_defaults():
     limits = RouterLimits()
     assert limits.max_attempts >= 2 and limits.request_timeout_s > 0
+
+
+async def test_a_stream_never_iterated_releases_its_upstream_once_closed(make_router, upstream):
+    stream = await make_router().open_stream({**CHAT, "model": "fast/llama-8b", "stream": True})
+    assert upstream.streams_closed == 0
+    await stream.aclose()
+    await stream.aclose()
+    assert upstream.streams_closed == 1
+
+
+async def test_a_failed_stream_attempt_releases_its_upstream_before_the_next(make_router, upstream):
+    upstream.on("fast", [*content_chunks()[:1], UpstreamError(Failure.BAD_RESPONSE, "cut")])
+    stream = await make_router().open_stream({**CHAT, "model": "fast/llama-8b", "stream": True})
+    assert upstream.streams_closed == 1
+    await collect(stream)
+    assert upstream.streams_closed == 2

@@ -194,6 +194,7 @@ class RoutedStream:
         self._router, self._candidate = router, candidate
         self._head, self._rest, self._resources = head, rest, resources
         self._span, self._started = span, started
+        self._closed = False
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         provider = self._candidate.provider.id
@@ -222,6 +223,10 @@ class RoutedStream:
             await self.aclose()
 
     async def aclose(self) -> None:
+        """Release the upstream connection; safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
         await self._resources.aclose()
         self._span.end()
 
