@@ -216,3 +216,10 @@ def test_no_key_reaches_any_log(stack):
         assert SIM_KEY not in text, process.name
         assert "client-key-not-checked-yet" not in text, process.name
     assert "attempt failed" in (stack.run_dir / "router.log").read_text()  # the logs did record the failures
+
+
+def test_a_non_ascii_model_id_passes_through_to_a_pinned_provider(client, simulator):
+    raw = client.chat.completions.with_raw_response.create(model="sim-fast/模型-ü", messages=HELLO)
+    assert raw.parse().model == "模型-ü"
+    assert raw.headers["x-llmagg-provider"] == "sim-fast"
+    assert raw.headers["x-llmagg-model"].isascii()

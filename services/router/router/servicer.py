@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -45,12 +46,17 @@ def _parse_json(data: bytes) -> Any:
         ) from None
 
 
+def _header_value(value: str) -> str:
+    """gRPC metadata (and so HTTP headers) must be printable ASCII; model ids passed through need not be."""
+    return value if value.isascii() and value.isprintable() else urllib.parse.quote(value, safe="/:@-._~+=,;")
+
+
 def _route_metadata(route: Route) -> tuple[tuple[str, str], ...]:
     """Response headers (via Envoy) that say which candidate answered."""
     return (
         ("x-llmagg-provider", route.provider),
-        ("x-llmagg-model", route.model),
-        ("x-llmagg-account", route.account),
+        ("x-llmagg-model", _header_value(route.model)),
+        ("x-llmagg-account", _header_value(route.account)),
         ("x-llmagg-attempts", str(route.attempts)),
     )
 

@@ -134,3 +134,12 @@ def test_an_unsupported_protocol_is_named_in_the_error(health):
     resolver = Resolver(make_config(), health, {"openai"})
     with pytest.raises(ServiceError, match="protocol not supported"):
         resolver.resolve("claude-x", None, None)
+
+
+def test_the_resolution_cache_stays_bounded_under_arbitrary_model_ids(resolver, monkeypatch):
+    import router.domain.resolver as module
+
+    monkeypatch.setattr(module, "_STATIC_CACHE_SIZE", 10)
+    for i in range(25):
+        resolver.resolve(f"fast/unlisted-{i}", None, None)
+    assert len(resolver._static_cache) <= 10

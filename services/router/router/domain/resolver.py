@@ -13,6 +13,7 @@ from router.domain.registry import Model, Provider
 from router.domain.upstream import Candidate
 
 QUALITY_MODES = ("fastest", "balanced", "best_quality")
+_STATIC_CACHE_SIZE = 4096
 AUTO = "auto"
 
 HOW_TO_ADD_AN_ACCOUNT = (
@@ -85,7 +86,10 @@ class Resolver:
         key = (model, provider_pin or "", quality, model_type)
         targets = self._static_cache.get(key)
         if targets is None:
-            targets = self._static_cache[key] = self._targets(model, provider_pin, quality, model_type)
+            targets = self._targets(model, provider_pin, quality, model_type)
+            if len(self._static_cache) >= _STATIC_CACHE_SIZE:
+                self._static_cache.clear()  # keys come from clients (pass-through ids): stay bounded
+            self._static_cache[key] = targets
         return self._with_accounts(targets)
 
     # --- static part: which provider/model pairs, in which order (cached per request shape) ------
