@@ -1,4 +1,4 @@
--- Turns gRPC errors from the services into OpenAI-shaped REST errors.
+-- Turns gRPC errors from the services into OpenAI-shaped REST errors and drops gRPC-only headers.
 -- Services put the OpenAI error JSON in the `x-openai-error` trailer; the transcoder hands trailers
 -- of an error response to us as headers. Native gRPC clients get the gRPC response untouched.
 
@@ -15,6 +15,9 @@ function envoy_on_response(response_handle)
     return
   end
   local headers = response_handle:headers()
+  -- gRPC plumbing means nothing to a REST client.
+  headers:remove("grpc-accept-encoding")
+  headers:remove("grpc-encoding")
   local openai_error = headers:get("x-openai-error")
   if openai_error == nil then
     return
@@ -23,6 +26,7 @@ function envoy_on_response(response_handle)
   headers:remove("x-openai-error")
   headers:remove("grpc-status-details-bin")
   headers:remove("grpc-message")
+  headers:remove("grpc-status")
   headers:replace("content-type", "application/json")
   response_handle:body(true):setBytes(openai_error)
 end

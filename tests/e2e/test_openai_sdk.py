@@ -40,6 +40,7 @@ def test_non_stream_chat_returns_an_openai_completion(client):
     assert completion.provider == "sim-fast"
     assert raw.headers["x-llmagg-provider"] == "sim-fast" and raw.headers["x-llmagg-attempts"] == "1"
     assert raw.headers["x-request-id"]
+    assert not [h for h in raw.headers if h.startswith("grpc-")]
 
 
 def test_stream_chat_delivers_every_chunk_and_usage(client):
@@ -148,6 +149,16 @@ def test_when_every_candidate_fails_the_client_gets_an_openai_503(client):
     assert error.code == "all_candidates_failed" and error.type == "service_unavailable_error"
     assert "fail-a/sim-small" in error.message and "fail-b/sim-small" in error.message
     assert SIM_KEY not in error.message
+    assert not [h for h in error.response.headers if h.startswith("grpc-")]
+
+
+def test_router_log_lines_carry_the_gateways_request_id(client, stack):
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model="all-fail", messages=HELLO)
+    request_id = caught.value.response.headers["x-request-id"]
+    lines = [json.loads(line) for line in (stack.run_dir / "router.log").read_text().splitlines() if request_id in line]
+    assert {line["msg"].split(":")[0] for line in lines} == {"attempt failed"}
+    assert {line["provider"] for line in lines} == {"fail-a", "fail-b"}
 
 
 def test_when_every_account_is_rate_limited_the_client_gets_429_with_retry_after(client):

@@ -14,6 +14,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry import propagate, trace
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.logging import request_id
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +89,25 @@ def _wrap_handler(
     )
 
 
+def _request_id(handler_call_details) -> str | None:
+    for key, value in handler_call_details.invocation_metadata or ():
+        if key == "x-request-id":
+            return value if isinstance(value, str) else None
+    return None
+
+
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
-    """Turns ServiceError into its status; any other exception into a bare INTERNAL (no details)."""
+    """Turns ServiceError into its status; any other exception into a bare INTERNAL (no details).
+
+    Also binds the gateway's x-request-id to the RPC's log lines.
+    """
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method
+        rid = _request_id(handler_call_details)
 
         async def fail(context: grpc.aio.ServicerContext, exc: Exception) -> None:
             if not isinstance(exc, ServiceError):
@@ -105,6 +117,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
         def unary(behaviour):
             async def run(request, context):
+                request_id.set(rid)
                 try:
                     return await behaviour(request, context)
                 except Exception as exc:
@@ -116,6 +129,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
         def streaming(behaviour):
             async def run(request, context):
+                request_id.set(rid)
                 try:
                     async for response in behaviour(request, context):
                         yield response

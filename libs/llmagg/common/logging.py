@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import sys
@@ -16,6 +17,10 @@ _SECRET_PATTERNS = re.compile(
     r"|\bhvs\.[A-Za-z0-9_-]{8,}"
     r"|\bAIza[0-9A-Za-z_-]{20,}"
 )
+
+
+# The gateway's x-request-id of the RPC being served, so every log line of a request can be found.
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 
 def scrub(text: str) -> str:
@@ -35,6 +40,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": scrub(record.getMessage()),
         }
+        current_request = request_id.get()
+        if current_request:
+            entry["request_id"] = current_request
         fields = getattr(record, "fields", None)
         if fields:
             entry.update({k: scrub(v) if isinstance(v, str) else v for k, v in fields.items()})
