@@ -1,9 +1,10 @@
 import pytest
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from router.domain.config import build_config
 from router.domain.resolver import Resolver
 
-from .conftest import make_config
+from .conftest import ENV, make_config
 
 
 def targets(resolution):
@@ -143,3 +144,25 @@ def test_the_resolution_cache_stays_bounded_under_arbitrary_model_ids(resolver, 
     for i in range(25):
         resolver.resolve(f"fast/unlisted-{i}", None, None)
     assert len(resolver._static_cache) <= 10
+
+
+def test_ties_are_broken_by_observed_latency(health):
+    providers = [
+        {"id": name, "base_url": f"https://{name}.example/v1", "speed": 4, "models": [{"id": "m", "aliases": ["same"]}]}
+        for name in ("east", "west")
+    ]
+    accounts = [{"provider": name, "api_key_env": "KEY_A"} for name in ("east", "west")]
+    resolver = Resolver(build_config(providers, {"accounts": accounts}, ENV), health, {"openai"})
+    health.record_success("east", "m", 900.0)
+    health.record_success("west", "m", 120.0)
+    assert targets(resolver.resolve("same", None, None))[0] == ("west", "m")
+    health.record_success("west", "m", 5000.0)
+    health.record_success("west", "m", 5000.0)
+    assert targets(resolver.resolve("same", None, None))[0] == ("east", "m")
+
+
+def test_latency_never_overrides_a_fallback_chains_order(health):
+    chains = {"c": [{"provider": "smart", "model": "big-model"}, {"provider": "fast", "model": "llama-8b"}]}
+    resolver = Resolver(make_config(chains=chains), health, {"openai"})
+    health.record_success("smart", "big-model", 9000.0)
+    assert targets(resolver.resolve("c", None, None))[0] == ("smart", "big-model")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from llmagg.common.errors import ErrorKind, ServiceError
 from router.domain.config import RoutingConfig
@@ -28,6 +28,8 @@ class Target:
     provider: Provider
     model_id: str
     model: Model | None
+    # Static order (lower first); targets of equal rank are ordered by observed latency per request.
+    rank: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -37,16 +39,19 @@ class Resolution:
     soonest_retry_s: float | None
 
 
-def _order_key(target: Target, quality: str, rank: int = 0) -> tuple:
-    """Free before paid, then `rank` (exact id before alias match), then the quality mode."""
+def _ranked(target: Target, quality: str, exact: bool = True) -> Target:
+    """Rank: free before paid, then an exact id before an alias match, then the quality mode."""
     model, speed = target.model, target.provider.speed
     q = model.quality if model else 3
     free = 0 if (model.free if model else target.provider.tier == "free") else 1
+    match = 0 if exact else 1
     if quality == "fastest":
-        return (free, rank, -speed, q)
-    if quality == "best_quality":
-        return (free, rank, -q, -speed)
-    return (free, rank, -(q + speed), -q)
+        rank = (free, match, -speed, q)
+    elif quality == "best_quality":
+        rank = (free, match, -q, -speed)
+    else:
+        rank = (free, match, -(q + speed), -q)
+    return replace(target, rank=rank)
 
 
 class Resolver:
@@ -104,17 +109,20 @@ class Resolver:
             )
         if model.lower() == AUTO:
             pool = [p for p in self._routable.values() if not pin or p.id == pin]
-            targets = [Target(p, m.id, m) for p in pool for m in p.models if m.type == model_type]
-            return self._routable_only(sorted(targets, key=lambda t: _order_key(t, quality)), model, pin)
+            targets = [_ranked(Target(p, m.id, m), quality) for p in pool for m in p.models if m.type == model_type]
+            return self._routable_only(targets, model, pin)
         chain = self.config.fallback_chains.get(model)
         if chain is not None:
             steps = [s for s in chain if not pin or s.provider == pin]
-            targets = [Target(providers[s.provider], s.model, providers[s.provider].model(s.model)) for s in steps]
+            targets = [
+                Target(providers[s.provider], s.model, providers[s.provider].model(s.model), (i,))
+                for i, s in enumerate(steps)
+            ]
             return self._routable_only(targets, model, pin)
         prefix, slash, rest = model.partition("/")
         if slash and prefix in providers and (not pin or pin == prefix):
-            return self._routable_only(self._on_provider(providers[prefix], rest, model_type), model, pin)
-        matches: list[tuple[int, Target]] = []  # (0 exact id | 1 alias, target)
+            return self._routable_only(self._on_provider(providers[prefix], rest, quality, model_type), model, pin)
+        targets = []
         folded = model.lower()
         for provider in providers.values():
             if pin and provider.id != pin:
@@ -123,26 +131,27 @@ class Resolver:
                 if m.type != model_type:
                     continue
                 if m.id == model or m.id.lower() == folded:
-                    matches.append((0, Target(provider, m.id, m)))
+                    targets.append(_ranked(Target(provider, m.id, m), quality, exact=True))
                 elif folded in m.aliases:
-                    matches.append((1, Target(provider, m.id, m)))
-        targets = [t for _, t in sorted(matches, key=lambda match: _order_key(match[1], quality, match[0]))]
+                    targets.append(_ranked(Target(provider, m.id, m), quality, exact=False))
         if not targets and pin:
             # Registries are never complete: a pinned provider gets unknown model ids as given.
             targets = [Target(providers[pin], model, None)]
         return self._routable_only(targets, model, pin)
 
-    def _on_provider(self, provider: Provider, model: str, model_type: str) -> list[Target]:
+    def _on_provider(self, provider: Provider, model: str, quality: str, model_type: str) -> list[Target]:
         known = provider.model(model)
         if known is not None:
             return [Target(provider, known.id, known)]
         aliased = [
-            Target(provider, m.id, m) for m in provider.models if m.type == model_type and model.lower() in m.aliases
+            _ranked(Target(provider, m.id, m), quality)
+            for m in provider.models
+            if m.type == model_type and model.lower() in m.aliases
         ]
         return aliased or [Target(provider, model, None)]
 
     def _routable_only(self, targets: list[Target], model: str, pin: str | None) -> tuple[Target, ...]:
-        usable = tuple(t for t in targets if t.provider.id in self._routable)
+        usable = tuple(sorted((t for t in targets if t.provider.id in self._routable), key=lambda t: t.rank))
         if usable:
             return usable
         if not targets:
@@ -171,6 +180,9 @@ class Resolver:
         tripped: list[Candidate] = []
         soonest: float | None = None
         health = self._health
+        if len(targets) > 1:
+            # Unmeasured targets count as fastest, so every tie gets explored once.
+            targets = sorted(targets, key=lambda t: (t.rank, health.latency_ms(t.provider.id, t.model_id) or 0.0))
         for target in targets:
             provider = target.provider
             accounts = self.config.accounts_for(provider.id)
