@@ -88,20 +88,3 @@ class HealthTable:
 
     def latency_ms(self, provider: str, model: str) -> float | None:
         return self._latency_ms.get((provider, model))
-
-    def snapshot(self) -> dict[str, object]:
-        """The routing state, for the admin surface and debugging."""
-        now = self._clock()
-        return {
-            "cooldowns": [
-                {"provider": p, "account": a, "model": m or None, "seconds_left": round(until - now, 3)}
-                for (p, a, m), until in self._cooldowns.items()
-                if until > now
-            ],
-            "disabled_accounts": [
-                {"provider": p, "account": a} for (p, a), until in self._disabled.items() if until > now
-            ],
-            "open_circuits": [
-                {"provider": p, "model": m} for (p, m), c in self._circuits.items() if c.open_until > now
-            ],
-        }

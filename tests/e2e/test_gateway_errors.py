@@ -1,0 +1,35 @@
+"""Replies Envoy makes itself are OpenAI-shaped too: oversized bodies, and a router that is down."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmagg.devstack.stack import Ports, Stack
+from tests.e2e.test_openai_sdk import post_raw
+
+
+def test_a_body_over_the_limit_is_a_413_in_openai_shape(stack):
+    oversized = b'{"model": "auto", "messages": [{"role": "user", "content": "' + b"x" * (33 * 1024 * 1024) + b'"}]}'
+    status, _, body = post_raw(f"{stack.base_url}/chat/completions", oversized)
+    assert status == 413
+    assert body["error"]["type"] == "invalid_request_error" and body["error"]["code"] == "request_too_large"
+
+
+@pytest.fixture
+def stack_without_router(tmp_path):
+    stack = Stack(tmp_path, Ports.free())
+    try:
+        stack.start_router()
+        stack.start_gateway()
+        router = stack.processes.pop(0)
+        router.stop()
+        yield stack
+    finally:
+        stack.stop()
+
+
+def test_a_router_that_is_down_is_a_503_in_openai_shape(stack_without_router):
+    status, _, body = post_raw(f"{stack_without_router.base_url}/chat/completions", b'{"model": "auto"}')
+    assert status == 503
+    assert body["error"]["type"] == "service_unavailable_error"
+    assert body["error"]["code"] == "gateway_upstream_unavailable"
