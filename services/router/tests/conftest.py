@@ -53,6 +53,7 @@ PROVIDERS = [
         "protocol": "openai",
         "base_url": "https://shared.example/v1",
         "shared_quota": True,
+        "drop_params": ["stream_options", "seed"],
         "models": [{"id": "a:free"}, {"id": "b:free"}],
     },
     {

@@ -245,3 +245,15 @@ async def test_a_failed_stream_attempt_releases_its_upstream_before_the_next(mak
     assert upstream.streams_closed == 1
     await collect(stream)
     assert upstream.streams_closed == 2
+
+
+async def test_fields_a_provider_rejects_are_dropped_for_that_provider_only(make_router, upstream):
+    router = make_router()
+    options = {"stream_options": {"include_usage": True}, "seed": 1, "temperature": 0.1}
+    stream = await router.open_stream({**CHAT, "model": "shared/a:free", "stream": True, **options})
+    await collect(stream)
+    stream = await router.open_stream({**CHAT, "model": "fast/llama-8b", "stream": True, **options})
+    await collect(stream)
+    (_, _, _, to_shared), (_, _, _, to_fast) = upstream.calls
+    assert "stream_options" not in to_shared and "seed" not in to_shared and to_shared["temperature"] == 0.1
+    assert to_fast["stream_options"] == {"include_usage": True} and to_fast["seed"] == 1

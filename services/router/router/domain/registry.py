@@ -42,6 +42,8 @@ class Provider:
     shared_quota: bool = False
     limits: Mapping[str, float] = field(default_factory=dict)
     models: tuple[Model, ...] = ()
+    # Request fields this provider rejects; removed from the body before it is sent there.
+    drop_params: frozenset[str] = frozenset()
     docs_url: str = ""
     notes: str = ""
 
@@ -117,6 +119,7 @@ def parse_provider(entry: Mapping[str, Any]) -> Provider:
         shared_quota=bool(entry.get("shared_quota", False)),
         limits=dict(entry.get("limits") or {}),
         models=models,
+        drop_params=frozenset(str(name) for name in entry.get("drop_params") or ()),
         docs_url=str(entry.get("docs_url", "")),
         notes=str(entry.get("notes", "")),
     )

@@ -83,6 +83,14 @@ def _invalid(message: str, code: str, param: str | None) -> ServiceError:
     return ServiceError(ErrorKind.INVALID_ARGUMENT, message, code=code, param=param)
 
 
+def _upstream_body(body: dict[str, Any], candidate: Candidate) -> dict[str, Any]:
+    """The body as this candidate's provider gets it: its model id, minus fields it rejects."""
+    drop = candidate.provider.drop_params
+    if drop:
+        body = {k: v for k, v in body.items() if k not in drop}
+    return {**body, "model": candidate.model_id}
+
+
 def _describe(candidate: Candidate) -> str:
     return f"{candidate.provider.id}/{candidate.model_id} via {candidate.account.alias}"
 
@@ -302,7 +310,7 @@ class Router:
             with trace.use_span(self._span(candidate, number), end_on_exit=True) as span:
                 try:
                     response = await adapter.request(
-                        candidate, operation, {**request.upstream_body, "model": candidate.model_id}
+                        candidate, operation, _upstream_body(request.upstream_body, candidate)
                     )
                 except UpstreamError as error:
                     _mark_failed(span, error)
@@ -335,7 +343,7 @@ class Router:
             head: list[dict[str, Any]] = []
             try:
                 chunks = await resources.enter_async_context(
-                    adapter.stream(candidate, {**request.upstream_body, "model": candidate.model_id})
+                    adapter.stream(candidate, _upstream_body(request.upstream_body, candidate))
                 )
                 rest = aiter(chunks)
                 async for chunk in rest:
