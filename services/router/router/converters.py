@@ -41,6 +41,9 @@ def _message_to_dict(message: pb.ChatMessage) -> dict[str, Any]:
 
 def chat_request_to_body(request: pb.ChatRequest) -> dict[str, Any]:
     body: dict[str, Any] = json_format.MessageToDict(request.extra) if request.HasField("extra") else {}
+    # Chat or StreamChat decides streaming, not a stray `stream` in extra.
+    body.pop("stream", None)
+    body.pop("stream_options", None)
     body["model"] = request.model
     body["messages"] = [_message_to_dict(m) for m in request.messages]
     if request.provider:

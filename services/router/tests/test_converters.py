@@ -88,3 +88,13 @@ def test_openai_models_json_lists_auto_chains_and_models():
     ids = [m["id"] for m in listed["data"]]
     assert listed["object"] == "list" and ids == ["auto", "coding", "groq/m"]
     assert listed["data"][2]["owned_by"] == "groq"
+
+
+def test_streaming_is_decided_by_the_rpc_not_by_extra():
+    extra = struct_pb2.Struct()
+    extra.update({"stream": True, "stream_options": {"include_usage": True}})
+    chat = pb.ChatRequest(model="m", extra=extra)
+    assert "stream" not in converters.chat_request_to_body(chat)
+    assert "stream_options" not in converters.chat_request_to_body(chat)
+    streamed = converters.stream_request_to_body(pb.StreamChatRequest(chat=chat))
+    assert streamed["stream"] is True and "stream_options" not in streamed

@@ -168,6 +168,7 @@ async def test_embeddings_use_embedding_models(make_router, upstream):
         ({"messages": [{"role": "user", "content": "x"}]}, "model"),
         ({"model": "auto", "messages": []}, "messages"),
         ({"model": "auto", "messages": [{"role": "user"}], "provider": 3}, "provider"),
+        ({"model": "auto", "messages": [{"role": "user"}], "stream": "true"}, "stream"),
     ],
 )
 async def test_malformed_requests_are_rejected_before_any_upstream_call(make_router, upstream, body, param):

@@ -70,6 +70,8 @@ def parse_request(body: Any, operation: Operation) -> ParsedRequest:
             raise _invalid("`messages` must be a non-empty array.", "invalid_messages", "messages")
     elif "input" not in body:
         raise _invalid("You must provide an `input` parameter.", "missing_input", "input")
+    if not isinstance(body.get("stream", False), bool):
+        raise _invalid("`stream` must be a boolean.", "invalid_stream", "stream")
     provider = body.get("provider")
     quality = body.get("model_quality")
     for name, value in (("provider", provider), ("model_quality", quality)):
