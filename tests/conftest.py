@@ -15,7 +15,7 @@ from llmagg.devstack.stack import Ports, Stack, write_config
 from provider_simulator.testing import SimulatorProcess
 
 SIM_KEY_ENV = "SIM_PROVIDER_KEY"
-SIM_KEY = "sk-sim-e2e-secret-0123456789"
+SIM_KEY = "sk-sim-e2e-FAKE-key"
 
 # provider id -> (default behaviour, alias it serves, speed). Higher speed is tried first.
 SCENARIOS: dict[str, tuple[dict | None, str, int]] = {

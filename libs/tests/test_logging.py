@@ -9,9 +9,9 @@ from llmagg.common.logging import JsonFormatter, log_fields, scrub
 @pytest.mark.parametrize(
     "secret",
     [
-        "sk-proj-abcdefghijklmnopqrstuvwx",
-        "gsk_abcdefghijklmnopqrstuvwxyz123456",
-        "hvs.CAESIabcdefghijklmnopqrstuv",
+        "sk-proj-FAKE0123456",
+        "gsk_FAKE0123456789",
+        "hvs.FAKE01234567",
         "AIzaSyA-abcdefghijklmnopqrstuvwxyz123",
         "nvapi-abcdefghijklmnopqrstuvwxyz",
     ],

@@ -118,8 +118,8 @@ def test_sigterm_reports_not_serving_then_stops_cleanly(router_config, tmp_path_
 
 def test_an_invalid_config_fails_at_start_with_a_clear_message(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("accounts:\n  - provider: groq\n    api_key: sk-inline-should-not-be-here\n")
+    bad.write_text("accounts:\n  - provider: groq\n    api_key: sk-inline-FAKE-key\n")
     stack = Stack(tmp_path, Ports.free())
     with pytest.raises(Exception, match="api_key_env"):
         stack.start_router({"LLMAGG_CONFIG": str(bad)}, timeout_s=15)
-    assert "sk-inline-should-not-be-here" not in (tmp_path / "router.log").read_text()
+    assert "sk-inline-FAKE-key" not in (tmp_path / "router.log").read_text()
