@@ -1,9 +1,9 @@
-"""What each simulated provider does next: a FIFO of scripted faults, then its default behaviour."""
+"""Fault objects: what a simulated provider does with a request, parsed from the control API or the CLI."""
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
 from typing import Any
 
 BEHAVIOURS = frozenset(
@@ -21,11 +21,17 @@ BEHAVIOURS = frozenset(
         "context_length",
     }
 )
-MAX_LOGGED_REQUESTS = 1000
+# Parameters any fault may carry; each only matters to the behaviour named in its comment.
+PARAMETERS = {
+    "retry_after": float,  # 429: seconds in retry-after, x-ratelimit-reset-requests and the message
+    "delay_s": float,  # slow_first_byte: seconds before the response starts
+    "after_chunks": int,  # cut_stream: content chunks sent after the role chunk before the cut
+    "max_hang_s": float,  # hang: the connection is closed unanswered after this long
+}
 
 
 class FaultError(ValueError):
-    pass
+    """A fault object the simulator cannot follow; the control API answers it with a 400."""
 
 
 @dataclass(frozen=True)
@@ -36,60 +42,51 @@ class Fault:
     after_chunks: int = 2
     max_hang_s: float = 600.0
 
-    @classmethod
-    def parse(cls, raw: Any) -> tuple[Fault, int]:
-        """A fault object from the control API and how many requests it applies to."""
-        if isinstance(raw, str):
-            raw = {"type": raw}
-        if not isinstance(raw, dict) or raw.get("type") not in BEHAVIOURS:
-            raise FaultError(f"a fault needs `type`, one of {sorted(BEHAVIOURS)}; got {raw!r}")
-        count = int(raw.get("count", 1))
-        if count < 1:
-            raise FaultError("`count` must be at least 1")
-        known = {k: raw[k] for k in ("retry_after", "delay_s", "after_chunks", "max_hang_s") if k in raw}
+    def describe(self) -> dict[str, Any]:
+        return {"type": self.type, **{name: getattr(self, name) for name in PARAMETERS}}
+
+
+def _number(key: str, value: Any) -> float | int:
+    kind = PARAMETERS[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise FaultError(f"`{key}` must be a non-negative number; got {value!r}")
+    if kind is int:
+        if value != int(value):
+            raise FaultError(f"`{key}` must be a whole number; got {value!r}")
+        return int(value)
+    return float(value)
+
+
+def parse_fault(raw: Any) -> tuple[Fault, int]:
+    """A fault from `"500"` or `{"type": "429", "retry_after": 2, "count": 3}`, and how many requests it covers."""
+    if isinstance(raw, str):
+        raw = {"type": raw}
+    if not isinstance(raw, dict) or raw.get("type") not in BEHAVIOURS:
+        raise FaultError(f"a fault needs `type`, one of {sorted(BEHAVIOURS)}; got {raw!r}")
+    unknown = set(raw) - {"type", "count", *PARAMETERS}
+    if unknown:
+        raise FaultError(f"unknown fault keys {sorted(unknown)}; known: count, {', '.join(PARAMETERS)}")
+    count = raw.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise FaultError(f"`count` must be a whole number of at least 1; got {count!r}")
+    parameters = {key: _number(key, value) for key, value in raw.items() if key in PARAMETERS}
+    return Fault(type=raw["type"], **parameters), count
+
+
+def parse_behaviour_option(text: str) -> tuple[str, Fault]:
+    """`NAME=TYPE[,key=value...]` from `--provider`, e.g. `sim-slow=slow_first_byte,delay_s=0.2`."""
+    name, separator, spec = text.partition("=")
+    if not name or not separator or not spec:
+        raise FaultError(f"expected NAME=BEHAVIOUR, got {text!r}")
+    fault_type, *assignments = spec.split(",")
+    raw: dict[str, Any] = {"type": fault_type}
+    for assignment in assignments:
+        key, _, value = assignment.partition("=")
+        if key not in PARAMETERS:
+            raise FaultError(f"unknown parameter {key!r} in {text!r}; known: {', '.join(PARAMETERS)}")
         try:
-            fault = cls(type=raw["type"], **known)
-            if fault.after_chunks < 0 or fault.delay_s < 0 or fault.retry_after < 0:
-                raise ValueError
-        except (TypeError, ValueError):
-            raise FaultError(f"bad fault parameters in {raw!r}") from None
-        return fault, count
-
-
-@dataclass
-class ProviderState:
-    default: Fault
-    startup_default: Fault
-    queue: deque[list[Any]] = field(default_factory=deque)  # [fault, remaining count]
-    requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_LOGGED_REQUESTS))
-
-    def next_fault(self) -> Fault:
-        if not self.queue:
-            return self.default
-        entry = self.queue[0]
-        entry[1] -= 1
-        if entry[1] <= 0:
-            self.queue.popleft()
-        return entry[0]
-
-    def reset(self) -> None:
-        self.default = self.startup_default
-        self.queue.clear()
-        self.requests.clear()
-
-
-class Providers:
-    def __init__(self, defaults: dict[str, Fault] | None = None) -> None:
-        self._defaults = dict(defaults or {})
-        self._states: dict[str, ProviderState] = {}
-
-    def get(self, name: str) -> ProviderState:
-        state = self._states.get(name)
-        if state is None:
-            default = self._defaults.get(name, Fault())
-            state = self._states[name] = ProviderState(default=default, startup_default=default)
-        return state
-
-    def reset_all(self) -> None:
-        for state in self._states.values():
-            state.reset()
+            raw[key] = float(value)
+        except ValueError:
+            raise FaultError(f"expected key=number after the behaviour, got {assignment!r}") from None
+    fault, _ = parse_fault(raw)
+    return name, fault

@@ -1,0 +1,73 @@
+"""One real simulator subprocess for the whole run; each test talks to a provider name of its own."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from provider_simulator.testing import SimulatorProcess
+
+from .helpers import API_KEY, RawResponse, sdk_for
+
+# Providers whose startup default comes from --provider (the rest default to ok).
+STARTUP_DEFAULTS: dict[str, Any] = {
+    "sim-ratelimited": "429",
+    "sim-ratelimited-3": {"type": "429", "retry_after": 3},
+    "sim-broken": "500",
+}
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def sim() -> Iterator[SimulatorProcess]:
+    simulator = SimulatorProcess(providers=STARTUP_DEFAULTS)
+    try:
+        yield simulator
+    finally:
+        simulator.stop()
+    # Every fault the tests provoked was deliberate: the simulator itself must not have failed or lingered.
+    assert simulator.returncode == 0, simulator.stderr_output()
+    assert simulator.stderr_output() == ""
+
+
+@pytest.fixture
+def provider(sim: SimulatorProcess, request: pytest.FixtureRequest) -> str:
+    """A provider name no other test uses, freshly reset."""
+    name = f"{re.sub(r'[^A-Za-z0-9_]+', '-', request.node.name).strip('-')[:60]}-{next(_names)}"
+    sim.reset(name)
+    return name
+
+
+@pytest.fixture
+def client(sim: SimulatorProcess, provider: str) -> Iterator[openai.OpenAI]:
+    with sdk_for(sim, provider) as api:
+        yield api
+
+
+@pytest.fixture
+def async_client(sim: SimulatorProcess, provider: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=sim.base_url(provider), api_key=API_KEY, max_retries=0, timeout=10)
+
+
+@pytest.fixture(scope="session")
+def raw_http() -> Callable[..., RawResponse]:
+    """Plain HTTP, for what the SDK never sends (bad JSON, no key) or hides (the bytes on the wire)."""
+
+    def call(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> RawResponse:
+        request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return RawResponse(
+                    response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+                )
+        except urllib.error.HTTPError as error:
+            return RawResponse(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
+
+    return call
