@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from google.protobuf import json_format
@@ -112,6 +113,17 @@ def _content(value: Any) -> dict[str, Any]:
     return {"content": "".join(p.get("text", "") for p in value if isinstance(p, dict))}
 
 
+def _envelope(body: dict[str, Any], route: Route) -> dict[str, Any]:
+    """The fields a chat response and a stream chunk share."""
+    return {
+        "id": body.get("id") or "",
+        "created": body.get("created") or 0,
+        "model": body.get("model") or route.model,
+        "usage": _usage(body.get("usage")),
+        "route": _route(route),
+    }
+
+
 def chat_response(body: dict[str, Any], route: Route) -> pb.ChatResponse:
     choices = []
     for choice in body.get("choices") or ():
@@ -127,14 +139,7 @@ def chat_response(body: dict[str, Any], route: Route) -> pb.ChatResponse:
                 ),
             )
         )
-    return pb.ChatResponse(
-        id=body.get("id") or "",
-        created=body.get("created") or 0,
-        model=body.get("model") or route.model,
-        choices=choices,
-        usage=_usage(body.get("usage")),
-        route=_route(route),
-    )
+    return pb.ChatResponse(choices=choices, **_envelope(body, route))
 
 
 def stream_response(chunk: dict[str, Any], route: Route) -> pb.StreamChatResponse:
@@ -152,14 +157,7 @@ def stream_response(chunk: dict[str, Any], route: Route) -> pb.StreamChatRespons
                 ),
             )
         )
-    return pb.StreamChatResponse(
-        id=chunk.get("id") or "",
-        created=chunk.get("created") or 0,
-        model=chunk.get("model") or route.model,
-        choices=choices,
-        usage=_usage(chunk.get("usage")),
-        route=_route(route),
-    )
+    return pb.StreamChatResponse(choices=choices, **_envelope(chunk, route))
 
 
 def embed_response(body: dict[str, Any], route: Route) -> pb.EmbedResponse:
@@ -175,22 +173,7 @@ def embed_response(body: dict[str, Any], route: Route) -> pb.EmbedResponse:
 
 
 def models_response(entries: list[CatalogEntry], chains: list[str]) -> pb.ListModelsResponse:
-    return pb.ListModelsResponse(
-        models=[
-            pb.Model(
-                id=e.id,
-                provider=e.provider,
-                provider_model=e.provider_model,
-                type=e.type,
-                context_window=e.context_window,
-                quality=e.quality,
-                aliases=list(e.aliases),
-                free=e.free,
-            )
-            for e in entries
-        ],
-        fallback_chains=chains,
-    )
+    return pb.ListModelsResponse(models=[pb.Model(**asdict(e)) for e in entries], fallback_chains=chains)
 
 
 def openai_models_json(entries: list[CatalogEntry], chains: list[str], created: int) -> dict[str, Any]:
@@ -201,20 +184,5 @@ def openai_models_json(entries: list[CatalogEntry], chains: list[str], created: 
         {"id": name, "object": "model", "created": created, "owned_by": "llmagg", "type": "fallback_chain"}
         for name in chains
     ]
-    data += [
-        {
-            "id": e.id,
-            "object": "model",
-            "created": created,
-            "owned_by": e.provider,
-            "provider": e.provider,
-            "provider_model": e.provider_model,
-            "type": e.type,
-            "context_window": e.context_window,
-            "quality": e.quality,
-            "aliases": list(e.aliases),
-            "free": e.free,
-        }
-        for e in entries
-    ]
+    data += [{**asdict(e), "object": "model", "created": created, "owned_by": e.provider} for e in entries]
     return {"object": "list", "data": data}

@@ -56,5 +56,5 @@ def build_router(settings: RouterSettings, config: RoutingConfig) -> Router:
 
 
 def build_server(settings: RouterSettings, router: Router) -> GrpcServer:
-    servicer = RouterServicer(router, sorted(router.resolver.config.fallback_chains))
+    servicer = RouterServicer(router)
     return GrpcServer("router", settings, [ServiceBinding(SERVICE_NAME, servicer, add_to_server)])

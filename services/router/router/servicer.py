@@ -66,9 +66,10 @@ def _sse(payload: dict[str, Any]) -> httpbody_pb2.HttpBody:
 
 
 class RouterServicer(router_pb2_grpc.RouterServiceServicer):
-    def __init__(self, router: Router, chains: list[str]) -> None:
+    def __init__(self, router: Router) -> None:
         self._router = router
-        entries = routable_models(router.resolver.config, router.resolver.routable_providers)
+        entries = routable_models(router.resolver.routable_providers)
+        chains = sorted(router.resolver.config.fallback_chains)
         created = int(time.time())
         self._models = converters.models_response(entries, chains)
         self._models_json = httpbody_pb2.HttpBody(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -96,7 +97,8 @@ class FakeClock:
 class ScriptedUpstream:
     """Answers per provider id from a script: an exception to raise, a dict, or a list of chunks.
 
-    A chunk list may contain an UpstreamError, raised when the stream reaches it.
+    A chunk list may contain an UpstreamError, raised when the stream reaches it, and floats: seconds
+    to pause there.
     """
 
     def __init__(self) -> None:
@@ -130,6 +132,9 @@ class ScriptedUpstream:
             for chunk in chunks:
                 if isinstance(chunk, UpstreamError):
                     raise chunk
+                if isinstance(chunk, float):
+                    await asyncio.sleep(chunk)
+                    continue
                 yield dict(chunk)
 
         try:

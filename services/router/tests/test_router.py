@@ -258,3 +258,10 @@ async def test_fields_a_provider_rejects_are_dropped_for_that_provider_only(make
     (_, _, _, to_shared), (_, _, _, to_fast) = upstream.calls
     assert "stream_options" not in to_shared and "seed" not in to_shared and to_shared["temperature"] == 0.1
     assert to_fast["stream_options"] == {"include_usage": True} and to_fast["seed"] == 1
+
+
+async def test_a_streams_latency_is_its_time_to_first_content_not_its_length(make_router, upstream, health):
+    role, first, *rest = content_chunks("quick", "tail")
+    upstream.on("smart", [role, first, 0.3, *rest])
+    await collect(await make_router().open_stream({**CHAT, "model": "smart/big-model", "stream": True}))
+    assert health.latency_ms("smart", "big-model") < 150

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from router.domain.config import RoutingConfig
 from router.domain.registry import Provider
 
 
@@ -20,7 +19,7 @@ class CatalogEntry:
     free: bool
 
 
-def routable_models(config: RoutingConfig, routable: dict[str, Provider]) -> list[CatalogEntry]:
+def routable_models(routable: dict[str, Provider]) -> list[CatalogEntry]:
     return [
         CatalogEntry(
             id=f"{provider.id}/{model.id}",

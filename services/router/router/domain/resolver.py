@@ -60,8 +60,9 @@ class Resolver:
         self._health = health
         self._protocols = frozenset(protocols)
         # Providers that can be used at all: an adapter speaks their protocol and an account exists.
+        self._accounts = {pid: config.accounts_for(pid) for pid in config.providers}
         self._routable = {
-            pid: p for pid, p in config.providers.items() if p.protocol in self._protocols and config.accounts_for(pid)
+            pid: p for pid, p in config.providers.items() if p.protocol in self._protocols and self._accounts[pid]
         }
         self._rotation = {pid: itertools.count() for pid in self._routable}
         self._static_cache: dict[tuple[str, str, str, str], tuple[Target, ...]] = {}
@@ -185,7 +186,7 @@ class Resolver:
             targets = sorted(targets, key=lambda t: (t.rank, health.latency_ms(t.provider.id, t.model_id) or 0.0))
         for target in targets:
             provider = target.provider
-            accounts = self.config.accounts_for(provider.id)
+            accounts = self._accounts[provider.id]
             start = next(self._rotation[provider.id]) % len(accounts)
             quota_model = "" if provider.shared_quota else target.model_id
             for account in accounts[start:] + accounts[:start]:

@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry import trace
 
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("llmagg.router")
 
 ROUTER_FIELDS = ("provider", "model_quality")  # ours; never sent upstream
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,6 @@ class ParsedRequest:
     provider: str | None
     quality: str | None
     upstream_body: dict[str, Any]
-    stream: bool
 
 
 def parse_request(body: Any, operation: Operation) -> ParsedRequest:
@@ -78,7 +78,7 @@ def parse_request(body: Any, operation: Operation) -> ParsedRequest:
         if value is not None and not isinstance(value, str):
             raise _invalid(f"`{name}` must be a string.", f"invalid_{name}", name)
     upstream = {k: v for k, v in body.items() if k not in ROUTER_FIELDS}
-    return ParsedRequest(model, provider or None, quality or None, upstream, body.get("stream") is True)
+    return ParsedRequest(model, provider or None, quality or None, upstream)
 
 
 def _invalid(message: str, code: str, param: str | None) -> ServiceError:
@@ -198,12 +198,14 @@ class RoutedStream:
         rest: AsyncIterator[dict[str, Any]],
         resources: contextlib.AsyncExitStack,
         span: trace.Span,
-        started: float,
+        first_content_ms: float,
     ) -> None:
         self.route = route
         self._router, self._candidate = router, candidate
         self._head, self._rest, self._resources = head, rest, resources
-        self._span, self._started = span, started
+        # Latency of a stream is its time to first content: comparable with a non-stream answer,
+        # unlike the whole stream's length.
+        self._span, self._first_content_ms = span, first_content_ms
         self._closed = False
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
@@ -225,9 +227,7 @@ class RoutedStream:
                 code="upstream_stream_interrupted",
             ) from error
         else:
-            self._router.health.record_success(
-                provider, self._candidate.model_id, (time.monotonic() - self._started) * 1000
-            )
+            self._router.health.record_success(provider, self._candidate.model_id, self._first_content_ms)
             self._span.set_attribute("llmagg.outcome", "ok")
         finally:
             await self.aclose()
@@ -297,13 +297,21 @@ class Router:
             },
         )
 
-    async def complete(self, body: Any, operation: Operation = Operation.CHAT) -> RoutedResponse:
-        request, attempts = self._start(body, operation)
+    async def _within_deadline(self, model: str, walk: Awaitable[T]) -> T:
+        """The whole walk through the candidates runs under one deadline."""
         try:
             async with asyncio.timeout(self.limits.request_timeout_s):
-                return await self._first_success(request, attempts, operation)
+                return await walk
         except TimeoutError:
-            raise _deadline(request.model) from None
+            raise ServiceError(
+                ErrorKind.DEADLINE_EXCEEDED,
+                f"No candidate for {model!r} answered within the request deadline.",
+                code="request_timeout",
+            ) from None
+
+    async def complete(self, body: Any, operation: Operation = Operation.CHAT) -> RoutedResponse:
+        request, attempts = self._start(body, operation)
+        return await self._within_deadline(request.model, self._first_success(request, attempts, operation))
 
     async def _first_success(self, request: ParsedRequest, attempts: _Attempts, operation: Operation) -> RoutedResponse:
         for number, candidate in attempts.candidates():
@@ -330,11 +338,7 @@ class Router:
 
     async def open_stream(self, body: Any) -> RoutedStream:
         request, attempts = self._start(body, Operation.CHAT)
-        try:
-            async with asyncio.timeout(self.limits.request_timeout_s):
-                return await self._first_stream(request, attempts)
-        except TimeoutError:
-            raise _deadline(request.model) from None
+        return await self._within_deadline(request.model, self._first_stream(request, attempts))
 
     async def _first_stream(self, request: ParsedRequest, attempts: _Attempts) -> RoutedStream:
         for number, candidate in attempts.candidates():
@@ -362,7 +366,9 @@ class Router:
                 span.end()
                 await resources.aclose()
                 raise
-            return RoutedStream(self, candidate, self._route(candidate, number), head, rest, resources, span, started)
+            first_content_ms = (time.monotonic() - started) * 1000
+            route = self._route(candidate, number)
+            return RoutedStream(self, candidate, route, head, rest, resources, span, first_content_ms)
         raise attempts.exhausted()
 
     @staticmethod
@@ -373,11 +379,3 @@ class Router:
 def _mark_failed(span: trace.Span, error: UpstreamError) -> None:
     span.set_attributes({"llmagg.outcome": "failed", "llmagg.reason": error.failure.value})
     span.set_status(trace.Status(trace.StatusCode.ERROR, error.failure.value))
-
-
-def _deadline(model: str) -> ServiceError:
-    return ServiceError(
-        ErrorKind.DEADLINE_EXCEEDED,
-        f"No candidate for {model!r} answered within the request deadline.",
-        code="request_timeout",
-    )
