@@ -5,30 +5,37 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt tools/source_roots.py | sha1sum | cut -c1-12)
+# Every package of the tree, installed editable: the libraries, the tooling and each services/<name>.
+PACKAGES := libs gateway simulator tools/devstack $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml))
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt $(PACKAGES:%=%/pyproject.toml) | sha1sum | cut -c1-12)
+# The service table (libs/llmagg/suite.py), read once the venv exists.
+SERVICES = $(shell $(PY) -m llmagg.suite)
 
 .PHONY: help venv lock protos check lint test test-unit test-integration test-e2e run demo bench clean
 
 help: ## Show this help
-	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_%-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt constraints.txt tools/source_roots.py
+$(STAMP): requirements.txt constraints.txt $(PACKAGES:%=%/pyproject.toml)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "llm-aggregator needs Python 3.11 or newer (PYTHON=python3.11 make ...)")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
-	$(PY) tools/source_roots.py
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps --config-settings editable_mode=compat $(PACKAGES:%=-e ./%)
+	$(PY) -m pip check --disable-pip-version-check > /dev/null
 	@rm -f $(VENV)/.installed-* && touch $@
 
-venv: $(STAMP) ## Create .venv with the pinned dependencies (Envoy included); every target does this first
+venv: $(STAMP) ## Create .venv with the pinned dependencies (Envoy included) and every package of the tree
+	@:
 
 lock: ## Re-pin every transitive dependency in constraints.txt from a fresh venv
 	rm -rf $(VENV).lock && $(PYTHON) -m venv $(VENV).lock
 	$(VENV).lock/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
-	{ sed -n '1,2p' constraints.txt; $(VENV).lock/bin/pip freeze --exclude-editable; } > constraints.txt.new
+	{ sed -n '1,2p' constraints.txt; $(VENV).lock/bin/pip freeze --all --exclude-editable | grep -v '^pip=='; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt && rm -rf $(VENV).lock
 
-protos: $(STAMP) ## Regenerate Python stubs, the descriptor set and gateway/envoy.yaml from protos/
+protos: $(STAMP) ## Regenerate Python stubs, the descriptor set and gateway/envoy.yaml from protos/ and the service table
 	$(PY) tools/gen_protos.py
-	$(PY) gateway/generate.py
+	$(PY) -m llmagg_gateway
 
 lint: $(STAMP) ## Ruff lint and format check
 	$(PY) -m ruff check .
@@ -36,30 +43,34 @@ lint: $(STAMP) ## Ruff lint and format check
 
 check: lint ## Lint, fail on stale generated code, validate the Envoy config
 	$(PY) tools/gen_protos.py --check
-	$(PY) gateway/generate.py --check
+	$(PY) -m llmagg_gateway --check
 	$(VENV)/bin/envoy --mode validate -c gateway/envoy.yaml --log-level error
 
 test: check ## Everything CI runs: check, then unit, integration and end-to-end tests
 	$(PY) -m pytest
 
-test-unit: $(STAMP) ## Unit tests of each service and library
-	$(PY) -m pytest libs services simulator
+test-unit: $(STAMP) ## Unit tests of each library, tool and service of the table
+	$(PY) -m pytest libs tools simulator $(SERVICES:%=services/%/tests)
 
-test-integration: $(STAMP) ## Router process against the provider simulator over gRPC
+test-integration: $(STAMP) ## Every service process of the table against the provider simulator, over gRPC
 	$(PY) -m pytest tests/integration
 
-test-e2e: $(STAMP) ## The official openai SDK through real Envoy to the router and the simulator
+test-e2e: $(STAMP) ## The official openai SDK through real Envoy to the services and the simulator
 	$(PY) -m pytest tests/gateway tests/e2e
 
+serve-%: $(STAMP) ## Run one service of the table in the foreground (e.g. make serve-router)
+	$(PY) -m llmagg_$*
+
 run: $(STAMP) ## Start the stack on loopback (gateway :8000); Ctrl-C stops it
-	$(PY) -m llmagg.devstack run
+	$(PY) -m llmagg_devstack run
 
 demo: $(STAMP) ## The stack with three simulated providers (fast, always-429, failing): no key needed
-	$(PY) -m llmagg.devstack demo
+	$(PY) -m llmagg_devstack demo
 
-bench: $(STAMP) ## Added latency and throughput of gateway+router versus calling the upstream directly
+bench: $(STAMP) ## Added latency and throughput of the gateway and services versus calling the upstream directly
 	$(PY) -m bench
 
 clean: ## Remove the virtualenv, run state and caches
 	rm -rf $(VENV) .run .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . -name '*.egg-info' -type d -prune -exec rm -rf {} +

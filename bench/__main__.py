@@ -19,7 +19,8 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from llmagg.devstack.stack import ROOT, Ports, Stack, write_config
+from llmagg_devstack.simulator import SimulatorProcess
+from llmagg_devstack.stack import ROOT, Ports, Stack, write_config
 
 BODY = {"model": "sim-small", "messages": [{"role": "user", "content": "Say hello in five words."}], "max_tokens": 16}
 STREAM_BODY = {**BODY, "stream": True}
@@ -132,8 +133,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args(argv)
 
-    from provider_simulator.testing import SimulatorProcess
-
     run_dir = ROOT / ".run" / "bench"
     simulator = SimulatorProcess()
     stack = Stack(run_dir, Ports.free())
@@ -150,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             "accounts": [{"provider": "bench", "api_key_env": "BENCH_KEY"}],
         }
         path = write_config(run_dir / "config.yaml", config)
-        stack.start_router({"LLMAGG_CONFIG": str(path), "BENCH_KEY": "bench-key", "ROUTER_LOG_LEVEL": "WARNING"})
+        stack.start_services({"LLMAGG_CONFIG": str(path), "BENCH_KEY": "bench-key", "ROUTER_LOG_LEVEL": "WARNING"})
         stack.start_gateway()
         results = asyncio.run(measure(simulator.base_url("bench"), stack.base_url, args.requests, args.concurrency))
     finally:

@@ -1,5 +1,6 @@
 """The shared server: errors become proper statuses with OpenAI JSON and retry hints; health works."""
 
+import asyncio
 import json
 
 import grpc
@@ -8,7 +9,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from llmagg.common.errors import ErrorKind, ServiceError
-from llmagg.common.server import GrpcServer, ServiceBinding
+from llmagg.common.server import GrpcServer, ReadinessCheck, ServiceBinding
 from llmagg.common.settings import ServiceSettings
 from llmagg.router.v1 import router_pb2, router_pb2_grpc
 
@@ -112,3 +113,82 @@ async def test_reflection_lists_the_services(channel):
         names = {s.name for s in response.list_services_response.service}
         break
     assert {"llmagg.router.v1.RouterService", "grpc.health.v1.Health"} <= names
+
+
+class Dependency:
+    """A dependency a readiness check probes; the test decides whether it is up."""
+
+    def __init__(self) -> None:
+        self.up = True
+
+    async def probe(self) -> bool:
+        if not self.up:
+            raise ConnectionError("connection refused")
+        return True
+
+
+async def health_of(channel, *names: str) -> list[int]:
+    stub = health_pb2_grpc.HealthStub(channel)
+    return [(await stub.Check(health_pb2.HealthCheckRequest(service=name))).status for name in names]
+
+
+@pytest.fixture
+async def guarded():
+    """A server with a critical dependency (vault) and an optional one (cache)."""
+    vault, cache = Dependency(), Dependency()
+    settings = ServiceSettings(host="127.0.0.1", port=0, grace_s=0.1, readiness_interval_s=0.05)
+    binding = ServiceBinding(
+        "llmagg.router.v1.RouterService", FailingServicer(), router_pb2_grpc.add_RouterServiceServicer_to_server
+    )
+    checks = [ReadinessCheck("vault", vault.probe), ReadinessCheck("cache", cache.probe, critical=False)]
+    server = GrpcServer("test", settings, [binding], readiness=checks)
+    await server.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        yield server, channel, vault, cache
+    await server.stop()
+
+
+SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+NAMES = ("", "llmagg.router.v1.RouterService", "vault", "cache")
+
+
+async def test_a_failing_critical_dependency_takes_the_service_out_of_serving(guarded, caplog):
+    server, channel, vault, _ = guarded
+    assert await health_of(channel, *NAMES) == [SERVING] * 4
+    vault.up = False
+    assert await server.check_readiness() is False
+    assert await health_of(channel, *NAMES) == [NOT_SERVING, NOT_SERVING, NOT_SERVING, SERVING]
+    assert "vault is unusable: ConnectionError: connection refused" in caplog.text
+    vault.up = True
+    assert await server.check_readiness() is True
+    assert await health_of(channel, *NAMES) == [SERVING] * 4
+
+
+async def test_a_failing_optional_dependency_only_reports_itself(guarded):
+    server, channel, _, cache = guarded
+    cache.up = False
+    assert await server.check_readiness() is True
+    assert await health_of(channel, *NAMES) == [SERVING, SERVING, SERVING, NOT_SERVING]
+
+
+async def test_readiness_is_rechecked_on_its_own_while_serving(guarded):
+    _, channel, vault, _ = guarded
+    vault.up = False
+    for _ in range(200):  # the watcher runs every 50 ms; give it up to 10 s on a busy machine
+        if (await health_of(channel, ""))[0] == NOT_SERVING:
+            break
+        await asyncio.sleep(0.05)
+    assert await health_of(channel, "") == [NOT_SERVING]
+
+
+async def test_a_server_whose_dependency_is_down_at_start_starts_not_serving():
+    vault = Dependency()
+    vault.up = False
+    settings = ServiceSettings(host="127.0.0.1", port=0, grace_s=0.1)
+    server = GrpcServer("test", settings, [], readiness=[ReadinessCheck("vault", vault.probe)])
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            assert await health_of(channel, "", "vault") == [NOT_SERVING, NOT_SERVING]
+    finally:
+        await server.stop()

@@ -12,7 +12,7 @@ from typing import Any
 import openai
 import pytest
 
-from provider_simulator.testing import SimulatorProcess
+from llmagg_devstack.simulator import SimulatorProcess
 
 from .helpers import API_KEY, RawResponse, sdk_for
 
@@ -33,8 +33,8 @@ def sim() -> Iterator[SimulatorProcess]:
     finally:
         simulator.stop()
     # Every fault the tests provoked was deliberate: the simulator itself must not have failed or lingered.
-    assert simulator.returncode == 0, simulator.stderr_output()
-    assert simulator.stderr_output() == ""
+    assert simulator.returncode == 0, simulator.output()
+    assert simulator.output() == f"provider-simulator listening on {simulator.url}\n"
 
 
 @pytest.fixture

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import openai
 
-from provider_simulator.testing import SimulatorProcess
+from llmagg_devstack.simulator import SimulatorProcess
 
 API_KEY = "sk-sim-FAKE-test-key"
-SIMULATOR_COMMAND = [sys.executable, "-m", "provider_simulator"]
-# The simulator's package importable in a child process whatever the environment's sys.path.
-SIMULATOR_ENV = {
-    **os.environ,
-    "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
-}
+SIMULATOR_COMMAND = [sys.executable, "-m", "llmagg_simulator"]
 
 
 def sdk_for(sim: SimulatorProcess, provider: str, **options: Any) -> openai.OpenAI:

@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from provider_simulator.faults import Fault, FaultError, parse_behaviour_option, parse_fault
-from provider_simulator.openai_chat import stream_chunks
-from provider_simulator.openai_embeddings import vector
-from provider_simulator.openai_errors import go_duration
-from provider_simulator.state import MAX_LOGGED_REQUESTS, ProviderState, ScriptedFault
+from llmagg_simulator.faults import Fault, FaultError, parse_behaviour_option, parse_fault
+from llmagg_simulator.openai_chat import stream_chunks
+from llmagg_simulator.openai_embeddings import vector
+from llmagg_simulator.openai_errors import go_duration
+from llmagg_simulator.state import MAX_LOGGED_REQUESTS, ProviderState, ScriptedFault
 
 
 def test_a_fault_parses_from_a_name_or_an_object_with_parameters_and_count():

@@ -7,7 +7,7 @@ import json
 import openai
 import pytest
 
-from provider_simulator.testing import SimulatorError
+from llmagg_devstack.simulator import SimulatorError
 
 from .helpers import HELLO, json_headers, sdk_for
 
@@ -66,6 +66,15 @@ def test_the_request_log_keeps_the_exact_body_including_unknown_parameters(sim, 
     assert first["headers"]["authorization"].startswith("Bearer sk-sim-") and "Authorization" not in first["headers"]
     assert first["headers"]["content-type"] == "application/json"
     assert (second["method"], second["path"], second["body"]) == ("GET", f"/{provider}/v1/models", None)
+
+
+def test_logged_requests_are_numbered_in_arrival_order_across_providers(sim, provider):
+    with sdk_for(sim, f"{provider}-a") as a, sdk_for(sim, f"{provider}-b") as b:
+        for api in (a, b, a):
+            api.models.list()
+    first, third = (r["seq"] for r in sim.requests(f"{provider}-a"))
+    [second] = (r["seq"] for r in sim.requests(f"{provider}-b"))
+    assert first < second < third
 
 
 def test_the_request_log_records_refused_and_unparsable_requests_as_well(sim, provider, raw_http):

@@ -10,9 +10,9 @@ import time
 import openai
 import pytest
 
-from provider_simulator.testing import SimulatorError, SimulatorProcess
+from llmagg_devstack.simulator import SimulatorError, SimulatorProcess
 
-from .helpers import HELLO, SIMULATOR_COMMAND, SIMULATOR_ENV, sdk_for
+from .helpers import HELLO, SIMULATOR_COMMAND, sdk_for
 
 
 def test_port_zero_is_replaced_by_the_real_port_in_the_listening_line(sim):
@@ -21,9 +21,7 @@ def test_port_zero_is_replaced_by_the_real_port_in_the_listening_line(sim):
 
 
 def test_the_listening_line_is_printed_on_its_own():
-    process = subprocess.Popen(
-        [*SIMULATOR_COMMAND, "--port", "0"], stdout=subprocess.PIPE, text=True, env=SIMULATOR_ENV
-    )
+    process = subprocess.Popen([*SIMULATOR_COMMAND, "--port", "0"], stdout=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline()
         assert re.fullmatch(r"provider-simulator listening on http://127\.0\.0\.1:\d+\n", line)
@@ -34,9 +32,7 @@ def test_the_listening_line_is_printed_on_its_own():
 
 
 def test_an_unknown_behaviour_on_the_command_line_is_a_usage_error():
-    result = subprocess.run(
-        [*SIMULATOR_COMMAND, "--provider", "sim-x=explode"], capture_output=True, text=True, env=SIMULATOR_ENV
-    )
+    result = subprocess.run([*SIMULATOR_COMMAND, "--provider", "sim-x=explode"], capture_output=True, text=True)
     assert result.returncode == 2 and "explode" in result.stderr
 
 
@@ -79,7 +75,7 @@ def test_the_simulator_stops_cleanly_while_a_client_is_still_waiting_on_a_hang()
 
 def test_requests_are_logged_only_when_access_log_is_asked_for(sim):
     argv = [*SIMULATOR_COMMAND, "--port", "0", "--access-log"]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=SIMULATOR_ENV)
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = re.search(r"http://\S+", process.stdout.readline()).group(0)
         with openai.OpenAI(base_url=f"{url}/logged/v1", api_key="sk-sim-FAKE", max_retries=0, timeout=5) as api:
@@ -88,4 +84,4 @@ def test_requests_are_logged_only_when_access_log_is_asked_for(sim):
         process.terminate()
         _, stderr = process.communicate(timeout=5)
     assert "GET /logged/v1/models" in stderr
-    assert "/v1/models" not in sim.stderr_output()  # the default simulator keeps quiet
+    assert "/v1/models" not in sim.output()  # the default simulator keeps quiet

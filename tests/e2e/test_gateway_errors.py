@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from llmagg.devstack.stack import Ports, Stack
-from tests.e2e.test_openai_sdk import post_raw
+from llmagg_devstack.stack import Ports, Stack
+
+from ..helpers import post_raw
 
 
 def test_a_body_over_the_limit_is_a_413_in_openai_shape(stack):
@@ -19,7 +20,7 @@ def test_a_body_over_the_limit_is_a_413_in_openai_shape(stack):
 def stack_without_router(tmp_path):
     stack = Stack(tmp_path, Ports.free())
     try:
-        stack.start_router()
+        stack.start_services()
         stack.start_gateway()
         router = stack.processes.pop(0)
         router.stop()

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 
 import openai
 import pytest
 
-from tests.conftest import SIM_KEY
+from ..helpers import SIM_KEY, arrivals, post_raw, scenario
 
 HELLO = [{"role": "user", "content": "Hello!"}]
 
@@ -17,15 +15,6 @@ HELLO = [{"role": "user", "content": "Hello!"}]
 @pytest.fixture(scope="module")
 def client(stack) -> openai.OpenAI:
     return openai.OpenAI(base_url=stack.base_url, api_key="client-key-not-checked-yet", max_retries=0, timeout=30)
-
-
-def post_raw(url: str, data: bytes) -> tuple[int, dict, dict]:
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), json.loads(error.read())
 
 
 # --- the happy paths -----------------------------------------------------------------------------
@@ -90,45 +79,60 @@ def test_unknown_parameters_reach_the_upstream_untouched(client, simulator):
     assert received["headers"]["authorization"] == f"Bearer {SIM_KEY}"  # the account key, not the client's
 
 
-def test_a_fallback_chain_is_served_by_its_first_healthy_step(client):
+def test_a_fallback_chain_is_tried_in_its_order(client, simulator):
+    providers = [*scenario(simulator, "chain-only"), "sim-fast"]
+    simulator.reset("sim-fast")
     raw = client.chat.completions.with_raw_response.create(model="e2e-chain", messages=HELLO)
-    assert raw.parse().provider == "sim-fast"
+    assert raw.parse().provider == "sim-fast" and raw.headers["x-llmagg-attempts"] == "2"
+    assert arrivals(simulator, providers) == ["chain-429", "sim-fast"]
 
 
-# --- fallback --------------------------------------------------------------------------------------
+# --- fallback: each scenario's providers are tried in their order, exactly once each ---------------
 
 
 def test_a_429ing_provider_falls_over_to_a_healthy_one(client, simulator):
+    providers = scenario(simulator, "fallback-429")
     raw = client.chat.completions.with_raw_response.create(model="fallback-429", messages=HELLO)
     assert raw.parse().provider == "rl-backup"
-    assert raw.headers["x-llmagg-provider"] == "rl-backup"
-    # rl-first is cooling down now, so a second request goes straight to the backup.
-    assert raw.headers["x-llmagg-attempts"] in ("1", "2")
+    assert (raw.headers["x-llmagg-provider"], raw.headers["x-llmagg-attempts"]) == ("rl-backup", "2")
+    assert arrivals(simulator, providers) == ["rl-first", "rl-backup"]
+    # rl-first is cooling down now, so the next request goes straight to the backup.
+    raw = client.chat.completions.with_raw_response.create(model="fallback-429", messages=HELLO)
+    assert raw.headers["x-llmagg-attempts"] == "1"
+    assert arrivals(simulator, providers) == ["rl-first", "rl-backup", "rl-backup"]
 
 
-def test_a_hanging_provider_falls_over_after_the_read_timeout(client):
-    completion = client.chat.completions.create(model="hang", messages=HELLO)
-    assert completion.provider == "hang-backup"
+def test_a_hanging_provider_falls_over_after_the_read_timeout(client, simulator):
+    providers = scenario(simulator, "hang")
+    assert client.chat.completions.create(model="hang", messages=HELLO).provider == "hang-backup"
+    assert arrivals(simulator, providers) == ["hang", "hang-backup"]
 
 
-def test_malformed_upstream_json_falls_over(client):
+def test_malformed_upstream_json_falls_over(client, simulator):
+    providers = scenario(simulator, "garbled")
     assert client.chat.completions.create(model="garbled", messages=HELLO).provider == "garbled-backup"
+    assert arrivals(simulator, providers) == ["garbled", "garbled-backup"]
 
 
-def test_a_rejected_key_falls_over_to_the_next_account(client):
+def test_a_rejected_key_falls_over_to_the_next_account(client, simulator):
+    providers = scenario(simulator, "bad-key")
     assert client.chat.completions.create(model="bad-key", messages=HELLO).provider == "bad-key-backup"
+    assert arrivals(simulator, providers) == ["bad-key", "bad-key-backup"]
 
 
-def test_a_stream_cut_before_any_content_falls_over(client):
+def test_a_stream_cut_before_any_content_falls_over(client, simulator):
+    providers = scenario(simulator, "cut-early")
     chunks = list(client.chat.completions.create(model="cut-early", messages=HELLO, stream=True))
     assert {c.provider for c in chunks} == {"cut-early-backup"}
     assert (
         "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         == "Hello from cut-early-backup (sim-small)."
     )
+    assert arrivals(simulator, providers) == ["cut-early", "cut-early-backup"]
 
 
-def test_a_stream_cut_after_the_first_content_ends_with_an_explicit_error(client):
+def test_a_stream_cut_after_the_first_content_ends_with_an_explicit_error(client, simulator):
+    providers = scenario(simulator, "cut-late")
     received = []
     with pytest.raises(openai.APIError) as caught:
         for chunk in client.chat.completions.create(model="cut-late", messages=HELLO, stream=True):
@@ -136,14 +140,17 @@ def test_a_stream_cut_after_the_first_content_ends_with_an_explicit_error(client
     assert received and all(c.provider == "cut-late" for c in received)
     assert "cut-late" in caught.value.message
     assert caught.value.code == "upstream_stream_interrupted"
+    assert arrivals(simulator, providers) == ["cut-late"]  # no silent retry once content reached the client
 
 
 # --- errors ----------------------------------------------------------------------------------------
 
 
-def test_when_every_candidate_fails_the_client_gets_an_openai_503(client):
+def test_when_every_candidate_fails_the_client_gets_an_openai_503(client, simulator):
+    providers = scenario(simulator, "all-fail")
     with pytest.raises(openai.InternalServerError) as caught:
         client.chat.completions.create(model="all-fail", messages=HELLO)
+    assert arrivals(simulator, providers) == ["fail-a", "fail-b"]
     error = caught.value
     assert error.status_code == 503
     assert error.code == "all_candidates_failed" and error.type == "service_unavailable_error"
@@ -161,20 +168,22 @@ def test_router_log_lines_carry_the_gateways_request_id(client, stack):
     assert {line["provider"] for line in lines} == {"fail-a", "fail-b"}
 
 
-def test_when_every_account_is_rate_limited_the_client_gets_429_with_retry_after(client):
+def test_when_every_account_is_rate_limited_the_client_gets_429_with_retry_after(client, simulator):
+    providers = scenario(simulator, "all-429")
     with pytest.raises(openai.RateLimitError) as caught:
         client.chat.completions.create(model="all-429", messages=HELLO)
     error = caught.value
     assert error.code == "rate_limit_exceeded"
-    assert 1 <= int(error.response.headers["retry-after"]) <= 7
+    assert error.response.headers["retry-after"] == "7"  # what the provider asked for
+    assert arrivals(simulator, providers) == ["rl-only"]
 
 
 def test_an_upstream_client_error_is_returned_without_fallback(client, simulator):
-    simulator.reset("reject-400-backup")
+    providers = scenario(simulator, "bad-request")
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="bad-request", messages=HELLO)
     assert caught.value.status_code == 400
-    assert simulator.requests("reject-400-backup") == []
+    assert arrivals(simulator, providers) == ["reject-400"]
 
 
 def test_an_unknown_model_is_a_404_model_not_found(client):

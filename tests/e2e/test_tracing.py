@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import urllib.request
 from concurrent import futures
 
 import grpc
@@ -10,9 +11,10 @@ import openai
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from llmagg.devstack.processes import free_port
-from llmagg.devstack.stack import Ports, Stack
-from tests.conftest import ROUTER_TEST_ENV, SIM_KEY
+from llmagg_devstack.processes import free_port
+from llmagg_devstack.stack import Ports, Stack
+
+from ..helpers import ROUTER_TEST_ENV, SIM_KEY, arrivals, scenario
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "00f067aa0ba902b7"
@@ -54,35 +56,48 @@ def traced_stack(receiver, router_config, tmp_path_factory):
         "OTEL_BSP_SCHEDULE_DELAY": "50",
     }
     try:
-        stack.start_router(env)
+        stack.start_services(env)
         stack.start_gateway()
         yield stack
     finally:
         stack.stop()
 
 
-def spans_of_trace(receiver, trace_id: str, at_least: int, timeout_s: float = 15):
+def wait_for(condition, what: str, timeout_s: float = 15):
+    """Poll until `condition()` returns something truthy; return it."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if found := condition():
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"no {what} within {timeout_s}s")
+
+
+def spans_of_trace(receiver, trace_id: str, at_least: int):
+    def enough():
         spans = [s for s in receiver.spans if s.trace_id.hex() == trace_id]
-        if len(spans) >= at_least:
-            return spans
-        time.sleep(0.1)
-    raise AssertionError(f"expected {at_least} spans of trace {trace_id}, got {len(spans)}")
+        return spans if len(spans) >= at_least else None
+
+    return wait_for(enough, f"{at_least} spans of trace {trace_id}")
+
+
+def traced_chat(stack, trace_id: str, model: str = "chat-model", api_key: str = "x"):
+    client = openai.OpenAI(base_url=stack.base_url, api_key=api_key, max_retries=0)
+    return client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"traceparent": f"00-{trace_id}-{PARENT_SPAN_ID}-01"},
+    )
 
 
 def attributes(span) -> dict:
     return {a.key: getattr(a.value, a.value.WhichOneof("value")) for a in span.attributes}
 
 
-def test_a_fallback_is_one_trace_continuing_the_callers_context(traced_stack, receiver):
-    client = openai.OpenAI(base_url=traced_stack.base_url, api_key="x", max_retries=0)
-    reply = client.chat.completions.create(
-        model="fallback-429",
-        messages=[{"role": "user", "content": "hi"}],
-        extra_headers={"traceparent": f"00-{TRACE_ID}-{PARENT_SPAN_ID}-01"},
-    )
-    assert reply.provider == "rl-backup"
+def test_a_fallback_is_one_trace_continuing_the_callers_context(traced_stack, receiver, simulator):
+    providers = scenario(simulator, "fallback-429")
+    assert traced_chat(traced_stack, TRACE_ID, model="fallback-429").provider == "rl-backup"
+    assert arrivals(simulator, providers) == ["rl-first", "rl-backup"]
     spans = spans_of_trace(receiver, TRACE_ID, at_least=3)
     [server] = [s for s in spans if s.name == "llmagg.router.v1.RouterService/CreateChatCompletion"]
     assert server.parent_span_id.hex() == PARENT_SPAN_ID
@@ -96,15 +111,23 @@ def test_a_fallback_is_one_trace_continuing_the_callers_context(traced_stack, re
 
 
 def test_spans_never_carry_key_material(traced_stack, receiver):
-    openai.OpenAI(
-        base_url=traced_stack.base_url, api_key="sk-client-secret-abcdef", max_retries=0
-    ).chat.completions.create(model="chat-model", messages=[{"role": "user", "content": "hi"}])
-    time.sleep(0.3)
+    trace_id = "5bf92f3577b34da6a3ce929d0e0e4737"
+    traced_chat(traced_stack, trace_id, api_key="sk-client-secret-abcdef")
+    spans_of_trace(receiver, trace_id, at_least=2)  # the server span and its attempt have been exported
     dumped = b"".join(s.SerializeToString() for s in receiver.spans)
-    assert receiver.spans
     assert SIM_KEY.encode() not in dumped and b"sk-client-secret" not in dumped
 
 
+def health_checks_passed(stack) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.ports.admin}/stats?filter=router.health_check.success") as r:
+        return int(r.read().decode().split(":")[-1])
+
+
 def test_health_checks_are_not_traced(traced_stack, receiver):
-    time.sleep(1.5)  # Envoy health-checks the router every second
+    before = health_checks_passed(traced_stack)
+    wait_for(lambda: health_checks_passed(traced_stack) >= before + 2, "two more health checks")
+    # Spans are exported in the order they end: once a later request's spans are in, earlier ones are too.
+    trace_id = "6bf92f3577b34da6a3ce929d0e0e4738"
+    traced_chat(traced_stack, trace_id)
+    spans_of_trace(receiver, trace_id, at_least=2)
     assert not [s for s in receiver.spans if "Health" in s.name]

@@ -1,18 +1,22 @@
-"""The generated Envoy config: derived from the descriptor, accepted by Envoy, safe defaults."""
+"""The generated Envoy config: derived from the service table and the descriptor, accepted by Envoy."""
 
 from __future__ import annotations
 
 import subprocess
 
+import pytest
 import yaml
 
-from gateway import generate
-from llmagg.devstack.stack import envoy_binary
+from llmagg.suite import SERVICES
+from llmagg_devstack.stack import envoy_binary
+from llmagg_gateway.__main__ import DEFAULT_DESCRIPTOR, main, table_services
+from llmagg_gateway.config import GatewayConfigError, render
+from llmagg_gateway.descriptor import llmagg_services
 
 
-def render(tmp_path, *extra):
+def rendered(tmp_path, *extra):
     out = tmp_path / "envoy.yaml"
-    generate.main(["--out", str(out), "--upstream", "router=127.0.0.1:50999", *extra])
+    assert main(["--out", str(out), *extra]) == 0
     return out, yaml.safe_load(out.read_text())
 
 
@@ -20,19 +24,34 @@ def _connection_manager(config):
     return config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
 
 
-def test_every_llmagg_service_in_the_descriptor_is_transcoded_and_routed(tmp_path):
-    services = generate.llmagg_services(generate.DEFAULT_DESCRIPTOR)
-    assert "llmagg.router.v1.RouterService" in services
-    _, config = render(tmp_path)
+def test_every_service_of_the_table_is_transcoded_routed_and_health_checked(tmp_path):
+    _, config = rendered(tmp_path, "--upstream", "router=10.0.0.7:7000")
     hcm = _connection_manager(config)
+    grpc_services = sorted(s.grpc_service for s in SERVICES)
     transcoder = next(f for f in hcm["http_filters"] if f["name"].endswith("grpc_json_transcoder"))
-    assert transcoder["typed_config"]["services"] == services
-    prefixes = [r["match"]["prefix"] for r in hcm["route_config"]["virtual_hosts"][0]["routes"]]
-    assert prefixes == [f"/{s}/" for s in services]
+    assert transcoder["typed_config"]["services"] == grpc_services
+    routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    assert [(r["match"]["prefix"], r["route"]["cluster"]) for r in routes] == [
+        (f"/{s.grpc_service}/", s.name) for s in sorted(SERVICES, key=lambda s: s.grpc_service)
+    ]
+    clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
+    assert set(clusters) == {s.name for s in SERVICES}
+    for service in SERVICES:
+        [check] = clusters[service.name]["health_checks"]
+        assert check["grpc_health_check"]["service_name"] == service.grpc_service
+    address = clusters["router"]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+    assert address["socket_address"] == {"address": "10.0.0.7", "port_value": 7000}
+
+
+def test_without_an_upstream_each_service_is_on_its_table_port(tmp_path):
+    _, config = rendered(tmp_path)
+    for cluster in config["static_resources"]["clusters"]:
+        address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+        assert address["socket_address"]["port_value"] == next(s.port for s in SERVICES if s.name == cluster["name"])
 
 
 def test_envoy_accepts_the_rendered_config(tmp_path):
-    out, _ = render(tmp_path, "--listen", "127.0.0.1:18000", "--admin", "127.0.0.1:19901")
+    out, _ = rendered(tmp_path, "--listen", "127.0.0.1:18000", "--admin", "127.0.0.1:19901")
     result = subprocess.run(
         [envoy_binary(), "--mode", "validate", "-c", str(out), "--log-level", "error"],
         capture_output=True,
@@ -43,7 +62,7 @@ def test_envoy_accepts_the_rendered_config(tmp_path):
 
 
 def test_streams_are_not_cut_by_a_route_timeout_and_bodies_up_to_32_mib_pass(tmp_path):
-    _, config = render(tmp_path)
+    _, config = rendered(tmp_path)
     hcm = _connection_manager(config)
     assert all(r["route"]["timeout"] == "0s" for r in hcm["route_config"]["virtual_hosts"][0]["routes"])
     transcoder = next(f for f in hcm["http_filters"] if f["name"].endswith("grpc_json_transcoder"))
@@ -52,19 +71,25 @@ def test_streams_are_not_cut_by_a_route_timeout_and_bodies_up_to_32_mib_pass(tmp
 
 
 def test_the_error_filter_runs_before_the_transcoder(tmp_path):
-    _, config = render(tmp_path)
+    _, config = rendered(tmp_path)
     names = [f["name"] for f in _connection_manager(config)["http_filters"]]
     assert names.index("envoy.filters.http.lua") < names.index("envoy.filters.http.grpc_json_transcoder")
     assert names[-1] == "envoy.filters.http.router"
 
 
-def test_a_service_without_an_address_is_refused(tmp_path):
-    try:
-        generate.render(
-            services=["llmagg.agent.v1.AgentService"], descriptor="x.pb", listen="127.0.0.1:1", admin="127.0.0.1:2",
-            upstreams={},
+def test_a_service_without_an_address_is_refused():
+    with pytest.raises(GatewayConfigError, match="--upstream agent="):
+        render(
+            grpc_services=["llmagg.agent.v1.AgentService"], descriptor="x.pb", listen="127.0.0.1:1",
+            admin="127.0.0.1:2", upstreams={},
         )  # fmt: skip
-    except SystemExit as exc:
-        assert "--upstream agent=" in str(exc)
-    else:
-        raise AssertionError("render accepted a service with no address")
+
+
+def test_a_proto_without_a_row_in_the_table_is_refused(monkeypatch):
+    monkeypatch.setattr("llmagg_gateway.__main__.SERVICES", ())
+    with pytest.raises(GatewayConfigError, match=r"not in the table \['llmagg.router.v1.RouterService'\]"):
+        table_services(DEFAULT_DESCRIPTOR)
+
+
+def test_the_descriptor_declares_exactly_the_tables_services():
+    assert llmagg_services(DEFAULT_DESCRIPTOR) == sorted(s.grpc_service for s in SERVICES)

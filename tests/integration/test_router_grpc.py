@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 
 import grpc
 import pytest
@@ -10,10 +11,12 @@ from google.protobuf import struct_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from llmagg.devstack.stack import Ports, Stack
 from llmagg.router.v1 import router_pb2 as pb
 from llmagg.router.v1 import router_pb2_grpc
-from tests.conftest import ROUTER_TEST_ENV
+from llmagg_devstack.processes import ProcessError
+from llmagg_devstack.stack import Ports, Stack
+
+from ..helpers import ROUTER_TEST_ENV, arrivals, scenario
 
 HELLO = [pb.ChatMessage(role="user", content="echo: typed hello")]
 
@@ -22,7 +25,7 @@ HELLO = [pb.ChatMessage(role="user", content="echo: typed hello")]
 def router_only(router_config, tmp_path_factory):
     stack = Stack(tmp_path_factory.mktemp("router-only"), Ports.free())
     try:
-        stack.start_router({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config)})
+        stack.start_services({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config)})
         yield stack
     finally:
         stack.stop()
@@ -30,14 +33,16 @@ def router_only(router_config, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stub(router_only):
-    with grpc.insecure_channel(f"127.0.0.1:{router_only.ports.router}") as channel:
+    with grpc.insecure_channel(router_only.address("router")) as channel:
         yield router_pb2_grpc.RouterServiceStub(channel)
 
 
-def test_typed_chat_answers_with_the_route_it_took(stub):
+def test_typed_chat_answers_with_the_route_it_took(stub, simulator):
+    providers = scenario(simulator, "fallback-429")
     response = stub.Chat(pb.ChatRequest(model="fallback-429", messages=HELLO), timeout=30)
     assert response.choices[0].message.content == "typed hello"
-    assert response.route.provider == "rl-backup" and response.route.attempts >= 1
+    assert (response.route.provider, response.route.attempts) == ("rl-backup", 2)
+    assert arrivals(simulator, providers) == ["rl-first", "rl-backup"]
     assert response.usage.total_tokens > 0
 
 
@@ -76,7 +81,8 @@ def test_unknown_model_is_not_found(stub):
     assert caught.value.code() is grpc.StatusCode.NOT_FOUND
 
 
-def test_rate_limited_everywhere_is_resource_exhausted_with_retry_info(stub):
+def test_rate_limited_everywhere_is_resource_exhausted_with_retry_info(stub, simulator):
+    providers = scenario(simulator, "all-429")
     with pytest.raises(grpc.RpcError) as caught:
         stub.Chat(pb.ChatRequest(model="all-429", messages=HELLO))
     assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -84,7 +90,8 @@ def test_rate_limited_everywhere_is_resource_exhausted_with_retry_info(stub):
     status = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
     retry = error_details_pb2.RetryInfo()
     assert any(d.Unpack(retry) for d in status.details)
-    assert 1 <= retry.retry_delay.seconds <= 7
+    assert retry.retry_delay.seconds == 7  # what the provider asked for
+    assert arrivals(simulator, providers) == ["rl-only"]
 
 
 def test_a_stream_cut_mid_way_ends_the_grpc_stream_with_unavailable(stub):
@@ -99,27 +106,27 @@ def test_a_stream_cut_mid_way_ends_the_grpc_stream_with_unavailable(stub):
 
 def test_sigterm_reports_not_serving_then_stops_cleanly(router_config, tmp_path_factory):
     stack = Stack(tmp_path_factory.mktemp("drain"), Ports.free())
-    router = stack.start_router({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config), "ROUTER_DRAIN_S": "1"})
-    with grpc.insecure_channel(f"127.0.0.1:{stack.ports.router}") as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        router.process.send_signal(signal.SIGTERM)
-        statuses = set()
-        for _ in range(40):
-            try:
-                statuses.add(health.Check(health_pb2.HealthCheckRequest(), timeout=1).status)
-            except grpc.RpcError:
-                break
-            if health_pb2.HealthCheckResponse.NOT_SERVING in statuses:
-                break
-        assert health_pb2.HealthCheckResponse.NOT_SERVING in statuses
-    assert router.process.wait(15) == 0
-    assert "router stopped" in router.log_path.read_text()
+    [router] = stack.start_services({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config), "ROUTER_DRAIN_S": "2"})
+    try:
+        with grpc.insecure_channel(stack.address("router")) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            router.process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            status = health_pb2.HealthCheckResponse.SERVING
+            while status == health_pb2.HealthCheckResponse.SERVING and time.monotonic() < deadline:
+                status = health.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                time.sleep(0.01)
+            assert status == health_pb2.HealthCheckResponse.NOT_SERVING  # still answering: draining
+        assert router.process.wait(15) == 0
+        assert "router stopped" in router.output()
+    finally:
+        stack.stop()
 
 
 def test_an_invalid_config_fails_at_start_with_a_clear_message(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("accounts:\n  - provider: groq\n    api_key: sk-inline-FAKE-key\n")
     stack = Stack(tmp_path, Ports.free())
-    with pytest.raises(Exception, match="api_key_env"):
-        stack.start_router({"LLMAGG_CONFIG": str(bad)}, timeout_s=15)
+    with pytest.raises(ProcessError, match=r"(?s)exited with status 2.*api_key_env"):
+        stack.start_services({"LLMAGG_CONFIG": str(bad)})
     assert "sk-inline-FAKE-key" not in (tmp_path / "router.log").read_text()

@@ -23,6 +23,19 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class ReadinessCheck:
+    """A dependency the service needs (Vault, Redis, a peer): `probe` raises or returns False when it is unusable.
+
+    Each check is reported under its own health name; a `critical` one also takes the whole service
+    (and so the gateway's traffic) down while it fails, a non-critical one only itself (degraded).
+    """
+
+    name: str
+    probe: Callable[[], Awaitable[bool | None]]
+    critical: bool = True
+
+
+@dataclass(frozen=True)
 class ServiceBinding:
     """A servicer and the generated `add_XServicer_to_server` that registers it."""
 
@@ -32,10 +45,19 @@ class ServiceBinding:
 
 
 class GrpcServer:
-    def __init__(self, service: str, settings: ServiceSettings, bindings: Sequence[ServiceBinding]) -> None:
+    def __init__(
+        self,
+        service: str,
+        settings: ServiceSettings,
+        bindings: Sequence[ServiceBinding],
+        readiness: Sequence[ReadinessCheck] = (),
+    ) -> None:
         self.service = service
         self.settings = settings
         self.health = health.aio.HealthServicer()
+        self._checks = tuple(readiness)
+        self._failing: dict[str, str] = {}  # check name -> why it fails
+        self._watch: asyncio.Task[None] | None = None
         interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor()]
         if configure_tracing(service):
             interceptors.insert(0, TracingInterceptor(service))
@@ -63,8 +85,9 @@ class GrpcServer:
         if not self.port:
             raise OSError(f"cannot bind {self.settings.host}:{self.settings.port}")
         await self._server.start()
-        for name in ["", *self._names]:
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self.check_readiness()
+        if self._checks:
+            self._watch = asyncio.create_task(self._watch_readiness())
         log.info(
             "%s serving on %s:%d",
             self.service,
@@ -74,8 +97,51 @@ class GrpcServer:
         )
         return self.port
 
+    async def check_readiness(self) -> bool:
+        """Run every check once and publish the result; True when every critical check passes."""
+        serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+        for check in self._checks:
+            problem = await self._probe(check)
+            was = self._failing.get(check.name)
+            if problem is None:
+                self._failing.pop(check.name, None)
+                if was is not None:
+                    log.info("%s is reachable again", check.name, extra=log_fields(check=check.name))
+            else:
+                self._failing[check.name] = problem
+                if was is None:
+                    log.warning(
+                        "%s is unusable: %s",
+                        check.name,
+                        problem,
+                        extra=log_fields(check=check.name, critical=check.critical),
+                    )
+            await self.health.set(check.name, serving if problem is None else not_serving)
+        ready = not any(check.critical and check.name in self._failing for check in self._checks)
+        for name in ["", *self._names]:
+            await self.health.set(name, serving if ready else not_serving)
+        return ready
+
+    async def _probe(self, check: ReadinessCheck) -> str | None:
+        """None when the check passes, else why it does not."""
+        try:
+            async with asyncio.timeout(self.settings.readiness_interval_s):
+                ok = await check.probe()
+        except Exception as exc:  # a probe's failure is its verdict, whatever it raises
+            return f"{type(exc).__name__}: {exc}"
+        return None if ok is not False else "the check failed"
+
+    async def _watch_readiness(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.readiness_interval_s)
+            await self.check_readiness()
+
     async def stop(self) -> None:
         """Report NOT_SERVING, give the gateway `drain_s` to notice, then stop within `grace_s`."""
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
         await self.health.enter_graceful_shutdown()
         if self.settings.drain_s > 0:
             await asyncio.sleep(self.settings.drain_s)

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from llmagg.suite import service
+
+
+def settings_config(name: str) -> SettingsConfigDict:
+    """The settings of service `name` (a row of the service table): its variables start with NAME_."""
+    return SettingsConfigDict(env_prefix=service(name).env_prefix, extra="ignore", env_ignore_empty=True)
+
 
 class ServiceSettings(BaseSettings):
-    """Fields every gRPC service has. Subclasses set `model_config` with their env prefix."""
+    """Fields every gRPC service has. Subclasses set `model_config = settings_config(name)` and the port."""
 
     model_config = SettingsConfigDict(env_prefix="LLMAGG_", extra="ignore", env_ignore_empty=True)
 
@@ -19,3 +26,5 @@ class ServiceSettings(BaseSettings):
     # RPCs for at most `grace_s`.
     drain_s: float = 0.0
     grace_s: float = 10.0
+    # How often readiness checks (Vault, Redis, ...) are run to set the health status.
+    readiness_interval_s: float = 5.0

@@ -1,159 +1,20 @@
-"""Fixtures for the router's unit tests: a small registry and a scripted upstream adapter."""
+"""Fixtures for the router's unit tests: the domain wired to in-process ports and a scripted upstream."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from router.domain.config import RoutingConfig, build_config
-from router.domain.health import HealthTable
-from router.domain.resolver import Resolver
-from router.domain.router import Router, RouterLimits
-from router.domain.upstream import Candidate, Operation, UpstreamError
+from llmagg_router.adapters.config_keys import ConfigKeySource
+from llmagg_router.adapters.memory_health import MemoryHealthStore
+from llmagg_router.adapters.unmetered_quota import UnmeteredQuota
+from llmagg_router.domain.config import RoutingConfig
+from llmagg_router.domain.ports import QuotaLedger, RouterPorts
+from llmagg_router.domain.resolver import Resolver
+from llmagg_router.domain.router import Router, RouterLimits
 
-PROVIDERS = [
-    {
-        "id": "fast",
-        "name": "Fast",
-        "protocol": "openai",
-        "base_url": "https://fast.example/v1",
-        "speed": 5,
-        "models": [
-            {"id": "llama-8b", "quality": 1, "context_window": 8000, "aliases": ["llama-8b"]},
-            {"id": "llama-70b", "quality": 3, "context_window": 32000, "aliases": ["llama-70b"]},
-        ],
-    },
-    {
-        "id": "smart",
-        "name": "Smart",
-        "protocol": "openai",
-        "base_url": "https://smart.example/v1",
-        "speed": 2,
-        "models": [
-            {"id": "meta/llama-70b-instruct", "quality": 3, "context_window": 128000, "aliases": ["llama-70b"]},
-            {"id": "big-model", "quality": 5, "context_window": 200000},
-            {"id": "embed-1", "type": "embedding", "context_window": 8000},
-        ],
-    },
-    {
-        "id": "paid",
-        "name": "Paid",
-        "protocol": "openai",
-        "base_url": "https://paid.example/v1",
-        "tier": "trial",
-        "speed": 5,
-        "models": [{"id": "llama-70b", "quality": 5, "context_window": 64000, "aliases": ["llama-70b"]}],
-    },
-    {
-        "id": "shared",
-        "name": "Shared quota",
-        "protocol": "openai",
-        "base_url": "https://shared.example/v1",
-        "shared_quota": True,
-        "drop_params": ["stream_options", "seed"],
-        "models": [{"id": "a:free"}, {"id": "b:free"}],
-    },
-    {
-        "id": "claude",
-        "name": "Anthropic",
-        "protocol": "anthropic",
-        "base_url": "https://claude.example/v1",
-        "auth": "x-api-key",
-        "models": [{"id": "claude-x", "quality": 5}],
-    },
-]
-
-ENV = {"KEY_A": "sk-test-aaaaaaaaaaaa", "KEY_B": "sk-test-bbbbbbbbbbbb", "KEY_C": "sk-test-cccccccccccc"}
-
-ACCOUNTS = [
-    {"provider": "fast", "alias": "fast-1", "api_key_env": "KEY_A"},
-    {"provider": "fast", "alias": "fast-2", "api_key_env": "KEY_B"},
-    {"provider": "smart", "alias": "smart-1", "api_key_env": "KEY_C"},
-    {"provider": "paid", "alias": "paid-1", "api_key_env": "KEY_A"},
-    {"provider": "shared", "alias": "shared-1", "api_key_env": "KEY_A"},
-    {"provider": "claude", "alias": "claude-1", "api_key_env": "KEY_A"},
-]
-
-
-def make_config(accounts=None, chains=None) -> RoutingConfig:
-    user: dict[str, Any] = {"accounts": ACCOUNTS if accounts is None else accounts}
-    if chains:
-        user["fallback_chains"] = chains
-    return build_config(PROVIDERS, user, ENV)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class ScriptedUpstream:
-    """Answers per provider id from a script: an exception to raise, a dict, or a list of chunks.
-
-    A chunk list may contain an UpstreamError, raised when the stream reaches it, and floats: seconds
-    to pause there.
-    """
-
-    def __init__(self) -> None:
-        self.script: dict[str, list[Any]] = {}
-        self.calls: list[tuple[str, str, str, dict[str, Any]]] = []
-        self.streams_closed = 0
-
-    def on(self, provider: str, *outcomes: Any) -> None:
-        self.script.setdefault(provider, []).extend(outcomes)
-
-    def _next(self, candidate: Candidate, body: dict[str, Any]) -> Any:
-        self.calls.append((candidate.provider.id, candidate.account.alias, candidate.model_id, body))
-        queue = self.script.get(candidate.provider.id)
-        outcome = queue.pop(0) if queue else None
-        if isinstance(outcome, UpstreamError):
-            raise outcome
-        return outcome
-
-    async def request(self, candidate: Candidate, operation: Operation, body: dict[str, Any]) -> dict[str, Any]:
-        outcome = self._next(candidate, body)
-        if outcome is None:
-            return {"id": "r", "model": candidate.model_id, "choices": [{"message": {"content": "ok"}}]}
-        return dict(outcome)
-
-    @contextlib.asynccontextmanager
-    async def stream(self, candidate: Candidate, body: dict[str, Any]) -> AsyncIterator[AsyncIterator[dict]]:
-        outcome = self._next(candidate, body)
-        chunks = outcome if outcome is not None else content_chunks("ok")
-
-        async def events():
-            for chunk in chunks:
-                if isinstance(chunk, UpstreamError):
-                    raise chunk
-                if isinstance(chunk, float):
-                    await asyncio.sleep(chunk)
-                    continue
-                yield dict(chunk)
-
-        try:
-            yield events()
-        finally:
-            self.streams_closed += 1
-
-    async def close(self) -> None:
-        pass
-
-    def attempted(self) -> list[tuple[str, str]]:
-        return [(provider, alias) for provider, alias, _, _ in self.calls]
-
-
-def content_chunks(*pieces: str) -> list[dict[str, Any]]:
-    chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
-    chunks += [{"choices": [{"index": 0, "delta": {"content": p}}]} for p in pieces]
-    chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-    return chunks
+from .helpers import FakeClock, ScriptedUpstream, make_config
 
 
 @pytest.fixture
@@ -162,8 +23,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def health(clock) -> HealthTable:
-    return HealthTable(failure_threshold=2, open_for_s=30, clock=clock)
+def health(clock) -> MemoryHealthStore:
+    return MemoryHealthStore(failure_threshold=2, open_for_s=30, clock=clock)
 
 
 @pytest.fixture
@@ -172,10 +33,20 @@ def upstream() -> ScriptedUpstream:
 
 
 @pytest.fixture
-def make_router(health, upstream):
-    def build(config: RoutingConfig | None = None, **limits: Any) -> Router:
+def make_resolver(health, clock):
+    def build(config: RoutingConfig | None = None) -> Resolver:
         config = config or make_config()
-        resolver = Resolver(config, health, {"openai"})
-        return Router(resolver, health, {"openai": upstream}, RouterLimits(**limits))
+        return Resolver(config, ConfigKeySource(config.accounts, clock=clock), health, {"openai"})
+
+    return build
+
+
+@pytest.fixture
+def make_router(health, upstream, clock):
+    def build(config: RoutingConfig | None = None, quota: QuotaLedger | None = None, **limits: Any) -> Router:
+        config = config or make_config()
+        keys = ConfigKeySource(config.accounts, clock=clock)
+        ports = RouterPorts(keys=keys, quota=quota or UnmeteredQuota(), health=health)
+        return Router(Resolver(config, keys, health, {"openai"}), ports, {"openai": upstream}, RouterLimits(**limits))
 
     return build

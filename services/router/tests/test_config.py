@@ -2,9 +2,10 @@ import logging
 
 import pytest
 
-from router.domain.config import ConfigError, Secret, build_config
+from llmagg.common.secrets import Secret
+from llmagg_router.domain.config import ConfigError, build_config
 
-from .conftest import ENV, PROVIDERS
+from .helpers import ENV, PROVIDERS
 
 CLOUDFLARE = {
     "id": "cloudflare",
@@ -37,7 +38,7 @@ def test_keys_never_show_in_repr():
 def test_base_url_placeholders_are_filled_from_the_account_params():
     user = {"accounts": [{"provider": "cloudflare", "api_key_env": "KEY_A", "params": {"account_id": "abc"}}]}
     config = build_config([*PROVIDERS, CLOUDFLARE], user, ENV)
-    assert config.accounts[0].base_url == "https://api.cloudflare.com/client/v4/accounts/abc/ai/v1"
+    assert config.accounts[0].account.base_url == "https://api.cloudflare.com/client/v4/accounts/abc/ai/v1"
 
 
 def test_a_missing_placeholder_param_is_an_error():

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from provider_simulator.testing import SimulatorProcess
-from router.adapters.openai_http import OpenAIHttpAdapter, classify
-from router.domain.config import Account, Secret
-from router.domain.registry import Provider
-from router.domain.upstream import Candidate, Failure, Operation, UpstreamError
+from llmagg.common.secrets import Secret
+from llmagg.registry import Account, Provider
+from llmagg_devstack.simulator import SimulatorProcess
+from llmagg_router.adapters.openai_http import OpenAIHttpAdapter, classify
+from llmagg_router.domain.upstream import Candidate, Failure, Operation, UpstreamError
 
 KEY = "sk-adapter-test-0123456789"
+SECRET = Secret(KEY)
 BODY = {"model": "sim-small", "messages": [{"role": "user", "content": "echo: a b"}]}
 
 
@@ -29,7 +30,7 @@ async def adapter():
 
 def candidate(base_url: str, auth: str = "bearer") -> Candidate:
     provider = Provider(id="sim", name="sim", protocol="openai", base_url=base_url, auth=auth)
-    return Candidate(provider, "sim-small", None, Account("sim", "sim-1", Secret(KEY), base_url))
+    return Candidate(provider, "sim-small", None, Account("sim", "sim-1", base_url))
 
 
 async def failure_of(awaitable) -> UpstreamError:
@@ -40,7 +41,7 @@ async def failure_of(awaitable) -> UpstreamError:
 
 async def test_a_completion_comes_back_parsed_with_the_accounts_key_sent(sim, adapter):
     sim.reset("plain")
-    response = await adapter.request(candidate(sim.base_url("plain")), Operation.CHAT, BODY)
+    response = await adapter.request(candidate(sim.base_url("plain")), SECRET, Operation.CHAT, BODY)
     assert response["choices"][0]["message"]["content"] == "a b"
     assert sim.requests("plain")[-1]["headers"]["authorization"] == f"Bearer {KEY}"
 
@@ -48,13 +49,13 @@ async def test_a_completion_comes_back_parsed_with_the_accounts_key_sent(sim, ad
 async def test_x_api_key_auth_sends_the_key_in_that_header(sim, adapter):
     sim.reset("xkey")
     with pytest.raises(UpstreamError):  # the simulator wants a bearer token: this proves what was sent
-        await adapter.request(candidate(sim.base_url("xkey"), auth="x-api-key"), Operation.CHAT, BODY)
+        await adapter.request(candidate(sim.base_url("xkey"), auth="x-api-key"), SECRET, Operation.CHAT, BODY)
     headers = sim.requests("xkey")[-1]["headers"]
     assert headers["x-api-key"] == KEY and "authorization" not in headers
 
 
 async def test_stream_yields_chunks_until_done(sim, adapter):
-    async with adapter.stream(candidate(sim.base_url("plain")), {**BODY, "stream": True}) as chunks:
+    async with adapter.stream(candidate(sim.base_url("plain")), SECRET, {**BODY, "stream": True}) as chunks:
         received = [chunk async for chunk in chunks]
     assert "".join(c["choices"][0]["delta"].get("content", "") for c in received) == "a b"
 
@@ -77,20 +78,20 @@ async def test_each_upstream_fault_maps_to_its_failure(sim, adapter, fault, fail
     name = f"fault-{fault['type']}"
     sim.reset(name)
     sim.script(name, [fault])
-    error = await failure_of(adapter.request(candidate(sim.base_url(name)), Operation.CHAT, BODY))
+    error = await failure_of(adapter.request(candidate(sim.base_url(name)), SECRET, Operation.CHAT, BODY))
     assert error.failure is failure
     assert KEY not in error.message
 
 
 async def test_a_429_carries_the_providers_retry_hint(sim, adapter):
     sim.script("hinted", [{"type": "429", "retry_after": 4}])
-    error = await failure_of(adapter.request(candidate(sim.base_url("hinted")), Operation.CHAT, BODY))
+    error = await failure_of(adapter.request(candidate(sim.base_url("hinted")), SECRET, Operation.CHAT, BODY))
     assert error.retry_after_s == pytest.approx(4)
 
 
 async def test_a_client_error_keeps_the_upstreams_error_object(sim, adapter):
     sim.script("bad", [{"type": "400"}])
-    error = await failure_of(adapter.request(candidate(sim.base_url("bad")), Operation.CHAT, BODY))
+    error = await failure_of(adapter.request(candidate(sim.base_url("bad")), SECRET, Operation.CHAT, BODY))
     assert error.error["param"] == "temperature" and error.error["code"] == "invalid_value"
 
 
@@ -102,7 +103,7 @@ async def test_a_broken_stream_raises_while_iterating(sim, adapter, fault, failu
     sim.script(name, [{"type": fault, "after_chunks": 1}])
     received = []
     with pytest.raises(UpstreamError) as caught:
-        async with adapter.stream(candidate(sim.base_url(name)), {**BODY, "stream": True}) as chunks:
+        async with adapter.stream(candidate(sim.base_url(name)), SECRET, {**BODY, "stream": True}) as chunks:
             async for chunk in chunks:
                 received.append(chunk)
     assert caught.value.failure is failure
@@ -112,15 +113,17 @@ async def test_a_broken_stream_raises_while_iterating(sim, adapter, fault, failu
 async def test_a_stream_that_fails_before_starting_raises_on_open(sim, adapter):
     sim.script("stream-429", [{"type": "429"}])
     with pytest.raises(UpstreamError) as caught:
-        async with adapter.stream(candidate(sim.base_url("stream-429")), {**BODY, "stream": True}):
+        async with adapter.stream(candidate(sim.base_url("stream-429")), SECRET, {**BODY, "stream": True}):
             pass
     assert caught.value.failure is Failure.RATE_LIMITED
 
 
 async def test_a_closed_port_is_a_connect_failure(adapter):
-    from llmagg.devstack.processes import free_port
+    from llmagg_devstack.processes import free_port
 
-    error = await failure_of(adapter.request(candidate(f"http://127.0.0.1:{free_port()}/v1"), Operation.CHAT, BODY))
+    error = await failure_of(
+        adapter.request(candidate(f"http://127.0.0.1:{free_port()}/v1"), SECRET, Operation.CHAT, BODY)
+    )
     assert error.failure is Failure.CONNECT
 
 

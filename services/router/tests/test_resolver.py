@@ -1,10 +1,12 @@
 import pytest
 
 from llmagg.common.errors import ErrorKind, ServiceError
-from router.domain.config import build_config
-from router.domain.resolver import Resolver
+from llmagg_router.adapters.config_keys import ConfigKeySource
+from llmagg_router.domain.config import build_config
+from llmagg_router.domain.ports import KeyOutcome
+from llmagg_router.domain.resolver import Resolver
 
-from .conftest import ENV, make_config
+from .helpers import ENV, make_config
 
 
 def targets(resolution):
@@ -12,8 +14,8 @@ def targets(resolution):
 
 
 @pytest.fixture
-def resolver(health):
-    return Resolver(make_config(), health, {"openai"})
+def resolver(make_resolver):
+    return make_resolver()
 
 
 def test_an_alias_spans_providers_free_first(resolver):
@@ -64,9 +66,9 @@ def test_embedding_requests_only_see_embedding_models(resolver):
     assert targets(resolver.resolve("auto", None, None, "embedding")) == [("smart", "embed-1")]
 
 
-def test_a_fallback_chain_is_tried_in_its_order(health):
+def test_a_fallback_chain_is_tried_in_its_order(make_resolver, health):
     chains = {"coding": [{"provider": "smart", "model": "big-model"}, {"provider": "fast", "model": "llama-8b"}]}
-    resolver = Resolver(make_config(chains=chains), health, {"openai"})
+    resolver = make_resolver(make_config(chains=chains))
     assert targets(resolver.resolve("coding", None, None)) == [("smart", "big-model")] + [("fast", "llama-8b")] * 2
 
 
@@ -89,8 +91,11 @@ def test_a_shared_quota_cools_every_model_of_the_account(resolver, health):
     assert resolver.resolve("shared/b:free", None, None).candidates == ()
 
 
-def test_a_disabled_account_is_skipped(resolver, health):
-    health.disable("fast", "fast-1")
+async def test_an_account_whose_key_was_rejected_is_skipped(health, clock):
+    config = make_config()
+    keys = ConfigKeySource(config.accounts, clock=clock)
+    resolver = Resolver(config, keys, health, {"openai"})
+    await keys.report(keys.accounts("fast")[0], KeyOutcome.REJECTED)
     assert [c.account.alias for c in resolver.resolve("fast/llama-8b", None, None).candidates] == ["fast-2"]
 
 
@@ -122,8 +127,8 @@ def test_unroutable_requests_get_a_precise_error(resolver, model, pin, quality, 
     assert (caught.value.kind, caught.value.code) == (kind, code)
 
 
-def test_without_accounts_the_error_says_how_to_add_one(health):
-    resolver = Resolver(make_config(accounts=[]), health, {"openai"})
+def test_without_accounts_the_error_says_how_to_add_one(make_resolver):
+    resolver = make_resolver(make_config(accounts=[]))
     with pytest.raises(ServiceError) as caught:
         resolver.resolve("auto", None, None)
     assert caught.value.code == "no_accounts_configured"
@@ -131,14 +136,14 @@ def test_without_accounts_the_error_says_how_to_add_one(health):
     assert caught.value.retryable is False
 
 
-def test_an_unsupported_protocol_is_named_in_the_error(health):
-    resolver = Resolver(make_config(), health, {"openai"})
+def test_an_unsupported_protocol_is_named_in_the_error(make_resolver):
+    resolver = make_resolver(make_config())
     with pytest.raises(ServiceError, match="protocol not supported"):
         resolver.resolve("claude-x", None, None)
 
 
 def test_the_resolution_cache_stays_bounded_under_arbitrary_model_ids(resolver, monkeypatch):
-    import router.domain.resolver as module
+    import llmagg_router.domain.resolver as module
 
     monkeypatch.setattr(module, "_STATIC_CACHE_SIZE", 10)
     for i in range(25):
@@ -146,13 +151,13 @@ def test_the_resolution_cache_stays_bounded_under_arbitrary_model_ids(resolver, 
     assert len(resolver._static_cache) <= 10
 
 
-def test_ties_are_broken_by_observed_latency(health):
+def test_ties_are_broken_by_observed_latency(make_resolver, health):
     providers = [
         {"id": name, "base_url": f"https://{name}.example/v1", "speed": 4, "models": [{"id": "m", "aliases": ["same"]}]}
         for name in ("east", "west")
     ]
     accounts = [{"provider": name, "api_key_env": "KEY_A"} for name in ("east", "west")]
-    resolver = Resolver(build_config(providers, {"accounts": accounts}, ENV), health, {"openai"})
+    resolver = make_resolver(build_config(providers, {"accounts": accounts}, ENV))
     health.record_success("east", "m", 900.0)
     health.record_success("west", "m", 120.0)
     assert targets(resolver.resolve("same", None, None))[0] == ("west", "m")
@@ -161,8 +166,8 @@ def test_ties_are_broken_by_observed_latency(health):
     assert targets(resolver.resolve("same", None, None))[0] == ("east", "m")
 
 
-def test_latency_never_overrides_a_fallback_chains_order(health):
+def test_latency_never_overrides_a_fallback_chains_order(make_resolver, health):
     chains = {"c": [{"provider": "smart", "model": "big-model"}, {"provider": "fast", "model": "llama-8b"}]}
-    resolver = Resolver(make_config(chains=chains), health, {"openai"})
+    resolver = make_resolver(make_config(chains=chains))
     health.record_success("smart", "big-model", 9000.0)
     assert targets(resolver.resolve("c", None, None))[0] == ("smart", "big-model")

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from router.domain.retry_after import parse_duration, retry_after_seconds
+from llmagg_router.adapters.retry_after import parse_duration, retry_after_seconds
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,9 @@ import asyncio
 import pytest
 
 from llmagg.common.errors import ErrorKind, ServiceError
-from router.domain.router import RouterLimits
-from router.domain.upstream import Failure, Operation, UpstreamError
+from llmagg_router.domain.upstream import Failure, Operation, UpstreamError
 
-from .conftest import ENV, content_chunks
+from .helpers import ENV, content_chunks
 
 CHAT = {"model": "llama-70b", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -53,13 +52,16 @@ async def test_when_every_account_is_rate_limited_the_client_gets_429_with_the_s
     assert again.value.retry_after_s == pytest.approx(8)
 
 
-async def test_401_disables_the_account_and_moves_on(make_router, upstream, health):
+async def test_401_disables_the_account_and_moves_on(make_router, upstream):
     router = make_router()
     upstream.on("fast", UpstreamError(Failure.AUTH, "HTTP 401", status=401))
     result = await router.complete({**CHAT, "model": "fast/llama-8b"})
     bad_account = upstream.attempted()[0][1]
     assert result.route.account != bad_account
-    assert health.is_disabled("fast", bad_account)
+    keys = router.ports.keys
+    assert [keys.usable(account) for account in keys.accounts("fast")] == [
+        account.alias != bad_account for account in keys.accounts("fast")
+    ]
 
 
 async def test_5xx_falls_over_and_opens_the_circuit_after_repeated_failures(make_router, upstream, health):
@@ -225,11 +227,6 @@ async def test_stream_errors_before_content_surface_like_non_stream_errors(make_
     with pytest.raises(ServiceError) as caught:
         await router.open_stream({**CHAT, "model": "smart/big-model", "stream": True})
     assert caught.value.kind is ErrorKind.RESOURCE_EXHAUSTED
-
-
-def test_limits_have_safe_defaults():
-    limits = RouterLimits()
-    assert limits.max_attempts >= 2 and limits.request_timeout_s > 0
 
 
 async def test_a_stream_never_iterated_releases_its_upstream_once_closed(make_router, upstream):

@@ -1,0 +1,40 @@
+"""One upstream cluster per service: HTTP/2, actively health-checked over gRPC health."""
+
+from __future__ import annotations
+
+from llmagg_gateway.addresses import socket_address
+from llmagg_gateway.limits import MAX_BODY_BYTES
+
+
+def service_cluster(name: str, host_port: str, grpc_service: str) -> dict:
+    return {
+        "name": name,
+        "type": "STRICT_DNS",
+        "connect_timeout": "2s",
+        "per_connection_buffer_limit_bytes": MAX_BODY_BYTES,
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "circuit_breakers": {
+            "thresholds": [{"max_connections": 10000, "max_pending_requests": 10000, "max_requests": 10000}]
+        },
+        # A single replica that is draining (NOT_SERVING) must get no traffic: no panic routing.
+        "common_lb_config": {"healthy_panic_threshold": {"value": 0}},
+        "health_checks": [
+            {
+                "timeout": "1s",
+                "interval": "1s",
+                "no_traffic_interval": "1s",
+                "unhealthy_threshold": 2,
+                "healthy_threshold": 1,
+                "grpc_health_check": {"service_name": grpc_service},
+            }
+        ],
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket_address(host_port)}}]}],
+        },
+    }

@@ -1,0 +1,31 @@
+"""Assemble the whole Envoy config from its parts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from llmagg_gateway.addresses import socket_address
+from llmagg_gateway.clusters import service_cluster
+from llmagg_gateway.descriptor import service_name
+from llmagg_gateway.http_filters import http_filters
+from llmagg_gateway.listener import connection_manager, public_listener
+from llmagg_gateway.routes import service_routes
+
+
+class GatewayConfigError(ValueError):
+    """The services, the descriptor and the addresses do not fit together."""
+
+
+def render(*, grpc_services: list[str], descriptor: str, listen: str, admin: str, upstreams: Mapping[str, str]) -> dict:
+    """`grpc_services` are routed and transcoded; `upstreams` maps each service's name to HOST:PORT."""
+    missing = sorted({service_name(s) for s in grpc_services} - set(upstreams))
+    if missing:
+        raise GatewayConfigError(
+            f"no address for the {', '.join(missing)} service: pass --upstream {missing[0]}=HOST:PORT"
+        )
+    clusters = [service_cluster(service_name(s), upstreams[service_name(s)], s) for s in grpc_services]
+    manager = connection_manager(service_routes(grpc_services), http_filters(descriptor, grpc_services))
+    return {
+        "admin": {"address": socket_address(admin)},
+        "static_resources": {"listeners": [public_listener(listen, manager)], "clusters": clusters},
+    }

@@ -1,0 +1,56 @@
+"""The HTTP filter chain, in order: REST error shaping, (client auth), (client limits), transcoding, routing.
+
+Client authentication (ext_authz -> credentials) and client rate limits (Envoy's rate-limit filter ->
+ratelimit) take their places between the error filter and the transcoder, so that their rejections
+are shaped like every other error and nothing unauthenticated reaches a service.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from llmagg_gateway.limits import MAX_BODY_BYTES
+
+LUA_FILTER = Path(__file__).with_name("openai_errors.lua")
+
+
+def openai_errors() -> dict:
+    return {
+        "name": "envoy.filters.http.lua",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+            "default_source_code": {"inline_string": LUA_FILTER.read_text()},
+        },
+    }
+
+
+def transcoder(descriptor: str, grpc_services: list[str]) -> dict:
+    return {
+        "name": "envoy.filters.http.grpc_json_transcoder",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
+            "proto_descriptor": descriptor,
+            "services": grpc_services,
+            "print_options": {
+                "add_whitespace": False,
+                "always_print_primitive_fields": True,
+                "always_print_enums_as_ints": False,
+                "preserve_proto_field_names": True,
+            },
+            "request_validation_options": {"reject_unknown_method": True},
+            "ignore_unknown_query_parameters": True,
+            "max_request_body_size": MAX_BODY_BYTES,
+            "max_response_body_size": MAX_BODY_BYTES,
+        },
+    }
+
+
+def router() -> dict:
+    return {
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+    }
+
+
+def http_filters(descriptor: str, grpc_services: list[str]) -> list[dict]:
+    return [openai_errors(), transcoder(descriptor, grpc_services), router()]

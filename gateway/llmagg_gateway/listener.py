@@ -1,0 +1,35 @@
+"""The public listener: one HTTP connection manager serving REST and gRPC on the same port."""
+
+from __future__ import annotations
+
+from llmagg_gateway.access_log import access_log
+from llmagg_gateway.addresses import socket_address
+from llmagg_gateway.limits import MAX_BODY_BYTES
+from llmagg_gateway.local_replies import local_reply_config
+
+
+def connection_manager(routes: list[dict], http_filters: list[dict]) -> dict:
+    return {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "public",
+        "codec_type": "AUTO",
+        "always_set_request_id_in_response": True,
+        "access_log": [access_log()],
+        "local_reply_config": local_reply_config(),
+        "route_config": {
+            "name": "llmagg",
+            "virtual_hosts": [{"name": "llmagg", "domains": ["*"], "routes": routes}],
+        },
+        "http_filters": http_filters,
+    }
+
+
+def public_listener(listen: str, manager: dict) -> dict:
+    return {
+        "name": "public",
+        "address": socket_address(listen),
+        "per_connection_buffer_limit_bytes": MAX_BODY_BYTES,
+        "filter_chains": [
+            {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}
+        ],
+    }

@@ -1,0 +1,43 @@
+"""Replies Envoy makes itself (unknown path, body too large, no upstream) in OpenAI's error shape."""
+
+from __future__ import annotations
+
+# OpenAI error `type` and `code` per status; a code of None reports Envoy's own response code details.
+LOCAL_REPLY_ERRORS = {
+    400: ("invalid_request_error", None),
+    404: ("invalid_request_error", "unknown_url"),
+    413: ("invalid_request_error", "request_too_large"),
+    429: ("rate_limit_error", "rate_limit_exceeded"),
+    502: ("service_unavailable_error", "gateway_upstream_error"),
+    503: ("service_unavailable_error", "gateway_upstream_unavailable"),
+    504: ("timeout_error", "gateway_timeout"),
+}
+
+
+def _body(error_type: str, code: str | None) -> dict:
+    return {
+        "json_format": {
+            "error": {
+                "message": "%LOCAL_REPLY_BODY%",
+                "type": error_type,
+                "param": None,
+                "code": code or "%RESPONSE_CODE_DETAILS%",
+            }
+        },
+        "content_type": "application/json",
+    }
+
+
+def local_reply_config() -> dict:
+    mappers = [
+        {
+            "filter": {
+                "status_code_filter": {
+                    "comparison": {"op": "EQ", "value": {"default_value": status, "runtime_key": f"llmagg.lr.{status}"}}
+                }
+            },
+            "body_format_override": _body(error_type, code),
+        }
+        for status, (error_type, code) in LOCAL_REPLY_ERRORS.items()
+    ]
+    return {"mappers": mappers, "body_format": _body("server_error", None)}

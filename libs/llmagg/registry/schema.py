@@ -1,0 +1,243 @@
+"""Providers and their models, and the one schema every registry entry is checked against.
+
+The shipped registry is checked completely (every field written out); the user's `providers:`
+entries may leave fields to their defaults. Both are held to the same types, sets and ranges, and
+an unknown key is an error, not a silent typo.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+PROTOCOLS = frozenset({"openai", "anthropic", "gemini", "cohere", "nlpcloud"})
+AUTH_STYLES = frozenset({"bearer", "token", "x-api-key", "x-goog-api-key", "none"})
+TIERS = frozenset({"free", "trial", "paid"})  # paid: bring your own key
+MODEL_TYPES = frozenset({"chat", "embedding"})
+# Quota dimensions as providers publish them: requests or tokens per minute/hour/day/month.
+COUNT_LIMITS = frozenset({"rpm", "rph", "rpd", "rpmonth", "tpm", "tph", "tpd", "tpmonth", "neurons_per_day"})
+AMOUNT_LIMITS = frozenset({"credits_usd"})
+PLACEHOLDERS = frozenset({"account_id", "project", "location", "workspace", "app"})
+
+_SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_ALIAS = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+class RegistryError(ValueError):
+    """A registry entry is malformed; the message names the entry and the field."""
+
+
+@dataclass(frozen=True)
+class Model:
+    id: str
+    type: str = "chat"
+    context_window: int = 8192
+    quality: int = 3
+    aliases: tuple[str, ...] = ()
+    free: bool = True
+    name: str = ""
+    limits: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Provider:
+    id: str
+    name: str
+    base_url: str
+    protocol: str = "openai"
+    auth: str = "bearer"
+    tier: str = "free"
+    speed: int = 3
+    # Every model of an account draws on one quota (OpenRouter's `:free` models).
+    shared_quota: bool = False
+    limits: Mapping[str, float] = field(default_factory=dict)
+    models: tuple[Model, ...] = ()
+    # Request fields this provider rejects; removed from the body before it is sent there.
+    drop_params: frozenset[str] = frozenset()
+    docs_url: str = ""
+    notes: str = ""
+
+    def model(self, model_id: str) -> Model | None:
+        for model in self.models:
+            if model.id == model_id:
+                return model
+        return None
+
+    @property
+    def placeholders(self) -> list[str]:
+        """The `{names}` in base_url that each account fills from its `params`."""
+        return PLACEHOLDER.findall(self.base_url)
+
+
+# --- checks: each takes the value and where it stands, returns the value to keep ------------------
+Check = Callable[[Any, str], Any]
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise RegistryError(f"{where} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise RegistryError(f"{where} must be true or false, got {value!r}")
+    return value
+
+
+def _one_of(allowed: frozenset[str]) -> Check:
+    def check(value: Any, where: str) -> str:
+        if value not in allowed:
+            raise RegistryError(f"{where} must be one of {sorted(allowed)}, got {value!r}")
+        return value
+
+    return check
+
+
+def _integer(low: int, high: int | None = None) -> Check:
+    def check(value: Any, where: str) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < low or (high and value > high):
+            span = f"from {low} to {high}" if high else f"of at least {low}"
+            raise RegistryError(f"{where} must be an integer {span}, got {value!r}")
+        return value
+
+    return check
+
+
+def _slug(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not _SLUG.match(value):
+        raise RegistryError(f"{where} must be lowercase letters, digits and single dashes, got {value!r}")
+    return value
+
+
+def _model_id(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value or value != value.strip() or " " in value:
+        raise RegistryError(f"{where} must be a model id without spaces, got {value!r}")
+    return value
+
+
+def _base_url(value: Any, where: str) -> str:
+    url = _text(value, where)
+    if not url.startswith(("https://", "http://")) or " " in url:
+        raise RegistryError(f"{where} must be an http(s) URL without spaces, got {value!r}")
+    unknown = set(PLACEHOLDER.findall(url)) - PLACEHOLDERS
+    if unknown:
+        raise RegistryError(f"{where} has unknown placeholders {sorted(unknown)}; known: {sorted(PLACEHOLDERS)}")
+    return url.rstrip("/")
+
+
+def _aliases(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise RegistryError(f"{where} must be a non-empty list (leave it out rather than empty)")
+    aliases = tuple(str(alias).lower() for alias in value)
+    bad = [alias for alias in aliases if not _ALIAS.match(alias)]
+    if bad:
+        raise RegistryError(f"{where}: {bad} are not aliases (lowercase letters, digits, dots and dashes)")
+    if len(set(aliases)) != len(aliases):
+        raise RegistryError(f"{where} repeats an alias")
+    return aliases
+
+
+def _limits(value: Any, where: str) -> dict[str, float]:
+    if not isinstance(value, Mapping) or not value:
+        raise RegistryError(f"{where} must be a non-empty mapping (leave it out rather than empty)")
+    unknown = set(value) - COUNT_LIMITS - AMOUNT_LIMITS
+    if unknown:
+        raise RegistryError(
+            f"{where} has unknown limits {sorted(unknown)}; known: {sorted(COUNT_LIMITS | AMOUNT_LIMITS)}"
+        )
+    for key, amount in value.items():
+        whole = isinstance(amount, int) and not isinstance(amount, bool)
+        number = whole or isinstance(amount, float)
+        if not (whole if key in COUNT_LIMITS else number) or amount <= 0:
+            kind = "a positive integer" if key in COUNT_LIMITS else "a positive number"
+            raise RegistryError(f"{where}.{key} must be {kind}, got {amount!r}")
+    return dict(value)
+
+
+def _names(value: Any, where: str) -> frozenset[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise RegistryError(f"{where} must be a non-empty list of field names")
+    return frozenset(value)
+
+
+@dataclass(frozen=True)
+class _Field:
+    check: Check
+    required: bool = False  # in every entry, the user's too
+    complete: bool = False  # in every shipped entry
+
+
+MODEL_FIELDS: dict[str, _Field] = {
+    "id": _Field(_model_id, required=True),
+    "type": _Field(_one_of(MODEL_TYPES), complete=True),
+    "context_window": _Field(_integer(1), complete=True),
+    "quality": _Field(_integer(1, 5), complete=True),
+    "aliases": _Field(_aliases),
+    "free": _Field(_flag),
+    "name": _Field(_text),
+    "limits": _Field(_limits),
+}
+
+PROVIDER_FIELDS: dict[str, _Field] = {
+    "id": _Field(_slug, required=True),
+    "name": _Field(_text, complete=True),
+    "protocol": _Field(_one_of(PROTOCOLS), complete=True),
+    "base_url": _Field(_base_url, required=True),
+    "auth": _Field(_one_of(AUTH_STYLES), complete=True),
+    "tier": _Field(_one_of(TIERS), complete=True),
+    "speed": _Field(_integer(1, 5), complete=True),
+    "docs_url": _Field(_text, complete=True),
+    "models": _Field(lambda value, where: value, complete=True),  # checked entry by entry below
+    "shared_quota": _Field(_flag),
+    "limits": _Field(_limits),
+    "notes": _Field(_text),
+    "drop_params": _Field(_names),
+}
+
+
+def _checked(entry: Any, fields: dict[str, _Field], where: str, complete: bool) -> dict[str, Any]:
+    if not isinstance(entry, Mapping):
+        raise RegistryError(f"{where} must be a mapping")
+    unknown = set(entry) - set(fields)
+    if unknown:
+        raise RegistryError(f"{where} has unknown fields {sorted(unknown)}; known: {sorted(fields)}")
+    checked = {}
+    for name, spec in fields.items():
+        if name not in entry:
+            if spec.required or (complete and spec.complete):
+                raise RegistryError(f"{where} is missing `{name}`")
+            continue
+        if entry[name] is None:
+            raise RegistryError(f"{where}.{name} is empty")
+        checked[name] = spec.check(entry[name], f"{where}.{name}")
+    return checked
+
+
+def parse_model(entry: Any, where: str, default_free: bool, complete: bool = False) -> Model:
+    if isinstance(entry, str) and not complete:
+        entry = {"id": entry}
+    where = f"{where} model {entry.get('id')!r}" if isinstance(entry, Mapping) else f"{where} model"
+    fields = _checked(entry, MODEL_FIELDS, where, complete)
+    fields.setdefault("free", default_free)
+    return Model(**fields)
+
+
+def parse_provider(entry: Any, complete: bool = False) -> Provider:
+    """One provider entry; `complete` (the shipped registry) requires every field to be written out."""
+    where = f"provider {entry.get('id')!r}" if isinstance(entry, Mapping) else "provider"
+    fields = _checked(entry, PROVIDER_FIELDS, where, complete)
+    raw_models = fields.pop("models", [])
+    if not isinstance(raw_models, list):
+        raise RegistryError(f"{where}.models must be a list")
+    default_free = fields.get("tier", "free") == "free"
+    models = tuple(parse_model(m, where, default_free, complete) for m in raw_models)
+    ids = [model.id for model in models]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise RegistryError(f"{where}: models {repeated} are listed twice")
+    fields.setdefault("name", fields["id"])
+    return Provider(models=models, **fields)

@@ -1,0 +1,54 @@
+"""The one place where settings choose the backends of the router's ports."""
+
+from __future__ import annotations
+
+from llmagg_router.adapters.config_keys import ConfigKeySource
+from llmagg_router.adapters.memory_health import MemoryHealthStore
+from llmagg_router.adapters.openai_http import OpenAIHttpAdapter
+from llmagg_router.adapters.unmetered_quota import UnmeteredQuota
+from llmagg_router.domain.config import RoutingConfig
+from llmagg_router.domain.ports import HealthStore, KeySource, QuotaLedger, RouterPorts
+from llmagg_router.domain.upstream import ProviderAdapter
+from llmagg_router.settings import RouterSettings
+
+
+def create_key_source(settings: RouterSettings, config: RoutingConfig) -> KeySource:
+    match settings.key_source:
+        case "config":
+            return ConfigKeySource(config.accounts, rejected_for_s=settings.rejected_key_cooldown_s)
+    raise ValueError(f"unknown key source {settings.key_source!r}")
+
+
+def create_quota_ledger(settings: RouterSettings) -> QuotaLedger:
+    match settings.quota_ledger:
+        case "unmetered":
+            return UnmeteredQuota()
+    raise ValueError(f"unknown quota ledger {settings.quota_ledger!r}")
+
+
+def create_health_store(settings: RouterSettings) -> HealthStore:
+    match settings.health_store:
+        case "memory":
+            return MemoryHealthStore(
+                failure_threshold=settings.circuit_failure_threshold, open_for_s=settings.circuit_open_s
+            )
+    raise ValueError(f"unknown health store {settings.health_store!r}")
+
+
+def create_ports(settings: RouterSettings, config: RoutingConfig) -> RouterPorts:
+    return RouterPorts(
+        keys=create_key_source(settings, config),
+        quota=create_quota_ledger(settings),
+        health=create_health_store(settings),
+    )
+
+
+def create_adapters(settings: RouterSettings) -> dict[str, ProviderAdapter]:
+    """One adapter per wire protocol the router speaks."""
+    return {
+        "openai": OpenAIHttpAdapter(
+            connect_timeout_s=settings.connect_timeout_s,
+            read_timeout_s=settings.read_timeout_s,
+            max_connections=settings.max_upstream_connections,
+        )
+    }

@@ -1,0 +1,109 @@
+"""What the attempt loop needs from the rest of the suite, as interfaces of the router's own domain.
+
+Each port has an in-process implementation for one machine (adapters/) and gets a networked one
+when its service arrives (credentials, ratelimit, a shared Redis); `backends.py` picks them from
+settings in one place. The domain never knows which it has.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from llmagg.common.secrets import Secret
+from llmagg.registry import Account
+
+
+class KeyOutcome(enum.Enum):
+    ACCEPTED = "accepted"  # the provider took the key
+    REJECTED = "rejected"  # 401/403: the key is bad, revoked or out of credit
+
+
+class KeySource(Protocol):
+    """Provider accounts and their keys."""
+
+    def accounts(self, provider: str) -> tuple[Account, ...]:
+        """Every account of a provider, in a stable order (rotation starts from it)."""
+        ...
+
+    def usable(self, account: Account) -> bool:
+        """False while the account is disabled (its key was rejected)."""
+        ...
+
+    async def lease(self, account: Account) -> Secret | None:
+        """The key to call the provider with now (None for a provider without auth)."""
+        ...
+
+    async def report(self, account: Account, outcome: KeyOutcome) -> None:
+        """What the provider said of the key; a rejection disables the account."""
+        ...
+
+
+@dataclass(frozen=True)
+class QuotaKey:
+    provider: str
+    account: str
+    model: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class Reservation:
+    key: QuotaKey
+    granted: bool
+    id: str = ""
+    retry_after_s: float | None = None  # when denied: how long until the quota allows it
+
+
+@dataclass(frozen=True)
+class Headroom:
+    remaining: float  # share of the tightest window still free, 0..1
+    retry_after_s: float | None = None  # when nothing is left: how long until something is
+
+
+class QuotaLedger(Protocol):
+    """Free-tier quotas: reserve before an attempt, settle with the truth after it."""
+
+    async def reserve(self, key: QuotaKey, estimated_tokens: int) -> Reservation: ...
+
+    async def settle(self, reservation: Reservation, usage: Usage | None, outcome: str) -> None:
+        """Release the estimate and charge what was used (None: nothing is known to be used)."""
+        ...
+
+    async def headroom(self, keys: Sequence[QuotaKey]) -> Mapping[QuotaKey, Headroom]:
+        """What is left for many keys in one call; keys it knows nothing of are left out."""
+        ...
+
+
+class HealthStore(Protocol):
+    """What the router has learned about its upstreams: cooldowns, open circuits, latency."""
+
+    def cool_down(self, provider: str, account: str, model: str, seconds: float) -> None:
+        """No requests to this account (for this model, or "" for the whole account) for `seconds`."""
+        ...
+
+    def cooling_for(self, provider: str, account: str, model: str) -> float:
+        """Seconds until this account may be used for this model again (0 when it may now)."""
+        ...
+
+    def record_failure(self, provider: str, model: str) -> None: ...
+
+    def record_success(self, provider: str, model: str, latency_ms: float) -> None: ...
+
+    def circuit_open(self, provider: str, model: str) -> bool: ...
+
+    def latency_ms(self, provider: str, model: str) -> float | None: ...
+
+
+@dataclass(frozen=True)
+class RouterPorts:
+    keys: KeySource
+    quota: QuotaLedger
+    health: HealthStore

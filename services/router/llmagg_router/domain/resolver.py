@@ -1,0 +1,201 @@
+"""Turns a request's `model`, `provider` and `model_quality` into an ordered list of candidates."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+
+from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.registry import Model, Provider
+from llmagg_router.domain.config import RoutingConfig
+from llmagg_router.domain.ports import HealthStore, KeySource
+from llmagg_router.domain.upstream import Candidate
+
+QUALITY_MODES = ("fastest", "balanced", "best_quality")
+_STATIC_CACHE_SIZE = 4096
+AUTO = "auto"
+
+HOW_TO_ADD_AN_ACCOUNT = (
+    "Add one to the YAML file named by LLMAGG_CONFIG, e.g. `accounts: [{provider: groq, api_key_env: "
+    "GROQ_API_KEY}]`, export GROQ_API_KEY and restart (see README, 'Add provider accounts'); "
+    "`make demo` runs with simulated providers and needs no key."
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    provider: Provider
+    model_id: str
+    model: Model | None
+    # Static order (lower first); targets of equal rank are ordered by observed latency per request.
+    rank: tuple = ()
+
+
+@dataclass(frozen=True)
+class Resolution:
+    candidates: tuple[Candidate, ...]
+    # Seconds until the soonest skipped (rate-limited) candidate is usable; None if none was skipped.
+    soonest_retry_s: float | None
+
+
+def _ranked(target: Target, quality: str, exact: bool = True) -> Target:
+    """Rank: free before paid, then an exact id before an alias match, then the quality mode."""
+    model, speed = target.model, target.provider.speed
+    q = model.quality if model else 3
+    free = 0 if (model.free if model else target.provider.tier == "free") else 1
+    match = 0 if exact else 1
+    if quality == "fastest":
+        rank = (free, match, -speed, q)
+    elif quality == "best_quality":
+        rank = (free, match, -q, -speed)
+    else:
+        rank = (free, match, -(q + speed), -q)
+    return replace(target, rank=rank)
+
+
+class Resolver:
+    def __init__(self, config: RoutingConfig, keys: KeySource, health: HealthStore, protocols: Collection[str]) -> None:
+        self.config = config
+        self._keys = keys
+        self._health = health
+        self._protocols = frozenset(protocols)
+        # Providers that can be used at all: an adapter speaks their protocol and an account exists.
+        self._has_accounts = any(keys.accounts(pid) for pid in config.providers)
+        self._routable = {
+            pid: p for pid, p in config.providers.items() if p.protocol in self._protocols and keys.accounts(pid)
+        }
+        self._rotation = {pid: itertools.count() for pid in self._routable}
+        self._static_cache: dict[tuple[str, str, str, str], tuple[Target, ...]] = {}
+
+    @property
+    def routable_providers(self) -> dict[str, Provider]:
+        return self._routable
+
+    def resolve(
+        self, model: str, provider_pin: str | None, quality: str | None, model_type: str = "chat"
+    ) -> Resolution:
+        quality = quality or "balanced"
+        if quality not in QUALITY_MODES:
+            raise ServiceError(
+                ErrorKind.INVALID_ARGUMENT,
+                f"`model_quality` must be one of {', '.join(QUALITY_MODES)}; got {quality!r}.",
+                code="invalid_model_quality",
+                param="model_quality",
+            )
+        if provider_pin and provider_pin not in self.config.providers:
+            raise ServiceError(
+                ErrorKind.NOT_FOUND,
+                f"Unknown provider {provider_pin!r}. GET /v1/models lists the providers you can route to.",
+                code="provider_not_found",
+                param="provider",
+            )
+        key = (model, provider_pin or "", quality, model_type)
+        targets = self._static_cache.get(key)
+        if targets is None:
+            targets = self._targets(model, provider_pin, quality, model_type)
+            if len(self._static_cache) >= _STATIC_CACHE_SIZE:
+                self._static_cache.clear()  # keys come from clients (pass-through ids): stay bounded
+            self._static_cache[key] = targets
+        return self._with_accounts(targets)
+
+    # --- static part: which provider/model pairs, in which order (cached per request shape) ------
+    def _targets(self, model: str, pin: str | None, quality: str, model_type: str) -> tuple[Target, ...]:
+        providers = self.config.providers
+        if not self._has_accounts:
+            raise ServiceError(
+                ErrorKind.UNAVAILABLE,
+                f"No provider account is configured. {HOW_TO_ADD_AN_ACCOUNT}",
+                code="no_accounts_configured",
+                retryable=False,
+            )
+        if model.lower() == AUTO:
+            pool = [p for p in self._routable.values() if not pin or p.id == pin]
+            targets = [_ranked(Target(p, m.id, m), quality) for p in pool for m in p.models if m.type == model_type]
+            return self._routable_only(targets, model, pin)
+        chain = self.config.fallback_chains.get(model)
+        if chain is not None:
+            steps = [s for s in chain if not pin or s.provider == pin]
+            targets = [
+                Target(providers[s.provider], s.model, providers[s.provider].model(s.model), (i,))
+                for i, s in enumerate(steps)
+            ]
+            return self._routable_only(targets, model, pin)
+        prefix, slash, rest = model.partition("/")
+        if slash and prefix in providers and (not pin or pin == prefix):
+            return self._routable_only(self._on_provider(providers[prefix], rest, quality, model_type), model, pin)
+        targets = []
+        folded = model.lower()
+        for provider in providers.values():
+            if pin and provider.id != pin:
+                continue
+            for m in provider.models:
+                if m.type != model_type:
+                    continue
+                if m.id == model or m.id.lower() == folded:
+                    targets.append(_ranked(Target(provider, m.id, m), quality, exact=True))
+                elif folded in m.aliases:
+                    targets.append(_ranked(Target(provider, m.id, m), quality, exact=False))
+        if not targets and pin:
+            # Registries are never complete: a pinned provider gets unknown model ids as given.
+            targets = [Target(providers[pin], model, None)]
+        return self._routable_only(targets, model, pin)
+
+    def _on_provider(self, provider: Provider, model: str, quality: str, model_type: str) -> list[Target]:
+        known = provider.model(model)
+        if known is not None:
+            return [Target(provider, known.id, known)]
+        aliased = [
+            _ranked(Target(provider, m.id, m), quality)
+            for m in provider.models
+            if m.type == model_type and model.lower() in m.aliases
+        ]
+        return aliased or [Target(provider, model, None)]
+
+    def _routable_only(self, targets: list[Target], model: str, pin: str | None) -> tuple[Target, ...]:
+        usable = tuple(sorted((t for t in targets if t.provider.id in self._routable), key=lambda t: t.rank))
+        if usable:
+            return usable
+        if not targets:
+            where = f" on provider {pin!r}" if pin else ""
+            raise ServiceError(
+                ErrorKind.NOT_FOUND,
+                f"The model {model!r} does not exist{where}. GET /v1/models lists the models you can route to; "
+                "use `provider/model` to send any model id to a provider.",
+                code="model_not_found",
+                param="model",
+            )
+        providers = sorted({t.provider.id for t in targets})
+        unsupported = sorted({t.provider.id for t in targets if t.provider.protocol not in self._protocols})
+        detail = f" ({', '.join(unsupported)}: protocol not supported yet)" if unsupported else ""
+        raise ServiceError(
+            ErrorKind.UNAVAILABLE,
+            f"The model {model!r} is served by {', '.join(providers)}{detail}, but no account is configured "
+            f"for {'it' if len(providers) == 1 else 'any of them'}. {HOW_TO_ADD_AN_ACCOUNT}",
+            code="no_account_for_model",
+            retryable=False,
+        )
+
+    # --- dynamic part: accounts in rotation, minus the ones cooling down ----------------------------
+    def _with_accounts(self, targets: tuple[Target, ...]) -> Resolution:
+        ready: list[Candidate] = []
+        tripped: list[Candidate] = []
+        soonest: float | None = None
+        health, keys = self._health, self._keys
+        if len(targets) > 1:
+            # Unmeasured targets count as fastest, so every tie gets explored once.
+            targets = sorted(targets, key=lambda t: (t.rank, health.latency_ms(t.provider.id, t.model_id) or 0.0))
+        for target in targets:
+            provider = target.provider
+            accounts = keys.accounts(provider.id)
+            start = next(self._rotation[provider.id]) % len(accounts)
+            for account in accounts[start:] + accounts[:start]:
+                if not keys.usable(account):
+                    continue
+                candidate = Candidate(provider, target.model_id, target.model, account)
+                wait = health.cooling_for(provider.id, account.alias, candidate.quota_model)
+                if wait > 0:
+                    soonest = wait if soonest is None else min(soonest, wait)
+                    continue
+                (tripped if health.circuit_open(provider.id, target.model_id) else ready).append(candidate)
+        return Resolution(tuple(ready + tripped), soonest)

@@ -1,0 +1,334 @@
+"""Routing with fallback: try candidates in order under one deadline, learn from every failure."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.logging import scrub
+from llmagg.common.secrets import Secret
+from llmagg_router.domain.attempt import Attempt, QuotaDenied, describe, usage_of
+from llmagg_router.domain.ports import RouterPorts
+from llmagg_router.domain.resolver import Resolution, Resolver
+from llmagg_router.domain.tokens import estimate_tokens
+from llmagg_router.domain.upstream import Candidate, Failure, Operation, ProviderAdapter, UpstreamError
+
+ROUTER_FIELDS = ("provider", "model_quality")  # ours; never sent upstream
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RouterLimits:
+    max_attempts: int = 6
+    # The whole fallback chain must finish (non-stream) or reach first content (stream) in this time.
+    request_timeout_s: float = 300.0
+    # Cooldown after a 429 that carried no hint of how long to wait.
+    default_cooldown_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class Route:
+    provider: str
+    model: str
+    account: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class RoutedResponse:
+    body: dict[str, Any]
+    route: Route
+
+
+@dataclass(frozen=True)
+class ParsedRequest:
+    model: str
+    provider: str | None
+    quality: str | None
+    upstream_body: dict[str, Any]
+
+
+def parse_request(body: Any, operation: Operation) -> ParsedRequest:
+    if not isinstance(body, dict):
+        raise _invalid("The request body must be a JSON object.", "invalid_body", None)
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _invalid(
+            "You must provide a model parameter (a model id, `provider/model` or `auto`).", "missing_model", "model"
+        )
+    if operation is Operation.CHAT:
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise _invalid("`messages` must be a non-empty array.", "invalid_messages", "messages")
+    elif "input" not in body:
+        raise _invalid("You must provide an `input` parameter.", "missing_input", "input")
+    if not isinstance(body.get("stream", False), bool):
+        raise _invalid("`stream` must be a boolean.", "invalid_stream", "stream")
+    provider = body.get("provider")
+    quality = body.get("model_quality")
+    for name, value in (("provider", provider), ("model_quality", quality)):
+        if value is not None and not isinstance(value, str):
+            raise _invalid(f"`{name}` must be a string.", f"invalid_{name}", name)
+    upstream = {k: v for k, v in body.items() if k not in ROUTER_FIELDS}
+    return ParsedRequest(model, provider or None, quality or None, upstream)
+
+
+def _invalid(message: str, code: str, param: str | None) -> ServiceError:
+    return ServiceError(ErrorKind.INVALID_ARGUMENT, message, code=code, param=param)
+
+
+def _upstream_body(body: dict[str, Any], candidate: Candidate) -> dict[str, Any]:
+    """The body as this candidate's provider gets it: its model id, minus fields it rejects."""
+    drop = candidate.provider.drop_params
+    if drop:
+        body = {k: v for k, v in body.items() if k not in drop}
+    return {**body, "model": candidate.model_id}
+
+
+def _has_content(chunk: dict[str, Any]) -> bool:
+    """True once a chunk carries something a client can see (the role-only first chunk does not)."""
+    choices = chunk.get("choices")
+    if not choices:
+        return True
+    for choice in choices:
+        if choice.get("finish_reason"):
+            return True
+        delta = choice.get("delta") or {}
+        if delta.get("content") or delta.get("tool_calls") or delta.get("refusal") or delta.get("function_call"):
+            return True
+    return False
+
+
+class _Walk:
+    """One request's way through its candidates: which to try next, what failed, what to answer."""
+
+    def __init__(self, resolution: Resolution, model: str, limits: RouterLimits) -> None:
+        self.resolution = resolution
+        self.model = model
+        self.limits = limits
+        self.attempts = 0  # candidates called so far (one the ledger denied is skipped, not called)
+        self.failures: list[tuple[Candidate, UpstreamError]] = []
+        self.quota_waits: list[float] = []
+        self.min_context = 0
+
+    def candidates(self) -> Iterator[Candidate]:
+        for candidate in self.resolution.candidates:
+            if self.attempts >= self.limits.max_attempts:
+                return
+            window = candidate.context_window
+            if self.min_context and window is not None and window <= self.min_context:
+                continue
+            yield candidate
+
+    def denied(self, denial: QuotaDenied) -> None:
+        self.quota_waits.append(denial.retry_after_s or self.limits.default_cooldown_s)
+
+    def failed(self, candidate: Candidate, error: UpstreamError) -> None:
+        """Note the failure; raise when it must go back to the client instead of falling over."""
+        if error.failure is Failure.CLIENT:
+            upstream = error.error or {}
+            raise ServiceError(
+                ErrorKind.INVALID_ARGUMENT,
+                scrub(str(upstream.get("message") or error.message)),
+                code=str(upstream.get("code") or "upstream_invalid_request"),
+                param=upstream.get("param"),
+            )
+        if error.failure is Failure.CONTEXT_LENGTH:
+            self.min_context = max(self.min_context, candidate.context_window or 0)
+        self.failures.append((candidate, error))
+
+    def exhausted(self) -> ServiceError:
+        failures = self.failures
+        if (
+            failures
+            and failures[-1][1].failure is Failure.CONTEXT_LENGTH
+            and not any(f.failure not in (Failure.CONTEXT_LENGTH, Failure.RATE_LIMITED) for _, f in failures)
+        ):
+            return ServiceError(
+                ErrorKind.INVALID_ARGUMENT,
+                f"The request is longer than the context window of every model that can serve {self.model!r}.",
+                code="context_length_exceeded",
+                param="messages",
+            )
+        waits = [f.retry_after_s for _, f in failures if f.failure is Failure.RATE_LIMITED and f.retry_after_s]
+        waits += self.quota_waits
+        if self.resolution.soonest_retry_s is not None:
+            waits.append(self.resolution.soonest_retry_s)
+        if all(f.failure is Failure.RATE_LIMITED for _, f in failures) and (failures or waits):
+            return ServiceError(
+                ErrorKind.RESOURCE_EXHAUSTED,
+                f"Every account that can serve {self.model!r} is rate limited right now; retry after the "
+                "Retry-After header.",
+                code="rate_limit_exceeded",
+                retry_after_s=min(waits) if waits else self.limits.default_cooldown_s,
+            )
+        if not failures:
+            return ServiceError(
+                ErrorKind.UNAVAILABLE,
+                f"No usable account can serve {self.model!r}: the providers rejected every configured key.",
+                code="no_usable_account",
+                retryable=False,
+            )
+        tried = "; ".join(f"{describe(c)}: {e.message}" for c, e in failures)
+        return ServiceError(
+            ErrorKind.UNAVAILABLE,
+            f"All {len(failures)} candidates for {self.model!r} failed ({tried}).",
+            code="all_candidates_failed",
+        )
+
+
+class RoutedStream:
+    """A chat stream that has reached its first content; iterate it for the chunks.
+
+    Its attempt ends with it: settled with the stream's usage when the upstream finishes, learned from
+    when the upstream fails, abandoned when the client leaves first.
+    """
+
+    def __init__(
+        self,
+        attempt: Attempt,
+        route: Route,
+        head: list[dict[str, Any]],
+        rest: AsyncIterator[dict[str, Any]],
+        resources: contextlib.AsyncExitStack,
+        first_content_ms: float,
+    ) -> None:
+        self.route = route
+        self._attempt = attempt
+        self._head, self._rest, self._resources = head, rest, resources
+        # A stream's latency is its time to first content: comparable with a non-stream answer,
+        # unlike the whole stream's length.
+        self._first_content_ms = first_content_ms
+        self._closed = False
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        provider = self._attempt.candidate.provider.id
+        last: dict[str, Any] = {}
+        try:
+            for chunk in self._head:
+                chunk["provider"] = provider
+                last = chunk
+                yield chunk
+            self._head = []
+            async for chunk in self._rest:
+                chunk["provider"] = provider
+                last = chunk
+                yield chunk
+        except UpstreamError as error:
+            await self._attempt.fail(error)
+            raise ServiceError(
+                ErrorKind.UNAVAILABLE,
+                f"The upstream {provider} failed after the response had started: {error.message}",
+                code="upstream_stream_interrupted",
+            ) from error
+        else:
+            await self._attempt.succeed(usage_of(last), self._first_content_ms)
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Release the upstream connection; safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._resources.aclose()
+        await self._attempt.abandon()  # no-op when the stream already ended one way or the other
+
+
+class Router:
+    def __init__(
+        self,
+        resolver: Resolver,
+        ports: RouterPorts,
+        adapters: Mapping[str, ProviderAdapter],
+        limits: RouterLimits,
+    ) -> None:
+        self.resolver = resolver
+        self.ports = ports
+        self.adapters = adapters
+        self.limits = limits
+
+    async def complete(self, body: Any, operation: Operation = Operation.CHAT) -> RoutedResponse:
+        request = parse_request(body, operation)
+
+        async def call(attempt: Attempt, key: Secret | None) -> RoutedResponse:
+            candidate = attempt.candidate
+            adapter = self.adapters[candidate.provider.protocol]
+            response = await adapter.request(
+                candidate, key, operation, _upstream_body(request.upstream_body, candidate)
+            )
+            await attempt.succeed(usage_of(response), attempt.elapsed_ms())
+            response["provider"] = candidate.provider.id
+            return RoutedResponse(response, _route(attempt))
+
+        return await self._walk(request, operation, call)
+
+    async def open_stream(self, body: Any) -> RoutedStream:
+        request = parse_request(body, Operation.CHAT)
+
+        async def call(attempt: Attempt, key: Secret | None) -> RoutedStream:
+            candidate = attempt.candidate
+            adapter = self.adapters[candidate.provider.protocol]
+            async with contextlib.AsyncExitStack() as resources:
+                chunks = await resources.enter_async_context(
+                    adapter.stream(candidate, key, _upstream_body(request.upstream_body, candidate))
+                )
+                rest = aiter(chunks)
+                head: list[dict[str, Any]] = []
+                async for chunk in rest:
+                    head.append(chunk)
+                    if _has_content(chunk):
+                        break
+                # The stream owns the connection from here on.
+                owned = resources.pop_all()
+            return RoutedStream(attempt, _route(attempt), head, rest, owned, attempt.elapsed_ms())
+
+        return await self._walk(request, Operation.CHAT, call)
+
+    async def _walk(
+        self, request: ParsedRequest, operation: Operation, call: Callable[[Attempt, Secret | None], Awaitable[T]]
+    ) -> T:
+        """Try the candidates in order under one deadline until `call` succeeds for one of them."""
+        model_type = "chat" if operation is Operation.CHAT else "embedding"
+        resolution = self.resolver.resolve(request.model, request.provider, request.quality, model_type)
+        walk = _Walk(resolution, request.model, self.limits)
+        estimated_tokens = estimate_tokens(request.upstream_body)
+
+        async def first_success() -> T:
+            for candidate in walk.candidates():
+                number = walk.attempts + 1
+                attempt = Attempt(self.ports, candidate, number, estimated_tokens, self.limits.default_cooldown_s)
+                try:
+                    key = await attempt.begin()
+                except QuotaDenied as denial:
+                    walk.denied(denial)
+                    continue
+                walk.attempts = number
+                try:
+                    return await call(attempt, key)
+                except UpstreamError as error:
+                    await attempt.fail(error)
+                    walk.failed(candidate, error)
+                except BaseException:
+                    await attempt.abandon()
+                    raise
+            raise walk.exhausted()
+
+        try:
+            async with asyncio.timeout(self.limits.request_timeout_s):
+                return await first_success()
+        except TimeoutError:
+            raise ServiceError(
+                ErrorKind.DEADLINE_EXCEEDED,
+                f"No candidate for {request.model!r} answered within the request deadline.",
+                code="request_timeout",
+            ) from None
+
+
+def _route(attempt: Attempt) -> Route:
+    candidate = attempt.candidate
+    return Route(candidate.provider.id, candidate.model_id, candidate.account.alias, attempt.number)

@@ -1,0 +1,86 @@
+"""The contract between the routing logic and the protocol adapters that talk to providers."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from llmagg.common.secrets import Secret
+from llmagg.registry import Account, Model, Provider
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to serve a request: a provider's model through one account."""
+
+    provider: Provider
+    model_id: str
+    model: Model | None  # None when the model is not in the registry and is passed through as given
+    account: Account
+
+    @property
+    def context_window(self) -> int | None:
+        return self.model.context_window if self.model else None
+
+    @property
+    def quota_model(self) -> str:
+        """The model a quota or cooldown applies to: "" where all of an account's models share one."""
+        return "" if self.provider.shared_quota else self.model_id
+
+
+class Operation(enum.Enum):
+    CHAT = "chat"
+    EMBEDDINGS = "embeddings"
+
+
+class Failure(enum.Enum):
+    """Why an attempt failed; decides whether and where the router falls over."""
+
+    RATE_LIMITED = "rate_limited"  # 429/529: cool the account down, try the next one
+    AUTH = "auth"  # 401/403: disable the account, try the next one
+    SERVER = "server"  # 5xx: count toward the circuit, try the next one
+    TIMEOUT = "timeout"
+    CONNECT = "connect"
+    BAD_RESPONSE = "bad_response"  # unparseable or cut short
+    NOT_FOUND = "not_found"  # the provider does not serve this model (any more)
+    CONTEXT_LENGTH = "context_length"  # only a larger-context model can help
+    CLIENT = "client"  # the request itself is wrong: returned to the client, no fallback
+
+
+class UpstreamError(Exception):
+    def __init__(
+        self,
+        failure: Failure,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.failure = failure
+        self.message = message
+        self.status = status
+        self.retry_after_s = retry_after_s
+        self.error = error  # the upstream's OpenAI-shaped `error` object, for client errors
+
+
+class ProviderAdapter(Protocol):
+    """Speaks one wire protocol. Raises UpstreamError for every failure, never anything else."""
+
+    async def request(
+        self, candidate: Candidate, key: Secret | None, operation: Operation, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """One JSON request/response exchange."""
+        ...
+
+    def stream(
+        self, candidate: Candidate, key: Secret | None, body: dict[str, Any]
+    ) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]:
+        """Open a chat stream; iterate OpenAI-shaped chunks (`[DONE]` ends the iteration)."""
+        ...
+
+    async def close(self) -> None: ...

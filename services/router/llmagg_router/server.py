@@ -1,0 +1,41 @@
+"""Wires the router from settings: registry + config -> ports -> Router -> servicer -> server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from llmagg.common.server import GrpcServer, ServiceBinding
+from llmagg.registry import RegistryError, read_yaml, registry_entries
+from llmagg_router.backends import create_adapters, create_ports
+from llmagg_router.domain.config import ConfigError, RoutingConfig, build_config
+from llmagg_router.domain.resolver import Resolver
+from llmagg_router.domain.router import Router, RouterLimits
+from llmagg_router.servicer import SERVICE_NAME, RouterServicer, add_to_server
+from llmagg_router.settings import RouterSettings
+
+
+def load_config(settings: RouterSettings, environ: Mapping[str, str] = os.environ) -> RoutingConfig:
+    try:
+        shipped = registry_entries(settings.registry)
+        user = read_yaml(settings.config, "configuration file") if settings.config else None
+    except RegistryError as exc:
+        raise ConfigError(str(exc)) from None
+    return build_config(shipped, user, environ)
+
+
+def build_router(settings: RouterSettings, config: RoutingConfig) -> Router:
+    ports = create_ports(settings, config)
+    adapters = create_adapters(settings)
+    resolver = Resolver(config, ports.keys, ports.health, adapters.keys())
+    limits = RouterLimits(
+        max_attempts=settings.max_attempts,
+        request_timeout_s=settings.request_timeout_s,
+        default_cooldown_s=settings.default_cooldown_s,
+    )
+    return Router(resolver, ports, adapters, limits)
+
+
+def build_server(settings: RouterSettings, router: Router) -> GrpcServer:
+    servicer = RouterServicer(router)
+    return GrpcServer("router", settings, [ServiceBinding(SERVICE_NAME, servicer, add_to_server)])

@@ -1,0 +1,137 @@
+"""gRPC servicer: translates requests to the domain Router and its results back. No routing logic."""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.parse
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import orjson
+from google.api import httpbody_pb2
+
+from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.router.v1 import router_pb2 as pb
+from llmagg.router.v1 import router_pb2_grpc
+from llmagg_router import converters
+from llmagg_router.domain.catalog import routable_models
+from llmagg_router.domain.router import Route, Router
+from llmagg_router.domain.upstream import Operation
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RouterService"].full_name
+
+_SSE = "text/event-stream"
+_JSON = "application/json"
+_DONE = httpbody_pb2.HttpBody(content_type=_SSE, data=b"data: [DONE]\n\n")
+_STREAM_INTERNAL_ERROR = {
+    "error": {
+        "message": "The server had an error while streaming.",
+        "type": "server_error",
+        "param": None,
+        "code": "internal_error",
+    }
+}
+
+
+def _parse_json(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ServiceError(
+            ErrorKind.INVALID_ARGUMENT,
+            f"We could not parse the JSON body of your request ({exc.args[0]}). The body must be a JSON object.",
+            code="invalid_json",
+        ) from None
+
+
+def _header_value(value: str) -> str:
+    """gRPC metadata (and so HTTP headers) must be printable ASCII; model ids passed through need not be."""
+    return value if value.isascii() and value.isprintable() else urllib.parse.quote(value, safe="/:@-._~+=,;")
+
+
+def _route_metadata(route: Route) -> tuple[tuple[str, str], ...]:
+    """Response headers (via Envoy) that say which candidate answered."""
+    return (
+        ("x-llmagg-provider", route.provider),
+        ("x-llmagg-model", _header_value(route.model)),
+        ("x-llmagg-account", _header_value(route.account)),
+        ("x-llmagg-attempts", str(route.attempts)),
+    )
+
+
+def _sse(payload: dict[str, Any]) -> httpbody_pb2.HttpBody:
+    return httpbody_pb2.HttpBody(content_type=_SSE, data=b"data: " + orjson.dumps(payload) + b"\n\n")
+
+
+class RouterServicer(router_pb2_grpc.RouterServiceServicer):
+    def __init__(self, router: Router) -> None:
+        self._router = router
+        entries = routable_models(router.resolver.routable_providers)
+        chains = sorted(router.resolver.config.fallback_chains)
+        created = int(time.time())
+        self._models = converters.models_response(entries, chains)
+        self._models_json = httpbody_pb2.HttpBody(
+            content_type=_JSON, data=orjson.dumps(converters.openai_models_json(entries, chains, created))
+        )
+
+    # --- REST-facing (raw OpenAI JSON through Envoy) ----------------------------------------------
+    async def CreateChatCompletion(self, request, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        body = _parse_json(request.http_body.data)
+        if not (isinstance(body, dict) and body.get("stream") is True):
+            result = await self._router.complete(body)
+            await context.send_initial_metadata(_route_metadata(result.route))
+            yield httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(result.body))
+            return
+        stream = await self._router.open_stream(body)
+        try:
+            await context.send_initial_metadata(_route_metadata(stream.route))
+            # From here on the client has a 200: failures must travel in-band, as an OpenAI error event.
+            try:
+                async for chunk in stream:
+                    yield _sse(chunk)
+            except ServiceError as error:
+                yield _sse(error.openai_error())
+                return
+            except Exception:
+                log.exception("stream failed after it had started")
+                yield _sse(_STREAM_INTERNAL_ERROR)
+                return
+            yield _DONE
+        finally:
+            await stream.aclose()
+
+    async def ListModelsJson(self, request, context) -> httpbody_pb2.HttpBody:
+        return self._models_json
+
+    async def CreateEmbedding(self, request, context) -> httpbody_pb2.HttpBody:
+        result = await self._router.complete(_parse_json(request.http_body.data), Operation.EMBEDDINGS)
+        await context.send_initial_metadata(_route_metadata(result.route))
+        return httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(result.body))
+
+    # --- typed gRPC ------------------------------------------------------------------------------
+    async def Chat(self, request: pb.ChatRequest, context) -> pb.ChatResponse:
+        result = await self._router.complete(converters.chat_request_to_body(request))
+        return converters.chat_response(result.body, result.route)
+
+    async def StreamChat(self, request: pb.StreamChatRequest, context) -> AsyncIterator[pb.StreamChatResponse]:
+        stream = await self._router.open_stream(converters.stream_request_to_body(request))
+        try:
+            await context.send_initial_metadata(_route_metadata(stream.route))
+            async for chunk in stream:
+                yield converters.stream_response(chunk, stream.route)
+        finally:
+            await stream.aclose()
+
+    async def ListModels(self, request, context) -> pb.ListModelsResponse:
+        return self._models
+
+    async def Embed(self, request: pb.EmbedRequest, context) -> pb.EmbedResponse:
+        result = await self._router.complete(converters.embed_request_to_body(request), Operation.EMBEDDINGS)
+        return converters.embed_response(result.body, result.route)
+
+
+def add_to_server(servicer: RouterServicer, server: grpc.aio.Server) -> None:
+    router_pb2_grpc.add_RouterServiceServicer_to_server(servicer, server)

@@ -1,0 +1,36 @@
+"""Router settings: ROUTER_* environment variables, read once at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+
+from llmagg.common.settings import ServiceSettings, settings_config
+from llmagg.registry import SHIPPED_REGISTRY
+from llmagg.suite import service
+
+
+class RouterSettings(ServiceSettings):
+    model_config = settings_config("router")
+
+    port: int = service("router").port
+    # The user's YAML (accounts, extra providers, fallback chains). LLMAGG_CONFIG is the documented name.
+    config: Path | None = Field(default=None, validation_alias=AliasChoices("ROUTER_CONFIG", "LLMAGG_CONFIG"))
+    registry: Path = SHIPPED_REGISTRY
+    # Backends of the attempt loop's ports (backends.py picks them).
+    key_source: Literal["config"] = "config"  # accounts and keys from LLMAGG_CONFIG
+    quota_ledger: Literal["unmetered"] = "unmetered"  # no quota tracked; 429s steer through cooldowns
+    health_store: Literal["memory"] = "memory"  # this replica's own view
+    max_attempts: int = Field(default=6, ge=1)
+    request_timeout_s: float = Field(default=300.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    # Longest silence from an upstream: before its first byte, and between stream chunks.
+    read_timeout_s: float = Field(default=60.0, gt=0)
+    default_cooldown_s: float = Field(default=30.0, ge=0)
+    # How long an account whose key a provider rejected (401/403) stays out of rotation.
+    rejected_key_cooldown_s: float = Field(default=3600.0, ge=0)
+    circuit_failure_threshold: int = Field(default=3, ge=1)
+    circuit_open_s: float = Field(default=30.0, ge=0)
+    max_upstream_connections: int = Field(default=512, ge=1)

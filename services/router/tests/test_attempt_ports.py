@@ -1,0 +1,89 @@
+"""Each attempt reserves quota, leases its key and settles what it used, through the router's ports."""
+
+import asyncio
+
+import pytest
+
+from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg_router.domain.ports import Usage
+from llmagg_router.domain.upstream import Failure, UpstreamError
+
+from .helpers import ENV, RecordingQuota, content_chunks
+
+CHAT = {"model": "fast/llama-8b", "messages": [{"role": "user", "content": "abcdefgh"}], "max_tokens": 10}
+ANSWER = {"id": "r", "choices": [{"message": {"content": "ok"}}], "usage": {"prompt_tokens": 7, "completion_tokens": 3}}
+
+
+async def test_an_account_without_quota_is_skipped_without_calling_it(make_router, upstream):
+    quota = RecordingQuota(deny={("fast", "fast-1"): 40})
+    router = make_router(quota=quota)
+    results = [await router.complete(CHAT) for _ in range(2)]
+    assert upstream.attempted() == [("fast", "fast-2"), ("fast", "fast-2")]
+    assert [r.route.attempts for r in results] == [1, 1]
+
+
+async def test_when_no_account_has_quota_the_client_gets_429_with_the_ledgers_wait(make_router, upstream):
+    quota = RecordingQuota(deny={("fast", "fast-1"): 40, ("fast", "fast-2"): 12})
+    with pytest.raises(ServiceError) as caught:
+        await make_router(quota=quota).complete(CHAT)
+    assert (caught.value.kind, caught.value.code) == (ErrorKind.RESOURCE_EXHAUSTED, "rate_limit_exceeded")
+    assert caught.value.retry_after_s == 12
+    assert upstream.calls == []
+
+
+async def test_a_success_settles_the_reservation_with_the_providers_usage(make_router, upstream):
+    quota = RecordingQuota()
+    upstream.on("fast", ANSWER)
+    result = await make_router(quota=quota).complete(CHAT)
+    account = result.route.account
+    # 8 characters of prompt are 3 tokens by the estimate, plus the 10 the answer may use.
+    assert quota.reserved == [("fast", account, "llama-8b", 13)]
+    assert quota.settled == [("fast", account, Usage(7, 3), "ok")]
+
+
+async def test_a_failure_settles_with_its_reason_and_the_next_candidate_is_reserved(make_router, upstream):
+    quota = RecordingQuota()
+    upstream.on("fast", UpstreamError(Failure.SERVER, "HTTP 500", status=500), ANSWER)
+    await make_router(quota=quota).complete(CHAT)
+    first, second = (alias for _, alias in upstream.attempted())
+    assert [(p, a) for p, a, _, _ in quota.reserved] == [("fast", first), ("fast", second)]
+    assert quota.settled == [("fast", first, None, "server"), ("fast", second, Usage(7, 3), "ok")]
+
+
+async def test_a_shared_quota_is_reserved_account_wide(make_router, upstream):
+    quota = RecordingQuota()
+    await make_router(quota=quota).complete({**CHAT, "model": "shared/b:free"})
+    assert quota.reserved[0][:3] == ("shared", "shared-1", "")
+
+
+async def test_the_leased_key_is_the_one_the_upstream_gets(make_router, upstream):
+    result = await make_router().complete(CHAT)
+    assert upstream.keys == [ENV["KEY_A"] if result.route.account == "fast-1" else ENV["KEY_B"]]
+
+
+async def test_a_finished_stream_settles_with_the_usage_of_its_last_chunk(make_router, upstream):
+    quota = RecordingQuota()
+    chunks = [*content_chunks("a", "b"), {"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 2}}]
+    upstream.on("fast", chunks)
+    stream = await make_router(quota=quota).open_stream({**CHAT, "stream": True})
+    assert quota.settled == []  # the attempt lasts as long as the stream
+    _ = [chunk async for chunk in stream]
+    assert quota.settled == [("fast", stream.route.account, Usage(4, 2), "ok")]
+
+
+async def test_a_stream_the_client_leaves_is_settled_as_abandoned(make_router, upstream):
+    quota = RecordingQuota()
+    stream = await make_router(quota=quota).open_stream({**CHAT, "stream": True})
+    await stream.aclose()
+    assert quota.settled == [("fast", stream.route.account, None, "abandoned")]
+
+
+async def test_an_attempt_cancelled_mid_call_is_settled_as_abandoned(make_router, upstream):
+    quota = RecordingQuota()
+    upstream.on("fast", [*content_chunks()[:1], 5.0])
+    task = asyncio.create_task(make_router(quota=quota).open_stream({**CHAT, "stream": True}))
+    await upstream.called.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [(p, outcome) for p, _, _, outcome in quota.settled] == [("fast", "abandoned")]

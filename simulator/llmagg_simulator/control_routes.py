@@ -1,0 +1,93 @@
+"""`/_sim/...`: script faults, set default behaviours, read request logs, reset (plain JSON, no auth)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from llmagg_simulator.faults import FaultError, parse_fault
+from llmagg_simulator.responses import json_response
+from llmagg_simulator.state import PROVIDERS, ProviderState, ScriptedFault
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+class _BadControlRequest(Exception):
+    pass
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise _BadControlRequest("the body must be JSON") from None
+
+
+def _provider(request: web.Request) -> ProviderState:
+    return request.app[PROVIDERS].get(request.match_info["provider"])
+
+
+async def script_faults(request: web.Request) -> web.Response:
+    """Append `{"faults": [fault, ...]}` to the provider's queue; each fault covers `count` requests (default 1)."""
+    body = await _json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("faults"), list):
+        raise _BadControlRequest('expected {"faults": [{"type": ..., "count": ...}, ...]}')
+    scripted = [ScriptedFault(*parse_fault(raw)) for raw in body["faults"]]
+    state = _provider(request)
+    state.queue.extend(scripted)
+    return json_response(state.describe())
+
+
+async def set_behaviour(request: web.Request) -> web.Response:
+    """Make `{"type": ..., ...}` the provider's default behaviour (what it does when the queue is empty)."""
+    fault, _ = parse_fault(await _json_body(request))
+    _provider(request).default = fault
+    return json_response({"behaviour": fault.describe()})
+
+
+async def provider_state(request: web.Request) -> web.Response:
+    """{default, queue, in_flight, logged_requests}: what the provider will do next and what it is doing."""
+    return json_response(_provider(request).describe())
+
+
+async def logged_requests(request: web.Request) -> web.Response:
+    return json_response({"requests": list(_provider(request).requests)})
+
+
+async def reset_provider(request: web.Request) -> web.Response:
+    _provider(request).reset()
+    return json_response({"reset": request.match_info["provider"]})
+
+
+async def reset_all(request: web.Request) -> web.Response:
+    request.app[PROVIDERS].reset_all()
+    return json_response({"reset": "all"})
+
+
+async def health(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+def _refusing_bad_requests(handler: Handler) -> Handler:
+    """A control call the simulator cannot follow is a 400 saying why, as {"error": ...}."""
+
+    async def handle(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except (FaultError, _BadControlRequest) as problem:
+            return json_response({"error": str(problem)}, status=400)
+
+    return handle
+
+
+def add_control_routes(app: web.Application) -> None:
+    app.router.add_get("/_sim/health", health)
+    app.router.add_post("/_sim/{provider}/faults", _refusing_bad_requests(script_faults))
+    app.router.add_put("/_sim/{provider}/behaviour", _refusing_bad_requests(set_behaviour))
+    app.router.add_get("/_sim/{provider}/requests", logged_requests)
+    app.router.add_get("/_sim/{provider}", provider_state)
+    app.router.add_delete("/_sim/{provider}", reset_provider)
+    app.router.add_delete("/_sim", reset_all)

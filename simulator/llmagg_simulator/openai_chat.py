@@ -1,0 +1,174 @@
+"""Deterministic chat completions in the OpenAI format: the whole answer, or the chunks of a stream."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from llmagg_simulator.openai_errors import InvalidRequest
+
+ECHO_PREFIX = "echo:"
+SYSTEM_FINGERPRINT = "fp_sim"
+
+
+def check_request(body: Any) -> dict[str, Any]:
+    """The body as a dict when OpenAI would accept its shape; raises InvalidRequest otherwise."""
+    if not isinstance(body, dict):
+        raise InvalidRequest(
+            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
+            "HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)"
+        )
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise InvalidRequest("you must provide a model parameter", "model")
+    if not isinstance(body.get("messages"), list):
+        raise InvalidRequest("Missing required parameter: 'messages'.", "messages", "missing_required_parameter")
+    if not body["messages"]:
+        raise InvalidRequest("Invalid 'messages': empty array. Expected an array with minimum length 1.", "messages")
+    if "stream" in body and body["stream"] is not None and not isinstance(body["stream"], bool):
+        raise InvalidRequest("Invalid type for 'stream': expected a boolean.", "stream", "invalid_type")
+    if body.get("stream_options") is not None and not isinstance(body["stream_options"], dict):
+        raise InvalidRequest("Invalid type for 'stream_options': expected an object.", "stream_options", "invalid_type")
+    if body.get("tools") is not None and not isinstance(body["tools"], list):
+        raise InvalidRequest("Invalid type for 'tools': expected an array.", "tools", "invalid_type")
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):
+        wanted = (choice.get("function") or {}).get("name")
+        if wanted not in {f["name"] for f in _offered_functions(body.get("tools") or [])}:
+            raise InvalidRequest(f"Tool choice '{wanted}' not found in 'tools' parameter.", "tool_choice")
+    return body
+
+
+def count_tokens(text: str) -> int:
+    """The simulator's tokenizer: whitespace-separated words, at least 1."""
+    return max(1, len(text.split()))
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}, {"type": "image_url", ...}]
+        return " ".join(
+            part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+def prompt_tokens(messages: list[Any]) -> int:
+    return count_tokens(" ".join(_text_of(m.get("content")) for m in messages if isinstance(m, dict)))
+
+
+def reply_text(provider: str, body: dict[str, Any]) -> str:
+    """`Hello from <provider> (<model>).`, or what follows `echo:` in the last user message."""
+    for message in reversed(body["messages"]):
+        if isinstance(message, dict) and message.get("role") == "user":
+            text = _text_of(message.get("content"))
+            if text.startswith(ECHO_PREFIX):
+                return text[len(ECHO_PREFIX) :].removeprefix(" ")
+            break
+    return f"Hello from {provider} ({body['model']})."
+
+
+def _offered_functions(tools: list[Any]) -> list[dict[str, Any]]:
+    return [
+        tool["function"]
+        for tool in tools
+        if isinstance(tool, dict) and isinstance(tool.get("function"), dict) and tool["function"].get("name")
+    ]
+
+
+def tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The call the simulated model makes when functions are offered and tool_choice is not "none"."""
+    functions = _offered_functions(body.get("tools") or [])
+    choice = body.get("tool_choice", "auto")
+    if not functions or choice == "none":
+        return None
+    chosen = functions[0]
+    if isinstance(choice, dict):  # check_request made sure the named function is offered
+        wanted = (choice.get("function") or {}).get("name")
+        chosen = next((f for f in functions if f["name"] == wanted), chosen)
+    parameters = chosen.get("parameters") if isinstance(chosen.get("parameters"), dict) else {}
+    required = [name for name in parameters.get("required") or [] if isinstance(name, str)]
+    return {
+        "id": f"call_{uuid.uuid4().hex[:24]}",
+        "type": "function",
+        "function": {"name": chosen["name"], "arguments": json.dumps(dict.fromkeys(required, "sim"))},
+    }
+
+
+def new_completion_id() -> str:
+    return f"chatcmpl-sim-{uuid.uuid4().hex[:24]}"
+
+
+def usage(prompt: int, completion: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def completion(provider: str, body: dict[str, Any]) -> dict[str, Any]:
+    call = tool_call(body)
+    text = None if call else reply_text(provider, body)
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+    if call:
+        message["tool_calls"] = [call]
+    completion_tokens = count_tokens(call["function"]["arguments"] if call else text or "")
+    return {
+        "id": new_completion_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body["model"],
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls" if call else "stop"}
+        ],
+        "usage": usage(prompt_tokens(body["messages"]), completion_tokens),
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+    }
+
+
+def _content_pieces(text: str) -> list[str]:
+    """One piece per word, spaces kept in front, so the pieces concatenate to exactly `text`."""
+    words = text.split(" ")
+    return [words[0], *(" " + word for word in words[1:])]
+
+
+def stream_chunks(provider: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every chunk of a streamed answer in order, without the closing [DONE].
+
+    The role chunk comes first, then content (or tool call) chunks, then the chunk carrying finish_reason,
+    then, when stream_options.include_usage is set, a chunk with `choices: []` and the usage.
+    """
+    chunk_id, created, model = new_completion_id(), int(time.time()), body["model"]
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        return {
+            "id": chunk_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+        }
+
+    chunks = [chunk({"role": "assistant", "content": ""})]
+    call = tool_call(body)
+    if call:
+        arguments = call["function"]["arguments"]
+        name = call["function"]["name"]
+        opening = {"index": 0, "id": call["id"], "type": "function", "function": {"name": name, "arguments": ""}}
+        chunks.append(chunk({"tool_calls": [opening]}))
+        half = len(arguments) // 2
+        for piece in (arguments[:half], arguments[half:]):
+            chunks.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
+        chunks.append(chunk({}, "tool_calls"))
+        completion_tokens = count_tokens(arguments)
+    else:
+        text = reply_text(provider, body)
+        chunks.extend(chunk({"content": piece}) for piece in _content_pieces(text))
+        chunks.append(chunk({}, "stop"))
+        completion_tokens = count_tokens(text)
+    if (body.get("stream_options") or {}).get("include_usage"):
+        usage_chunk = chunk({})
+        usage_chunk["choices"] = []
+        usage_chunk["usage"] = usage(prompt_tokens(body["messages"]), completion_tokens)
+        chunks.append(usage_chunk)
+    return chunks

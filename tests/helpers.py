@@ -1,0 +1,98 @@
+"""What the cross-service suites share: the simulated providers' scenarios, keys and request-log helpers."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+from llmagg_devstack.simulator import SimulatorProcess
+
+SIM_KEY_ENV = "SIM_PROVIDER_KEY"
+SIM_KEY = "sk-sim-e2e-FAKE-key"
+
+# provider id -> (startup behaviour, alias it serves, speed). Higher speed is tried first, so each
+# alias below names a scenario: its providers are tried in the order listed here.
+SCENARIOS: dict[str, tuple[dict | None, str, int]] = {
+    "sim-fast": (None, "chat-model", 5),
+    "rl-first": ({"type": "429", "retry_after": 1}, "fallback-429", 5),
+    "rl-backup": (None, "fallback-429", 1),
+    "chain-429": ({"type": "429", "retry_after": 1}, "chain-only", 5),
+    "fail-a": ({"type": "500"}, "all-fail", 5),
+    "fail-b": ({"type": "503"}, "all-fail", 4),
+    "rl-only": ({"type": "429", "retry_after": 7}, "all-429", 5),
+    "cut-late": ({"type": "cut_stream", "after_chunks": 2}, "cut-late", 5),
+    "cut-late-backup": (None, "cut-late", 1),
+    "cut-early": ({"type": "cut_stream", "after_chunks": 0}, "cut-early", 5),
+    "cut-early-backup": (None, "cut-early", 1),
+    "hang": ({"type": "hang"}, "hang", 5),
+    "hang-backup": (None, "hang", 1),
+    "garbled": ({"type": "malformed_json"}, "garbled", 5),
+    "garbled-backup": (None, "garbled", 1),
+    "reject-400": ({"type": "400"}, "bad-request", 5),
+    "reject-400-backup": (None, "bad-request", 1),
+    "bad-key": ({"type": "401"}, "bad-key", 5),
+    "bad-key-backup": (None, "bad-key", 1),
+}
+
+ROUTER_TEST_ENV = {
+    SIM_KEY_ENV: SIM_KEY,
+    "ROUTER_READ_TIMEOUT_S": "1.5",  # the `hang` scenario falls over after this
+    "ROUTER_LOG_LEVEL": "INFO",
+}
+
+
+def startup_behaviours() -> dict[str, dict]:
+    """What each scenario provider does from the start (and again after a reset)."""
+    return {name: behaviour for name, (behaviour, _, _) in SCENARIOS.items() if behaviour}
+
+
+def routing_config(simulator: SimulatorProcess) -> dict:
+    providers = []
+    for name, (_, alias, speed) in SCENARIOS.items():
+        models = [{"id": "sim-small", "quality": 3, "context_window": 32768, "aliases": [alias]}]
+        if name == "sim-fast":
+            models.append({"id": "sim-embed", "type": "embedding", "context_window": 8192, "aliases": ["embed-model"]})
+        providers.append(
+            {
+                "id": name,
+                "name": f"Simulated {name}",
+                "base_url": simulator.base_url(name),
+                "speed": speed,
+                "models": models,
+            }
+        )
+    return {
+        "providers": providers,
+        "accounts": [{"provider": p["id"], "alias": f"{p['id']}-acct", "api_key_env": SIM_KEY_ENV} for p in providers],
+        "fallback_chains": {
+            "e2e-chain": [
+                {"provider": "chain-429", "model": "sim-small"},
+                {"provider": "sim-fast", "model": "sim-small"},
+            ]
+        },
+    }
+
+
+def scenario(simulator: SimulatorProcess, alias: str) -> list[str]:
+    """The providers serving `alias`, request logs emptied, in the order they are meant to be tried."""
+    names = [name for name, (_, served, _) in SCENARIOS.items() if served == alias]
+    for name in names:
+        simulator.reset(name)
+    return names
+
+
+def arrivals(simulator: SimulatorProcess, providers: list[str]) -> list[str]:
+    """Which of `providers` the simulator was called as, in the order the calls arrived."""
+    logged = [(request["seq"], name) for name in providers for request in simulator.requests(name)]
+    return [name for _, name in sorted(logged)]
+
+
+def post_raw(url: str, data: bytes, headers: dict[str, str] | None = None) -> tuple[int, dict, dict]:
+    """A POST the SDK would never send (broken JSON, oversized), answered as (status, headers, JSON body)."""
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())

@@ -1,0 +1,165 @@
+"""Start, wait for and stop child processes: the one process manager of make run, the tests and bench."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+_POLL_S = 0.02
+# Loaded in the parent: the child, between fork and exec, only makes the call.
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+class ProcessError(RuntimeError):
+    pass
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the thread that started it ends, however it ends."""
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class ManagedProcess:
+    """A child process whose output (stdout and stderr) goes to a log file, stopped with SIGTERM then SIGKILL.
+
+    It runs in a session of its own, so Ctrl-C reaches the launcher only and the launcher stops its
+    children in order; and it gets SIGTERM if the launcher dies without doing so.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_path: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.name = name
+        if log_path is None:
+            handle, temporary = tempfile.mkstemp(prefix=f"llmagg-{name}-", suffix=".log")
+            os.close(handle)
+            log_path, self._temporary_log = Path(temporary), True
+        else:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._temporary_log = False
+        self.log_path = log_path
+        self._final_output: str | None = None
+        self._log = open(log_path, "wb")  # closed in stop()
+        self.process = subprocess.Popen(
+            list(argv),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if _LIBC is not None else None,
+        )
+
+    @property
+    def returncode(self) -> int | None:
+        """None while running."""
+        return self.process.poll()
+
+    def output(self) -> str:
+        """Everything the process wrote so far (still available after stop)."""
+        if self._final_output is not None:
+            return self._final_output
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.output().splitlines()[-lines:])
+
+    def _exited(self, what: str) -> ProcessError:
+        # Reap it and read everything it wrote: the exit status and stderr say why it did not start.
+        self.process.wait()
+        return ProcessError(
+            f"{self.name} exited with status {self.process.returncode} before {what}:\n{self.log_tail()}"
+        )
+
+    def wait_until(self, ready: Callable[[], bool], timeout_s: float, what: str) -> None:
+        """Poll `ready` until it holds; fail at once with the exit status when the process ends first."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise self._exited(what)
+            with contextlib.suppress(Exception):
+                if ready():
+                    return
+            time.sleep(_POLL_S)
+        self.stop()
+        raise ProcessError(f"{self.name} did not get {what} within {timeout_s:g}s:\n{self.log_tail()}")
+
+    def wait_for_line(self, pattern: re.Pattern[str], timeout_s: float, what: str) -> re.Match[str]:
+        """The first match of `pattern` in the output, once the process has written it."""
+        found: list[re.Match[str]] = []
+
+        def written() -> bool:
+            match = pattern.search(self.output())
+            if match:
+                found.append(match)
+            return match is not None
+
+        self.wait_until(written, timeout_s, what)
+        return found[0]
+
+    def stop(self, timeout_s: float = 10.0) -> int | None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if not self._log.closed:
+            self._log.close()
+            if self._temporary_log:
+                self._final_output = self.output()
+                self.log_path.unlink(missing_ok=True)
+        return self.process.returncode
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def grpc_serving(address: str, service: str = "") -> bool:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=1)
+    return response.status == health_pb2.HealthCheckResponse.SERVING
