@@ -15,9 +15,9 @@ SIM_KEY = "sk-sim-e2e-FAKE-key"
 # alias below names a scenario: its providers are tried in the order listed here.
 SCENARIOS: dict[str, tuple[dict | None, str, int]] = {
     "sim-fast": (None, "chat-model", 5),
-    "rl-first": ({"type": "429", "retry_after": 1}, "fallback-429", 5),
+    "rl-first": ({"type": "429", "retry_after": 30}, "fallback-429", 5),
     "rl-backup": (None, "fallback-429", 1),
-    "chain-429": ({"type": "429", "retry_after": 1}, "chain-only", 5),
+    "chain-429": ({"type": "429", "retry_after": 30}, "chain-only", 5),
     "fail-a": ({"type": "500"}, "all-fail", 5),
     "fail-b": ({"type": "503"}, "all-fail", 4),
     "rl-only": ({"type": "429", "retry_after": 7}, "all-429", 5),

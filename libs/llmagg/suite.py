@@ -1,7 +1,8 @@
 """The service table: every service of the suite, declared once.
 
 The Makefile, the gateway generator, the dev stack (`make run`, `make demo`), the test fixtures and
-the Kubernetes manifests read this table; adding a service is its folder and one row here.
+(when they land) the Kubernetes manifests read this table; adding a service is its folder, its proto
+and one row here.
 
 A service's name is its one name everywhere: the folder `services/<name>`, the import package
 `llmagg_<name>`, the proto package `llmagg.<name>.v1` with `<Name>Service`, the settings class

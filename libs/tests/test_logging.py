@@ -24,6 +24,14 @@ def test_bearer_tokens_are_scrubbed_whatever_their_shape():
     assert scrub("Authorization: Bearer abc.def-123") == "Authorization: Bearer [redacted]"
 
 
+def test_passwords_in_urls_are_scrubbed():
+    assert (
+        scrub("cannot reach redis://:hunter2-pw@127.0.0.1:6379/0")
+        == "cannot reach redis://:[redacted]@127.0.0.1:6379/0"
+    )
+    assert scrub("postgresql://llmagg:s3cr3t@db/ledger") == "postgresql://llmagg:[redacted]@db/ledger"
+
+
 def test_ordinary_text_is_left_alone():
     text = "provider groq model llama-3.3-70b-versatile account groq-1 rate limited for 12s"
     assert scrub(text) == text

@@ -65,16 +65,13 @@ def test_a_complete_entry_loads_with_every_field():
         (with_provider(tier="forever"), r"tier must be one of"),
         (with_model(type="image"), r"type must be one of"),
         (with_provider(id="Acme AI"), r"id must be lowercase letters"),
-        (with_provider(notes=None), r"notes is empty"),
         (with_provider(name=""), r"name must be a non-empty string"),
         (with_provider(base_url="ftp://acme.example"), r"base_url must be an http\(s\) URL"),
-        (with_provider(base_url="https://acme.example/{tenant}/v1"), r"unknown placeholders \['tenant'\]"),
-        (with_provider(limits={}), r"limits must be a non-empty mapping"),
+        (with_provider(base_url="https://acme.example/{Tenant}/v1"), r"placeholders \['Tenant'\] must be lowercase"),
         (with_provider(limits={"rps": 1}), r"unknown limits \['rps'\]"),
         (with_provider(limits={"rpm": 1.5}), r"limits.rpm must be a positive integer"),
         (with_provider(limits={"rpd": -1}), r"limits.rpd must be a positive integer"),
         (with_provider(limits={"credits_usd": "5"}), r"limits.credits_usd must be a positive number"),
-        (with_model(aliases=[]), r"aliases must be a non-empty list"),
         (with_model(aliases=["llama 70b"]), r"are not aliases"),
         (with_model(aliases=["x", "X"]), r"repeats an alias"),
         (with_model(free="yes"), r"free must be true or false"),
@@ -94,6 +91,21 @@ def test_a_shipped_entry_must_write_out_every_field(field):
     with pytest.raises(RegistryError, match=f"missing `{field}`"):
         merge_providers([entry], complete=True)
     merge_providers([entry] if field != "models" else [{**entry, "models": []}])  # the user's entries may
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"notes": None}, r"notes is empty \(leave it out instead\)"),
+        ({"limits": {}}, r"limits must be a non-empty mapping"),
+        ({"base_url": "https://acme.example/{tenant}/v1"}, r"unknown placeholders \['tenant'\]"),
+        ({"models": [{**COMPLETE_PROVIDER["models"][0], "aliases": []}]}, r"aliases must be a non-empty list"),
+    ],
+)
+def test_a_shipped_entry_writes_no_empty_field_and_only_known_placeholders(changes, message):
+    with pytest.raises(RegistryError, match=message):
+        merge_providers(with_provider(**changes), complete=True)
+    merge_providers(with_provider(**changes))  # a user's entry may: empty means the default
 
 
 @pytest.mark.parametrize("field", ["type", "context_window", "quality"])

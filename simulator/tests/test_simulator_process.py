@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import select
 import subprocess
 import threading
 import time
@@ -10,7 +11,8 @@ import time
 import openai
 import pytest
 
-from llmagg_devstack.simulator import SimulatorError, SimulatorProcess
+from llmagg_devstack.processes import ManagedProcess
+from llmagg_devstack.simulator import LISTENING, SimulatorError, SimulatorProcess
 
 from .helpers import HELLO, SIMULATOR_COMMAND, sdk_for
 
@@ -21,14 +23,32 @@ def test_port_zero_is_replaced_by_the_real_port_in_the_listening_line(sim):
 
 
 def test_the_listening_line_is_printed_on_its_own():
-    process = subprocess.Popen([*SIMULATOR_COMMAND, "--port", "0"], stdout=subprocess.PIPE, text=True)
+    process = ManagedProcess("sim", [*SIMULATOR_COMMAND, "--port", "0"])
     try:
-        line = process.stdout.readline()
-        assert re.fullmatch(r"provider-simulator listening on http://127\.0\.0\.1:\d+\n", line)
+        process.wait_for_line(LISTENING, 30, "its listening line")
+        assert re.fullmatch(r"provider-simulator listening on http://127\.0\.0\.1:\d+\n", process.output())
     finally:
-        process.terminate()
-        assert process.wait(5) == 0
-        process.stdout.close()
+        assert process.stop() == 0
+
+
+def first_line(process: subprocess.Popen, timeout_s: float) -> bytes:
+    """The first line a child prints, read the moment it arrives (bounded by `timeout_s`)."""
+    ready, _, _ = select.select([process.stdout], [], [], timeout_s)
+    assert ready, f"no output within {timeout_s}s"
+    return process.stdout.readline()
+
+
+def test_a_sigterm_the_instant_the_listening_line_appears_is_a_clean_stop():
+    for _ in range(10):  # the handler is installed before the line is printed, every time
+        process = subprocess.Popen([*SIMULATOR_COMMAND, "--port", "0"], stdout=subprocess.PIPE)
+        try:
+            assert first_line(process, 30).startswith(b"provider-simulator listening on")
+            process.terminate()
+            assert process.wait(10) == 0
+        finally:
+            process.kill()
+            process.wait()
+            process.stdout.close()
 
 
 def test_an_unknown_behaviour_on_the_command_line_is_a_usage_error():
@@ -65,8 +85,7 @@ def test_the_simulator_stops_cleanly_while_a_client_is_still_waiting_on_a_hang()
     with SimulatorProcess(providers={"sim-hang": "hang"}) as hanging, sdk_for(hanging, "sim-hang", timeout=30) as api:
         waiter = threading.Thread(target=wait_on_hang, args=(api,))
         waiter.start()
-        while not hanging.requests("sim-hang"):
-            time.sleep(0.02)
+        hanging.wait_until(lambda: hanging.requests("sim-hang"), 30, "the request to hang on")
         hanging.stop()
         waiter.join(5)
     assert hanging.returncode == 0
@@ -74,14 +93,12 @@ def test_the_simulator_stops_cleanly_while_a_client_is_still_waiting_on_a_hang()
 
 
 def test_requests_are_logged_only_when_access_log_is_asked_for(sim):
-    argv = [*SIMULATOR_COMMAND, "--port", "0", "--access-log"]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = ManagedProcess("sim", [*SIMULATOR_COMMAND, "--port", "0", "--access-log"])
     try:
-        url = re.search(r"http://\S+", process.stdout.readline()).group(0)
+        url = process.wait_for_line(LISTENING, 30, "its listening line").group(1)
         with openai.OpenAI(base_url=f"{url}/logged/v1", api_key="sk-sim-FAKE", max_retries=0, timeout=5) as api:
             api.models.list()
+        process.wait_until(lambda: "GET /logged/v1/models" in process.output(), 30, "the access log line")
     finally:
-        process.terminate()
-        _, stderr = process.communicate(timeout=5)
-    assert "GET /logged/v1/models" in stderr
+        process.stop()
     assert "/v1/models" not in sim.output()  # the default simulator keeps quiet

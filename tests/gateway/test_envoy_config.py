@@ -12,6 +12,7 @@ from llmagg_devstack.stack import envoy_binary
 from llmagg_gateway.__main__ import DEFAULT_DESCRIPTOR, main, table_services
 from llmagg_gateway.config import GatewayConfigError, render
 from llmagg_gateway.descriptor import llmagg_services
+from llmagg_gateway.limits import MAX_BODY_BYTES
 
 
 def rendered(tmp_path, *extra):
@@ -61,12 +62,12 @@ def test_envoy_accepts_the_rendered_config(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_streams_are_not_cut_by_a_route_timeout_and_bodies_up_to_32_mib_pass(tmp_path):
+def test_streams_are_not_cut_by_a_route_timeout_and_bodies_up_to_the_limit_pass(tmp_path):
     _, config = rendered(tmp_path)
     hcm = _connection_manager(config)
     assert all(r["route"]["timeout"] == "0s" for r in hcm["route_config"]["virtual_hosts"][0]["routes"])
     transcoder = next(f for f in hcm["http_filters"] if f["name"].endswith("grpc_json_transcoder"))
-    assert transcoder["typed_config"]["max_request_body_size"] == 32 * 1024 * 1024
+    assert transcoder["typed_config"]["max_request_body_size"] == MAX_BODY_BYTES
     assert transcoder["typed_config"]["request_validation_options"]["reject_unknown_method"] is True
 
 

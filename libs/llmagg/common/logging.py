@@ -13,6 +13,7 @@ import orjson
 # Shapes of credentials that must never reach a log line even if a message carries one by mistake.
 _SECRET_PATTERNS = re.compile(
     r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"
+    r"|(://[^/\s:@]*:)[^/\s@]+(?=@)"  # the password in scheme://user:password@host
     r"|\b(sk|gsk|csk|xai|hf|nvapi|pk|rk)[-_][A-Za-z0-9_-]{8,}"
     r"|\bhvs\.[A-Za-z0-9_-]{8,}"
     r"|\bAIza[0-9A-Za-z_-]{20,}"
@@ -24,7 +25,7 @@ request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request
 
 
 def scrub(text: str) -> str:
-    return _SECRET_PATTERNS.sub(lambda m: (m.group(1) or "") + "[redacted]", text)
+    return _SECRET_PATTERNS.sub(lambda m: (m.group(1) or m.group(2) or "") + "[redacted]", text)
 
 
 class JsonFormatter(logging.Formatter):

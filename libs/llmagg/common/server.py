@@ -56,6 +56,10 @@ class GrpcServer:
         self.settings = settings
         self.health = health.aio.HealthServicer()
         self._checks = tuple(readiness)
+        reserved = {"", *(b.name for b in bindings)}
+        names = [check.name for check in self._checks]
+        if reserved & set(names) or len(set(names)) != len(names):
+            raise ValueError(f"readiness check names must be unique and not a service's name: {names}")
         self._failing: dict[str, str] = {}  # check name -> why it fails
         self._watch: asyncio.Task[None] | None = None
         interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor()]
@@ -100,8 +104,8 @@ class GrpcServer:
     async def check_readiness(self) -> bool:
         """Run every check once and publish the result; True when every critical check passes."""
         serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
-        for check in self._checks:
-            problem = await self._probe(check)
+        problems = await asyncio.gather(*(self._probe(check) for check in self._checks))
+        for check, problem in zip(self._checks, problems, strict=True):
             was = self._failing.get(check.name)
             if problem is None:
                 self._failing.pop(check.name, None)
@@ -134,7 +138,10 @@ class GrpcServer:
     async def _watch_readiness(self) -> None:
         while True:
             await asyncio.sleep(self.settings.readiness_interval_s)
-            await self.check_readiness()
+            try:
+                await self.check_readiness()
+            except Exception:  # the watch must outlive any one bad round
+                log.exception("readiness check round failed")
 
     async def stop(self) -> None:
         """Report NOT_SERVING, give the gateway `drain_s` to notice, then stop within `grace_s`."""

@@ -24,6 +24,7 @@ PLACEHOLDERS = frozenset({"account_id", "project", "location", "workspace", "app
 _SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _ALIAS = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_PLACEHOLDER_NAME = re.compile(r"^[a-z_]+$")
 
 
 class RegistryError(ValueError):
@@ -123,9 +124,9 @@ def _base_url(value: Any, where: str) -> str:
     url = _text(value, where)
     if not url.startswith(("https://", "http://")) or " " in url:
         raise RegistryError(f"{where} must be an http(s) URL without spaces, got {value!r}")
-    unknown = set(PLACEHOLDER.findall(url)) - PLACEHOLDERS
-    if unknown:
-        raise RegistryError(f"{where} has unknown placeholders {sorted(unknown)}; known: {sorted(PLACEHOLDERS)}")
+    bad = [name for name in PLACEHOLDER.findall(url) if not _PLACEHOLDER_NAME.match(name)]
+    if bad:
+        raise RegistryError(f"{where}: placeholders {bad} must be lowercase names, e.g. {{account_id}}")
     return url.rstrip("/")
 
 
@@ -207,13 +208,16 @@ def _checked(entry: Any, fields: dict[str, _Field], where: str, complete: bool) 
         raise RegistryError(f"{where} has unknown fields {sorted(unknown)}; known: {sorted(fields)}")
     checked = {}
     for name, spec in fields.items():
-        if name not in entry:
+        value = entry.get(name)
+        if not complete and value in (None, [], {}) and not spec.required:
+            value = None  # the user's entries may leave a field empty: it keeps its default
+        if value is None:
+            if name in entry and complete:
+                raise RegistryError(f"{where}.{name} is empty (leave it out instead)")
             if spec.required or (complete and spec.complete):
                 raise RegistryError(f"{where} is missing `{name}`")
             continue
-        if entry[name] is None:
-            raise RegistryError(f"{where}.{name} is empty")
-        checked[name] = spec.check(entry[name], f"{where}.{name}")
+        checked[name] = spec.check(value, f"{where}.{name}")
     return checked
 
 
@@ -230,6 +234,11 @@ def parse_provider(entry: Any, complete: bool = False) -> Provider:
     """One provider entry; `complete` (the shipped registry) requires every field to be written out."""
     where = f"provider {entry.get('id')!r}" if isinstance(entry, Mapping) else "provider"
     fields = _checked(entry, PROVIDER_FIELDS, where, complete)
+    unknown = set(PLACEHOLDER.findall(fields["base_url"])) - PLACEHOLDERS
+    if complete and unknown:
+        raise RegistryError(
+            f"{where}.base_url has unknown placeholders {sorted(unknown)}; known: {sorted(PLACEHOLDERS)}"
+        )
     raw_models = fields.pop("models", [])
     if not isinstance(raw_models, list):
         raise RegistryError(f"{where}.models must be a list")

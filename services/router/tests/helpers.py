@@ -164,10 +164,14 @@ def content_chunks(*pieces: str) -> list[dict[str, Any]]:
 class RecordingQuota:
     """A QuotaLedger that denies what it is told to and records every reservation and settlement."""
 
-    def __init__(self, deny: dict[tuple[str, str], float] | None = None) -> None:
+    def __init__(
+        self, deny: dict[tuple[str, str], float] | None = None, headroom: dict[QuotaKey, Headroom] | None = None
+    ) -> None:
         self.deny = dict(deny or {})  # (provider, account) -> retry-after seconds
+        self.room = dict(headroom or {})
         self.reserved: list[tuple[str, str, str, int]] = []
         self.settled: list[tuple[str, str, Usage | None, str]] = []
+        self.asked: list[list[QuotaKey]] = []
 
     async def reserve(self, key: QuotaKey, estimated_tokens: int) -> Reservation:
         self.reserved.append((key.provider, key.account, key.model, estimated_tokens))
@@ -180,4 +184,5 @@ class RecordingQuota:
         self.settled.append((reservation.key.provider, reservation.key.account, usage, outcome))
 
     async def headroom(self, keys: Sequence[QuotaKey]) -> Mapping[QuotaKey, Headroom]:
-        return {}
+        self.asked.append(list(keys))
+        return {key: self.room[key] for key in keys if key in self.room}

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from llmagg.common.errors import ErrorKind, ServiceError
-from llmagg_router.domain.ports import Usage
+from llmagg_router.domain.ports import Headroom, QuotaKey, Usage
 from llmagg_router.domain.upstream import Failure, UpstreamError
 
 from .helpers import ENV, RecordingQuota, content_chunks
@@ -28,6 +28,23 @@ async def test_when_no_account_has_quota_the_client_gets_429_with_the_ledgers_wa
         await make_router(quota=quota).complete(CHAT)
     assert (caught.value.kind, caught.value.code) == (ErrorKind.RESOURCE_EXHAUSTED, "rate_limit_exceeded")
     assert caught.value.retry_after_s == 12
+    assert upstream.calls == []
+
+
+async def test_an_account_the_ledger_says_is_exhausted_is_neither_reserved_nor_called(make_router, upstream):
+    quota = RecordingQuota(headroom={QuotaKey("fast", "fast-1", "llama-8b"): Headroom(0.0, 25.0)})
+    router = make_router(quota=quota)
+    result = await router.complete(CHAT)
+    assert upstream.attempted() == [("fast", "fast-2")] and result.route.attempts == 1
+    assert [(p, a) for p, a, _, _ in quota.reserved] == [("fast", "fast-2")]
+    assert quota.asked[0] == [QuotaKey("fast", "fast-1", "llama-8b"), QuotaKey("fast", "fast-2", "llama-8b")]
+
+
+async def test_when_every_account_is_exhausted_the_429_waits_for_the_soonest(make_router, upstream):
+    room = {QuotaKey("fast", alias, "llama-8b"): Headroom(0.0, wait) for alias, wait in (("fast-1", 25), ("fast-2", 9))}
+    with pytest.raises(ServiceError) as caught:
+        await make_router(quota=RecordingQuota(headroom=room)).complete(CHAT)
+    assert (caught.value.code, caught.value.retry_after_s) == ("rate_limit_exceeded", 9)
     assert upstream.calls == []
 
 

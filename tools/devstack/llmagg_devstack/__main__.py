@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
-import threading
+import time
 
 from llmagg_devstack.processes import ProcessError
 from llmagg_devstack.simulator import SimulatorProcess
@@ -64,21 +65,29 @@ Ctrl-C stops everything.
 """
 
 
+class Stopped(BaseException):
+    """Ctrl-C, kill or a closed terminal: stop everything, whatever the launcher is doing."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stopped
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m llmagg_devstack")
     parser.add_argument("mode", choices=["run", "demo"])
     args = parser.parse_args(argv)
-    stack = Stack(ROOT / ".run", Ports.from_env())
+    stack = Stack(ROOT / ".run", Ports.from_env(), die_with_launcher=True)
     env: dict[str, str] = {}
-    stopped = threading.Event()
-    # Ctrl-C, kill, and a closed terminal all stop the stack in order.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda *_: stopped.set())
+        signal.signal(sig, _stop)
     simulator = None
     try:
         if args.mode == "demo":
             simulator = SimulatorProcess(
-                providers={"sim-ratelimited": "429", "sim-broken": "500"}, log_path=stack.run_dir / "simulator.log"
+                providers={"sim-ratelimited": "429", "sim-broken": "500"},
+                log_path=stack.run_dir / "simulator.log",
+                die_with_launcher=True,
             )
             config = write_config(stack.run_dir / "demo-config.yaml", demo_config(simulator.url))
             env = {"LLMAGG_CONFIG": str(config), DEMO_KEY_ENV: "sim-demo-key"}
@@ -100,17 +109,22 @@ def main(argv: list[str] | None = None) -> int:
         stack.start_services(env)
         stack.start_gateway()
         print(banner(stack, model, note), flush=True)
-        while not stopped.wait(0.5):
+        while True:
+            time.sleep(0.5)
             for process in stack.processes:
                 if process.returncode is not None:
                     print(f"{process.name} exited; see {process.log_path}", file=sys.stderr)
                     return 1
+    except Stopped:
         return 0
     except ProcessError as exc:
         print(exc, file=sys.stderr)
         return 1
     finally:
-        print("stopping...", file=sys.stderr)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the orderly stop short
+        with contextlib.suppress(OSError):  # stderr may be a closed terminal or a broken pipe by now
+            print("stopping...", file=sys.stderr)
         stack.stop()
         if simulator is not None:
             simulator.stop()

@@ -39,16 +39,23 @@ class ProcessError(RuntimeError):
     pass
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the thread that started it ends, however it ends."""
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _die_with_launcher(launcher: int) -> Callable[[], None]:
+    def arrange() -> None:
+        """In the child, before exec: SIGTERM when the launching thread ends, however it ends (Linux)."""
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != launcher:  # the launcher died before prctl took effect
+            os._exit(1)
+
+    return arrange
 
 
 class ManagedProcess:
     """A child process whose output (stdout and stderr) goes to a log file, stopped with SIGTERM then SIGKILL.
 
     It runs in a session of its own, so Ctrl-C reaches the launcher only and the launcher stops its
-    children in order; and it gets SIGTERM if the launcher dies without doing so.
+    children in order. With `die_with_launcher` it also gets SIGTERM when the launcher dies without
+    doing so (killed, say); that runs code between fork and exec, so only a single-threaded launcher
+    started from its main thread (`make run`) may ask for it.
     """
 
     def __init__(
@@ -59,6 +66,7 @@ class ManagedProcess:
         log_path: Path | None = None,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        die_with_launcher: bool = False,
     ) -> None:
         self.name = name
         if log_path is None:
@@ -79,7 +87,7 @@ class ManagedProcess:
             env={**os.environ, **(env or {})},
             cwd=cwd,
             start_new_session=True,
-            preexec_fn=_die_with_parent if _LIBC is not None else None,
+            preexec_fn=_die_with_launcher(os.getpid()) if die_with_launcher and _LIBC is not None else None,
         )
 
     @property

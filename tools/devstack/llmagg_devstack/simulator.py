@@ -58,8 +58,10 @@ class SimulatorProcess(ManagedProcess):
         chunk_delay_ms: float = 0,
         timeout_s: float = 30,
         log_path: Path | None = None,
+        die_with_launcher: bool = False,
     ) -> None:
-        super().__init__("provider-simulator", simulator_argv(providers, chunk_delay_ms), log_path=log_path)
+        argv = simulator_argv(providers, chunk_delay_ms)
+        super().__init__("provider-simulator", argv, log_path=log_path, die_with_launcher=die_with_launcher)
         try:
             self.url: str = self.wait_for_line(LISTENING, timeout_s, "its listening line").group(1)
         except ProcessError as problem:

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from llmagg.suite import SERVICES, Service, start_order
-from llmagg_devstack.processes import ManagedProcess, ProcessError, free_port, grpc_serving, port_in_use
+from llmagg_devstack.processes import ManagedProcess, ProcessError, free_port, grpc_serving, http_ok, port_in_use
 from llmagg_gateway.__main__ import DEFAULT_DESCRIPTOR, render_text
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -84,6 +84,8 @@ class Stack:
 
     run_dir: Path
     ports: Ports
+    # Children get SIGTERM if this process dies without stopping them (make run; see ManagedProcess).
+    die_with_launcher: bool = False
     processes: list[ManagedProcess] = field(default_factory=list)
 
     @property
@@ -101,6 +103,7 @@ class Stack:
             [sys.executable, "-m", service.package],
             log_path=self.run_dir / f"{service.name}.log",
             env={**(env or {}), **service_env(service, self.ports)},
+            die_with_launcher=self.die_with_launcher,
         )
         self.processes.append(process)
         process.wait_until(lambda: grpc_serving(self.address(service.name)), START_TIMEOUT_S, "gRPC health SERVING")
@@ -136,8 +139,11 @@ class Stack:
                 "--drain-time-s", "1", "--parent-shutdown-time-s", "2",
             ],
             log_path=self.run_dir / "envoy.log",
+            die_with_launcher=self.die_with_launcher,
         )  # fmt: skip
         self.processes.append(envoy)
+        admin = f"http://127.0.0.1:{self.ports.admin}"
+        envoy.wait_until(lambda: http_ok(f"{admin}/ready"), START_TIMEOUT_S, "its listeners ready")
         names = [s.name for s in SERVICES]
         envoy.wait_until(lambda: clusters_healthy(self.ports.admin, names), START_TIMEOUT_S, "every service healthy")
         return envoy

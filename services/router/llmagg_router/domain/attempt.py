@@ -14,7 +14,7 @@ from opentelemetry import trace
 
 from llmagg.common.logging import log_fields
 from llmagg.common.secrets import Secret
-from llmagg_router.domain.ports import KeyOutcome, QuotaKey, Reservation, RouterPorts, Usage
+from llmagg_router.domain.ports import KeyOutcome, Reservation, RouterPorts, Usage
 from llmagg_router.domain.upstream import Candidate, Failure, UpstreamError
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,7 @@ class Attempt:
     async def begin(self) -> Secret | None:
         """Reserve quota (QuotaDenied when there is none), lease the key, open the span."""
         candidate = self.candidate
-        key = QuotaKey(candidate.provider.id, candidate.account.alias, candidate.quota_model)
-        reservation = await self._ports.quota.reserve(key, self._estimated_tokens)
+        reservation = await self._ports.quota.reserve(candidate.quota_key, self._estimated_tokens)
         if not reservation.granted:
             raise QuotaDenied(reservation.retry_after_s)
         self._reservation = reservation

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from llmagg.common.secrets import Secret
 from llmagg.registry import Account
@@ -41,11 +41,10 @@ class KeySource(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class QuotaKey:
+class QuotaKey(NamedTuple):
     provider: str
     account: str
-    model: str
+    model: str  # "" where every model of the account draws on one quota
 
 
 @dataclass(frozen=True)

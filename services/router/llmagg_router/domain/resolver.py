@@ -188,6 +188,8 @@ class Resolver:
         for target in targets:
             provider = target.provider
             accounts = keys.accounts(provider.id)
+            if not accounts:
+                continue
             start = next(self._rotation[provider.id]) % len(accounts)
             for account in accounts[start:] + accounts[:start]:
                 if not keys.usable(account):

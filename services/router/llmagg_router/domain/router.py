@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from opentelemetry import trace
+
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.common.logging import scrub
 from llmagg.common.secrets import Secret
 from llmagg_router.domain.attempt import Attempt, QuotaDenied, describe, usage_of
-from llmagg_router.domain.ports import RouterPorts
+from llmagg_router.domain.ports import Headroom, QuotaKey, RouterPorts
 from llmagg_router.domain.resolver import Resolution, Resolver
 from llmagg_router.domain.tokens import estimate_tokens
 from llmagg_router.domain.upstream import Candidate, Failure, Operation, ProviderAdapter, UpstreamError
@@ -106,17 +108,26 @@ def _has_content(chunk: dict[str, Any]) -> bool:
 class _Walk:
     """One request's way through its candidates: which to try next, what failed, what to answer."""
 
-    def __init__(self, resolution: Resolution, model: str, limits: RouterLimits) -> None:
+    def __init__(
+        self, resolution: Resolution, headroom: Mapping[QuotaKey, Headroom], model: str, limits: RouterLimits
+    ) -> None:
         self.resolution = resolution
         self.model = model
         self.limits = limits
-        self.attempts = 0  # candidates called so far (one the ledger denied is skipped, not called)
+        self.attempts = 0  # candidates called so far (one without quota is skipped, not called)
         self.failures: list[tuple[Candidate, UpstreamError]] = []
         self.quota_waits: list[float] = []
         self.min_context = 0
+        self._candidates: list[Candidate] = []
+        for candidate in resolution.candidates:
+            room = headroom.get(candidate.quota_key)
+            if room is not None and room.remaining <= 0:
+                self.quota_waits.append(room.retry_after_s or limits.default_cooldown_s)
+            else:
+                self._candidates.append(candidate)
 
     def candidates(self) -> Iterator[Candidate]:
-        for candidate in self.resolution.candidates:
+        for candidate in self._candidates:
             if self.attempts >= self.limits.max_attempts:
                 return
             window = candidate.context_window
@@ -295,7 +306,8 @@ class Router:
         """Try the candidates in order under one deadline until `call` succeeds for one of them."""
         model_type = "chat" if operation is Operation.CHAT else "embedding"
         resolution = self.resolver.resolve(request.model, request.provider, request.quality, model_type)
-        walk = _Walk(resolution, request.model, self.limits)
+        headroom = await self.ports.quota.headroom([c.quota_key for c in resolution.candidates])
+        walk = _Walk(resolution, headroom, request.model, self.limits)
         estimated_tokens = estimate_tokens(request.upstream_body)
 
         async def first_success() -> T:
@@ -309,7 +321,9 @@ class Router:
                     continue
                 walk.attempts = number
                 try:
-                    return await call(attempt, key)
+                    # The upstream call's own spans nest under the attempt; the attempt records its outcome itself.
+                    with trace.use_span(attempt.span, record_exception=False, set_status_on_exception=False):
+                        return await call(attempt, key)
                 except UpstreamError as error:
                     await attempt.fail(error)
                     walk.failed(candidate, error)

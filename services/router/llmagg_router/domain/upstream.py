@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from llmagg.common.secrets import Secret
 from llmagg.registry import Account, Model, Provider
+from llmagg_router.domain.ports import QuotaKey
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,10 @@ class Candidate:
     def quota_model(self) -> str:
         """The model a quota or cooldown applies to: "" where all of an account's models share one."""
         return "" if self.provider.shared_quota else self.model_id
+
+    @property
+    def quota_key(self) -> QuotaKey:
+        return QuotaKey(self.provider.id, self.account.alias, self.quota_model)
 
 
 class Operation(enum.Enum):
