@@ -22,7 +22,8 @@ def stack_without_router(tmp_path):
     try:
         stack.start_services()
         stack.start_gateway()
-        router = stack.processes.pop(0)
+        [router] = [p for p in stack.processes if p.name == "router"]
+        stack.processes.remove(router)
         router.stop()
         yield stack
     finally:

@@ -87,8 +87,8 @@ def test_a_service_without_an_address_is_refused():
 
 
 def test_a_proto_without_a_row_in_the_table_is_refused(monkeypatch):
-    monkeypatch.setattr("llmagg_gateway.__main__.SERVICES", ())
-    with pytest.raises(GatewayConfigError, match=r"not in the table \['llmagg.router.v1.RouterService'\]"):
+    monkeypatch.setattr("llmagg_gateway.__main__.SERVICES", SERVICES[1:])
+    with pytest.raises(GatewayConfigError, match=rf"not in the table \['{SERVICES[0].grpc_service}'\]"):
         table_services(DEFAULT_DESCRIPTOR)
 
 

@@ -106,7 +106,8 @@ def test_a_stream_cut_mid_way_ends_the_grpc_stream_with_unavailable(stub):
 
 def test_sigterm_reports_not_serving_then_stops_cleanly(router_config, tmp_path_factory):
     stack = Stack(tmp_path_factory.mktemp("drain"), Ports.free())
-    [router] = stack.start_services({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config), "ROUTER_DRAIN_S": "2"})
+    processes = stack.start_services({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config), "ROUTER_DRAIN_S": "2"})
+    [router] = [p for p in processes if p.name == "router"]
     try:
         with grpc.insecure_channel(stack.address("router")) as channel:
             health = health_pb2_grpc.HealthStub(channel)

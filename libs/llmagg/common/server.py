@@ -62,11 +62,18 @@ class GrpcServer:
             raise ValueError(f"readiness check names must be unique and not a service's name: {names}")
         self._failing: dict[str, str] = {}  # check name -> why it fails
         self._watch: asyncio.Task[None] | None = None
+        self._bindings = tuple(bindings)
+        self._names = [b.name for b in bindings]
+        self._server: grpc.aio.Server | None = None
+        self.port = 0
+
+    def _build(self) -> grpc.aio.Server:
+        """The grpc.aio server, made on the loop that will run it (it binds to the loop it is made on)."""
         interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor()]
-        if configure_tracing(service):
-            interceptors.insert(0, TracingInterceptor(service))
-        limit = settings.max_message_bytes
-        self._server = grpc.aio.server(
+        if configure_tracing(self.service):
+            interceptors.insert(0, TracingInterceptor(self.service))
+        limit = self.settings.max_message_bytes
+        server = grpc.aio.server(
             interceptors=interceptors,
             options=[
                 ("grpc.max_receive_message_length", limit),
@@ -74,17 +81,17 @@ class GrpcServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        for binding in bindings:
-            binding.add_to_server(binding.servicer, self._server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
-        self._names = [b.name for b in bindings]
+        for binding in self._bindings:
+            binding.add_to_server(binding.servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             [*self._names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
-            self._server,
+            server,
         )
-        self.port = 0
+        return server
 
     async def start(self) -> int:
+        self._server = self._build()
         self.port = self._server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
         if not self.port:
             raise OSError(f"cannot bind {self.settings.host}:{self.settings.port}")
@@ -150,6 +157,8 @@ class GrpcServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
         await self.health.enter_graceful_shutdown()
+        if self._server is None:
+            return
         if self.settings.drain_s > 0:
             await asyncio.sleep(self.settings.drain_s)
         await self._server.stop(self.settings.grace_s)
