@@ -12,6 +12,7 @@ import grpc
 import orjson
 from google.api import httpbody_pb2
 
+from llmagg.common.budget import Budget
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.router.v1 import router_pb2 as pb
 from llmagg.router.v1 import router_pb2_grpc
@@ -67,8 +68,10 @@ def _sse(payload: dict[str, Any]) -> httpbody_pb2.HttpBody:
 
 
 class RouterServicer(router_pb2_grpc.RouterServiceServicer):
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, max_inflight_body_bytes: int = 128 * 1024 * 1024) -> None:
         self._router = router
+        # Request bodies being parsed and routed take several times their size in memory: bound them.
+        self._inflight = Budget(max_inflight_body_bytes, "request bytes in flight")
         entries = routable_models(router.resolver.routable_providers)
         chains = sorted(router.resolver.config.fallback_chains)
         created = int(time.time())
@@ -79,13 +82,15 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
 
     # --- REST-facing (raw OpenAI JSON through Envoy) ----------------------------------------------
     async def CreateChatCompletion(self, request, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
-        body = _parse_json(request.http_body.data)
-        if not (isinstance(body, dict) and body.get("stream") is True):
-            result = await self._router.complete(body)
-            await context.send_initial_metadata(_route_metadata(result.route))
-            yield httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(result.body))
-            return
-        stream = await self._router.open_stream(body)
+        with self._inflight.hold(len(request.http_body.data)):
+            body = _parse_json(request.http_body.data)
+            if not (isinstance(body, dict) and body.get("stream") is True):
+                result = await self._router.complete(body)
+                await context.send_initial_metadata(_route_metadata(result.route))
+                yield httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(result.body))
+                return
+            stream = await self._router.open_stream(body)
+            del body  # the stream needs no more of the request
         try:
             await context.send_initial_metadata(_route_metadata(stream.route))
             # From here on the client has a 200: failures must travel in-band, as an OpenAI error event.
@@ -107,17 +112,20 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         return self._models_json
 
     async def CreateEmbedding(self, request, context) -> httpbody_pb2.HttpBody:
-        result = await self._router.complete(_parse_json(request.http_body.data), Operation.EMBEDDINGS)
+        with self._inflight.hold(len(request.http_body.data)):
+            result = await self._router.complete(_parse_json(request.http_body.data), Operation.EMBEDDINGS)
         await context.send_initial_metadata(_route_metadata(result.route))
         return httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(result.body))
 
     # --- typed gRPC ------------------------------------------------------------------------------
     async def Chat(self, request: pb.ChatRequest, context) -> pb.ChatResponse:
-        result = await self._router.complete(converters.chat_request_to_body(request))
+        with self._inflight.hold(request.ByteSize()):
+            result = await self._router.complete(converters.chat_request_to_body(request))
         return converters.chat_response(result.body, result.route)
 
     async def StreamChat(self, request: pb.StreamChatRequest, context) -> AsyncIterator[pb.StreamChatResponse]:
-        stream = await self._router.open_stream(converters.stream_request_to_body(request))
+        with self._inflight.hold(request.ByteSize()):
+            stream = await self._router.open_stream(converters.stream_request_to_body(request))
         try:
             await context.send_initial_metadata(_route_metadata(stream.route))
             async for chunk in stream:
@@ -129,7 +137,8 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         return self._models
 
     async def Embed(self, request: pb.EmbedRequest, context) -> pb.EmbedResponse:
-        result = await self._router.complete(converters.embed_request_to_body(request), Operation.EMBEDDINGS)
+        with self._inflight.hold(request.ByteSize()):
+            result = await self._router.complete(converters.embed_request_to_body(request), Operation.EMBEDDINGS)
         return converters.embed_response(result.body, result.route)
 
 

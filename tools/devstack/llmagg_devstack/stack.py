@@ -98,11 +98,14 @@ class Stack:
     def start_service(self, service: Service, env: Mapping[str, str] | None = None) -> ManagedProcess:
         port = self.ports.services[service.name]
         _ensure_free(port, service.name)
+        # One replica has nobody to drain to: stop at once unless told otherwise.
+        drain = f"{service.env_prefix}DRAIN_S"
+        defaults = {} if drain in os.environ else {drain: "0"}
         process = ManagedProcess(
             service.name,
             [sys.executable, "-m", service.package],
             log_path=self.run_dir / f"{service.name}.log",
-            env={**(env or {}), **service_env(service, self.ports)},
+            env={**defaults, **(env or {}), **service_env(service, self.ports)},
             die_with_launcher=self.die_with_launcher,
         )
         self.processes.append(process)

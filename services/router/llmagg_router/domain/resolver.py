@@ -176,10 +176,9 @@ class Resolver:
             retryable=False,
         )
 
-    # --- dynamic part: accounts in rotation, minus the ones cooling down ----------------------------
+    # --- dynamic part: accounts in rotation, minus the ones cooling down (circuits: see the walk) ---
     def _with_accounts(self, targets: tuple[Target, ...]) -> Resolution:
         ready: list[Candidate] = []
-        tripped: list[Candidate] = []
         soonest: float | None = None
         health, keys = self._health, self._keys
         if len(targets) > 1:
@@ -199,5 +198,5 @@ class Resolver:
                 if wait > 0:
                     soonest = wait if soonest is None else min(soonest, wait)
                     continue
-                (tripped if health.circuit_open(provider.id, target.model_id) else ready).append(candidate)
-        return Resolution(tuple(ready + tripped), soonest)
+                ready.append(candidate)
+        return Resolution(tuple(ready), soonest)
