@@ -2,47 +2,22 @@
 
 from __future__ import annotations
 
-import time
 import urllib.request
-from concurrent import futures
 
-import grpc
 import openai
 import pytest
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from llmagg_devstack.processes import free_port
 from llmagg_devstack.stack import Ports, Stack
 
-from ..helpers import ROUTER_TEST_ENV, SIM_KEY, arrivals, scenario
+from ..helpers import ROUTER_TEST_ENV, SIM_KEY, arrivals, scenario, span_receiver, tracing_env, wait_for
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "00f067aa0ba902b7"
 
 
-class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
-    """A minimal OTLP/gRPC collector that keeps every span it is sent."""
-
-    def __init__(self) -> None:
-        self.spans = []
-
-    def Export(self, request, context):
-        for resource_spans in request.resource_spans:
-            for scope_spans in resource_spans.scope_spans:
-                self.spans.extend(scope_spans.spans)
-        return trace_service_pb2.ExportTraceServiceResponse()
-
-
 @pytest.fixture(scope="module")
 def receiver():
-    receiver = Receiver()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, server)
-    port = server.add_insecure_port(f"127.0.0.1:{free_port()}")
-    server.start()
-    receiver.endpoint = f"http://127.0.0.1:{port}"
-    yield receiver
-    server.stop(0)
+    yield from span_receiver()
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +26,7 @@ def traced_stack(receiver, router_config, tmp_path_factory):
     env = {
         **ROUTER_TEST_ENV,
         "LLMAGG_CONFIG": str(router_config),
-        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-        "OTEL_EXPORTER_OTLP_INSECURE": "true",
-        "OTEL_BSP_SCHEDULE_DELAY": "50",
+        **tracing_env(receiver),
     }
     try:
         stack.start_services(env)
@@ -61,16 +34,6 @@ def traced_stack(receiver, router_config, tmp_path_factory):
         yield stack
     finally:
         stack.stop()
-
-
-def wait_for(condition, what: str, timeout_s: float = 15):
-    """Poll until `condition()` returns something truthy; return it."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if found := condition():
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"no {what} within {timeout_s}s")
 
 
 def spans_of_trace(receiver, trace_id: str, at_least: int):

@@ -16,6 +16,7 @@ import yaml
 from llmagg.suite import SERVICES, Service, start_order
 from llmagg_devstack.processes import ManagedProcess, ProcessError, free_port, grpc_serving, http_ok, port_in_use
 from llmagg_gateway.__main__ import DEFAULT_DESCRIPTOR, render_text
+from llmagg_gateway.limits import DEFAULT_MAX_HEAP_BYTES
 
 ROOT = Path(__file__).resolve().parents[3]
 START_TIMEOUT_S = 60.0
@@ -86,6 +87,7 @@ class Stack:
     ports: Ports
     # Children get SIGTERM if this process dies without stopping them (make run; see ManagedProcess).
     die_with_launcher: bool = False
+    gateway_max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES
     processes: list[ManagedProcess] = field(default_factory=list)
 
     @property
@@ -125,6 +127,7 @@ class Stack:
             listen=f"127.0.0.1:{self.ports.gateway}",
             admin=f"127.0.0.1:{self.ports.admin}",
             upstreams={s.name: self.address(s.name) for s in SERVICES},
+            max_heap_bytes=self.gateway_max_heap_bytes,
         )
         path.write_text(text)
         return path
