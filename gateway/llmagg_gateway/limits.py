@@ -1,6 +1,9 @@
 """The bounds the gateway holds: over them a request gets an OpenAI-shaped 408/413/431/503, never a crash."""
 
+# Bodies of transcoded JSON routes are buffered whole up to this; chat and embeddings bodies stream
+# through in pieces instead (the router bounds them), so a connection holds at most its buffer.
 MAX_BODY_BYTES = 32 * 1024 * 1024
+CONNECTION_BUFFER_BYTES = 1024 * 1024
 # Request headers larger than this get a 431; the services accept more, so nothing in between fails.
 MAX_REQUEST_HEADERS_KB = 64
 # The whole request must arrive within this (a stalled upload stops holding its buffer), its headers sooner.

@@ -40,6 +40,10 @@ function envoy_on_response(response_handle)
   local openai_error = headers:get("x-openai-error")
   local grpc_status = headers:get("grpc-status")
   if openai_error == nil then
+    if grpc_status == "0" then
+      headers:remove("grpc-status")
+      headers:remove("grpc-message")
+    end
     if grpc_status == nil or grpc_status == "0" then
       return
     end

@@ -39,6 +39,6 @@ def build_router(settings: RouterSettings, config: RoutingConfig) -> Router:
 
 
 def build_server(settings: RouterSettings, router: Router) -> GrpcServer:
-    servicer = RouterServicer(router, settings.max_inflight_body_bytes)
+    servicer = RouterServicer(router, settings.max_inflight_body_bytes, settings.max_body_bytes)
     binding = ServiceBinding(SERVICE_NAME, servicer, add_to_server)
     return GrpcServer("router", settings, [binding], interrupt=router.interrupt)

@@ -33,8 +33,11 @@ class RouterSettings(ServiceSettings):
     # arrives whole, so its first byte comes when the answer is done).
     read_timeout_s: float = Field(default=60.0, gt=0)
     stream_max_s: float = Field(default=900.0, gt=0)  # no stream runs longer
-    # Request bodies being parsed and routed at once; over it a request gets 503 + Retry-After.
-    max_inflight_body_bytes: int = Field(default=128 * 1024 * 1024, gt=0)
+    # A request body larger than this is refused with a 413.
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    # Request bodies being received, parsed and routed at once (each takes several times its size in
+    # memory); a request that would go over gets 503 + Retry-After.
+    max_inflight_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     # An upstream answer larger than this is refused (a gRPC message cannot carry more).
     max_response_bytes: int = Field(default=31 * 1024 * 1024, gt=0)
     max_stream_line_bytes: int = Field(default=2 * 1024 * 1024, gt=0)

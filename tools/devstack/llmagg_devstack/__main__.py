@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 from llmagg_devstack.processes import ProcessError
 from llmagg_devstack.simulator import SimulatorProcess
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m llmagg_devstack")
     parser.add_argument("mode", choices=["run", "demo"])
     args = parser.parse_args(argv)
-    stack = Stack(ROOT / ".run", Ports.from_env(), die_with_launcher=True)
+    stack = Stack(Path(os.environ.get("LLMAGG_RUN_DIR") or ROOT / ".run"), Ports.from_env(), die_with_launcher=True)
     env: dict[str, str] = {}
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _stop)
