@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt $(PACKA
 # The service table (libs/llmagg/suite.py), read once the venv exists.
 SERVICES = $(shell $(PY) -m llmagg.suite)
 
-.PHONY: help venv lock protos check lint test test-unit test-integration test-e2e run demo bench clean
+.PHONY: help venv lock protos check lint test test-unit test-integration test-e2e run demo bench chaos-load clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z0-9_%-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}'
@@ -69,6 +69,9 @@ demo: $(STAMP) ## The stack with three simulated providers (fast, always-429, fa
 
 bench: $(STAMP) ## Added latency and throughput of the gateway and services versus calling the upstream directly
 	$(PY) -m bench
+
+chaos-load: $(STAMP) ## 60 s of mixed load under faults (hang, 429, router restart, upstream kill), every answer counted
+	$(PY) -m bench.chaos_load
 
 clean: ## Remove the virtualenv, run state and caches
 	rm -rf $(VENV) .run .pytest_cache .ruff_cache

@@ -69,7 +69,16 @@ async def huge_line(request: web.Request) -> web.StreamResponse:
 
 
 async def huge_answer(request: web.Request) -> web.StreamResponse:
-    content = "y" * (2 * 1024 * 1024)
+    """2 MiB of answer: as 64 stream chunks of 32 KiB, or as one JSON body when no stream was asked for."""
+    piece = "y" * (32 * 1024)
+    if (await request.json()).get("stream"):
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for _ in range(64):
+            await response.write(_chunk(piece))
+        await response.write(_chunk("", finish="stop") + b"data: [DONE]\n\n")
+        return response
+    content = piece * 64
     return web.json_response({"id": "h", "object": "chat.completion", "choices": [{"message": {"content": content}}]})
 
 

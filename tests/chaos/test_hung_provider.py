@@ -32,13 +32,17 @@ def simulator():
         yield sim
 
 
+def with_embeddings(entry: dict) -> dict:
+    return {**entry, "models": [*entry["models"], {"id": "e", "type": "embedding", "aliases": ["hung-embed"]}]}
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, simulator):
     providers = [
         provider("hung", simulator.base_url("hung"), "hung-alias", speed=5),
         provider("healthy", simulator.base_url("healthy"), "hung-alias", speed=3),
-        provider("hung-ns", simulator.base_url("hung-ns"), "hung-ns-alias", speed=5),
-        provider("healthy-ns", simulator.base_url("healthy-ns"), "hung-ns-alias", speed=3),
+        with_embeddings(provider("hung-ns", simulator.base_url("hung-ns"), "hung-ns-alias", speed=5)),
+        with_embeddings(provider("healthy-ns", simulator.base_url("healthy-ns"), "hung-ns-alias", speed=3)),
     ]
     stack = start_stack(tmp_path_factory.mktemp("hung"), providers, env=ROUTER_ENV)
     yield stack
@@ -80,17 +84,26 @@ async def test_a_hung_provider_costs_a_first_byte_timeout_until_its_circuit_open
     assert sorted(third) == [("healthy", "1")] * 7 + [("healthy", "2")]
 
 
+def test_a_non_stream_answer_is_read_as_a_stream_so_a_hung_provider_costs_the_first_byte_timeout(stack, simulator):
+    client = openai.OpenAI(base_url=stack.base_url, api_key="x", max_retries=0, timeout=FIRST_BYTE_S + 5)
+    raw = client.chat.completions.with_raw_response.create(model="hung-ns-alias", messages=HELLO)
+    assert (raw.headers["x-llmagg-provider"], raw.headers["x-llmagg-attempts"]) == ("healthy-ns", "2")
+    assert raw.parse().choices[0].message.content == "Hello from healthy-ns (m)."
+
+
 def test_attempts_the_client_abandons_after_the_first_byte_timeout_open_the_circuit(stack, simulator):
+    """Embeddings come back whole: only the read timeout bounds them, so it is the client that gives up."""
     impatient = openai.OpenAI(base_url=stack.base_url, api_key="x", max_retries=0, timeout=FIRST_BYTE_S + 1.5)
+    before = len(simulator.requests("hung-ns"))
     for _ in range(3):
         with pytest.raises(openai.APITimeoutError):
-            impatient.chat.completions.create(model="hung-ns-alias", messages=HELLO)
+            impatient.embeddings.create(model="hung-embed", input="x")
     wait_for(lambda: simulator.state("hung-ns")["in_flight"] == 0, "the abandoned requests to end")
-    assert len(simulator.requests("hung-ns")) == 3
+    assert len(simulator.requests("hung-ns")) == before + 3
     patient = openai.OpenAI(base_url=stack.base_url, api_key="x", max_retries=0, timeout=30)
-    raw = patient.chat.completions.with_raw_response.create(model="hung-ns-alias", messages=HELLO)
+    raw = patient.embeddings.with_raw_response.create(model="hung-embed", input="x")
     assert (raw.headers["x-llmagg-provider"], raw.headers["x-llmagg-attempts"]) == ("healthy-ns", "1")
-    assert len(simulator.requests("hung-ns")) == 3
+    assert len(simulator.requests("hung-ns")) == before + 3
 
 
 @pytest.fixture(scope="module")

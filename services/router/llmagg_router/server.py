@@ -34,6 +34,8 @@ def build_router(settings: RouterSettings, config: RoutingConfig) -> Router:
         default_cooldown_s=settings.default_cooldown_s,
         first_byte_timeout_s=settings.first_byte_timeout_s,
         stream_max_s=settings.stream_max_s,
+        stream_upstream=settings.stream_upstream,
+        max_answer_bytes=settings.max_response_bytes,
     )
     return Router(resolver, ports, adapters, limits)
 

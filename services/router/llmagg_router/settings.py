@@ -33,6 +33,9 @@ class RouterSettings(ServiceSettings):
     # arrives whole, so its first byte comes when the answer is done).
     read_timeout_s: float = Field(default=60.0, gt=0)
     stream_max_s: float = Field(default=900.0, gt=0)  # no stream runs longer
+    # Ask upstreams for a stream even when the client did not, and hand the client the whole answer:
+    # a provider's first chunk comes in seconds, a whole answer may take a minute to start.
+    stream_upstream: bool = True
     # A request body larger than this is refused with a 413.
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     # Request bodies being received, parsed and routed at once (each takes several times its size in

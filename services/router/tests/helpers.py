@@ -128,10 +128,15 @@ class ScriptedUpstream:
 
     @contextlib.asynccontextmanager
     async def stream(
-        self, candidate: Candidate, key: Secret | None, body: dict[str, Any]
+        self, candidate: Candidate, key: Secret | None, body: dict[str, Any], max_bytes: int | None = None
     ) -> AsyncIterator[AsyncIterator[dict]]:
         outcome = self._next(candidate, key, body)
-        chunks = outcome if outcome is not None else content_chunks("ok")
+        if outcome is None:
+            chunks = content_chunks("ok")
+        elif isinstance(outcome, dict):  # a whole answer, streamed as a provider would stream it
+            chunks = as_chunks(outcome)
+        else:
+            chunks = outcome
 
         async def events():
             for chunk in chunks:
@@ -158,6 +163,17 @@ def content_chunks(*pieces: str) -> list[dict[str, Any]]:
     chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
     chunks += [{"choices": [{"index": 0, "delta": {"content": p}}]} for p in pieces]
     chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    return chunks
+
+
+def as_chunks(completion: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stream a provider sends for `completion`: its content word by word, then its usage."""
+    words = str(completion["choices"][0]["message"].get("content") or "").split(" ")
+    chunks = content_chunks(*[w if i == 0 else f" {w}" for i, w in enumerate(words)])
+    for chunk in chunks:
+        chunk.update({k: v for k, v in completion.items() if k not in ("choices", "usage", "object")})
+    if "usage" in completion:
+        chunks.append({"choices": [], "usage": completion["usage"]})
     return chunks
 
 

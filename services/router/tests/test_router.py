@@ -1,7 +1,5 @@
 """The fallback engine: which failures fall over, what each teaches the health table, what clients see."""
 
-import asyncio
-
 import pytest
 
 from llmagg.common.errors import ErrorKind, ServiceError
@@ -135,11 +133,8 @@ async def test_max_attempts_bounds_the_chain(make_router, upstream):
 
 async def test_the_whole_chain_runs_under_one_deadline(make_router, upstream):
     router = make_router(request_timeout_s=0.05)
-
-    async def hang(*args, **kwargs):
-        await asyncio.sleep(10)
-
-    upstream.request = hang
+    for provider in ("fast", "smart", "paid"):
+        upstream.on(provider, [10.0], [10.0])  # streams that say nothing for 10 s
     with pytest.raises(ServiceError) as caught:
         await router.complete(CHAT)
     assert (caught.value.kind, caught.value.code) == (ErrorKind.DEADLINE_EXCEEDED, "request_timeout")
@@ -263,3 +258,25 @@ async def test_a_streams_latency_is_its_time_to_first_content_not_its_length(mak
     upstream.on("smart", [role, first, 0.3, *rest])
     await collect(await make_router().open_stream({**CHAT, "model": "smart/big-model", "stream": True}))
     assert health.latency_ms("smart", "big-model") < 150
+
+
+async def test_a_non_stream_request_is_read_as_a_stream_so_a_silent_provider_costs_the_first_byte_timeout(
+    make_router, upstream
+):
+    upstream.on("fast", [5.0], [5.0])  # both accounts' streams say nothing for 5 s
+    router = make_router(first_byte_timeout_s=0.05)
+    result = await router.complete({**CHAT, "model_quality": "fastest"})
+    assert [provider for provider, _ in upstream.attempted()] == ["fast", "fast", "smart"]
+    assert result.route.provider == "smart" and result.body["choices"][0]["message"]["content"] == "ok"
+    sent = upstream.calls[0][3]
+    assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+
+
+async def test_a_provider_that_rejects_stream_options_is_not_sent_them(make_router, upstream):
+    await make_router().complete({**CHAT, "model": "shared/a:free"})
+    assert "stream_options" not in upstream.calls[0][3] and upstream.calls[0][3]["stream"] is True
+
+
+async def test_without_upstream_streaming_a_non_stream_request_stays_one_exchange(make_router, upstream):
+    result = await make_router(stream_upstream=False).complete({**CHAT, "model": "smart/big-model"})
+    assert "stream" not in upstream.calls[0][3] and result.body["choices"][0]["message"]["content"] == "ok"

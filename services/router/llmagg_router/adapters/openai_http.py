@@ -180,7 +180,7 @@ class OpenAIHttpAdapter:
 
     @contextlib.asynccontextmanager
     async def stream(
-        self, candidate: Candidate, key: Secret | None, body: dict[str, Any]
+        self, candidate: Candidate, key: Secret | None, body: dict[str, Any], max_bytes: int | None = None
     ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
         url = candidate.account.base_url + _PATHS[Operation.CHAT]
         with _transport_errors():
@@ -190,13 +190,17 @@ class OpenAIHttpAdapter:
                 with _transport_errors():
                     raw = await self._read(resp)
                 raise classify(resp.status, resp.headers, raw)
-            yield self._events(resp)
+            yield self._events(resp, max_bytes)
         finally:
             resp.release()
 
-    async def _events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    async def _events(self, resp: aiohttp.ClientResponse, max_bytes: int | None) -> AsyncIterator[dict[str, Any]]:
         finished = False
+        total = 0
         async for line in self._lines(resp.content):
+            total += len(line)
+            if max_bytes is not None and total > max_bytes:
+                raise UpstreamError(Failure.TOO_LARGE, f"the provider's answer is larger than {max_bytes} bytes")
             chunk = self._event(line)
             if chunk is _DONE:
                 return

@@ -13,6 +13,7 @@ from opentelemetry import trace
 
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.common.secrets import Secret
+from llmagg_router.domain.assembly import assemble
 from llmagg_router.domain.attempt import Attempt, QuotaDenied, describe, usage_of
 from llmagg_router.domain.json_limits import MAX_JSON_DEPTH, too_deep
 from llmagg_router.domain.ports import CircuitState, Headroom, HealthStore, QuotaKey, RouterPorts
@@ -36,6 +37,9 @@ class RouterLimits:
     first_byte_timeout_s: float = 15.0
     # No stream runs longer than this, however steadily its chunks come.
     stream_max_s: float = 900.0
+    # Read non-stream chat answers from upstream as streams (see assembly.py), up to this size.
+    stream_upstream: bool = True
+    max_answer_bytes: int = 31 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,14 @@ def _upstream_body(body: dict[str, Any], candidate: Candidate) -> dict[str, Any]
     if drop:
         body = {k: v for k, v in body.items() if k not in drop}
     return {**body, "model": candidate.model_id}
+
+
+def _streamed(body: dict[str, Any], candidate: Candidate) -> dict[str, Any]:
+    """A non-stream request as the stream the router reads it from (with usage where the provider allows)."""
+    streamed = {**body, "stream": True}
+    if "stream_options" not in candidate.provider.drop_params:
+        streamed["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+    return streamed
 
 
 def _has_content(chunk: dict[str, Any]) -> bool:
@@ -365,13 +377,16 @@ class Router:
 
     async def complete(self, body: Any, operation: Operation = Operation.CHAT) -> RoutedResponse:
         request = parse_request(body, operation)
+        streamed = operation is Operation.CHAT and self.limits.stream_upstream
 
         async def call(attempt: Attempt, key: Secret | None) -> RoutedResponse:
             candidate = attempt.candidate
-            adapter = self.adapters[candidate.provider.protocol]
-            response = await adapter.request(
-                candidate, key, operation, _upstream_body(request.upstream_body, candidate)
-            )
+            upstream_body = _upstream_body(request.upstream_body, candidate)
+            if streamed:
+                response = await self._collect(attempt, key, _streamed(upstream_body, candidate))
+            else:
+                adapter = self.adapters[candidate.provider.protocol]
+                response = await adapter.request(candidate, key, operation, upstream_body)
             await attempt.succeed(usage_of(response), attempt.elapsed_ms())
             response["provider"] = candidate.provider.id
             return RoutedResponse(response, _route(attempt))
@@ -383,30 +398,49 @@ class Router:
         request = parse_request(body, Operation.CHAT)
 
         async def call(attempt: Attempt, key: Secret | None) -> RoutedStream:
-            candidate = attempt.candidate
-            adapter = self.adapters[candidate.provider.protocol]
+            upstream_body = _upstream_body(request.upstream_body, attempt.candidate)
             async with contextlib.AsyncExitStack() as resources:
-                try:
-                    async with asyncio.timeout(self.limits.first_byte_timeout_s):
-                        chunks = await resources.enter_async_context(
-                            adapter.stream(candidate, key, _upstream_body(request.upstream_body, candidate))
-                        )
-                        rest = aiter(chunks)
-                        head: list[dict[str, Any]] = []
-                        async for chunk in rest:
-                            head.append(chunk)
-                            if _has_content(chunk):
-                                break
-                except TimeoutError:
-                    raise UpstreamError(
-                        Failure.TIMEOUT, f"no content within {self.limits.first_byte_timeout_s:g}s"
-                    ) from None
-                # The stream owns the connection from here on.
-                owned = resources.pop_all()
+                head, rest = await self._first_content(attempt, key, upstream_body, resources)
+                owned = resources.pop_all()  # the stream owns the connection from here on
             return RoutedStream(self, attempt, _route(attempt), head, rest, owned, attempt.elapsed_ms())
 
         with self.interruptible():
             return await self._walk(request, Operation.CHAT, call)
+
+    async def _first_content(
+        self,
+        attempt: Attempt,
+        key: Secret | None,
+        body: dict[str, Any],
+        resources: contextlib.AsyncExitStack,
+        max_bytes: int | None = None,
+    ) -> tuple[list[dict[str, Any]], AsyncIterator[dict[str, Any]]]:
+        """Open an upstream stream and read it up to its first content, within the first-byte timeout."""
+        candidate = attempt.candidate
+        adapter = self.adapters[candidate.provider.protocol]
+        head: list[dict[str, Any]] = []
+        try:
+            async with asyncio.timeout(self.limits.first_byte_timeout_s):
+                opened = adapter.stream(candidate, key, body, max_bytes)
+                rest = aiter(await resources.enter_async_context(opened))
+                async for chunk in rest:
+                    head.append(chunk)
+                    if _has_content(chunk):
+                        break
+        except TimeoutError:
+            raise UpstreamError(Failure.TIMEOUT, f"no content within {self.limits.first_byte_timeout_s:g}s") from None
+        return head, rest
+
+    async def _collect(self, attempt: Attempt, key: Secret | None, body: dict[str, Any]) -> dict[str, Any]:
+        """A whole answer, read as a stream: first content within the first-byte timeout, all within the cap."""
+        async with contextlib.AsyncExitStack() as resources:
+            chunks, rest = await self._first_content(attempt, key, body, resources, self.limits.max_answer_bytes)
+            try:
+                async with asyncio.timeout(self.limits.stream_max_s):
+                    chunks += [chunk async for chunk in rest]
+            except TimeoutError:
+                raise UpstreamError(Failure.TIMEOUT, f"no whole answer within {self.limits.stream_max_s:g}s") from None
+        return assemble(chunks)
 
     async def _walk(
         self, request: ParsedRequest, operation: Operation, call: Callable[[Attempt, Secret | None], Awaitable[T]]

@@ -104,9 +104,12 @@ class ProviderAdapter(Protocol):
         ...
 
     def stream(
-        self, candidate: Candidate, key: Secret | None, body: dict[str, Any]
+        self, candidate: Candidate, key: Secret | None, body: dict[str, Any], max_bytes: int | None = None
     ) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]:
-        """Open a chat stream; iterate OpenAI-shaped chunks (`[DONE]` ends the iteration)."""
+        """Open a chat stream; iterate OpenAI-shaped chunks (`[DONE]` ends the iteration).
+
+        With `max_bytes`, a stream longer than that fails with Failure.TOO_LARGE (for a stream the
+        router collects whole, rather than passing on as it comes)."""
         ...
 
     async def close(self) -> None: ...
