@@ -82,7 +82,7 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
         raise UpstreamError(Failure.BAD_RESPONSE, f"the provider sent an invalid JSON {what}") from None
     if not isinstance(parsed, dict):
         raise UpstreamError(Failure.BAD_RESPONSE, f"the provider sent a {what} that is not a JSON object")
-    if too_deep(parsed):
+    if too_deep(parsed, raw=raw):
         raise UpstreamError(Failure.BAD_RESPONSE, f"the provider sent a {what} nested too deeply")
     return parsed
 

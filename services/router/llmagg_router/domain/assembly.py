@@ -3,11 +3,13 @@
 The router asks upstreams for a stream even when the client did not: the first chunk shows within
 seconds that a provider is alive, where a whole answer can take a minute to start arriving, so a
 hung provider costs a first-byte timeout and not a read timeout.
+
+The chunks are the router's own freshly parsed objects, used once: their values are taken over, not
+copied.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,7 +23,7 @@ def _merge(target: dict[str, Any], delta: dict[str, Any]) -> None:
         if value is None:
             target.setdefault(key, None)
         elif current is None or key in _SET_NOT_JOINED:
-            target[key] = copy.deepcopy(value)
+            target[key] = value
         elif isinstance(current, str) and isinstance(value, str):
             # A provider that repeats a whole name in every chunk must not double it.
             target[key] = value if key == "name" and value == current else current + value
@@ -30,7 +32,7 @@ def _merge(target: dict[str, Any], delta: dict[str, Any]) -> None:
         elif isinstance(current, list) and isinstance(value, list):
             _merge_list(current, value)
         else:
-            target[key] = copy.deepcopy(value)
+            target[key] = value
 
 
 def _merge_list(target: list[Any], delta: list[Any]) -> None:
@@ -41,7 +43,7 @@ def _merge_list(target: list[Any], delta: list[Any]) -> None:
             if existing is not None:
                 _merge(existing, entry)
                 continue
-        target.append(copy.deepcopy(entry))
+        target.append(entry)
 
 
 def assemble(chunks: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -64,7 +66,7 @@ def assemble(chunks: Iterable[dict[str, Any]]) -> dict[str, Any]:
                 if key == "logprobs" and isinstance(target["logprobs"], dict) and isinstance(value, dict):
                     _merge(target["logprobs"], value)
                 else:
-                    target[key] = copy.deepcopy(value)
+                    target[key] = value
     for choice in choices.values():
         choice["message"].setdefault("content", None)
     completion["choices"] = [choices[index] for index in sorted(choices)]

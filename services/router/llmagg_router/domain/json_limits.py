@@ -11,8 +11,14 @@ from typing import Any
 MAX_JSON_DEPTH = 128
 
 
-def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
-    """True when `value` nests lists and objects more than `limit` levels deep."""
+def too_deep(value: Any, limit: int = MAX_JSON_DEPTH, raw: bytes | None = None) -> bool:
+    """True when `value` nests lists and objects more than `limit` levels deep.
+
+    Given the `raw` JSON it was parsed from, most values are cleared by counting brackets: with no
+    more than `limit` of them, nothing can nest deeper.
+    """
+    if raw is not None and raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
     level: list[Any] = [value]
     for _ in range(limit):
         deeper: list[Any] = []
