@@ -115,3 +115,12 @@ def fault_error_response(fault: Fault, model: str | None) -> web.Response | None
                 "messages",
             )
     return None
+
+
+MALFORMED_BODY = b'{"id": "chatcmpl-sim-broken", "object": "chat.completion", "choices": [{"mess'
+MALFORMED_CHUNK = b'data: {"id": "chatcmpl-sim-broken", "choices": [{"delta": {"cont\n\n'
+# After a stream has started, OpenAI-format providers report a failure as a chunk with an `error` key.
+STREAM_ERROR_CHUNK = (
+    b'data: {"error": {"message": "The server had an error while processing your request.", '
+    b'"type": "server_error", "param": null, "code": null}}\n\n'
+)
