@@ -1,20 +1,39 @@
-"""One real simulator subprocess for the whole run; each test talks to a provider name of its own."""
+"""One real simulator subprocess for the whole run; each test talks to a provider name of its own.
+
+The SDKs under test reach only loopback: host names other than loopback's do not resolve during a test, and the
+environment variables through which the SDKs pick up keys, base URLs or clouds are cleared.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
+import os
 import re
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import anthropic
+import cohere
 import openai
 import pytest
+from google import genai
 
 from llmagg_devstack.simulator import SimulatorProcess
 
-from .helpers import API_KEY, RawResponse, sdk_for
+from .helpers import (
+    API_KEY,
+    RawResponse,
+    anthropic_for,
+    async_anthropic_for,
+    async_cohere_for,
+    cohere_for,
+    gemini_for,
+    sdk_for,
+)
 
 # Providers whose startup default comes from --provider (the rest default to ok).
 STARTUP_DEFAULTS: dict[str, Any] = {
@@ -23,6 +42,35 @@ STARTUP_DEFAULTS: dict[str, Any] = {
     "sim-broken": "500",
 }
 _names = itertools.count()
+
+
+# Variables the SDKs read for keys, endpoints, profiles or clouds (anthropic, google-genai, cohere, openai).
+SDK_ENVIRONMENT = re.compile(r"^(ANTHROPIC_|GOOGLE_|GEMINI_|CO_API_|OPENAI_)")
+
+
+def _is_loopback(host: Any) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(str(host)).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    resolve = socket.getaddrinfo
+
+    def loopback_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _is_loopback(host):
+            raise OSError(f"the simulator tests reach loopback only, not {host!r}")
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_getaddrinfo)
+    for name in [name for name in os.environ if SDK_ENVIRONMENT.match(name)]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +102,34 @@ def client(sim: SimulatorProcess, provider: str) -> Iterator[openai.OpenAI]:
 @pytest.fixture
 def async_client(sim: SimulatorProcess, provider: str) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=sim.base_url(provider), api_key=API_KEY, max_retries=0, timeout=10)
+
+
+@pytest.fixture
+def anthropic_client(sim: SimulatorProcess, provider: str) -> Iterator[anthropic.Anthropic]:
+    with anthropic_for(sim, provider) as api:
+        yield api
+
+
+@pytest.fixture
+def async_anthropic_client(sim: SimulatorProcess, provider: str) -> anthropic.AsyncAnthropic:
+    return async_anthropic_for(sim, provider)
+
+
+@pytest.fixture
+def gemini_client(sim: SimulatorProcess, provider: str) -> Iterator[genai.Client]:
+    with gemini_for(sim, provider) as api:
+        yield api
+
+
+@pytest.fixture
+def cohere_client(sim: SimulatorProcess, provider: str) -> Iterator[cohere.ClientV2]:
+    with cohere_for(sim, provider) as api:
+        yield api
+
+
+@pytest.fixture
+def async_cohere_client(sim: SimulatorProcess, provider: str) -> cohere.AsyncClientV2:
+    return async_cohere_for(sim, provider)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import time
 import openai
 import pytest
 
-from .helpers import HELLO, json_headers, sdk_for
+from .helpers import HELLO, json_headers, sdk_for, wait_until_idle
 
 ECHO_FIVE = [{"role": "user", "content": "echo: one two three four five"}]
 
@@ -87,25 +87,18 @@ def test_slow_first_byte_delays_the_answer_then_answers_normally(sim, client, pr
     assert completion.choices[0].message.content == f"Hello from {provider} (m)."
 
 
-def _wait_until_idle(sim, provider: str, within_s: float = 3) -> int:
-    deadline = time.monotonic() + within_s
-    while (in_flight := sim.state(provider)["in_flight"]) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return in_flight
-
-
 def test_a_hang_trips_the_client_timeout_and_ends_when_the_client_disconnects(sim, provider):
     sim.script(provider, ["hang"])
     with sdk_for(sim, provider, timeout=0.3) as api, pytest.raises(openai.APITimeoutError):
         api.chat.completions.create(model="m", messages=HELLO)
-    assert _wait_until_idle(sim, provider) == 0  # not still sleeping out its 600 s
+    assert wait_until_idle(sim, provider) == 0  # not still sleeping out its 600 s
 
 
 def test_a_slow_first_byte_trips_a_shorter_client_timeout_and_ends_when_it_leaves(sim, provider):
     sim.script(provider, [{"type": "slow_first_byte", "delay_s": 30}])
     with sdk_for(sim, provider, timeout=0.3) as api, pytest.raises(openai.APITimeoutError):
         api.chat.completions.create(model="m", messages=HELLO, stream=True)
-    assert _wait_until_idle(sim, provider) == 0
+    assert wait_until_idle(sim, provider) == 0
 
 
 def test_a_hang_closes_the_connection_unanswered_after_max_hang_s(sim, client, provider):
