@@ -35,7 +35,12 @@ def sdk_for(sim: SimulatorProcess, provider: str, **options: Any) -> openai.Open
 
 
 def _anthropic_settings(sim: SimulatorProcess, provider: str, options: dict[str, Any]) -> dict[str, Any]:
-    return {"base_url": provider_root(sim, provider), "api_key": API_KEY, "max_retries": 0, "timeout": TIMEOUT_S} | options
+    return {
+        "base_url": provider_root(sim, provider),
+        "api_key": API_KEY,
+        "max_retries": 0,
+        "timeout": TIMEOUT_S,
+    } | options
 
 
 def anthropic_for(sim: SimulatorProcess, provider: str, **options: Any) -> anthropic.Anthropic:
@@ -46,9 +51,7 @@ def async_anthropic_for(sim: SimulatorProcess, provider: str, **options: Any) ->
     return anthropic.AsyncAnthropic(**_anthropic_settings(sim, provider, options))
 
 
-def gemini_for(
-    sim: SimulatorProcess, provider: str, timeout_s: float = TIMEOUT_S, **options: Any
-) -> genai.Client:
+def gemini_for(sim: SimulatorProcess, provider: str, timeout_s: float = TIMEOUT_S, **options: Any) -> genai.Client:
     """A google-genai client for the Gemini API (not Vertex) at the simulator; no retries unless `retry_options`."""
     http_options = genai_types.HttpOptions(
         base_url=provider_root(sim, provider), api_version="v1beta", timeout=int(timeout_s * 1000), **options
@@ -57,7 +60,12 @@ def gemini_for(
 
 
 def _cohere_settings(sim: SimulatorProcess, provider: str, options: dict[str, Any]) -> dict[str, Any]:
-    return {"base_url": provider_root(sim, provider), "api_key": API_KEY, "max_retries": 0, "timeout": TIMEOUT_S} | options
+    return {
+        "base_url": provider_root(sim, provider),
+        "api_key": API_KEY,
+        "max_retries": 0,
+        "timeout": TIMEOUT_S,
+    } | options
 
 
 def cohere_for(sim: SimulatorProcess, provider: str, **options: Any) -> cohere.ClientV2:

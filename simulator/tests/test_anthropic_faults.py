@@ -41,10 +41,13 @@ def test_a_429_is_a_rate_limit_error_with_retry_after_and_rfc3339_resets(sim, an
     assert error.body["error"]["message"].startswith("This request would exceed the rate limit")
     assert headers["retry-after"] == "3"  # whole seconds, rounded up
     assert error.request_id == headers["request-id"] == error.body["request_id"]
-    assert {f"anthropic-ratelimit-{kind}-{part}" for kind in LIMITED for part in ("limit", "remaining", "reset")} <= set(
-        headers.keys()
+    assert {
+        f"anthropic-ratelimit-{kind}-{part}" for kind in LIMITED for part in ("limit", "remaining", "reset")
+    } <= set(headers.keys())
+    assert (headers["anthropic-ratelimit-requests-limit"], headers["anthropic-ratelimit-requests-remaining"]) == (
+        "50",
+        "0",
     )
-    assert (headers["anthropic-ratelimit-requests-limit"], headers["anthropic-ratelimit-requests-remaining"]) == ("50", "0")
     reset = datetime.strptime(headers["anthropic-ratelimit-requests-reset"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert before + timedelta(seconds=3) <= reset <= after + timedelta(seconds=3)
     assert len({headers[f"anthropic-ratelimit-{kind}-reset"] for kind in LIMITED}) == 1

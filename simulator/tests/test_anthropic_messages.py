@@ -24,9 +24,7 @@ def _headers(**extra: str) -> dict[str, str]:
 
 
 def test_a_message_says_hello_with_end_turn_usage_and_a_request_id(anthropic_client, provider):
-    message = anthropic_client.messages.create(
-        model="sim-small", max_tokens=100, system="Be brief.", messages=HELLO
-    )
+    message = anthropic_client.messages.create(model="sim-small", max_tokens=100, system="Be brief.", messages=HELLO)
     assert [(block.type, block.text) for block in message.content] == [("text", f"Hello from {provider} (sim-small).")]
     assert (message.type, message.role, message.model) == ("message", "assistant", "sim-small")
     assert (message.stop_reason, message.stop_sequence) == ("end_turn", None)
@@ -63,7 +61,11 @@ def test_a_stop_sequence_ends_the_reply_before_it(anthropic_client):
         stop_sequences=["never", "STOP"],
         messages=[{"role": "user", "content": "echo: one two STOP three"}],
     )
-    assert (message.content[0].text, message.stop_reason, message.stop_sequence) == ("one two ", "stop_sequence", "STOP")
+    assert (message.content[0].text, message.stop_reason, message.stop_sequence) == (
+        "one two ",
+        "stop_sequence",
+        "STOP",
+    )
 
 
 def test_offered_tools_get_one_tool_use_of_the_first_with_required_inputs_set(anthropic_client):
@@ -129,7 +131,10 @@ def test_a_request_without_a_key_is_an_authentication_error(sim, provider):
 
 
 def test_x_api_key_is_accepted_and_anthropic_version_is_required(sim, provider, raw_http):
-    url, body = f"{provider_root(sim, provider)}/v1/messages", json_body({"model": "m", "max_tokens": 5, "messages": HELLO})
+    url, body = (
+        f"{provider_root(sim, provider)}/v1/messages",
+        json_body({"model": "m", "max_tokens": 5, "messages": HELLO}),
+    )
     assert raw_http("POST", url, body, _headers()).json()["content"][0]["text"] == f"Hello from {provider} (m)."
     versionless = raw_http("POST", url, body, {"Content-Type": "application/json", "x-api-key": API_KEY})
     assert (versionless.status, versionless.json()["error"]) == (

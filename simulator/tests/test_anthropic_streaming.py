@@ -33,7 +33,9 @@ def test_the_wire_has_named_events_in_anthropic_order_each_naming_its_type(sim, 
 
 
 def test_the_stream_helper_yields_the_text_and_accumulates_the_final_message(anthropic_client):
-    with anthropic_client.messages.stream(model="sim-small", max_tokens=50, system="Be brief.", messages=ECHO) as stream:
+    with anthropic_client.messages.stream(
+        model="sim-small", max_tokens=50, system="Be brief.", messages=ECHO
+    ) as stream:
         pieces = list(stream.text_stream)
         final = stream.get_final_message()
     assert pieces == ["one", " two", " ", " three"]
