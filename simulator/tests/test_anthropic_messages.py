@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import islice
+
 import anthropic
 import pytest
 from anthropic import Omit
@@ -75,6 +77,20 @@ def test_offered_tools_get_one_tool_use_of_the_first_with_required_inputs_set(an
     [block] = message.content
     assert (block.type, block.name, block.input) == ("tool_use", "get_weather", {"city": "sim", "unit": "sim"})
     assert block.id.startswith("toolu_sim_") and message.stop_reason == "tool_use"
+
+
+def test_tool_results_count_as_input_and_the_reply_follows_the_last_user_turn(anthropic_client, provider):
+    message = anthropic_client.messages.create(
+        model="m",
+        max_tokens=100,
+        messages=[
+            *HELLO,
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "get_time", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "noon in Paris"}]},
+        ],
+    )
+    assert message.content[0].text == f"Hello from {provider} (m)."
+    assert message.usage.input_tokens == 5  # "Hello there" and "noon in Paris"
 
 
 def test_tool_choice_picks_the_named_tool_or_none(anthropic_client):
@@ -153,11 +169,20 @@ def test_the_request_log_shows_what_the_sdk_sent(sim, anthropic_client, provider
 
 
 def test_the_models_list_pages_by_after_id_as_the_sdk_auto_pager_follows(sim, anthropic_client, provider):
-    models = list(anthropic_client.models.list(limit=2))
+    models = list(islice(anthropic_client.models.list(limit=2), 5))  # bounded: a broken pager must not loop
     assert [m.id for m in models] == ["sim-small", "sim-large", "sim-embed"]
     assert (models[0].display_name, models[0].type, models[0].lifecycle) == ("Sim Small", "model", "active")
     assert models[0].created_at.isoformat() == "2023-11-14T22:13:20+00:00"
     assert [r["query"] for r in sim.requests(provider)] == [{"limit": "2"}, {"limit": "2", "after_id": "sim-large"}]
+
+
+def test_the_models_list_pages_backwards_by_before_id(sim, anthropic_client, provider):
+    models = list(islice(anthropic_client.models.list(before_id="sim-embed", limit=1), 5))
+    assert [m.id for m in models] == ["sim-large", "sim-small"]
+    assert [r["query"] for r in sim.requests(provider)] == [
+        {"before_id": "sim-embed", "limit": "1"},
+        {"before_id": "sim-large", "limit": "1"},
+    ]
 
 
 def test_a_model_is_retrieved_by_id_and_an_unknown_one_is_not_found(anthropic_client):

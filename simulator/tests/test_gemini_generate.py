@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import islice
+
 import pytest
 from google.genai import errors
 from google.genai import types as genai_types
@@ -150,6 +152,25 @@ def test_a_body_the_api_would_refuse_is_invalid_argument(sim, provider, raw_http
     )
 
 
+def test_the_api_also_reads_snake_case_field_names(sim, provider, raw_http):
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "echo: one two three"}]}],
+        "system_instruction": {"parts": [{"text": "Be brief."}]},
+        "generation_config": {"max_output_tokens": 2},
+    }
+    response = raw_http(
+        "POST",
+        f"{provider_root(sim, provider)}/v1beta/models/m:generateContent",
+        json_body(body),
+        {"Content-Type": "application/json", "x-goog-api-key": API_KEY},
+    ).json()
+    assert response["candidates"][0]["content"]["parts"] == [{"text": "one two"}]
+    assert (response["candidates"][0]["finishReason"], response["usageMetadata"]["promptTokenCount"]) == (
+        "MAX_TOKENS",
+        5,
+    )
+
+
 def test_streaming_without_alt_sse_and_unknown_methods_are_refused(sim, provider, raw_http):
     base, headers = f"{provider_root(sim, provider)}/v1beta/models", {"x-goog-api-key": API_KEY}
     body = json_body({"contents": [{"parts": [{"text": "x"}]}]})
@@ -160,7 +181,7 @@ def test_streaming_without_alt_sse_and_unknown_methods_are_refused(sim, provider
 
 
 def test_the_models_list_pages_by_token_as_the_sdk_pager_follows(sim, gemini_client, provider):
-    models = list(gemini_client.models.list(config={"page_size": 2}))
+    models = list(islice(gemini_client.models.list(config={"page_size": 2}), 5))  # bounded, should paging break
     assert [m.name for m in models] == ["models/sim-small", "models/sim-large", "models/sim-embed"]
     small, embed = models[0], models[2]
     assert (small.display_name, small.input_token_limit, small.output_token_limit) == ("Sim Small", 8192, 2048)
