@@ -167,7 +167,7 @@ def test_the_api_also_reads_snake_case_field_names(sim, provider, raw_http):
     assert response["candidates"][0]["content"]["parts"] == [{"text": "one two"}]
     assert (response["candidates"][0]["finishReason"], response["usageMetadata"]["promptTokenCount"]) == (
         "MAX_TOKENS",
-        5,
+        6,  # "Be brief." and "echo: one two three"
     )
 
 
