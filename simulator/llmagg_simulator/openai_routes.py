@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from llmagg_simulator import openai_chat, openai_embeddings, openai_models
+from llmagg_simulator.catalog import MODEL_IDS
 from llmagg_simulator.delivery import Dialect, EventStream, answer, counted_in_flight, receive, sse, stream
 from llmagg_simulator.openai_errors import (
     MALFORMED_BODY,
@@ -73,7 +74,7 @@ async def retrieve_model(request: web.Request) -> web.StreamResponse:
     if not _has_api_key(request):
         return missing_api_key()
     provider, model_id = request.match_info["provider"], request.match_info["model"]
-    if model_id not in openai_models.MODEL_IDS:
+    if model_id not in MODEL_IDS:
         return error_response(
             404, f"The model '{model_id}' does not exist", "invalid_request_error", "model_not_found", "model"
         )
