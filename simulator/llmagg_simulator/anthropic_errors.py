@@ -9,8 +9,10 @@ from typing import Any
 
 from aiohttp import web
 
+from llmagg_simulator.delivery import Dialect
 from llmagg_simulator.faults import Fault
 from llmagg_simulator.responses import json_response
+from llmagg_simulator.validation import BadRequest
 
 # The status of each error type (https://docs.anthropic.com/en/api/errors).
 STATUS = {
@@ -29,17 +31,6 @@ def new_request_id() -> str:
     return f"req_sim_{uuid.uuid4().hex[:24]}"
 
 
-class InvalidRequest(Exception):
-    """A request Anthropic would refuse with a 400 invalid_request_error."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def response(self) -> web.Response:
-        return error_response("invalid_request_error", self.message)
-
-
 def error_body(error_type: str, message: str, request_id: str | None = None) -> dict[str, Any]:
     return {"type": "error", "error": {"type": error_type, "message": message}, "request_id": request_id}
 
@@ -51,6 +42,10 @@ def error_response(error_type: str, message: str, headers: dict[str, str] | None
         status=STATUS[error_type],
         headers={"request-id": request_id, **(headers or {})},
     )
+
+
+def bad_request(error: BadRequest) -> web.Response:
+    return error_response("invalid_request_error", error.message)
 
 
 def missing_api_key() -> web.Response:
@@ -108,4 +103,13 @@ MALFORMED_BODY = b'{"id": "msg_sim_broken", "type": "message", "role": "assistan
 MALFORMED_EVENT = b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, "delta": {"ty\n\n'
 STREAM_ERROR_EVENT = (
     b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n\n'
+)
+
+ANTHROPIC = Dialect(
+    bad_request=bad_request,
+    fault_error=fault_error_response,
+    malformed_body=MALFORMED_BODY,
+    malformed_event=MALFORMED_EVENT,
+    stream_error_event=STREAM_ERROR_EVENT,
+    headers=lambda: {"request-id": new_request_id()},
 )

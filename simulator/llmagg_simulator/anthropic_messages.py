@@ -7,17 +7,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from llmagg_simulator.anthropic_errors import InvalidRequest, rfc3339
+from llmagg_simulator.anthropic_errors import rfc3339
 from llmagg_simulator.catalog import BY_ID, CREATED, MODEL_IDS, page
 from llmagg_simulator.delivery import EventStream, sse
 from llmagg_simulator.replies import content_pieces, count_tokens, halves, reply_text, shape_reply, sim_arguments
+from llmagg_simulator.validation import BadRequest, is_int, is_str_list
 
 STOP_REASONS = {"end": "end_turn", "max_tokens": "max_tokens", "stop_sequence": "stop_sequence"}
 DEFAULT_PAGE_SIZE = 20
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _client_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -31,45 +28,45 @@ def _client_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
 def check_request(body: Any) -> dict[str, Any]:
     """The body as a dict when Anthropic would accept its shape; raises InvalidRequest otherwise."""
     if not isinstance(body, dict):
-        raise InvalidRequest("The request body is not valid JSON.")
+        raise BadRequest("The request body is not valid JSON.")
     for field in ("model", "max_tokens", "messages"):
         if body.get(field) is None:
-            raise InvalidRequest(f"{field}: Field required")
+            raise BadRequest(f"{field}: Field required")
     if not isinstance(body["model"], str) or not body["model"]:
-        raise InvalidRequest("model: Input should be a valid string")
-    if not _is_int(body["max_tokens"]):
-        raise InvalidRequest("max_tokens: Input should be a valid integer")
+        raise BadRequest("model: Input should be a valid string")
+    if not is_int(body["max_tokens"]):
+        raise BadRequest("max_tokens: Input should be a valid integer")
     if body["max_tokens"] < 1:
-        raise InvalidRequest("max_tokens: Input should be greater than or equal to 1")
+        raise BadRequest("max_tokens: Input should be greater than or equal to 1")
     if not isinstance(body["messages"], list):
-        raise InvalidRequest("messages: Input should be a valid list")
+        raise BadRequest("messages: Input should be a valid list")
     if not body["messages"]:
-        raise InvalidRequest("messages: at least one message is required")
+        raise BadRequest("messages: at least one message is required")
     for index, message in enumerate(body["messages"]):
         role = message.get("role") if isinstance(message, dict) else None
         if role == "system":
-            raise InvalidRequest(
+            raise BadRequest(
                 'messages: Unexpected role "system". The Messages API accepts a top-level `system` parameter, '
                 'not "system" as an input message role.'
             )
         if role not in ("user", "assistant"):
-            raise InvalidRequest(f"messages.{index}.role: Input should be 'user' or 'assistant'")
+            raise BadRequest(f"messages.{index}.role: Input should be 'user' or 'assistant'")
     if body.get("system") is not None and not isinstance(body["system"], str | list):
-        raise InvalidRequest("system: Input should be a valid string or a list of text blocks")
+        raise BadRequest("system: Input should be a valid string or a list of text blocks")
     if body.get("stream") is not None and not isinstance(body["stream"], bool):
-        raise InvalidRequest("stream: Input should be a valid boolean")
+        raise BadRequest("stream: Input should be a valid boolean")
     stops = body.get("stop_sequences")
-    if stops is not None and not (isinstance(stops, list) and all(isinstance(s, str) for s in stops)):
-        raise InvalidRequest("stop_sequences: Input should be a valid list of strings")
+    if stops is not None and not is_str_list(stops):
+        raise BadRequest("stop_sequences: Input should be a valid list of strings")
     if body.get("tools") is not None and not isinstance(body["tools"], list):
-        raise InvalidRequest("tools: Input should be a valid list")
+        raise BadRequest("tools: Input should be a valid list")
     choice = body.get("tool_choice")
     if choice is not None and (
         not isinstance(choice, dict) or choice.get("type") not in ("auto", "any", "tool", "none")
     ):
-        raise InvalidRequest("tool_choice: Input should be an object with type 'auto', 'any', 'tool' or 'none'")
+        raise BadRequest("tool_choice: Input should be an object with type 'auto', 'any', 'tool' or 'none'")
     if choice and choice["type"] == "tool" and choice.get("name") not in {t["name"] for t in _client_tools(body)}:
-        raise InvalidRequest(f"tool_choice: Tool '{choice.get('name')}' not found in provided tools")
+        raise BadRequest(f"tool_choice: Tool '{choice.get('name')}' not found in provided tools")
     return body
 
 
@@ -206,9 +203,9 @@ def model_page(query: dict[str, str]) -> dict[str, Any]:
     try:
         limit = int(query.get("limit", DEFAULT_PAGE_SIZE))
     except ValueError:
-        raise InvalidRequest("limit: Input should be a valid integer") from None
+        raise BadRequest("limit: Input should be a valid integer") from None
     if not 1 <= limit <= 1000:
-        raise InvalidRequest("limit: Input should be between 1 and 1000")
+        raise BadRequest("limit: Input should be between 1 and 1000")
     if query.get("before_id") in ids:
         end = ids.index(query["before_id"])
         start = max(0, end - limit)

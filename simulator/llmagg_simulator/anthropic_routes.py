@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from llmagg_simulator import anthropic_messages
-from llmagg_simulator.anthropic_errors import (
-    MALFORMED_BODY,
-    MALFORMED_EVENT,
-    STREAM_ERROR_EVENT,
-    InvalidRequest,
-    error_response,
-    fault_error_response,
-    missing_api_key,
-    missing_version,
-    new_request_id,
-)
-from llmagg_simulator.catalog import MODEL_IDS
-from llmagg_simulator.delivery import Dialect, answer, counted_in_flight, receive, stream
-
-ANTHROPIC = Dialect(
-    fault_error_response, MALFORMED_BODY, MALFORMED_EVENT, STREAM_ERROR_EVENT, lambda: {"request-id": new_request_id()}
-)
+from llmagg_simulator.anthropic_errors import ANTHROPIC, error_response, missing_api_key, missing_version
+from llmagg_simulator.delivery import Call, Refused, endpoint, has_bearer_key, known_model
 
 
 def speaks_anthropic(request: web.Request) -> bool:
@@ -29,53 +16,44 @@ def speaks_anthropic(request: web.Request) -> bool:
     return "anthropic-version" in request.headers
 
 
-def _refusal(request: web.Request) -> web.Response | None:
-    """Anthropic answers a request without a key (x-api-key, or a Bearer token) or without a version with an error."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if not request.headers.get("x-api-key", "").strip() and not (scheme.lower() == "bearer" and token.strip()):
-        return missing_api_key()
+def _require_key_and_version(request: web.Request) -> None:
+    """A key in x-api-key or as a Bearer token (what the 2.x SDK sends), and anthropic-version."""
+    if not request.headers.get("x-api-key", "").strip() and not has_bearer_key(request):
+        raise Refused(missing_api_key())
     if not request.headers.get("anthropic-version", "").strip():
-        return missing_version()
-    return None
+        raise Refused(missing_version())
 
 
-async def messages(request: web.Request) -> web.StreamResponse:
-    state, body = await receive(request)
-    if (refused := _refusal(request)) is not None:
-        return refused
-    try:
-        body = anthropic_messages.check_request(body)
-    except InvalidRequest as invalid:
-        return invalid.response()
-    provider, fault, model = request.match_info["provider"], state.next_fault(), body["model"]
-    if body.get("stream") is True:
-        return await stream(request, ANTHROPIC, fault, model, lambda: anthropic_messages.stream_events(provider, body))
-    return await answer(request, ANTHROPIC, fault, model, lambda: anthropic_messages.message(provider, body))
-
-
-async def list_models(request: web.Request) -> web.StreamResponse:
-    state, _ = await receive(request)
-    if (refused := _refusal(request)) is not None:
-        return refused
-    try:
-        listing = anthropic_messages.model_page(dict(request.query))
-    except InvalidRequest as invalid:
-        return invalid.response()
-    return await answer(request, ANTHROPIC, state.next_fault(), None, lambda: listing)
-
-
-async def retrieve_model(request: web.Request) -> web.StreamResponse:
-    state, _ = await receive(request)
-    if (refused := _refusal(request)) is not None:
-        return refused
-    model_id = request.match_info["model"]
-    if model_id not in MODEL_IDS:
-        return error_response("not_found_error", f"model: {model_id}")
-    return await answer(
-        request, ANTHROPIC, state.next_fault(), model_id, lambda: anthropic_messages.model_info(model_id)
+def read_messages(request: web.Request, body: Any) -> Call:
+    _require_key_and_version(request)
+    body = anthropic_messages.check_request(body)
+    provider = request.match_info["provider"]
+    streamed = body.get("stream") is True
+    return Call(
+        body["model"],
+        lambda: anthropic_messages.message(provider, body),
+        (lambda: anthropic_messages.stream_events(provider, body)) if streamed else None,
     )
+
+
+def read_models(request: web.Request, body: Any) -> Call:
+    _require_key_and_version(request)
+    listing = anthropic_messages.model_page(dict(request.query))
+    return Call(None, lambda: listing)
+
+
+def read_model(request: web.Request, body: Any) -> Call:
+    _require_key_and_version(request)
+    model_id = request.match_info["model"]
+    return known_model(
+        model_id, anthropic_messages.model_info, lambda: error_response("not_found_error", f"model: {model_id}")
+    )
+
+
+list_models = endpoint(ANTHROPIC, read_models)
+retrieve_model = endpoint(ANTHROPIC, read_model)
 
 
 def add_routes(app: web.Application) -> None:
     """Before the OpenAI catch-all under /v1/; the models routes are shared with OpenAI (see provider_routes)."""
-    app.router.add_post("/{provider}/v1/messages", counted_in_flight(messages))
+    app.router.add_post("/{provider}/v1/messages", endpoint(ANTHROPIC, read_messages))

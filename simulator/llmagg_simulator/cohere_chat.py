@@ -6,16 +6,12 @@ import json
 import uuid
 from typing import Any
 
-from llmagg_simulator.cohere_errors import InvalidRequest
 from llmagg_simulator.delivery import EventStream, sse
 from llmagg_simulator.replies import content_pieces, count_tokens, halves, reply_text, shape_reply, sim_arguments
+from llmagg_simulator.validation import BadRequest, is_int, is_str_list
 
 ROLES = ("system", "user", "assistant", "tool")
 FINISH_REASONS = {"end": "COMPLETE", "max_tokens": "MAX_TOKENS", "stop_sequence": "STOP_SEQUENCE"}
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _functions(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -29,26 +25,26 @@ def _functions(body: dict[str, Any]) -> list[dict[str, Any]]:
 def check_request(body: Any) -> dict[str, Any]:
     """The body as a dict when Cohere would accept its shape; raises InvalidRequest otherwise."""
     if not isinstance(body, dict):
-        raise InvalidRequest("invalid request: the body must be a JSON object.")
+        raise BadRequest("invalid request: the body must be a JSON object.")
     if not isinstance(body.get("model"), str) or not body["model"]:
-        raise InvalidRequest("invalid request: model must be specified.")
+        raise BadRequest("invalid request: model must be specified.")
     if not isinstance(body.get("messages"), list) or not body["messages"]:
-        raise InvalidRequest("invalid request: messages must not be empty.")
+        raise BadRequest("invalid request: messages must not be empty.")
     for index, message in enumerate(body["messages"]):
         if not isinstance(message, dict) or message.get("role") not in ROLES:
-            raise InvalidRequest(f"invalid request: messages[{index}].role must be one of {', '.join(ROLES)}.")
+            raise BadRequest(f"invalid request: messages[{index}].role must be one of {', '.join(ROLES)}.")
     if body.get("stream") is not None and not isinstance(body["stream"], bool):
-        raise InvalidRequest("invalid request: stream must be a boolean.")
+        raise BadRequest("invalid request: stream must be a boolean.")
     max_tokens = body.get("max_tokens")
-    if max_tokens is not None and (not _is_int(max_tokens) or max_tokens < 1):
-        raise InvalidRequest("invalid request: max_tokens must be a positive integer.")
+    if max_tokens is not None and (not is_int(max_tokens) or max_tokens < 1):
+        raise BadRequest("invalid request: max_tokens must be a positive integer.")
     stops = body.get("stop_sequences")
-    if stops is not None and not (isinstance(stops, list) and all(isinstance(s, str) for s in stops)):
-        raise InvalidRequest("invalid request: stop_sequences must be a list of strings.")
+    if stops is not None and not is_str_list(stops):
+        raise BadRequest("invalid request: stop_sequences must be a list of strings.")
     if body.get("tools") is not None and not isinstance(body["tools"], list):
-        raise InvalidRequest("invalid request: tools must be a list.")
+        raise BadRequest("invalid request: tools must be a list.")
     if body.get("tool_choice") not in (None, "REQUIRED", "NONE"):
-        raise InvalidRequest("invalid request: tool_choice must be one of REQUIRED, NONE.")
+        raise BadRequest("invalid request: tool_choice must be one of REQUIRED, NONE.")
     return body
 
 

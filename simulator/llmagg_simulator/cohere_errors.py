@@ -7,25 +7,20 @@ import uuid
 
 from aiohttp import web
 
+from llmagg_simulator.delivery import Dialect
 from llmagg_simulator.faults import Fault
 from llmagg_simulator.responses import json_response
+from llmagg_simulator.validation import BadRequest
 
 INTERNAL = "internal server error, this has been reported to our developers"
 
 
-class InvalidRequest(Exception):
-    """A request Cohere would refuse with a 400."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def response(self) -> web.Response:
-        return error_response(400, self.message)
-
-
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     return json_response({"id": str(uuid.uuid4()), "message": message}, status=status, headers=headers)
+
+
+def bad_request(error: BadRequest) -> web.Response:
+    return error_response(400, error.message)
 
 
 def missing_api_key() -> web.Response:
@@ -71,4 +66,12 @@ STREAM_ERROR_EVENT = (
     b'event: message-end\ndata: {"type": "message-end", "delta": {"finish_reason": "ERROR", "error": "'
     + INTERNAL.encode()
     + b'"}}\n\n'
+)
+
+COHERE = Dialect(
+    bad_request=bad_request,
+    fault_error=fault_error_response,
+    malformed_body=MALFORMED_BODY,
+    malformed_event=MALFORMED_EVENT,
+    stream_error_event=STREAM_ERROR_EVENT,
 )

@@ -1,7 +1,7 @@
-"""How every dialect answers under a fault: the request log, waits, error answers, whole bodies and event streams.
+"""How every dialect serves a request: the request log, refusals, then the fault (waits, errors, broken answers).
 
-A dialect brings its own shapes (a `Dialect`: its error answers, its broken bodies) and its own events (an
-`EventStream`); the faults act the same on all of them.
+A dialect brings its own shapes (a `Dialect`: its error answers, its broken bodies), reads each request into a
+`Call` (or refuses it) and encodes its own events (an `EventStream`); the faults act the same on all of them.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from llmagg_simulator.catalog import MODEL_IDS
 from llmagg_simulator.faults import Fault
 from llmagg_simulator.responses import drop_connection, invalid_json, truncated_json
 from llmagg_simulator.state import CHUNK_DELAY_S, PROVIDERS, ProviderState
+from llmagg_simulator.validation import BadRequest
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
@@ -25,8 +27,9 @@ SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 
 @dataclass(frozen=True)
 class Dialect:
-    """What a wire format answers when a fault breaks the answer."""
+    """What a wire format answers to a bad body, and when a fault breaks the answer."""
 
+    bad_request: Callable[[BadRequest], web.Response]  # the 400 for a body the provider would not take
     fault_error: Callable[[Fault, str | None], web.Response | None]  # the error standing in for the answer, if any
     malformed_body: bytes  # a 200 JSON body that does not parse
     malformed_event: bytes  # a stream event whose JSON does not parse
@@ -45,10 +48,60 @@ class EventStream:
     content_type: str = SSE_CONTENT_TYPE
 
 
+@dataclass(frozen=True)
+class Call:
+    """A request once read: the model it names, its whole answer, and its stream when it asks for one."""
+
+    model: str | None
+    whole: Callable[[], dict[str, Any]]
+    events: Callable[[], EventStream] | None = None
+
+
+class Refused(Exception):
+    """Raised while reading a request that is answered with `response` before any fault applies (no key, ...)."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def known_model(
+    model_id: str, describe: Callable[[str], dict[str, Any]], not_found: Callable[[], web.Response]
+) -> Call:
+    """A request for one model of the catalog: its description, or the dialect's 404 for a model it does not have."""
+    if model_id not in MODEL_IDS:
+        raise Refused(not_found())
+    return Call(model_id, lambda: describe(model_id))
+
+
+def has_bearer_key(request: web.Request) -> bool:
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(key.strip())
+
+
 def sse(data: Any, event: str | None = None, end: bytes = b"\n\n") -> bytes:
     """One server-sent event: an optional `event:` line, then `data:` with the JSON."""
     head = f"event: {event}\n".encode() if event else b""
     return head + b"data: " + orjson.dumps(data) + end
+
+
+def endpoint(dialect: Dialect, read: Callable[[web.Request, Any], Call]) -> Handler:
+    """A route: log the request, `read` it (refusals use up no fault), then answer it under the next fault."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        state, body = await receive(request)
+        try:
+            call = read(request, body)
+        except Refused as refused:
+            return refused.response
+        except BadRequest as bad:
+            return dialect.bad_request(bad)
+        fault = state.next_fault()
+        if call.events is not None:
+            return await _stream(request, dialect, fault, call.model, call.events)
+        return await _answer(request, dialect, fault, call.model, call.whole)
+
+    return counted_in_flight(handle)
 
 
 def counted_in_flight(handler: Handler) -> Handler:
@@ -105,7 +158,7 @@ def _with_headers(response: web.StreamResponse, dialect: Dialect) -> web.StreamR
     return response
 
 
-async def answer(
+async def _answer(
     request: web.Request, dialect: Dialect, fault: Fault, model: str | None, build: Callable[[], dict[str, Any]]
 ) -> web.StreamResponse:
     """A whole-body JSON answer from `build`, unless the fault replaces or breaks it."""
@@ -123,7 +176,7 @@ async def answer(
     return _with_headers(web.Response(body=payload, content_type="application/json"), dialect)
 
 
-async def stream(
+async def _stream(
     request: web.Request, dialect: Dialect, fault: Fault, model: str | None, build: Callable[[], EventStream]
 ) -> web.StreamResponse:
     """The events of `build` one by one; cut_stream, stream_error and malformed_json break the stream."""
@@ -131,13 +184,13 @@ async def stream(
         return web.Response(status=504)
     if (error := dialect.fault_error(fault, model)) is not None:
         return _with_headers(error, dialect)
-    answer = build()
-    events = list(answer.events)
+    built = build()
+    events = list(built.events)
     # Where a broken stream stops: after the opening events and N content events, never at the finishing one.
-    stop_at = min(answer.opening + fault.after_chunks, answer.finishing)
+    stop_at = min(built.opening + fault.after_chunks, built.finishing)
     if fault.type == "malformed_json":
-        events[answer.opening] = dialect.malformed_event
-    response = web.StreamResponse(headers={"Content-Type": answer.content_type, "Cache-Control": "no-cache"})
+        events[built.opening] = dialect.malformed_event
+    response = web.StreamResponse(headers={"Content-Type": built.content_type, "Cache-Control": "no-cache"})
     await _with_headers(response, dialect).prepare(request)
     delay_s = request.app[CHUNK_DELAY_S]
     for index, event in enumerate(events):
@@ -151,7 +204,7 @@ async def stream(
             await response.write_eof()
             return response
         await response.write(event)
-    if answer.closing:
-        await response.write(answer.closing)
+    if built.closing:
+        await response.write(built.closing)
     await response.write_eof()
     return response

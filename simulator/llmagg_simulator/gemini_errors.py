@@ -6,8 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
+from llmagg_simulator.delivery import Dialect
 from llmagg_simulator.faults import Fault
 from llmagg_simulator.responses import json_response
+from llmagg_simulator.validation import BadRequest
 
 STATUS = {
     400: "INVALID_ARGUMENT",
@@ -23,17 +25,6 @@ QUOTA_LIMIT = 10
 OVERLOADED = "The model is overloaded. Please try again later."
 
 
-class InvalidArgument(Exception):
-    """A request the Gemini API would refuse with a 400 INVALID_ARGUMENT."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def response(self) -> web.Response:
-        return error_response(400, self.message)
-
-
 def error_body(code: int, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message, "status": STATUS[code]}
     if details:
@@ -43,6 +34,10 @@ def error_body(code: int, message: str, details: list[dict[str, Any]] | None = N
 
 def error_response(code: int, message: str, details: list[dict[str, Any]] | None = None) -> web.Response:
     return json_response(error_body(code, message, details), status=code)
+
+
+def bad_request(error: BadRequest) -> web.Response:
+    return error_response(400, error.message)  # INVALID_ARGUMENT
 
 
 def missing_api_key() -> web.Response:
@@ -143,4 +138,12 @@ MALFORMED_BODY = b'{"candidates": [{"content": {"parts": [{"te'
 MALFORMED_EVENT = b'data: {"candidates": [{"content": {"parts": [{"te' + SSE_END
 STREAM_ERROR_EVENT = (
     b'data: {"error": {"code": 503, "message": "' + OVERLOADED.encode() + b'", "status": "UNAVAILABLE"}}' + SSE_END
+)
+
+GEMINI = Dialect(
+    bad_request=bad_request,
+    fault_error=fault_error_response,
+    malformed_body=MALFORMED_BODY,
+    malformed_event=MALFORMED_EVENT,
+    stream_error_event=STREAM_ERROR_EVENT,
 )

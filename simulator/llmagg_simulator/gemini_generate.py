@@ -12,8 +12,9 @@ from typing import Any
 
 from llmagg_simulator.catalog import BY_ID, MODEL_IDS, page
 from llmagg_simulator.delivery import EventStream, sse
-from llmagg_simulator.gemini_errors import SSE_END, InvalidArgument
+from llmagg_simulator.gemini_errors import SSE_END
 from llmagg_simulator.replies import content_pieces, count_tokens, reply_text, shape_reply, sim_arguments
+from llmagg_simulator.validation import BadRequest, is_int, is_str_list
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -26,10 +27,6 @@ def _get(obj: Any, name: str) -> Any:
     if name in obj:
         return obj[name]
     return obj.get(re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower())
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _functions(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -49,32 +46,32 @@ def _calling_config(body: dict[str, Any]) -> dict[str, Any]:
 def check_request(body: Any) -> dict[str, Any]:
     """The body as a dict when the Gemini API would accept its shape; raises InvalidArgument otherwise."""
     if not isinstance(body, dict):
-        raise InvalidArgument("Invalid JSON payload received. Expected an object.")
+        raise BadRequest("Invalid JSON payload received. Expected an object.")
     contents = _get(body, "contents")
     if not contents:
-        raise InvalidArgument("* GenerateContentRequest.contents: contents is not specified\n")
+        raise BadRequest("* GenerateContentRequest.contents: contents is not specified\n")
     if not isinstance(contents, list) or not all(isinstance(c, dict) for c in contents):
-        raise InvalidArgument("Invalid value at 'contents': expected a list of Content objects.")
+        raise BadRequest("Invalid value at 'contents': expected a list of Content objects.")
     for content in contents:
         if content.get("role") not in (None, "", "user", "model"):
-            raise InvalidArgument("Please use a valid role: user, model.")
+            raise BadRequest("Please use a valid role: user, model.")
         if not isinstance(content.get("parts"), list) or not content["parts"]:
-            raise InvalidArgument("* GenerateContentRequest.contents.parts: contents.parts must not be empty.\n")
+            raise BadRequest("* GenerateContentRequest.contents.parts: contents.parts must not be empty.\n")
     config = _get(body, "generationConfig")
     if config is not None and not isinstance(config, dict):
-        raise InvalidArgument("Invalid value at 'generation_config': expected an object.")
+        raise BadRequest("Invalid value at 'generation_config': expected an object.")
     max_tokens = _get(config, "maxOutputTokens")
-    if max_tokens is not None and (not _is_int(max_tokens) or max_tokens < 1):
-        raise InvalidArgument("* GenerateContentRequest.generation_config.max_output_tokens: must be positive.\n")
+    if max_tokens is not None and (not is_int(max_tokens) or max_tokens < 1):
+        raise BadRequest("* GenerateContentRequest.generation_config.max_output_tokens: must be positive.\n")
     stops = _get(config, "stopSequences")
-    if stops is not None and not (isinstance(stops, list) and all(isinstance(s, str) for s in stops)):
-        raise InvalidArgument("Invalid value at 'generation_config.stop_sequences': expected a list of strings.")
+    if stops is not None and not is_str_list(stops):
+        raise BadRequest("Invalid value at 'generation_config.stop_sequences': expected a list of strings.")
     if _get(body, "tools") is not None and not isinstance(_get(body, "tools"), list):
-        raise InvalidArgument("Invalid value at 'tools': expected a list of Tool objects.")
+        raise BadRequest("Invalid value at 'tools': expected a list of Tool objects.")
     offered = {f["name"] for f in _functions(body)}
     for name in _get(_calling_config(body), "allowedFunctionNames") or []:
         if name not in offered:
-            raise InvalidArgument(f"* GenerateContentRequest.tool_config.function_calling_config: {name} not found.\n")
+            raise BadRequest(f"* GenerateContentRequest.tool_config.function_calling_config: {name} not found.\n")
     return body
 
 
@@ -192,9 +189,9 @@ def model_page(query: dict[str, str]) -> dict[str, Any]:
         size = int(query.get("pageSize", DEFAULT_PAGE_SIZE))
         start = int(query.get("pageToken") or 0)
     except ValueError:
-        raise InvalidArgument("Invalid pageSize or pageToken.") from None
+        raise BadRequest("Invalid pageSize or pageToken.") from None
     if size < 1 or not 0 <= start <= len(MODEL_IDS):
-        raise InvalidArgument("Invalid pageSize or pageToken.")
+        raise BadRequest("Invalid pageSize or pageToken.")
     selected, next_start = page(list(MODEL_IDS), start, min(size, MAX_PAGE_SIZE))
     listing: dict[str, Any] = {"models": [model_resource(model_id) for model_id in selected]}
     if next_start is not None:

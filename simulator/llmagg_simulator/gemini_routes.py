@@ -2,76 +2,58 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from llmagg_simulator import gemini_generate
-from llmagg_simulator.catalog import MODEL_IDS
-from llmagg_simulator.delivery import Dialect, answer, counted_in_flight, receive, stream
-from llmagg_simulator.gemini_errors import (
-    MALFORMED_BODY,
-    MALFORMED_EVENT,
-    STREAM_ERROR_EVENT,
-    InvalidArgument,
-    error_response,
-    fault_error_response,
-    missing_api_key,
-)
+from llmagg_simulator.delivery import Call, Refused, endpoint, known_model, receive
+from llmagg_simulator.gemini_errors import GEMINI, error_response, missing_api_key
+from llmagg_simulator.validation import BadRequest
 
-GEMINI = Dialect(fault_error_response, MALFORMED_BODY, MALFORMED_EVENT, STREAM_ERROR_EVENT)
 API_VERSION = "v1beta"
 
 
-def _has_api_key(request: web.Request) -> bool:
+def _require_key(request: web.Request) -> None:
     """The key comes in x-goog-api-key or in ?key=."""
-    return bool(request.headers.get("x-goog-api-key", "").strip() or request.query.get("key", "").strip())
+    if not (request.headers.get("x-goog-api-key", "").strip() or request.query.get("key", "").strip()):
+        raise Refused(missing_api_key())
 
 
-async def model_action(request: web.Request) -> web.StreamResponse:
+def read_model_action(request: web.Request, body: Any) -> Call:
     """POST models/{model}:generateContent and models/{model}:streamGenerateContent?alt=sse."""
-    state, body = await receive(request)
-    if not _has_api_key(request):
-        return missing_api_key()
+    _require_key(request)
     model, _, action = request.match_info["target"].rpartition(":")
     if action not in ("generateContent", "streamGenerateContent") or not model:
-        return error_response(404, f"Method not found: models/{request.match_info['target']}.")
-    try:
-        body = gemini_generate.check_request(body)
-        if action == "streamGenerateContent" and request.query.get("alt") != "sse":
-            # The real API then streams one JSON array; the simulator only serves the SSE form every SDK asks for.
-            raise InvalidArgument("The provider simulator serves streamGenerateContent only with ?alt=sse.")
-    except InvalidArgument as invalid:
-        return invalid.response()
-    provider, fault = request.match_info["provider"], state.next_fault()
-    if action == "streamGenerateContent":
-        return await stream(
-            request,
-            GEMINI,
-            fault,
-            model,
-            lambda: gemini_generate.event_stream(gemini_generate.stream_chunks(provider, model, body)),
-        )
-    return await answer(request, GEMINI, fault, model, lambda: gemini_generate.generate(provider, model, body))
+        raise Refused(error_response(404, f"Method not found: models/{request.match_info['target']}."))
+    body = gemini_generate.check_request(body)
+    provider = request.match_info["provider"]
+    if action == "generateContent":
+        return Call(model, lambda: gemini_generate.generate(provider, model, body))
+    if request.query.get("alt") != "sse":
+        # The real API then streams one JSON array; the simulator only serves the SSE form every SDK asks for.
+        raise BadRequest("The provider simulator serves streamGenerateContent only with ?alt=sse.")
+    return Call(
+        model,
+        lambda: gemini_generate.generate(provider, model, body),
+        lambda: gemini_generate.event_stream(gemini_generate.stream_chunks(provider, model, body)),
+    )
 
 
-async def list_models(request: web.Request) -> web.StreamResponse:
-    state, _ = await receive(request)
-    if not _has_api_key(request):
-        return missing_api_key()
-    try:
-        listing = gemini_generate.model_page(dict(request.query))
-    except InvalidArgument as invalid:
-        return invalid.response()
-    return await answer(request, GEMINI, state.next_fault(), None, lambda: listing)
+def read_models(request: web.Request, body: Any) -> Call:
+    _require_key(request)
+    listing = gemini_generate.model_page(dict(request.query))
+    return Call(None, lambda: listing)
 
 
-async def get_model(request: web.Request) -> web.StreamResponse:
-    state, _ = await receive(request)
-    if not _has_api_key(request):
-        return missing_api_key()
+def read_model(request: web.Request, body: Any) -> Call:
+    _require_key(request)
     model_id = request.match_info["target"]
-    if model_id not in MODEL_IDS:
-        return error_response(404, f"models/{model_id} is not found for API version {API_VERSION}.")
-    return await answer(request, GEMINI, state.next_fault(), model_id, lambda: gemini_generate.model_resource(model_id))
+    return known_model(
+        model_id,
+        gemini_generate.model_resource,
+        lambda: error_response(404, f"models/{model_id} is not found for API version {API_VERSION}."),
+    )
 
 
 async def unknown_route(request: web.Request) -> web.Response:
@@ -81,7 +63,7 @@ async def unknown_route(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     prefix = f"/{{provider}}/{API_VERSION}"
-    app.router.add_get(f"{prefix}/models", counted_in_flight(list_models))
-    app.router.add_get(f"{prefix}/models/{{target}}", counted_in_flight(get_model))
-    app.router.add_post(f"{prefix}/models/{{target}}", counted_in_flight(model_action))
+    app.router.add_get(f"{prefix}/models", endpoint(GEMINI, read_models))
+    app.router.add_get(f"{prefix}/models/{{target}}", endpoint(GEMINI, read_model))
+    app.router.add_post(f"{prefix}/models/{{target}}", endpoint(GEMINI, read_model_action))
     app.router.add_route("*", f"{prefix}/{{rest:.*}}", unknown_route)

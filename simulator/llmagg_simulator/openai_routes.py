@@ -1,4 +1,4 @@
-"""`/<provider>/v1/...` in the OpenAI format: chat completions, embeddings, models."""
+"""`/<provider>/v1/...` in the OpenAI format (Bearer key): chat completions, embeddings, models."""
 
 from __future__ import annotations
 
@@ -7,25 +7,15 @@ from typing import Any
 from aiohttp import web
 
 from llmagg_simulator import openai_chat, openai_embeddings, openai_models
-from llmagg_simulator.catalog import MODEL_IDS
-from llmagg_simulator.delivery import Dialect, EventStream, answer, counted_in_flight, receive, sse, stream
-from llmagg_simulator.openai_errors import (
-    MALFORMED_BODY,
-    MALFORMED_CHUNK,
-    STREAM_ERROR_CHUNK,
-    InvalidRequest,
-    error_response,
-    fault_error_response,
-    missing_api_key,
-)
+from llmagg_simulator.delivery import Call, EventStream, Refused, endpoint, has_bearer_key, known_model, receive, sse
+from llmagg_simulator.openai_errors import OPENAI, error_response, missing_api_key
 
-OPENAI = Dialect(fault_error_response, MALFORMED_BODY, MALFORMED_CHUNK, STREAM_ERROR_CHUNK)
 DONE = b"data: [DONE]\n\n"
 
 
-def _has_api_key(request: web.Request) -> bool:
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and bool(key.strip())
+def _require_key(request: web.Request) -> None:
+    if not has_bearer_key(request):
+        raise Refused(missing_api_key())
 
 
 def _event_stream(chunks: list[dict[str, Any]]) -> EventStream:
@@ -34,51 +24,44 @@ def _event_stream(chunks: list[dict[str, Any]]) -> EventStream:
     return EventStream([sse(chunk) for chunk in chunks], opening=1, finishing=finishing, closing=DONE)
 
 
-async def chat_completions(request: web.Request) -> web.StreamResponse:
-    state, body = await receive(request)
-    if not _has_api_key(request):
-        return missing_api_key()
-    try:
-        body = openai_chat.check_request(body)
-    except InvalidRequest as invalid:
-        return invalid.response()
-    provider, fault, model = request.match_info["provider"], state.next_fault(), body["model"]
-    if body.get("stream") is True:
-        return await stream(
-            request, OPENAI, fault, model, lambda: _event_stream(openai_chat.stream_chunks(provider, body))
-        )
-    return await answer(request, OPENAI, fault, model, lambda: openai_chat.completion(provider, body))
-
-
-async def embeddings(request: web.Request) -> web.StreamResponse:
-    state, body = await receive(request)
-    if not _has_api_key(request):
-        return missing_api_key()
-    try:
-        openai_embeddings.inputs_of(body)
-    except InvalidRequest as invalid:
-        return invalid.response()
-    return await answer(request, OPENAI, state.next_fault(), body["model"], lambda: openai_embeddings.embeddings(body))
-
-
-async def list_models(request: web.Request) -> web.StreamResponse:
-    state, _ = await receive(request)
-    if not _has_api_key(request):
-        return missing_api_key()
+def read_chat(request: web.Request, body: Any) -> Call:
+    _require_key(request)
+    body = openai_chat.check_request(body)
     provider = request.match_info["provider"]
-    return await answer(request, OPENAI, state.next_fault(), None, lambda: openai_models.model_list(provider))
+    streamed = body.get("stream") is True
+    return Call(
+        body["model"],
+        lambda: openai_chat.completion(provider, body),
+        (lambda: _event_stream(openai_chat.stream_chunks(provider, body))) if streamed else None,
+    )
 
 
-async def retrieve_model(request: web.Request) -> web.StreamResponse:
-    state, _ = await receive(request)
-    if not _has_api_key(request):
-        return missing_api_key()
+def read_embeddings(request: web.Request, body: Any) -> Call:
+    _require_key(request)
+    openai_embeddings.inputs_of(body)
+    return Call(body["model"], lambda: openai_embeddings.embeddings(body))
+
+
+def read_models(request: web.Request, body: Any) -> Call:
+    _require_key(request)
+    provider = request.match_info["provider"]
+    return Call(None, lambda: openai_models.model_list(provider))
+
+
+def read_model(request: web.Request, body: Any) -> Call:
+    _require_key(request)
     provider, model_id = request.match_info["provider"], request.match_info["model"]
-    if model_id not in MODEL_IDS:
-        return error_response(
+    return known_model(
+        model_id,
+        lambda known: openai_models.model(provider, known),
+        lambda: error_response(
             404, f"The model '{model_id}' does not exist", "invalid_request_error", "model_not_found", "model"
-        )
-    return await answer(request, OPENAI, state.next_fault(), model_id, lambda: openai_models.model(provider, model_id))
+        ),
+    )
+
+
+list_models = endpoint(OPENAI, read_models)
+retrieve_model = endpoint(OPENAI, read_model)
 
 
 async def unknown_route(request: web.Request) -> web.Response:
@@ -89,8 +72,8 @@ async def unknown_route(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     """Chat and embeddings; the models routes are shared with Anthropic (see provider_routes)."""
-    app.router.add_post("/{provider}/v1/chat/completions", counted_in_flight(chat_completions))
-    app.router.add_post("/{provider}/v1/embeddings", counted_in_flight(embeddings))
+    app.router.add_post("/{provider}/v1/chat/completions", endpoint(OPENAI, read_chat))
+    app.router.add_post("/{provider}/v1/embeddings", endpoint(OPENAI, read_embeddings))
 
 
 def add_catch_all(app: web.Application) -> None:

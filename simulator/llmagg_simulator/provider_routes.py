@@ -12,26 +12,23 @@ from __future__ import annotations
 from aiohttp import web
 
 from llmagg_simulator import anthropic_routes, cohere_routes, gemini_routes, openai_routes
-from llmagg_simulator.delivery import counted_in_flight
 
 
 async def list_models(request: web.Request) -> web.StreamResponse:
-    if anthropic_routes.speaks_anthropic(request):
-        return await anthropic_routes.list_models(request)
-    return await openai_routes.list_models(request)
+    speaks_anthropic = anthropic_routes.speaks_anthropic(request)
+    return await (anthropic_routes.list_models if speaks_anthropic else openai_routes.list_models)(request)
 
 
 async def retrieve_model(request: web.Request) -> web.StreamResponse:
-    if anthropic_routes.speaks_anthropic(request):
-        return await anthropic_routes.retrieve_model(request)
-    return await openai_routes.retrieve_model(request)
+    speaks_anthropic = anthropic_routes.speaks_anthropic(request)
+    return await (anthropic_routes.retrieve_model if speaks_anthropic else openai_routes.retrieve_model)(request)
 
 
 def add_provider_routes(app: web.Application) -> None:
     anthropic_routes.add_routes(app)
     openai_routes.add_routes(app)
-    app.router.add_get("/{provider}/v1/models", counted_in_flight(list_models))
-    app.router.add_get("/{provider}/v1/models/{model:.+}", counted_in_flight(retrieve_model))
+    app.router.add_get("/{provider}/v1/models", list_models)
+    app.router.add_get("/{provider}/v1/models/{model:.+}", retrieve_model)
     openai_routes.add_catch_all(app)  # after every /v1/ route
     gemini_routes.add_routes(app)
     cohere_routes.add_routes(app)

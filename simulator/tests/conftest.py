@@ -16,11 +16,8 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import anthropic
-import cohere
 import openai
 import pytest
-from google import genai
 
 from llmagg_devstack.simulator import SimulatorProcess
 
@@ -93,43 +90,41 @@ def provider(sim: SimulatorProcess, request: pytest.FixtureRequest) -> str:
     return name
 
 
-@pytest.fixture
-def client(sim: SimulatorProcess, provider: str) -> Iterator[openai.OpenAI]:
-    with sdk_for(sim, provider) as api:
-        yield api
+Make = Callable[[SimulatorProcess, str], Any]
 
 
-@pytest.fixture
-def async_client(sim: SimulatorProcess, provider: str) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=sim.base_url(provider), api_key=API_KEY, max_retries=0, timeout=10)
+def _sdk_fixture(make: Make) -> Any:
+    """A fixture yielding the client `make` builds for the test's provider, closed after the test."""
+
+    @pytest.fixture
+    def fixture(sim: SimulatorProcess, provider: str) -> Iterator[Any]:
+        with make(sim, provider) as api:
+            yield api
+
+    return fixture
 
 
-@pytest.fixture
-def anthropic_client(sim: SimulatorProcess, provider: str) -> Iterator[anthropic.Anthropic]:
-    with anthropic_for(sim, provider) as api:
-        yield api
+def _async_sdk_fixture(make: Make) -> Any:
+    """A fixture returning an async client; the test closes it (`async with`) on its own event loop."""
+
+    @pytest.fixture
+    def fixture(sim: SimulatorProcess, provider: str) -> Any:
+        return make(sim, provider)
+
+    return fixture
 
 
-@pytest.fixture
-def async_anthropic_client(sim: SimulatorProcess, provider: str) -> anthropic.AsyncAnthropic:
-    return async_anthropic_for(sim, provider)
-
-
-@pytest.fixture
-def gemini_client(sim: SimulatorProcess, provider: str) -> Iterator[genai.Client]:
-    with gemini_for(sim, provider) as api:
-        yield api
-
-
-@pytest.fixture
-def cohere_client(sim: SimulatorProcess, provider: str) -> Iterator[cohere.ClientV2]:
-    with cohere_for(sim, provider) as api:
-        yield api
-
-
-@pytest.fixture
-def async_cohere_client(sim: SimulatorProcess, provider: str) -> cohere.AsyncClientV2:
-    return async_cohere_for(sim, provider)
+client = _sdk_fixture(sdk_for)
+anthropic_client = _sdk_fixture(anthropic_for)
+gemini_client = _sdk_fixture(gemini_for)
+cohere_client = _sdk_fixture(cohere_for)
+async_client = _async_sdk_fixture(
+    lambda sim, provider: openai.AsyncOpenAI(
+        base_url=sim.base_url(provider), api_key=API_KEY, max_retries=0, timeout=10
+    )
+)
+async_anthropic_client = _async_sdk_fixture(async_anthropic_for)
+async_cohere_client = _async_sdk_fixture(async_cohere_for)
 
 
 @pytest.fixture(scope="session")

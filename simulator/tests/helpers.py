@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,21 +35,18 @@ def sdk_for(sim: SimulatorProcess, provider: str, **options: Any) -> openai.Open
     return openai.OpenAI(**{**settings, **options})
 
 
-def _anthropic_settings(sim: SimulatorProcess, provider: str, options: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "base_url": provider_root(sim, provider),
-        "api_key": API_KEY,
-        "max_retries": 0,
-        "timeout": TIMEOUT_S,
-    } | options
+def _settings(sim: SimulatorProcess, provider: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The anthropic and cohere clients' settings: the provider's root, the key, no retries, a short timeout."""
+    settings = {"base_url": provider_root(sim, provider), "api_key": API_KEY, "max_retries": 0, "timeout": TIMEOUT_S}
+    return settings | options
 
 
 def anthropic_for(sim: SimulatorProcess, provider: str, **options: Any) -> anthropic.Anthropic:
-    return anthropic.Anthropic(**_anthropic_settings(sim, provider, options))
+    return anthropic.Anthropic(**_settings(sim, provider, options))
 
 
 def async_anthropic_for(sim: SimulatorProcess, provider: str, **options: Any) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(**_anthropic_settings(sim, provider, options))
+    return anthropic.AsyncAnthropic(**_settings(sim, provider, options))
 
 
 def gemini_for(sim: SimulatorProcess, provider: str, timeout_s: float = TIMEOUT_S, **options: Any) -> genai.Client:
@@ -59,21 +57,23 @@ def gemini_for(sim: SimulatorProcess, provider: str, timeout_s: float = TIMEOUT_
     return genai.Client(vertexai=False, api_key=API_KEY, http_options=http_options)
 
 
-def _cohere_settings(sim: SimulatorProcess, provider: str, options: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "base_url": provider_root(sim, provider),
-        "api_key": API_KEY,
-        "max_retries": 0,
-        "timeout": TIMEOUT_S,
-    } | options
-
-
 def cohere_for(sim: SimulatorProcess, provider: str, **options: Any) -> cohere.ClientV2:
-    return cohere.ClientV2(**_cohere_settings(sim, provider, options))
+    return cohere.ClientV2(**_settings(sim, provider, options))
 
 
 def async_cohere_for(sim: SimulatorProcess, provider: str, **options: Any) -> cohere.AsyncClientV2:
-    return cohere.AsyncClientV2(**_cohere_settings(sim, provider, options))
+    return cohere.AsyncClientV2(**_settings(sim, provider, options))
+
+
+def collect(stream: Iterable[Any]) -> tuple[list[Any], BaseException | None]:
+    """What an SDK stream yielded before it ended, and what it raised (None when it ended cleanly)."""
+    received = []
+    try:
+        for item in stream:
+            received.append(item)
+    except Exception as error:
+        return received, error
+    return received, None
 
 
 def wait_until_idle(sim: SimulatorProcess, provider: str, within_s: float = 3) -> int:

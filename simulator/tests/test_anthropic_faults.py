@@ -9,7 +9,7 @@ import anthropic
 import httpx2
 import pytest
 
-from .helpers import anthropic_for, wait_until_idle
+from .helpers import anthropic_for, collect, wait_until_idle
 
 HELLO = [{"role": "user", "content": "Hello there"}]
 ECHO_FIVE = [{"role": "user", "content": "echo: one two three four five"}]
@@ -18,16 +18,6 @@ LIMITED = ("requests", "tokens", "input-tokens", "output-tokens")
 
 def _create(api: anthropic.Anthropic, **options):
     return api.messages.create(model="sim-small", max_tokens=50, messages=options.pop("messages", HELLO), **options)
-
-
-def _collect(stream) -> tuple[list, BaseException | None]:
-    received = []
-    try:
-        for event in stream:
-            received.append(event)
-    except Exception as error:
-        return received, error
-    return received, None
 
 
 def test_a_429_is_a_rate_limit_error_with_retry_after_and_rfc3339_resets(sim, anthropic_client, provider):
@@ -105,7 +95,7 @@ def test_an_error_fault_refuses_a_stream_before_it_starts_and_applies_to_the_mod
 
 def test_a_stream_error_sends_an_overloaded_error_event_after_n_deltas(sim, anthropic_client, provider):
     sim.script(provider, [{"type": "stream_error", "after_chunks": 2}])
-    received, error = _collect(_create(anthropic_client, messages=ECHO_FIVE, stream=True))
+    received, error = collect(_create(anthropic_client, messages=ECHO_FIVE, stream=True))
     assert [e.delta.text for e in received if e.type == "content_block_delta"] == ["one", " two"]
     assert type(error) is anthropic.APIStatusError  # raised by the SDK from the `event: error` of a 200 stream
     assert error.body == {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
@@ -120,7 +110,7 @@ def test_a_stream_error_fault_on_a_whole_message_is_overloaded(sim, anthropic_cl
 def test_a_cut_stream_drops_the_connection_after_the_opening_events_and_n_deltas(sim, anthropic_client, provider):
     sim.script(provider, [{"type": "cut_stream", "after_chunks": 2}])
     with anthropic_client.messages.stream(model="m", max_tokens=50, messages=ECHO_FIVE) as stream:
-        received, error = _collect(stream)
+        received, error = collect(stream)
         assert stream.current_message_snapshot.content[0].text == "one two"
     assert isinstance(error, httpx2.RemoteProtocolError)
     assert [e.text for e in received if e.type == "text"] == ["one", " two"]
@@ -128,7 +118,7 @@ def test_a_cut_stream_drops_the_connection_after_the_opening_events_and_n_deltas
 
 def test_a_late_cut_still_never_delivers_the_message_delta(sim, anthropic_client, provider):
     sim.script(provider, [{"type": "cut_stream", "after_chunks": 50}])
-    received, error = _collect(_create(anthropic_client, messages=ECHO_FIVE, stream=True))
+    received, error = collect(_create(anthropic_client, messages=ECHO_FIVE, stream=True))
     assert isinstance(error, httpx2.RemoteProtocolError)
     assert [e.type for e in received][-1] == "content_block_stop"
     assert "".join(e.delta.text for e in received if e.type == "content_block_delta") == "one two three four five"
@@ -144,7 +134,7 @@ def test_malformed_json_makes_the_sdk_raise_for_a_message_and_mid_stream(sim, an
     sim.script(provider, ["malformed_json", "malformed_json"])
     with pytest.raises(json.JSONDecodeError):
         _create(anthropic_client)
-    received, error = _collect(_create(anthropic_client, stream=True))
+    received, error = collect(_create(anthropic_client, stream=True))
     assert isinstance(error, json.JSONDecodeError)
     assert [e.type for e in received] == ["message_start", "content_block_start"]  # the first delta did not parse
 

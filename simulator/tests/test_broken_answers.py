@@ -8,31 +8,21 @@ import time
 import openai
 import pytest
 
-from .helpers import HELLO, json_headers, sdk_for, wait_until_idle
+from .helpers import HELLO, collect, json_headers, sdk_for, wait_until_idle
 
 ECHO_FIVE = [{"role": "user", "content": "echo: one two three four five"}]
 
 
-def _collect(stream) -> tuple[list, BaseException | None]:
-    received = []
-    try:
-        for chunk in stream:
-            received.append(chunk)
-    except Exception as error:
-        return received, error
-    return received, None
-
-
 def test_a_cut_stream_makes_sdk_iteration_raise_after_the_role_chunk_and_n_more(sim, client, provider):
     sim.script(provider, [{"type": "cut_stream", "after_chunks": 2}])
-    received, error = _collect(client.chat.completions.create(model="m", messages=ECHO_FIVE, stream=True))
+    received, error = collect(client.chat.completions.create(model="m", messages=ECHO_FIVE, stream=True))
     assert isinstance(error, openai.APIConnectionError)
     assert [c.choices[0].delta.content for c in received] == ["", "one", " two"]
 
 
 def test_a_cut_stream_never_delivers_the_finishing_chunk_however_late_the_cut(sim, client, provider):
     sim.script(provider, [{"type": "cut_stream", "after_chunks": 50}])
-    received, error = _collect(
+    received, error = collect(
         client.chat.completions.create(
             model="m", messages=ECHO_FIVE, stream=True, stream_options={"include_usage": True}
         )
@@ -44,7 +34,7 @@ def test_a_cut_stream_never_delivers_the_finishing_chunk_however_late_the_cut(si
 
 def test_a_cut_after_zero_chunks_delivers_only_the_role_chunk(sim, client, provider):
     sim.script(provider, [{"type": "cut_stream", "after_chunks": 0}])
-    received, error = _collect(client.chat.completions.create(model="m", messages=HELLO, stream=True))
+    received, error = collect(client.chat.completions.create(model="m", messages=HELLO, stream=True))
     assert isinstance(error, openai.APIConnectionError)
     assert len(received) == 1 and received[0].choices[0].delta.role == "assistant"
 
@@ -74,7 +64,7 @@ def test_malformed_json_makes_the_sdk_raise(sim, client, provider):
 
 def test_a_malformed_chunk_makes_sdk_stream_iteration_raise(sim, client, provider):
     sim.script(provider, ["malformed_json"])
-    received, error = _collect(client.chat.completions.create(model="m", messages=HELLO, stream=True))
+    received, error = collect(client.chat.completions.create(model="m", messages=HELLO, stream=True))
     assert isinstance(error, json.JSONDecodeError)
     assert len(received) == 1  # the role chunk parsed; the next data line did not
 

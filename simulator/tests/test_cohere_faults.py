@@ -9,7 +9,7 @@ import httpx
 import pytest
 from cohere.core.api_error import ApiError
 
-from .helpers import cohere_for, wait_until_idle
+from .helpers import cohere_for, collect, wait_until_idle
 
 pytestmark = pytest.mark.filterwarnings("ignore:The `__fields__` attribute is deprecated")
 HELLO = [{"role": "user", "content": "Hello there"}]
@@ -18,16 +18,6 @@ ECHO_FIVE = [{"role": "user", "content": "echo: one two three four five"}]
 
 def _chat(api, messages=HELLO):
     return api.chat(model="sim-small", messages=messages)
-
-
-def _collect(stream) -> tuple[list, BaseException | None]:
-    received = []
-    try:
-        for event in stream:
-            received.append(event)
-    except Exception as error:
-        return received, error
-    return received, None
 
 
 def _text(events) -> str:
@@ -77,13 +67,13 @@ def test_an_error_fault_raises_the_sdks_error_for_its_status(
 
 def test_an_error_fault_refuses_a_stream_before_it_starts(sim, cohere_client, provider):
     sim.script(provider, ["429"])
-    received, error = _collect(cohere_client.chat_stream(model="m", messages=HELLO))
+    received, error = collect(cohere_client.chat_stream(model="m", messages=HELLO))
     assert received == [] and isinstance(error, cohere.TooManyRequestsError)
 
 
 def test_a_stream_error_ends_the_stream_with_an_error_finish_after_n_deltas(sim, cohere_client, provider):
     sim.script(provider, [{"type": "stream_error", "after_chunks": 2}])
-    received, error = _collect(cohere_client.chat_stream(model="m", messages=ECHO_FIVE))
+    received, error = collect(cohere_client.chat_stream(model="m", messages=ECHO_FIVE))
     assert error is None  # the SDK hands the failure over as the last event rather than raising
     assert _text(received) == "one two"
     end = received[-1]
@@ -99,9 +89,9 @@ def test_a_stream_error_fault_on_a_whole_chat_is_service_unavailable(sim, cohere
 
 def test_a_cut_stream_drops_the_connection_after_n_deltas_never_the_message_end(sim, cohere_client, provider):
     sim.script(provider, [{"type": "cut_stream", "after_chunks": 2}, {"type": "cut_stream", "after_chunks": 50}])
-    received, error = _collect(cohere_client.chat_stream(model="m", messages=ECHO_FIVE))
+    received, error = collect(cohere_client.chat_stream(model="m", messages=ECHO_FIVE))
     assert isinstance(error, httpx.RemoteProtocolError) and _text(received) == "one two"
-    received, error = _collect(cohere_client.chat_stream(model="m", messages=ECHO_FIVE))
+    received, error = collect(cohere_client.chat_stream(model="m", messages=ECHO_FIVE))
     assert isinstance(error, httpx.RemoteProtocolError)
     assert [e.type for e in received][-1] == "content-end" and _text(received) == "one two three four five"
 
@@ -122,7 +112,7 @@ def test_a_malformed_chat_is_an_sdk_api_error_with_status_200(sim, cohere_client
 def test_a_malformed_stream_event_is_logged_and_its_text_lost_by_the_sdk(sim, cohere_client, provider, caplog):
     sim.script(provider, ["malformed_json"])
     with caplog.at_level(logging.WARNING):
-        received, error = _collect(cohere_client.chat_stream(model="m", messages=ECHO_FIVE))
+        received, error = collect(cohere_client.chat_stream(model="m", messages=ECHO_FIVE))
     assert error is None and received[-1].delta.finish_reason == "COMPLETE"
     assert _text(received) == " two three four five"  # the first delta did not parse and the SDK skipped it
     assert any("Failed to parse SSE data field as JSON" in record.getMessage() for record in caplog.records)

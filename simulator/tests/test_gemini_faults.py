@@ -9,7 +9,7 @@ import pytest
 from google.genai import errors
 from google.genai import types as genai_types
 
-from .helpers import gemini_for, wait_until_idle
+from .helpers import collect, gemini_for, wait_until_idle
 
 ECHO_FIVE = "echo: one two three four five"
 RPC = "type.googleapis.com/google.rpc."
@@ -21,16 +21,6 @@ def _generate(api, contents: str = "Hello there"):
 
 def _stream(api, contents: str = ECHO_FIVE):
     return api.models.generate_content_stream(model="sim-small", contents=contents)
-
-
-def _collect(stream) -> tuple[list, BaseException | None]:
-    received = []
-    try:
-        for chunk in stream:
-            received.append(chunk)
-    except Exception as error:
-        return received, error
-    return received, None
 
 
 def _details(error: errors.APIError) -> dict[str, dict]:
@@ -112,7 +102,7 @@ def test_a_bad_key_is_a_400_with_the_api_key_invalid_reason(sim, gemini_client, 
 
 def test_an_error_fault_refuses_a_stream_before_it_starts_and_applies_to_the_models_list(sim, gemini_client, provider):
     sim.script(provider, ["429", "503"])
-    received, error = _collect(_stream(gemini_client))
+    received, error = collect(_stream(gemini_client))
     assert received == [] and isinstance(error, errors.ClientError) and error.code == 429
     with pytest.raises(errors.ServerError):
         list(gemini_client.models.list())
@@ -120,7 +110,7 @@ def test_an_error_fault_refuses_a_stream_before_it_starts_and_applies_to_the_mod
 
 def test_a_stream_error_sends_an_error_chunk_after_n_chunks(sim, gemini_client, provider):
     sim.script(provider, [{"type": "stream_error", "after_chunks": 2}])
-    received, error = _collect(_stream(gemini_client))
+    received, error = collect(_stream(gemini_client))
     assert [c.text for c in received] == ["one", " two"]
     assert type(error) is errors.ServerError
     assert (error.code, error.status, error.message) == (
@@ -132,9 +122,9 @@ def test_a_stream_error_sends_an_error_chunk_after_n_chunks(sim, gemini_client, 
 
 def test_a_cut_stream_drops_the_connection_after_n_chunks_never_the_finishing_one(sim, gemini_client, provider):
     sim.script(provider, [{"type": "cut_stream", "after_chunks": 2}, {"type": "cut_stream", "after_chunks": 50}])
-    received, error = _collect(_stream(gemini_client))
+    received, error = collect(_stream(gemini_client))
     assert isinstance(error, httpx2.RemoteProtocolError) and [c.text for c in received] == ["one", " two"]
-    received, error = _collect(_stream(gemini_client))
+    received, error = collect(_stream(gemini_client))
     assert isinstance(error, httpx2.RemoteProtocolError)
     assert "".join(c.text for c in received) == "one two three four"  # the last word came with finishReason
     assert all(c.candidates[0].finish_reason is None for c in received)
@@ -150,7 +140,7 @@ def test_malformed_json_makes_the_sdk_raise_for_a_response_and_for_a_stream(sim,
     sim.script(provider, ["malformed_json", "malformed_json"])
     with pytest.raises(json.JSONDecodeError):
         _generate(gemini_client)
-    received, error = _collect(_stream(gemini_client))
+    received, error = collect(_stream(gemini_client))
     assert received == [] and isinstance(error, errors.UnknownApiResponseError)
 
 
