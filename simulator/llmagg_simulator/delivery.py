@@ -22,7 +22,7 @@ from llmagg_simulator.state import CHUNK_DELAY_S, PROVIDERS, ProviderState
 from llmagg_simulator.validation import BadRequest
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,7 @@ class EventStream:
     events: list[bytes]
     opening: int  # events before the first content event (role chunk, message_start, ...)
     finishing: int  # the first event that completes the answer: a cut never delivers it
-    closing: bytes = b""  # after the last event of a whole stream (`data: [DONE]`, `]`)
-    content_type: str = SSE_CONTENT_TYPE
+    closing: bytes = b""  # after the last event of a whole stream (OpenAI's `data: [DONE]`)
 
 
 @dataclass(frozen=True)
@@ -190,7 +189,7 @@ async def _stream(
     stop_at = min(built.opening + fault.after_chunks, built.finishing)
     if fault.type == "malformed_json":
         events[built.opening] = dialect.malformed_event
-    response = web.StreamResponse(headers={"Content-Type": built.content_type, "Cache-Control": "no-cache"})
+    response = web.StreamResponse(headers=SSE_HEADERS)
     await _with_headers(response, dialect).prepare(request)
     delay_s = request.app[CHUNK_DELAY_S]
     for index, event in enumerate(events):
