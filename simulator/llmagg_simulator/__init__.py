@@ -1,1 +1,1 @@
-"""A provider simulator speaking the OpenAI wire format with scripted faults (test infrastructure)."""
+"""A provider simulator speaking the OpenAI, Anthropic, Gemini and Cohere wire formats with scripted faults."""

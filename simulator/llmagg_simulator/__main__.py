@@ -51,7 +51,8 @@ async def serve(
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m llmagg_simulator",
-        description="Simulated OpenAI-format providers, one per URL prefix: http://HOST:PORT/<name>/v1/...",
+        description="Simulated providers, one per URL prefix, each speaking OpenAI, Anthropic, Gemini and Cohere: "
+        "http://HOST:PORT/<name>/v1/..., /<name>/v1beta/..., /<name>/v2/...",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed once listening)")

@@ -1,4 +1,4 @@
-"""The simulator's aiohttp app: `/<provider>/v1/...` speaks OpenAI, `/_sim/...` scripts the faults."""
+"""The simulator's aiohttp app: `/<provider>/...` speaks each dialect (see provider_routes), `/_sim/...` scripts the faults."""
 
 from __future__ import annotations
 

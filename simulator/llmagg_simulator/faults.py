@@ -17,6 +17,7 @@ BEHAVIOURS = frozenset(
         "hang",
         "slow_first_byte",
         "cut_stream",
+        "stream_error",
         "malformed_json",
         "context_length",
     }
@@ -25,7 +26,7 @@ BEHAVIOURS = frozenset(
 PARAMETERS = {
     "retry_after": float,  # 429: seconds in retry-after, x-ratelimit-reset-requests and the message
     "delay_s": float,  # slow_first_byte: seconds before the response starts
-    "after_chunks": int,  # cut_stream: content chunks sent after the role chunk before the cut
+    "after_chunks": int,  # cut_stream, stream_error: content events sent after the opening ones before it breaks
     "max_hang_s": float,  # hang: the connection is closed unanswered after this long
 }
 

@@ -8,8 +8,8 @@ import uuid
 from typing import Any
 
 from llmagg_simulator.openai_errors import InvalidRequest
+from llmagg_simulator.replies import content_pieces, count_tokens, halves, reply_text, sim_arguments
 
-ECHO_PREFIX = "echo:"
 SYSTEM_FINGERPRINT = "fp_sim"
 
 
@@ -40,11 +40,6 @@ def check_request(body: Any) -> dict[str, Any]:
     return body
 
 
-def count_tokens(text: str) -> int:
-    """The simulator's tokenizer: whitespace-separated words, at least 1."""
-    return max(1, len(text.split()))
-
-
 def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -59,15 +54,11 @@ def prompt_tokens(messages: list[Any]) -> int:
     return count_tokens(" ".join(_text_of(m.get("content")) for m in messages if isinstance(m, dict)))
 
 
-def reply_text(provider: str, body: dict[str, Any]) -> str:
-    """`Hello from <provider> (<model>).`, or what follows `echo:` in the last user message."""
-    for message in reversed(body["messages"]):
+def last_user_text(messages: list[Any]) -> str | None:
+    for message in reversed(messages):
         if isinstance(message, dict) and message.get("role") == "user":
-            text = _text_of(message.get("content"))
-            if text.startswith(ECHO_PREFIX):
-                return text[len(ECHO_PREFIX) :].removeprefix(" ")
-            break
-    return f"Hello from {provider} ({body['model']})."
+            return _text_of(message.get("content"))
+    return None
 
 
 def _offered_functions(tools: list[Any]) -> list[dict[str, Any]]:
@@ -88,12 +79,10 @@ def tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(choice, dict):  # check_request made sure the named function is offered
         wanted = (choice.get("function") or {}).get("name")
         chosen = next((f for f in functions if f["name"] == wanted), chosen)
-    parameters = chosen.get("parameters") if isinstance(chosen.get("parameters"), dict) else {}
-    required = [name for name in parameters.get("required") or [] if isinstance(name, str)]
     return {
         "id": f"call_{uuid.uuid4().hex[:24]}",
         "type": "function",
-        "function": {"name": chosen["name"], "arguments": json.dumps(dict.fromkeys(required, "sim"))},
+        "function": {"name": chosen["name"], "arguments": json.dumps(sim_arguments(chosen.get("parameters")))},
     }
 
 
@@ -107,7 +96,7 @@ def usage(prompt: int, completion: int) -> dict[str, int]:
 
 def completion(provider: str, body: dict[str, Any]) -> dict[str, Any]:
     call = tool_call(body)
-    text = None if call else reply_text(provider, body)
+    text = None if call else reply_text(provider, body["model"], last_user_text(body["messages"]))
     message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
     if call:
         message["tool_calls"] = [call]
@@ -123,12 +112,6 @@ def completion(provider: str, body: dict[str, Any]) -> dict[str, Any]:
         "usage": usage(prompt_tokens(body["messages"]), completion_tokens),
         "system_fingerprint": SYSTEM_FINGERPRINT,
     }
-
-
-def _content_pieces(text: str) -> list[str]:
-    """One piece per word, spaces kept in front, so the pieces concatenate to exactly `text`."""
-    words = text.split(" ")
-    return [words[0], *(" " + word for word in words[1:])]
 
 
 def stream_chunks(provider: str, body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -156,14 +139,13 @@ def stream_chunks(provider: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         name = call["function"]["name"]
         opening = {"index": 0, "id": call["id"], "type": "function", "function": {"name": name, "arguments": ""}}
         chunks.append(chunk({"tool_calls": [opening]}))
-        half = len(arguments) // 2
-        for piece in (arguments[:half], arguments[half:]):
+        for piece in halves(arguments):
             chunks.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
         chunks.append(chunk({}, "tool_calls"))
         completion_tokens = count_tokens(arguments)
     else:
-        text = reply_text(provider, body)
-        chunks.extend(chunk({"content": piece}) for piece in _content_pieces(text))
+        text = reply_text(provider, body["model"], last_user_text(body["messages"]))
+        chunks.extend(chunk({"content": piece}) for piece in content_pieces(text))
         chunks.append(chunk({}, "stop"))
         completion_tokens = count_tokens(text)
     if (body.get("stream_options") or {}).get("include_usage"):

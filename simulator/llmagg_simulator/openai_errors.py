@@ -7,19 +7,23 @@ from typing import Any
 
 from aiohttp import web
 
+from llmagg_simulator.delivery import Dialect
 from llmagg_simulator.faults import Fault
 from llmagg_simulator.responses import json_response
+from llmagg_simulator.validation import BadRequest
 
 
-class InvalidRequest(Exception):
-    """A request body OpenAI would refuse with a 400 invalid_request_error."""
+class InvalidRequest(BadRequest):
+    """A request body OpenAI would refuse with a 400 invalid_request_error, naming the parameter and a code."""
 
     def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
-        self.message, self.param, self.code = message, param, code
+        self.param, self.code = param, code
 
-    def response(self) -> web.Response:
-        return error_response(400, self.message, "invalid_request_error", self.code, self.param)
+
+def bad_request(error: BadRequest) -> web.Response:
+    param, code = (error.param, error.code) if isinstance(error, InvalidRequest) else (None, None)
+    return error_response(400, error.message, "invalid_request_error", code, param)
 
 
 def error_body(message: str, error_type: str, code: str | None, param: str | None = None) -> dict[str, Any]:
@@ -115,3 +119,20 @@ def fault_error_response(fault: Fault, model: str | None) -> web.Response | None
                 "messages",
             )
     return None
+
+
+MALFORMED_BODY = b'{"id": "chatcmpl-sim-broken", "object": "chat.completion", "choices": [{"mess'
+MALFORMED_CHUNK = b'data: {"id": "chatcmpl-sim-broken", "choices": [{"delta": {"cont\n\n'
+# After a stream has started, OpenAI-format providers report a failure as a chunk with an `error` key.
+STREAM_ERROR_CHUNK = (
+    b'data: {"error": {"message": "The server had an error while processing your request.", '
+    b'"type": "server_error", "param": null, "code": null}}\n\n'
+)
+
+OPENAI = Dialect(
+    bad_request=bad_request,
+    fault_error=fault_error_response,
+    malformed_body=MALFORMED_BODY,
+    malformed_event=MALFORMED_CHUNK,
+    stream_error_event=STREAM_ERROR_CHUNK,
+)

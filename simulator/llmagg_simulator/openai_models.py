@@ -1,11 +1,10 @@
-"""The fixed model list every simulated provider serves."""
+"""The catalog in the OpenAI format."""
 
 from __future__ import annotations
 
 from typing import Any
 
-MODEL_IDS = ("sim-small", "sim-large", "sim-embed")
-CREATED = 1700000000
+from llmagg_simulator.catalog import CREATED, MODEL_IDS
 
 
 def model(provider: str, model_id: str) -> dict[str, Any]:

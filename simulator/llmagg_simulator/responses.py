@@ -18,9 +18,13 @@ def drop_connection(request: web.Request) -> None:
         request.transport.close()
 
 
-async def truncated_json(request: web.Request, payload: bytes) -> web.StreamResponse:
+async def truncated_json(
+    request: web.Request, payload: bytes, headers: dict[str, str] | None = None
+) -> web.StreamResponse:
     """Promise the whole body in Content-Length, send half of it, then drop the connection."""
-    response = web.StreamResponse(headers={"Content-Type": "application/json", "Content-Length": str(len(payload))})
+    response = web.StreamResponse(
+        headers={**(headers or {}), "Content-Type": "application/json", "Content-Length": str(len(payload))}
+    )
     await response.prepare(request)
     await response.write(payload[: len(payload) // 2])
     drop_connection(request)

@@ -1,9 +1,16 @@
-"""One real simulator subprocess for the whole run; each test talks to a provider name of its own."""
+"""One real simulator subprocess for the whole run; each test talks to a provider name of its own.
+
+The SDKs under test reach only loopback: host names other than loopback's do not resolve during a test, and the
+environment variables through which the SDKs pick up keys, base URLs or clouds are cleared.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
+import os
 import re
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -14,7 +21,16 @@ import pytest
 
 from llmagg_devstack.simulator import SimulatorProcess
 
-from .helpers import API_KEY, RawResponse, sdk_for
+from .helpers import (
+    API_KEY,
+    RawResponse,
+    anthropic_for,
+    async_anthropic_for,
+    async_cohere_for,
+    cohere_for,
+    gemini_for,
+    sdk_for,
+)
 
 # Providers whose startup default comes from --provider (the rest default to ok).
 STARTUP_DEFAULTS: dict[str, Any] = {
@@ -23,6 +39,35 @@ STARTUP_DEFAULTS: dict[str, Any] = {
     "sim-broken": "500",
 }
 _names = itertools.count()
+
+
+# Variables the SDKs read for keys, endpoints, profiles or clouds (anthropic, google-genai, cohere, openai).
+SDK_ENVIRONMENT = re.compile(r"^(ANTHROPIC_|GOOGLE_|GEMINI_|CO_API_|OPENAI_)")
+
+
+def _is_loopback(host: Any) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(str(host)).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    resolve = socket.getaddrinfo
+
+    def loopback_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _is_loopback(host):
+            raise OSError(f"the simulator tests reach loopback only, not {host!r}")
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_getaddrinfo)
+    for name in [name for name in os.environ if SDK_ENVIRONMENT.match(name)]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session")
@@ -45,15 +90,41 @@ def provider(sim: SimulatorProcess, request: pytest.FixtureRequest) -> str:
     return name
 
 
-@pytest.fixture
-def client(sim: SimulatorProcess, provider: str) -> Iterator[openai.OpenAI]:
-    with sdk_for(sim, provider) as api:
-        yield api
+Make = Callable[[SimulatorProcess, str], Any]
 
 
-@pytest.fixture
-def async_client(sim: SimulatorProcess, provider: str) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=sim.base_url(provider), api_key=API_KEY, max_retries=0, timeout=10)
+def _sdk_fixture(make: Make) -> Any:
+    """A fixture yielding the client `make` builds for the test's provider, closed after the test."""
+
+    @pytest.fixture
+    def fixture(sim: SimulatorProcess, provider: str) -> Iterator[Any]:
+        with make(sim, provider) as api:
+            yield api
+
+    return fixture
+
+
+def _async_sdk_fixture(make: Make) -> Any:
+    """A fixture returning an async client; the test closes it (`async with`) on its own event loop."""
+
+    @pytest.fixture
+    def fixture(sim: SimulatorProcess, provider: str) -> Any:
+        return make(sim, provider)
+
+    return fixture
+
+
+client = _sdk_fixture(sdk_for)
+anthropic_client = _sdk_fixture(anthropic_for)
+gemini_client = _sdk_fixture(gemini_for)
+cohere_client = _sdk_fixture(cohere_for)
+async_client = _async_sdk_fixture(
+    lambda sim, provider: openai.AsyncOpenAI(
+        base_url=sim.base_url(provider), api_key=API_KEY, max_retries=0, timeout=10
+    )
+)
+async_anthropic_client = _async_sdk_fixture(async_anthropic_for)
+async_cohere_client = _async_sdk_fixture(async_cohere_for)
 
 
 @pytest.fixture(scope="session")

@@ -8,31 +8,21 @@ import time
 import openai
 import pytest
 
-from .helpers import HELLO, json_headers, sdk_for
+from .helpers import HELLO, collect, json_headers, sdk_for, wait_until_idle
 
 ECHO_FIVE = [{"role": "user", "content": "echo: one two three four five"}]
 
 
-def _collect(stream) -> tuple[list, BaseException | None]:
-    received = []
-    try:
-        for chunk in stream:
-            received.append(chunk)
-    except Exception as error:
-        return received, error
-    return received, None
-
-
 def test_a_cut_stream_makes_sdk_iteration_raise_after_the_role_chunk_and_n_more(sim, client, provider):
     sim.script(provider, [{"type": "cut_stream", "after_chunks": 2}])
-    received, error = _collect(client.chat.completions.create(model="m", messages=ECHO_FIVE, stream=True))
+    received, error = collect(client.chat.completions.create(model="m", messages=ECHO_FIVE, stream=True))
     assert isinstance(error, openai.APIConnectionError)
     assert [c.choices[0].delta.content for c in received] == ["", "one", " two"]
 
 
 def test_a_cut_stream_never_delivers_the_finishing_chunk_however_late_the_cut(sim, client, provider):
     sim.script(provider, [{"type": "cut_stream", "after_chunks": 50}])
-    received, error = _collect(
+    received, error = collect(
         client.chat.completions.create(
             model="m", messages=ECHO_FIVE, stream=True, stream_options={"include_usage": True}
         )
@@ -44,7 +34,7 @@ def test_a_cut_stream_never_delivers_the_finishing_chunk_however_late_the_cut(si
 
 def test_a_cut_after_zero_chunks_delivers_only_the_role_chunk(sim, client, provider):
     sim.script(provider, [{"type": "cut_stream", "after_chunks": 0}])
-    received, error = _collect(client.chat.completions.create(model="m", messages=HELLO, stream=True))
+    received, error = collect(client.chat.completions.create(model="m", messages=HELLO, stream=True))
     assert isinstance(error, openai.APIConnectionError)
     assert len(received) == 1 and received[0].choices[0].delta.role == "assistant"
 
@@ -74,7 +64,7 @@ def test_malformed_json_makes_the_sdk_raise(sim, client, provider):
 
 def test_a_malformed_chunk_makes_sdk_stream_iteration_raise(sim, client, provider):
     sim.script(provider, ["malformed_json"])
-    received, error = _collect(client.chat.completions.create(model="m", messages=HELLO, stream=True))
+    received, error = collect(client.chat.completions.create(model="m", messages=HELLO, stream=True))
     assert isinstance(error, json.JSONDecodeError)
     assert len(received) == 1  # the role chunk parsed; the next data line did not
 
@@ -87,25 +77,18 @@ def test_slow_first_byte_delays_the_answer_then_answers_normally(sim, client, pr
     assert completion.choices[0].message.content == f"Hello from {provider} (m)."
 
 
-def _wait_until_idle(sim, provider: str, within_s: float = 3) -> int:
-    deadline = time.monotonic() + within_s
-    while (in_flight := sim.state(provider)["in_flight"]) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return in_flight
-
-
 def test_a_hang_trips_the_client_timeout_and_ends_when_the_client_disconnects(sim, provider):
     sim.script(provider, ["hang"])
     with sdk_for(sim, provider, timeout=0.3) as api, pytest.raises(openai.APITimeoutError):
         api.chat.completions.create(model="m", messages=HELLO)
-    assert _wait_until_idle(sim, provider) == 0  # not still sleeping out its 600 s
+    assert wait_until_idle(sim, provider) == 0  # not still sleeping out its 600 s
 
 
 def test_a_slow_first_byte_trips_a_shorter_client_timeout_and_ends_when_it_leaves(sim, provider):
     sim.script(provider, [{"type": "slow_first_byte", "delay_s": 30}])
     with sdk_for(sim, provider, timeout=0.3) as api, pytest.raises(openai.APITimeoutError):
         api.chat.completions.create(model="m", messages=HELLO, stream=True)
-    assert _wait_until_idle(sim, provider) == 0
+    assert wait_until_idle(sim, provider) == 0
 
 
 def test_a_hang_closes_the_connection_unanswered_after_max_hang_s(sim, client, provider):

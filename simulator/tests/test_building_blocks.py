@@ -10,6 +10,7 @@ from llmagg_simulator.faults import Fault, FaultError, parse_behaviour_option, p
 from llmagg_simulator.openai_chat import stream_chunks
 from llmagg_simulator.openai_embeddings import vector
 from llmagg_simulator.openai_errors import go_duration
+from llmagg_simulator.replies import Shaped, reply_text, shape_reply, sim_arguments
 from llmagg_simulator.state import MAX_LOGGED_REQUESTS, ProviderState, ScriptedFault
 
 
@@ -17,6 +18,7 @@ def test_a_fault_parses_from_a_name_or_an_object_with_parameters_and_count():
     assert parse_fault("500") == (Fault("500"), 1)
     assert parse_fault({"type": "429", "retry_after": 2, "count": 3}) == (Fault("429", retry_after=2.0), 3)
     assert parse_fault({"type": "cut_stream", "after_chunks": 3.0}) == (Fault("cut_stream", after_chunks=3), 1)
+    assert parse_fault({"type": "stream_error", "after_chunks": 1}) == (Fault("stream_error", after_chunks=1), 1)
 
 
 @pytest.mark.parametrize(
@@ -81,3 +83,33 @@ def test_streamed_content_pieces_concatenate_to_exactly_the_reply(text):
     chunks = stream_chunks("p", {"model": "m", "messages": [{"role": "user", "content": f"echo: {text}"}]})
     pieces = [c["choices"][0]["delta"].get("content") for c in chunks[1:-1]]
     assert "".join(pieces) == text
+
+
+@pytest.mark.parametrize(
+    ("last_user_text", "reply"),
+    [(None, "Hello from p (m)."), ("hi", "Hello from p (m)."), ("echo: a  b", "a  b"), ("echo:x", "x"), ("echo: ", "")],
+)
+def test_every_dialect_replies_hello_or_echoes(last_user_text, reply):
+    assert reply_text("p", "m", last_user_text) == reply
+
+
+@pytest.mark.parametrize(
+    ("max_tokens", "stops", "shaped"),
+    [
+        (None, None, Shaped("one two  three four", "end")),
+        (4, None, Shaped("one two  three four", "end")),
+        (2, None, Shaped("one two", "max_tokens")),
+        (None, ["three", "two"], Shaped("one ", "stop_sequence", "two")),
+        (None, ["", "absent"], Shaped("one two  three four", "end")),
+        (1, ["three"], Shaped("one", "max_tokens")),
+        (None, ["one"], Shaped("", "stop_sequence", "one")),
+    ],
+)
+def test_limits_cut_a_reply_at_the_earliest_stop_sequence_then_after_max_tokens_words(max_tokens, stops, shaped):
+    assert shape_reply("one two  three four", max_tokens, stops) == shaped
+
+
+def test_tool_arguments_set_each_required_parameter_to_sim():
+    schema = {"type": "object", "properties": {"a": {}, "b": {}}, "required": ["b", 3, "a"]}
+    assert sim_arguments(schema) == {"b": "sim", "a": "sim"}
+    assert sim_arguments(None) == sim_arguments({"type": "object"}) == {}

@@ -56,6 +56,7 @@ def test_the_request_log_keeps_the_exact_body_including_unknown_parameters(sim, 
     client.models.list()
     first, second = sim.requests(provider)
     assert first["method"] == "POST" and first["path"] == f"/{provider}/v1/chat/completions"
+    assert first["query"] == {}
     assert first["body"] == {
         "messages": HELLO,
         "model": "sim-small",

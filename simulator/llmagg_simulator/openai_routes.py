@@ -1,0 +1,80 @@
+"""`/<provider>/v1/...` in the OpenAI format (Bearer key): chat completions, embeddings, models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from llmagg_simulator import openai_chat, openai_embeddings, openai_models
+from llmagg_simulator.delivery import Call, EventStream, Refused, endpoint, has_bearer_key, known_model, receive, sse
+from llmagg_simulator.openai_errors import OPENAI, error_response, missing_api_key
+
+DONE = b"data: [DONE]\n\n"
+
+
+def _require_key(request: web.Request) -> None:
+    if not has_bearer_key(request):
+        raise Refused(missing_api_key())
+
+
+def _event_stream(chunks: list[dict[str, Any]]) -> EventStream:
+    """The role chunk opens the stream; the chunk with finish_reason finishes it; [DONE] closes it."""
+    finishing = next(i for i, chunk in enumerate(chunks) if chunk["choices"] and chunk["choices"][0]["finish_reason"])
+    return EventStream([sse(chunk) for chunk in chunks], opening=1, finishing=finishing, closing=DONE)
+
+
+def read_chat(request: web.Request, body: Any) -> Call:
+    _require_key(request)
+    body = openai_chat.check_request(body)
+    provider = request.match_info["provider"]
+    streamed = body.get("stream") is True
+    return Call(
+        body["model"],
+        lambda: openai_chat.completion(provider, body),
+        (lambda: _event_stream(openai_chat.stream_chunks(provider, body))) if streamed else None,
+    )
+
+
+def read_embeddings(request: web.Request, body: Any) -> Call:
+    _require_key(request)
+    openai_embeddings.inputs_of(body)
+    return Call(body["model"], lambda: openai_embeddings.embeddings(body))
+
+
+def read_models(request: web.Request, body: Any) -> Call:
+    _require_key(request)
+    provider = request.match_info["provider"]
+    return Call(None, lambda: openai_models.model_list(provider))
+
+
+def read_model(request: web.Request, body: Any) -> Call:
+    _require_key(request)
+    provider, model_id = request.match_info["provider"], request.match_info["model"]
+    return known_model(
+        model_id,
+        lambda known: openai_models.model(provider, known),
+        lambda: error_response(
+            404, f"The model '{model_id}' does not exist", "invalid_request_error", "model_not_found", "model"
+        ),
+    )
+
+
+list_models = endpoint(OPENAI, read_models)
+retrieve_model = endpoint(OPENAI, read_model)
+
+
+async def unknown_route(request: web.Request) -> web.Response:
+    await receive(request)
+    path = "/v1/" + request.match_info["rest"]
+    return error_response(404, f"Invalid URL ({request.method} {path})", "invalid_request_error", None)
+
+
+def add_routes(app: web.Application) -> None:
+    """Chat and embeddings; the models routes are shared with Anthropic (see provider_routes)."""
+    app.router.add_post("/{provider}/v1/chat/completions", endpoint(OPENAI, read_chat))
+    app.router.add_post("/{provider}/v1/embeddings", endpoint(OPENAI, read_embeddings))
+
+
+def add_catch_all(app: web.Application) -> None:
+    app.router.add_route("*", "/{provider}/v1/{rest:.*}", unknown_route)
