@@ -93,7 +93,8 @@ class SimulatorProcess(ManagedProcess):
         self._control("PUT", f"/{name}/behaviour", _as_fault(fault))
 
     def requests(self, name: str) -> list[dict[str, Any]]:
-        """Requests `name` received, oldest first: {seq, method, path, headers (lowercased), body (JSON or None)}."""
+        """Requests `name` received in any dialect, oldest first: {seq, method, path, query, headers (lowercased),
+        body (JSON or None)}."""
         return self._control("GET", f"/{name}/requests")["requests"]
 
     def state(self, name: str) -> dict[str, Any]:
