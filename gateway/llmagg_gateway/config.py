@@ -12,6 +12,7 @@ from llmagg_gateway.limits import DEFAULT_MAX_HEAP_BYTES
 from llmagg_gateway.listener import connection_manager, public_listener
 from llmagg_gateway.overload import overload_manager
 from llmagg_gateway.routes import service_routes
+from llmagg_gateway.tracing import otlp_cluster, tracing
 
 
 class GatewayConfigError(ValueError):
@@ -26,15 +27,21 @@ def render(
     admin: str,
     upstreams: Mapping[str, str],
     max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES,
+    otlp: str | None = None,
 ) -> dict:
-    """`grpc_services` are routed and transcoded; `upstreams` maps each service's name to HOST:PORT."""
+    """`grpc_services` are routed and transcoded; `upstreams` maps each service's name to HOST:PORT; with
+    `otlp` (HOST:PORT of an OTLP/gRPC collector) the gateway traces every request."""
     missing = sorted({service_name(s) for s in grpc_services} - set(upstreams))
     if missing:
         raise GatewayConfigError(
             f"no address for the {', '.join(missing)} service: pass --upstream {missing[0]}=HOST:PORT"
         )
     clusters = [service_cluster(service_name(s), upstreams[service_name(s)], s) for s in grpc_services]
-    manager = connection_manager(service_routes(grpc_services), http_filters(descriptor, grpc_services))
+    filters = http_filters(descriptor, grpc_services, [cluster["name"] for cluster in clusters])
+    manager = connection_manager(service_routes(grpc_services), filters)
+    if otlp:
+        manager["tracing"] = tracing()
+        clusters.append(otlp_cluster(otlp))
     return {
         "admin": {"address": socket_address(admin)},
         "overload_manager": overload_manager(max_heap_bytes),

@@ -1,4 +1,5 @@
-"""The HTTP filter chain, in order: REST error shaping, (client auth), (client limits), transcoding, routing.
+"""The HTTP filter chain, in order: the gateway's own /health, REST error shaping, (client auth),
+(client limits), transcoding, routing.
 
 Client authentication (ext_authz -> credentials) and client rate limits (Envoy's rate-limit filter ->
 ratelimit) take their places between the error filter and the transcoder, so that their rejections
@@ -52,5 +53,19 @@ def router() -> dict:
     }
 
 
-def http_filters(descriptor: str, grpc_services: list[str]) -> list[dict]:
-    return [openai_errors(), transcoder(descriptor, grpc_services), router()]
+def health_check(clusters: list[str]) -> dict:
+    """`GET /health` answered by the gateway itself: 200 while every service has a healthy replica and
+    the gateway is not draining, 503 otherwise (for load balancers in front of it)."""
+    return {
+        "name": "envoy.filters.http.health_check",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck",
+            "pass_through_mode": False,
+            "headers": [{"name": ":path", "string_match": {"exact": "/health"}}],
+            "cluster_min_healthy_percentages": {name: {"value": 100} for name in clusters},
+        },
+    }
+
+
+def http_filters(descriptor: str, grpc_services: list[str], clusters: list[str]) -> list[dict]:
+    return [health_check(clusters), openai_errors(), transcoder(descriptor, grpc_services), router()]

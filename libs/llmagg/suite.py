@@ -21,6 +21,7 @@ from dataclasses import dataclass
 class Service:
     name: str
     port: int  # default gRPC port; <NAME>_PORT changes it
+    metrics_port: int  # default Prometheus port (/metrics); <NAME>_METRICS_PORT changes it, 0 turns it off
     calls: tuple[str, ...] = ()  # services it sends requests to: started first, their addresses passed in
 
     @property
@@ -53,7 +54,7 @@ class Service:
         return f"{self.env_prefix}{callee.upper()}_ADDRESS"
 
 
-SERVICES: tuple[Service, ...] = (Service("router", port=50051),)
+SERVICES: tuple[Service, ...] = (Service("router", port=50051, metrics_port=9101),)
 
 BY_NAME = {service.name: service for service in SERVICES}
 

@@ -22,7 +22,7 @@ def receiver():
 
 @pytest.fixture(scope="module")
 def traced_stack(receiver, router_config, tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("traced"), Ports.free())
+    stack = Stack(tmp_path_factory.mktemp("traced"), Ports.free(), otlp_endpoint=receiver.endpoint)
     env = {
         **ROUTER_TEST_ENV,
         "LLMAGG_CONFIG": str(router_config),
@@ -44,11 +44,14 @@ def spans_of_trace(receiver, trace_id: str, at_least: int):
     return wait_for(enough, f"{at_least} spans of trace {trace_id}")
 
 
+PROMPT = "a prompt no span may quote"
+
+
 def traced_chat(stack, trace_id: str, model: str = "chat-model", api_key: str = "x"):
     client = openai.OpenAI(base_url=stack.base_url, api_key=api_key, max_retries=0)
     return client.chat.completions.create(
         model=model,
-        messages=[{"role": "user", "content": "hi"}],
+        messages=[{"role": "user", "content": PROMPT}],
         extra_headers={"traceparent": f"00-{trace_id}-{PARENT_SPAN_ID}-01"},
     )
 
@@ -57,26 +60,60 @@ def attributes(span) -> dict:
     return {a.key: getattr(a.value, a.value.WhichOneof("value")) for a in span.attributes}
 
 
-def test_a_fallback_is_one_trace_continuing_the_callers_context(traced_stack, receiver, simulator):
-    providers = scenario(simulator, "fallback-429")
-    assert traced_chat(traced_stack, TRACE_ID, model="fallback-429").provider == "rl-backup"
-    assert arrivals(simulator, providers) == ["rl-first", "rl-backup"]
-    spans = spans_of_trace(receiver, TRACE_ID, at_least=3)
+def test_a_request_that_falls_over_twice_is_one_trace_from_the_edge_through_every_attempt(
+    traced_stack, receiver, simulator
+):
+    providers = scenario(simulator, "three-step")
+    assert traced_chat(traced_stack, TRACE_ID, model="three-step").provider == "step-ok"
+    assert arrivals(simulator, providers) == ["step-429", "step-500", "step-ok"]
+    spans = spans_of_trace(receiver, TRACE_ID, at_least=5)
+    [edge] = [s for s in spans if s.parent_span_id.hex() == PARENT_SPAN_ID]  # the gateway continues the caller
     [server] = [s for s in spans if s.name == "llmagg.router.v1.RouterService/CreateChatCompletion"]
-    assert server.parent_span_id.hex() == PARENT_SPAN_ID
-    attempts = sorted((s for s in spans if s.name == "router.attempt"), key=lambda s: attributes(s)["llmagg.attempt"])
-    assert [attributes(a)["llmagg.provider"] for a in attempts] == ["rl-first", "rl-backup"]
-    assert attributes(attempts[0])["llmagg.outcome"] == "failed"
-    assert attributes(attempts[0])["llmagg.reason"] == "rate_limited"
-    assert attributes(attempts[1])["llmagg.outcome"] == "ok"
-    assert attributes(attempts[1])["llmagg.account"] == "rl-backup-acct"
-    assert all(a.parent_span_id == server.span_id for a in attempts)
+    assert server.parent_span_id == edge.span_id
+    assert {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "three-step",
+        "gen_ai.provider.name": "step-ok",
+        "gen_ai.response.model": "sim-small",
+        "llmagg.attempts": 3,
+    }.items() <= attributes(server).items()
+    assert attributes(server)["gen_ai.usage.output_tokens"] > 0
+    attempts = sorted((s for s in spans if s.name == "chat sim-small"), key=lambda s: attributes(s)["llmagg.attempt"])
+    assert [s.parent_span_id for s in attempts] == [server.span_id] * 3
+    assert [(attributes(a)["gen_ai.provider.name"], attributes(a)["llmagg.outcome"]) for a in attempts] == [
+        ("step-429", "failed"),
+        ("step-500", "failed"),
+        ("step-ok", "ok"),
+    ]
+    assert [attributes(a).get("error.type") for a in attempts] == ["rate_limited", "server", None]
+    assert attributes(attempts[0])["llmagg.retry_after_s"] == 30
+    assert [e.name for e in attempts[0].events] == ["cooldown"]
+    assert attributes(attempts[2])["llmagg.account"] == "step-ok-acct"
+    dumped = b"".join(s.SerializeToString() for s in spans)
+    assert PROMPT.encode() not in dumped and b"Hello from" not in dumped  # no prompt or completion text
+
+
+def test_a_stream_is_one_complete_trace_whose_spans_end_with_it(traced_stack, receiver):
+    trace_id = "7bf92f3577b34da6a3ce929d0e0e4739"
+    client = openai.OpenAI(base_url=traced_stack.base_url, api_key="x", max_retries=0)
+    stream = client.chat.completions.create(
+        model="chat-model",
+        messages=[{"role": "user", "content": "echo: one two three"}],
+        stream=True,
+        extra_headers={"traceparent": f"00-{trace_id}-{PARENT_SPAN_ID}-01"},
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "one two three"
+    spans = spans_of_trace(receiver, trace_id, at_least=3)
+    [server] = [s for s in spans if s.name == "llmagg.router.v1.RouterService/CreateChatCompletion"]
+    [attempt] = [s for s in spans if s.name == "chat sim-small"]
+    assert attributes(attempt)["llmagg.outcome"] == "ok" and attributes(attempt)["gen_ai.response.finish_reasons"]
+    assert server.end_time_unix_nano >= attempt.end_time_unix_nano > attempt.start_time_unix_nano
 
 
 def test_spans_never_carry_key_material(traced_stack, receiver):
     trace_id = "5bf92f3577b34da6a3ce929d0e0e4737"
     traced_chat(traced_stack, trace_id, api_key="sk-client-secret-abcdef")
-    spans_of_trace(receiver, trace_id, at_least=2)  # the server span and its attempt have been exported
+    spans_of_trace(receiver, trace_id, at_least=3)  # the gateway's span, the server span and its attempt
     dumped = b"".join(s.SerializeToString() for s in receiver.spans)
     assert SIM_KEY.encode() not in dumped and b"sk-client-secret" not in dumped
 
@@ -92,5 +129,5 @@ def test_health_checks_are_not_traced(traced_stack, receiver):
     # Spans are exported in the order they end: once a later request's spans are in, earlier ones are too.
     trace_id = "6bf92f3577b34da6a3ce929d0e0e4738"
     traced_chat(traced_stack, trace_id)
-    spans_of_trace(receiver, trace_id, at_least=2)
+    spans_of_trace(receiver, trace_id, at_least=3)
     assert not [s for s in receiver.spans if "Health" in s.name]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -15,6 +17,7 @@ from opentelemetry import propagate, trace
 
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.common.logging import request_id
+from llmagg.common.metrics import RpcMetrics
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +110,12 @@ def _request_id(handler_call_details) -> str | None:
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     """Turns ServiceError into its status; any other exception into a bare INTERNAL (no details).
 
-    Also binds the gateway's x-request-id to the RPC's log lines.
+    Also binds the gateway's x-request-id to the RPC's log lines, and counts every RPC by its status
+    (health and reflection excepted) in `metrics`.
     """
+
+    def __init__(self, metrics: RpcMetrics | None = None) -> None:
+        self._metrics = metrics
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
@@ -116,35 +123,56 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             return None
         method = handler_call_details.method
         rid = _request_id(handler_call_details)
+        metrics = None if method.startswith(_UNTRACED_PREFIXES) else self._metrics
 
-        async def fail(context: grpc.aio.ServicerContext, exc: Exception) -> None:
-            if not isinstance(exc, ServiceError):
-                log.exception("unhandled error in %s", method)
-                exc = _INTERNAL_ERROR
-            await abort_with(context, exc)
+        def as_service_error(exc: Exception) -> ServiceError:
+            if isinstance(exc, ServiceError):
+                return exc
+            log.exception("unhandled error in %s", method)
+            return _INTERNAL_ERROR
 
         def unary(behaviour):
             async def run(request, context):
                 request_id.set(rid)
+                started, code = time.perf_counter(), grpc.StatusCode.OK
                 try:
                     return await behaviour(request, context)
+                except asyncio.CancelledError:
+                    code = grpc.StatusCode.CANCELLED
+                    raise
                 except Exception as exc:
                     if context.done() or isinstance(exc, grpc.aio.AbortError):
+                        code = context.code() or grpc.StatusCode.UNKNOWN
                         raise
-                    await fail(context, exc)
+                    error = as_service_error(exc)
+                    code = STATUS_BY_KIND[error.kind]
+                    await abort_with(context, error)
+                finally:
+                    if metrics is not None:
+                        metrics.observe(method, code, time.perf_counter() - started)
 
             return run
 
         def streaming(behaviour):
             async def run(request, context):
                 request_id.set(rid)
+                started, code = time.perf_counter(), grpc.StatusCode.OK
                 try:
                     async for response in behaviour(request, context):
                         yield response
+                except (asyncio.CancelledError, GeneratorExit):
+                    code = grpc.StatusCode.CANCELLED
+                    raise
                 except Exception as exc:
                     if context.done() or isinstance(exc, grpc.aio.AbortError):
+                        code = context.code() or grpc.StatusCode.UNKNOWN
                         raise
-                    await fail(context, exc)
+                    error = as_service_error(exc)
+                    code = STATUS_BY_KIND[error.kind]
+                    await abort_with(context, error)
+                finally:
+                    if metrics is not None:
+                        metrics.observe(method, code, time.perf_counter() - started)
 
             return run
 

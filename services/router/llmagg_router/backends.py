@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from prometheus_client import REGISTRY, CollectorRegistry
+
 from llmagg_router.adapters.config_keys import ConfigKeySource
 from llmagg_router.adapters.memory_health import MemoryHealthStore
 from llmagg_router.adapters.openai_http import OpenAIHttpAdapter
+from llmagg_router.adapters.prometheus_metrics import HealthCollector, PrometheusRouterMetrics
 from llmagg_router.adapters.unmetered_quota import UnmeteredQuota
 from llmagg_router.domain.config import RoutingConfig
 from llmagg_router.domain.ports import HealthStore, KeySource, QuotaLedger, RouterPorts
@@ -35,11 +38,16 @@ def create_health_store(settings: RouterSettings) -> HealthStore:
     raise ValueError(f"unknown health store {settings.health_store!r}")
 
 
-def create_ports(settings: RouterSettings, config: RoutingConfig) -> RouterPorts:
+def create_ports(
+    settings: RouterSettings, config: RoutingConfig, registry: CollectorRegistry = REGISTRY
+) -> RouterPorts:
+    health = create_health_store(settings)
+    registry.register(HealthCollector(health))
     return RouterPorts(
         keys=create_key_source(settings, config),
         quota=create_quota_ledger(settings),
-        health=create_health_store(settings),
+        health=health,
+        metrics=PrometheusRouterMetrics(registry),
     )
 
 

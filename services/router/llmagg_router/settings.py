@@ -16,6 +16,7 @@ class RouterSettings(ServiceSettings):
     model_config = settings_config("router")
 
     port: int = service("router").port
+    metrics_port: int = service("router").metrics_port
     # The user's YAML (accounts, extra providers, fallback chains). LLMAGG_CONFIG is the documented name.
     config: Path | None = Field(default=None, validation_alias=AliasChoices("ROUTER_CONFIG", "LLMAGG_CONFIG"))
     registry: Path = SHIPPED_REGISTRY

@@ -78,7 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m llmagg_devstack")
     parser.add_argument("mode", choices=["run", "demo"])
     args = parser.parse_args(argv)
-    stack = Stack(Path(os.environ.get("LLMAGG_RUN_DIR") or ROOT / ".run"), Ports.from_env(), die_with_launcher=True)
+    stack = Stack(
+        Path(os.environ.get("LLMAGG_RUN_DIR") or ROOT / ".run"),
+        Ports.from_env(),
+        die_with_launcher=True,
+        otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
     env: dict[str, str] = {}
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _stop)

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sys
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,24 +35,35 @@ class Ports:
     gateway: int = 8000
     admin: int = 9901
     services: dict[str, int] = field(default_factory=lambda: {s.name: s.port for s in SERVICES})
+    metrics: dict[str, int] = field(default_factory=lambda: {s.name: s.metrics_port for s in SERVICES})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Ports:
-        """GATEWAY_PORT, GATEWAY_ADMIN_PORT and each service's <NAME>_PORT, else the table's defaults."""
+        """GATEWAY_PORT, GATEWAY_ADMIN_PORT and each service's <NAME>_PORT and <NAME>_METRICS_PORT, else
+        the table's defaults."""
         return cls(
             gateway=int(environ.get("GATEWAY_PORT", 8000)),
             admin=int(environ.get("GATEWAY_ADMIN_PORT", 9901)),
             services={s.name: int(environ.get(f"{s.env_prefix}PORT", s.port)) for s in SERVICES},
+            metrics={s.name: int(environ.get(f"{s.env_prefix}METRICS_PORT", s.metrics_port)) for s in SERVICES},
         )
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(gateway=free_port(), admin=free_port(), services={s.name: free_port() for s in SERVICES})
+        return cls(
+            gateway=free_port(),
+            admin=free_port(),
+            services={s.name: free_port() for s in SERVICES},
+            metrics={s.name: free_port() for s in SERVICES},
+        )
 
 
 def service_env(service: Service, ports: Ports) -> dict[str, str]:
-    """What a service is told at start: its port, and the address of every service it calls."""
-    env = {f"{service.env_prefix}PORT": str(ports.services[service.name])}
+    """What a service is told at start: its ports, and the address of every service it calls."""
+    env = {
+        f"{service.env_prefix}PORT": str(ports.services[service.name]),
+        f"{service.env_prefix}METRICS_PORT": str(ports.metrics[service.name]),
+    }
     for callee in service.calls:
         env[service.address_variable(callee)] = f"127.0.0.1:{ports.services[callee]}"
     return env
@@ -88,6 +100,8 @@ class Stack:
     # Children get SIGTERM if this process dies without stopping them (make run; see ManagedProcess).
     die_with_launcher: bool = False
     gateway_max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES
+    # An OTLP/gRPC collector (http://HOST:PORT) the gateway sends its spans to; services read OTEL_*.
+    otlp_endpoint: str | None = None
     processes: list[ManagedProcess] = field(default_factory=list)
 
     @property
@@ -97,9 +111,13 @@ class Stack:
     def address(self, name: str) -> str:
         return f"127.0.0.1:{self.ports.services[name]}"
 
+    def metrics_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports.metrics[name]}/metrics"
+
     def start_service(self, service: Service, env: Mapping[str, str] | None = None) -> ManagedProcess:
-        port = self.ports.services[service.name]
-        _ensure_free(port, service.name)
+        _ensure_free(self.ports.services[service.name], service.name)
+        if self.ports.metrics[service.name]:
+            _ensure_free(self.ports.metrics[service.name], f"{service.name}'s metrics")
         # One replica has nobody to drain to: stop at once unless told otherwise.
         drain = f"{service.env_prefix}DRAIN_S"
         defaults = {} if drain in os.environ else {drain: "0"}
@@ -128,6 +146,7 @@ class Stack:
             admin=f"127.0.0.1:{self.ports.admin}",
             upstreams={s.name: self.address(s.name) for s in SERVICES},
             max_heap_bytes=self.gateway_max_heap_bytes,
+            otlp=urllib.parse.urlsplit(self.otlp_endpoint).netloc if self.otlp_endpoint else None,
         )
         path.write_text(text)
         return path

@@ -117,9 +117,75 @@ class HealthStore(Protocol):
 
     def latency_ms(self, provider: str, model: str) -> float | None: ...
 
+    def snapshot(self) -> HealthSnapshot:
+        """Everything learned, as it stands now (for the routing-state view and metrics)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    provider: str
+    account: str
+    model: str  # "" for the whole account
+    remaining_s: float
+
+
+@dataclass(frozen=True)
+class Circuit:
+    name: str  # `provider/model`, or an endpoint `scheme://host:port`
+    state: CircuitState
+    failures: int
+    reopens_in_s: float  # until the next probe may go (0 when one may now)
+
+    @property
+    def kind(self) -> str:
+        return "endpoint" if "://" in self.name else "model"
+
+
+@dataclass(frozen=True)
+class HealthSnapshot:
+    cooldowns: tuple[Cooldown, ...]
+    circuits: tuple[Circuit, ...]
+    latency_ms: Mapping[tuple[str, str], float]
+
+    @property
+    def cooling_by_provider(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for cooldown in self.cooldowns:
+            counts[cooldown.provider] = counts.get(cooldown.provider, 0) + 1
+        return counts
+
+    @property
+    def circuits_by_state(self) -> dict[tuple[str, str], int]:
+        counts: dict[tuple[str, str], int] = {}
+        for circuit in self.circuits:
+            if circuit.state is not CircuitState.CLOSED:
+                key = (circuit.kind, circuit.state.value)
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+
+class RouterMetrics(Protocol):
+    """What the router counts. Model ids are passed only when the registry knows them (else None),
+    so nothing a client sends becomes a metric label."""
+
+    def attempt_ended(
+        self,
+        operation: str,
+        provider: str,
+        model: str | None,
+        outcome: str,
+        seconds: float,
+        first_chunk_s: float | None = None,
+        usage: Usage | None = None,
+    ) -> None: ...
+
+    def request_ended(self, operation: str, outcome: str, seconds: float, attempts: int) -> None: ...
+
 
 @dataclass(frozen=True)
 class RouterPorts:
     keys: KeySource
     quota: QuotaLedger
     health: HealthStore
+    metrics: RouterMetrics
