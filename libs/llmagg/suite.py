@@ -22,6 +22,9 @@ class Service:
     name: str
     port: int  # default gRPC port; <NAME>_PORT changes it
     calls: tuple[str, ...] = ()  # services it sends requests to: started first, their addresses passed in
+    # External dependencies (the dev stack's registry, llmagg_devstack/dependencies.py, starts them
+    # first and hands their settings to the services that need them): "openbao", later "valkey", ...
+    needs: tuple[str, ...] = ()
 
     @property
     def title(self) -> str:
@@ -52,8 +55,15 @@ class Service:
         """The setting through which this service is told where `callee` listens."""
         return f"{self.env_prefix}{callee.upper()}_ADDRESS"
 
+    def token_variable(self, peer: str) -> str:
+        """The setting holding the service token shared with `peer`: the caller sends it, the callee checks it."""
+        return f"{self.env_prefix}{peer.upper()}_TOKEN"
 
-SERVICES: tuple[Service, ...] = (Service("router", port=50051),)
+
+SERVICES: tuple[Service, ...] = (
+    Service("router", port=50051, calls=("credentials",)),
+    Service("credentials", port=50052, needs=("openbao",)),
+)
 
 BY_NAME = {service.name: service for service in SERVICES}
 
