@@ -38,7 +38,12 @@ def table_services(descriptor: pathlib.Path) -> list[str]:
 
 
 def render_text(
-    descriptor: pathlib.Path, descriptor_in_config: str, listen: str, admin: str, upstreams: dict[str, str]
+    descriptor: pathlib.Path,
+    descriptor_in_config: str,
+    listen: str,
+    admin: str,
+    upstreams: dict[str, str],
+    client_auth: bool = True,
 ) -> str:
     addresses = {service.name: f"127.0.0.1:{service.port}" for service in SERVICES} | upstreams
     config = render(
@@ -47,6 +52,7 @@ def render_text(
         listen=listen,
         admin=admin,
         upstreams=addresses,
+        client_auth=client_auth,
     )
     return HEADER + yaml.safe_dump(config, sort_keys=False, width=120)
 
@@ -67,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=HOST:PORT",
         help="a service's address (default: the table's port on loopback)",
     )
+    parser.add_argument(
+        "--client-auth",
+        choices=["on", "off"],
+        default="on",
+        help="check every request's client key with the credentials service (off: anonymous, loopback only)",
+    )
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="where to write the config; - for stdout")
     parser.add_argument("--check", action="store_true", help="fail if --out differs from a fresh rendering")
     args = parser.parse_args(argv)
@@ -75,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     # The checked-in config must not depend on where the repo is cloned: Envoy runs from its root.
     in_config = args.descriptor_path_in_config or args.descriptor or str(DEFAULT_DESCRIPTOR.relative_to(REPO))
     try:
-        text = render_text(descriptor, in_config, args.listen, args.admin, upstreams)
+        text = render_text(descriptor, in_config, args.listen, args.admin, upstreams, args.client_auth == "on")
     except GatewayConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

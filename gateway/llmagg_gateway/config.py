@@ -16,15 +16,42 @@ class GatewayConfigError(ValueError):
     """The services, the descriptor and the addresses do not fit together."""
 
 
-def render(*, grpc_services: list[str], descriptor: str, listen: str, admin: str, upstreams: Mapping[str, str]) -> dict:
-    """`grpc_services` are routed and transcoded; `upstreams` maps each service's name to HOST:PORT."""
+LOOPBACK = ("127.", "localhost", "::1", "[::1]")
+AUTH_SERVICE = "credentials"
+
+
+def render(
+    *,
+    grpc_services: list[str],
+    descriptor: str,
+    listen: str,
+    admin: str,
+    upstreams: Mapping[str, str],
+    client_auth: bool = True,
+) -> dict:
+    """`grpc_services` are routed and transcoded; `upstreams` maps each service's name to HOST:PORT.
+
+    With `client_auth` every request is checked by the credentials service (ext_authz); without it
+    the gateway refuses to listen anywhere but on loopback.
+    """
+    host = listen.rpartition(":")[0]
+    if not client_auth and not host.startswith(LOOPBACK):
+        raise GatewayConfigError(
+            f"refusing to listen on {host} with client authentication off: anyone who can reach it could use "
+            "every account. Listen on 127.0.0.1 or switch client authentication on (GATEWAY_CLIENT_AUTH=on)."
+        )
+    if client_auth and AUTH_SERVICE not in {service_name(s) for s in grpc_services}:
+        raise GatewayConfigError(f"client authentication needs the {AUTH_SERVICE} service in the service table")
     missing = sorted({service_name(s) for s in grpc_services} - set(upstreams))
     if missing:
         raise GatewayConfigError(
             f"no address for the {', '.join(missing)} service: pass --upstream {missing[0]}=HOST:PORT"
         )
     clusters = [service_cluster(service_name(s), upstreams[service_name(s)], s) for s in grpc_services]
-    manager = connection_manager(service_routes(grpc_services), http_filters(descriptor, grpc_services))
+    manager = connection_manager(
+        service_routes(grpc_services, client_auth),
+        http_filters(descriptor, grpc_services, AUTH_SERVICE if client_auth else None),
+    )
     return {
         "admin": {"address": socket_address(admin)},
         "static_resources": {"listeners": [public_listener(listen, manager)], "clusters": clusters},

@@ -83,7 +83,7 @@ class CredentialsServicer(credentials_pb2_grpc.CredentialsServiceServicer):
 
     async def Lease(self, request: pb.LeaseRequest, context) -> pb.LeaseResponse:
         await self._allow("Lease", context)
-        record = await self._accounts.lease(request.provider, request.alias)
+        record = await self._accounts.lease(request.provider, request.alias, probe=request.probe)
         return converters.lease(record, self._lease_ttl_s)
 
     async def ReportOutcome(self, request: pb.ReportOutcomeRequest, context) -> pb.ReportOutcomeResponse:

@@ -17,17 +17,22 @@ log = logging.getLogger("router")
 async def main(settings: RouterSettings) -> None:
     config = load_config(settings)
     router = build_router(settings, config)
+    keys = router.ports.keys
+    await keys.start()
+    accounts = sum(len(keys.accounts(provider)) for provider in config.providers)
     log.info(
-        "loaded %d providers, %d accounts, %d fallback chains",
+        "loaded %d providers, %d accounts (%s), %d fallback chains",
         len(config.providers),
-        len(config.accounts),
+        accounts,
+        settings.key_source,
         len(config.fallback_chains),
         extra=log_fields(routable=sorted(router.resolver.routable_providers)),
     )
-    if not config.accounts:
+    if not accounts:
         log.warning("no provider account is configured: chat requests will fail until one is added (see README)")
 
     async def close_adapters() -> None:
+        await keys.close()
         for adapter in router.adapters.values():
             await adapter.close()
 

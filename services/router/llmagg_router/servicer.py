@@ -69,13 +69,23 @@ def _sse(payload: dict[str, Any]) -> httpbody_pb2.HttpBody:
 class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     def __init__(self, router: Router) -> None:
         self._router = router
-        entries = routable_models(router.resolver.routable_providers)
-        chains = sorted(router.resolver.config.fallback_chains)
-        created = int(time.time())
-        self._models = converters.models_response(entries, chains)
-        self._models_json = httpbody_pb2.HttpBody(
-            content_type=_JSON, data=orjson.dumps(converters.openai_models_json(entries, chains, created))
-        )
+        self._created = int(time.time())
+        self._catalogue_generation: int | None = None
+        self._models = pb.ListModelsResponse()
+        self._models_json = httpbody_pb2.HttpBody()
+
+    def _catalogue(self) -> tuple[pb.ListModelsResponse, httpbody_pb2.HttpBody]:
+        """The model list, rendered again only when the accounts (and so the routable providers) changed."""
+        resolver = self._router.resolver
+        if resolver.generation != self._catalogue_generation:
+            entries = routable_models(resolver.routable_providers)
+            chains = sorted(resolver.config.fallback_chains)
+            self._models = converters.models_response(entries, chains)
+            self._models_json = httpbody_pb2.HttpBody(
+                content_type=_JSON, data=orjson.dumps(converters.openai_models_json(entries, chains, self._created))
+            )
+            self._catalogue_generation = resolver.generation
+        return self._models, self._models_json
 
     # --- REST-facing (raw OpenAI JSON through Envoy) ----------------------------------------------
     async def CreateChatCompletion(self, request, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
@@ -104,7 +114,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             await stream.aclose()
 
     async def ListModelsJson(self, request, context) -> httpbody_pb2.HttpBody:
-        return self._models_json
+        return self._catalogue()[1]
 
     async def CreateEmbedding(self, request, context) -> httpbody_pb2.HttpBody:
         result = await self._router.complete(_parse_json(request.http_body.data), Operation.EMBEDDINGS)
@@ -126,7 +136,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             await stream.aclose()
 
     async def ListModels(self, request, context) -> pb.ListModelsResponse:
-        return self._models
+        return self._catalogue()[0]
 
     async def Embed(self, request: pb.EmbedRequest, context) -> pb.EmbedResponse:
         result = await self._router.complete(converters.embed_request_to_body(request), Operation.EMBEDDINGS)

@@ -202,12 +202,14 @@ class DeleteAccountResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class LeaseRequest(_message.Message):
-    __slots__ = ("provider", "alias")
+    __slots__ = ("provider", "alias", "probe")
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     ALIAS_FIELD_NUMBER: _ClassVar[int]
+    PROBE_FIELD_NUMBER: _ClassVar[int]
     provider: str
     alias: str
-    def __init__(self, provider: _Optional[str] = ..., alias: _Optional[str] = ...) -> None: ...
+    probe: bool
+    def __init__(self, provider: _Optional[str] = ..., alias: _Optional[str] = ..., probe: _Optional[bool] = ...) -> None: ...
 
 class LeaseResponse(_message.Message):
     __slots__ = ("api_key", "ttl_seconds", "key_version", "account")

@@ -280,12 +280,13 @@ class AccountBook:
         log.info("account deleted", extra=log_fields(account=alias))
 
     # --- the router's side --------------------------------------------------------------------------
-    async def lease(self, provider: str, alias: str) -> AccountRecord:
-        """The account with its key, read fresh from the store; a disabled account has no lease."""
+    async def lease(self, provider: str, alias: str, *, probe: bool = False) -> AccountRecord:
+        """The account with its key, read fresh from the store. A disabled account has no lease, except
+        for a probe of one a provider rejected (the router tries it again after its cooldown)."""
         record = await self._read(alias)
         if record.provider != provider:
             raise _account_missing(alias)
-        if not record.enabled:
+        if not record.enabled and not (probe and record.disabled_by == "upstream"):
             raise ServiceError(
                 ErrorKind.FAILED_PRECONDITION,
                 f"The account {alias!r} is disabled: {record.disabled_reason}.",

@@ -17,9 +17,9 @@ _STATIC_CACHE_SIZE = 4096
 AUTO = "auto"
 
 HOW_TO_ADD_AN_ACCOUNT = (
-    "Add one to the YAML file named by LLMAGG_CONFIG, e.g. `accounts: [{provider: groq, api_key_env: "
-    "GROQ_API_KEY}]`, export GROQ_API_KEY and restart (see README, 'Add provider accounts'); "
-    "`make demo` runs with simulated providers and needs no key."
+    "Add one with the CLI (`llmagg accounts add groq`, or `llmagg configure`), or in the YAML file named by "
+    "LLMAGG_CONFIG, e.g. `accounts: [{provider: groq, api_key_env: GROQ_API_KEY}]` with GROQ_API_KEY exported "
+    "(see README, 'Add provider accounts'); `make demo` runs with simulated providers and needs no key."
 )
 
 
@@ -60,16 +60,36 @@ class Resolver:
         self._keys = keys
         self._health = health
         self._protocols = frozenset(protocols)
-        # Providers that can be used at all: an adapter speaks their protocol and an account exists.
-        self._has_accounts = any(keys.accounts(pid) for pid in config.providers)
-        self._routable = {
-            pid: p for pid, p in config.providers.items() if p.protocol in self._protocols and keys.accounts(pid)
-        }
-        self._rotation = {pid: itertools.count() for pid in self._routable}
+        self._rotation: dict[str, itertools.count] = {}
         self._static_cache: dict[tuple[str, str, str, str], tuple[Target, ...]] = {}
+        self._derive()
+
+    def _derive(self) -> None:
+        """What follows from the key source's accounts, derived again whenever its generation changes."""
+        keys, providers = self._keys, self.config.providers
+        self._generation = keys.generation
+        self._has_accounts = any(keys.accounts(pid) for pid in providers)
+        # Providers that can be used at all: an adapter speaks their protocol and an account exists.
+        self._routable = {
+            pid: p for pid, p in providers.items() if p.protocol in self._protocols and keys.accounts(pid)
+        }
+        for pid in self._routable:
+            self._rotation.setdefault(pid, itertools.count())
+        self._static_cache.clear()
+
+    def _current(self) -> None:
+        if self._keys.generation != self._generation:
+            self._derive()
+
+    @property
+    def generation(self) -> int:
+        """The key source's generation the routable providers were derived from (after catching up)."""
+        self._current()
+        return self._generation
 
     @property
     def routable_providers(self) -> dict[str, Provider]:
+        self._current()
         return self._routable
 
     def resolve(
@@ -90,6 +110,7 @@ class Resolver:
                 code="provider_not_found",
                 param="provider",
             )
+        self._current()
         key = (model, provider_pin or "", quality, model_type)
         targets = self._static_cache.get(key)
         if targets is None:

@@ -14,7 +14,7 @@ from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.common.logging import scrub
 from llmagg.common.secrets import Secret
 from llmagg_router.domain.attempt import Attempt, QuotaDenied, describe, usage_of
-from llmagg_router.domain.ports import Headroom, QuotaKey, RouterPorts
+from llmagg_router.domain.ports import Headroom, KeyUnavailable, QuotaKey, RouterPorts
 from llmagg_router.domain.resolver import Resolution, Resolver
 from llmagg_router.domain.tokens import estimate_tokens
 from llmagg_router.domain.upstream import Candidate, Failure, Operation, ProviderAdapter, UpstreamError
@@ -117,6 +117,7 @@ class _Walk:
         self.attempts = 0  # candidates called so far (one without quota is skipped, not called)
         self.failures: list[tuple[Candidate, UpstreamError]] = []
         self.quota_waits: list[float] = []
+        self.keyless: list[str] = []  # candidates skipped because no key could be leased, and why
         self.min_context = 0
         self._candidates: list[Candidate] = []
         for candidate in resolution.candidates:
@@ -137,6 +138,9 @@ class _Walk:
 
     def denied(self, denial: QuotaDenied) -> None:
         self.quota_waits.append(denial.retry_after_s or self.limits.default_cooldown_s)
+
+    def no_key(self, candidate: Candidate, problem: KeyUnavailable) -> None:
+        self.keyless.append(f"{candidate.account.alias}: {problem.reason}")
 
     def failed(self, candidate: Candidate, error: UpstreamError) -> None:
         """Note the failure; raise when it must go back to the client instead of falling over."""
@@ -178,11 +182,16 @@ class _Walk:
                 retry_after_s=min(waits) if waits else self.limits.default_cooldown_s,
             )
         if not failures:
+            why = (
+                f"no key could be leased ({'; '.join(self.keyless)})"
+                if self.keyless
+                else ("the providers rejected every configured key")
+            )
             return ServiceError(
                 ErrorKind.UNAVAILABLE,
-                f"No usable account can serve {self.model!r}: the providers rejected every configured key.",
+                f"No usable account can serve {self.model!r}: {why}.",
                 code="no_usable_account",
-                retryable=False,
+                retryable=bool(self.keyless),
             )
         tried = "; ".join(f"{describe(c)}: {e.message}" for c, e in failures)
         return ServiceError(
@@ -318,6 +327,9 @@ class Router:
                     key = await attempt.begin()
                 except QuotaDenied as denial:
                     walk.denied(denial)
+                    continue
+                except KeyUnavailable as problem:
+                    walk.no_key(candidate, problem)
                     continue
                 walk.attempts = number
                 try:
