@@ -34,6 +34,11 @@ def render(
     With `client_auth` every request is checked by the credentials service (ext_authz); without it
     the gateway refuses to listen anywhere but on loopback.
     """
+    missing = sorted({service_name(s) for s in grpc_services} - set(upstreams))
+    if missing:
+        raise GatewayConfigError(
+            f"no address for the {', '.join(missing)} service: pass --upstream {missing[0]}=HOST:PORT"
+        )
     host = listen.rpartition(":")[0]
     if not client_auth and not host.startswith(LOOPBACK):
         raise GatewayConfigError(
@@ -42,11 +47,6 @@ def render(
         )
     if client_auth and AUTH_SERVICE not in {service_name(s) for s in grpc_services}:
         raise GatewayConfigError(f"client authentication needs the {AUTH_SERVICE} service in the service table")
-    missing = sorted({service_name(s) for s in grpc_services} - set(upstreams))
-    if missing:
-        raise GatewayConfigError(
-            f"no address for the {', '.join(missing)} service: pass --upstream {missing[0]}=HOST:PORT"
-        )
     clusters = [service_cluster(service_name(s), upstreams[service_name(s)], s) for s in grpc_services]
     manager = connection_manager(
         service_routes(grpc_services, client_auth),

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from llmagg_devstack.stack import Ports, Stack
+from ..helpers import ADMIN_KEY, post_raw
 
-from ..helpers import post_raw
+AUTHORIZED = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 def test_a_body_over_the_limit_is_a_413_in_openai_shape(stack):
     oversized = b'{"model": "auto", "messages": [{"role": "user", "content": "' + b"x" * (33 * 1024 * 1024) + b'"}]}'
-    status, _, body = post_raw(f"{stack.base_url}/chat/completions", oversized)
+    status, _, body = post_raw(f"{stack.base_url}/chat/completions", oversized, AUTHORIZED)
     assert status == 413
     assert body["error"]["type"] == "invalid_request_error" and body["error"]["code"] == "request_too_large"
 
 
 @pytest.fixture
-def stack_without_router(tmp_path):
-    stack = Stack(tmp_path, Ports.free())
+def stack_without_router(tmp_path, make_stack):
+    stack = make_stack(tmp_path)
     try:
-        stack.start_services()
+        stack.start_services({"LLMAGG_ADMIN_KEY": ADMIN_KEY})
         stack.start_gateway()
         [router] = [p for p in stack.processes if p.name == "router"]
         stack.processes.remove(router)
@@ -31,7 +31,7 @@ def stack_without_router(tmp_path):
 
 
 def test_a_router_that_is_down_is_a_503_in_openai_shape(stack_without_router):
-    status, _, body = post_raw(f"{stack_without_router.base_url}/chat/completions", b'{"model": "auto"}')
+    status, _, body = post_raw(f"{stack_without_router.base_url}/chat/completions", b'{"model": "auto"}', AUTHORIZED)
     assert status == 503
     assert body["error"]["type"] == "service_unavailable_error"
     assert body["error"]["code"] == "gateway_upstream_unavailable"

@@ -12,9 +12,8 @@ import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from llmagg_devstack.processes import free_port
-from llmagg_devstack.stack import Ports, Stack
 
-from ..helpers import ROUTER_TEST_ENV, SIM_KEY, arrivals, scenario
+from ..helpers import ADMIN_KEY, ROUTER_TEST_ENV, SIM_KEY, arrivals, scenario
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "00f067aa0ba902b7"
@@ -46,8 +45,8 @@ def receiver():
 
 
 @pytest.fixture(scope="module")
-def traced_stack(receiver, router_config, tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("traced"), Ports.free())
+def traced_stack(receiver, router_config, tmp_path_factory, make_stack):
+    stack = make_stack(tmp_path_factory.mktemp("traced"))
     env = {
         **ROUTER_TEST_ENV,
         "LLMAGG_CONFIG": str(router_config),
@@ -81,7 +80,7 @@ def spans_of_trace(receiver, trace_id: str, at_least: int):
     return wait_for(enough, f"{at_least} spans of trace {trace_id}")
 
 
-def traced_chat(stack, trace_id: str, model: str = "chat-model", api_key: str = "x"):
+def traced_chat(stack, trace_id: str, model: str = "chat-model", api_key: str = ADMIN_KEY):
     client = openai.OpenAI(base_url=stack.base_url, api_key=api_key, max_retries=0)
     return client.chat.completions.create(
         model=model,
@@ -112,10 +111,10 @@ def test_a_fallback_is_one_trace_continuing_the_callers_context(traced_stack, re
 
 def test_spans_never_carry_key_material(traced_stack, receiver):
     trace_id = "5bf92f3577b34da6a3ce929d0e0e4737"
-    traced_chat(traced_stack, trace_id, api_key="sk-client-secret-abcdef")
+    traced_chat(traced_stack, trace_id)
     spans_of_trace(receiver, trace_id, at_least=2)  # the server span and its attempt have been exported
     dumped = b"".join(s.SerializeToString() for s in receiver.spans)
-    assert SIM_KEY.encode() not in dumped and b"sk-client-secret" not in dumped
+    assert SIM_KEY.encode() not in dumped and ADMIN_KEY.encode() not in dumped
 
 
 def health_checks_passed(stack) -> int:
