@@ -14,7 +14,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry import propagate, trace
 
 from llmagg.common.errors import ErrorKind, ServiceError
-from llmagg.common.logging import request_id
+from llmagg.common.logging import client_id, request_id
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,9 @@ STATUS_BY_KIND = {
 
 # Trailing metadata Envoy turns into response headers; its Lua filter swaps the body for this JSON.
 OPENAI_ERROR_METADATA = "x-openai-error"
+# Set by the gateway's ext_authz (or "anonymous" with client auth off): who is calling. Stable: usage
+# accounting and per-client limits key on it.
+CLIENT_ID_METADATA = "x-llmagg-client-id"
 
 _UNTRACED_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 
@@ -90,9 +93,9 @@ def _wrap_handler(
     )
 
 
-def _request_id(handler_call_details) -> str | None:
+def _metadata_value(handler_call_details, name: str) -> str | None:
     for key, value in handler_call_details.invocation_metadata or ():
-        if key == "x-request-id":
+        if key == name:
             return value if isinstance(value, str) else None
     return None
 
@@ -100,7 +103,7 @@ def _request_id(handler_call_details) -> str | None:
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     """Turns ServiceError into its status; any other exception into a bare INTERNAL (no details).
 
-    Also binds the gateway's x-request-id to the RPC's log lines.
+    Also binds the gateway's x-request-id and x-llmagg-client-id to the RPC's log lines.
     """
 
     async def intercept_service(self, continuation, handler_call_details):
@@ -108,7 +111,8 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method
-        rid = _request_id(handler_call_details)
+        rid = _metadata_value(handler_call_details, "x-request-id")
+        client = _metadata_value(handler_call_details, CLIENT_ID_METADATA)
 
         async def fail(context: grpc.aio.ServicerContext, exc: Exception) -> None:
             if not isinstance(exc, ServiceError):
@@ -119,6 +123,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         def unary(behaviour):
             async def run(request, context):
                 request_id.set(rid)
+                client_id.set(client)
                 try:
                     return await behaviour(request, context)
                 except Exception as exc:
@@ -131,6 +136,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         def streaming(behaviour):
             async def run(request, context):
                 request_id.set(rid)
+                client_id.set(client)
                 try:
                     async for response in behaviour(request, context):
                         yield response
@@ -168,6 +174,9 @@ class TracingInterceptor(grpc.aio.ServerInterceptor):
         parent = propagate.extract(handler_call_details.invocation_metadata or (), getter=self._getter)
         service, _, name = method.lstrip("/").partition("/")
         attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+        client = _metadata_value(handler_call_details, CLIENT_ID_METADATA)
+        if client:
+            attributes["llmagg.client_id"] = client
 
         def span():
             return self._tracer.start_as_current_span(

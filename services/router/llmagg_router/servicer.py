@@ -13,6 +13,7 @@ import orjson
 from google.api import httpbody_pb2
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.secrets import Secret
 from llmagg.router.v1 import router_pb2 as pb
 from llmagg.router.v1 import router_pb2_grpc
 from llmagg_router import converters
@@ -23,6 +24,8 @@ from llmagg_router.domain.upstream import Operation
 log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RouterService"].full_name
 
+# A client's own provider key for one request (BYOK); never stored, logged or traced.
+OWN_KEY_METADATA = "x-provider-api-key"
 _SSE = "text/event-stream"
 _JSON = "application/json"
 _DONE = httpbody_pb2.HttpBody(content_type=_SSE, data=b"data: [DONE]\n\n")
@@ -45,6 +48,13 @@ def _parse_json(data: bytes) -> Any:
             f"We could not parse the JSON body of your request ({exc.args[0]}). The body must be a JSON object.",
             code="invalid_json",
         ) from None
+
+
+def _own_key(context: grpc.aio.ServicerContext) -> Secret | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == OWN_KEY_METADATA and isinstance(value, str) and value.strip():
+            return Secret(value.strip())
+    return None
 
 
 def _header_value(value: str) -> str:
@@ -90,12 +100,13 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     # --- REST-facing (raw OpenAI JSON through Envoy) ----------------------------------------------
     async def CreateChatCompletion(self, request, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
         body = _parse_json(request.http_body.data)
+        own_key = _own_key(context)
         if not (isinstance(body, dict) and body.get("stream") is True):
-            result = await self._router.complete(body)
+            result = await self._router.complete(body, own_key=own_key)
             await context.send_initial_metadata(_route_metadata(result.route))
             yield httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(result.body))
             return
-        stream = await self._router.open_stream(body)
+        stream = await self._router.open_stream(body, own_key)
         try:
             await context.send_initial_metadata(_route_metadata(stream.route))
             # From here on the client has a 200: failures must travel in-band, as an OpenAI error event.
@@ -117,17 +128,19 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         return self._catalogue()[1]
 
     async def CreateEmbedding(self, request, context) -> httpbody_pb2.HttpBody:
-        result = await self._router.complete(_parse_json(request.http_body.data), Operation.EMBEDDINGS)
+        result = await self._router.complete(
+            _parse_json(request.http_body.data), Operation.EMBEDDINGS, _own_key(context)
+        )
         await context.send_initial_metadata(_route_metadata(result.route))
         return httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(result.body))
 
     # --- typed gRPC ------------------------------------------------------------------------------
     async def Chat(self, request: pb.ChatRequest, context) -> pb.ChatResponse:
-        result = await self._router.complete(converters.chat_request_to_body(request))
+        result = await self._router.complete(converters.chat_request_to_body(request), own_key=_own_key(context))
         return converters.chat_response(result.body, result.route)
 
     async def StreamChat(self, request: pb.StreamChatRequest, context) -> AsyncIterator[pb.StreamChatResponse]:
-        stream = await self._router.open_stream(converters.stream_request_to_body(request))
+        stream = await self._router.open_stream(converters.stream_request_to_body(request), _own_key(context))
         try:
             await context.send_initial_metadata(_route_metadata(stream.route))
             async for chunk in stream:
@@ -139,7 +152,9 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         return self._catalogue()[0]
 
     async def Embed(self, request: pb.EmbedRequest, context) -> pb.EmbedResponse:
-        result = await self._router.complete(converters.embed_request_to_body(request), Operation.EMBEDDINGS)
+        result = await self._router.complete(
+            converters.embed_request_to_body(request), Operation.EMBEDDINGS, _own_key(context)
+        )
         return converters.embed_response(result.body, result.route)
 
 

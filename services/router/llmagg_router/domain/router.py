@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from opentelemetry import trace
@@ -14,6 +14,7 @@ from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.common.logging import scrub
 from llmagg.common.secrets import Secret
 from llmagg_router.domain.attempt import Attempt, QuotaDenied, describe, usage_of
+from llmagg_router.domain.own_key import OwnKey
 from llmagg_router.domain.ports import Headroom, KeyUnavailable, QuotaKey, RouterPorts
 from llmagg_router.domain.resolver import Resolution, Resolver
 from llmagg_router.domain.tokens import estimate_tokens
@@ -272,7 +273,10 @@ class Router:
         self.adapters = adapters
         self.limits = limits
 
-    async def complete(self, body: Any, operation: Operation = Operation.CHAT) -> RoutedResponse:
+    async def complete(
+        self, body: Any, operation: Operation = Operation.CHAT, own_key: Secret | None = None
+    ) -> RoutedResponse:
+        """One JSON exchange. `own_key`: the client's own provider key for this request (BYOK)."""
         request = parse_request(body, operation)
 
         async def call(attempt: Attempt, key: Secret | None) -> RoutedResponse:
@@ -285,9 +289,9 @@ class Router:
             response["provider"] = candidate.provider.id
             return RoutedResponse(response, _route(attempt))
 
-        return await self._walk(request, operation, call)
+        return await self._walk(request, operation, call, own_key)
 
-    async def open_stream(self, body: Any) -> RoutedStream:
+    async def open_stream(self, body: Any, own_key: Secret | None = None) -> RoutedStream:
         request = parse_request(body, Operation.CHAT)
 
         async def call(attempt: Attempt, key: Secret | None) -> RoutedStream:
@@ -307,22 +311,30 @@ class Router:
                 owned = resources.pop_all()
             return RoutedStream(attempt, _route(attempt), head, rest, owned, attempt.elapsed_ms())
 
-        return await self._walk(request, Operation.CHAT, call)
+        return await self._walk(request, Operation.CHAT, call, own_key)
 
     async def _walk(
-        self, request: ParsedRequest, operation: Operation, call: Callable[[Attempt, Secret | None], Awaitable[T]]
+        self,
+        request: ParsedRequest,
+        operation: Operation,
+        call: Callable[[Attempt, Secret | None], Awaitable[T]],
+        own_key: Secret | None = None,
     ) -> T:
         """Try the candidates in order under one deadline until `call` succeeds for one of them."""
         model_type = "chat" if operation is Operation.CHAT else "embedding"
-        resolution = self.resolver.resolve(request.model, request.provider, request.quality, model_type)
-        headroom = await self.ports.quota.headroom([c.quota_key for c in resolution.candidates])
+        ports, keys = self.ports, None
+        if own_key is not None:
+            keys = OwnKey(self.resolver.own_key_provider(request.provider), own_key)
+            ports = replace(ports, keys=keys)
+        resolution = self.resolver.resolve(request.model, request.provider, request.quality, model_type, keys)
+        headroom = await ports.quota.headroom([c.quota_key for c in resolution.candidates])
         walk = _Walk(resolution, headroom, request.model, self.limits)
         estimated_tokens = estimate_tokens(request.upstream_body)
 
         async def first_success() -> T:
             for candidate in walk.candidates():
                 number = walk.attempts + 1
-                attempt = Attempt(self.ports, candidate, number, estimated_tokens, self.limits.default_cooldown_s)
+                attempt = Attempt(ports, candidate, number, estimated_tokens, self.limits.default_cooldown_s)
                 try:
                     key = await attempt.begin()
                 except QuotaDenied as denial:
