@@ -236,7 +236,7 @@ class AccountBook:
             record = current
             if enabled is True and not current.enabled:
                 record = record.enabled_again()
-            elif enabled is False and current.enabled:
+            elif enabled is False and (current.enabled or current.disabled_by != "admin"):
                 record = replace(
                     record, enabled=False, disabled_reason="disabled by an admin", disabled_at=now, disabled_by="admin"
                 )
