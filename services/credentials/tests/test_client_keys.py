@@ -58,6 +58,7 @@ async def test_a_revoked_key_is_refused_at_once_here_and_within_the_ttl_elsewher
     record, secret = await keys.create("k", "client")
     other = type(keys)(store, cache_ttl_s=10.0, clock=clocks.wall, monotonic=clocks.monotonic)  # another replica
     assert (await other.verify(secret.reveal())).ok
+    assert (await keys.verify(secret.reveal())).ok
     revoked = await keys.revoke(record.id)
     assert revoked.revoked and revoked.revoked_at
     assert await keys.verify(secret.reveal()) is INVALID  # this replica forgot its verdict
