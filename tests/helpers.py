@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -120,3 +121,13 @@ def post_raw(url: str, data: bytes, headers: dict[str, str] | None = None) -> tu
             return response.status, dict(response.headers), json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), json.loads(error.read())
+
+
+def wait_for(condition, what: str, timeout_s: float = 15):
+    """Poll until `condition()` returns something truthy (bounded); return it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if found := condition():
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"no {what} within {timeout_s}s")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import urllib.request
 from concurrent import futures
 
@@ -13,7 +12,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 
 from llmagg_devstack.processes import free_port
 
-from ..helpers import ADMIN_KEY, ROUTER_TEST_ENV, SIM_KEY, arrivals, scenario
+from ..helpers import ADMIN_KEY, ROUTER_TEST_ENV, SIM_KEY, arrivals, scenario, wait_for
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "00f067aa0ba902b7"
@@ -60,16 +59,6 @@ def traced_stack(receiver, router_config, tmp_path_factory, make_stack):
         yield stack
     finally:
         stack.stop()
-
-
-def wait_for(condition, what: str, timeout_s: float = 15):
-    """Poll until `condition()` returns something truthy; return it."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if found := condition():
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"no {what} within {timeout_s}s")
 
 
 def spans_of_trace(receiver, trace_id: str, at_least: int):
