@@ -12,7 +12,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 
 from llmagg_devstack.processes import free_port
 
-from ..helpers import ADMIN_KEY, ROUTER_TEST_ENV, SIM_KEY, arrivals, scenario, wait_for
+from ..helpers import ADMIN_KEY, ROUTER_TEST_ENV, SIM_KEY, admin_call, arrivals, create_client_key, scenario, wait_for
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "00f067aa0ba902b7"
@@ -119,3 +119,44 @@ def test_health_checks_are_not_traced(traced_stack, receiver):
     traced_chat(traced_stack, trace_id)
     spans_of_trace(receiver, trace_id, at_least=2)
     assert not [s for s in receiver.spans if "Health" in s.name]
+
+
+def test_no_provider_client_or_own_key_reaches_a_log_a_span_or_an_error_body(
+    traced_stack, receiver, simulator, openbao
+):
+    """Known provider keys, client keys and a BYOK key, through successes and every failure that logs."""
+    plain = create_client_key(traced_stack, "leak-scan")
+    own = "sk-byok-FAKE-leakscan"
+    secrets = [SIM_KEY, ADMIN_KEY, plain, own]
+    client = openai.OpenAI(base_url=traced_stack.base_url, api_key=plain, max_retries=0)
+    bodies: list[str] = []
+    for model in ("chat-model", "all-fail", "all-429", "bad-key", "hang", "no-such-model"):
+        scenario(simulator, model)
+        try:
+            client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+        except openai.APIStatusError as error:
+            bodies.append(error.response.text)
+    for provider in ("sim-fast", "bad-key"):  # BYOK accepted, then rejected by the provider
+        try:
+            client.chat.completions.create(
+                model="sim-small", messages=[{"role": "user", "content": "hi"}],
+                extra_body={"provider": provider}, extra_headers={"x-provider-api-key": own},
+            )  # fmt: skip
+        except openai.APIStatusError as error:
+            bodies.append(error.response.text)
+    for key in ("sk-wrong-FAKE-leakscan", plain):  # refused by the gateway; a plain key on an admin route
+        bodies.append(str(admin_call(traced_stack, "GET", "/v1/admin/accounts", key=key)[1]))
+    trace_id = "7bf92f3577b34da6a3ce929d0e0e4739"
+    traced_chat(traced_stack, trace_id, api_key=plain)
+    spans_of_trace(receiver, trace_id, at_least=2)  # spans end in order: every earlier one is exported too
+    assert len(bodies) >= 6 and any("insufficient_scope" in b for b in bodies)
+    assert any('"code": "all_candidates_failed"' in b or "all_candidates_failed" in b for b in bodies)
+    dumped = b"".join(s.SerializeToString() for s in receiver.spans)
+    outputs = {process.name: process.output() for process in traced_stack.processes}
+    assert {"credentials", "router", "gateway"} <= set(outputs)  # OpenBao is the session's: its log is checked too
+    outputs["openbao"] = (openbao.state_dir.parent / "openbao.log").read_text()
+    for secret in secrets:
+        assert secret.encode() not in dumped, secret
+        assert not [b for b in bodies if secret in b], secret
+        for name, text in outputs.items():
+            assert secret not in text, (secret, name)
