@@ -35,3 +35,26 @@ def test_a_router_that_is_down_is_a_503_in_openai_shape(stack_without_router):
     assert status == 503
     assert body["error"]["type"] == "service_unavailable_error"
     assert body["error"]["code"] == "gateway_upstream_unavailable"
+
+
+@pytest.fixture
+def stack_without_credentials(tmp_path, make_stack):
+    stack = make_stack(tmp_path)
+    try:
+        stack.start_services({"LLMAGG_ADMIN_KEY": ADMIN_KEY})
+        stack.start_gateway()
+        [credentials] = [p for p in stack.processes if p.name == "credentials"]
+        stack.processes.remove(credentials)
+        credentials.stop()
+        yield stack
+    finally:
+        stack.stop()
+
+
+def test_with_the_key_checker_down_requests_are_refused_not_let_through(stack_without_credentials):
+    status, _, body = post_raw(
+        f"{stack_without_credentials.base_url}/chat/completions", b'{"model": "auto"}', AUTHORIZED
+    )
+    assert status == 503, body  # fail closed: ext_authz's status_on_error, never the router
+    assert body["error"]["type"] == "service_unavailable_error"
+    assert body["error"]["code"] == "gateway_upstream_unavailable"  # Envoy's own reply, not the router's

@@ -147,8 +147,10 @@ def test_no_provider_client_or_own_key_reaches_a_log_a_span_or_an_error_body(
     for key in ("sk-wrong-FAKE-leakscan", plain):  # refused by the gateway; a plain key on an admin route
         bodies.append(str(admin_call(traced_stack, "GET", "/v1/admin/accounts", key=key)[1]))
     trace_id = "7bf92f3577b34da6a3ce929d0e0e4739"
-    traced_chat(traced_stack, trace_id, api_key=plain)
+    last = traced_chat(traced_stack, trace_id, api_key=plain)
     spans_of_trace(receiver, trace_id, at_least=2)  # spans end in order: every earlier one is exported too
+    [gateway] = [p for p in traced_stack.processes if p.name == "gateway"]
+    wait_for(lambda: last._request_id in gateway.output(), "Envoy's access log line of the last request")
     assert len(bodies) >= 6 and any("insufficient_scope" in b for b in bodies)
     assert any('"code": "all_candidates_failed"' in b or "all_candidates_failed" in b for b in bodies)
     dumped = b"".join(s.SerializeToString() for s in receiver.spans)

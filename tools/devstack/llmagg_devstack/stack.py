@@ -209,6 +209,7 @@ class Stack:
                 envoy_binary(), "-c", str(config), "--log-level", "warn",
                 "--base-id", str(self.ports.admin),  # lets several Envoys share a machine
                 "--drain-time-s", "1", "--parent-shutdown-time-s", "2",
+                "--file-flush-interval-msec", "200",  # access log lines show (and can be checked) promptly
             ],
             log_path=self.run_dir / "envoy.log",
             die_with_launcher=self.die_with_launcher,
