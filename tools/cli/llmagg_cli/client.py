@@ -17,10 +17,8 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_KEY_FILE = Path(".run") / "admin-key"
 
 
-def admin_key(given: str | None, key_file: str | None) -> str:
-    """--admin-key, else LLMAGG_ADMIN_KEY, else the key file the first `make run` wrote."""
-    if given:
-        return given
+def admin_key(key_file: str | None) -> str:
+    """LLMAGG_ADMIN_KEY, else the key file (--admin-key-file, LLMAGG_ADMIN_KEY_FILE, or the one `make run` wrote)."""
     if os.environ.get("LLMAGG_ADMIN_KEY"):
         return os.environ["LLMAGG_ADMIN_KEY"]
     path = Path(key_file or os.environ.get("LLMAGG_ADMIN_KEY_FILE") or DEFAULT_KEY_FILE)

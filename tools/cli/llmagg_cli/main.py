@@ -35,7 +35,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        client = AdminClient(args.url, admin_key(None, args.admin_key_file))
+        client = AdminClient(args.url, admin_key(args.admin_key_file))
         args.func(client, args)
     except CliError as error:
         sys.stderr.write(f"llmagg: {error.message}\n")

@@ -25,15 +25,14 @@ def test_name_value_options_parse_and_refuse_junk():
         numbers(["rpm=fast"], "--limit")
 
 
-def test_the_admin_key_comes_from_the_flag_the_environment_then_the_file(tmp_path, monkeypatch):
+def test_the_admin_key_comes_from_the_environment_then_the_file(tmp_path, monkeypatch):
     key_file = tmp_path / "admin-key"
     key_file.write_text("sk-test-FAKE-from-file\n")
     monkeypatch.delenv("LLMAGG_ADMIN_KEY", raising=False)
-    assert admin_key(None, str(key_file)) == "sk-test-FAKE-from-file"
+    assert admin_key(str(key_file)) == "sk-test-FAKE-from-file"
     monkeypatch.setenv("LLMAGG_ADMIN_KEY", "sk-test-FAKE-from-env")
-    assert admin_key(None, str(key_file)) == "sk-test-FAKE-from-env"
-    assert admin_key("sk-test-FAKE-given", str(key_file)) == "sk-test-FAKE-given"
+    assert admin_key(str(key_file)) == "sk-test-FAKE-from-env"
     monkeypatch.delenv("LLMAGG_ADMIN_KEY")
     with pytest.raises(CliError) as caught:
-        admin_key(None, str(tmp_path / "missing"))
+        admin_key(str(tmp_path / "missing"))
     assert caught.value.code == USAGE
