@@ -15,6 +15,7 @@ import yaml
 from llmagg.suite import SERVICES
 from llmagg_gateway.config import GatewayConfigError, render
 from llmagg_gateway.descriptor import llmagg_services
+from llmagg_gateway.limits import DEFAULT_MAX_HEAP_BYTES
 
 GATEWAY_DIR = pathlib.Path(__file__).resolve().parent.parent
 REPO = GATEWAY_DIR.parent
@@ -44,6 +45,7 @@ def render_text(
     admin: str,
     upstreams: dict[str, str],
     client_auth: bool = True,
+    max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES,
 ) -> str:
     addresses = {service.name: f"127.0.0.1:{service.port}" for service in SERVICES} | upstreams
     config = render(
@@ -53,6 +55,7 @@ def render_text(
         admin=admin,
         upstreams=addresses,
         client_auth=client_auth,
+        max_heap_bytes=max_heap_bytes,
     )
     return HEADER + yaml.safe_dump(config, sort_keys=False, width=120)
 
@@ -79,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         default="on",
         help="check every request's client key with the credentials service (off: anonymous, loopback only)",
     )
+    parser.add_argument(
+        "--max-heap-bytes", type=int, default=DEFAULT_MAX_HEAP_BYTES, help="Envoy's heap bound (overload manager)"
+    )
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="where to write the config; - for stdout")
     parser.add_argument("--check", action="store_true", help="fail if --out differs from a fresh rendering")
     args = parser.parse_args(argv)
@@ -87,7 +93,15 @@ def main(argv: list[str] | None = None) -> int:
     # The checked-in config must not depend on where the repo is cloned: Envoy runs from its root.
     in_config = args.descriptor_path_in_config or args.descriptor or str(DEFAULT_DESCRIPTOR.relative_to(REPO))
     try:
-        text = render_text(descriptor, in_config, args.listen, args.admin, upstreams, args.client_auth == "on")
+        text = render_text(
+            descriptor,
+            in_config,
+            args.listen,
+            args.admin,
+            upstreams,
+            client_auth=args.client_auth == "on",
+            max_heap_bytes=args.max_heap_bytes,
+        )
     except GatewayConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llmagg_gateway.addresses import socket_address
-from llmagg_gateway.limits import MAX_BODY_BYTES
+from llmagg_gateway.limits import CONNECTION_BUFFER_BYTES
 
 
 def service_cluster(name: str, host_port: str, grpc_service: str) -> dict:
@@ -11,7 +11,7 @@ def service_cluster(name: str, host_port: str, grpc_service: str) -> dict:
         "name": name,
         "type": "STRICT_DNS",
         "connect_timeout": "2s",
-        "per_connection_buffer_limit_bytes": MAX_BODY_BYTES,
+        "per_connection_buffer_limit_bytes": CONNECTION_BUFFER_BYTES,
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",

@@ -8,7 +8,9 @@ from llmagg_gateway.addresses import socket_address
 from llmagg_gateway.clusters import service_cluster
 from llmagg_gateway.descriptor import service_name
 from llmagg_gateway.http_filters import http_filters
+from llmagg_gateway.limits import DEFAULT_MAX_HEAP_BYTES
 from llmagg_gateway.listener import connection_manager, public_listener
+from llmagg_gateway.overload import overload_manager
 from llmagg_gateway.routes import service_routes
 
 
@@ -28,6 +30,7 @@ def render(
     admin: str,
     upstreams: Mapping[str, str],
     client_auth: bool = True,
+    max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES,
 ) -> dict:
     """`grpc_services` are routed and transcoded; `upstreams` maps each service's name to HOST:PORT.
 
@@ -54,5 +57,6 @@ def render(
     )
     return {
         "admin": {"address": socket_address(admin)},
+        "overload_manager": overload_manager(max_heap_bytes),
         "static_resources": {"listeners": [public_listener(listen, manager)], "clusters": clusters},
     }

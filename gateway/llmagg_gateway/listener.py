@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from llmagg_gateway.access_log import access_log
 from llmagg_gateway.addresses import socket_address
-from llmagg_gateway.limits import MAX_BODY_BYTES
+from llmagg_gateway.limits import (
+    CONNECTION_BUFFER_BYTES,
+    MAX_CONCURRENT_STREAMS,
+    MAX_REQUEST_HEADERS_KB,
+    REQUEST_HEADERS_TIMEOUT,
+    REQUEST_TIMEOUT,
+)
 from llmagg_gateway.local_replies import local_reply_config
 
 
@@ -14,11 +20,23 @@ def connection_manager(routes: list[dict], http_filters: list[dict]) -> dict:
         "stat_prefix": "public",
         "codec_type": "AUTO",
         "always_set_request_id_in_response": True,
+        "max_request_headers_kb": MAX_REQUEST_HEADERS_KB,
+        "request_timeout": REQUEST_TIMEOUT,
+        "request_headers_timeout": REQUEST_HEADERS_TIMEOUT,
+        "http2_protocol_options": {"max_concurrent_streams": MAX_CONCURRENT_STREAMS},
         "access_log": [access_log()],
         "local_reply_config": local_reply_config(),
         "route_config": {
             "name": "llmagg",
-            "virtual_hosts": [{"name": "llmagg", "domains": ["*"], "routes": routes}],
+            "virtual_hosts": [
+                {
+                    "name": "llmagg",
+                    "domains": ["*"],
+                    "routes": routes,
+                    # Only bodies up to this are kept for a retry: a large upload streams through once.
+                    "per_request_buffer_limit_bytes": CONNECTION_BUFFER_BYTES,
+                }
+            ],
         },
         "http_filters": http_filters,
     }
@@ -28,7 +46,7 @@ def public_listener(listen: str, manager: dict) -> dict:
     return {
         "name": "public",
         "address": socket_address(listen),
-        "per_connection_buffer_limit_bytes": MAX_BODY_BYTES,
+        "per_connection_buffer_limit_bytes": CONNECTION_BUFFER_BYTES,
         "filter_chains": [
             {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}
         ],

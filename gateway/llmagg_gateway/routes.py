@@ -14,6 +14,26 @@ CLIENT_SCOPE_HEADER = "x-llmagg-client-scope"
 ANONYMOUS = "anonymous"
 KEY_CHECKING_SERVICES = frozenset({"credentials"})
 
+# Only requests a service did not serve are retried, on another replica where there is one: the
+# connection failed, the stream was refused (a replica shutting down), or the service said so
+# (x-llmagg-retry-elsewhere: shutting down, or at its in-flight limit). A served request never is:
+# a model call is not idempotent.
+RETRY_POLICY = {
+    "retry_on": "connect-failure,refused-stream,reset-before-request,retriable-headers",
+    "num_retries": 2,
+    "retriable_headers": [{"name": "x-llmagg-retry-elsewhere", "string_match": {"exact": "true"}}],
+    "retry_host_predicate": [
+        {
+            "name": "envoy.retry_host_predicates.previous_hosts",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+            },
+        }
+    ],
+    "host_selection_retry_max_attempts": 3,
+    "retry_back_off": {"base_interval": "0.1s", "max_interval": "1s"},
+}
+
 
 def _overwrite(key: str, value: str) -> dict:
     return {"header": {"key": key, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
@@ -31,7 +51,10 @@ def service_routes(grpc_services: list[str], client_auth: bool = True) -> list[d
     for grpc_service in grpc_services:
         name = service_name(grpc_service)
         # No route timeout: a stream may run for minutes; the router enforces its own deadline.
-        route: dict = {"match": {"prefix": f"/{grpc_service}/"}, "route": {"cluster": name, "timeout": "0s"}}
+        route: dict = {
+            "match": {"prefix": f"/{grpc_service}/"},
+            "route": {"cluster": name, "timeout": "0s", "retry_policy": RETRY_POLICY},
+        }
         if not client_auth:
             route["request_headers_to_add"] = [
                 _overwrite(CLIENT_ID_HEADER, ANONYMOUS),

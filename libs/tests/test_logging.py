@@ -4,6 +4,7 @@ import logging
 import pytest
 
 from llmagg.common.logging import JsonFormatter, log_fields, scrub
+from llmagg.common.secrets import Secret, redact
 
 
 @pytest.mark.parametrize(
@@ -44,3 +45,13 @@ def test_records_are_one_json_object_with_fields_and_no_secrets():
     entry = json.loads(line)
     assert entry["service"] == "router" and entry["level"] == "warning" and entry["provider"] == "groq"
     assert "sk-live-abcdefghijkl" not in line
+
+
+def test_every_key_this_process_holds_is_scrubbed_whatever_its_shape():
+    odd_shape = "Zq81FAKEmistralShaped0123456789ab"  # 32 characters, no known prefix
+    Secret(odd_shape)
+    assert (
+        scrub(f"invalid key {odd_shape}; json {{'k': '{odd_shape}'}}")
+        == "invalid key [redacted]; json {'k': '[redacted]'}"
+    )
+    assert redact("short words stay") == "short words stay"

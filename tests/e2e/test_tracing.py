@@ -3,44 +3,30 @@
 from __future__ import annotations
 
 import urllib.request
-from concurrent import futures
 
-import grpc
 import openai
 import pytest
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from llmagg_devstack.processes import free_port
-
-from ..helpers import ADMIN_KEY, ROUTER_TEST_ENV, SIM_KEY, admin_call, arrivals, create_client_key, scenario, wait_for
+from ..helpers import (
+    ADMIN_KEY,
+    ROUTER_TEST_ENV,
+    SIM_KEY,
+    admin_call,
+    arrivals,
+    create_client_key,
+    scenario,
+    span_receiver,
+    tracing_env,
+    wait_for,
+)
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "00f067aa0ba902b7"
 
 
-class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
-    """A minimal OTLP/gRPC collector that keeps every span it is sent."""
-
-    def __init__(self) -> None:
-        self.spans = []
-
-    def Export(self, request, context):
-        for resource_spans in request.resource_spans:
-            for scope_spans in resource_spans.scope_spans:
-                self.spans.extend(scope_spans.spans)
-        return trace_service_pb2.ExportTraceServiceResponse()
-
-
 @pytest.fixture(scope="module")
 def receiver():
-    receiver = Receiver()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, server)
-    port = server.add_insecure_port(f"127.0.0.1:{free_port()}")
-    server.start()
-    receiver.endpoint = f"http://127.0.0.1:{port}"
-    yield receiver
-    server.stop(0)
+    yield from span_receiver()
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +35,7 @@ def traced_stack(receiver, router_config, tmp_path_factory, make_stack):
     env = {
         **ROUTER_TEST_ENV,
         "LLMAGG_CONFIG": str(router_config),
-        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-        "OTEL_EXPORTER_OTLP_INSECURE": "true",
-        "OTEL_BSP_SCHEDULE_DELAY": "50",
+        **tracing_env(receiver),
     }
     try:
         stack.start_services(env)

@@ -41,6 +41,8 @@ class ServiceError(Exception):
 
     `retryable=False` tells clients (the openai SDK reads `x-should-retry`) not to retry a
     status they would otherwise retry, e.g. a 503 caused by missing configuration.
+    `retry_elsewhere=True` tells the gateway the request was not served and may go to another replica.
+    `http_status` replaces the HTTP status the gateway derives from the kind (502 has no gRPC code).
     """
 
     def __init__(
@@ -53,6 +55,8 @@ class ServiceError(Exception):
         param: str | None = None,
         retry_after_s: float | None = None,
         retryable: bool | None = None,
+        retry_elsewhere: bool = False,
+        http_status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -62,6 +66,8 @@ class ServiceError(Exception):
         self.param = param
         self.retry_after_s = retry_after_s
         self.retryable = retryable
+        self.retry_elsewhere = retry_elsewhere
+        self.http_status = http_status
 
     def openai_error(self) -> dict[str, Any]:
         return {

@@ -31,11 +31,15 @@ STATUS_BY_KIND = {
     ErrorKind.INTERNAL: grpc.StatusCode.INTERNAL,
 }
 
-# Trailing metadata Envoy turns into response headers; its Lua filter swaps the body for this JSON.
+# Trailing metadata Envoy turns into response headers; its Lua filter swaps the body for this JSON,
+# sets the HTTP status from x-http-status when present, and Envoy's retry policy retries a request
+# marked x-llmagg-retry-elsewhere (one the service did not serve) on another replica.
 OPENAI_ERROR_METADATA = "x-openai-error"
 # Set by the gateway's ext_authz (or "anonymous" with client auth off): who is calling. Stable: usage
 # accounting and per-client limits key on it.
 CLIENT_ID_METADATA = "x-llmagg-client-id"
+HTTP_STATUS_METADATA = "x-http-status"
+RETRY_ELSEWHERE_METADATA = "x-llmagg-retry-elsewhere"
 
 _UNTRACED_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 
@@ -55,6 +59,10 @@ def error_trailers(error: ServiceError) -> tuple[tuple[str, str | bytes], ...]:
         details.append(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=math.ceil(seconds))))
     if error.retryable is not None:
         metadata.append(("x-should-retry", "true" if error.retryable else "false"))
+    if error.retry_elsewhere:
+        metadata.append((RETRY_ELSEWHERE_METADATA, "true"))
+    if error.http_status is not None:
+        metadata.append((HTTP_STATUS_METADATA, str(error.http_status)))
     status = status_pb2.Status(code=getattr(code_pb2, code.name), message=error.message)
     for detail in details:
         status.details.add().Pack(detail)
@@ -179,8 +187,13 @@ class TracingInterceptor(grpc.aio.ServerInterceptor):
             attributes["llmagg.client_id"] = client
 
         def span():
+            # Exceptions are not recorded: their text can quote an upstream; the status says enough.
             return self._tracer.start_as_current_span(
-                method.lstrip("/"), context=parent, kind=trace.SpanKind.SERVER, attributes=attributes
+                method.lstrip("/"),
+                context=parent,
+                kind=trace.SpanKind.SERVER,
+                attributes=attributes,
+                record_exception=False,
             )
 
         def unary(behaviour):

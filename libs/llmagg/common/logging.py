@@ -10,6 +10,8 @@ import time
 
 import orjson
 
+from llmagg.common.secrets import REDACTED, redact
+
 # Shapes of credentials that must never reach a log line even if a message carries one by mistake.
 _SECRET_PATTERNS = re.compile(
     r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"
@@ -27,7 +29,8 @@ client_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_i
 
 
 def scrub(text: str) -> str:
-    return _SECRET_PATTERNS.sub(lambda m: (m.group(1) or m.group(2) or "") + "[redacted]", text)
+    """`text` without any key this process holds, nor anything shaped like a key or a URL password."""
+    return redact(_SECRET_PATTERNS.sub(lambda m: (m.group(1) or m.group(2) or "") + REDACTED, text))
 
 
 class JsonFormatter(logging.Formatter):

@@ -1,6 +1,49 @@
-"""Key material that never shows itself."""
+"""Key material that never shows itself, and the exact redaction of every key this process holds.
+
+Every `Secret` registers its value: `redact()` then removes each known value, whatever its shape,
+from any text (an upstream's error message, a log line, a traceback). Pattern-based scrubbing
+(`llmagg.common.logging.scrub`) catches the usual key shapes; this catches the rest (a 32-character
+Mistral or Cloudflare key looks like any other word).
+"""
 
 from __future__ import annotations
+
+import re
+import threading
+
+REDACTED = "[redacted]"
+# Values shorter than this are not keys (and replacing them would mangle ordinary words).
+MIN_SECRET_LENGTH = 8
+MAX_KNOWN_SECRETS = 10_000
+
+_known: dict[str, None] = {}  # insertion-ordered set: the oldest are forgotten first when full
+_pattern: re.Pattern[str] | None = None
+_lock = threading.Lock()
+
+
+def _remember(value: str) -> None:
+    global _pattern
+    if len(value) < MIN_SECRET_LENGTH or value in _known:
+        return
+    with _lock:
+        _known[value] = None
+        while len(_known) > MAX_KNOWN_SECRETS:
+            del _known[next(iter(_known))]
+        _pattern = None  # rebuilt on the next redact()
+
+
+def redact(text: str) -> str:
+    """`text` with every known key value replaced by [redacted]."""
+    global _pattern
+    if not _known:
+        return text
+    pattern = _pattern
+    if pattern is None:
+        with _lock:
+            # Longest first, so a key that contains another is removed whole.
+            alternatives = sorted(_known, key=len, reverse=True)
+            pattern = _pattern = re.compile("|".join(re.escape(value) for value in alternatives))
+    return pattern.sub(REDACTED, text)
 
 
 class Secret:
@@ -10,6 +53,7 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
+        _remember(value)
 
     def reveal(self) -> str:
         return self._value

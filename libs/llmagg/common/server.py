@@ -51,8 +51,12 @@ class GrpcServer:
         settings: ServiceSettings,
         bindings: Sequence[ServiceBinding],
         readiness: Sequence[ReadinessCheck] = (),
+        interrupt: Callable[[], None] | None = None,
     ) -> None:
+        """`interrupt` is called at shutdown when RPCs are still running shortly before the grace period
+        ends: the service ends them with an explicit error rather than letting them be cut."""
         self.service = service
+        self._interrupt = interrupt
         self.settings = settings
         self.health = health.aio.HealthServicer()
         self._checks = tuple(readiness)
@@ -78,6 +82,8 @@ class GrpcServer:
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", limit),
+                ("grpc.max_metadata_size", self.settings.max_metadata_bytes),
+                ("grpc.absolute_max_metadata_size", self.settings.max_metadata_bytes),
                 ("grpc.so_reuseport", 0),
             ],
         )
@@ -161,7 +167,14 @@ class GrpcServer:
             return
         if self.settings.drain_s > 0:
             await asyncio.sleep(self.settings.drain_s)
-        await self._server.stop(self.settings.grace_s)
+        grace = self.settings.grace_s
+        stopping = asyncio.ensure_future(self._server.stop(grace))
+        if self._interrupt is not None and grace > 0:
+            done, _ = await asyncio.wait({stopping}, timeout=grace - min(1.0, grace / 2))
+            if not done:
+                log.warning("requests still running as the grace period ends: ending them with an explicit error")
+                self._interrupt()
+        await stopping
         log.info("%s stopped", self.service)
 
 

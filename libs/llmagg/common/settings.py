@@ -22,9 +22,13 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     # gRPC message size limit both ways; grpc's default 4 MiB is too small for long prompts.
     max_message_bytes: int = 32 * 1024 * 1024
-    # On SIGTERM: report NOT_SERVING for `drain_s` so Envoy stops sending, then finish in-flight
-    # RPCs for at most `grace_s`.
-    drain_s: float = 0.0
+    # Request metadata (HTTP headers through Envoy) up to this size; the gateway refuses bigger
+    # headers with a 431 before they get here, so nothing between the two limits fails unexplained.
+    max_metadata_bytes: int = 96 * 1024
+    # On SIGTERM: report NOT_SERVING for `drain_s` so Envoy's health checks (every second, two
+    # failures) stop sending new requests, then finish in-flight RPCs for at most `grace_s`; what is
+    # still running near its end is told the server is shutting down.
+    drain_s: float = 3.0
     grace_s: float = 10.0
     # How often readiness checks (Vault, Redis, ...) are run to set the health status.
     readiness_interval_s: float = 5.0

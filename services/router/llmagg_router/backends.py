@@ -71,5 +71,7 @@ def create_adapters(settings: RouterSettings) -> dict[str, ProviderAdapter]:
             connect_timeout_s=settings.connect_timeout_s,
             read_timeout_s=settings.read_timeout_s,
             max_connections=settings.max_upstream_connections,
+            max_response_bytes=settings.max_response_bytes,
+            max_event_bytes=settings.max_stream_line_bytes,
         )
     }

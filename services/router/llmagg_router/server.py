@@ -32,15 +32,15 @@ def build_router(settings: RouterSettings, config: RoutingConfig) -> Router:
         max_attempts=settings.max_attempts,
         request_timeout_s=settings.request_timeout_s,
         default_cooldown_s=settings.default_cooldown_s,
+        first_byte_timeout_s=settings.first_byte_timeout_s,
+        stream_max_s=settings.stream_max_s,
     )
     return Router(resolver, ports, adapters, limits)
 
 
 def build_server(settings: RouterSettings, router: Router) -> GrpcServer:
-    servicer = RouterServicer(router)
+    servicer = RouterServicer(router, settings.max_inflight_body_bytes, settings.max_body_bytes)
+    binding = ServiceBinding(SERVICE_NAME, servicer, add_to_server)
     return GrpcServer(
-        "router",
-        settings,
-        [ServiceBinding(SERVICE_NAME, servicer, add_to_server)],
-        readiness=create_readiness(router.ports),
+        "router", settings, [binding], readiness=create_readiness(router.ports), interrupt=router.interrupt
     )

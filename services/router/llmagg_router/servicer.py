@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import time
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import grpc
 import orjson
 from google.api import httpbody_pb2
 
+from llmagg.common.budget import Budget, Holding
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.common.secrets import Secret
 from llmagg.router.v1 import router_pb2 as pb
@@ -27,6 +28,7 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RouterService"].full_name
 # A client's own provider key for one request (BYOK); never stored, logged or traced.
 OWN_KEY_METADATA = "x-provider-api-key"
 _SSE = "text/event-stream"
+_PIECE_BYTES = 256 * 1024
 _JSON = "application/json"
 _DONE = httpbody_pb2.HttpBody(content_type=_SSE, data=b"data: [DONE]\n\n")
 _STREAM_INTERNAL_ERROR = {
@@ -72,13 +74,24 @@ def _route_metadata(route: Route) -> tuple[tuple[str, str], ...]:
     )
 
 
+def _pieces(body: bytes) -> Iterator[httpbody_pb2.HttpBody]:
+    """A JSON answer as messages small enough that the gateway never holds more than a piece of it."""
+    for start in range(0, max(len(body), 1), _PIECE_BYTES):
+        yield httpbody_pb2.HttpBody(content_type=_JSON, data=body[start : start + _PIECE_BYTES])
+
+
 def _sse(payload: dict[str, Any]) -> httpbody_pb2.HttpBody:
     return httpbody_pb2.HttpBody(content_type=_SSE, data=b"data: " + orjson.dumps(payload) + b"\n\n")
 
 
 class RouterServicer(router_pb2_grpc.RouterServiceServicer):
-    def __init__(self, router: Router) -> None:
+    def __init__(
+        self, router: Router, max_inflight_body_bytes: int = 64 * 1024 * 1024, max_body_bytes: int = 32 * 1024 * 1024
+    ) -> None:
         self._router = router
+        # Request bodies being parsed and routed take several times their size in memory: bound them.
+        self._inflight = Budget(max_inflight_body_bytes, "request bytes in flight")
+        self._max_body_bytes = max_body_bytes
         self._created = int(time.time())
         self._catalogue_generation: int | None = None
         self._models = pb.ListModelsResponse()
@@ -98,15 +111,36 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         return self._models, self._models_json
 
     # --- REST-facing (raw OpenAI JSON through Envoy) ----------------------------------------------
-    async def CreateChatCompletion(self, request, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
-        body = _parse_json(request.http_body.data)
+    async def _read_body(self, pieces: AsyncIterator[Any], holding: Holding) -> bytes:
+        """The whole request body from its pieces, refused as soon as it is over a limit."""
+        received: list[bytes] = []
+        size = 0
+        async for piece in pieces:
+            data = piece.http_body.data
+            size += len(data)
+            if size > self._max_body_bytes:
+                raise ServiceError(
+                    ErrorKind.INVALID_ARGUMENT,
+                    f"The request body is larger than {self._max_body_bytes} bytes.",
+                    code="request_too_large",
+                    http_status=413,
+                )
+            holding.add(len(data))
+            received.append(data)
+        return b"".join(received)
+
+    async def CreateChatCompletion(self, requests, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
         own_key = _own_key(context)
-        if not (isinstance(body, dict) and body.get("stream") is True):
-            result = await self._router.complete(body, own_key=own_key)
-            await context.send_initial_metadata(_route_metadata(result.route))
-            yield httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(result.body))
-            return
-        stream = await self._router.open_stream(body, own_key)
+        with self._inflight.hold() as holding:
+            body = _parse_json(await self._read_body(requests, holding))
+            if not (isinstance(body, dict) and body.get("stream") is True):
+                result = await self._router.complete(body, own_key=own_key)
+                await context.send_initial_metadata(_route_metadata(result.route))
+                for piece in _pieces(orjson.dumps(result.body)):
+                    yield piece
+                return
+            stream = await self._router.open_stream(body, own_key)
+            del body  # the stream needs no more of the request
         try:
             await context.send_initial_metadata(_route_metadata(stream.route))
             # From here on the client has a 200: failures must travel in-band, as an OpenAI error event.
@@ -127,20 +161,23 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     async def ListModelsJson(self, request, context) -> httpbody_pb2.HttpBody:
         return self._catalogue()[1]
 
-    async def CreateEmbedding(self, request, context) -> httpbody_pb2.HttpBody:
-        result = await self._router.complete(
-            _parse_json(request.http_body.data), Operation.EMBEDDINGS, _own_key(context)
-        )
+    async def CreateEmbedding(self, requests, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        with self._inflight.hold() as holding:
+            body = _parse_json(await self._read_body(requests, holding))
+            result = await self._router.complete(body, Operation.EMBEDDINGS, _own_key(context))
         await context.send_initial_metadata(_route_metadata(result.route))
-        return httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(result.body))
+        for piece in _pieces(orjson.dumps(result.body)):
+            yield piece
 
     # --- typed gRPC ------------------------------------------------------------------------------
     async def Chat(self, request: pb.ChatRequest, context) -> pb.ChatResponse:
-        result = await self._router.complete(converters.chat_request_to_body(request), own_key=_own_key(context))
+        with self._inflight.hold(request.ByteSize()):
+            result = await self._router.complete(converters.chat_request_to_body(request), own_key=_own_key(context))
         return converters.chat_response(result.body, result.route)
 
     async def StreamChat(self, request: pb.StreamChatRequest, context) -> AsyncIterator[pb.StreamChatResponse]:
-        stream = await self._router.open_stream(converters.stream_request_to_body(request), _own_key(context))
+        with self._inflight.hold(request.ByteSize()):
+            stream = await self._router.open_stream(converters.stream_request_to_body(request), _own_key(context))
         try:
             await context.send_initial_metadata(_route_metadata(stream.route))
             async for chunk in stream:
@@ -152,9 +189,10 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         return self._catalogue()[0]
 
     async def Embed(self, request: pb.EmbedRequest, context) -> pb.EmbedResponse:
-        result = await self._router.complete(
-            converters.embed_request_to_body(request), Operation.EMBEDDINGS, _own_key(context)
-        )
+        with self._inflight.hold(request.ByteSize()):
+            result = await self._router.complete(
+                converters.embed_request_to_body(request), Operation.EMBEDDINGS, _own_key(context)
+            )
         return converters.embed_response(result.body, result.route)
 
 

@@ -32,8 +32,21 @@ class RouterSettings(ServiceSettings):
     max_attempts: int = Field(default=6, ge=1)
     request_timeout_s: float = Field(default=300.0, gt=0)
     connect_timeout_s: float = Field(default=5.0, gt=0)
-    # Longest silence from an upstream: before its first byte, and between stream chunks.
+    # A stream attempt must reach its first content in this time; any attempt the client abandons
+    # after this long without an answer counts as timed out.
+    first_byte_timeout_s: float = Field(default=15.0, gt=0)
+    # Longest silence from an upstream: between stream chunks, and before a non-stream answer (which
+    # arrives whole, so its first byte comes when the answer is done).
     read_timeout_s: float = Field(default=60.0, gt=0)
+    stream_max_s: float = Field(default=900.0, gt=0)  # no stream runs longer
+    # A request body larger than this is refused with a 413.
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    # Request bodies being received, parsed and routed at once (each takes several times its size in
+    # memory); a request that would go over gets 503 + Retry-After.
+    max_inflight_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    # An upstream answer larger than this is refused (a gRPC message cannot carry more).
+    max_response_bytes: int = Field(default=31 * 1024 * 1024, gt=0)
+    max_stream_line_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
     default_cooldown_s: float = Field(default=30.0, ge=0)
     # How long an account whose key a provider rejected (401/403) stays out of rotation.
     rejected_key_cooldown_s: float = Field(default=3600.0, ge=0)

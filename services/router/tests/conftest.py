@@ -47,6 +47,7 @@ def make_router(health, upstream, clock):
         config = config or make_config()
         keys = ConfigKeySource(config.accounts, clock=clock)
         ports = RouterPorts(keys=keys, quota=quota or UnmeteredQuota(), health=health)
-        return Router(Resolver(config, keys, health, {"openai"}), ports, {"openai": upstream}, RouterLimits(**limits))
+        resolver = Resolver(config, keys, health, {"openai"})
+        return Router(resolver, ports, {"openai": upstream}, RouterLimits(**limits), clock=clock)
 
     return build

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import aiohttp
 import pytest
 
 from llmagg.common.secrets import Secret
@@ -146,3 +149,18 @@ def test_gemini_style_list_wrapped_errors_give_their_message_and_delay():
     body = b'[{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"Quota exceeded. Please retry in 23.4s."}}]'
     error = classify(429, {}, body)
     assert error.retry_after_s == pytest.approx(23.4) and "Quota exceeded" in error.message
+
+
+async def test_lines_that_arrived_before_the_connection_broke_are_still_read():
+    """aiohttp refuses buffered bytes once the connection failed; the adapter reads them out before the error."""
+    loop = asyncio.get_running_loop()
+    content = aiohttp.StreamReader(aiohttp.client_proto.ResponseHandler(loop), 2**16, loop=loop)
+    content.feed_data(b'data: {"choices": [{"delta": {"content": "Hello"}}]}\n\ndata: {"choices": [{"delta": {"co')
+    content.set_exception(aiohttp.ClientPayloadError("connection lost"))
+    adapter = OpenAIHttpAdapter(connect_timeout_s=1, read_timeout_s=1)
+    lines = []
+    with pytest.raises(UpstreamError) as caught:
+        async for line in adapter._lines(content):
+            lines.append(line)
+    assert lines == [b'data: {"choices": [{"delta": {"content": "Hello"}}]}', b""]
+    assert caught.value.failure is Failure.BAD_RESPONSE

@@ -99,13 +99,6 @@ async def test_an_account_whose_key_was_rejected_is_skipped(health, clock):
     assert [c.account.alias for c in resolver.resolve("fast/llama-8b", None, None).candidates] == ["fast-2"]
 
 
-def test_an_open_circuit_moves_the_model_to_the_end(resolver, health):
-    health.record_failure("fast", "llama-70b")
-    health.record_failure("fast", "llama-70b")
-    found = targets(resolver.resolve("llama-70b", None, "fastest"))
-    assert found[-2:] == [("fast", "llama-70b")] * 2
-
-
 def test_a_cooldown_ends_when_its_time_is_up(resolver, health, clock):
     health.cool_down("fast", "fast-1", "llama-8b", 12)
     clock.now += 13
@@ -158,16 +151,16 @@ def test_ties_are_broken_by_observed_latency(make_resolver, health):
     ]
     accounts = [{"provider": name, "api_key_env": "KEY_A"} for name in ("east", "west")]
     resolver = make_resolver(build_config(providers, {"accounts": accounts}, ENV))
-    health.record_success("east", "m", 900.0)
-    health.record_success("west", "m", 120.0)
+    health.record_latency("east", "m", 900.0)
+    health.record_latency("west", "m", 120.0)
     assert targets(resolver.resolve("same", None, None))[0] == ("west", "m")
-    health.record_success("west", "m", 5000.0)
-    health.record_success("west", "m", 5000.0)
+    health.record_latency("west", "m", 5000.0)
+    health.record_latency("west", "m", 5000.0)
     assert targets(resolver.resolve("same", None, None))[0] == ("east", "m")
 
 
 def test_latency_never_overrides_a_fallback_chains_order(make_resolver, health):
     chains = {"c": [{"provider": "smart", "model": "big-model"}, {"provider": "fast", "model": "llama-8b"}]}
     resolver = make_resolver(make_config(chains=chains))
-    health.record_success("smart", "big-model", 9000.0)
+    health.record_latency("smart", "big-model", 9000.0)
     assert targets(resolver.resolve("c", None, None))[0] == ("smart", "big-model")

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from llmagg_router.adapters.retry_after import parse_duration, retry_after_seconds
+from llmagg_router.adapters.retry_after import MAX_WAIT_S, parse_duration, retry_after_seconds
 
 
 @pytest.mark.parametrize(
@@ -46,3 +46,27 @@ def test_reads_the_wait_from_the_error_message():
 
 def test_no_hint_means_none():
     assert retry_after_seconds({}, "slow down") is None
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "NaN", "infinity"])
+def test_a_wait_that_is_not_a_number_is_no_hint(value):
+    assert retry_after_seconds({"retry-after": value}) is None
+    assert retry_after_seconds({"retry-after-ms": value}) is None
+    assert retry_after_seconds({"x-ratelimit-reset-requests": value, "x-ratelimit-remaining-requests": "0"}) is None
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"retry-after": "1e300"},
+        {"retry-after-ms": "1e300"},
+        {"retry-after": "Fri, 01 Jan 3026 00:00:00 GMT"},
+        {"x-ratelimit-reset-tokens": "99999999h", "x-ratelimit-remaining-tokens": "0"},
+    ],
+)
+def test_no_wait_is_believed_beyond_a_day(headers):
+    assert retry_after_seconds(headers) == MAX_WAIT_S == 86400
+
+
+def test_a_negative_wait_means_now():
+    assert retry_after_seconds({"retry-after": "-5"}) == 0.0

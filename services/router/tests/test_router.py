@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg_router.domain.ports import CircuitState
 from llmagg_router.domain.upstream import Failure, Operation, UpstreamError
 
 from .helpers import ENV, content_chunks
@@ -69,7 +70,7 @@ async def test_5xx_falls_over_and_opens_the_circuit_after_repeated_failures(make
     upstream.on("fast", *[UpstreamError(Failure.SERVER, "HTTP 500", status=500)] * 2)
     result = await router.complete({**CHAT, "model_quality": "fastest"})
     assert result.route.provider != "fast"
-    assert health.circuit_open("fast", "llama-70b")
+    assert health.circuit_state("fast/llama-70b") is CircuitState.OPEN
 
 
 async def test_a_client_error_is_returned_without_fallback(make_router, upstream):

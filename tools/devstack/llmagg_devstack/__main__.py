@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 from llmagg_devstack.processes import ProcessError
 from llmagg_devstack.simulator import SimulatorProcess
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mode", choices=["run", "demo"])
     args = parser.parse_args(argv)
     stack = Stack(
-        ROOT / ".run",
+        Path(os.environ.get("LLMAGG_RUN_DIR") or ROOT / ".run"),
         Ports.from_env(),
         die_with_launcher=True,
         client_auth=os.environ.get("GATEWAY_CLIENT_AUTH", "on").lower() not in ("off", "0", "false", "no"),

@@ -19,6 +19,7 @@ from llmagg_devstack import dependencies
 from llmagg_devstack.dependencies import RunningDependency
 from llmagg_devstack.processes import ManagedProcess, ProcessError, free_port, grpc_serving, http_ok, port_in_use
 from llmagg_gateway.__main__ import DEFAULT_DESCRIPTOR, render_text
+from llmagg_gateway.limits import DEFAULT_MAX_HEAP_BYTES
 
 ROOT = Path(__file__).resolve().parents[3]
 START_TIMEOUT_S = 60.0
@@ -117,6 +118,7 @@ class Stack:
     ports: Ports
     # Children get SIGTERM if this process dies without stopping them (make run; see ManagedProcess).
     die_with_launcher: bool = False
+    gateway_max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES
     processes: list[ManagedProcess] = field(default_factory=list)
     # Keeps this stack's data apart in dependencies shared with other stacks (an OpenBao mount).
     namespace: str = "llmagg"
@@ -167,11 +169,14 @@ class Stack:
         port = self.ports.services[service.name]
         _ensure_free(port, service.name)
         self.start_dependencies([service])
+        # One replica has nobody to drain to: stop at once unless told otherwise.
+        drain = f"{service.env_prefix}DRAIN_S"
+        defaults = {} if drain in os.environ else {drain: "0"}
         process = ManagedProcess(
             service.name,
             [sys.executable, "-m", service.package],
             log_path=self.run_dir / f"{service.name}.log",
-            env={**(env or {}), **self.environment(service)},
+            env={**defaults, **(env or {}), **self.environment(service)},
             die_with_launcher=self.die_with_launcher,
         )
         self.processes.append(process)
@@ -194,6 +199,7 @@ class Stack:
             admin=f"127.0.0.1:{self.ports.admin}",
             upstreams={s.name: self.address(s.name) for s in SERVICES},
             client_auth=self.client_auth,
+            max_heap_bytes=self.gateway_max_heap_bytes,
         )
         path.write_text(text)
         return path

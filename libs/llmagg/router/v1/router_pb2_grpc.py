@@ -31,6 +31,9 @@ class RouterServiceStub:
     candidate when one fails. The REST-facing RPCs carry raw OpenAI JSON in google.api.HttpBody so
     that Envoy's transcoder keeps every field (typed messages would silently drop unknown ones such
     as `tools`); the typed RPCs serve gRPC clients.
+
+    The REST-facing request bodies are client streams: Envoy hands each piece of an HTTP body on as
+    it arrives instead of holding whole bodies in memory, and the router bounds what it accepts.
     """
 
     def __init__(self, channel):
@@ -39,7 +42,7 @@ class RouterServiceStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.CreateChatCompletion = channel.unary_stream(
+        self.CreateChatCompletion = channel.stream_stream(
                 '/llmagg.router.v1.RouterService/CreateChatCompletion',
                 request_serializer=llmagg_dot_router_dot_v1_dot_router__pb2.CreateChatCompletionRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
@@ -49,7 +52,7 @@ class RouterServiceStub:
                 request_serializer=llmagg_dot_router_dot_v1_dot_router__pb2.ListModelsJsonRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
-        self.CreateEmbedding = channel.unary_unary(
+        self.CreateEmbedding = channel.stream_stream(
                 '/llmagg.router.v1.RouterService/CreateEmbedding',
                 request_serializer=llmagg_dot_router_dot_v1_dot_router__pb2.CreateEmbeddingRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
@@ -81,9 +84,12 @@ class RouterServiceServicer:
     candidate when one fails. The REST-facing RPCs carry raw OpenAI JSON in google.api.HttpBody so
     that Envoy's transcoder keeps every field (typed messages would silently drop unknown ones such
     as `tools`); the typed RPCs serve gRPC clients.
+
+    The REST-facing request bodies are client streams: Envoy hands each piece of an HTTP body on as
+    it arrives instead of holding whole bodies in memory, and the router bounds what it accepts.
     """
 
-    def CreateChatCompletion(self, request, context):
+    def CreateChatCompletion(self, request_iterator, context):
         """OpenAI `POST /v1/chat/completions`. One JSON body for `stream:false`; SSE chunks ending in
         `data: [DONE]` for `stream:true`.
         """
@@ -98,7 +104,7 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def CreateEmbedding(self, request, context):
+    def CreateEmbedding(self, request_iterator, context):
         """OpenAI `POST /v1/embeddings`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -136,7 +142,7 @@ class RouterServiceServicer:
 
 def add_RouterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'CreateChatCompletion': grpc.unary_stream_rpc_method_handler(
+            'CreateChatCompletion': grpc.stream_stream_rpc_method_handler(
                     servicer.CreateChatCompletion,
                     request_deserializer=llmagg_dot_router_dot_v1_dot_router__pb2.CreateChatCompletionRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
@@ -146,7 +152,7 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     request_deserializer=llmagg_dot_router_dot_v1_dot_router__pb2.ListModelsJsonRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
-            'CreateEmbedding': grpc.unary_unary_rpc_method_handler(
+            'CreateEmbedding': grpc.stream_stream_rpc_method_handler(
                     servicer.CreateEmbedding,
                     request_deserializer=llmagg_dot_router_dot_v1_dot_router__pb2.CreateEmbeddingRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
@@ -184,10 +190,13 @@ class RouterService:
     candidate when one fails. The REST-facing RPCs carry raw OpenAI JSON in google.api.HttpBody so
     that Envoy's transcoder keeps every field (typed messages would silently drop unknown ones such
     as `tools`); the typed RPCs serve gRPC clients.
+
+    The REST-facing request bodies are client streams: Envoy hands each piece of an HTTP body on as
+    it arrives instead of holding whole bodies in memory, and the router bounds what it accepts.
     """
 
     @staticmethod
-    def CreateChatCompletion(request,
+    def CreateChatCompletion(request_iterator,
             target,
             options=(),
             channel_credentials=None,
@@ -197,8 +206,8 @@ class RouterService:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_stream(
-            request,
+        return grpc.experimental.stream_stream(
+            request_iterator,
             target,
             '/llmagg.router.v1.RouterService/CreateChatCompletion',
             llmagg_dot_router_dot_v1_dot_router__pb2.CreateChatCompletionRequest.SerializeToString,
@@ -241,7 +250,7 @@ class RouterService:
             _registered_method=True)
 
     @staticmethod
-    def CreateEmbedding(request,
+    def CreateEmbedding(request_iterator,
             target,
             options=(),
             channel_credentials=None,
@@ -251,8 +260,8 @@ class RouterService:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
+        return grpc.experimental.stream_stream(
+            request_iterator,
             target,
             '/llmagg.router.v1.RouterService/CreateEmbedding',
             llmagg_dot_router_dot_v1_dot_router__pb2.CreateEmbeddingRequest.SerializeToString,

@@ -1,4 +1,9 @@
-"""The OpenAI wire protocol over a pooled HTTP client (also OpenRouter, Groq, Cerebras, NIM, ...)."""
+"""The OpenAI wire protocol over a pooled HTTP client (also OpenRouter, Groq, Cerebras, NIM, ...).
+
+Everything an upstream says goes through `scrub` before it leaves this module: the router knows
+every key it sends, and no key may come back out of an upstream's answer (an error that echoes the
+Authorization header, say).
+"""
 
 from __future__ import annotations
 
@@ -13,34 +18,45 @@ import orjson
 from llmagg.common.logging import scrub
 from llmagg.common.secrets import Secret
 from llmagg_router.adapters.retry_after import retry_after_seconds
+from llmagg_router.domain.json_limits import too_deep
 from llmagg_router.domain.upstream import Candidate, Failure, Operation, UpstreamError
 
 _PATHS = {Operation.CHAT: "/chat/completions", Operation.EMBEDDINGS: "/embeddings"}
 _CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "context window", "too many tokens")
+_ERROR_FIELDS = ("message", "type", "param", "code")  # all of an upstream error object a client may see
+_MESSAGE_LIMIT = 2000
+_READ_CHUNK = 64 * 1024
 
 
-def _error_message(raw: bytes) -> tuple[str, dict[str, Any] | None]:
-    """The upstream's error text and its OpenAI `error` object, from whatever shape it sent."""
+def _clean(value: Any, limit: int = _MESSAGE_LIMIT) -> str | None:
+    """An upstream value as text a client may see: scrubbed of keys, bounded, None when absent."""
+    if value is None or value == "":
+        return None
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    return scrub(text)[:limit]
+
+
+def _error_of(raw: bytes) -> tuple[str, dict[str, str | None]]:
+    """The upstream's error text and its OpenAI `error` fields, scrubbed, from whatever shape it sent."""
     try:
         parsed = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return raw[:200].decode("utf-8", "replace").strip(), None
+        parsed = None
     if isinstance(parsed, list) and parsed:  # Gemini sometimes wraps the error in a list
         parsed = parsed[0]
     error = parsed.get("error") if isinstance(parsed, dict) else None
-    if isinstance(error, dict):
-        return str(error.get("message") or ""), error
     if isinstance(error, str):
-        return error, {"message": error}
-    if isinstance(parsed, dict) and "message" in parsed:
-        return str(parsed["message"]), None
-    return raw[:200].decode("utf-8", "replace").strip(), None
+        error = {"message": error}
+    if not isinstance(error, dict):
+        message = parsed.get("message") if isinstance(parsed, dict) else None
+        error = {"message": message if message is not None else raw[:_MESSAGE_LIMIT].decode("utf-8", "replace").strip()}
+    fields = {name: _clean(error.get(name)) for name in _ERROR_FIELDS}
+    return fields["message"] or "", fields
 
 
 def classify(status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamError:
-    message, error = _error_message(raw)
-    text = scrub(message)[:300]
-    described = f"HTTP {status}: {text}" if text else f"HTTP {status}"
+    message, error = _error_of(raw)
+    described = f"HTTP {status}: {message[:300]}" if message else f"HTTP {status}"
     if status in (429, 529):
         return UpstreamError(
             Failure.RATE_LIMITED, described, status=status, retry_after_s=retry_after_seconds(headers, message)
@@ -52,11 +68,10 @@ def classify(status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamErr
     if status == 408:
         return UpstreamError(Failure.TIMEOUT, described, status=status)
     if 400 <= status < 500 and status != 409:
-        code = str((error or {}).get("code") or "")
-        lowered = f"{code} {message}".lower()
+        lowered = f"{error['code'] or ''} {message}".lower()
         if any(marker in lowered for marker in _CONTEXT_MARKERS):
             return UpstreamError(Failure.CONTEXT_LENGTH, described, status=status, error=error)
-        return UpstreamError(Failure.CLIENT, described, status=status, error=error or {"message": text})
+        return UpstreamError(Failure.CLIENT, described, status=status, error=error)
     return UpstreamError(Failure.SERVER, described, status=status)
 
 
@@ -67,25 +82,46 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
         raise UpstreamError(Failure.BAD_RESPONSE, f"the provider sent an invalid JSON {what}") from None
     if not isinstance(parsed, dict):
         raise UpstreamError(Failure.BAD_RESPONSE, f"the provider sent a {what} that is not a JSON object")
+    if too_deep(parsed):
+        raise UpstreamError(Failure.BAD_RESPONSE, f"the provider sent a {what} nested too deeply")
     return parsed
 
 
 def _in_stream_error(chunk: dict[str, Any]) -> UpstreamError:
     error = chunk.get("error")
-    message = error.get("message", "") if isinstance(error, dict) else str(error)
+    message = _clean(error.get("message") if isinstance(error, dict) else error, 300) or ""
     code = str(error.get("code", "")) if isinstance(error, dict) else ""
     failure = Failure.RATE_LIMITED if code in ("429", "rate_limit_exceeded") else Failure.SERVER
-    return UpstreamError(failure, f"error event in stream: {scrub(message)[:300]}")
+    return UpstreamError(failure, f"error event in stream: {message}")
+
+
+def _buffered(content: aiohttp.StreamReader) -> bytes:
+    """What the connection delivered before it broke.
+
+    aiohttp stops handing out buffered bytes once the connection has failed; the last events an
+    upstream sent before a cut are still in the buffer and must reach the client before the error.
+    """
+    return content._read_nowait(-1)
 
 
 class OpenAIHttpAdapter:
     """One shared connection pool for all providers; sessions are created on the serving loop."""
 
-    def __init__(self, *, connect_timeout_s: float, read_timeout_s: float, max_connections: int = 512) -> None:
+    def __init__(
+        self,
+        *,
+        connect_timeout_s: float,
+        read_timeout_s: float,
+        max_connections: int = 512,
+        max_response_bytes: int = 32 * 1024 * 1024,
+        max_event_bytes: int = 2 * 1024 * 1024,
+    ) -> None:
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=connect_timeout_s, sock_connect=connect_timeout_s, sock_read=read_timeout_s
         )
         self._max_connections = max_connections
+        self._max_response_bytes = max_response_bytes
+        self._max_event_bytes = max_event_bytes
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -113,6 +149,23 @@ class OpenAIHttpAdapter:
             headers[style] = key.reveal()
         return headers
 
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The whole body, refused (not cut) when it is over the limit a gRPC message can carry."""
+        limit = self._max_response_bytes
+        if resp.content_length is not None and resp.content_length > limit:
+            raise self._too_large()
+        body = bytearray()
+        async for data in resp.content.iter_chunked(_READ_CHUNK):
+            body += data
+            if len(body) > limit:
+                raise self._too_large()
+        return bytes(body)
+
+    def _too_large(self) -> UpstreamError:
+        return UpstreamError(
+            Failure.TOO_LARGE, f"the provider's answer is larger than {self._max_response_bytes} bytes"
+        )
+
     async def request(
         self, candidate: Candidate, key: Secret | None, operation: Operation, body: dict[str, Any]
     ) -> dict[str, Any]:
@@ -120,7 +173,7 @@ class OpenAIHttpAdapter:
         headers = self._headers(candidate, key)
         with _transport_errors():
             async with self._client().post(url, data=orjson.dumps(body), headers=headers) as resp:
-                raw = await resp.read()
+                raw = await self._read(resp)
                 if resp.status >= 300:
                     raise classify(resp.status, resp.headers, raw)
         return _json_object(raw, "response body")
@@ -135,36 +188,75 @@ class OpenAIHttpAdapter:
         try:
             if resp.status >= 300:
                 with _transport_errors():
-                    raw = await resp.read()
+                    raw = await self._read(resp)
                 raise classify(resp.status, resp.headers, raw)
             yield self._events(resp)
         finally:
             resp.release()
 
-    @staticmethod
-    async def _events(resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    async def _events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
         finished = False
-        with _transport_errors():
-            async for line in resp.content:
-                if not line.startswith(b"data:"):
-                    continue  # blank separators, `: keep-alive` comments, `event:` names
-                payload = line[5:].strip()
-                if payload == b"[DONE]":
-                    return
-                chunk = _json_object(payload, "stream event")
-                if "error" in chunk:
-                    raise _in_stream_error(chunk)
-                for choice in chunk.get("choices") or ():
-                    if choice.get("finish_reason"):
-                        finished = True
+        async for line in self._lines(resp.content):
+            chunk = self._event(line)
+            if chunk is _DONE:
+                return
+            if chunk is not None:
+                finished = finished or _finishes(chunk)
                 yield chunk
         if not finished:
             raise UpstreamError(Failure.BAD_RESPONSE, "the stream ended before the response was complete")
+
+    async def _lines(self, content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+        """The body's lines as they arrive; after a cut, every whole line that arrived before it, then the error."""
+        pending = bytearray()
+        while True:
+            broken = False
+            with _transport_errors():
+                try:
+                    data = await content.readany()
+                except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError):
+                    data, broken = _buffered(content), True
+            if not data and not broken:
+                if pending:
+                    yield bytes(pending)  # the last line of a body that does not end in a newline
+                return
+            pending += data
+            start = 0
+            while (end := pending.find(b"\n", start)) != -1:
+                yield bytes(pending[start:end])
+                start = end + 1
+            del pending[:start]
+            if broken:
+                raise UpstreamError(Failure.BAD_RESPONSE, "the connection closed before the response was complete")
+            if len(pending) > self._max_event_bytes:
+                raise UpstreamError(
+                    Failure.BAD_RESPONSE, f"the provider sent a stream line longer than {self._max_event_bytes} bytes"
+                )
+
+    @staticmethod
+    def _event(line: bytes) -> dict[str, Any] | object | None:
+        """One SSE line: a chunk, _DONE, or None for separators, comments and event names."""
+        if not line.startswith(b"data:"):
+            return None
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            return _DONE
+        chunk = _json_object(payload, "stream event")
+        if "error" in chunk:
+            raise _in_stream_error(chunk)
+        return chunk
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+_DONE = object()
+
+
+def _finishes(chunk: dict[str, Any]) -> bool:
+    return any(choice.get("finish_reason") for choice in chunk.get("choices") or ())
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -10,40 +11,50 @@ from collections.abc import Mapping
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _IN_MESSAGE = re.compile(r"(?:try again|retry) in (\d+(?:\.\d+)?)\s*(ms|s|m)?", re.IGNORECASE)
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# No hint is believed beyond a day: `Retry-After: 1e300` (or a date in 3026) must not bench an account
+# until the next restart.
+MAX_WAIT_S = 86400.0
+
+
+def _seconds(value: float) -> float | None:
+    """A wait the router can act on: finite, not negative, at most a day; None for inf and nan."""
+    if not math.isfinite(value):
+        return None
+    return min(max(value, 0.0), MAX_WAIT_S)
+
+
+def _number(text: str, unit_s: float = 1.0) -> float | None:
+    try:
+        return _seconds(float(text) * unit_s)
+    except ValueError:
+        return None
 
 
 def parse_duration(text: str) -> float | None:
     """Go-style durations as in x-ratelimit-reset-*: "1s", "6m0s", "12ms", "1h2m3.5s"; or bare seconds."""
     text = text.strip()
-    try:
-        return max(float(text), 0.0)
-    except ValueError:
-        pass
+    if (plain := _number(text)) is not None:
+        return plain
     parts = _DURATION_PART.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
         return None
-    return sum(float(number) * _UNITS[unit] for number, unit in parts)
+    return _seconds(sum(float(number) * _UNITS[unit] for number, unit in parts))
 
 
 def _retry_after_header(value: str, now: float) -> float | None:
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
+    if (plain := _number(value)) is not None:
+        return plain
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return max(when.timestamp() - now, 0.0)
+    return _seconds(when.timestamp() - now)
 
 
 def retry_after_seconds(headers: Mapping[str, str], message: str = "") -> float | None:
     """Seconds to wait, or None when the upstream gave no hint. Header names must be lowercase."""
-    if "retry-after-ms" in headers:
-        try:
-            return max(float(headers["retry-after-ms"]) / 1000.0, 0.0)
-        except ValueError:
-            pass
+    if "retry-after-ms" in headers and (seconds := _number(headers["retry-after-ms"], 0.001)) is not None:
+        return seconds
     if "retry-after" in headers:
         seconds = _retry_after_header(headers["retry-after"], time.time())
         if seconds is not None:
@@ -61,7 +72,7 @@ def retry_after_seconds(headers: Mapping[str, str], message: str = "") -> float 
         return max(exhausted)
     match = _IN_MESSAGE.search(message)
     if match:
-        return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+        return _seconds(float(match.group(1)) * _UNITS[match.group(2) or "s"])
     if any_reset:
         return min(any_reset)
     return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import trace
@@ -20,8 +21,9 @@ from llmagg_router.domain.upstream import Candidate, Failure, UpstreamError
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("llmagg.router")
 
-# Failures that say the provider's model is unwell: they count toward its circuit.
-_OUTAGES = frozenset({Failure.SERVER, Failure.TIMEOUT, Failure.CONNECT, Failure.BAD_RESPONSE, Failure.NOT_FOUND})
+# Failures that say the provider's model is unwell: they count toward its circuit (a failed
+# connection counts toward its endpoint's instead).
+_OUTAGES = frozenset({Failure.SERVER, Failure.TIMEOUT, Failure.BAD_RESPONSE, Failure.NOT_FOUND})
 
 
 class QuotaDenied(Exception):
@@ -49,7 +51,13 @@ def usage_of(body: dict[str, Any]) -> Usage | None:
 
 class Attempt:
     def __init__(
-        self, ports: RouterPorts, candidate: Candidate, number: int, estimated_tokens: int, default_cooldown_s: float
+        self,
+        ports: RouterPorts,
+        candidate: Candidate,
+        number: int,
+        estimated_tokens: int,
+        default_cooldown_s: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.candidate = candidate
         self.number = number
@@ -57,6 +65,7 @@ class Attempt:
         self._estimated_tokens = estimated_tokens
         self._default_cooldown_s = default_cooldown_s
         self._reservation: Reservation | None = None
+        self._clock = clock
         self.span: trace.Span = trace.INVALID_SPAN
         self._started = 0.0
         self._ended = False
@@ -82,18 +91,21 @@ class Attempt:
                 "llmagg.attempt": self.number,
             },
         )
-        self._started = time.monotonic()
+        self._started = self._clock()
         return secret
 
     def elapsed_ms(self) -> float:
-        return (time.monotonic() - self._started) * 1000
+        return (self._clock() - self._started) * 1000
 
     async def succeed(self, usage: Usage | None, latency_ms: float) -> None:
         """The provider answered in full; `latency_ms` is what ranks it against its peers."""
         if self._close():
             return
         candidate = self.candidate
-        self._ports.health.record_success(candidate.provider.id, candidate.model_id, latency_ms)
+        health = self._ports.health
+        health.record_success(candidate.model_circuit)
+        health.record_success(candidate.endpoint_circuit)
+        health.record_latency(candidate.provider.id, candidate.model_id, latency_ms)
         self.span.set_attribute("llmagg.outcome", "ok")
         self.span.end()
         await self._ports.keys.report(candidate.account, KeyOutcome.ACCEPTED)
@@ -110,8 +122,10 @@ class Attempt:
             if error.retry_after_s is None:
                 error.retry_after_s = self._default_cooldown_s
             self._ports.health.cool_down(provider, alias, candidate.quota_model, error.retry_after_s)
+        elif failure is Failure.CONNECT:
+            self._ports.health.record_failure(candidate.endpoint_circuit)
         elif failure in _OUTAGES:
-            self._ports.health.record_failure(provider, model)
+            self._ports.health.record_failure(candidate.model_circuit)
         self.span.set_attributes({"llmagg.outcome": "failed", "llmagg.reason": failure.value})
         self.span.set_status(trace.Status(trace.StatusCode.ERROR, failure.value))
         self.span.end()
@@ -128,13 +142,21 @@ class Attempt:
             await self._ports.keys.report(candidate.account, KeyOutcome.REJECTED)
         await self._settle(None, failure.value)
 
-    async def abandon(self) -> None:
-        """The caller went away (or the deadline passed) before the attempt ended."""
+    async def abandon(self, timed_out: bool = False) -> None:
+        """The caller went away (or the deadline passed) before the attempt ended.
+
+        `timed_out`: the provider had already been silent for longer than its first byte may take, so
+        its silence counts against it as a timeout (a hung provider must open its circuit even when
+        every client gives up before the router's own timeout does).
+        """
         if self._close():
             return
-        self.span.set_attribute("llmagg.outcome", "abandoned")
+        if timed_out:
+            self._ports.health.record_failure(self.candidate.model_circuit)
+        outcome = "timeout" if timed_out else "abandoned"
+        self.span.set_attribute("llmagg.outcome", outcome)
         self.span.end()
-        await self._settle(None, "abandoned")
+        await self._settle(None, outcome)
 
     def _close(self) -> bool:
         """Mark the attempt ended; True when it already was."""

@@ -104,8 +104,19 @@ class QuotaLedger(Protocol):
         ...
 
 
+class CircuitState(enum.Enum):
+    CLOSED = "closed"  # in use
+    OPEN = "open"  # failing: tried only when nothing else is left
+    HALF_OPEN = "half_open"  # its open window has passed: one probe may test it
+
+
 class HealthStore(Protocol):
-    """What the router has learned about its upstreams: cooldowns, open circuits, latency."""
+    """What the router has learned about its upstreams: cooldowns, circuits, latency.
+
+    A circuit is named by a string: a provider's model (`provider/model`) for answers that fail, an
+    endpoint (`https://host:port`) for connections that fail, so one dead host takes every model
+    behind it out at once.
+    """
 
     def cool_down(self, provider: str, account: str, model: str, seconds: float) -> None:
         """No requests to this account (for this model, or "" for the whole account) for `seconds`."""
@@ -115,11 +126,17 @@ class HealthStore(Protocol):
         """Seconds until this account may be used for this model again (0 when it may now)."""
         ...
 
-    def record_failure(self, provider: str, model: str) -> None: ...
+    def record_failure(self, circuit: str) -> None: ...
 
-    def record_success(self, provider: str, model: str, latency_ms: float) -> None: ...
+    def record_success(self, circuit: str) -> None: ...
 
-    def circuit_open(self, provider: str, model: str) -> bool: ...
+    def circuit_state(self, circuit: str) -> CircuitState: ...
+
+    def claim_probe(self, circuit: str) -> bool:
+        """True for the one caller that may test a half-open circuit now; False for everyone else."""
+        ...
+
+    def record_latency(self, provider: str, model: str, latency_ms: float) -> None: ...
 
     def latency_ms(self, provider: str, model: str) -> float | None: ...
 

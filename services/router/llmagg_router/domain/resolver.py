@@ -233,10 +233,9 @@ class Resolver:
             retryable=False,
         )
 
-    # --- dynamic part: accounts in rotation, minus the ones cooling down ----------------------------
+    # --- dynamic part: accounts in rotation, minus the ones cooling down (circuits: see the walk) ---
     def _with_accounts(self, targets: tuple[Target, ...], keys: KeySource) -> Resolution:
         ready: list[Candidate] = []
-        tripped: list[Candidate] = []
         soonest: float | None = None
         health = self._health
         if len(targets) > 1:
@@ -256,5 +255,5 @@ class Resolver:
                 if wait > 0:
                     soonest = wait if soonest is None else min(soonest, wait)
                     continue
-                (tripped if health.circuit_open(provider.id, target.model_id) else ready).append(candidate)
-        return Resolution(tuple(ready + tripped), soonest)
+                ready.append(candidate)
+        return Resolution(tuple(ready), soonest)

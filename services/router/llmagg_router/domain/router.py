@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -11,11 +12,11 @@ from typing import Any, TypeVar
 from opentelemetry import trace
 
 from llmagg.common.errors import ErrorKind, ServiceError
-from llmagg.common.logging import scrub
 from llmagg.common.secrets import Secret
 from llmagg_router.domain.attempt import Attempt, QuotaDenied, describe, usage_of
+from llmagg_router.domain.json_limits import MAX_JSON_DEPTH, too_deep
 from llmagg_router.domain.own_key import OwnKey
-from llmagg_router.domain.ports import Headroom, KeyUnavailable, QuotaKey, RouterPorts
+from llmagg_router.domain.ports import CircuitState, Headroom, HealthStore, KeyUnavailable, QuotaKey, RouterPorts
 from llmagg_router.domain.resolver import Resolution, Resolver
 from llmagg_router.domain.tokens import estimate_tokens
 from llmagg_router.domain.upstream import Candidate, Failure, Operation, ProviderAdapter, UpstreamError
@@ -31,6 +32,11 @@ class RouterLimits:
     request_timeout_s: float = 300.0
     # Cooldown after a 429 that carried no hint of how long to wait.
     default_cooldown_s: float = 30.0
+    # A stream attempt must bring its first content within this; a non-stream attempt abandoned after
+    # this long without an answer counts as timed out too (its circuit learns of a hung provider).
+    first_byte_timeout_s: float = 15.0
+    # No stream runs longer than this, however steadily its chunks come.
+    stream_max_s: float = 900.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,8 @@ def parse_request(body: Any, operation: Operation) -> ParsedRequest:
             raise _invalid("`messages` must be a non-empty array.", "invalid_messages", "messages")
     elif "input" not in body:
         raise _invalid("You must provide an `input` parameter.", "missing_input", "input")
+    if too_deep(body):
+        raise _invalid(f"The request body nests more than {MAX_JSON_DEPTH} levels deep.", "invalid_json", None)
     if not isinstance(body.get("stream", False), bool):
         raise _invalid("`stream` must be a boolean.", "invalid_stream", "stream")
     provider = body.get("provider")
@@ -110,16 +118,23 @@ class _Walk:
     """One request's way through its candidates: which to try next, what failed, what to answer."""
 
     def __init__(
-        self, resolution: Resolution, headroom: Mapping[QuotaKey, Headroom], model: str, limits: RouterLimits
+        self,
+        resolution: Resolution,
+        headroom: Mapping[QuotaKey, Headroom],
+        health: HealthStore,
+        model: str,
+        limits: RouterLimits,
     ) -> None:
-        self.resolution = resolution
         self.model = model
         self.limits = limits
         self.attempts = 0  # candidates called so far (one without quota is skipped, not called)
         self.failures: list[tuple[Candidate, UpstreamError]] = []
+        self.soonest_retry_s = resolution.soonest_retry_s
         self.quota_waits: list[float] = []
         self.keyless: list[str] = []  # candidates skipped because no key could be leased, and why
         self.min_context = 0
+        self._health = health
+        self._unreachable: set[str] = set()  # endpoints this request could not connect to
         self._candidates: list[Candidate] = []
         for candidate in resolution.candidates:
             room = headroom.get(candidate.quota_key)
@@ -129,13 +144,37 @@ class _Walk:
                 self._candidates.append(candidate)
 
     def candidates(self) -> Iterator[Candidate]:
+        """In order, skipping models too small for the prompt and endpoints known to be down; those
+        behind an open circuit come last (half-open ones once, as the probe: see `_usable_now`)."""
+        last_resort: list[Candidate] = []
         for candidate in self._candidates:
             if self.attempts >= self.limits.max_attempts:
                 return
-            window = candidate.context_window
-            if self.min_context and window is not None and window <= self.min_context:
+            if not self._fits(candidate) or candidate.endpoint_circuit in self._unreachable:
                 continue
-            yield candidate
+            if self._usable_now(candidate):
+                yield candidate
+            else:
+                last_resort.append(candidate)
+        for candidate in last_resort:
+            if self.attempts >= self.limits.max_attempts:
+                return
+            if self._fits(candidate) and candidate.endpoint_circuit not in self._unreachable:
+                yield candidate
+
+    def _fits(self, candidate: Candidate) -> bool:
+        window = candidate.context_window
+        return not (self.min_context and window is not None and window <= self.min_context)
+
+    def _usable_now(self, candidate: Candidate) -> bool:
+        """Closed circuits are; an open one is not; a half-open one is for the one request that claims its probe."""
+        for circuit in (candidate.endpoint_circuit, candidate.model_circuit):
+            state = self._health.circuit_state(circuit)
+            if state is CircuitState.OPEN or (
+                state is CircuitState.HALF_OPEN and not self._health.claim_probe(circuit)
+            ):
+                return False
+        return True
 
     def denied(self, denial: QuotaDenied) -> None:
         self.quota_waits.append(denial.retry_after_s or self.limits.default_cooldown_s)
@@ -149,12 +188,14 @@ class _Walk:
             upstream = error.error or {}
             raise ServiceError(
                 ErrorKind.INVALID_ARGUMENT,
-                scrub(str(upstream.get("message") or error.message)),
-                code=str(upstream.get("code") or "upstream_invalid_request"),
+                upstream.get("message") or error.message,
+                code=upstream.get("code") or "upstream_invalid_request",
                 param=upstream.get("param"),
             )
         if error.failure is Failure.CONTEXT_LENGTH:
             self.min_context = max(self.min_context, candidate.context_window or 0)
+        if error.failure is Failure.CONNECT:
+            self._unreachable.add(candidate.endpoint_circuit)
         self.failures.append((candidate, error))
 
     def exhausted(self) -> ServiceError:
@@ -172,8 +213,8 @@ class _Walk:
             )
         waits = [f.retry_after_s for _, f in failures if f.failure is Failure.RATE_LIMITED and f.retry_after_s]
         waits += self.quota_waits
-        if self.resolution.soonest_retry_s is not None:
-            waits.append(self.resolution.soonest_retry_s)
+        if self.soonest_retry_s is not None:
+            waits.append(self.soonest_retry_s)
         if all(f.failure is Failure.RATE_LIMITED for _, f in failures) and (failures or waits):
             return ServiceError(
                 ErrorKind.RESOURCE_EXHAUSTED,
@@ -195,11 +236,28 @@ class _Walk:
                 retryable=bool(self.keyless),
             )
         tried = "; ".join(f"{describe(c)}: {e.message}" for c, e in failures)
+        if all(f.failure is Failure.TOO_LARGE for _, f in failures):
+            return ServiceError(
+                ErrorKind.UNAVAILABLE,
+                f"Every provider's answer for {self.model!r} was too large to pass on ({tried}).",
+                code="upstream_response_too_large",
+                http_status=502,
+            )
         return ServiceError(
             ErrorKind.UNAVAILABLE,
             f"All {len(failures)} candidates for {self.model!r} failed ({tried}).",
             code="all_candidates_failed",
         )
+
+
+def _shutting_down() -> ServiceError:
+    return ServiceError(
+        ErrorKind.UNAVAILABLE,
+        "The server is shutting down and could not finish this request; retry it.",
+        code="server_shutting_down",
+        retry_after_s=1,
+        retry_elsewhere=True,
+    )
 
 
 class RoutedStream:
@@ -211,6 +269,7 @@ class RoutedStream:
 
     def __init__(
         self,
+        router: Router,
         attempt: Attempt,
         route: Route,
         head: list[dict[str, Any]],
@@ -219,26 +278,33 @@ class RoutedStream:
         first_content_ms: float,
     ) -> None:
         self.route = route
-        self._attempt = attempt
+        self._router, self._attempt = router, attempt
         self._head, self._rest, self._resources = head, rest, resources
         # A stream's latency is its time to first content: comparable with a non-stream answer,
         # unlike the whole stream's length.
         self._first_content_ms = first_content_ms
+        self._deadline = asyncio.get_running_loop().time() + router.limits.stream_max_s
         self._closed = False
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         provider = self._attempt.candidate.provider.id
         last: dict[str, Any] = {}
         try:
-            for chunk in self._head:
-                chunk["provider"] = provider
-                last = chunk
-                yield chunk
-            self._head = []
-            async for chunk in self._rest:
-                chunk["provider"] = provider
-                last = chunk
-                yield chunk
+            with self._router.interruptible():
+                for chunk in self._head:
+                    chunk["provider"] = provider
+                    last = chunk
+                    yield chunk
+                self._head = []
+                while True:
+                    try:
+                        async with asyncio.timeout_at(self._deadline):
+                            chunk = await anext(self._rest)
+                    except StopAsyncIteration:
+                        break
+                    chunk["provider"] = provider
+                    last = chunk
+                    yield chunk
         except UpstreamError as error:
             await self._attempt.fail(error)
             raise ServiceError(
@@ -246,6 +312,12 @@ class RoutedStream:
                 f"The upstream {provider} failed after the response had started: {error.message}",
                 code="upstream_stream_interrupted",
             ) from error
+        except TimeoutError:
+            raise ServiceError(
+                ErrorKind.DEADLINE_EXCEEDED,
+                f"The stream ran longer than {self._router.limits.stream_max_s:g}s, the longest a stream may run.",
+                code="stream_time_limit",
+            ) from None
         else:
             await self._attempt.succeed(usage_of(last), self._first_content_ms)
         finally:
@@ -267,11 +339,39 @@ class Router:
         ports: RouterPorts,
         adapters: Mapping[str, ProviderAdapter],
         limits: RouterLimits,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.resolver = resolver
         self.ports = ports
         self.adapters = adapters
         self.limits = limits
+        self._clock = clock
+        self._running: set[asyncio.Task[Any]] = set()
+        self._interrupted = False
+
+    def interrupt(self) -> None:
+        """At shutdown, when the grace period is nearly over: end every request still running with an
+        explicit `server_shutting_down` error (a stream gets it as its last event) instead of letting
+        the server cut it silently."""
+        self._interrupted = True
+        for task in list(self._running):
+            task.cancel()
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Marks the current task as serving a request that `interrupt` may end."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._running.add(task)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if not self._interrupted:
+                raise
+            task.uncancel()
+            raise _shutting_down() from None
+        finally:
+            self._running.discard(task)
 
     async def complete(
         self, body: Any, operation: Operation = Operation.CHAT, own_key: Secret | None = None
@@ -289,7 +389,8 @@ class Router:
             response["provider"] = candidate.provider.id
             return RoutedResponse(response, _route(attempt))
 
-        return await self._walk(request, operation, call, own_key)
+        with self.interruptible():
+            return await self._walk(request, operation, call, own_key)
 
     async def open_stream(self, body: Any, own_key: Secret | None = None) -> RoutedStream:
         request = parse_request(body, Operation.CHAT)
@@ -298,20 +399,27 @@ class Router:
             candidate = attempt.candidate
             adapter = self.adapters[candidate.provider.protocol]
             async with contextlib.AsyncExitStack() as resources:
-                chunks = await resources.enter_async_context(
-                    adapter.stream(candidate, key, _upstream_body(request.upstream_body, candidate))
-                )
-                rest = aiter(chunks)
-                head: list[dict[str, Any]] = []
-                async for chunk in rest:
-                    head.append(chunk)
-                    if _has_content(chunk):
-                        break
+                try:
+                    async with asyncio.timeout(self.limits.first_byte_timeout_s):
+                        chunks = await resources.enter_async_context(
+                            adapter.stream(candidate, key, _upstream_body(request.upstream_body, candidate))
+                        )
+                        rest = aiter(chunks)
+                        head: list[dict[str, Any]] = []
+                        async for chunk in rest:
+                            head.append(chunk)
+                            if _has_content(chunk):
+                                break
+                except TimeoutError:
+                    raise UpstreamError(
+                        Failure.TIMEOUT, f"no content within {self.limits.first_byte_timeout_s:g}s"
+                    ) from None
                 # The stream owns the connection from here on.
                 owned = resources.pop_all()
-            return RoutedStream(attempt, _route(attempt), head, rest, owned, attempt.elapsed_ms())
+            return RoutedStream(self, attempt, _route(attempt), head, rest, owned, attempt.elapsed_ms())
 
-        return await self._walk(request, Operation.CHAT, call, own_key)
+        with self.interruptible():
+            return await self._walk(request, Operation.CHAT, call, own_key)
 
     async def _walk(
         self,
@@ -328,13 +436,15 @@ class Router:
             ports = replace(ports, keys=keys)
         resolution = self.resolver.resolve(request.model, request.provider, request.quality, model_type, keys)
         headroom = await ports.quota.headroom([c.quota_key for c in resolution.candidates])
-        walk = _Walk(resolution, headroom, request.model, self.limits)
+        walk = _Walk(resolution, headroom, ports.health, request.model, self.limits)
         estimated_tokens = estimate_tokens(request.upstream_body)
 
         async def first_success() -> T:
             for candidate in walk.candidates():
                 number = walk.attempts + 1
-                attempt = Attempt(ports, candidate, number, estimated_tokens, self.limits.default_cooldown_s)
+                attempt = Attempt(
+                    ports, candidate, number, estimated_tokens, self.limits.default_cooldown_s, self._clock
+                )
                 try:
                     key = await attempt.begin()
                 except QuotaDenied as denial:
@@ -352,7 +462,7 @@ class Router:
                     await attempt.fail(error)
                     walk.failed(candidate, error)
                 except BaseException:
-                    await attempt.abandon()
+                    await attempt.abandon(timed_out=attempt.elapsed_ms() >= self.limits.first_byte_timeout_s * 1000)
                     raise
             raise walk.exhausted()
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import functools
+import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -35,6 +37,24 @@ class Candidate:
     def quota_key(self) -> QuotaKey:
         return QuotaKey(self.provider.id, self.account.alias, self.quota_model)
 
+    @property
+    def model_circuit(self) -> str:
+        """The circuit of answers that fail (5xx, timeouts, garbage): this provider's model."""
+        return f"{self.provider.id}/{self.model_id}"
+
+    @property
+    def endpoint_circuit(self) -> str:
+        """The circuit of connections that fail: the host every model of the account sits behind."""
+        return endpoint_of(self.account.base_url)
+
+
+@functools.lru_cache(maxsize=4096)
+def endpoint_of(base_url: str) -> str:
+    """scheme://host:port of a base URL."""
+    parts = urllib.parse.urlsplit(base_url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{parts.hostname}:{port}"
+
 
 class Operation(enum.Enum):
     CHAT = "chat"
@@ -50,6 +70,7 @@ class Failure(enum.Enum):
     TIMEOUT = "timeout"
     CONNECT = "connect"
     BAD_RESPONSE = "bad_response"  # unparseable or cut short
+    TOO_LARGE = "too_large"  # an answer larger than the router may pass on (says nothing of the provider's health)
     NOT_FOUND = "not_found"  # the provider does not serve this model (any more)
     CONTEXT_LENGTH = "context_length"  # only a larger-context model can help
     CLIENT = "client"  # the request itself is wrong: returned to the client, no fallback
