@@ -62,13 +62,8 @@ def router_config(simulator, run_dir) -> Path:
 @pytest.fixture(scope="session")
 def stack(router_config, run_dir, make_stack) -> Iterator[Stack]:
     """Every service and Envoy, started once for the session."""
-    stack = make_stack(run_dir)
-    try:
-        stack.start_services({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config)})
-        stack.start_gateway()
+    with make_stack(run_dir).running({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config)}) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="session")
@@ -80,10 +75,6 @@ def client_key(stack) -> str:
 @pytest.fixture(scope="session")
 def empty_stack(tmp_path_factory, make_stack) -> Iterator[Stack]:
     """The stack with no provider account configured: what a new user sees first."""
-    stack = make_stack(tmp_path_factory.mktemp("empty-stack"))
-    try:
-        stack.start_services({"LLMAGG_CONFIG": "", "LLMAGG_ADMIN_KEY": ROUTER_TEST_ENV["LLMAGG_ADMIN_KEY"]})
-        stack.start_gateway()
+    env = {"LLMAGG_CONFIG": "", "LLMAGG_ADMIN_KEY": ROUTER_TEST_ENV["LLMAGG_ADMIN_KEY"]}
+    with make_stack(tmp_path_factory.mktemp("empty-stack")).running(env) as stack:
         yield stack
-    finally:
-        stack.stop()

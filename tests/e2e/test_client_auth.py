@@ -120,12 +120,8 @@ def test_admin_routes_manage_keys_through_the_gateway(stack):
 @pytest.fixture(scope="module")
 def anonymous_stack(router_config, tmp_path_factory, make_stack):
     stack = make_stack(tmp_path_factory.mktemp("anonymous"), client_auth=False)
-    try:
-        stack.start_services({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config)})
-        stack.start_gateway()
+    with stack.running({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config)}):
         yield stack
-    finally:
-        stack.stop()
 
 
 def test_with_client_auth_off_anyone_on_loopback_is_anonymous(anonymous_stack, simulator):

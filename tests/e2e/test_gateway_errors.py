@@ -16,18 +16,18 @@ def test_a_body_over_the_limit_is_a_413_in_openai_shape(stack):
     assert body["error"]["type"] == "invalid_request_error" and body["error"]["code"] == "request_too_large"
 
 
+def stack_without(make_stack, tmp_path, name: str):
+    """A stack whose service `name` is stopped once Envoy has found it healthy."""
+    with make_stack(tmp_path).running({"LLMAGG_ADMIN_KEY": ADMIN_KEY}) as stack:
+        [process] = [p for p in stack.processes if p.name == name]
+        stack.processes.remove(process)
+        process.stop()
+        yield stack
+
+
 @pytest.fixture
 def stack_without_router(tmp_path, make_stack):
-    stack = make_stack(tmp_path)
-    try:
-        stack.start_services({"LLMAGG_ADMIN_KEY": ADMIN_KEY})
-        stack.start_gateway()
-        [router] = [p for p in stack.processes if p.name == "router"]
-        stack.processes.remove(router)
-        router.stop()
-        yield stack
-    finally:
-        stack.stop()
+    yield from stack_without(make_stack, tmp_path, "router")
 
 
 def test_a_router_that_is_down_is_a_503_in_openai_shape(stack_without_router):
@@ -39,16 +39,7 @@ def test_a_router_that_is_down_is_a_503_in_openai_shape(stack_without_router):
 
 @pytest.fixture
 def stack_without_credentials(tmp_path, make_stack):
-    stack = make_stack(tmp_path)
-    try:
-        stack.start_services({"LLMAGG_ADMIN_KEY": ADMIN_KEY})
-        stack.start_gateway()
-        [credentials] = [p for p in stack.processes if p.name == "credentials"]
-        stack.processes.remove(credentials)
-        credentials.stop()
-        yield stack
-    finally:
-        stack.stop()
+    yield from stack_without(make_stack, tmp_path, "credentials")
 
 
 def test_with_the_key_checker_down_requests_are_refused_not_let_through(stack_without_credentials):

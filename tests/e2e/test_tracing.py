@@ -37,12 +37,8 @@ def traced_stack(receiver, router_config, tmp_path_factory, make_stack):
         "LLMAGG_CONFIG": str(router_config),
         **tracing_env(receiver),
     }
-    try:
-        stack.start_services(env)
-        stack.start_gateway()
+    with stack.running(env):
         yield stack
-    finally:
-        stack.stop()
 
 
 def spans_of_trace(receiver, trace_id: str, at_least: int):

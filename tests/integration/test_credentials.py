@@ -29,11 +29,8 @@ def live(router_config, tmp_path_factory, make_stack):
     """Services on the session's OpenBao; the router lists accounts every 0.3 s (leases last 60 s)."""
     stack = make_stack(tmp_path_factory.mktemp("credentials-live"))
     env = {**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config), "ROUTER_ACCOUNTS_REFRESH_S": "0.3"}
-    try:
-        stack.start_services(env)
+    with stack.running(env, gateway=False):
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="module")
@@ -243,11 +240,8 @@ def short_leases(router_config, tmp_path_factory, make_stack):
         "ROUTER_ACCOUNTS_REFRESH_S": "60",
         "CREDENTIALS_LEASE_TTL_S": "1",
     }
-    try:
-        stack.start_services(env)
+    with stack.running(env, gateway=False):
         yield stack
-    finally:
-        stack.stop()
 
 
 def test_a_rotated_key_is_used_by_no_router_after_the_lease_ttl(short_leases, simulator):

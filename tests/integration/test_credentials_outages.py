@@ -81,11 +81,8 @@ def vault_down(router_config, tmp_path):
         "CREDENTIALS_STORE_CACHE_S": "0.2",
         "ROUTER_ACCOUNTS_REFRESH_S": "0.3",
     }
-    try:
-        stack.start_services(env)
+    with stack.running(env, gateway=False):
         yield stack
-    finally:
-        stack.stop()
 
 
 def test_with_vault_down_the_router_serves_on_held_leases_and_writes_fail_clearly(vault_down, simulator):

@@ -23,11 +23,8 @@ HELLO = [pb.ChatMessage(role="user", content="echo: typed hello")]
 @pytest.fixture(scope="module")
 def router_only(router_config, tmp_path_factory, make_stack):
     stack = make_stack(tmp_path_factory.mktemp("router-only"))
-    try:
-        stack.start_services({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config)})
+    with stack.running({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config)}, gateway=False):
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="module")

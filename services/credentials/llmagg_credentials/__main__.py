@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import sys
 
 from llmagg.common.errors import ServiceError
-from llmagg.common.logging import configure_logging, log_fields
-from llmagg.common.server import run, serve_until_signalled
+from llmagg.common.logging import log_fields
+from llmagg.common.server import serve_until_signalled, service_cli
 from llmagg.registry import RegistryError
 from llmagg_credentials.server import build_credentials, build_server, ensure_admin_key, load_catalogue
 from llmagg_credentials.settings import CredentialsSettings
@@ -34,13 +33,7 @@ async def main(settings: CredentialsSettings) -> None:
 
 
 def cli() -> None:
-    settings = CredentialsSettings()
-    configure_logging("credentials", settings.log_level)
-    try:
-        run(main(settings))
-    except RegistryError as exc:
-        log.error("invalid configuration: %s", exc)
-        sys.exit(2)
+    service_cli("credentials", CredentialsSettings(), main, (RegistryError,))
 
 
 if __name__ == "__main__":

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import sys
 
-from llmagg.common.logging import configure_logging, log_fields
-from llmagg.common.server import run, serve_until_signalled
+from llmagg.common.logging import log_fields
+from llmagg.common.server import serve_until_signalled, service_cli
 from llmagg_router.domain.config import ConfigError
 from llmagg_router.server import build_router, build_server, load_config
 from llmagg_router.settings import RouterSettings
@@ -40,13 +39,7 @@ async def main(settings: RouterSettings) -> None:
 
 
 def cli() -> None:
-    settings = RouterSettings()
-    configure_logging("router", settings.log_level)
-    try:
-        run(main(settings))
-    except ConfigError as exc:
-        log.error("invalid configuration: %s", exc)
-        sys.exit(2)
+    service_cli("router", RouterSettings(), main, (ConfigError,))
 
 
 if __name__ == "__main__":

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import shutil
 import sys
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,6 +227,17 @@ class Stack:
         names = [s.name for s in SERVICES]
         envoy.wait_until(lambda: clusters_healthy(self.ports.admin, names), START_TIMEOUT_S, "every service healthy")
         return envoy
+
+    @contextlib.contextmanager
+    def running(self, env: Mapping[str, str] | None = None, gateway: bool = True) -> Iterator[Stack]:
+        """The dependencies, every service and (with `gateway`) Envoy for a with-block; stopped however it ends."""
+        try:
+            self.start_services(env)
+            if gateway:
+                self.start_gateway()
+            yield self
+        finally:
+            self.stop()
 
     def stop(self) -> None:
         while self.processes:
