@@ -87,8 +87,10 @@ class CredentialsKeySource:
         self._states: dict[str, _State] = {}
         self._by_provider: dict[str, tuple[Account, ...]] = {}
         self._leases: dict[str, _Lease] = {}
-        self._rejected_until: dict[str, float] = {}  # alias -> monotonic: disabled here before the listing says so
-        self._unknown_providers: set[str] = set()
+        # alias -> (monotonic time until which it is not used, the key version rejected): disabled here at
+        # once, before the listing says so; a rotation (a new key version) lifts it.
+        self._rejected: dict[str, tuple[float, int]] = {}
+        self._skipped: set[str] = set()  # aliases this router cannot use (reported once)
         self._problem: str | None = "not refreshed yet"
         self._channel: grpc.aio.Channel | None = None
         self._stub: credentials_pb2_grpc.CredentialsServiceStub | None = None
@@ -146,17 +148,14 @@ class CredentialsKeySource:
         states: dict[str, _State] = {}
         for item in listed:
             provider = self._providers.get(item.provider)
-            if provider is None:
-                if item.provider not in self._unknown_providers:
-                    self._unknown_providers.add(item.provider)
-                    log.warning(
-                        "account %s is of provider %s, unknown to this router: skipped", item.alias, item.provider
-                    )
-                continue
             try:
+                if provider is None:
+                    raise RegistryError(f"its provider {item.provider!r} is unknown to this router")
                 base_url = fill_placeholders(provider.base_url, item.params, f"account {item.alias!r}")
             except RegistryError as problem:
-                log.warning("account %s skipped: %s", item.alias, problem)
+                if item.alias not in self._skipped:
+                    self._skipped.add(item.alias)
+                    log.warning("account %s skipped: %s", item.alias, problem)
                 continue
             states[item.alias] = _State(
                 account=Account(item.provider, item.alias, base_url),
@@ -169,10 +168,10 @@ class CredentialsKeySource:
             state = states.get(alias)
             if state is None or state.key_version != lease.key_version or not state.enabled:
                 del self._leases[alias]  # rotated, disabled or gone: never use the held key again
-        for alias in list(self._rejected_until):
+        for alias, (_, rejected_version) in list(self._rejected.items()):
             state = states.get(alias)
-            if state is None or (state.enabled and state.key_version != self._states.get(alias, state).key_version):
-                del self._rejected_until[alias]  # a rotation re-enabled it
+            if state is None or state.key_version != rejected_version:
+                del self._rejected[alias]  # gone, or rotated: the new key deserves a try
         by_provider: dict[str, list[Account]] = {}
         for state in states.values():  # listed highest priority first
             by_provider.setdefault(state.account.provider, []).append(state.account)
@@ -188,11 +187,11 @@ class CredentialsKeySource:
 
     def usable(self, account: Account) -> bool:
         alias = account.alias
-        until = self._rejected_until.get(alias)
-        if until is not None:
-            if until > self._clock():
+        rejected = self._rejected.get(alias)
+        if rejected is not None:
+            if rejected[0] > self._clock():
                 return False
-            del self._rejected_until[alias]
+            del self._rejected[alias]
         state = self._states.get(alias)
         if state is None:
             return False
@@ -256,13 +255,13 @@ class CredentialsKeySource:
         alias = account.alias
         state = self._states.get(alias)
         if outcome is KeyOutcome.REJECTED:
-            self._rejected_until[alias] = self._clock() + self._rejected_for_s
             lease = self._leases.pop(alias, None)
             version = lease.key_version if lease else (state.key_version if state else 0)
+            self._rejected[alias] = (self._clock() + self._rejected_for_s, version)
             await self._report(account, pb.OUTCOME_REJECTED, version)
-        elif alias in self._rejected_until or (state is not None and not state.enabled):
+        elif alias in self._rejected or (state is not None and not state.enabled):
             # A probe of an account a provider had rejected succeeded: enable it everywhere.
-            self._rejected_until.pop(alias, None)
+            self._rejected.pop(alias, None)
             await self._report(account, pb.OUTCOME_ACCEPTED, state.key_version if state else 0)
 
     async def _report(self, account: Account, outcome: int, key_version: int) -> None:
