@@ -139,3 +139,12 @@ def test_with_client_auth_off_admin_routes_still_need_an_admin_key(anonymous_sta
     assert status == 401 and body["error"]["code"] == "invalid_api_key"
     status, _ = admin_call(anonymous_stack, "GET", "/v1/admin/accounts", key=ADMIN_KEY)
     assert status == 200
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/%61dmin/accounts", "/v1//admin/accounts", "/v1/./admin/accounts", "/v1/models/../admin/accounts"]
+)
+def test_a_disguised_admin_path_does_not_let_a_plain_key_through(stack, client_key, path):
+    status, body = admin_call(stack, "GET", path, key=client_key)
+    assert status in (401, 403, 404), body  # refused or unknown, never served
+    assert "accounts" not in body
