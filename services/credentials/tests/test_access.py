@@ -10,6 +10,7 @@ from google.rpc import code_pb2
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg_credentials.authz_servicer import AuthorizationServicer
 from llmagg_credentials.domain.access import RULES, Caller
+from llmagg_credentials.domain.client_keys import PREFIX
 
 from .conftest import ENV_ADMIN, ROUTER_TOKEN
 
@@ -65,7 +66,7 @@ async def test_a_plain_key_on_an_admin_route_is_a_403_and_an_admin_key_keeps_its
 async def test_with_the_store_down_an_unseen_key_is_a_503_not_a_pass(access, store):
     store.available = False
     response = await AuthorizationServicer(access).Check(
-        check_request("/v1/models", "Bearer sk-llmagg-0123456789ab-unseen"), None
+        check_request("/v1/models", f"Bearer {PREFIX}0123456789ab-FAKE-unseen"), None
     )
     assert response.denied_response.status.code == 503
     assert orjson.loads(response.denied_response.body)["error"]["code"] == "credential_store_unavailable"

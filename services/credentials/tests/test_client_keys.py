@@ -8,7 +8,7 @@ import json
 import pytest
 
 from llmagg.common.errors import ErrorKind, ServiceError
-from llmagg_credentials.domain.client_keys import ENV_ADMIN_ID, INVALID, MISSING, UNAVAILABLE, Verdict
+from llmagg_credentials.domain.client_keys import ENV_ADMIN_ID, INVALID, MISSING, PREFIX, UNAVAILABLE, Verdict
 from llmagg_credentials.domain.store import CLIENT_KEYS
 
 from .conftest import ENV_ADMIN
@@ -43,7 +43,7 @@ async def test_missing_malformed_unknown_and_tampered_keys_are_refused(keys):
     record, secret = await keys.create("k", "client")
     assert await keys.verify("") is MISSING
     assert await keys.verify("sk-not-ours") is INVALID
-    assert await keys.verify("sk-llmagg-0123456789ab-whatever") is INVALID  # a well-formed id nobody has
+    assert await keys.verify(f"{PREFIX}0123456789ab-FAKE") is INVALID  # a well-formed id nobody has
     assert await keys.verify(secret.reveal() + "x") is INVALID
     assert await keys.verify(secret.reveal().replace(record.id, "f" * 12)) is INVALID
 
@@ -89,7 +89,7 @@ async def test_with_the_store_down_known_keys_still_pass_and_unknown_ones_are_un
     store.available = False
     clocks.advance(60)  # every cached verdict has expired
     assert (await keys.verify(secret.reveal())).ok  # checked against the record last read (at creation)
-    assert await keys.verify("sk-llmagg-0123456789ab-never-seen") is UNAVAILABLE
+    assert await keys.verify(f"{PREFIX}0123456789ab-FAKE-unseen") is UNAVAILABLE
     with pytest.raises(ServiceError) as caught:
         await keys.revoke(record.id)
     assert caught.value.code == "credential_store_unavailable"
