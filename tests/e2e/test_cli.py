@@ -47,7 +47,8 @@ def test_accounts_lifecycle_with_tables_json_and_exit_codes(stack):
     assert (updated["account"]["enabled"], updated["account"]["priority"]) == (False, -5)
     rotated = json.loads(llmagg(stack, "accounts", "rotate", "cli-1", "--json", stdin=new_key + "\n").stdout)
     assert rotated["account"]["key_version"] == 2
-    assert llmagg(stack, "accounts", "remove", "cli-1").returncode == 0
+    removed = llmagg(stack, "accounts", "remove", "cli-1")
+    assert (removed.returncode, removed.stdout) == (0, "removed cli-1\n")
     assert llmagg(stack, "accounts", "get", "cli-1").returncode == 3
     for run in (added, refused):
         assert key not in run.stdout + run.stderr

@@ -74,7 +74,7 @@ def _rotate(client: AdminClient, args: argparse.Namespace) -> None:
 
 def _remove(client: AdminClient, args: argparse.Namespace) -> None:
     client.call("DELETE", f"/v1/admin/accounts/{args.alias}")
-    emit({"removed": args.alias}, args.json)
+    emit({"removed": args.alias} if args.json else f"removed {args.alias}", args.json)
 
 
 def _import(client: AdminClient, args: argparse.Namespace) -> None:
