@@ -44,6 +44,7 @@ def render_text(
     listen: str,
     admin: str,
     upstreams: dict[str, str],
+    client_auth: bool = True,
     max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES,
     otlp: str | None = None,
 ) -> str:
@@ -54,6 +55,7 @@ def render_text(
         listen=listen,
         admin=admin,
         upstreams=addresses,
+        client_auth=client_auth,
         max_heap_bytes=max_heap_bytes,
         otlp=otlp,
     )
@@ -77,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         help="a service's address (default: the table's port on loopback)",
     )
     parser.add_argument(
+        "--client-auth",
+        choices=["on", "off"],
+        default="on",
+        help="check every request's client key with the credentials service (off: anonymous, loopback only)",
+    )
+    parser.add_argument(
         "--max-heap-bytes", type=int, default=DEFAULT_MAX_HEAP_BYTES, help="Envoy's heap bound (overload manager)"
     )
     parser.add_argument("--otlp", metavar="HOST:PORT", help="trace every request to this OTLP/gRPC collector")
@@ -88,7 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     # The checked-in config must not depend on where the repo is cloned: Envoy runs from its root.
     in_config = args.descriptor_path_in_config or args.descriptor or str(DEFAULT_DESCRIPTOR.relative_to(REPO))
     try:
-        text = render_text(descriptor, in_config, args.listen, args.admin, upstreams, args.max_heap_bytes, args.otlp)
+        text = render_text(
+            descriptor,
+            in_config,
+            args.listen,
+            args.admin,
+            upstreams,
+            client_auth=args.client_auth == "on",
+            max_heap_bytes=args.max_heap_bytes,
+            otlp=args.otlp,
+        )
     except GatewayConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -19,6 +19,10 @@ class GatewayConfigError(ValueError):
     """The services, the descriptor and the addresses do not fit together."""
 
 
+LOOPBACK = ("127.", "localhost", "::1", "[::1]")
+AUTH_SERVICE = "credentials"
+
+
 def render(
     *,
     grpc_services: list[str],
@@ -26,19 +30,37 @@ def render(
     listen: str,
     admin: str,
     upstreams: Mapping[str, str],
+    client_auth: bool = True,
     max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES,
     otlp: str | None = None,
 ) -> dict:
-    """`grpc_services` are routed and transcoded; `upstreams` maps each service's name to HOST:PORT; with
-    `otlp` (HOST:PORT of an OTLP/gRPC collector) the gateway traces every request."""
+    """`grpc_services` are routed and transcoded; `upstreams` maps each service's name to HOST:PORT.
+
+    With `client_auth` every request is checked by the credentials service (ext_authz); without it
+    the gateway refuses to listen anywhere but on loopback. With `otlp` (HOST:PORT of an OTLP/gRPC
+    collector) the gateway traces every request.
+    """
     missing = sorted({service_name(s) for s in grpc_services} - set(upstreams))
     if missing:
         raise GatewayConfigError(
             f"no address for the {', '.join(missing)} service: pass --upstream {missing[0]}=HOST:PORT"
         )
+    host = listen.rpartition(":")[0]
+    if not client_auth and not host.startswith(LOOPBACK):
+        raise GatewayConfigError(
+            f"refusing to listen on {host} with client authentication off: anyone who can reach it could use "
+            "every account. Listen on 127.0.0.1 or switch client authentication on (GATEWAY_CLIENT_AUTH=on)."
+        )
+    if client_auth and AUTH_SERVICE not in {service_name(s) for s in grpc_services}:
+        raise GatewayConfigError(f"client authentication needs the {AUTH_SERVICE} service in the service table")
     clusters = [service_cluster(service_name(s), upstreams[service_name(s)], s) for s in grpc_services]
-    filters = http_filters(descriptor, grpc_services, [cluster["name"] for cluster in clusters])
-    manager = connection_manager(service_routes(grpc_services), filters)
+    filters = http_filters(
+        descriptor,
+        grpc_services,
+        AUTH_SERVICE if client_auth else None,
+        [cluster["name"] for cluster in clusters],
+    )
+    manager = connection_manager(service_routes(grpc_services, client_auth), filters)
     if otlp:
         manager["tracing"] = tracing()
         clusters.append(otlp_cluster(otlp))

@@ -25,6 +25,26 @@ def openai_errors() -> dict:
     }
 
 
+def client_auth(cluster: str) -> dict:
+    """ext_authz over gRPC to the credentials service: every request, fail closed (503 when it cannot answer).
+
+    Only `authorization` is sent along (the check needs nothing else; a BYOK provider key never
+    leaves for it). The service's OK sets x-llmagg-client-id/-scope and removes `authorization`;
+    its denials carry their OpenAI-shaped body, passed through by local_replies.py.
+    """
+    return {
+        "name": "envoy.filters.http.ext_authz",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+            "grpc_service": {"envoy_grpc": {"cluster_name": cluster}, "timeout": "2s"},
+            "transport_api_version": "V3",
+            "failure_mode_allow": False,
+            "status_on_error": {"code": 503},
+            "allowed_headers": {"patterns": [{"exact": "authorization"}]},
+        },
+    }
+
+
 def transcoder(descriptor: str, grpc_services: list[str]) -> dict:
     return {
         "name": "envoy.filters.http.grpc_json_transcoder",
@@ -67,5 +87,9 @@ def health_check(clusters: list[str]) -> dict:
     }
 
 
-def http_filters(descriptor: str, grpc_services: list[str], clusters: list[str]) -> list[dict]:
-    return [health_check(clusters), openai_errors(), transcoder(descriptor, grpc_services), router()]
+def http_filters(
+    descriptor: str, grpc_services: list[str], auth_cluster: str | None, clusters: list[str]
+) -> list[dict]:
+    """`auth_cluster`: the service answering ext_authz, or None when client authentication is off."""
+    auth = [client_auth(auth_cluster)] if auth_cluster else []
+    return [health_check(clusters), openai_errors(), *auth, transcoder(descriptor, grpc_services), router()]

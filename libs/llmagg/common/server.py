@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from llmagg.common.grpc_interceptors import ErrorMappingInterceptor, TracingInterceptor
-from llmagg.common.logging import log_fields
+from llmagg.common.logging import configure_logging, log_fields
 from llmagg.common.metrics import RpcMetrics, serve_metrics
 from llmagg.common.settings import ServiceSettings
 from llmagg.common.telemetry import configure_tracing, shutdown_tracing
@@ -208,3 +209,18 @@ def run(main: Coroutine[Any, Any, None]) -> None:
         return
     with contextlib.suppress(KeyboardInterrupt):
         uvloop.run(main)
+
+
+def service_cli(
+    service: str,
+    settings: ServiceSettings,
+    main: Callable[[Any], Coroutine[Any, Any, None]],
+    config_errors: tuple[type[Exception], ...],
+) -> None:
+    """A service's `python -m` entry: JSON logs, `main(settings)` on the loop, exit 2 on a bad configuration."""
+    configure_logging(service, settings.log_level)
+    try:
+        run(main(settings))
+    except config_errors as exc:
+        logging.getLogger(service).error("invalid configuration: %s", exc)
+        sys.exit(2)

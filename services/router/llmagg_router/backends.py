@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from llmagg.common.secrets import Secret
+from llmagg.common.server import ReadinessCheck
 from llmagg_router.adapters.config_keys import ConfigKeySource
+from llmagg_router.adapters.credentials_keys import CredentialsKeySource
 from llmagg_router.adapters.memory_health import MemoryHealthStore
 from llmagg_router.adapters.openai_http import OpenAIHttpAdapter
 from llmagg_router.adapters.prometheus_metrics import HealthCollector, PrometheusRouterMetrics
@@ -19,7 +22,25 @@ def create_key_source(settings: RouterSettings, config: RoutingConfig) -> KeySou
     match settings.key_source:
         case "config":
             return ConfigKeySource(config.accounts, rejected_for_s=settings.rejected_key_cooldown_s)
+        case "credentials":
+            if not settings.credentials_address:
+                raise ValueError("ROUTER_KEY_SOURCE=credentials needs ROUTER_CREDENTIALS_ADDRESS (host:port)")
+            token = settings.credentials_token
+            return CredentialsKeySource(
+                settings.credentials_address,
+                Secret(token.get_secret_value()) if token else None,
+                config.providers,
+                refresh_s=settings.accounts_refresh_s,
+                rejected_for_s=settings.rejected_key_cooldown_s,
+            )
     raise ValueError(f"unknown key source {settings.key_source!r}")
+
+
+def create_readiness(ports: RouterPorts) -> list[ReadinessCheck]:
+    """Health names for the backends that depend on a peer; none is critical (the router keeps routing)."""
+    if isinstance(ports.keys, CredentialsKeySource):
+        return [ReadinessCheck("credentials", ports.keys.healthy, critical=False)]
+    return []
 
 
 def create_quota_ledger(settings: RouterSettings) -> QuotaLedger:

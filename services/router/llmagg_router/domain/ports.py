@@ -21,8 +21,30 @@ class KeyOutcome(enum.Enum):
     REJECTED = "rejected"  # 401/403: the key is bad, revoked or out of credit
 
 
+class KeyUnavailable(Exception):
+    """No key can be leased for this account now (disabled, deleted, or its source is unreachable and no
+    lease is held); the walk skips the candidate without calling it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class KeySource(Protocol):
-    """Provider accounts and their keys."""
+    """Provider accounts and their keys.
+
+    `generation` changes whenever the set of accounts changes (added, removed, re-ordered), so that
+    whoever derives something from the accounts (the resolver's routable providers) can check with one
+    comparison per request whether to derive it again.
+    """
+
+    generation: int
+
+    async def start(self) -> None:
+        """Begin serving (on the serving loop): read the accounts, start any background refresh."""
+        ...
+
+    async def close(self) -> None: ...
 
     def accounts(self, provider: str) -> tuple[Account, ...]:
         """Every account of a provider, in a stable order (rotation starts from it)."""
@@ -33,7 +55,8 @@ class KeySource(Protocol):
         ...
 
     async def lease(self, account: Account) -> Secret | None:
-        """The key to call the provider with now (None for a provider without auth)."""
+        """The key to call the provider with now (None for a provider without auth); KeyUnavailable when
+        there is none to be had."""
         ...
 
     async def report(self, account: Account, outcome: KeyOutcome) -> None:

@@ -16,7 +16,16 @@ from llmagg.common.secrets import Secret
 from llmagg_router.domain.assembly import assemble
 from llmagg_router.domain.attempt import Answer, Attempt, AttemptPlan, QuotaDenied, describe
 from llmagg_router.domain.json_limits import MAX_JSON_DEPTH, too_deep
-from llmagg_router.domain.ports import CircuitState, Headroom, HealthStore, QuotaKey, RouterMetrics, RouterPorts
+from llmagg_router.domain.own_key import OwnKey
+from llmagg_router.domain.ports import (
+    CircuitState,
+    Headroom,
+    HealthStore,
+    KeyUnavailable,
+    QuotaKey,
+    RouterMetrics,
+    RouterPorts,
+)
 from llmagg_router.domain.resolver import Resolution, Resolver
 from llmagg_router.domain.tokens import estimate_tokens
 from llmagg_router.domain.upstream import Candidate, Failure, Operation, ProviderAdapter, UpstreamError
@@ -146,6 +155,7 @@ class _Walk:
         self.failures: list[tuple[Candidate, UpstreamError]] = []
         self.soonest_retry_s = resolution.soonest_retry_s
         self.quota_waits: list[float] = []
+        self.keyless: list[str] = []  # candidates skipped because no key could be leased, and why
         self.min_context = 0
         self._health = health
         self._unreachable: set[str] = set()  # endpoints this request could not connect to
@@ -193,6 +203,9 @@ class _Walk:
     def denied(self, denial: QuotaDenied) -> None:
         self.quota_waits.append(denial.retry_after_s or self.limits.default_cooldown_s)
 
+    def no_key(self, candidate: Candidate, problem: KeyUnavailable) -> None:
+        self.keyless.append(f"{candidate.account.alias}: {problem.reason}")
+
     def failed(self, candidate: Candidate, error: UpstreamError) -> None:
         """Note the failure; raise when it must go back to the client instead of falling over."""
         if error.failure is Failure.CLIENT:
@@ -235,11 +248,16 @@ class _Walk:
                 retry_after_s=min(waits) if waits else self.limits.default_cooldown_s,
             )
         if not failures:
+            why = (
+                f"no key could be leased ({'; '.join(self.keyless)})"
+                if self.keyless
+                else ("the providers rejected every configured key")
+            )
             return ServiceError(
                 ErrorKind.UNAVAILABLE,
-                f"No usable account can serve {self.model!r}: the providers rejected every configured key.",
+                f"No usable account can serve {self.model!r}: {why}.",
                 code="no_usable_account",
-                retryable=False,
+                retryable=bool(self.keyless),
             )
         tried = "; ".join(f"{describe(c)}: {e.message}" for c, e in failures)
         if all(f.failure is Failure.TOO_LARGE for _, f in failures):
@@ -417,7 +435,10 @@ class Router:
         finally:
             self._running.discard(task)
 
-    async def complete(self, body: Any, operation: Operation = Operation.CHAT) -> RoutedResponse:
+    async def complete(
+        self, body: Any, operation: Operation = Operation.CHAT, own_key: Secret | None = None
+    ) -> RoutedResponse:
+        """One JSON exchange. `own_key`: the client's own provider key for this request (BYOK)."""
         request = parse_request(body, operation)
         record = _RequestRecord(self.ports.metrics, operation, request.model, self._clock)
         streamed = operation is Operation.CHAT and self.limits.stream_upstream
@@ -439,9 +460,9 @@ class Router:
             return routed
 
         with self.interruptible():
-            return await self._walk(request, operation, call, record)
+            return await self._walk(request, operation, call, record, own_key)
 
-    async def open_stream(self, body: Any) -> RoutedStream:
+    async def open_stream(self, body: Any, own_key: Secret | None = None) -> RoutedStream:
         request = parse_request(body, Operation.CHAT)
         record = _RequestRecord(self.ports.metrics, Operation.CHAT, request.model, self._clock)
 
@@ -454,7 +475,7 @@ class Router:
             return RoutedStream(self, attempt, _route(attempt), head, rest, owned, first_content_ms, record)
 
         with self.interruptible():
-            return await self._walk(request, Operation.CHAT, call, record)
+            return await self._walk(request, Operation.CHAT, call, record, own_key)
 
     async def _first_content(
         self,
@@ -501,19 +522,24 @@ class Router:
         operation: Operation,
         call: Callable[[Attempt, Secret | None], Awaitable[T]],
         record: _RequestRecord,
+        own_key: Secret | None = None,
     ) -> T:
         """Try the candidates in order under one deadline until `call` succeeds for one of them."""
         attempts = 0
         try:
             model_type = "chat" if operation is Operation.CHAT else "embedding"
-            resolution = self.resolver.resolve(request.model, request.provider, request.quality, model_type)
-            headroom = await self.ports.quota.headroom([c.quota_key for c in resolution.candidates])
-            walk = _Walk(resolution, headroom, self.ports.health, request.model, self.limits)
+            ports, keys = self.ports, None
+            if own_key is not None:
+                keys = OwnKey(self.resolver.own_key_provider(request.provider), own_key)
+                ports = replace(ports, keys=keys)
+            resolution = self.resolver.resolve(request.model, request.provider, request.quality, model_type, keys)
+            headroom = await ports.quota.headroom([c.quota_key for c in resolution.candidates])
+            walk = _Walk(resolution, headroom, ports.health, request.model, self.limits)
             plan = AttemptPlan(
                 operation.value, estimate_tokens(request.upstream_body), self.limits.default_cooldown_s, self._clock
             )
             try:
-                return await self._first_success(walk, plan, call, request.model)
+                return await self._first_success(walk, plan, call, request.model, ports)
             finally:
                 attempts = walk.attempts
         except BaseException as error:
@@ -521,16 +547,24 @@ class Router:
             raise
 
     async def _first_success(
-        self, walk: _Walk, plan: AttemptPlan, call: Callable[[Attempt, Secret | None], Awaitable[T]], model: str
+        self,
+        walk: _Walk,
+        plan: AttemptPlan,
+        call: Callable[[Attempt, Secret | None], Awaitable[T]],
+        model: str,
+        ports: RouterPorts,
     ) -> T:
         async def first_success() -> T:
             for candidate in walk.candidates():
                 number = walk.attempts + 1
-                attempt = Attempt(self.ports, candidate, number, plan)
+                attempt = Attempt(ports, candidate, number, plan)
                 try:
                     key = await attempt.begin()
                 except QuotaDenied as denial:
                     walk.denied(denial)
+                    continue
+                except KeyUnavailable as problem:
+                    walk.no_key(candidate, problem)
                     continue
                 walk.attempts = number
                 try:
