@@ -46,6 +46,8 @@ SCENARIOS: dict[str, tuple[dict | None, str, int]] = {
     "reject-400-backup": (None, "bad-request", 1),
     "bad-key": ({"type": "401"}, "bad-key", 5),
     "bad-key-backup": (None, "bad-key", 1),
+    "watch-429": ({"type": "429", "retry_after": 600}, "watched-fallback", 5),
+    "watch-backup": (None, "watched-fallback", 1),
 }
 
 ROUTER_TEST_ENV = {

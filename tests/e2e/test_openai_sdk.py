@@ -167,8 +167,28 @@ def test_router_log_lines_carry_the_gateways_request_id(client, stack):
         client.chat.completions.create(model="all-fail", messages=HELLO)
     request_id = caught.value.response.headers["x-request-id"]
     lines = [json.loads(line) for line in (stack.run_dir / "router.log").read_text().splitlines() if request_id in line]
-    assert {line["msg"].split(":")[0] for line in lines} == {"attempt failed"}
-    assert {line["provider"] for line in lines} == {"fail-a", "fail-b"}
+    failed = [line for line in lines if line["msg"].startswith("attempt failed")]
+    [summary] = [line for line in lines if not line["msg"].startswith("attempt failed")]
+    assert [line["provider"] for line in failed] == ["fail-a", "fail-b"]
+    assert summary["msg"] == f"chat all-fail failed: all_candidates_failed after 2 attempts, {summary['latency_ms']} ms"
+    assert (summary["status"], summary["attempts"], summary["client_id"]) == (
+        "all_candidates_failed",
+        2,
+        summary["client_id"],
+    )
+
+
+def test_every_served_request_leaves_one_log_line_saying_who_served_it(client, stack):
+    raw = client.chat.completions.with_raw_response.create(model="chat-model", messages=HELLO)
+    request_id = raw.headers["x-request-id"]
+    [line] = [json.loads(x) for x in (stack.run_dir / "router.log").read_text().splitlines() if request_id in x]
+    assert (line["model_asked"], line["provider"], line["model"], line["attempts"]) == (
+        "chat-model",
+        "sim-fast",
+        "sim-small",
+        1,
+    )
+    assert line["msg"].startswith("chat chat-model -> sim-fast/sim-small via sim-fast-acct: 1 attempt, ")
 
 
 def test_when_every_account_is_rate_limited_the_client_gets_429_with_retry_after(client, simulator):

@@ -20,6 +20,7 @@ from llmagg.router.v1 import router_pb2_grpc
 from llmagg_router import converters
 from llmagg_router.domain.catalog import routable_models
 from llmagg_router.domain.router import Route, Router
+from llmagg_router.domain.state import routing_state
 from llmagg_router.domain.upstream import Operation
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,11 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
 
     async def ListModelsJson(self, request, context) -> httpbody_pb2.HttpBody:
         return self._catalogue()[1]
+
+    async def GetRoutingState(self, request, context) -> httpbody_pb2.HttpBody:
+        ports = self._router.ports
+        state = routing_state(self._router.resolver.routable_providers, ports.keys, ports.health.snapshot())
+        return httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(state))
 
     async def CreateEmbedding(self, requests, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
         with self._inflight.hold() as holding:

@@ -31,6 +31,10 @@ class ListModelsJsonRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class GetRoutingStateRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class CreateEmbeddingRequest(_message.Message):
     __slots__ = ("http_body",)
     HTTP_BODY_FIELD_NUMBER: _ClassVar[int]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 from opentelemetry import trace
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.logging import log_fields
 from llmagg.common.secrets import Secret
 from llmagg_router.domain.assembly import assemble
 from llmagg_router.domain.attempt import Answer, Attempt, AttemptPlan, QuotaDenied, describe
@@ -30,6 +32,7 @@ from llmagg_router.domain.resolver import Resolution, Resolver
 from llmagg_router.domain.tokens import estimate_tokens
 from llmagg_router.domain.upstream import Candidate, Failure, Operation, ProviderAdapter, UpstreamError
 
+log = logging.getLogger(__name__)
 ROUTER_FIELDS = ("provider", "model_quality")  # ours; never sent upstream
 T = TypeVar("T")
 
@@ -285,10 +288,10 @@ def _shutting_down() -> ServiceError:
 
 
 class _RequestRecord:
-    """One request as metrics and the RPC's span see it: what was asked, what served it, how it ended."""
+    """One request as metrics, the RPC's span and the log see it: what was asked, what served it, how it ended."""
 
     def __init__(self, metrics: RouterMetrics, operation: Operation, model: str, clock: Callable[[], float]) -> None:
-        self._metrics, self._operation, self._clock = metrics, operation.value, clock
+        self._metrics, self._operation, self._model, self._clock = metrics, operation.value, model, clock
         self._started = clock()
         self._span = trace.get_current_span()
         self._span.set_attributes({"gen_ai.operation.name": self._operation, "gen_ai.request.model": model})
@@ -301,15 +304,32 @@ class _RequestRecord:
             attributes["gen_ai.usage.input_tokens"] = answer.usage.prompt_tokens
             attributes["gen_ai.usage.output_tokens"] = answer.usage.completion_tokens
         self._span.set_attributes(attributes)
-        self._ended("ok", route.attempts)
+        milliseconds = round(self._ended("ok", route.attempts) * 1000)
+        tokens = f"{answer.usage.prompt_tokens}+{answer.usage.completion_tokens} tokens, " if answer.usage else ""
+        log.info(
+            "%s %s -> %s/%s via %s: %d attempt%s, %s%d ms",
+            self._operation, self._model, route.provider, route.model, route.account, route.attempts,
+            "" if route.attempts == 1 else "s", tokens, milliseconds,
+            extra=log_fields(
+                status="ok", model_asked=self._model, provider=route.provider, model=route.model,
+                account=route.account, attempts=route.attempts, latency_ms=milliseconds,
+            ),
+        )  # fmt: skip
 
     def failed(self, error: BaseException, attempts: int) -> None:
         outcome = error.code if isinstance(error, ServiceError) else "cancelled"
         self._span.set_attributes({"error.type": outcome, "llmagg.attempts": attempts})
-        self._ended(outcome, attempts)
+        milliseconds = round(self._ended(outcome, attempts) * 1000)
+        log.info(
+            "%s %s failed: %s after %d attempt%s, %d ms",
+            self._operation, self._model, outcome, attempts, "" if attempts == 1 else "s", milliseconds,
+            extra=log_fields(status=outcome, model_asked=self._model, attempts=attempts, latency_ms=milliseconds),
+        )  # fmt: skip
 
-    def _ended(self, outcome: str, attempts: int) -> None:
-        self._metrics.request_ended(self._operation, outcome, self._clock() - self._started, attempts)
+    def _ended(self, outcome: str, attempts: int) -> float:
+        seconds = self._clock() - self._started
+        self._metrics.request_ended(self._operation, outcome, seconds, attempts)
+        return seconds
 
 
 class RoutedStream:
