@@ -7,6 +7,8 @@ import urllib.request
 import openai
 import pytest
 
+from llmagg_devstack.otlp import span_receiver
+
 from ..helpers import (
     ADMIN_KEY,
     ROUTER_TEST_ENV,
@@ -15,8 +17,6 @@ from ..helpers import (
     arrivals,
     create_client_key,
     scenario,
-    span_receiver,
-    tracing_env,
     wait_for,
 )
 
@@ -26,7 +26,8 @@ PARENT_SPAN_ID = "00f067aa0ba902b7"
 
 @pytest.fixture(scope="module")
 def receiver():
-    yield from span_receiver()
+    with span_receiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def traced_stack(receiver, router_config, tmp_path_factory, make_stack):
     env = {
         **ROUTER_TEST_ENV,
         "LLMAGG_CONFIG": str(router_config),
-        **tracing_env(receiver),
+        **receiver.environment(),
     }
     with stack.running(env):
         yield stack

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+import orjson
 from opentelemetry import trace
 
 from llmagg.common.errors import ErrorKind, ServiceError
@@ -125,6 +126,11 @@ def _streamed(body: dict[str, Any], candidate: Candidate) -> dict[str, Any]:
 
 def _finish_reasons(chunk: dict[str, Any]) -> list[str]:
     return [str(choice["finish_reason"]) for choice in chunk.get("choices") or () if choice.get("finish_reason")]
+
+
+def _answered_messages(response: dict[str, Any]) -> list[dict[str, Any]]:
+    """The messages of a chat answer (none for embeddings: vectors are not messages)."""
+    return [choice["message"] for choice in response.get("choices") or () if isinstance(choice.get("message"), dict)]
 
 
 def _has_content(chunk: dict[str, Any]) -> bool:
@@ -288,16 +294,33 @@ def _shutting_down() -> ServiceError:
 
 
 class _RequestRecord:
-    """One request as metrics, the RPC's span and the log see it: what was asked, what served it, how it ended."""
+    """One request as metrics, the RPC's span and the log see it: what was asked, what served it, how it ended.
 
-    def __init__(self, metrics: RouterMetrics, operation: Operation, model: str, clock: Callable[[], float]) -> None:
-        self._metrics, self._operation, self._model, self._clock = metrics, operation.value, model, clock
+    With `trace_content` the span also holds the messages asked and answered (GenAI's opt-in
+    `gen_ai.input.messages` / `gen_ai.output.messages`, as OpenAI JSON).
+    """
+
+    def __init__(
+        self,
+        metrics: RouterMetrics,
+        operation: Operation,
+        request: ParsedRequest,
+        clock: Callable[[], float],
+        trace_content: bool,
+    ) -> None:
+        self._metrics, self._operation, self._model, self._clock = metrics, operation.value, request.model, clock
+        self.trace_content = trace_content
         self._started = clock()
         self._span = trace.get_current_span()
-        self._span.set_attributes({"gen_ai.operation.name": self._operation, "gen_ai.request.model": model})
+        self._span.set_attributes({"gen_ai.operation.name": self._operation, "gen_ai.request.model": request.model})
+        if trace_content and self._span.is_recording():
+            asked = request.upstream_body.get("messages", request.upstream_body.get("input"))
+            self._span.set_attribute("gen_ai.input.messages", orjson.dumps(asked).decode())
 
-    def served(self, route: Route, answer: Answer) -> None:
+    def served(self, route: Route, answer: Answer, output: list[dict[str, Any]] | None = None) -> None:
         attributes: dict[str, Any] = {"gen_ai.provider.name": route.provider, "llmagg.attempts": route.attempts}
+        if self.trace_content and output is not None:
+            attributes["gen_ai.output.messages"] = orjson.dumps(output).decode()
         if answer.response_model:
             attributes["gen_ai.response.model"] = answer.response_model
         if answer.usage:
@@ -363,6 +386,7 @@ class RoutedStream:
         provider = self._attempt.candidate.provider.id
         last: dict[str, Any] = {}
         finish_reasons: list[str] = []
+        answered: list[dict[str, Any]] | None = [] if self._record.trace_content else None
         try:
             try:
                 with self._router.interruptible():
@@ -370,6 +394,8 @@ class RoutedStream:
                         chunk["provider"] = provider
                         last = chunk
                         finish_reasons += _finish_reasons(chunk)
+                        if answered is not None:
+                            answered.append(chunk)
                         yield chunk
                     self._head = []
                     while True:
@@ -381,6 +407,8 @@ class RoutedStream:
                         chunk["provider"] = provider
                         last = chunk
                         finish_reasons += _finish_reasons(chunk)
+                        if answered is not None:
+                            answered.append(chunk)
                         yield chunk
             except UpstreamError as error:
                 await self._attempt.fail(error)
@@ -401,7 +429,9 @@ class RoutedStream:
         else:
             answer = replace(Answer.of(last, self._first_content_ms), finish_reasons=tuple(finish_reasons))
             await self._attempt.succeed(answer, self._first_content_ms)
-            self._record.served(self.route, answer)
+            self._record.served(
+                self.route, answer, None if answered is None else _answered_messages(assemble(answered))
+            )
         finally:
             await self.aclose()
 
@@ -422,11 +452,13 @@ class Router:
         adapters: Mapping[str, ProviderAdapter],
         limits: RouterLimits,
         clock: Callable[[], float] = time.monotonic,
+        trace_content: bool = False,
     ) -> None:
         self.resolver = resolver
         self.ports = ports
         self.adapters = adapters
         self.limits = limits
+        self.trace_content = trace_content
         self._clock = clock
         self._running: set[asyncio.Task[Any]] = set()
         self._interrupted = False
@@ -460,7 +492,7 @@ class Router:
     ) -> RoutedResponse:
         """One JSON exchange. `own_key`: the client's own provider key for this request (BYOK)."""
         request = parse_request(body, operation)
-        record = _RequestRecord(self.ports.metrics, operation, request.model, self._clock)
+        record = _RequestRecord(self.ports.metrics, operation, request, self._clock, self.trace_content)
         streamed = operation is Operation.CHAT and self.limits.stream_upstream
 
         async def call(attempt: Attempt, key: Secret | None) -> RoutedResponse:
@@ -476,7 +508,7 @@ class Router:
             await attempt.succeed(answer, first_content_ms)
             response["provider"] = candidate.provider.id
             routed = RoutedResponse(response, _route(attempt))
-            record.served(routed.route, answer)
+            record.served(routed.route, answer, _answered_messages(response) if record.trace_content else None)
             return routed
 
         with self.interruptible():
@@ -484,7 +516,7 @@ class Router:
 
     async def open_stream(self, body: Any, own_key: Secret | None = None) -> RoutedStream:
         request = parse_request(body, Operation.CHAT)
-        record = _RequestRecord(self.ports.metrics, Operation.CHAT, request.model, self._clock)
+        record = _RequestRecord(self.ports.metrics, Operation.CHAT, request, self._clock, self.trace_content)
 
         async def call(attempt: Attempt, key: Secret | None) -> RoutedStream:
             upstream_body = _upstream_body(request.upstream_body, attempt.candidate)
