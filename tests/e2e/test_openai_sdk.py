@@ -8,7 +8,7 @@ import json
 import openai
 import pytest
 
-from ..helpers import ADMIN_KEY, SIM_KEY, arrivals, post_raw, scenario
+from ..helpers import ADMIN_KEY, SIM_KEY, admin_call, arrivals, post_raw, scenario
 
 AUTHORIZED = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -60,6 +60,19 @@ def test_the_sdk_stream_helper_accumulates_tool_calls(client):
 def test_models_lists_auto_chains_and_every_routable_model(client):
     ids = {m.id for m in client.models.list()}
     assert {"auto", "e2e-chain", "sim-fast/sim-small", "sim-fast/sim-embed"} <= ids
+
+
+def test_the_sdk_retrieves_one_model_as_the_list_shows_it(client, stack, client_key):
+    listed = {m.id: m for m in client.models.list()}
+    for model_id in ("sim-fast/sim-small", "auto", "e2e-chain"):
+        assert client.models.retrieve(model_id) == listed[model_id]
+    # curl users write the slash as it is; the SDK sends it as %2F.
+    status, body = admin_call(stack, "GET", "/v1/models/sim-fast/sim-small", key=client_key)
+    assert status == 200 and body["id"] == "sim-fast/sim-small"
+    assert client.models.retrieve("sim-fast/sim-small").owned_by == "sim-fast"
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.models.retrieve("sim-fast/no-such-model")
+    assert raised.value.code == "model_not_found" and "sim-fast/no-such-model" in raised.value.message
 
 
 def test_embeddings_in_the_sdks_default_base64_encoding(client):

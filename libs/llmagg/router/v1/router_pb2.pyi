@@ -31,6 +31,12 @@ class ListModelsJsonRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class GetModelJsonRequest(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    def __init__(self, model: _Optional[str] = ...) -> None: ...
+
 class GetRoutingStateRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -52,6 +52,11 @@ class RouterServiceStub:
                 request_serializer=llmagg_dot_router_dot_v1_dot_router__pb2.ListModelsJsonRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
+        self.GetModelJson = channel.unary_unary(
+                '/llmagg.router.v1.RouterService/GetModelJson',
+                request_serializer=llmagg_dot_router_dot_v1_dot_router__pb2.GetModelJsonRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
         self.CreateEmbedding = channel.stream_stream(
                 '/llmagg.router.v1.RouterService/CreateEmbedding',
                 request_serializer=llmagg_dot_router_dot_v1_dot_router__pb2.CreateEmbeddingRequest.SerializeToString,
@@ -104,6 +109,13 @@ class RouterServiceServicer:
 
     def ListModelsJson(self, request, context):
         """OpenAI `GET /v1/models`: every model the router can route to.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetModelJson(self, request, context):
+        """OpenAI `GET /v1/models/{model}` (the SDK's `models.retrieve`): one entry of the list above.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -163,6 +175,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
             'ListModelsJson': grpc.unary_unary_rpc_method_handler(
                     servicer.ListModelsJson,
                     request_deserializer=llmagg_dot_router_dot_v1_dot_router__pb2.ListModelsJsonRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetModelJson': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelJson,
+                    request_deserializer=llmagg_dot_router_dot_v1_dot_router__pb2.GetModelJsonRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
             'CreateEmbedding': grpc.stream_stream_rpc_method_handler(
@@ -256,6 +273,33 @@ class RouterService:
             target,
             '/llmagg.router.v1.RouterService/ListModelsJson',
             llmagg_dot_router_dot_v1_dot_router__pb2.ListModelsJsonRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModelJson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmagg.router.v1.RouterService/GetModelJson',
+            llmagg_dot_router_dot_v1_dot_router__pb2.GetModelJsonRequest.SerializeToString,
             google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,

@@ -253,6 +253,8 @@ class _Walk:
                 ErrorKind.RESOURCE_EXHAUSTED,
                 f"Every account that can serve {self.model!r} is rate limited right now; retry after the "
                 "Retry-After header.",
+                grpc_message=f"Every account that can serve {self.model!r} is rate limited right now; retry "
+                "after the delay in the RetryInfo detail (or the retry-after trailer).",
                 code="rate_limit_exceeded",
                 retry_after_s=min(waits) if waits else self.limits.default_cooldown_s,
             )
