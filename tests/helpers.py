@@ -45,7 +45,11 @@ SCENARIOS: dict[str, tuple[dict | None, str, int]] = {
     "watch-backup": (None, "watched-fallback", 1),
     "or-down": ({"type": "503"}, "openrouter-first", 5),
     "or-next": (None, "openrouter-next", 5),
+    "sticky": (None, "sticky-model", 5),  # two accounts: see EXTRA_ACCOUNTS
+    "wait-once": (None, "wait-model", 5),
 }
+# Accounts beyond the one every scenario provider gets.
+EXTRA_ACCOUNTS = [{"provider": "sticky", "alias": "sticky-2", "api_key_env": SIM_KEY_ENV}]
 
 ROUTER_TEST_ENV = {
     SIM_KEY_ENV: SIM_KEY,
@@ -77,7 +81,8 @@ def routing_config(simulator: SimulatorProcess) -> dict:
         )
     return {
         "providers": providers,
-        "accounts": [{"provider": p["id"], "alias": f"{p['id']}-acct", "api_key_env": SIM_KEY_ENV} for p in providers],
+        "accounts": [{"provider": p["id"], "alias": f"{p['id']}-acct", "api_key_env": SIM_KEY_ENV} for p in providers]
+        + EXTRA_ACCOUNTS,
         "fallback_chains": {
             "e2e-chain": [
                 {"provider": "chain-429", "model": "sim-small"},
