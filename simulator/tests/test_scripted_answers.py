@@ -56,9 +56,7 @@ def test_arguments_scripted_as_text_are_sent_verbatim_even_when_not_json(sim, cl
 def test_a_scripted_answer_streams_and_reassembles_exactly(sim, client, provider):
     sim.script(provider, [{"type": "answer", "content": "Reading two files.", "tool_calls": [READ, WRITE]}])
     chunks = list(
-        client.chat.completions.create(
-            model="m", messages=HELLO, stream=True, stream_options={"include_usage": True}
-        )
+        client.chat.completions.create(model="m", messages=HELLO, stream=True, stream_options={"include_usage": True})
     )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Reading two files."
@@ -73,7 +71,8 @@ def test_a_scripted_answer_streams_and_reassembles_exactly(sim, client, provider
     assert json.loads(calls[0]["arguments"]) == READ["arguments"]
     assert calls[1]["name"] == "write_file" and json.loads(calls[1]["arguments"]) == WRITE["arguments"]
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
-    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 3 + 2 + 4  # words of the text and of each call's arguments
+    # Completion tokens: the words of the text and of each call's arguments.
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 3 + 2 + 4
 
 
 def test_the_sdk_stream_helper_collects_a_scripted_tool_call(sim, client, provider):
@@ -127,4 +126,6 @@ def test_the_queue_describes_a_scripted_answer(sim, provider):
     sim.script(provider, [{"type": "answer", "content": "hi", "tool_calls": [READ]}])
     [queued] = sim.state(provider)["queue"]
     assert queued["type"] == "answer" and queued["content"] == "hi"
-    assert queued["tool_calls"] == [{"name": "read_file", "arguments": '{"filepath": "src/app.py"}', "id": "call_read_1"}]
+    assert queued["tool_calls"] == [
+        {"name": "read_file", "arguments": '{"filepath": "src/app.py"}', "id": "call_read_1"}
+    ]
