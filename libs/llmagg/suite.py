@@ -53,7 +53,10 @@ class Service:
         return f"{self.env_prefix}{callee.upper()}_ADDRESS"
 
 
-SERVICES: tuple[Service, ...] = (Service("router", port=50051),)
+SERVICES: tuple[Service, ...] = (
+    Service("router", port=50051),
+    Service("agent", port=50054, calls=("router",)),
+)
 
 BY_NAME = {service.name: service for service in SERVICES}
 

@@ -100,9 +100,11 @@ class Stack:
     def start_service(self, service: Service, env: Mapping[str, str] | None = None) -> ManagedProcess:
         port = self.ports.services[service.name]
         _ensure_free(port, service.name)
-        # One replica has nobody to drain to: stop at once unless told otherwise.
+        # One replica has nobody to drain to: stop at once unless told otherwise. Files a service keeps
+        # (the agent's SQLite threads) go to its folder of the run directory.
         drain = f"{service.env_prefix}DRAIN_S"
         defaults = {} if drain in os.environ else {drain: "0"}
+        defaults[f"{service.env_prefix}STATE_DIR"] = str(self.run_dir / service.name)
         process = ManagedProcess(
             service.name,
             [sys.executable, "-m", service.package],

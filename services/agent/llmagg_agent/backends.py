@@ -1,0 +1,25 @@
+"""The one place where settings choose the agent's backends: its thread store and its way to the models."""
+
+from __future__ import annotations
+
+from llmagg_agent.adapters.router_client import RouterClient
+from llmagg_agent.adapters.sql_store import SqlThreadStore
+from llmagg_agent.domain.threads import ThreadStore
+from llmagg_agent.settings import AgentSettings
+
+
+def create_store(settings: AgentSettings) -> ThreadStore:
+    url = settings.database()
+    if url.startswith("sqlite:"):
+        from llmagg_agent.adapters.sqlite_db import SqliteDatabase, sqlite_path
+
+        return SqlThreadStore(SqliteDatabase(sqlite_path(url)))
+    if url.startswith(("postgresql://", "postgres://")):
+        from llmagg_agent.adapters.postgres_db import PostgresDatabase
+
+        return SqlThreadStore(PostgresDatabase(url))
+    raise ValueError(f"AGENT_DATABASE_URL must start with sqlite:/// or postgresql://, got {url.split(':')[0]!r}...")
+
+
+def create_router_client(settings: AgentSettings) -> RouterClient:
+    return RouterClient(settings.router_address, settings.max_message_bytes)
