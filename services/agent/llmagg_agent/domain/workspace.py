@@ -129,12 +129,12 @@ class Workspace:
                         raise ToolError(f"{relative!r} does not exist") from None
                     os.mkdir(part, 0o777, dir_fd=fd)
                     following = os.open(part, _DIRECTORY, dir_fd=fd)
-                except NotADirectoryError:
-                    raise ToolError(f"{relative!r}: {part!r} is not a directory") from None
                 except OSError as problem:
-                    if problem.errno == errno.ELOOP:
+                    if problem.errno not in (errno.ENOTDIR, errno.ELOOP):
+                        raise
+                    if stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
                         raise ToolError(f"{relative!r} changed into a symbolic link; refused") from None
-                    raise
+                    raise ToolError(f"{relative!r}: {part!r} is not a directory") from None
                 os.close(fd)
                 fd = following
             yield fd
