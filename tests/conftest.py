@@ -14,7 +14,7 @@ import pytest
 from llmagg_devstack.simulator import SimulatorProcess
 from llmagg_devstack.stack import Ports, Stack, write_config
 
-from .helpers import ROUTER_TEST_ENV, routing_config, startup_behaviours
+from .helpers import AGENT_TEST_ENV, ROUTER_TEST_ENV, routing_config, startup_behaviours
 
 
 @pytest.fixture(scope="session")
@@ -34,11 +34,18 @@ def router_config(simulator, run_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def stack(router_config, run_dir) -> Iterator[Stack]:
+def workspaces(tmp_path_factory) -> Path:
+    """The agent's allowed workspace root: the project directories of agent tests are made under it."""
+    return tmp_path_factory.mktemp("workspaces")
+
+
+@pytest.fixture(scope="session")
+def stack(router_config, run_dir, workspaces) -> Iterator[Stack]:
     """Every service and Envoy, started once for the session."""
     stack = Stack(run_dir, Ports.free())
+    env = {**ROUTER_TEST_ENV, **AGENT_TEST_ENV, "AGENT_WORKSPACE_ROOTS": str(workspaces)}
     try:
-        stack.start_services({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config)})
+        stack.start_services({**env, "LLMAGG_CONFIG": str(router_config)})
         stack.start_gateway()
         yield stack
     finally:

@@ -41,6 +41,7 @@ SCENARIOS: dict[str, tuple[dict | None, str, int]] = {
     "reject-400-backup": (None, "bad-request", 1),
     "bad-key": ({"type": "401"}, "bad-key", 5),
     "bad-key-backup": (None, "bad-key", 1),
+    "agent-sim": (None, "agent-model", 1),  # the model the agent service asks for (AGENT_TEST_ENV)
 }
 
 ROUTER_TEST_ENV = {
@@ -48,6 +49,10 @@ ROUTER_TEST_ENV = {
     "ROUTER_READ_TIMEOUT_S": "1.5",  # the `hang` scenario falls over after this
     "ROUTER_LOG_LEVEL": "INFO",
 }
+
+
+# The agent asks for `agent-model`: only agent-sim serves it, so agent tests script that one provider.
+AGENT_TEST_ENV = {"AGENT_MODEL": "agent-model", "AGENT_LOG_LEVEL": "INFO"}
 
 
 def startup_behaviours() -> dict[str, dict]:

