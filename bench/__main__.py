@@ -10,9 +10,11 @@ import argparse
 import asyncio
 import functools
 import json
+import shutil
 import statistics
 import sys
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -24,8 +26,21 @@ from llmagg_devstack.stack import ROOT, Ports, Stack, write_config
 
 BODY = {"model": "sim-small", "messages": [{"role": "user", "content": "Say hello in five words."}], "max_tokens": 16}
 STREAM_BODY = {**BODY, "stream": True}
-HEADERS = {"Authorization": "Bearer bench-key", "Content-Type": "application/json"}
+HEADERS = {"Content-Type": "application/json"}
 TIME_CAP_S = 60.0
+BENCH_PROVIDER_KEY = "sk-bench-FAKE-provider"
+
+
+def create_client_key(stack: Stack) -> str:
+    """A client key made through the gateway's admin API with the admin key the stack wrote at first start."""
+    request = urllib.request.Request(
+        f"{stack.base_url}/admin/keys",
+        data=b'{"name": "bench", "scope": "client"}',
+        headers={"Authorization": f"Bearer {stack.admin_key_file.read_text().strip()}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["secret"]
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -33,9 +48,9 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def one_request(session: aiohttp.ClientSession, url: str, payload: bytes) -> float:
+async def one_request(session: aiohttp.ClientSession, url: str, payload: bytes, headers: dict) -> float:
     started = time.perf_counter()
-    async with session.post(url, data=payload, headers=HEADERS) as response:
+    async with session.post(url, data=payload, headers=headers) as response:
         await response.read()
         if response.status != 200:
             raise RuntimeError(f"{url}: HTTP {response.status}")
@@ -46,11 +61,11 @@ def _has_content(chunk: dict) -> bool:
     return any((choice.get("delta") or {}).get("content") for choice in chunk.get("choices") or ())
 
 
-async def first_chunk(session: aiohttp.ClientSession, url: str, payload: bytes) -> float:
+async def first_chunk(session: aiohttp.ClientSession, url: str, payload: bytes, headers: dict) -> float:
     """Milliseconds until the first chunk that carries content (the role-only chunk does not)."""
     started = time.perf_counter()
     ttfc = None
-    async with session.post(url, data=payload, headers=HEADERS) as response:
+    async with session.post(url, data=payload, headers=headers) as response:
         async for line in response.content:
             if ttfc is None and line.startswith(b"data: {") and _has_content(orjson.loads(line[6:])):
                 ttfc = (time.perf_counter() - started) * 1000
@@ -75,14 +90,19 @@ async def run_load(request: Callable[[], Awaitable[float]], total: int, concurre
     return samples, time.perf_counter() - started
 
 
-async def measure(direct: str, gateway: str, requests: int, concurrency: int) -> dict:
+async def measure(direct: str, gateway: str, requests: int, concurrency: int, client_key: str) -> dict:
+    """`client_key` goes to the gateway (checked by ext_authz); the simulator gets the account's key."""
     payload, stream_payload = orjson.dumps(BODY), orjson.dumps(STREAM_BODY)
     results: dict = {"requests": requests, "concurrency": concurrency}
     connector = aiohttp.TCPConnector(limit=concurrency + 4)
+    targets = (
+        ("direct", direct, {**HEADERS, "Authorization": f"Bearer {BENCH_PROVIDER_KEY}"}),
+        ("gateway", gateway, {**HEADERS, "Authorization": f"Bearer {client_key}"}),
+    )
     async with aiohttp.ClientSession(connector=connector) as session:
-        for name, url in (("direct", direct), ("gateway", gateway)):
-            send = functools.partial(one_request, session, f"{url}/chat/completions", payload)
-            stream = functools.partial(first_chunk, session, f"{url}/chat/completions", stream_payload)
+        for name, url, headers in targets:
+            send = functools.partial(one_request, session, f"{url}/chat/completions", payload, headers)
+            stream = functools.partial(first_chunk, session, f"{url}/chat/completions", stream_payload, headers)
             await run_load(send, 200, 4)  # warm-up: connections, caches
             sequential, _ = await run_load(send, requests, 1)
             loaded, elapsed = await run_load(send, requests * 3, concurrency)
@@ -131,11 +151,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--requests", type=int, default=1000, help="sequential requests per target")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--client-auth", choices=["on", "off"], default="on", help="check the client key at the gateway (ext_authz)"
+    )
     args = parser.parse_args(argv)
 
     run_dir = ROOT / ".run" / "bench"
+    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh OpenBao and admin key per run
     simulator = SimulatorProcess()
-    stack = Stack(run_dir, Ports.free())
+    stack = Stack(run_dir, Ports.free(), client_auth=args.client_auth == "on")
     try:
         config = {
             "providers": [
@@ -149,13 +173,23 @@ def main(argv: list[str] | None = None) -> int:
             "accounts": [{"provider": "bench", "api_key_env": "BENCH_KEY"}],
         }
         path = write_config(run_dir / "config.yaml", config)
-        stack.start_services({"LLMAGG_CONFIG": str(path), "BENCH_KEY": "bench-key", "ROUTER_LOG_LEVEL": "WARNING"})
+        env = {
+            "LLMAGG_CONFIG": str(path),
+            "BENCH_KEY": BENCH_PROVIDER_KEY,
+            "ROUTER_LOG_LEVEL": "WARNING",
+            "CREDENTIALS_LOG_LEVEL": "WARNING",
+        }
+        stack.start_services(env)
         stack.start_gateway()
-        results = asyncio.run(measure(simulator.base_url("bench"), stack.base_url, args.requests, args.concurrency))
+        client_key = create_client_key(stack)
+        results = asyncio.run(
+            measure(simulator.base_url("bench"), stack.base_url, args.requests, args.concurrency, client_key)
+        )
+        results["client_auth"] = args.client_auth
     finally:
         stack.stop()
         simulator.stop()
-    print(report(results))
+    print(f"client auth (ext_authz) {args.client_auth}\n{report(results)}")
     Path(run_dir / "results.json").write_text(json.dumps(results, indent=2))
     print(
         f"\n(raw figures in {run_dir / 'results.json'}; targets: <= 1.5 ms added p50, >= 1000 req/s at "

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ from llmagg_devstack.processes import ManagedProcess
 from llmagg_devstack.simulator import SimulatorProcess
 from llmagg_devstack.stack import Stack
 
-from .helpers import AGENT_TEST_ENV, scenario
+from .helpers import AGENT_TEST_ENV, post_raw, scenario
 
 AGENT_PROVIDER = "agent-sim"
 _projects = itertools.count()
@@ -87,3 +90,31 @@ def restart_agent(stack: Stack, env: dict[str, str]) -> ManagedProcess:
 def openai_error_trailer(error: Any) -> dict[str, Any]:
     """The OpenAI error JSON a failed gRPC call carried in its trailing metadata."""
     return json.loads(dict(error.trailing_metadata())["x-openai-error"])["error"]
+
+
+@dataclass(frozen=True)
+class RestClient:
+    """The gateway's REST API with a client key."""
+
+    base: str  # http://127.0.0.1:PORT
+    key: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def post(self, path: str, body: bytes | dict[str, Any]) -> tuple[int, dict, dict]:
+        """(status, headers, JSON body) of a POST of `body` (bytes are sent as they are)."""
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return post_raw(self.url(path), data, self.auth)
+
+    def call(self, method: str, path: str) -> tuple[int, dict]:
+        request = urllib.request.Request(self.url(path), method=method, headers=self.auth)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())

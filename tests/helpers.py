@@ -18,6 +18,8 @@ from llmagg_devstack.simulator import SimulatorProcess
 
 SIM_KEY_ENV = "SIM_PROVIDER_KEY"
 SIM_KEY = "sk-sim-e2e-FAKE-key"
+# The admin key the test stacks are started with (LLMAGG_ADMIN_KEY); obviously fake.
+ADMIN_KEY = "sk-test-FAKE-admin"
 
 # provider id -> (startup behaviour, alias it serves, speed). Higher speed is tried first, so each
 # alias below names a scenario: its providers are tried in the order listed here.
@@ -26,6 +28,9 @@ SCENARIOS: dict[str, tuple[dict | None, str, int]] = {
     "rl-first": ({"type": "429", "retry_after": 30}, "fallback-429", 5),
     "rl-backup": (None, "fallback-429", 1),
     "chain-429": ({"type": "429", "retry_after": 30}, "chain-only", 5),
+    "step-429": ({"type": "429", "retry_after": 30}, "three-step", 5),
+    "step-500": ({"type": "500"}, "three-step", 4),
+    "step-ok": (None, "three-step", 3),
     "fail-a": ({"type": "500"}, "all-fail", 5),
     "fail-b": ({"type": "503"}, "all-fail", 4),
     "rl-only": ({"type": "429", "retry_after": 7}, "all-429", 5),
@@ -46,6 +51,7 @@ SCENARIOS: dict[str, tuple[dict | None, str, int]] = {
 
 ROUTER_TEST_ENV = {
     SIM_KEY_ENV: SIM_KEY,
+    "LLMAGG_ADMIN_KEY": ADMIN_KEY,
     "ROUTER_READ_TIMEOUT_S": "1.5",  # the `hang` scenario falls over after this
     "ROUTER_LOG_LEVEL": "INFO",
 }
@@ -99,6 +105,27 @@ def arrivals(simulator: SimulatorProcess, providers: list[str]) -> list[str]:
     """Which of `providers` the simulator was called as, in the order the calls arrived."""
     logged = [(request["seq"], name) for name in providers for request in simulator.requests(name)]
     return [name for _, name in sorted(logged)]
+
+
+def admin_call(stack, method: str, path: str, body: dict | None = None, key: str = ADMIN_KEY) -> tuple[int, dict]:
+    """One admin REST call through the gateway: (status, JSON body)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{stack.ports.gateway}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def create_client_key(stack, name: str = "tests", scope: str = "client") -> str:
+    status, body = admin_call(stack, "POST", "/v1/admin/keys", {"name": name, "scope": scope})
+    assert status == 200, body
+    return body["secret"]
 
 
 def post_raw(url: str, data: bytes, headers: dict[str, str] | None = None) -> tuple[int, dict, dict]:

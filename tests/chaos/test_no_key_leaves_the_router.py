@@ -28,14 +28,14 @@ def receiver():
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, hostile, receiver):
+def stack(tmp_path_factory, hostile, receiver, make_stack):
     providers, keys = [], {}
     for style, key in KEYS.items():
         for behaviour in BEHAVIOURS:
             provider_id = f"{behaviour}-{style.replace('-', '')}"
             providers.append(provider(provider_id, hostile.base_url(behaviour), provider_id, auth=style))
             keys[provider_id] = key
-    stack = start_stack(tmp_path_factory.mktemp("leaks"), providers, env=tracing_env(receiver), keys=keys)
+    stack = start_stack(make_stack, tmp_path_factory.mktemp("leaks"), providers, env=tracing_env(receiver), keys=keys)
     yield stack
     stack.stop()
 

@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from ..agent_helpers import calls, files_under, new_project, says, script_model, tool_call
 
 COMMAND = str(Path(sys.executable).parent / "llmagg-agent")
 
 
-def run_cli(stack, *arguments: str, answers: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [COMMAND, *arguments, "--url", f"http://127.0.0.1:{stack.ports.gateway}"],
-        input=answers,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+@pytest.fixture(scope="module")
+def run_cli(stack, client_key):
+    """`llmagg-agent ARGS --url <the gateway>` with the session's client key in LLMAGG_API_KEY."""
+
+    def run(*arguments: str, answers: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [COMMAND, *arguments, "--url", f"http://127.0.0.1:{stack.ports.gateway}"],
+            input=answers,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "LLMAGG_API_KEY": client_key},
+        )
+
+    return run
 
 
-def test_the_cli_shows_each_step_asks_the_question_and_prints_the_code(stack, simulator, workspaces):
+def test_the_cli_shows_each_step_asks_the_question_and_prints_the_code(run_cli, simulator, workspaces):
     project = new_project(workspaces, {"utils.py": "def helper(): ...\n"})
     script_model(
         simulator,
@@ -30,7 +40,7 @@ def test_the_cli_shows_each_step_asks_the_question_and_prints_the_code(stack, si
         calls(tool_call("write_file", {"filepath": "importer.py", "content": "import utils\n"}, "c2")),
         says("```python\nimport utils\n```\nImports utils."),
     )
-    done = run_cli(stack, "Create an importer", "--project", str(project), "--language", "python", answers="Yes.\n")
+    done = run_cli("Create an importer", "--project", str(project), "--language", "python", answers="Yes.\n")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "import utils\n"
     assert (project / "importer.py").read_text() == "import utils\n"
@@ -56,23 +66,31 @@ def test_the_cli_shows_each_step_asks_the_question_and_prints_the_code(stack, si
     ]
 
 
-def test_without_an_answer_the_cli_stops_and_the_thread_keeps_waiting(stack, simulator, workspaces):
+def test_without_an_answer_the_cli_stops_and_the_thread_keeps_waiting(run_cli, simulator, workspaces):
     project = new_project(workspaces)
     script_model(simulator, calls(tool_call("ask_human_for_input", {"question": "Sure?"}, "q")))
-    stopped = run_cli(stack, "Do it", "--project", str(project), "--thread", "cli-no-answer")
+    stopped = run_cli("Do it", "--project", str(project), "--thread", "cli-no-answer")
     assert stopped.returncode == 7
     assert stopped.stderr.endswith("llmagg-agent: no answer (stdin is closed)\n")
     script_model(simulator, says("Done."))
-    resumed = run_cli(stack, "Go on anyway", "--thread", "cli-no-answer")
+    resumed = run_cli("Go on anyway", "--thread", "cli-no-answer")
     assert resumed.returncode == 1  # the thread waits for its answer: a new instruction is refused
     assert "is waiting for the answer to its question" in resumed.stderr
 
 
-def test_the_cli_reports_refusals_with_their_exit_code(stack, workspaces, tmp_path):
-    outside = run_cli(stack, "Do it", "--project", str(tmp_path))
+def test_the_cli_reports_refusals_with_their_exit_code(run_cli, stack, workspaces, tmp_path):
+    outside = run_cli("Do it", "--project", str(tmp_path))
     assert outside.returncode == 5 and "(project_directory_not_allowed)" in outside.stderr
     assert files_under(tmp_path) == set()
     unreachable = subprocess.run(
         [COMMAND, "x", "--url", "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60
     )
     assert unreachable.returncode == 6 and "cannot reach the gateway" in unreachable.stderr
+    keyless = subprocess.run(
+        [COMMAND, "x", "--url", f"http://127.0.0.1:{stack.ports.gateway}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "LLMAGG_API_KEY"},
+    )
+    assert keyless.returncode == 1 and "LLMAGG_API_KEY" in keyless.stderr

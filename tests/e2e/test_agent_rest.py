@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import urllib.request
 
+import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from ..agent_helpers import (
+    RestClient,
     calls,
     files_under,
     model_requests,
@@ -49,22 +51,10 @@ README_RESUME = b"""{
 GREET = "function greet(name) {\n  return `Hello, ${name}!`;\n}"
 
 
-def url(stack, path: str) -> str:
-    return f"http://127.0.0.1:{stack.ports.gateway}{path}"
-
-
-def post(stack, path: str, body: bytes | dict) -> tuple[int, dict, dict]:
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return post_raw(url(stack, path), data)
-
-
-def request(stack, method: str, path: str) -> tuple[int, dict]:
-    call = urllib.request.Request(url(stack, path), method=method)
-    try:
-        with urllib.request.urlopen(call, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+@pytest.fixture(scope="module")
+def rest(stack, client_key) -> RestClient:
+    """The gateway with the session's client key, as the README's curls are sent (with a client key)."""
+    return RestClient(f"http://127.0.0.1:{stack.ports.gateway}", client_key)
 
 
 def without_comments(body: bytes) -> bytes:
@@ -72,9 +62,9 @@ def without_comments(body: bytes) -> bytes:
     return b"\n".join(line.split(b" //")[0] for line in body.splitlines())
 
 
-def test_the_readme_curl_example_of_the_coding_agent(stack, simulator):
+def test_the_readme_curl_example_of_the_coding_agent(rest, simulator):
     script_model(simulator, says(f"Here you go:\n```javascript\n{GREET}\n```\nIt greets by name."))
-    status, headers, body = post(stack, "/v1/agents/code/invoke", README_INVOKE)
+    status, headers, body = rest.post("/v1/agents/code/invoke", README_INVOKE)
     assert status == 200, body
     assert set(body) == {"generated_code", "explanation", "agent_status", "request_params", "model_used", "thread_id"}
     assert set(body) <= RESPONSE_FIELDS
@@ -97,7 +87,7 @@ def test_the_readme_curl_example_of_the_coding_agent(stack, simulator):
     assert [t["function"]["name"] for t in sent["tools"]] == ["ask_human_for_input"]  # no project: no file tools
 
 
-def test_the_readme_human_in_the_loop_flow(stack, simulator):
+def test_the_readme_human_in_the_loop_flow(rest, simulator):
     script_model(
         simulator,
         calls(
@@ -109,8 +99,8 @@ def test_the_readme_human_in_the_loop_flow(stack, simulator):
             content="I need to know if I should overwrite the existing file 'config.py'.",
         ),
     )
-    status, _, paused = post(
-        stack, "/v1/agents/code/invoke", {"instruction": "Write config.py", "thread_id": "thread_abc123"}
+    status, _, paused = rest.post(
+        "/v1/agents/code/invoke", {"instruction": "Write config.py", "thread_id": "thread_abc123"}
     )
     assert status == 200, paused
     assert paused == {
@@ -138,14 +128,14 @@ def test_the_readme_human_in_the_loop_flow(stack, simulator):
         simulator,
         calls(tool_call("ask_human_for_input", {"question": "Delete the old file too?"}, "tool_call_xyz789")),
     )
-    status, _, asked_again = post(stack, "/v1/agents/resume", README_HITL_RESUME)
+    status, _, asked_again = rest.post("/v1/agents/resume", README_HITL_RESUME)
     assert status == 200, asked_again
     assert asked_again["human_input_request"]["tool_call_id"] == "tool_call_xyz789"
     assert tool_results(model_requests(simulator)[0]) == [
         ("hitl_call_12345", "ask_human_for_input", "Yes, please overwrite the file.")
     ]
     script_model(simulator, says("```python\nDEBUG = False\n```\nDone."))
-    status, _, done = post(stack, "/v1/agents/resume", without_comments(README_RESUME))
+    status, _, done = rest.post("/v1/agents/resume", without_comments(README_RESUME))
     assert status == 200, done
     assert (done["agent_status"], done["generated_code"], done["thread_id"]) == (
         "completed",
@@ -157,7 +147,7 @@ def test_the_readme_human_in_the_loop_flow(stack, simulator):
         ("tool_call_xyz789", "ask_human_for_input", "Yes, please proceed with deleting the old file.")
     ]
 
-    status, thread = request(stack, "GET", "/v1/agents/threads/thread_abc123")
+    status, thread = rest.call("GET", "/v1/agents/threads/thread_abc123")
     assert status == 200
     assert [m["role"] for m in thread["messages"]] == ["user", "assistant", "tool", "assistant", "tool", "assistant"]
     assert thread["messages"][2] == {
@@ -170,7 +160,7 @@ def test_the_readme_human_in_the_loop_flow(stack, simulator):
     assert thread["agent_status"] == "completed" and thread["created_at"].endswith("Z")
 
 
-def test_the_vscode_extensions_code_agent_request_with_a_workspace(stack, simulator, workspaces):
+def test_the_vscode_extensions_code_agent_request_with_a_workspace(rest, simulator, workspaces):
     project = new_project(workspaces, {"src/utils.py": "def helper(): ...\n"})
     script_model(
         simulator,
@@ -186,7 +176,7 @@ def test_the_vscode_extensions_code_agent_request_with_a_workspace(stack, simula
         "model_quality": "best_quality",
         "provider": None,
     }
-    status, _, response = post(stack, "/v1/agents/code/invoke", body)
+    status, _, response = rest.post("/v1/agents/code/invoke", body)
     assert status == 200, response
     assert (response["agent_status"], response["generated_code"]) == ("completed", "import utils")
     assert files_under(project) == {"src", "src/utils.py", "src/importer.py"}
@@ -200,48 +190,48 @@ def assert_openai_error(status: int, body: dict, expected_status: int, code: str
     return body["error"]
 
 
-def test_refusals_are_openai_shaped_with_their_http_status(stack, simulator):
-    status, _, body = post(
-        stack, "/v1/agents/resume", {"thread_id": "nope", "tool_call_id": "c", "human_response": "y"}
-    )
+def test_refusals_are_openai_shaped_with_their_http_status(rest, simulator):
+    status, _, body = rest.post("/v1/agents/resume", {"thread_id": "nope", "tool_call_id": "c", "human_response": "y"})
     assert "nope" in assert_openai_error(status, body, 404, "thread_not_found")["message"]
 
     readme_project = {"instruction": "x", "project_directory": "/path/to/user/project"}
-    status, _, body = post(stack, "/v1/agents/code/invoke", readme_project)
+    status, _, body = rest.post("/v1/agents/code/invoke", readme_project)
     error = assert_openai_error(status, body, 403, "project_directory_not_allowed")
     assert error["type"] == "permission_error" and error["param"] == "project_directory"
     assert "AGENT_WORKSPACE_ROOTS" in error["message"]
 
     script_model(simulator, calls(tool_call("ask_human_for_input", {"question": "Which one?"}, "q-1")))
-    post(stack, "/v1/agents/code/invoke", {"instruction": "x", "thread_id": "rest-refusals"})
-    status, _, body = post(
-        stack, "/v1/agents/resume", {"thread_id": "rest-refusals", "tool_call_id": "q-0", "human_response": "y"}
+    rest.post("/v1/agents/code/invoke", {"instruction": "x", "thread_id": "rest-refusals"})
+    status, _, body = rest.post(
+        "/v1/agents/resume", {"thread_id": "rest-refusals", "tool_call_id": "q-0", "human_response": "y"}
     )
     assert_openai_error(status, body, 400, "tool_call_id_mismatch")
-    status, _, body = post(stack, "/v1/agents/code/invoke", {"instruction": "again", "thread_id": "rest-refusals"})
+    status, _, body = rest.post("/v1/agents/code/invoke", {"instruction": "again", "thread_id": "rest-refusals"})
     assert_openai_error(status, body, 409, "thread_waiting_for_human")
     script_model(simulator, says("Fine."))
-    post(stack, "/v1/agents/resume", {"thread_id": "rest-refusals", "tool_call_id": "q-1", "human_response": "y"})
-    status, _, body = post(
-        stack, "/v1/agents/resume", {"thread_id": "rest-refusals", "tool_call_id": "q-1", "human_response": "y"}
+    rest.post("/v1/agents/resume", {"thread_id": "rest-refusals", "tool_call_id": "q-1", "human_response": "y"})
+    status, _, body = rest.post(
+        "/v1/agents/resume", {"thread_id": "rest-refusals", "tool_call_id": "q-1", "human_response": "y"}
     )
     assert_openai_error(status, body, 409, "thread_not_waiting")
 
-    status, _, body = post(stack, "/v1/agents/code/invoke", {"language": "python"})
+    status, _, body = rest.post("/v1/agents/code/invoke", {"language": "python"})
     assert_openai_error(status, body, 400, "invalid_instruction")
-    status, _, body = post_raw(url(stack, "/v1/agents/code/invoke"), b'{"instruction": ')
+    status, _, body = post_raw(rest.url("/v1/agents/code/invoke"), b'{"instruction": ', rest.auth)
     assert status == 400 and set(body) == {"error"}
+    status, _, body = post_raw(rest.url("/v1/agents/code/invoke"), README_INVOKE)  # no client key
+    assert status == 401 and set(body) == {"error"}
 
 
-def test_threads_are_listed_read_and_deleted(stack, simulator):
+def test_threads_are_listed_read_and_deleted(rest, simulator):
     script_model(simulator, says("One."))
-    post(stack, "/v1/agents/code/invoke", {"instruction": "x", "thread_id": "rest-listed"})
-    status, listed = request(stack, "GET", "/v1/agents/threads?limit=1")
+    rest.post("/v1/agents/code/invoke", {"instruction": "x", "thread_id": "rest-listed"})
+    status, listed = rest.call("GET", "/v1/agents/threads?limit=1")
     assert status == 200 and [t["thread_id"] for t in listed["threads"]] == ["rest-listed"]
     assert listed["threads"][0]["message_count"] == 2 and listed["next_page_token"]
-    status, deleted = request(stack, "DELETE", "/v1/agents/threads/rest-listed")
+    status, deleted = rest.call("DELETE", "/v1/agents/threads/rest-listed")
     assert (status, deleted) == (200, {"thread_id": "rest-listed", "deleted": True})
-    status, body = request(stack, "GET", "/v1/agents/threads/rest-listed")
+    status, body = rest.call("GET", "/v1/agents/threads/rest-listed")
     assert_openai_error(status, body, 404, "thread_not_found")
 
 
@@ -263,9 +253,9 @@ PROMPT = (
 )
 
 
-def test_contextual_chat_answers_in_the_openai_chat_shape(stack, simulator):
+def test_contextual_chat_answers_in_the_openai_chat_shape(rest, simulator):
     script_model(simulator)
-    status, headers, body = post(stack, "/v1/contextual_chat/completions", EDITOR)
+    status, headers, body = rest.post("/v1/contextual_chat/completions", EDITOR)
     assert status == 200, body
     completion = ChatCompletion.model_validate(body)
     assert completion.choices[0].message.content == PROMPT  # the simulated model echoes the prompt it got
@@ -275,12 +265,14 @@ def test_contextual_chat_answers_in_the_openai_chat_shape(stack, simulator):
     assert "model_quality" not in sent and "provider" not in sent
 
 
-def test_contextual_chat_streams_when_asked(stack, simulator):
+def test_contextual_chat_streams_when_asked(rest, simulator):
     script_model(simulator)
     editor = {**EDITOR, "stream": True, "active_file_name": "calc.py", "language": "python", "max_tokens": 500}
     data = json.dumps(editor).encode()
     call = urllib.request.Request(
-        url(stack, "/v1/contextual_chat/completions"), data=data, headers={"Content-Type": "application/json"}
+        rest.url("/v1/contextual_chat/completions"),
+        data=data,
+        headers={"Content-Type": "application/json", **rest.auth},
     )
     with urllib.request.urlopen(call, timeout=30) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -293,8 +285,8 @@ def test_contextual_chat_streams_when_asked(stack, simulator):
     assert model_requests(simulator)[0]["max_tokens"] == 500
 
 
-def test_contextual_chat_passes_the_routers_refusal_on(stack):
-    status, _, body = post(stack, "/v1/contextual_chat/completions", {**EDITOR, "provider": "no-such-provider"})
+def test_contextual_chat_passes_the_routers_refusal_on(rest):
+    status, _, body = rest.post("/v1/contextual_chat/completions", {**EDITOR, "provider": "no-such-provider"})
     assert_openai_error(status, body, 404, "provider_not_found")
-    status, _, body = post(stack, "/v1/contextual_chat/completions", {**EDITOR, "prompt": " "})
+    status, _, body = rest.post("/v1/contextual_chat/completions", {**EDITOR, "prompt": " "})
     assert_openai_error(status, body, 400, "invalid_prompt")

@@ -8,14 +8,16 @@ import json
 import openai
 import pytest
 
-from ..helpers import SIM_KEY, arrivals, post_raw, scenario
+from ..helpers import ADMIN_KEY, SIM_KEY, arrivals, post_raw, scenario
+
+AUTHORIZED = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 HELLO = [{"role": "user", "content": "Hello!"}]
 
 
 @pytest.fixture(scope="module")
-def client(stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack.base_url, api_key="client-key-not-checked-yet", max_retries=0, timeout=30)
+def client(stack, client_key) -> openai.OpenAI:
+    return openai.OpenAI(base_url=stack.base_url, api_key=client_key, max_retries=0, timeout=30)
 
 
 # --- the happy paths -----------------------------------------------------------------------------
@@ -195,31 +197,32 @@ def test_an_unknown_model_is_a_404_model_not_found(client):
 
 
 def test_malformed_json_is_a_400_in_openai_shape(stack):
-    status, _, body = post_raw(f"{stack.base_url}/chat/completions", b'{"model": "auto", "messages": [')
+    status, _, body = post_raw(f"{stack.base_url}/chat/completions", b'{"model": "auto", "messages": [', AUTHORIZED)
     assert status == 400
     assert body["error"]["code"] == "invalid_json" and body["error"]["type"] == "invalid_request_error"
 
 
 def test_a_missing_model_is_a_400_naming_the_parameter(stack):
     status, _, body = post_raw(
-        f"{stack.base_url}/chat/completions", b'{"messages": [{"role": "user", "content": "x"}]}'
+        f"{stack.base_url}/chat/completions", b'{"messages": [{"role": "user", "content": "x"}]}', AUTHORIZED
     )
     assert status == 400 and body["error"]["param"] == "model"
 
 
 def test_an_unknown_url_is_a_404_in_openai_shape(stack):
-    status, _, body = post_raw(f"{stack.base_url}/no/such/route", b"{}")
+    status, _, body = post_raw(f"{stack.base_url}/no/such/route", b"{}", AUTHORIZED)
     assert status == 404
     assert body["error"]["type"] == "invalid_request_error" and body["error"]["code"] == "unknown_url"
 
 
 def test_without_accounts_a_chat_request_says_how_to_add_one(empty_stack):
-    client = openai.OpenAI(base_url=empty_stack.base_url, api_key="x", max_retries=2)
+    client = openai.OpenAI(base_url=empty_stack.base_url, api_key=ADMIN_KEY, max_retries=2)
     with pytest.raises(openai.APIStatusError) as caught:
         client.chat.completions.create(model="auto", messages=HELLO)
     error = caught.value
     assert error.status_code == 503 and error.code == "no_accounts_configured"
     assert "LLMAGG_CONFIG" in error.message and "api_key_env" in error.message
+    assert "llmagg accounts add" in error.message
     assert error.response.headers["x-should-retry"] == "false"
 
 
@@ -230,7 +233,7 @@ def test_a_3_mib_prompt_passes_the_gateway_and_the_router(client, simulator):
     assert len(simulator.requests("sim-fast")[-1]["body"]["messages"][0]["content"]) == len(big)
 
 
-def test_no_key_reaches_any_log(client, stack, simulator):
+def test_no_key_reaches_any_log(client, client_key, stack, simulator):
     """Every failure mode that logs (429, 401, 5xx, hang, cut stream) leaves neither key in any log line."""
     for model in ("all-fail", "all-429", "bad-key", "hang", "cut-late"):
         scenario(simulator, model)
@@ -244,7 +247,7 @@ def test_no_key_reaches_any_log(client, stack, simulator):
     for process in stack.processes:
         text = process.output()
         assert SIM_KEY not in text, process.name
-        assert "client-key-not-checked-yet" not in text, process.name
+        assert client_key not in text, process.name
 
 
 def test_a_non_ascii_model_id_passes_through_to_a_pinned_provider(client, simulator):

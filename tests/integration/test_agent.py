@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from llmagg.agent.v1 import agent_pb2 as pb
 from llmagg.agent.v1 import agent_pb2_grpc
 from llmagg_devstack.postgres import running_postgres
-from llmagg_devstack.stack import Ports, Stack
+from llmagg_devstack.stack import Stack
 
 from ..agent_helpers import (
     agent_env,
@@ -33,29 +32,18 @@ from ..helpers import ROUTER_TEST_ENV
 MAX_STEPS = 4
 
 
-def start(run_dir: Path, router_config: Path, env: dict[str, str]) -> Stack:
-    stack = Stack(run_dir, Ports.free())
-    try:
-        stack.start_services({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config), **env})
-    except BaseException:
-        stack.stop()
-        raise
-    return stack
-
-
 @pytest.fixture(scope="module")
 def sqlite_env(workspaces) -> dict[str, str]:
     return agent_env(workspaces, AGENT_MAX_STEPS=str(MAX_STEPS))
 
 
 @pytest.fixture(scope="module")
-def agent_stack(router_config, tmp_path_factory, sqlite_env) -> Iterator[Stack]:
+def agent_stack(make_stack, router_config, tmp_path_factory, sqlite_env) -> Iterator[Stack]:
     """Router and agent (threads in SQLite) without the gateway."""
-    stack = start(tmp_path_factory.mktemp("agent-sqlite"), router_config, sqlite_env)
-    try:
+    stack = make_stack(tmp_path_factory.mktemp("agent-sqlite"))
+    env = {**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config), **sqlite_env}
+    with stack.running(env, gateway=False):
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="module")
@@ -65,13 +53,12 @@ def postgres_env(workspaces) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def postgres_stack(router_config, tmp_path_factory, postgres_env) -> Iterator[Stack]:
+def postgres_stack(make_stack, router_config, tmp_path_factory, postgres_env) -> Iterator[Stack]:
     """Router and agent with its threads in a real PostgreSQL."""
-    stack = start(tmp_path_factory.mktemp("agent-postgres"), router_config, postgres_env)
-    try:
+    stack = make_stack(tmp_path_factory.mktemp("agent-postgres"))
+    env = {**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config), **postgres_env}
+    with stack.running(env, gateway=False):
         yield stack
-    finally:
-        stack.stop()
 
 
 def stub(stack: Stack) -> agent_pb2_grpc.AgentServiceStub:

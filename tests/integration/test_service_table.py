@@ -15,13 +15,8 @@ from llmagg_devstack.stack import Ports, Stack, clusters_healthy
 
 @pytest.fixture(scope="module")
 def table_stack(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("table"), Ports.free())
-    try:
-        stack.start_services()
-        stack.start_gateway()
+    with Stack(tmp_path_factory.mktemp("table"), Ports.free()).running() as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)

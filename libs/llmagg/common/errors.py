@@ -11,6 +11,7 @@ class ErrorKind(enum.Enum):
 
     INVALID_ARGUMENT = "invalid_argument"
     NOT_FOUND = "not_found"
+    ALREADY_EXISTS = "already_exists"
     UNAUTHENTICATED = "unauthenticated"
     PERMISSION_DENIED = "permission_denied"
     RESOURCE_EXHAUSTED = "resource_exhausted"
@@ -24,6 +25,7 @@ class ErrorKind(enum.Enum):
 _OPENAI_TYPES = {
     ErrorKind.INVALID_ARGUMENT: "invalid_request_error",
     ErrorKind.NOT_FOUND: "invalid_request_error",
+    ErrorKind.ALREADY_EXISTS: "invalid_request_error",
     ErrorKind.UNAUTHENTICATED: "authentication_error",
     ErrorKind.PERMISSION_DENIED: "permission_error",
     ErrorKind.RESOURCE_EXHAUSTED: "rate_limit_error",

@@ -24,6 +24,8 @@ _SECRET_PATTERNS = re.compile(
 
 # The gateway's x-request-id of the RPC being served, so every log line of a request can be found.
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+# The authenticated client (its key's public id, or "anonymous") the gateway put in x-llmagg-client-id.
+client_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_id", default=None)
 
 
 def scrub(text: str) -> str:
@@ -47,6 +49,9 @@ class JsonFormatter(logging.Formatter):
         current_request = request_id.get()
         if current_request:
             entry["request_id"] = current_request
+        current_client = client_id.get()
+        if current_client:
+            entry["client_id"] = current_client
         fields = getattr(record, "fields", None)
         if fields:
             entry.update({k: scrub(v) if isinstance(v, str) else v for k, v in fields.items()})

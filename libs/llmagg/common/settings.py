@@ -19,6 +19,7 @@ class ServiceSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 0
+    metrics_port: int = 0  # Prometheus /metrics; 0: none
     log_level: str = "INFO"
     # gRPC message size limit both ways; grpc's default 4 MiB is too small for long prompts.
     max_message_bytes: int = 32 * 1024 * 1024

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import sys
 
-from llmagg.common.logging import configure_logging, log_fields
-from llmagg.common.server import run, serve_until_signalled
-from llmagg_agent.backends import create_router_client, create_store
+from llmagg.common.logging import log_fields
+from llmagg.common.server import serve_until_signalled, service_cli
+from llmagg_agent.backends import STARTUP_ERRORS, create_router_client, create_store
 from llmagg_agent.server import build_agent, build_server
 from llmagg_agent.settings import AgentSettings
 
@@ -35,13 +34,8 @@ async def main(settings: AgentSettings) -> None:
 
 
 def cli() -> None:
-    settings = AgentSettings()
-    configure_logging("agent", settings.log_level)
-    try:
-        run(main(settings))
-    except Exception as exc:  # a bad setting or an unreachable database: say which, and stop
-        log.error("cannot start: %s", exc)
-        sys.exit(2)
+    # A bad setting or a database that cannot be opened stops the service with a message saying which.
+    service_cli("agent", AgentSettings(), main, STARTUP_ERRORS)
 
 
 if __name__ == "__main__":

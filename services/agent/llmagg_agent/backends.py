@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
+
+import psycopg
+import psycopg_pool
+
 from llmagg_agent.adapters.router_client import RouterClient
 from llmagg_agent.adapters.sql_store import SqlThreadStore
 from llmagg_agent.domain.threads import ThreadStore
 from llmagg_agent.settings import AgentSettings
+
+# What stops the service at start: a setting it cannot use, a database it cannot open or reach.
+STARTUP_ERRORS = (ValueError, OSError, sqlite3.Error, psycopg.Error, psycopg_pool.PoolTimeout)
 
 
 def create_store(settings: AgentSettings) -> ThreadStore:
@@ -22,4 +30,4 @@ def create_store(settings: AgentSettings) -> ThreadStore:
 
 
 def create_router_client(settings: AgentSettings) -> RouterClient:
-    return RouterClient(settings.router_address, settings.max_message_bytes)
+    return RouterClient(settings.router_address, settings.router_token or None, settings.max_message_bytes)

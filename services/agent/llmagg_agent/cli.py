@@ -63,6 +63,8 @@ class Gateway:
                 message = f"{detail.get('message')} ({detail.get('code')})"
             except (ValueError, KeyError, TypeError):
                 message = f"HTTP {refused.code}"
+            if refused.code == 401:
+                message += " -- set LLMAGG_API_KEY to a client key (`llmagg keys create --name me` makes one)"
             raise CliError(message, _STATUS_CODES.get(refused.code, FAILED)) from None
         except (urllib.error.URLError, OSError) as problem:
             reason = getattr(problem, "reason", problem)

@@ -11,8 +11,8 @@ from google.api import httpbody_pb2
 from llmagg.agent.v1 import agent_pb2 as pb
 from llmagg.agent.v1 import agent_pb2_grpc
 from llmagg.common.errors import ServiceError
+from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA
 from llmagg_agent import converters
-from llmagg_agent.adapters.router_client import CLIENT_ID_METADATA
 from llmagg_agent.domain.agent import CodeAgent
 from llmagg_agent.domain.contextual import chat_body
 from llmagg_agent.domain.model import ChatRelay

@@ -30,8 +30,11 @@ class AgentSettings(ServiceSettings):
     model_config = settings_config("agent")
 
     port: int = service("agent").port
+    metrics_port: int = service("agent").metrics_port
     # Where the router listens (the dev stack passes it from the service table's `calls`).
     router_address: str = f"127.0.0.1:{service('router').port}"
+    # The service token shared with the router (the dev stack makes one per run): sent with every call.
+    router_token: str = ""
     # Where the agent keeps files of its own: the default SQLite database (the dev stack passes its run dir).
     state_dir: Path = DEFAULT_STATE_DIR
     # sqlite:///path/threads.db or postgresql://user@host/db; empty: SQLite in state_dir.

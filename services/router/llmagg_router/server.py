@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from llmagg.common.server import GrpcServer, ServiceBinding
 from llmagg.registry import RegistryError, read_yaml, registry_entries
-from llmagg_router.backends import create_adapters, create_ports
+from llmagg_router.backends import create_adapters, create_ports, create_readiness
 from llmagg_router.domain.config import ConfigError, RoutingConfig, build_config
 from llmagg_router.domain.resolver import Resolver
 from llmagg_router.domain.router import Router, RouterLimits
@@ -43,4 +43,6 @@ def build_router(settings: RouterSettings, config: RoutingConfig) -> Router:
 def build_server(settings: RouterSettings, router: Router) -> GrpcServer:
     servicer = RouterServicer(router, settings.max_inflight_body_bytes, settings.max_body_bytes)
     binding = ServiceBinding(SERVICE_NAME, servicer, add_to_server)
-    return GrpcServer("router", settings, [binding], interrupt=router.interrupt)
+    return GrpcServer(
+        "router", settings, [binding], readiness=create_readiness(router.ports), interrupt=router.interrupt
+    )

@@ -14,6 +14,7 @@ from google.api import httpbody_pb2
 
 from llmagg.common.budget import Budget, Holding
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.secrets import Secret
 from llmagg.router.v1 import router_pb2 as pb
 from llmagg.router.v1 import router_pb2_grpc
 from llmagg_router import converters
@@ -24,6 +25,8 @@ from llmagg_router.domain.upstream import Operation
 log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RouterService"].full_name
 
+# A client's own provider key for one request (BYOK); never stored, logged or traced.
+OWN_KEY_METADATA = "x-provider-api-key"
 _SSE = "text/event-stream"
 _PIECE_BYTES = 256 * 1024
 _JSON = "application/json"
@@ -47,6 +50,13 @@ def _parse_json(data: bytes) -> Any:
             f"We could not parse the JSON body of your request ({exc.args[0]}). The body must be a JSON object.",
             code="invalid_json",
         ) from None
+
+
+def _own_key(context: grpc.aio.ServicerContext) -> Secret | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == OWN_KEY_METADATA and isinstance(value, str) and value.strip():
+            return Secret(value.strip())
+    return None
 
 
 def _header_value(value: str) -> str:
@@ -82,13 +92,23 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         # Request bodies being parsed and routed take several times their size in memory: bound them.
         self._inflight = Budget(max_inflight_body_bytes, "request bytes in flight")
         self._max_body_bytes = max_body_bytes
-        entries = routable_models(router.resolver.routable_providers)
-        chains = sorted(router.resolver.config.fallback_chains)
-        created = int(time.time())
-        self._models = converters.models_response(entries, chains)
-        self._models_json = httpbody_pb2.HttpBody(
-            content_type=_JSON, data=orjson.dumps(converters.openai_models_json(entries, chains, created))
-        )
+        self._created = int(time.time())
+        self._catalogue_generation: int | None = None
+        self._models = pb.ListModelsResponse()
+        self._models_json = httpbody_pb2.HttpBody()
+
+    def _catalogue(self) -> tuple[pb.ListModelsResponse, httpbody_pb2.HttpBody]:
+        """The model list, rendered again only when the accounts (and so the routable providers) changed."""
+        resolver = self._router.resolver
+        if resolver.generation != self._catalogue_generation:
+            entries = routable_models(resolver.routable_providers)
+            chains = sorted(resolver.config.fallback_chains)
+            self._models = converters.models_response(entries, chains)
+            self._models_json = httpbody_pb2.HttpBody(
+                content_type=_JSON, data=orjson.dumps(converters.openai_models_json(entries, chains, self._created))
+            )
+            self._catalogue_generation = resolver.generation
+        return self._models, self._models_json
 
     # --- REST-facing (raw OpenAI JSON through Envoy) ----------------------------------------------
     async def _read_body(self, pieces: AsyncIterator[Any], holding: Holding) -> bytes:
@@ -110,15 +130,16 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         return b"".join(received)
 
     async def CreateChatCompletion(self, requests, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        own_key = _own_key(context)
         with self._inflight.hold() as holding:
             body = _parse_json(await self._read_body(requests, holding))
             if not (isinstance(body, dict) and body.get("stream") is True):
-                result = await self._router.complete(body)
+                result = await self._router.complete(body, own_key=own_key)
                 await context.send_initial_metadata(_route_metadata(result.route))
                 for piece in _pieces(orjson.dumps(result.body)):
                     yield piece
                 return
-            stream = await self._router.open_stream(body)
+            stream = await self._router.open_stream(body, own_key)
             del body  # the stream needs no more of the request
         try:
             await context.send_initial_metadata(_route_metadata(stream.route))
@@ -138,12 +159,12 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             await stream.aclose()
 
     async def ListModelsJson(self, request, context) -> httpbody_pb2.HttpBody:
-        return self._models_json
+        return self._catalogue()[1]
 
     async def CreateEmbedding(self, requests, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
         with self._inflight.hold() as holding:
             body = _parse_json(await self._read_body(requests, holding))
-            result = await self._router.complete(body, Operation.EMBEDDINGS)
+            result = await self._router.complete(body, Operation.EMBEDDINGS, _own_key(context))
         await context.send_initial_metadata(_route_metadata(result.route))
         for piece in _pieces(orjson.dumps(result.body)):
             yield piece
@@ -151,12 +172,12 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     # --- typed gRPC ------------------------------------------------------------------------------
     async def Chat(self, request: pb.ChatRequest, context) -> pb.ChatResponse:
         with self._inflight.hold(request.ByteSize()):
-            result = await self._router.complete(converters.chat_request_to_body(request))
+            result = await self._router.complete(converters.chat_request_to_body(request), own_key=_own_key(context))
         return converters.chat_response(result.body, result.route)
 
     async def StreamChat(self, request: pb.StreamChatRequest, context) -> AsyncIterator[pb.StreamChatResponse]:
         with self._inflight.hold(request.ByteSize()):
-            stream = await self._router.open_stream(converters.stream_request_to_body(request))
+            stream = await self._router.open_stream(converters.stream_request_to_body(request), _own_key(context))
         try:
             await context.send_initial_metadata(_route_metadata(stream.route))
             async for chunk in stream:
@@ -165,11 +186,13 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             await stream.aclose()
 
     async def ListModels(self, request, context) -> pb.ListModelsResponse:
-        return self._models
+        return self._catalogue()[0]
 
     async def Embed(self, request: pb.EmbedRequest, context) -> pb.EmbedResponse:
         with self._inflight.hold(request.ByteSize()):
-            result = await self._router.complete(converters.embed_request_to_body(request), Operation.EMBEDDINGS)
+            result = await self._router.complete(
+                converters.embed_request_to_body(request), Operation.EMBEDDINGS, _own_key(context)
+            )
         return converters.embed_response(result.body, result.route)
 
 

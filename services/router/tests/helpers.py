@@ -202,3 +202,6 @@ class RecordingQuota:
     async def headroom(self, keys: Sequence[QuotaKey]) -> Mapping[QuotaKey, Headroom]:
         self.asked.append(list(keys))
         return {key: self.room[key] for key in keys if key in self.room}
+
+
+CHAT_BODY = {"model": "llama-70b", "messages": [{"role": "user", "content": "hi"}]}

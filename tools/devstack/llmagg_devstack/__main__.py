@@ -13,6 +13,7 @@ from pathlib import Path
 from llmagg_devstack.processes import ProcessError
 from llmagg_devstack.simulator import SimulatorProcess
 from llmagg_devstack.stack import ROOT, Ports, Stack, write_config
+from llmagg_gateway.config import GatewayConfigError
 
 DEMO_KEY_ENV = "LLMAGG_DEMO_KEY"
 
@@ -48,19 +49,42 @@ def demo_config(simulator_url: str) -> dict:
     }
 
 
+def client_keys_note(stack: Stack) -> tuple[str, str]:
+    """What the banner says about client keys, and the header the curl examples send."""
+    if not stack.client_auth:
+        return (
+            "  client keys             OFF (GATEWAY_CLIENT_AUTH=off): every local caller is anonymous\n",
+            "",
+        )
+    if os.environ.get("LLMAGG_ADMIN_KEY"):
+        source = "LLMAGG_ADMIN_KEY (from your environment)"
+        setup = ""
+    else:
+        source = f"in {stack.admin_key_file} (made at first start, owner-only)"
+        setup = f"  export LLMAGG_ADMIN_KEY=$(cat {stack.admin_key_file})\n"
+    return (
+        f"  admin key               {source}\n"
+        "  client keys             every request needs one: `llmagg keys create --name my-app`\n"
+        f"\nUse the admin key from this shell:\n{setup}",
+        ' -H "Authorization: Bearer $LLMAGG_ADMIN_KEY"',
+    )
+
+
 def banner(stack: Stack, model: str, note: str) -> str:
     url = stack.base_url
     body = f'{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello!"}}]}}'
+    keys, auth = client_keys_note(stack)
     return f"""
 llm-aggregator is up.
   OpenAI-compatible API   {url}          (gRPC on the same port)
   Envoy admin             http://127.0.0.1:{stack.ports.admin}
   logs                    {stack.run_dir}/*.log
-{note}
+{keys}{note}
 Try:
-  curl -s {url}/chat/completions -H 'Content-Type: application/json' \\
+  curl -s {url}/chat/completions{auth} -H 'Content-Type: application/json' \\
     -d '{body}'
-  curl -s {url}/models
+  curl -s {url}/models{auth}
+  llmagg accounts list       # llmagg configure walks through the providers and stores keys
 
 Ctrl-C stops everything.
 """
@@ -78,7 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m llmagg_devstack")
     parser.add_argument("mode", choices=["run", "demo"])
     args = parser.parse_args(argv)
-    stack = Stack(Path(os.environ.get("LLMAGG_RUN_DIR") or ROOT / ".run"), Ports.from_env(), die_with_launcher=True)
+    stack = Stack(
+        Path(os.environ.get("LLMAGG_RUN_DIR") or ROOT / ".run"),
+        Ports.from_env(),
+        die_with_launcher=True,
+        otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        client_auth=os.environ.get("GATEWAY_CLIENT_AUTH", "on").lower() not in ("off", "0", "false", "no"),
+        listen_host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
+    )
     env: dict[str, str] = {}
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _stop)
@@ -104,8 +135,9 @@ def main(argv: list[str] | None = None) -> int:
             note = (
                 f"  config                  {config_path}\n"
                 if config_path
-                else "\nNo LLMAGG_CONFIG is set, so no provider account is configured: chat requests will say how\n"
-                "to add one (README: 'Add provider accounts'). `make demo` runs with simulated providers.\n"
+                else "\nNo LLMAGG_CONFIG is set: add provider accounts with `llmagg configure` or `llmagg accounts add\n"
+                "groq` (README: 'Add provider accounts'); they are kept in OpenBao under .run/openbao and\n"
+                "survive restarts. `make demo` runs with simulated providers.\n"
             )
         stack.start_services(env)
         stack.start_gateway()
@@ -118,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                     return 1
     except Stopped:
         return 0
-    except ProcessError as exc:
+    except (ProcessError, GatewayConfigError) as exc:
         print(exc, file=sys.stderr)
         return 1
     finally:

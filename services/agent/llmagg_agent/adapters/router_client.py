@@ -18,20 +18,24 @@ from google.api import httpbody_pb2
 from opentelemetry import propagate
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA
 from llmagg.common.logging import request_id
 from llmagg.common.rpc_errors import service_error
+from llmagg.common.secrets import Secret
 from llmagg.router.v1 import router_pb2, router_pb2_grpc
 from llmagg_agent.domain.model import ModelReply, ModelRequest, RelayedChat
 
-CLIENT_ID_METADATA = "x-llmagg-client-id"
+SERVICE_TOKEN_METADATA = "x-llmagg-service-token"
 _ROUTE_HEADERS = ("x-llmagg-provider", "x-llmagg-model", "x-llmagg-account", "x-llmagg-attempts")
 _JSON = "application/json"
 
 
-def _metadata(client_id: str | None) -> list[tuple[str, str]]:
+def _metadata(client_id: str | None, token: str | None) -> list[tuple[str, str]]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)  # traceparent (and tracestate) of the current span
     metadata = list(carrier.items())
+    if token:
+        metadata.append((SERVICE_TOKEN_METADATA, token))
     if rid := request_id.get():
         metadata.append(("x-request-id", rid))
     if client_id:
@@ -71,8 +75,9 @@ def _assistant_message(answer: Any) -> dict[str, Any]:
 class RouterClient:
     """ModelClient and ChatRelay on one channel to the router."""
 
-    def __init__(self, address: str, max_message_bytes: int = 32 * 1024 * 1024) -> None:
+    def __init__(self, address: str, token: str | None = None, max_message_bytes: int = 32 * 1024 * 1024) -> None:
         self.address = address
+        self._token = Secret(token) if token else None
         self._channel = grpc.aio.insecure_channel(
             address,
             options=[
@@ -88,7 +93,8 @@ class RouterClient:
                 http_body=httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(body))
             )
 
-        return self._stub.CreateChatCompletion(request(), metadata=_metadata(client_id), timeout=timeout_s)
+        token = self._token.reveal() if self._token else None
+        return self._stub.CreateChatCompletion(request(), metadata=_metadata(client_id, token), timeout=timeout_s)
 
     async def complete(self, request: ModelRequest) -> ModelReply:
         body: dict[str, Any] = {"model": request.model, "messages": request.messages}
