@@ -4,6 +4,7 @@ answers are scripted: tool calls carried out on real project folders, checkpoint
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Iterator
 
 import grpc
@@ -277,3 +278,18 @@ def test_errors_are_proper_statuses_with_openai_details(agent_stack, simulator, 
     assert json.loads(dict(not_waiting.value.trailing_metadata())["x-openai-error"])["error"]["code"] == (
         "thread_not_waiting"
     )
+
+
+def test_the_agent_serves_its_metrics_beside_the_grpc_ones(agent_stack, simulator):
+    script_model(simulator, says("Counted."))
+    assert stub(agent_stack).InvokeCodeAgent(pb.InvokeCodeAgentRequest(instruction="x"), timeout=60).agent_status == (
+        "completed"
+    )
+    with urllib.request.urlopen(agent_stack.metrics_url("agent"), timeout=5) as response:
+        text = response.read().decode()
+    samples = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line[:1] != "#"}
+    assert samples['llmagg_agent_runs_total{status="completed"}'] >= 1
+    assert samples['llmagg_agent_model_calls_total{outcome="ok"}'] >= 1
+    method = "/llmagg.agent.v1.AgentService/InvokeCodeAgent"
+    handled = f'llmagg_grpc_server_handled_total{{code="OK",method="{method}",service="agent"}}'
+    assert samples[handled] >= 1

@@ -6,7 +6,7 @@ import logging
 
 from llmagg.common.logging import log_fields
 from llmagg.common.server import serve_until_signalled, service_cli
-from llmagg_agent.backends import STARTUP_ERRORS, create_router_client, create_store
+from llmagg_agent.backends import STARTUP_ERRORS, create_metrics, create_router_client, create_store
 from llmagg_agent.server import build_agent, build_server
 from llmagg_agent.settings import AgentSettings
 
@@ -29,7 +29,7 @@ async def main(settings: AgentSettings) -> None:
         await router.close()
         await store.close()
 
-    agent = build_agent(settings, store, router)
+    agent = build_agent(settings, store, router, create_metrics(settings))
     await serve_until_signalled(build_server(settings, agent, router), on_stop=close)
 
 

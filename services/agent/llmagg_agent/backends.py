@@ -1,4 +1,4 @@
-"""The one place where settings choose the agent's backends: its thread store and its way to the models."""
+"""The one place where settings choose the agent's backends: its thread store, its way to the models, its metrics."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import sqlite3
 import psycopg
 import psycopg_pool
 
+from llmagg_agent.adapters.prometheus_metrics import PrometheusAgentMetrics
 from llmagg_agent.adapters.router_client import RouterClient
 from llmagg_agent.adapters.sql_store import SqlThreadStore
+from llmagg_agent.domain.metrics import AgentMetrics
 from llmagg_agent.domain.threads import ThreadStore
 from llmagg_agent.settings import AgentSettings
 
@@ -31,3 +33,8 @@ def create_store(settings: AgentSettings) -> ThreadStore:
 
 def create_router_client(settings: AgentSettings) -> RouterClient:
     return RouterClient(settings.router_address, settings.router_token or None, settings.max_message_bytes)
+
+
+def create_metrics(settings: AgentSettings) -> AgentMetrics | None:
+    """Prometheus counters when the service serves metrics (AGENT_METRICS_PORT, 0 for none)."""
+    return PrometheusAgentMetrics() if settings.metrics_port else None

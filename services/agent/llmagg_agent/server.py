@@ -5,13 +5,16 @@ from __future__ import annotations
 from llmagg.common.server import GrpcServer, ReadinessCheck, ServiceBinding
 from llmagg_agent.adapters.router_client import RouterClient
 from llmagg_agent.domain.agent import AgentLimits, CodeAgent
+from llmagg_agent.domain.metrics import AgentMetrics
 from llmagg_agent.domain.threads import ThreadStore
 from llmagg_agent.domain.workspace import FileLimits, WorkspacePolicy
 from llmagg_agent.servicer import SERVICE_NAME, AgentServicer, add_to_server
 from llmagg_agent.settings import AgentSettings
 
 
-def build_agent(settings: AgentSettings, store: ThreadStore, router: RouterClient) -> CodeAgent:
+def build_agent(
+    settings: AgentSettings, store: ThreadStore, router: RouterClient, metrics: AgentMetrics | None = None
+) -> CodeAgent:
     limits = FileLimits(
         max_read_bytes=settings.max_read_bytes,
         max_write_bytes=settings.max_write_bytes,
@@ -27,6 +30,7 @@ def build_agent(settings: AgentSettings, store: ThreadStore, router: RouterClien
             lease_margin_s=settings.lease_margin_s,
         ),
         model_name=settings.model,
+        metrics=metrics,
     )
 
 

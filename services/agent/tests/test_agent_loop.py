@@ -6,8 +6,10 @@ import asyncio
 import json
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg_agent.adapters.prometheus_metrics import PrometheusAgentMetrics
 from llmagg_agent.adapters.sql_store import SqlThreadStore
 from llmagg_agent.adapters.sqlite_db import SqliteDatabase
 from llmagg_agent.domain.agent import INTERRUPTED, AgentLimits, CodeAgent, InvokeRequest, ResumeRequest
@@ -368,3 +370,32 @@ async def test_tool_calls_without_ids_get_one(agent, model):
     assert made["id"].startswith("call_") and made["function"] == {"name": "list_files", "arguments": ""}
     assert thread.messages[2]["tool_call_id"] == made["id"]
     assert json.loads(json.dumps(thread.messages))  # stored as plain JSON
+
+
+async def test_runs_model_calls_and_tool_calls_are_counted(store, model, policy, project):
+    registry = CollectorRegistry()
+    agent = CodeAgent(store, model, policy, AgentLimits(max_steps=2), metrics=PrometheusAgentMetrics(registry))
+    model.add(
+        calls(call("list_files", {}, "a"), call("rm_rf", {}, "b"), call("read_file", {"filepath": "x"}, "c")),
+        text("Done."),
+        calls(call("ask_human_for_input", {"question": "?"}, "q")),
+        ServiceError(ErrorKind.UNAVAILABLE, "down", code="all_candidates_failed"),
+    )
+    await agent.invoke(invoke(project, thread_id="m"))
+    await agent.invoke(invoke(project, thread_id="m2"))
+    model.add(ServiceError(ErrorKind.UNAVAILABLE, "down", code="all_candidates_failed"))
+    await agent.resume(ResumeRequest("m2", "q", "yes"))
+
+    def value(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    assert value("llmagg_agent_runs_total", status="completed") == 1
+    assert value("llmagg_agent_runs_total", status="requires_human_input") == 1
+    assert value("llmagg_agent_runs_total", status="error") == 1
+    assert value("llmagg_agent_model_calls_total", outcome="ok") == 3
+    assert value("llmagg_agent_model_calls_total", outcome="failed") == 1
+    assert value("llmagg_agent_tool_calls_total", tool="list_files", outcome="ok") == 1
+    assert value("llmagg_agent_tool_calls_total", tool="other", outcome="invalid") == 1  # a name the model made up
+    assert value("llmagg_agent_tool_calls_total", tool="read_file", outcome="refused") == 1
+    assert value("llmagg_agent_tool_calls_total", tool="ask_human_for_input", outcome="asked") == 1
+    assert value("llmagg_agent_run_steps_count") == 3

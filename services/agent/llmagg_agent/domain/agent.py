@@ -32,8 +32,9 @@ from opentelemetry import trace
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.common.logging import log_fields
 from llmagg_agent.domain.answer import extract
-from llmagg_agent.domain.builtin_tools import ASK_HUMAN, tools_for_run
+from llmagg_agent.domain.builtin_tools import ASK_HUMAN, BUILTIN_TOOLS, tools_for_run
 from llmagg_agent.domain.contextual import check_model_quality, fenced
+from llmagg_agent.domain.metrics import AgentMetrics, NoMetrics
 from llmagg_agent.domain.model import ModelClient, ModelReply, ModelRequest
 from llmagg_agent.domain.threads import (
     AgentStatus,
@@ -187,8 +188,10 @@ class CodeAgent:
         model_name: str = "auto",
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        metrics: AgentMetrics | None = None,
     ) -> None:
         self.store = store
+        self._metrics = metrics or NoMetrics()
         self._model = model
         self._workspaces = workspaces
         self.limits = limits
@@ -364,15 +367,18 @@ class CodeAgent:
         attributes = {"llmagg.thread_id": thread.thread_id}
         if client_id:
             attributes["llmagg.client_id"] = client_id
+        started = self._monotonic()
         with tracer.start_as_current_span("agent.run", attributes=attributes, record_exception=False) as span:
             try:
                 steps = await self._loop(thread, workspace, deadline, client_id)
             except asyncio.CancelledError:
                 self._stop(thread, "The run was cancelled before it finished (the caller left or the service stopped).")
+                self._metrics.run_ended("cancelled", 0, self._monotonic() - started)
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self._save(thread))
                 raise
             span.set_attributes({"llmagg.agent_status": thread.status.value, "llmagg.steps": steps})
+            self._metrics.run_ended(thread.status.value, steps, self._monotonic() - started)
             log.info(
                 "agent run ended: %s after %d model calls",
                 thread.status.value,
@@ -449,13 +455,18 @@ class CodeAgent:
         with tracer.start_as_current_span(
             "agent.model_call", attributes={"llmagg.step": step}, record_exception=False
         ) as span:
+            started = self._monotonic()
             try:
                 async with asyncio.timeout(remaining):
                     reply = await self._model.complete(request)
             except (ServiceError, TimeoutError) as failure:
                 reason = failure.code if isinstance(failure, ServiceError) else "deadline"
                 span.set_status(trace.Status(trace.StatusCode.ERROR, reason))
+                self._metrics.model_call_ended(
+                    "failed" if reason != "deadline" else reason, self._monotonic() - started
+                )
                 raise
+            self._metrics.model_call_ended("ok", self._monotonic() - started)
             span.set_attributes(
                 {"llmagg.model_used": reply.model_used, "llmagg.tool_calls": len(reply.message.get("tool_calls") or [])}
             )
@@ -480,10 +491,12 @@ class CodeAgent:
                     else:
                         question = HumanInput(call["id"], checked[1]["question"])
                         span.set_attribute("llmagg.outcome", "asked")
+                        self._metrics.tool_call_ended(name, "asked")
                         continue
                 else:
                     outcome = await tools.run(name, arguments, workspace)
                 span.set_attribute("llmagg.outcome", outcome.status)
+                self._metrics.tool_call_ended(name if name in BUILTIN_TOOLS else "other", outcome.status)
             thread.messages.append(
                 {"role": "tool", "tool_call_id": call["id"], "name": name, "content": outcome.content}
             )
