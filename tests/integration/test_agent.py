@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -33,6 +34,14 @@ from ..helpers import ROUTER_TEST_ENV
 MAX_STEPS = 4
 
 
+def running_agent(make_stack, run_dir: Path, router_config: Path, agent: dict[str, str]) -> Iterator[Stack]:
+    """Credentials, router and agent (with `agent`'s settings), without the gateway."""
+    with make_stack(run_dir).running(
+        {**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config), **agent}, gateway=False
+    ) as stack:
+        yield stack
+
+
 @pytest.fixture(scope="module")
 def sqlite_env(workspaces) -> dict[str, str]:
     return agent_env(workspaces, AGENT_MAX_STEPS=str(MAX_STEPS))
@@ -40,11 +49,8 @@ def sqlite_env(workspaces) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def agent_stack(make_stack, router_config, tmp_path_factory, sqlite_env) -> Iterator[Stack]:
-    """Router and agent (threads in SQLite) without the gateway."""
-    stack = make_stack(tmp_path_factory.mktemp("agent-sqlite"))
-    env = {**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config), **sqlite_env}
-    with stack.running(env, gateway=False):
-        yield stack
+    """The agent keeps its threads in SQLite."""
+    yield from running_agent(make_stack, tmp_path_factory.mktemp("agent-sqlite"), router_config, sqlite_env)
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +61,8 @@ def postgres_env(workspaces) -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def postgres_stack(make_stack, router_config, tmp_path_factory, postgres_env) -> Iterator[Stack]:
-    """Router and agent with its threads in a real PostgreSQL."""
-    stack = make_stack(tmp_path_factory.mktemp("agent-postgres"))
-    env = {**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config), **postgres_env}
-    with stack.running(env, gateway=False):
-        yield stack
+    """The agent keeps its threads in a real PostgreSQL."""
+    yield from running_agent(make_stack, tmp_path_factory.mktemp("agent-postgres"), router_config, postgres_env)
 
 
 def stub(stack: Stack) -> agent_pb2_grpc.AgentServiceStub:

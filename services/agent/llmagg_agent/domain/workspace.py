@@ -50,18 +50,10 @@ class WorkspacePolicy:
     def open(self, project_directory: str) -> Workspace:
         """The workspace of `project_directory`, or the ServiceError a client gets (403 outside the roots)."""
         if not project_directory.strip() or "\x00" in project_directory:
-            raise ServiceError(
-                ErrorKind.INVALID_ARGUMENT,
-                "project_directory must be a path",
-                code="invalid_project_directory",
-                param="project_directory",
-            )
+            raise _invalid_project("project_directory must be a path")
         if not os.path.isabs(project_directory):
-            raise ServiceError(
-                ErrorKind.INVALID_ARGUMENT,
-                f"project_directory must be an absolute path on the agent's host, got {project_directory!r}",
-                code="invalid_project_directory",
-                param="project_directory",
+            raise _invalid_project(
+                f"project_directory must be an absolute path on the agent's host, got {project_directory!r}"
             )
         real = os.path.realpath(project_directory)
         if not any(_inside(real, root) for root in self.roots):
@@ -77,13 +69,14 @@ class WorkspacePolicy:
                 param="project_directory",
             )
         if not os.path.isdir(real):
-            raise ServiceError(
-                ErrorKind.INVALID_ARGUMENT,
-                f"project_directory {project_directory!r} does not exist or is not a directory",
-                code="invalid_project_directory",
-                param="project_directory",
-            )
+            raise _invalid_project(f"project_directory {project_directory!r} does not exist or is not a directory")
         return Workspace(real, self.limits)
+
+
+def _invalid_project(message: str) -> ServiceError:
+    return ServiceError(
+        ErrorKind.INVALID_ARGUMENT, message, code="invalid_project_directory", param="project_directory"
+    )
 
 
 class Workspace:
