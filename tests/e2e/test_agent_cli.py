@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ..agent_helpers import calls, files_under, new_project, says, script_model, tool_call
+from ..helpers import ADMIN_KEY
 
 COMMAND = str(Path(sys.executable).parent / "llmagg-agent")
 
@@ -74,7 +76,7 @@ def test_without_an_answer_the_cli_stops_and_the_thread_keeps_waiting(run_cli, s
     assert stopped.stderr.endswith("llmagg-agent: no answer (stdin is closed)\n")
     script_model(simulator, says("Done."))
     resumed = run_cli("Go on anyway", "--thread", "cli-no-answer")
-    assert resumed.returncode == 1  # the thread waits for its answer: a new instruction is refused
+    assert resumed.returncode == 4  # a conflict: the thread waits for its answer, a new instruction is refused
     assert "is waiting for the answer to its question" in resumed.stderr
 
 
@@ -93,4 +95,19 @@ def test_the_cli_reports_refusals_with_their_exit_code(run_cli, stack, workspace
         timeout=60,
         env={k: v for k, v in os.environ.items() if k != "LLMAGG_API_KEY"},
     )
-    assert keyless.returncode == 1 and "LLMAGG_API_KEY" in keyless.stderr
+    assert keyless.returncode == 5 and "set LLMAGG_API_KEY to a client key" in keyless.stderr
+
+
+def test_llmagg_agent_is_the_same_command_in_the_llmagg_cli(stack, simulator):
+    script_model(simulator, says("```python\nprint('hi')\n```\nSays hi."))
+    env = {k: v for k, v in os.environ.items() if k != "LLMAGG_API_KEY"}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "llmagg"), "agent", "Say hi", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "LLMAGG_URL": f"http://127.0.0.1:{stack.ports.gateway}", "LLMAGG_ADMIN_KEY": ADMIN_KEY},
+    )
+    assert done.returncode == 0, done.stderr
+    response = json.loads(done.stdout)
+    assert (response["agent_status"], response["generated_code"]) == ("completed", "print('hi')")

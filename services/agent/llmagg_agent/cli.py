@@ -7,8 +7,11 @@ terminal and answers them with /v1/agents/resume, then prints the final code (st
 Progress and questions go to stderr, so `llmagg-agent ... > code.py` keeps only the code.
 
 Exit codes (those of `llmagg`): 0 completed, 1 the agent stopped with an error or the gateway refused,
-2 usage, 3 not found, 5 not allowed (a project outside the agent's workspace roots), 6 the gateway is
-unreachable, 7 no answer to the agent's question (stdin closed).
+2 usage, 3 not found, 4 conflict (the thread waits for an answer or is busy), 5 not allowed (no client
+key, or a project outside the agent's workspace roots), 6 the gateway is unreachable, 7 no answer to
+the agent's question (stdin closed).
+
+`llmagg agent ...` is the same command inside the `llmagg` CLI (tools/cli registers it).
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from typing import Any, TextIO
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 POLL_S = 0.25  # how often progress is looked up while a run goes on
-OK, FAILED, USAGE, NOT_FOUND, NOT_ALLOWED, UNREACHABLE, NO_ANSWER = 0, 1, 2, 3, 5, 6, 7
-_STATUS_CODES = {400: USAGE, 403: NOT_ALLOWED, 404: NOT_FOUND}
+OK, FAILED, USAGE, NOT_FOUND, CONFLICT, NOT_ALLOWED, UNREACHABLE, NO_ANSWER = 0, 1, 2, 3, 4, 5, 6, 7
+_STATUS_CODES = {401: NOT_ALLOWED, 403: NOT_ALLOWED, 404: NOT_FOUND, 409: CONFLICT, 502: UNREACHABLE, 503: UNREACHABLE}
 
 
 class CliError(Exception):
@@ -154,9 +157,14 @@ def _ask(question: str, answers: TextIO, out: TextIO) -> str:
 
 
 def run(
-    args: argparse.Namespace, answers: TextIO = sys.stdin, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    args: argparse.Namespace,
+    api_key: str | None,
+    answers: TextIO = sys.stdin,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
 ) -> int:
-    gateway = Gateway(args.url, os.environ.get("LLMAGG_API_KEY") or None)
+    """Run the agent as `args` say; the exit code. Raises CliError when the gateway refuses or cannot be reached."""
+    gateway = Gateway(args.url, api_key)
     project = Path(args.project).expanduser().resolve() if args.project else None
     if project is not None and not project.is_dir():
         raise CliError(f"--project {args.project} is not a directory", USAGE)
@@ -196,8 +204,8 @@ def run(
     return OK
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The command's arguments (for `llmagg agent`, the same as `llmagg-agent`)."""
+def add_arguments(parser: argparse.ArgumentParser, *, common: bool = True) -> None:
+    """The command's arguments; `common=False` leaves out --url and --json (`llmagg` has its own)."""
     parser.add_argument("instruction", help="what the agent should do")
     parser.add_argument("--project", metavar="DIR", help="the project folder its file tools work in")
     parser.add_argument("--language", help="the language of the code asked for (python, javascript, ...)")
@@ -205,8 +213,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--provider", help="pin the model calls to one provider id")
     parser.add_argument("--thread", metavar="ID", help="continue this thread (default: a new one)")
     parser.add_argument("--context-file", metavar="FILE", help="a file whose text is sent as context")
-    parser.add_argument("--url", default=os.environ.get("LLMAGG_URL", DEFAULT_URL), help="the gateway (LLMAGG_URL)")
-    parser.add_argument("--json", action="store_true", help="print the final response as JSON")
+    if common:
+        parser.add_argument("--url", default=os.environ.get("LLMAGG_URL", DEFAULT_URL), help="the gateway (LLMAGG_URL)")
+        parser.add_argument("--json", action="store_true", help="print the final response as JSON")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        return run(args)
+        return run(args, os.environ.get("LLMAGG_API_KEY") or None)
     except CliError as error:
         print(f"llmagg-agent: {error.message}", file=sys.stderr)
         return error.code
