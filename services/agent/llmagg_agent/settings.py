@@ -49,9 +49,11 @@ class AgentSettings(ServiceSettings):
     workspace_roots: Annotated[list[Path] | None, NoDecode] = None
     # Where the gateway listens (GATEWAY_HOST, as `make run` takes it): decides the default roots above.
     gateway_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("AGENT_GATEWAY_HOST", "GATEWAY_HOST"))
-    # A run (one invoke or resume) makes at most this many model calls, and ends by this deadline.
+    # A run (one invoke or resume) makes at most this many model calls, and ends by this deadline. The
+    # answer comes only at the end of a run, and Envoy resets a stream that stays silent for 5 minutes:
+    # the default ends the run first, saved, so that an invoke on the same thread can go on from there.
     max_steps: int = Field(default=25, ge=1)
-    run_deadline_s: float = Field(default=600.0, gt=0)
+    run_deadline_s: float = Field(default=280.0, gt=0)
     # File tools: largest file read or written, most directory entries listed.
     max_read_bytes: int = Field(default=1024 * 1024, gt=0)
     max_write_bytes: int = Field(default=1024 * 1024, gt=0)

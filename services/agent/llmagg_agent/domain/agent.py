@@ -62,7 +62,7 @@ MAX_PAGE = 500
 @dataclass(frozen=True)
 class AgentLimits:
     max_steps: int = 25  # model calls per run
-    run_deadline_s: float = 600.0
+    run_deadline_s: float = 280.0
     lease_margin_s: float = 30.0  # a dead replica's lease outlives its run's deadline by this much
 
 
