@@ -6,14 +6,9 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from concurrent import futures
+from collections.abc import Callable
 from typing import Any
 
-import grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-
-from llmagg_devstack.processes import free_port
 from llmagg_devstack.simulator import SimulatorProcess
 
 SIM_KEY_ENV = "SIM_PROVIDER_KEY"
@@ -46,6 +41,8 @@ SCENARIOS: dict[str, tuple[dict | None, str, int]] = {
     "reject-400-backup": (None, "bad-request", 1),
     "bad-key": ({"type": "401"}, "bad-key", 5),
     "bad-key-backup": (None, "bad-key", 1),
+    "watch-429": ({"type": "429", "retry_after": 600}, "watched-fallback", 5),
+    "watch-backup": (None, "watched-fallback", 1),
     "agent-sim": (None, "agent-model", 1),  # the model the agent service asks for (AGENT_TEST_ENV)
 }
 
@@ -146,40 +143,3 @@ def wait_for(condition: Callable[[], Any], what: str, timeout_s: float = 15) -> 
             return found
         time.sleep(0.05)
     raise AssertionError(f"no {what} within {timeout_s}s")
-
-
-class SpanReceiver(trace_service_pb2_grpc.TraceServiceServicer):
-    """A minimal OTLP/gRPC collector that keeps every span it is sent."""
-
-    def __init__(self) -> None:
-        self.spans: list[Any] = []
-        self.endpoint = ""
-
-    def Export(self, request, context):
-        for resource_spans in request.resource_spans:
-            for scope_spans in resource_spans.scope_spans:
-                self.spans.extend(scope_spans.spans)
-        return trace_service_pb2.ExportTraceServiceResponse()
-
-
-def span_receiver() -> Iterator[SpanReceiver]:
-    """A running SpanReceiver on a free port (for a fixture to yield from)."""
-    receiver = SpanReceiver()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, server)
-    port = server.add_insecure_port(f"127.0.0.1:{free_port()}")
-    server.start()
-    receiver.endpoint = f"http://127.0.0.1:{port}"
-    try:
-        yield receiver
-    finally:
-        server.stop(0)
-
-
-def tracing_env(receiver: SpanReceiver) -> dict[str, str]:
-    """Environment that makes a service export its spans to `receiver` promptly."""
-    return {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-        "OTEL_EXPORTER_OTLP_INSECURE": "true",
-        "OTEL_BSP_SCHEDULE_DELAY": "50",
-    }

@@ -8,7 +8,7 @@ import json
 import openai
 import pytest
 
-from ..helpers import ADMIN_KEY, SIM_KEY, arrivals, post_raw, scenario
+from ..helpers import ADMIN_KEY, SIM_KEY, admin_call, arrivals, post_raw, scenario
 
 AUTHORIZED = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -60,6 +60,19 @@ def test_the_sdk_stream_helper_accumulates_tool_calls(client):
 def test_models_lists_auto_chains_and_every_routable_model(client):
     ids = {m.id for m in client.models.list()}
     assert {"auto", "e2e-chain", "sim-fast/sim-small", "sim-fast/sim-embed"} <= ids
+
+
+def test_the_sdk_retrieves_one_model_as_the_list_shows_it(client, stack, client_key):
+    listed = {m.id: m for m in client.models.list()}
+    for model_id in ("sim-fast/sim-small", "auto", "e2e-chain"):
+        assert client.models.retrieve(model_id) == listed[model_id]
+    # curl users write the slash as it is; the SDK sends it as %2F.
+    status, body = admin_call(stack, "GET", "/v1/models/sim-fast/sim-small", key=client_key)
+    assert status == 200 and body["id"] == "sim-fast/sim-small"
+    assert client.models.retrieve("sim-fast/sim-small").owned_by == "sim-fast"
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.models.retrieve("sim-fast/no-such-model")
+    assert raised.value.code == "model_not_found" and "sim-fast/no-such-model" in raised.value.message
 
 
 def test_embeddings_in_the_sdks_default_base64_encoding(client):
@@ -167,8 +180,28 @@ def test_router_log_lines_carry_the_gateways_request_id(client, stack):
         client.chat.completions.create(model="all-fail", messages=HELLO)
     request_id = caught.value.response.headers["x-request-id"]
     lines = [json.loads(line) for line in (stack.run_dir / "router.log").read_text().splitlines() if request_id in line]
-    assert {line["msg"].split(":")[0] for line in lines} == {"attempt failed"}
-    assert {line["provider"] for line in lines} == {"fail-a", "fail-b"}
+    failed = [line for line in lines if line["msg"].startswith("attempt failed")]
+    [summary] = [line for line in lines if not line["msg"].startswith("attempt failed")]
+    assert [line["provider"] for line in failed] == ["fail-a", "fail-b"]
+    assert summary["msg"] == f"chat all-fail failed: all_candidates_failed after 2 attempts, {summary['latency_ms']} ms"
+    assert (summary["status"], summary["attempts"], summary["client_id"]) == (
+        "all_candidates_failed",
+        2,
+        summary["client_id"],
+    )
+
+
+def test_every_served_request_leaves_one_log_line_saying_who_served_it(client, stack):
+    raw = client.chat.completions.with_raw_response.create(model="chat-model", messages=HELLO)
+    request_id = raw.headers["x-request-id"]
+    [line] = [json.loads(x) for x in (stack.run_dir / "router.log").read_text().splitlines() if request_id in x]
+    assert (line["model_asked"], line["provider"], line["model"], line["attempts"]) == (
+        "chat-model",
+        "sim-fast",
+        "sim-small",
+        1,
+    )
+    assert line["msg"].startswith("chat chat-model -> sim-fast/sim-small via sim-fast-acct: 1 attempt, ")
 
 
 def test_when_every_account_is_rate_limited_the_client_gets_429_with_retry_after(client, simulator):

@@ -8,6 +8,8 @@ import urllib.request
 import openai
 import pytest
 
+from llmagg_devstack.otlp import span_receiver
+
 from ..agent_helpers import agent_env, calls, new_project, says, script_model, tool_call
 from ..helpers import (
     ADMIN_KEY,
@@ -18,8 +20,6 @@ from ..helpers import (
     create_client_key,
     post_raw,
     scenario,
-    span_receiver,
-    tracing_env,
     wait_for,
 )
 
@@ -29,7 +29,8 @@ PARENT_SPAN_ID = "00f067aa0ba902b7"
 
 @pytest.fixture(scope="module")
 def receiver():
-    yield from span_receiver()
+    with span_receiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def traced_stack(receiver, router_config, tmp_path_factory, make_stack, workspac
         **ROUTER_TEST_ENV,
         **agent_env(workspaces),
         "LLMAGG_CONFIG": str(router_config),
-        **tracing_env(receiver),
+        **receiver.environment(),
     }
     with stack.running(env):
         yield stack
@@ -181,14 +182,15 @@ def test_an_agent_run_is_one_trace_from_the_gateway_to_every_router_attempt(
     )
     assert status == 200 and answer["agent_status"] == "completed"
     agent_server = "llmagg.agent.v1.AgentService/InvokeCodeAgent"
-    spans = spans_of_trace(receiver, trace_id, 9, agent_server, SERVER, SERVER, "chat sim-small", "chat sim-small")
+    spans = spans_of_trace(receiver, trace_id, 11, agent_server, *[SERVER] * 4, "chat sim-small", "chat sim-small")
     spans = wait_for(lambda: edge_spans(receiver, trace_id), "the gateway's spans")
     [edge] = [s for s in spans if s.parent_span_id.hex() == PARENT_SPAN_ID]
     [server] = [s for s in spans if s.name == agent_server]
     [run] = [s for s in spans if s.name == "agent.run"]
     model_calls = sorted((s for s in spans if s.name == "agent.model_call"), key=lambda s: attributes(s)["llmagg.step"])
     [tool] = [s for s in spans if s.name == "agent.tool_call"]
-    routers = [s for s in spans if s.name == SERVER]
+    calls_out = [s for s in spans if s.name == SERVER and s.kind == s.SPAN_KIND_CLIENT]  # the agent's channel
+    routers = [s for s in spans if s.name == SERVER and s.kind == s.SPAN_KIND_SERVER]
     attempts = [s for s in spans if s.name == "chat sim-small"]
     assert server.parent_span_id == edge.span_id  # the agent's span hangs off the gateway's
     assert run.parent_span_id == server.span_id
@@ -199,7 +201,8 @@ def test_an_agent_run_is_one_trace_from_the_gateway_to_every_router_attempt(
     assert attributes(model_calls[0])["llmagg.model_used"] == "agent-sim/sim-small"
     assert tool.parent_span_id == run.span_id
     assert (attributes(tool)["llmagg.tool"], attributes(tool)["llmagg.outcome"]) == ("read_file", "ok")
-    assert sorted(r.parent_span_id for r in routers) == sorted(c.span_id for c in model_calls)
+    assert sorted(c.parent_span_id for c in calls_out) == sorted(c.span_id for c in model_calls)
+    assert sorted(r.parent_span_id for r in routers) == sorted(c.span_id for c in calls_out)
     assert sorted(a.parent_span_id for a in attempts) == sorted(r.span_id for r in routers)
     assert all(attributes(a)["gen_ai.provider.name"] == "agent-sim" for a in attempts)
     assert all(attributes(r)["llmagg.client_id"] == attributes(run)["llmagg.client_id"] for r in routers)

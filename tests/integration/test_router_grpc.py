@@ -35,9 +35,16 @@ def stub(router_only):
 
 def test_typed_chat_answers_with_the_route_it_took(stub, simulator):
     providers = scenario(simulator, "fallback-429")
-    response = stub.Chat(pb.ChatRequest(model="fallback-429", messages=HELLO), timeout=30)
+    response, call = stub.Chat.with_call(pb.ChatRequest(model="fallback-429", messages=HELLO), timeout=30)
     assert response.choices[0].message.content == "typed hello"
     assert (response.route.provider, response.route.attempts) == ("rl-backup", 2)
+    route = {key: value for key, value in call.trailing_metadata() if key.startswith("x-llmagg-")}
+    assert route == {
+        "x-llmagg-provider": "rl-backup",
+        "x-llmagg-model": "sim-small",
+        "x-llmagg-account": "rl-backup-acct",
+        "x-llmagg-attempts": "2",
+    }
     assert arrivals(simulator, providers) == ["rl-first", "rl-backup"]
     assert response.usage.total_tokens > 0
 
@@ -71,10 +78,11 @@ def test_typed_list_models_and_embed(stub):
     assert len(embedded.embeddings) == 3 and len(embedded.embeddings[0].values) == 8
 
 
-def test_unknown_model_is_not_found(stub):
+def test_unknown_model_is_not_found_in_grpc_words(stub):
     with pytest.raises(grpc.RpcError) as caught:
         stub.Chat(pb.ChatRequest(model="nope", messages=HELLO))
     assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+    assert "ListModels lists the models" in caught.value.details() and "/v1/" not in caught.value.details()
 
 
 def test_rate_limited_everywhere_is_resource_exhausted_with_retry_info(stub, simulator):
@@ -82,6 +90,7 @@ def test_rate_limited_everywhere_is_resource_exhausted_with_retry_info(stub, sim
     with pytest.raises(grpc.RpcError) as caught:
         stub.Chat(pb.ChatRequest(model="all-429", messages=HELLO))
     assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "RetryInfo" in caught.value.details() and "Retry-After header" not in caught.value.details()
     trailers = dict(caught.value.trailing_metadata())
     status = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
     retry = error_details_pb2.RetryInfo()

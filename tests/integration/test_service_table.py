@@ -25,7 +25,7 @@ def test_the_package_imports_and_its_settings_follow_the_row(service: Service, m
     settings_class = getattr(importlib.import_module(module), name)
     assert settings_class.model_config["env_prefix"] == service.env_prefix
     monkeypatch.delenv(f"{service.env_prefix}PORT", raising=False)
-    assert settings_class().port == service.port
+    assert (settings_class().port, settings_class().metrics_port) == (service.port, service.metrics_port)
     monkeypatch.setenv(f"{service.env_prefix}PORT", "12345")
     assert settings_class().port == 12345
     result = subprocess.run([sys.executable, "-c", f"import {service.package}"], capture_output=True, timeout=60)

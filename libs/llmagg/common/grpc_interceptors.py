@@ -66,7 +66,7 @@ def error_trailers(error: ServiceError) -> tuple[tuple[str, str | bytes], ...]:
         metadata.append((RETRY_ELSEWHERE_METADATA, "true"))
     if error.http_status is not None:
         metadata.append((HTTP_STATUS_METADATA, str(error.http_status)))
-    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=error.message)
+    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=error.grpc_message)
     for detail in details:
         status.details.add().Pack(detail)
     metadata.append(("grpc-status-details-bin", status.SerializeToString()))
@@ -74,7 +74,7 @@ def error_trailers(error: ServiceError) -> tuple[tuple[str, str | bytes], ...]:
 
 
 async def abort_with(context: grpc.aio.ServicerContext, error: ServiceError) -> None:
-    await context.abort(STATUS_BY_KIND[error.kind], error.message, trailing_metadata=error_trailers(error))
+    await context.abort(STATUS_BY_KIND[error.kind], error.grpc_message, trailing_metadata=error_trailers(error))
 
 
 _INTERNAL_ERROR = ServiceError(

@@ -217,8 +217,8 @@ def service_cli(
     main: Callable[[Any], Coroutine[Any, Any, None]],
     config_errors: tuple[type[Exception], ...],
 ) -> None:
-    """A service's `python -m` entry: JSON logs, `main(settings)` on the loop, exit 2 on a bad configuration."""
-    configure_logging(service, settings.log_level)
+    """A service's `python -m` entry: its logs, `main(settings)` on the loop, exit 2 on a bad configuration."""
+    configure_logging(service, settings.log_level, settings.log_format)
     try:
         run(main(settings))
     except config_errors as exc:

@@ -16,6 +16,7 @@ class CredentialsSettings(ServiceSettings):
     model_config = settings_config("credentials")
 
     port: int = service("credentials").port
+    metrics_port: int = service("credentials").metrics_port
     # The user's YAML: its providers are known here too, its accounts are imported at start.
     config: Path | None = Field(default=None, validation_alias=AliasChoices("CREDENTIALS_CONFIG", "LLMAGG_CONFIG"))
     registry: Path = SHIPPED_REGISTRY

@@ -37,7 +37,7 @@ def build_router(settings: RouterSettings, config: RoutingConfig) -> Router:
         stream_upstream=settings.stream_upstream,
         max_answer_bytes=settings.max_response_bytes,
     )
-    return Router(resolver, ports, adapters, limits)
+    return Router(resolver, ports, adapters, limits, trace_content=settings.trace_content)
 
 
 def build_server(settings: RouterSettings, router: Router) -> GrpcServer:

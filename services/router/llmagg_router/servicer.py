@@ -20,6 +20,7 @@ from llmagg.router.v1 import router_pb2_grpc
 from llmagg_router import converters
 from llmagg_router.domain.catalog import routable_models
 from llmagg_router.domain.router import Route, Router
+from llmagg_router.domain.state import routing_state
 from llmagg_router.domain.upstream import Operation
 
 log = logging.getLogger(__name__)
@@ -96,19 +97,24 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         self._catalogue_generation: int | None = None
         self._models = pb.ListModelsResponse()
         self._models_json = httpbody_pb2.HttpBody()
+        self._model_json: dict[str, httpbody_pb2.HttpBody] = {}
 
-    def _catalogue(self) -> tuple[pb.ListModelsResponse, httpbody_pb2.HttpBody]:
-        """The model list, rendered again only when the accounts (and so the routable providers) changed."""
+    def _catalogue(self) -> tuple[pb.ListModelsResponse, httpbody_pb2.HttpBody, dict[str, httpbody_pb2.HttpBody]]:
+        """The model list (typed, JSON, and JSON per model id), rendered again only when the accounts
+        (and so the routable providers) changed."""
         resolver = self._router.resolver
         if resolver.generation != self._catalogue_generation:
             entries = routable_models(resolver.routable_providers)
             chains = sorted(resolver.config.fallback_chains)
+            listed = converters.openai_models_json(entries, chains, self._created)
             self._models = converters.models_response(entries, chains)
-            self._models_json = httpbody_pb2.HttpBody(
-                content_type=_JSON, data=orjson.dumps(converters.openai_models_json(entries, chains, self._created))
-            )
+            self._models_json = httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(listed))
+            self._model_json = {
+                model["id"]: httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(model))
+                for model in listed["data"]
+            }
             self._catalogue_generation = resolver.generation
-        return self._models, self._models_json
+        return self._models, self._models_json, self._model_json
 
     # --- REST-facing (raw OpenAI JSON through Envoy) ----------------------------------------------
     async def _read_body(self, pieces: AsyncIterator[Any], holding: Holding) -> bytes:
@@ -161,6 +167,24 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     async def ListModelsJson(self, request, context) -> httpbody_pb2.HttpBody:
         return self._catalogue()[1]
 
+    async def GetModelJson(self, request: pb.GetModelJsonRequest, context) -> httpbody_pb2.HttpBody:
+        model = urllib.parse.unquote(request.model)  # the SDK sends `provider/model` as `provider%2Fmodel`
+        found = self._catalogue()[2].get(model)
+        if found is None:
+            raise ServiceError(
+                ErrorKind.NOT_FOUND,
+                f"The model {model!r} does not exist or you do not have access to it. GET /v1/models lists "
+                "the models you can route to.",
+                code="model_not_found",
+                param="model",
+            )
+        return found
+
+    async def GetRoutingState(self, request, context) -> httpbody_pb2.HttpBody:
+        ports = self._router.ports
+        state = routing_state(self._router.resolver.routable_providers, ports.keys, ports.health.snapshot())
+        return httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(state))
+
     async def CreateEmbedding(self, requests, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
         with self._inflight.hold() as holding:
             body = _parse_json(await self._read_body(requests, holding))
@@ -173,6 +197,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     async def Chat(self, request: pb.ChatRequest, context) -> pb.ChatResponse:
         with self._inflight.hold(request.ByteSize()):
             result = await self._router.complete(converters.chat_request_to_body(request), own_key=_own_key(context))
+        context.set_trailing_metadata(_route_metadata(result.route))
         return converters.chat_response(result.body, result.route)
 
     async def StreamChat(self, request: pb.StreamChatRequest, context) -> AsyncIterator[pb.StreamChatResponse]:
@@ -193,6 +218,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             result = await self._router.complete(
                 converters.embed_request_to_body(request), Operation.EMBEDDINGS, _own_key(context)
             )
+        context.set_trailing_metadata(_route_metadata(result.route))
         return converters.embed_response(result.body, result.route)
 
 

@@ -43,6 +43,9 @@ class RouterSettings(ServiceSettings):
     # Ask upstreams for a stream even when the client did not, and hand the client the whole answer:
     # a provider's first chunk comes in seconds, a whole answer may take a minute to start.
     stream_upstream: bool = True
+    # Put the messages asked and answered on the request's span (gen_ai.input/output.messages). Off:
+    # prompts are the users' data and traces are kept and shared more widely than they are.
+    trace_content: bool = False
     # A request body larger than this is refused with a 413.
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     # Request bodies being received, parsed and routed at once (each takes several times its size in

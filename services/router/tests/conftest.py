@@ -50,11 +50,18 @@ def metrics() -> PrometheusRouterMetrics:
 
 @pytest.fixture
 def make_router(health, upstream, clock, metrics):
-    def build(config: RoutingConfig | None = None, quota: QuotaLedger | None = None, **limits: Any) -> Router:
+    def build(
+        config: RoutingConfig | None = None,
+        quota: QuotaLedger | None = None,
+        trace_content: bool = False,
+        **limits: Any,
+    ) -> Router:
         config = config or make_config()
         keys = ConfigKeySource(config.accounts, clock=clock)
         ports = RouterPorts(keys=keys, quota=quota or UnmeteredQuota(), health=health, metrics=metrics)
         resolver = Resolver(config, keys, health, {"openai"})
-        return Router(resolver, ports, {"openai": upstream}, RouterLimits(**limits), clock=clock)
+        return Router(
+            resolver, ports, {"openai": upstream}, RouterLimits(**limits), clock=clock, trace_content=trace_content
+        )
 
     return build

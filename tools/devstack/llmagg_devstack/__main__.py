@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from llmagg.suite import SERVICES
+from llmagg_devstack.follow import LogFollower
 from llmagg_devstack.processes import ProcessError
 from llmagg_devstack.simulator import SimulatorProcess
 from llmagg_devstack.stack import ROOT, Ports, Stack, write_config
@@ -110,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         client_auth=os.environ.get("GATEWAY_CLIENT_AUTH", "on").lower() not in ("off", "0", "false", "no"),
         listen_host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
     )
-    env: dict[str, str] = {}
+    # Lines a person reads on the terminal (unless the environment chose otherwise).
+    env = {f"{s.env_prefix}LOG_FORMAT": "text" for s in SERVICES if f"{s.env_prefix}LOG_FORMAT" not in os.environ}
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _stop)
     simulator = None
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 die_with_launcher=True,
             )
             config = write_config(stack.run_dir / "demo-config.yaml", demo_config(simulator.url))
-            env = {"LLMAGG_CONFIG": str(config), DEMO_KEY_ENV: "sim-demo-key"}
+            env |= {"LLMAGG_CONFIG": str(config), DEMO_KEY_ENV: "sim-demo-key"}
             model = "demo-model"
             note = (
                 "\nDemo mode: three simulated providers (see .run/demo-config.yaml). A request for 'demo-model'\n"
@@ -142,8 +145,11 @@ def main(argv: list[str] | None = None) -> int:
         stack.start_services(env)
         stack.start_gateway()
         print(banner(stack, model, note), flush=True)
+        follower = LogFollower(stack.run_dir / f"{s.name}.log" for s in SERVICES)
         while True:
             time.sleep(0.5)
+            for line in follower.new_lines():
+                print(line, flush=True)
             for process in stack.processes:
                 if process.returncode is not None:
                     print(f"{process.name} exited; see {process.log_path}", file=sys.stderr)

@@ -2,9 +2,9 @@
 
 Both send OpenAI chat bodies through the router's CreateChatCompletion, the RPC the gateway serves
 `/v1/chat/completions` with: every field (tools, tool_choice, provider, model_quality) reaches the
-router as JSON, and its answer comes back byte for byte. Each call carries the caller's trace context
-(W3C traceparent), so the router's spans nest under the agent's, the gateway's request id and the
-client id.
+router as JSON, and its answer comes back byte for byte. Each call carries the gateway's request id,
+the client id and the service token; the channel (llmagg.common.grpc_client) adds the caller's trace
+context, so the router's spans nest under the agent's.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 import grpc
 import orjson
 from google.api import httpbody_pb2
-from opentelemetry import propagate
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.grpc_client import service_channel
 from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA
 from llmagg.common.logging import request_id
 from llmagg.common.rpc_errors import service_error
@@ -31,9 +31,7 @@ _JSON = "application/json"
 
 
 def _metadata(client_id: str | None, token: str | None) -> list[tuple[str, str]]:
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)  # traceparent (and tracestate) of the current span
-    metadata = list(carrier.items())
+    metadata: list[tuple[str, str]] = []
     if token:
         metadata.append((SERVICE_TOKEN_METADATA, token))
     if rid := request_id.get():
@@ -78,9 +76,9 @@ class RouterClient:
     def __init__(self, address: str, token: str | None = None, max_message_bytes: int = 32 * 1024 * 1024) -> None:
         self.address = address
         self._token = Secret(token) if token else None
-        self._channel = grpc.aio.insecure_channel(
+        self._channel = service_channel(
             address,
-            options=[
+            [
                 ("grpc.max_receive_message_length", max_message_bytes),
                 ("grpc.max_send_message_length", max_message_bytes),
             ],

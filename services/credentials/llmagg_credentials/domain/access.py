@@ -16,7 +16,11 @@ from llmagg.common.secrets import Secret
 from llmagg_credentials.domain.client_keys import ADMIN, UNAVAILABLE, ClientKeys, Verdict
 
 # Request paths that manage accounts and keys (REST through the transcoder, or gRPC): admin keys only.
-ADMIN_PATHS = ("/v1/admin/", "/llmagg.credentials.v1.CredentialsService/")
+ADMIN_PATHS = (
+    "/v1/admin/",
+    "/llmagg.credentials.v1.CredentialsService/",
+    "/llmagg.router.v1.RouterService/GetRoutingState",
+)
 CLIENT_ID_HEADER = "x-llmagg-client-id"
 CLIENT_SCOPE_HEADER = "x-llmagg-client-scope"
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from llmagg.common.grpc_client import service_channel
 from llmagg.common.logging import log_fields
 from llmagg.common.secrets import Secret
 from llmagg.credentials.v1 import credentials_pb2 as pb
@@ -99,7 +100,7 @@ class CredentialsKeySource:
     # --- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
         """Open the channel (on the serving loop), read the accounts once, then keep them fresh."""
-        self._channel = grpc.aio.insecure_channel(self._address)
+        self._channel = service_channel(self._address)
         self._stub = credentials_pb2_grpc.CredentialsServiceStub(self._channel)
         await self.refresh()
         self._task = asyncio.create_task(self._keep_fresh())

@@ -133,6 +133,7 @@ class Resolver:
             raise ServiceError(
                 ErrorKind.NOT_FOUND,
                 f"Unknown provider {pin!r}. GET /v1/models lists the providers you can route to.",
+                grpc_message=f"Unknown provider {pin!r}. ListModels lists the providers you can route to.",
                 code="provider_not_found",
                 param="provider",
             )
@@ -219,6 +220,8 @@ class Resolver:
                 ErrorKind.NOT_FOUND,
                 f"The model {model!r} does not exist{where}. GET /v1/models lists the models you can route to; "
                 "use `provider/model` to send any model id to a provider.",
+                grpc_message=f"The model {model!r} does not exist{where}. ListModels lists the models you can "
+                "route to; use `provider/model` to send any model id to a provider.",
                 code="model_not_found",
                 param="model",
             )

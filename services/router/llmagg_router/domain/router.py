@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+import orjson
 from opentelemetry import trace
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.logging import log_fields
 from llmagg.common.secrets import Secret
 from llmagg_router.domain.assembly import assemble
 from llmagg_router.domain.attempt import Answer, Attempt, AttemptPlan, QuotaDenied, describe
@@ -30,6 +33,7 @@ from llmagg_router.domain.resolver import Resolution, Resolver
 from llmagg_router.domain.tokens import estimate_tokens
 from llmagg_router.domain.upstream import Candidate, Failure, Operation, ProviderAdapter, UpstreamError
 
+log = logging.getLogger(__name__)
 ROUTER_FIELDS = ("provider", "model_quality")  # ours; never sent upstream
 T = TypeVar("T")
 
@@ -122,6 +126,11 @@ def _streamed(body: dict[str, Any], candidate: Candidate) -> dict[str, Any]:
 
 def _finish_reasons(chunk: dict[str, Any]) -> list[str]:
     return [str(choice["finish_reason"]) for choice in chunk.get("choices") or () if choice.get("finish_reason")]
+
+
+def _answered_messages(response: dict[str, Any]) -> list[dict[str, Any]]:
+    """The messages of a chat answer (none for embeddings: vectors are not messages)."""
+    return [choice["message"] for choice in response.get("choices") or () if isinstance(choice.get("message"), dict)]
 
 
 def _has_content(chunk: dict[str, Any]) -> bool:
@@ -244,6 +253,8 @@ class _Walk:
                 ErrorKind.RESOURCE_EXHAUSTED,
                 f"Every account that can serve {self.model!r} is rate limited right now; retry after the "
                 "Retry-After header.",
+                grpc_message=f"Every account that can serve {self.model!r} is rate limited right now; retry "
+                "after the delay in the RetryInfo detail (or the retry-after trailer).",
                 code="rate_limit_exceeded",
                 retry_after_s=min(waits) if waits else self.limits.default_cooldown_s,
             )
@@ -285,31 +296,65 @@ def _shutting_down() -> ServiceError:
 
 
 class _RequestRecord:
-    """One request as metrics and the RPC's span see it: what was asked, what served it, how it ended."""
+    """One request as metrics, the RPC's span and the log see it: what was asked, what served it, how it ended.
 
-    def __init__(self, metrics: RouterMetrics, operation: Operation, model: str, clock: Callable[[], float]) -> None:
-        self._metrics, self._operation, self._clock = metrics, operation.value, clock
+    With `trace_content` the span also holds the messages asked and answered (GenAI's opt-in
+    `gen_ai.input.messages` / `gen_ai.output.messages`, as OpenAI JSON).
+    """
+
+    def __init__(
+        self,
+        metrics: RouterMetrics,
+        operation: Operation,
+        request: ParsedRequest,
+        clock: Callable[[], float],
+        trace_content: bool,
+    ) -> None:
+        self._metrics, self._operation, self._model, self._clock = metrics, operation.value, request.model, clock
+        self.trace_content = trace_content
         self._started = clock()
         self._span = trace.get_current_span()
-        self._span.set_attributes({"gen_ai.operation.name": self._operation, "gen_ai.request.model": model})
+        self._span.set_attributes({"gen_ai.operation.name": self._operation, "gen_ai.request.model": request.model})
+        if trace_content and self._span.is_recording():
+            asked = request.upstream_body.get("messages", request.upstream_body.get("input"))
+            self._span.set_attribute("gen_ai.input.messages", orjson.dumps(asked).decode())
 
-    def served(self, route: Route, answer: Answer) -> None:
+    def served(self, route: Route, answer: Answer, output: list[dict[str, Any]] | None = None) -> None:
         attributes: dict[str, Any] = {"gen_ai.provider.name": route.provider, "llmagg.attempts": route.attempts}
+        if self.trace_content and output is not None:
+            attributes["gen_ai.output.messages"] = orjson.dumps(output).decode()
         if answer.response_model:
             attributes["gen_ai.response.model"] = answer.response_model
         if answer.usage:
             attributes["gen_ai.usage.input_tokens"] = answer.usage.prompt_tokens
             attributes["gen_ai.usage.output_tokens"] = answer.usage.completion_tokens
         self._span.set_attributes(attributes)
-        self._ended("ok", route.attempts)
+        milliseconds = round(self._ended("ok", route.attempts) * 1000)
+        tokens = f"{answer.usage.prompt_tokens}+{answer.usage.completion_tokens} tokens, " if answer.usage else ""
+        log.info(
+            "%s %s -> %s/%s via %s: %d attempt%s, %s%d ms",
+            self._operation, self._model, route.provider, route.model, route.account, route.attempts,
+            "" if route.attempts == 1 else "s", tokens, milliseconds,
+            extra=log_fields(
+                status="ok", model_asked=self._model, provider=route.provider, model=route.model,
+                account=route.account, attempts=route.attempts, latency_ms=milliseconds,
+            ),
+        )  # fmt: skip
 
     def failed(self, error: BaseException, attempts: int) -> None:
         outcome = error.code if isinstance(error, ServiceError) else "cancelled"
         self._span.set_attributes({"error.type": outcome, "llmagg.attempts": attempts})
-        self._ended(outcome, attempts)
+        milliseconds = round(self._ended(outcome, attempts) * 1000)
+        log.info(
+            "%s %s failed: %s after %d attempt%s, %d ms",
+            self._operation, self._model, outcome, attempts, "" if attempts == 1 else "s", milliseconds,
+            extra=log_fields(status=outcome, model_asked=self._model, attempts=attempts, latency_ms=milliseconds),
+        )  # fmt: skip
 
-    def _ended(self, outcome: str, attempts: int) -> None:
-        self._metrics.request_ended(self._operation, outcome, self._clock() - self._started, attempts)
+    def _ended(self, outcome: str, attempts: int) -> float:
+        seconds = self._clock() - self._started
+        self._metrics.request_ended(self._operation, outcome, seconds, attempts)
+        return seconds
 
 
 class RoutedStream:
@@ -343,6 +388,7 @@ class RoutedStream:
         provider = self._attempt.candidate.provider.id
         last: dict[str, Any] = {}
         finish_reasons: list[str] = []
+        answered: list[dict[str, Any]] | None = [] if self._record.trace_content else None
         try:
             try:
                 with self._router.interruptible():
@@ -350,6 +396,8 @@ class RoutedStream:
                         chunk["provider"] = provider
                         last = chunk
                         finish_reasons += _finish_reasons(chunk)
+                        if answered is not None:
+                            answered.append(chunk)
                         yield chunk
                     self._head = []
                     while True:
@@ -361,6 +409,8 @@ class RoutedStream:
                         chunk["provider"] = provider
                         last = chunk
                         finish_reasons += _finish_reasons(chunk)
+                        if answered is not None:
+                            answered.append(chunk)
                         yield chunk
             except UpstreamError as error:
                 await self._attempt.fail(error)
@@ -381,7 +431,9 @@ class RoutedStream:
         else:
             answer = replace(Answer.of(last, self._first_content_ms), finish_reasons=tuple(finish_reasons))
             await self._attempt.succeed(answer, self._first_content_ms)
-            self._record.served(self.route, answer)
+            self._record.served(
+                self.route, answer, None if answered is None else _answered_messages(assemble(answered))
+            )
         finally:
             await self.aclose()
 
@@ -402,11 +454,13 @@ class Router:
         adapters: Mapping[str, ProviderAdapter],
         limits: RouterLimits,
         clock: Callable[[], float] = time.monotonic,
+        trace_content: bool = False,
     ) -> None:
         self.resolver = resolver
         self.ports = ports
         self.adapters = adapters
         self.limits = limits
+        self.trace_content = trace_content
         self._clock = clock
         self._running: set[asyncio.Task[Any]] = set()
         self._interrupted = False
@@ -440,7 +494,7 @@ class Router:
     ) -> RoutedResponse:
         """One JSON exchange. `own_key`: the client's own provider key for this request (BYOK)."""
         request = parse_request(body, operation)
-        record = _RequestRecord(self.ports.metrics, operation, request.model, self._clock)
+        record = _RequestRecord(self.ports.metrics, operation, request, self._clock, self.trace_content)
         streamed = operation is Operation.CHAT and self.limits.stream_upstream
 
         async def call(attempt: Attempt, key: Secret | None) -> RoutedResponse:
@@ -456,7 +510,7 @@ class Router:
             await attempt.succeed(answer, first_content_ms)
             response["provider"] = candidate.provider.id
             routed = RoutedResponse(response, _route(attempt))
-            record.served(routed.route, answer)
+            record.served(routed.route, answer, _answered_messages(response) if record.trace_content else None)
             return routed
 
         with self.interruptible():
@@ -464,7 +518,7 @@ class Router:
 
     async def open_stream(self, body: Any, own_key: Secret | None = None) -> RoutedStream:
         request = parse_request(body, Operation.CHAT)
-        record = _RequestRecord(self.ports.metrics, Operation.CHAT, request.model, self._clock)
+        record = _RequestRecord(self.ports.metrics, Operation.CHAT, request, self._clock, self.trace_content)
 
         async def call(attempt: Attempt, key: Secret | None) -> RoutedStream:
             upstream_body = _upstream_body(request.upstream_body, attempt.candidate)
