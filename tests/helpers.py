@@ -43,8 +43,13 @@ SCENARIOS: dict[str, tuple[dict | None, str, int]] = {
     "bad-key-backup": (None, "bad-key", 1),
     "watch-429": ({"type": "429", "retry_after": 600}, "watched-fallback", 5),
     "watch-backup": (None, "watched-fallback", 1),
+    "or-down": ({"type": "503"}, "openrouter-first", 5),
+    "or-next": (None, "openrouter-next", 5),
     "agent-sim": (None, "agent-model", 1),  # the model the agent service asks for (AGENT_TEST_ENV)
+    "agent-no-tools": (None, "agent-model", 5),  # tried first, but its model cannot call tools (MODEL_FIELDS)
 }
+# Registry fields of a scenario's model beyond the defaults.
+MODEL_FIELDS: dict[str, dict] = {"agent-no-tools": {"capabilities": []}}
 
 ROUTER_TEST_ENV = {
     SIM_KEY_ENV: SIM_KEY,
@@ -66,7 +71,9 @@ def startup_behaviours() -> dict[str, dict]:
 def routing_config(simulator: SimulatorProcess) -> dict:
     providers = []
     for name, (_, alias, speed) in SCENARIOS.items():
-        models = [{"id": "sim-small", "quality": 3, "context_window": 32768, "aliases": [alias]}]
+        models = [
+            {"id": "sim-small", "quality": 3, "context_window": 32768, "aliases": [alias], **MODEL_FIELDS.get(name, {})}
+        ]
         if name == "sim-fast":
             models.append({"id": "sim-embed", "type": "embedding", "context_window": 8192, "aliases": ["embed-model"]})
         providers.append(

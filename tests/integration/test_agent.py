@@ -107,6 +107,8 @@ def test_read_then_write_then_done(agent_stack, simulator, workspaces):
         "ask_human_for_input",
     ]
     assert first["model"] == "sim-small" and "model_quality" not in first  # the router resolved and removed it
+    # agent-no-tools serves agent-model too and is faster, but its model takes no tools: never asked.
+    assert simulator.requests("agent-no-tools") == []
     assert tool_results(second) == [("call_read", "read_file", "def helper():\n    return 42\n")]
     assert tool_results(third) == [("call_write", "write_file", "Created src/importer.py (25 bytes).")]
     assert [m["role"] for m in third["messages"]] == ["system", "user", "assistant", "tool", "assistant", "tool"]
