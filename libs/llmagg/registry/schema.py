@@ -179,7 +179,9 @@ def _timezone(value: Any, where: str) -> str:
     try:
         zoneinfo.ZoneInfo(_text(value, where))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise RegistryError(f"{where} must be an IANA time zone such as UTC or America/Los_Angeles, got {value!r}")
+        raise RegistryError(
+            f"{where} must be an IANA time zone such as UTC or America/Los_Angeles, got {value!r}"
+        ) from None
     return value
 
 

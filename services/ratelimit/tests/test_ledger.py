@@ -159,7 +159,9 @@ async def test_a_clients_requests_per_minute_and_token_budget(clock):
     assert [(await ledger.check_client("cli")).allowed for _ in range(3)] == [True, True, False]
     assert (await ledger.check_client("cli")).limit_name == "rpm"
     clock.now += 60
-    await ledger.settle([Settlement(key(), "", client_id="cli", usage_known=True, prompt_tokens=60, completion_tokens=40)])
+    await ledger.settle(
+        [Settlement(key(), "", client_id="cli", usage_known=True, prompt_tokens=60, completion_tokens=40)]
+    )
     refused = await ledger.check_client("cli")
     assert (refused.allowed, refused.limit_name, refused.denied_limit) == (False, "tpd", 100)
     assert refused.retry_after_s == pytest.approx(12 * 3600 - 90)

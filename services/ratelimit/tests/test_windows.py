@@ -77,5 +77,7 @@ def test_window_ids_never_go_back_in_time(now, window, tz):
 def test_google_resets_at_midnight_pacific_not_utc():
     noon_utc = datetime.datetime(2026, 1, 15, 12, tzinfo=datetime.UTC).timestamp()
     start, end = bounds(Window.DAY, noon_utc, "America/Los_Angeles")
-    assert datetime.datetime.fromtimestamp(start, datetime.UTC) == datetime.datetime(2026, 1, 15, 8, tzinfo=datetime.UTC)
+    assert datetime.datetime.fromtimestamp(start, datetime.UTC) == datetime.datetime(
+        2026, 1, 15, 8, tzinfo=datetime.UTC
+    )
     assert end - start == 86400

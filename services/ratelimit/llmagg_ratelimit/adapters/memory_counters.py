@@ -30,7 +30,7 @@ class MemoryCounters:
     def _expire(self, now: float) -> None:
         heap = self._expiries
         while heap and heap[0][0] <= now:
-            when, kind, key = heapq.heappop(heap)
+            _, kind, key = heapq.heappop(heap)
             table = self._values if kind == "v" else self._reservations
             current = table.get(key)
             if current is not None and current[1] <= now:

@@ -8,7 +8,14 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from llmagg_ratelimit.adapters.usage_sql import SQLITE, create_statements, insert_statement, row_values, select_statement, totals
+from llmagg_ratelimit.adapters.usage_sql import (
+    SQLITE,
+    create_statements,
+    insert_statement,
+    row_values,
+    select_statement,
+    totals,
+)
 from llmagg_ratelimit.domain.ports import UsageQuery, UsageRecord, UsageTotal
 
 

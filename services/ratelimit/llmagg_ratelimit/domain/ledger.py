@@ -181,7 +181,9 @@ class Ledger:
                     continue
                 if reading.blocks(1):
                     waits.append(reading.wait_s)
-                remaining = min(remaining, max(reading.limit - reading.used, 0) / reading.limit if reading.limit else 0.0)
+                remaining = min(
+                    remaining, max(reading.limit - reading.used, 0) / reading.limit if reading.limit else 0.0
+                )
             result[key] = Headroom(0.0, max(waits)) if waits else Headroom(remaining)
         return result
 
@@ -190,14 +192,12 @@ class Ledger:
         now = self._clock()
         entries = self.clients.check(client_id, hits, now)
         decision = await self.counters.reserve(entries, "", 0, now)
-        rpm_entry, rpm = entries[0], decision.readings[0]
+        rpm = decision.readings[0]
         if decision.granted:
             remaining = None if rpm.limit is None else max(rpm.limit - rpm.used, 0)
             return ClientDecision(True, rpm.limit, remaining, rpm.wait_s)
         wait, label = _denial(entries, decision.readings)
-        blocking = next(
-            (e, r) for e, r in zip(entries, decision.readings, strict=True) if r.blocks(e.amount)
-        )
+        blocking = next((e, r) for e, r in zip(entries, decision.readings, strict=True) if r.blocks(e.amount))
         name = blocking[0].counter.split("|")[2]
         remaining = None if rpm.limit is None else max(rpm.limit - rpm.used, 0)
         return ClientDecision(

@@ -76,9 +76,7 @@ class CounterStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def reserve(
-        self, entries: Sequence[Entry], reservation_id: str, ttl_s: float, now: float
-    ) -> StoreDecision:
+    async def reserve(self, entries: Sequence[Entry], reservation_id: str, ttl_s: float, now: float) -> StoreDecision:
         """If every entry has room for its amount, add them all and remember the reservation (for `ttl_s`,
         unless the id is ""); otherwise change nothing."""
         ...
