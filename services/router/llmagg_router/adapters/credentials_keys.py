@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from llmagg.common.grpc_interceptors import SERVICE_TOKEN_METADATA
 from llmagg.common.logging import log_fields
 from llmagg.common.secrets import Secret
 from llmagg.credentials.v1 import credentials_pb2 as pb
@@ -35,7 +36,6 @@ from llmagg_router.domain.ports import KeyOutcome, KeyUnavailable
 
 log = logging.getLogger(__name__)
 
-SERVICE_TOKEN_METADATA = "x-llmagg-service-token"
 _CALL_TIMEOUT_S = 3.0
 _GONE = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.PERMISSION_DENIED)
 
