@@ -14,6 +14,7 @@ from google.api import httpbody_pb2
 
 from llmagg.common.budget import Budget, Holding
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA, metadata_value
 from llmagg.common.secrets import Secret
 from llmagg.router.v1 import router_pb2 as pb
 from llmagg.router.v1 import router_pb2_grpc
@@ -50,6 +51,11 @@ def _parse_json(data: bytes) -> Any:
             f"We could not parse the JSON body of your request ({exc.args[0]}). The body must be a JSON object.",
             code="invalid_json",
         ) from None
+
+
+def _client_id(context: grpc.aio.ServicerContext) -> str:
+    """Who the gateway says is calling (x-llmagg-client-id); "" for a direct gRPC caller."""
+    return metadata_value(context.invocation_metadata(), CLIENT_ID_METADATA) or ""
 
 
 def _own_key(context: grpc.aio.ServicerContext) -> Secret | None:
@@ -134,12 +140,12 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         with self._inflight.hold() as holding:
             body = _parse_json(await self._read_body(requests, holding))
             if not (isinstance(body, dict) and body.get("stream") is True):
-                result = await self._router.complete(body, own_key=own_key)
+                result = await self._router.complete(body, own_key=own_key, client_id=_client_id(context))
                 await context.send_initial_metadata(_route_metadata(result.route))
                 for piece in _pieces(orjson.dumps(result.body)):
                     yield piece
                 return
-            stream = await self._router.open_stream(body, own_key)
+            stream = await self._router.open_stream(body, own_key, _client_id(context))
             del body  # the stream needs no more of the request
         try:
             await context.send_initial_metadata(_route_metadata(stream.route))
@@ -164,7 +170,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     async def CreateEmbedding(self, requests, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
         with self._inflight.hold() as holding:
             body = _parse_json(await self._read_body(requests, holding))
-            result = await self._router.complete(body, Operation.EMBEDDINGS, _own_key(context))
+            result = await self._router.complete(body, Operation.EMBEDDINGS, _own_key(context), _client_id(context))
         await context.send_initial_metadata(_route_metadata(result.route))
         for piece in _pieces(orjson.dumps(result.body)):
             yield piece
@@ -172,12 +178,16 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     # --- typed gRPC ------------------------------------------------------------------------------
     async def Chat(self, request: pb.ChatRequest, context) -> pb.ChatResponse:
         with self._inflight.hold(request.ByteSize()):
-            result = await self._router.complete(converters.chat_request_to_body(request), own_key=_own_key(context))
+            result = await self._router.complete(
+                converters.chat_request_to_body(request), own_key=_own_key(context), client_id=_client_id(context)
+            )
         return converters.chat_response(result.body, result.route)
 
     async def StreamChat(self, request: pb.StreamChatRequest, context) -> AsyncIterator[pb.StreamChatResponse]:
         with self._inflight.hold(request.ByteSize()):
-            stream = await self._router.open_stream(converters.stream_request_to_body(request), _own_key(context))
+            stream = await self._router.open_stream(
+                converters.stream_request_to_body(request), _own_key(context), _client_id(context)
+            )
         try:
             await context.send_initial_metadata(_route_metadata(stream.route))
             async for chunk in stream:
@@ -191,7 +201,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     async def Embed(self, request: pb.EmbedRequest, context) -> pb.EmbedResponse:
         with self._inflight.hold(request.ByteSize()):
             result = await self._router.complete(
-                converters.embed_request_to_body(request), Operation.EMBEDDINGS, _own_key(context)
+                converters.embed_request_to_body(request), Operation.EMBEDDINGS, _own_key(context), _client_id(context)
             )
         return converters.embed_response(result.body, result.route)
 

@@ -41,7 +41,7 @@ class Ports:
     services: dict[str, int] = field(default_factory=lambda: {s.name: s.port for s in SERVICES})
     metrics: dict[str, int] = field(default_factory=lambda: {s.name: s.metrics_port for s in SERVICES})
     dependencies: dict[str, int] = field(
-        default_factory=lambda: {name: port for name, (_, port) in dependencies.STARTERS.items()}
+        default_factory=lambda: {name: starter.port for name, starter in dependencies.STARTERS.items()}
     )
 
     @classmethod
@@ -54,8 +54,8 @@ class Ports:
             services={s.name: int(environ.get(f"{s.env_prefix}PORT", s.port)) for s in SERVICES},
             metrics={s.name: int(environ.get(f"{s.env_prefix}METRICS_PORT", s.metrics_port)) for s in SERVICES},
             dependencies={
-                name: int(environ.get(f"{name.upper()}_PORT", port))
-                for name, (_, port) in dependencies.STARTERS.items()
+                name: int(environ.get(f"{name.upper()}_PORT", starter.port))
+                for name, starter in dependencies.STARTERS.items()
             },
         )
 
@@ -82,13 +82,19 @@ def service_env(service: Service, ports: Ports) -> dict[str, str]:
 
 
 def suite_settings(service: Service, run_dir: Path) -> dict[str, str]:
-    """What the dev stack chooses for particular services: the router leases keys from credentials, and
-    credentials writes the first admin key to the run directory."""
+    """What the dev stack chooses for particular services: the router leases keys from credentials and
+    keeps its quotas with ratelimit, credentials writes the first admin key to the run directory, and
+    ratelimit keeps its usage ledger there."""
     env: dict[str, str] = {}
-    if "credentials" in service.calls:
-        env[f"{service.env_prefix}KEY_SOURCE"] = "credentials"
+    if service.name == "router":
+        if "credentials" in service.calls:
+            env["ROUTER_KEY_SOURCE"] = "credentials"
+        if "ratelimit" in service.calls:
+            env["ROUTER_QUOTA_LEDGER"] = "ratelimit"
     if service.name == "credentials":
         env["CREDENTIALS_ADMIN_KEY_FILE"] = str(admin_key_file(run_dir))
+    if service.name == "ratelimit":
+        env["RATELIMIT_USAGE_PATH"] = str(run_dir / "usage.sqlite3")
     return env
 
 
@@ -164,12 +170,13 @@ class Stack:
         for peer in peers:
             env[service.token_variable(peer)] = self.service_token(service.name, peer)
         for name in service.needs:
-            env.update(self.dependencies[name].env_for(service, self.namespace))
+            if name in self.dependencies:
+                env.update(self.dependencies[name].env_for(service, self.namespace))
         return env
 
-    def start_dependencies(self, services: list[Service]) -> None:
-        """Every dependency the services need that is not running yet, each on its port."""
-        for name in dependencies.needed(services):
+    def start_dependencies(self, services: list[Service], env: Mapping[str, str] | None = None) -> None:
+        """Every dependency the services need (with these settings) that is not running yet, each on its port."""
+        for name in dependencies.needed(services, {**os.environ, **(env or {})}):
             if name in self.dependencies:
                 continue
             port = self.ports.dependencies[name]
@@ -182,7 +189,7 @@ class Stack:
         _ensure_free(self.ports.services[service.name], service.name)
         if self.ports.metrics[service.name]:
             _ensure_free(self.ports.metrics[service.name], f"{service.name}'s metrics")
-        self.start_dependencies([service])
+        self.start_dependencies([service], env)
         # One replica has nobody to drain to: stop at once unless told otherwise.
         drain = f"{service.env_prefix}DRAIN_S"
         defaults = {} if drain in os.environ else {drain: "0"}
@@ -200,7 +207,7 @@ class Stack:
     def start_services(self, env: Mapping[str, str] | None = None) -> list[ManagedProcess]:
         """The dependencies, then every service of the table, each after the services it calls."""
         order = start_order()
-        self.start_dependencies(order)
+        self.start_dependencies(order, env)
         return [self.start_service(service, env) for service in order]
 
     def render_gateway_config(self) -> Path:

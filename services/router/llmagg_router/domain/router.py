@@ -138,6 +138,27 @@ def _has_content(chunk: dict[str, Any]) -> bool:
     return False
 
 
+def _by_headroom(candidates: list[Candidate], headroom: Mapping[QuotaKey, Headroom]) -> list[Candidate]:
+    """The accounts of each provider's model ordered by what is left of their quotas, most first.
+
+    The order of the models (free first, quality mode, latency) stays; only the rotation of one model's
+    accounts gives way to headroom (ties keep the rotation)."""
+    ranked: list[Candidate] = []
+    run: list[Candidate] = []
+
+    def flush() -> None:
+        run.sort(key=lambda c: -(headroom[c.quota_key].remaining if c.quota_key in headroom else 1.0))
+        ranked.extend(run)
+        run.clear()
+
+    for candidate in candidates:
+        if run and (run[0].provider.id, run[0].model_id) != (candidate.provider.id, candidate.model_id):
+            flush()
+        run.append(candidate)
+    flush()
+    return ranked
+
+
 class _Walk:
     """One request's way through its candidates: which to try next, what failed, what to answer."""
 
@@ -166,6 +187,8 @@ class _Walk:
                 self.quota_waits.append(room.retry_after_s or limits.default_cooldown_s)
             else:
                 self._candidates.append(candidate)
+        if headroom:
+            self._candidates = _by_headroom(self._candidates, headroom)
 
     def candidates(self) -> Iterator[Candidate]:
         """In order, skipping models too small for the prompt and endpoints known to be down; those
@@ -436,9 +459,10 @@ class Router:
             self._running.discard(task)
 
     async def complete(
-        self, body: Any, operation: Operation = Operation.CHAT, own_key: Secret | None = None
+        self, body: Any, operation: Operation = Operation.CHAT, own_key: Secret | None = None, client_id: str = ""
     ) -> RoutedResponse:
-        """One JSON exchange. `own_key`: the client's own provider key for this request (BYOK)."""
+        """One JSON exchange. `own_key`: the client's own provider key for this request (BYOK); `client_id`:
+        who asks (the quota ledger records it)."""
         request = parse_request(body, operation)
         record = _RequestRecord(self.ports.metrics, operation, request.model, self._clock)
         streamed = operation is Operation.CHAT and self.limits.stream_upstream
@@ -452,6 +476,7 @@ class Router:
             else:
                 adapter = self.adapters[candidate.provider.protocol]
                 response = await adapter.request(candidate, key, operation, upstream_body)
+                attempt.quota_headers = getattr(response, "quota_headers", {})
             answer = Answer.of(response, first_content_ms or attempt.elapsed_ms())
             await attempt.succeed(answer, first_content_ms)
             response["provider"] = candidate.provider.id
@@ -460,9 +485,9 @@ class Router:
             return routed
 
         with self.interruptible():
-            return await self._walk(request, operation, call, record, own_key)
+            return await self._walk(request, operation, call, record, own_key, client_id)
 
-    async def open_stream(self, body: Any, own_key: Secret | None = None) -> RoutedStream:
+    async def open_stream(self, body: Any, own_key: Secret | None = None, client_id: str = "") -> RoutedStream:
         request = parse_request(body, Operation.CHAT)
         record = _RequestRecord(self.ports.metrics, Operation.CHAT, request.model, self._clock)
 
@@ -475,7 +500,7 @@ class Router:
             return RoutedStream(self, attempt, _route(attempt), head, rest, owned, first_content_ms, record)
 
         with self.interruptible():
-            return await self._walk(request, Operation.CHAT, call, record, own_key)
+            return await self._walk(request, Operation.CHAT, call, record, own_key, client_id)
 
     async def _first_content(
         self,
@@ -491,8 +516,9 @@ class Router:
         head: list[dict[str, Any]] = []
         try:
             async with asyncio.timeout(self.limits.first_byte_timeout_s):
-                opened = adapter.stream(candidate, key, body, max_bytes)
-                rest = aiter(await resources.enter_async_context(opened))
+                opened = await resources.enter_async_context(adapter.stream(candidate, key, body, max_bytes))
+                attempt.quota_headers = getattr(opened, "quota_headers", {})
+                rest = aiter(opened)
                 async for chunk in rest:
                     head.append(chunk)
                     if _has_content(chunk):
@@ -523,6 +549,7 @@ class Router:
         call: Callable[[Attempt, Secret | None], Awaitable[T]],
         record: _RequestRecord,
         own_key: Secret | None = None,
+        client_id: str = "",
     ) -> T:
         """Try the candidates in order under one deadline until `call` succeeds for one of them."""
         attempts = 0
@@ -536,7 +563,11 @@ class Router:
             headroom = await ports.quota.headroom([c.quota_key for c in resolution.candidates])
             walk = _Walk(resolution, headroom, ports.health, request.model, self.limits)
             plan = AttemptPlan(
-                operation.value, estimate_tokens(request.upstream_body), self.limits.default_cooldown_s, self._clock
+                operation.value,
+                estimate_tokens(request.upstream_body),
+                self.limits.default_cooldown_s,
+                self._clock,
+                client_id,
             )
             try:
                 return await self._first_success(walk, plan, call, request.model, ports)
