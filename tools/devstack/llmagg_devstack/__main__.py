@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
         client_auth=os.environ.get("GATEWAY_CLIENT_AUTH", "on").lower() not in ("off", "0", "false", "no"),
         listen_host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
+        client_limits_fail_closed=os.environ.get("GATEWAY_CLIENT_LIMITS_FAILURE", "open").lower() == "closed",
     )
     env: dict[str, str] = {}
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

@@ -140,6 +140,8 @@ class Stack:
     namespace: str = "llmagg"
     # ext_authz checks every request's client key; off: every client is anonymous (loopback only).
     client_auth: bool = True
+    # Refuse requests (503) while the ratelimit service cannot say whether a client is over its limits.
+    client_limits_fail_closed: bool = False
     listen_host: str = "127.0.0.1"
     # Running dependencies by name; ones given here are shared (this stack does not stop them).
     dependencies: dict[str, RunningDependency] = field(default_factory=dict)
@@ -222,6 +224,7 @@ class Stack:
             client_auth=self.client_auth,
             max_heap_bytes=self.gateway_max_heap_bytes,
             otlp=urllib.parse.urlsplit(self.otlp_endpoint).netloc if self.otlp_endpoint else None,
+            client_limits_fail_closed=self.client_limits_fail_closed,
         )
         path.write_text(text)
         return path
