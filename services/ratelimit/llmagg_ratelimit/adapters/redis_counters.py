@@ -100,29 +100,34 @@ def _ms(seconds: float) -> int:
 
 
 class RedisCounters:
-    def __init__(self, url: str, prefix: str = "llmagg", timeout_s: float = 0.5) -> None:
+    def __init__(self, url: str, prefix: str = "llmagg", timeout_s: float = 0.5, connections: int = 32) -> None:
         self._url = url
         self._prefix = prefix
         self._timeout_s = timeout_s
+        self._connections = connections
         self._client: redis.Redis | None = None
         self._script = None
         self._settle = None
 
     async def start(self) -> None:
-        self._client = redis.Redis.from_url(
+        # A bounded pool: calls beyond it wait for a connection (a few seconds at most) rather than
+        # opening hundreds at once; each call still times out on a server that does not answer.
+        pool = redis.BlockingConnectionPool.from_url(
             self._url,
+            max_connections=self._connections,
+            timeout=max(self._timeout_s * 4, 2.0),
             socket_timeout=self._timeout_s,
             socket_connect_timeout=self._timeout_s,
-            retry_on_timeout=False,
             health_check_interval=0,
-            decode_responses=False,
         )
+        self._client = redis.Redis(connection_pool=pool, retry=None)
         self._script = self._client.register_script(_SCRIPT)
         self._settle = self._client.register_script(_SETTLE)
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+            await self._client.connection_pool.disconnect()
 
     async def ping(self) -> bool:
         return bool(await self._client.ping())
