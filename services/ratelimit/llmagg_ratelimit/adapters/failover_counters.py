@@ -62,6 +62,8 @@ class FailoverCounters:
     async def healthy_or_recover(self) -> bool:
         """The readiness probe: ping Redis; when it answers after an outage, hand it what was done locally."""
         try:
+            if self.degraded is not None:
+                await self.remote.reconnect()
             await self.remote.ping()
             await self._flush()
         except UNREACHABLE as error:

@@ -15,6 +15,9 @@ import math
 from collections.abc import Sequence
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from llmagg_ratelimit.domain.ports import Cap, Entry, LearnedLimit, Reading, StoreDecision
 from llmagg_ratelimit.domain.windows import Dimension
@@ -112,6 +115,8 @@ class RedisCounters:
     async def start(self) -> None:
         # A bounded pool: calls beyond it wait for a connection (a few seconds at most) rather than
         # opening hundreds at once; each call still times out on a server that does not answer.
+        # A connection the server closed (it restarted) fails on send: that call is tried once more on a
+        # new connection. A timeout is not retried: the script may have run.
         pool = redis.BlockingConnectionPool.from_url(
             self._url,
             max_connections=self._connections,
@@ -119,8 +124,10 @@ class RedisCounters:
             socket_timeout=self._timeout_s,
             socket_connect_timeout=self._timeout_s,
             health_check_interval=0,
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RedisConnectionError],
         )
-        self._client = redis.Redis(connection_pool=pool, retry=None)
+        self._client = redis.Redis(connection_pool=pool)
         self._script = self._client.register_script(_SCRIPT)
         self._settle = self._client.register_script(_SETTLE)
 
@@ -131,6 +138,10 @@ class RedisCounters:
 
     async def ping(self) -> bool:
         return bool(await self._client.ping())
+
+    async def reconnect(self) -> None:
+        """Drop every pooled connection (after an outage they lead to the server that went away)."""
+        await self._client.connection_pool.disconnect()
 
     def _key(self, name: str) -> str:
         return f"{self._prefix}:{name}"
