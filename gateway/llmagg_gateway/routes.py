@@ -36,14 +36,18 @@ RETRY_POLICY = {
 
 
 def client_rate_limits(client_auth: bool = True) -> list[dict]:
-    """The descriptor every request is rate limited by: its client id (the header ext_authz set; with
-    client auth off every caller is `anonymous`, a constant, since route headers are added after the
-    rate-limit filter runs). On the virtual host, so REST paths count before the transcoder routes them."""
+    """The descriptor every request is rate limited by: its client id and scope (the headers ext_authz
+    set; with client auth off every caller is `anonymous`, a constant, since route headers are added
+    after the rate-limit filter runs). On the virtual host, so REST paths count before the transcoder
+    routes them."""
     if client_auth:
-        action = {"request_headers": {"header_name": CLIENT_ID_HEADER, "descriptor_key": "client_id"}}
+        actions = [
+            {"request_headers": {"header_name": CLIENT_ID_HEADER, "descriptor_key": "client_id"}},
+            {"request_headers": {"header_name": CLIENT_SCOPE_HEADER, "descriptor_key": "client_scope"}},
+        ]
     else:
-        action = {"generic_key": {"descriptor_key": "client_id", "descriptor_value": ANONYMOUS}}
-    return [{"actions": [action]}]
+        actions = [{"generic_key": {"descriptor_key": "client_id", "descriptor_value": ANONYMOUS}}]
+    return [{"actions": actions}]
 
 
 def _overwrite(key: str, value: str) -> dict:

@@ -121,7 +121,12 @@ def test_client_limits_ask_ratelimit_about_every_client_id_and_fail_open_by_defa
     assert limits["rate_limit_service"]["grpc_service"]["envoy_grpc"]["cluster_name"] == "ratelimit"
     assert limits["failure_mode_deny"] is False and limits["enable_x_ratelimit_headers"] == "DRAFT_VERSION_03"
     assert hcm["route_config"]["virtual_hosts"][0]["rate_limits"] == [
-        {"actions": [{"request_headers": {"header_name": "x-llmagg-client-id", "descriptor_key": "client_id"}}]}
+        {
+            "actions": [
+                {"request_headers": {"header_name": "x-llmagg-client-id", "descriptor_key": "client_id"}},
+                {"request_headers": {"header_name": "x-llmagg-client-scope", "descriptor_key": "client_scope"}},
+            ]
+        }
     ]
     retry_after = next(
         m["headers_to_add"][0]

@@ -81,7 +81,9 @@ def headroom(address: str) -> pb.KeyHeadroom:
 
 def redis_health(address: str) -> int:
     with grpc.insecure_channel(address) as channel:
-        return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="redis"), timeout=2).status
+        return (
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="redis"), timeout=2).status
+        )
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from llmagg_ratelimit.domain.ledger import ClientDecision, Ledger
 
 SERVICE_NAME = rls_pb2.DESCRIPTOR.services_by_name["RateLimitService"].full_name
 CLIENT_DESCRIPTOR = "client_id"
+SCOPE_DESCRIPTOR = "client_scope"
 _UNITS = {
     "rpm": rls_pb2.RateLimitResponse.RateLimit.MINUTE,
     "tpd": rls_pb2.RateLimitResponse.RateLimit.DAY,
@@ -27,12 +28,13 @@ _UNITS = {
 _OK = rls_pb2.RateLimitResponse(overall_code=rls_pb2.RateLimitResponse.OK)
 
 
-def _client(request: rls_pb2.RateLimitRequest) -> str | None:
+def _client(request: rls_pb2.RateLimitRequest) -> tuple[str | None, str]:
+    """The client id and scope the gateway sent (None: no client, nothing to limit)."""
     for descriptor in request.descriptors:
-        for entry in descriptor.entries:
-            if entry.key == CLIENT_DESCRIPTOR and entry.value:
-                return entry.value
-    return None
+        found = {entry.key: entry.value for entry in descriptor.entries}
+        if found.get(CLIENT_DESCRIPTOR):
+            return found[CLIENT_DESCRIPTOR], found.get(SCOPE_DESCRIPTOR) or "client"
+    return None, "client"
 
 
 def _message(decision: ClientDecision) -> str:
@@ -64,10 +66,10 @@ class RateLimitServicer(rls_pb2_grpc.RateLimitServiceServicer):
         self._ledger = ledger
 
     async def ShouldRateLimit(self, request: rls_pb2.RateLimitRequest, context) -> rls_pb2.RateLimitResponse:
-        client = _client(request)
+        client, scope = _client(request)
         if client is None:
             return _OK
-        decision = await self._ledger.check_client(client, max(request.hits_addend, 1))
+        decision = await self._ledger.check_client(client, max(request.hits_addend, 1), scope)
         if decision.allowed and decision.limit is None:
             return _OK
         response = rls_pb2.RateLimitResponse(statuses=[_status(decision)])

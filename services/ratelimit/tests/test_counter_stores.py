@@ -19,7 +19,6 @@ from llmagg_ratelimit.adapters.memory_counters import MemoryCounters
 from llmagg_ratelimit.adapters.redis_counters import RedisCounters
 from llmagg_ratelimit.domain.ledger import Settlement
 from llmagg_ratelimit.domain.limits import QuotaKey
-
 from llmagg_ratelimit.domain.windows import Window, bounds
 
 from .helpers import Clock, key, make_ledger
@@ -134,4 +133,3 @@ async def test_with_redis_gone_decisions_continue_on_a_share_and_redis_gets_them
     finally:
         await counters.close()
         server.process.stop()
-

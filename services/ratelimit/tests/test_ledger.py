@@ -199,3 +199,13 @@ async def test_no_sequence_of_reservations_and_settlements_goes_over_a_limit(ste
             if counter.endswith(f"|rpm|{minute * 60}") and counter.startswith("m|"):
                 assert value <= 30
     assert all(n <= 30 for n in granted_per_minute.values())
+
+
+async def test_admin_keys_have_no_client_limits_unless_given_their_own(clock):
+    from llmagg_ratelimit.domain.clients import ClientLimits, ClientPolicy
+
+    ledger = make_ledger(clock, ClientLimits(rpm=1))
+    ledger.clients = ClientPolicy(ClientLimits(rpm=1), {"ops": ClientLimits(rpm=2)})
+    assert [(await ledger.check_client("root", scope="admin")).allowed for _ in range(3)] == [True] * 3
+    assert [(await ledger.check_client("ops", scope="admin")).allowed for _ in range(3)] == [True, True, False]
+    assert [(await ledger.check_client("app")).allowed for _ in range(2)] == [True, False]

@@ -12,6 +12,7 @@ from llmagg_ratelimit.domain.ports import Entry
 from llmagg_ratelimit.domain.windows import Dimension, bounds
 
 CLIENT_LIMIT_NAMES = ("rpm", "tpd", "tpmonth")
+ADMIN_SCOPE = "admin"
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,13 @@ class ClientPolicy:
         self.default = default
         self._overrides = dict(overrides or {})
 
-    def limits(self, client_id: str) -> ClientLimits:
+    def limits(self, client_id: str, scope: str = "client") -> ClientLimits:
+        """The key's own limits if it has some, else the defaults; admin keys (they manage the suite)
+        have none unless they are given their own."""
         override = self._overrides.get(client_id)
-        return self.default.merged(override) if override else self.default
+        if override:
+            return self.default.merged(override)
+        return ClientLimits() if scope == ADMIN_SCOPE else self.default
 
     def _entry(self, client_id: str, name: str, limit: int | None, amount: int, now: float) -> Entry:
         dimension, window = LIMIT_WINDOWS[name]
@@ -59,9 +64,9 @@ class ClientPolicy:
             label=f"{name} {LIMIT_PLACEHOLDER} of client {client_id}",
         )
 
-    def check(self, client_id: str, hits: int, now: float) -> list[Entry]:
+    def check(self, client_id: str, hits: int, now: float, scope: str = "client") -> list[Entry]:
         """What one request checks: counts against the requests per minute, needs tokens left in each budget."""
-        limits = self.limits(client_id)
+        limits = self.limits(client_id, scope)
         entries = [self._entry(client_id, "rpm", limits.rpm, hits, now)]
         for name in ("tpd", "tpmonth"):
             limit = getattr(limits, name)

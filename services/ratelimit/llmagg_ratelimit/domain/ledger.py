@@ -187,10 +187,10 @@ class Ledger:
             result[key] = Headroom(0.0, max(waits)) if waits else Headroom(remaining)
         return result
 
-    async def check_client(self, client_id: str, hits: int = 1) -> ClientDecision:
+    async def check_client(self, client_id: str, hits: int = 1, scope: str = "client") -> ClientDecision:
         """The gateway's question for one request: within the client's requests per minute and token budgets?"""
         now = self._clock()
-        entries = self.clients.check(client_id, hits, now)
+        entries = self.clients.check(client_id, hits, now, scope)
         decision = await self.counters.reserve(entries, "", 0, now)
         rpm = decision.readings[0]
         if decision.granted:
