@@ -1,7 +1,11 @@
-"""`make bench`: what gateway+router add over calling the upstream (the provider simulator) directly.
+"""`make bench`: what gateway+router add over calling the upstream (the provider simulator) directly,
+and what the quota ledger costs.
 
-Reports p50/p99 latency at concurrency 1, throughput at concurrency 32, and the time to the first
-streamed content chunk. Every loop is bounded by a request count and a time cap; loopback only.
+Reports p50/p99 latency at concurrency 1, throughput and p50 at concurrency 32, and the time to the
+first streamed content chunk, with the ratelimit service in the path (client limits at the gateway,
+Headroom + Reserve + Settle from the router); then Reserve+Settle decisions per second and their p99
+for the memory and the Redis/Valkey backends. Every loop is bounded by a request count and a time
+cap; loopback only.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 
+from bench import ledger
 from llmagg_devstack.simulator import SimulatorProcess
 from llmagg_devstack.stack import ROOT, Ports, Stack, write_config
 
@@ -154,6 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--client-auth", choices=["on", "off"], default="on", help="check the client key at the gateway (ext_authz)"
     )
+    parser.add_argument(
+        "--quota-ledger",
+        choices=["ratelimit", "unmetered"],
+        default="ratelimit",
+        help="the router's quota ledger (unmetered: no Headroom/Reserve/Settle; the gateway still asks ratelimit)",
+    )
+    parser.add_argument("--decisions", type=int, default=5000, help="Reserve+Settle pairs per ledger backend")
+    parser.add_argument("--skip-ledger", action="store_true", help="only the gateway figures")
     args = parser.parse_args(argv)
 
     run_dir = ROOT / ".run" / "bench"
@@ -178,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             "BENCH_KEY": BENCH_PROVIDER_KEY,
             "ROUTER_LOG_LEVEL": "WARNING",
             "CREDENTIALS_LOG_LEVEL": "WARNING",
+            "RATELIMIT_LOG_LEVEL": "WARNING",
+            "ROUTER_QUOTA_LEDGER": args.quota_ledger,
         }
         stack.start_services(env)
         stack.start_gateway()
@@ -186,10 +201,14 @@ def main(argv: list[str] | None = None) -> int:
             measure(simulator.base_url("bench"), stack.base_url, args.requests, args.concurrency, client_key)
         )
         results["client_auth"] = args.client_auth
+        results["quota_ledger"] = args.quota_ledger
     finally:
         stack.stop()
         simulator.stop()
-    print(f"client auth (ext_authz) {args.client_auth}\n{report(results)}")
+    print(f"client auth (ext_authz) {args.client_auth}, quota ledger {args.quota_ledger}\n{report(results)}")
+    if not args.skip_ledger:
+        results["ledger"] = ledger.measure(run_dir, args.decisions, args.concurrency)
+        print(f"\n{ledger.report(results['ledger'], args.concurrency)}")
     Path(run_dir / "results.json").write_text(json.dumps(results, indent=2))
     print(
         f"\n(raw figures in {run_dir / 'results.json'}; targets: <= 1.5 ms added p50, >= 1000 req/s at "

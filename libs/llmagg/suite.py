@@ -65,8 +65,9 @@ class Service:
 SERVICES: tuple[Service, ...] = (
     Service("router", port=50051, metrics_port=9101, calls=("credentials", "ratelimit")),
     Service("credentials", port=50052, metrics_port=9102, needs=("openbao",)),
-    # Needs Valkey only with RATELIMIT_STORE=redis (the dev stack starts it then): in memory by default.
-    Service("ratelimit", port=50053, metrics_port=9103, calls=("credentials",), needs=("valkey",)),
+    # Valkey only with RATELIMIT_STORE=redis, PostgreSQL only with RATELIMIT_USAGE_STORE=postgres (the dev
+    # stack starts them then): memory and SQLite by default.
+    Service("ratelimit", port=50053, metrics_port=9103, calls=("credentials",), needs=("valkey", "postgres")),
 )
 
 BY_NAME = {service.name: service for service in SERVICES}

