@@ -143,3 +143,9 @@ async def test_an_attempt_cancelled_mid_call_is_settled_as_abandoned(make_router
     with pytest.raises(asyncio.CancelledError):
         await task
     assert [(p, outcome) for p, _, _, outcome in quota.settled] == [("fast", "abandoned")]
+
+
+async def test_a_request_with_one_candidate_asks_no_headroom_its_reserve_says_enough(make_router, upstream):
+    quota = RecordingQuota()
+    await make_router(quota=quota).complete({**CHAT, "model": "smart/big-model"})
+    assert quota.asked == [] and [(p, a) for p, a, _, _ in quota.reserved] == [("smart", "smart-1")]

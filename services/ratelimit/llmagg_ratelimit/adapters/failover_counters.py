@@ -101,8 +101,8 @@ class FailoverCounters:
         local = []
         for entry in entries:
             used, limit, ends = self._seen.get(entry.counter, (0, entry.limit, entry.expires_at))
-            if entry.tied_to_cap and (limit is None or ends <= now):
-                continue  # no cap seen in force: nothing to count against
+            if entry.optional and (limit is None or ends <= now):
+                continue  # no learned limit or cap seen in force: nothing to count against
             if limit is None:
                 limit = entry.limit
             if limit is not None:

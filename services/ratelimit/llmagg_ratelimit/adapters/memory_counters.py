@@ -52,19 +52,20 @@ class MemoryCounters:
             limit = learned[0]
             if entry.tied_to_cap:
                 wait = learned[1] - now
-        if entry.tied_to_cap and learned is None:
-            return Reading(0, None, 0.0)  # no cap in force: nothing to count against
+        if entry.optional and learned is None:
+            return Reading(0, None, 0.0)  # no learned limit or cap in force: nothing to count against
         current = self._values.get(entry.counter)
         return Reading(current[0] if current else 0, limit, max(wait, 0.0))
 
     def add(self, entry: Entry, amount: int, now: float) -> int:
         """Add to the entry's counter (a cap's counter only while the cap is in force); the new value."""
         expires_at = entry.expires_at
-        if entry.tied_to_cap:
-            cap = self._get(entry.limit_key)
-            if cap is None:
+        if entry.optional:
+            limit = self._get(entry.limit_key)
+            if limit is None:
                 return 0
-            expires_at = cap[1]
+            if entry.tied_to_cap:
+                expires_at = limit[1]
         current = self._values.get(entry.counter)
         value = (current[0] if current else 0) + amount
         self._set(entry.counter, value, current[1] if current else expires_at)
@@ -80,9 +81,10 @@ class MemoryCounters:
             used = self.add(entry, entry.amount, now) if entry.amount else reading.used
             after.append(Reading(used, reading.limit, reading.wait_s))
         if reservation_id:
-            touched = tuple((e.counter, e.dimension) for e in entries if e.amount and not e.tied_to_cap)
-            touched += tuple(
-                (e.counter, e.dimension) for e in entries if e.amount and e.tied_to_cap and self._get(e.limit_key)
+            touched = tuple(
+                (e.counter, e.dimension)
+                for e in entries
+                if e.amount and (not e.optional or self._get(e.limit_key) is not None)
             )
             self._reservations[reservation_id] = (touched, now + ttl_s)
             heapq.heappush(self._expiries, (now + ttl_s, "r", reservation_id))

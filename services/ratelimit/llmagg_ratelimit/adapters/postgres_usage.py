@@ -8,6 +8,7 @@ import asyncpg
 
 from llmagg_ratelimit.adapters.usage_sql import (
     POSTGRES,
+    GroupCommit,
     create_statements,
     insert_statement,
     row_values,
@@ -22,6 +23,7 @@ class PostgresUsage:
         self._dsn = dsn
         self._sizes = (min_size, max_size)
         self._pool: asyncpg.Pool | None = None
+        self._commits = GroupCommit(self._insert)
 
     async def start(self) -> None:
         self._pool = await asyncpg.create_pool(self._dsn, min_size=self._sizes[0], max_size=self._sizes[1])
@@ -38,6 +40,9 @@ class PostgresUsage:
             return await connection.fetchval("SELECT 1") == 1
 
     async def write(self, rows: Sequence[UsageRecord]) -> None:
+        await self._commits.write(rows)
+
+    async def _insert(self, rows: Sequence[UsageRecord]) -> None:
         async with self._pool.acquire() as connection, connection.transaction():
             await connection.executemany(insert_statement(POSTGRES), [row_values(r) for r in rows])
 

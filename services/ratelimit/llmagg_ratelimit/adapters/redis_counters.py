@@ -26,8 +26,9 @@ GRACE_MS = 60_000  # a counter outlives its window by this much (clocks of repli
 
 # KEYS[1]: the reservation's record; then per entry i: KEYS[2i] its counter, KEYS[2i+1] its limit key.
 # ARGV: mode ("check": reserve, "charge": add without checking, "peek": read only), now_ms, ttl_ms, n,
-# then per entry: dimension ("r"/"t"), amount, configured limit (-1: none), has a limit key (0/1),
-# window end in ms (0: ends with its limit key, a cap).
+# then per entry: dimension ("r"/"t"), amount, configured limit (-1: none), its limit key ("0": none,
+# "1": one, "2": one, and the entry counts only while it holds a limit), window end in ms (0: ends with
+# its limit key, a cap).
 # Returns {granted, used[], limits[], waits_ms[]}.
 _SCRIPT = """
 local mode, now, ttl, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -38,7 +39,7 @@ for i = 1, n do
   local amount, limit, ends_at = tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), tonumber(ARGV[b + 5])
   local wait = ends_at - now
   local counted = true
-  if ARGV[b + 4] == '1' then
+  if ARGV[b + 4] ~= '0' then
     local learned = redis.call('GET', KEYS[2 * i + 1])
     if learned then
       learned = tonumber(learned)
@@ -46,7 +47,7 @@ for i = 1, n do
         limit = learned
         if ends_at == 0 then wait = redis.call('PTTL', KEYS[2 * i + 1]) end
       end
-    elseif ends_at == 0 then
+    elseif ARGV[b + 4] == '2' then
       counted = false
     end
   end
@@ -155,7 +156,7 @@ class RedisCounters:
                 _CODES[entry.dimension],
                 entry.amount,
                 -1 if entry.limit is None else entry.limit,
-                1 if entry.limit_key else 0,
+                (2 if entry.optional else 1) if entry.limit_key else 0,
                 _ms(entry.expires_at),
             ]
         granted, used, limits, waits = await self._script(keys=keys, args=args)

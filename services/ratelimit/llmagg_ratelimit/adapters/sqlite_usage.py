@@ -10,6 +10,7 @@ from pathlib import Path
 
 from llmagg_ratelimit.adapters.usage_sql import (
     SQLITE,
+    GroupCommit,
     create_statements,
     insert_statement,
     row_values,
@@ -24,6 +25,7 @@ class SqliteUsage:
         self._path = str(path)
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        self._commits = GroupCommit(lambda rows: asyncio.to_thread(self._write, rows))
 
     def _open(self) -> None:
         if self._path != ":memory:":
@@ -53,7 +55,7 @@ class SqliteUsage:
                 self._db.executemany(insert_statement(SQLITE), [row_values(r) for r in rows])
 
     async def write(self, rows: Sequence[UsageRecord]) -> None:
-        await asyncio.to_thread(self._write, rows)
+        await self._commits.write(rows)
 
     def _query(self, query: UsageQuery) -> list[UsageTotal]:
         sql, params = select_statement(SQLITE, query)

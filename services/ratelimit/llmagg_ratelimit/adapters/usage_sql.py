@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from llmagg_ratelimit.domain.ports import DIMENSIONS, UsageQuery, UsageRecord, UsageTotal
@@ -113,3 +115,35 @@ def totals(rows, query: UsageQuery) -> list[UsageTotal]:
             )
         )
     return result
+
+
+class GroupCommit:
+    """Rows written by concurrent callers go to the database together: one transaction for everything
+    that arrived while the previous one was being written. Each caller returns once its rows are stored
+    (or gets the error that stopped them)."""
+
+    def __init__(self, write: Callable[[list[UsageRecord]], Awaitable[None]]) -> None:
+        self._write = write
+        self._pending: list[tuple[Sequence[UsageRecord], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def write(self, rows: Sequence[UsageRecord]) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append((rows, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        await done
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await self._write([row for rows, _ in batch for row in rows])
+            except Exception as error:  # every caller of this batch learns it was not stored
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)

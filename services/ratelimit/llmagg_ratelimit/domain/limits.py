@@ -8,8 +8,9 @@ Scopes, as providers define them:
 - the shared pool: where a provider's models share one quota (`shared_quota`, OpenRouter's `:free`
   models), the account scope is the pool every model of the account draws on.
 Beside the configured limits, each key's reporting scope (the pool, or the account and model) holds
-counters per minute and per day for what upstreams teach (`learning.py`): limits named by headers,
-and caps (at most N more until a time). The tightest limit in force wins.
+what upstreams teach (`learning.py`): limits named by headers (per minute and per day) and caps (at
+most N more until a time); their counters count only while one is in force (the provider's remaining
+count, which comes with the limit, says what was used before). The tightest limit in force wins.
 """
 
 from __future__ import annotations
@@ -32,8 +33,7 @@ LIMIT_WINDOWS: dict[str, tuple[Dimension, Window]] = {
     "tpmonth": (Dimension.TOKENS, Window.MONTH),
 }
 NAME_OF = {value: name for name, value in LIMIT_WINDOWS.items()}
-# The windows upstream headers name (Cerebras: requests per day, tokens per minute; OpenAI-style
-# headers are per minute): counted on every key's reporting scope so a learned limit finds them full.
+# The windows upstream headers name (Cerebras: requests per day, tokens per minute).
 LEARNABLE = ("rpm", "rpd", "tpm", "tpd")
 LIMIT_PLACEHOLDER = "<limit>"  # in an entry's label: the limit found in force
 
@@ -86,16 +86,34 @@ def cap_counter(scope: str, dimension: Dimension) -> str:
     return f"U|{scope}|{dimension.value}"
 
 
+_PLAN_CACHE = 65536
+
+
+@dataclass(frozen=True)
+class _Planned:
+    prefix: str  # the counter's name before its window's start (the whole name of a cap's counter)
+    dimension: Dimension
+    window: Window | None  # None: a cap's counter, which ends with its cap
+    limit: int | None
+    limit_key: str | None
+    label: str
+    optional: bool
+
+
 class LimitBook:
     """The limits of every provider, and the per-account overrides (replaced as credentials lists them)."""
 
     def __init__(self, providers: Mapping[str, ProviderQuota]) -> None:
         self.providers = dict(providers)
         self._overrides: dict[tuple[str, str], dict[str, int]] = {}
+        self._plans: dict[QuotaKey, tuple[_Planned, ...]] = {}  # what entries() builds on, per key
 
     def set_overrides(self, overrides: Mapping[tuple[str, str], Mapping[str, float]]) -> None:
         """(provider, alias) -> the account's limit overrides; everything not listed has none."""
-        self._overrides = {key: count_limits(limits) for key, limits in overrides.items()}
+        overrides = {key: count_limits(limits) for key, limits in overrides.items()}
+        if overrides != self._overrides:
+            self._overrides = overrides
+            self._plans.clear()
 
     def overrides(self, provider: str, account: str) -> dict[str, int]:
         return self._overrides.get((provider, account), {})
@@ -128,37 +146,66 @@ class LimitBook:
             wanted.setdefault((reporting, name), None)
         return wanted
 
-    def entries(self, key: QuotaKey, tokens: int, now: float) -> list[Entry]:
-        """Every counter a request of `tokens` (estimated) on `key` touches now, with its limit."""
-        tz = self.timezone(key.provider)
+    def _plan(self, key: QuotaKey) -> tuple[_Planned, ...]:
+        """The counters of a key without their windows: derived once per key (and set of overrides)."""
+        planned = self._plans.get(key)
+        if planned is not None:
+            return planned
         reporting = self.reporting_scope(key)
-        where = f"{key.provider}/{key.account}" + ("" if reporting.startswith("a|") else f"/{key.model}")
-        entries = []
+        account_where = f"{key.provider}/{key.account}"
+        where = account_where + ("" if reporting.startswith("a|") else f"/{key.model}")
+        items = []
         for (scope, name), limit in self.limits(key).items():
             dimension, window = LIMIT_WINDOWS[name]
-            start, end = bounds(window, now, tz)
-            label_where = where if scope == reporting else f"{key.provider}/{key.account}"
-            entries.append(
-                Entry(
-                    counter=f"{scope}|{name}|{int(start)}",
+            learnable = scope == reporting and name in LEARNABLE
+            items.append(
+                _Planned(
+                    prefix=f"{scope}|{name}|",
                     dimension=dimension,
-                    amount=1 if dimension is Dimension.REQUESTS else tokens,
+                    window=window,
                     limit=limit,
-                    limit_key=learned_limit_key(scope, name) if scope == reporting and name in LEARNABLE else None,
-                    expires_at=end,
-                    label=f"{name} {LIMIT_PLACEHOLDER} on {label_where}",
+                    limit_key=learned_limit_key(scope, name) if learnable else None,
+                    label=f"{name} {LIMIT_PLACEHOLDER} on {where if scope == reporting else account_where}",
+                    optional=limit is None,
                 )
             )
         for dimension in Dimension:
-            entries.append(
-                Entry(
-                    counter=cap_counter(reporting, dimension),
+            items.append(
+                _Planned(
+                    prefix=cap_counter(reporting, dimension),
                     dimension=dimension,
-                    amount=1 if dimension is Dimension.REQUESTS else tokens,
+                    window=None,
                     limit=None,
                     limit_key=cap_key(reporting, dimension),
-                    expires_at=0.0,
                     label=f"the {dimension.value} {key.provider} said are left on {where}",
+                    optional=True,
+                )
+            )
+        if len(self._plans) >= _PLAN_CACHE:
+            self._plans.clear()  # keys come from clients too (pass-through model ids): stay bounded
+        planned = self._plans[key] = tuple(items)
+        return planned
+
+    def entries(self, key: QuotaKey, tokens: int, now: float) -> list[Entry]:
+        """Every counter a request of `tokens` (estimated) on `key` touches now, with its limit."""
+        tz = self.timezone(key.provider)
+        entries = []
+        for item in self._plan(key):
+            if item.window is None:
+                counter, expires_at = item.prefix, 0.0
+            else:
+                start, expires_at = bounds(item.window, now, tz)
+                counter = f"{item.prefix}{int(start)}"
+            entries.append(
+                Entry(
+                    counter=counter,
+                    dimension=item.dimension,
+                    amount=1 if item.dimension is Dimension.REQUESTS else tokens,
+                    limit=item.limit,
+                    limit_key=item.limit_key,
+                    expires_at=expires_at,
+                    label=item.label,
+                    optional=item.optional,
                 )
             )
         return entries

@@ -15,9 +15,10 @@ class Entry:
     """One counter a reservation touches, and the limit it must stay within.
 
     `limit` is the configured limit (None: none configured); `limit_key` names a limit the store keeps
-    itself (one learned from upstreams, or a provider's reported cap): the tightest of the two applies,
-    and an entry with neither only counts. A counter ends with its window (`expires_at`); a reported
-    cap's counter (expires_at 0) ends with the cap, and counts only while one is in force.
+    itself (one learned from upstreams, or a provider's reported cap): the tightest of the two applies.
+    An `optional` entry counts only while its limit key holds a limit (a learned window nobody has
+    configured, a cap). A counter ends with its window (`expires_at`); a reported cap's counter
+    (expires_at 0) ends with the cap.
     """
 
     counter: str
@@ -27,6 +28,7 @@ class Entry:
     limit_key: str | None
     expires_at: float
     label: str  # what a denial names: "rpd on openrouter/or-work"
+    optional: bool = False
 
     @property
     def tied_to_cap(self) -> bool:

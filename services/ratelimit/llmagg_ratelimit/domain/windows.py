@@ -42,8 +42,21 @@ def _local_midnight(day: datetime.date, tz: ZoneInfo) -> float:
     return datetime.datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
 
 
+_LAST: dict[tuple[Window, str], tuple[float, float]] = {}  # the window each (window, zone) was last asked for
+
+
 def bounds(window: Window, now: float, tz: str = "UTC") -> tuple[float, float]:
     """(start, end) of the window that contains `now`: start <= now < end."""
+    last = _LAST.get((window, tz))
+    if last is not None and last[0] <= now < last[1]:
+        return last  # the same window as last time: no calendar arithmetic on the hot path
+    found = _bounds(window, now, tz)
+    if len(_LAST) < 1024:
+        _LAST[(window, tz)] = found
+    return found
+
+
+def _bounds(window: Window, now: float, tz: str) -> tuple[float, float]:
     if window in _FIXED_S:
         size = _FIXED_S[window]
         start = math.floor(now / size) * size

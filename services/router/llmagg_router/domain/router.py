@@ -560,7 +560,9 @@ class Router:
                 keys = OwnKey(self.resolver.own_key_provider(request.provider), own_key)
                 ports = replace(ports, keys=keys)
             resolution = self.resolver.resolve(request.model, request.provider, request.quality, model_type, keys)
-            headroom = await ports.quota.headroom([c.quota_key for c in resolution.candidates])
+            # Headroom ranks and skips candidates; a single one learns the same from its Reserve.
+            keys = list(dict.fromkeys(c.quota_key for c in resolution.candidates))
+            headroom = await ports.quota.headroom(keys) if len(keys) > 1 else {}
             walk = _Walk(resolution, headroom, ports.health, request.model, self.limits)
             plan = AttemptPlan(
                 operation.value,
