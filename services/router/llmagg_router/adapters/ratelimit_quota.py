@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 
 import grpc
 
-from llmagg.common.grpc_interceptors import SERVICE_TOKEN_METADATA
+from llmagg.common.peers import Reachability, service_metadata
 from llmagg.common.secrets import Secret
 from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
 from llmagg.ratelimit.v1 import ratelimit_pb2_grpc
@@ -48,7 +48,7 @@ class RatelimitQuota:
         flush_timeout_s: float = 5.0,
     ) -> None:
         self._address = address
-        self._metadata = ((SERVICE_TOKEN_METADATA, token.reveal()),) if token else ()
+        self._metadata = service_metadata(token)
         self._timeout_s = timeout_s
         self._flush_timeout_s = flush_timeout_s
         self._queue: asyncio.Queue[pb.Settlement] | None = None
@@ -56,7 +56,8 @@ class RatelimitQuota:
         self._channel: grpc.aio.Channel | None = None
         self._stub: ratelimit_pb2_grpc.RatelimitServiceStub | None = None
         self._sender: asyncio.Task[None] | None = None
-        self._problem: str | None = None
+        self._reachability = Reachability(log)
+        self.healthy = self._reachability.healthy
 
     async def start(self) -> None:
         self._channel = grpc.aio.insecure_channel(self._address)
@@ -78,21 +79,14 @@ class RatelimitQuota:
         if self._channel is not None:
             await self._channel.close()
 
-    async def healthy(self) -> bool:
-        if self._problem:
-            raise ConnectionError(self._problem)
-        return True
-
     def _unreachable(self, error: grpc.aio.AioRpcError) -> None:
-        problem = f"ratelimit service at {self._address}: {error.code().name}"
-        if self._problem != problem:
-            log.warning("quota ledger unreachable, routing unmetered: %s", problem)
-        self._problem = problem
+        self._reachability.failed(
+            f"ratelimit service at {self._address}: {error.code().name}",
+            "quota ledger unreachable, routing unmetered: %s",
+        )
 
     def _reachable(self) -> None:
-        if self._problem:
-            log.info("quota ledger reachable again")
-            self._problem = None
+        self._reachability.answered("quota ledger reachable again")
 
     # --- QuotaLedger ---------------------------------------------------------------------------------
     async def reserve(self, key: QuotaKey, estimated_tokens: int, client_id: str = "") -> Reservation:
