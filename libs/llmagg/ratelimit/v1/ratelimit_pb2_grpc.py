@@ -75,7 +75,8 @@ class RatelimitServiceServicer:
 
     def Reserve(self, request, context):
         """Reserve one request and `estimated_tokens` on every window of the key. Denied: granted=false
-        with the seconds until the tightest window lets it through. Unknown provider: INVALID_ARGUMENT.
+        with the seconds until the tightest window lets it through. A provider the registry does not
+        know has no configured limits, only what it reports. No provider or account: INVALID_ARGUMENT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
