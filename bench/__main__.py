@@ -1,7 +1,11 @@
-"""`make bench`: what gateway+router add over calling the upstream (the provider simulator) directly.
+"""`make bench`: what gateway+router add over calling the upstream (the provider simulator) directly,
+and what the quota ledger costs.
 
-Reports p50/p99 latency at concurrency 1, throughput at concurrency 32, and the time to the first
-streamed content chunk. Every loop is bounded by a request count and a time cap; loopback only.
+Reports p50/p99 latency at concurrency 1, throughput and p50 at concurrency 32, and the time to the
+first streamed content chunk, with the ratelimit service in the path (client limits at the gateway,
+Headroom + Reserve + Settle from the router); then Reserve+Settle decisions per second and their p99
+for the memory and the Redis/Valkey backends. Every loop is bounded by a request count and a time
+cap; loopback only.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import orjson
 
+from bench import ledger
 from llmagg_devstack.otlp import span_receiver
 from llmagg_devstack.simulator import SimulatorProcess
 from llmagg_devstack.stack import ROOT, Ports, Stack, write_config
@@ -155,6 +160,7 @@ def gateway_run(simulator: SimulatorProcess, args: argparse.Namespace, tracing: 
         env = {
             "LLMAGG_CONFIG": str(write_config(run_dir / "config.yaml", bench_config(simulator))),
             "BENCH_KEY": BENCH_PROVIDER_KEY,
+            "ROUTER_QUOTA_LEDGER": args.quota_ledger,
         }
         otlp = None
         if tracing:
@@ -196,9 +202,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tracing", choices=["off", "on", "both"], default="both", help="export spans to a local OTLP receiver"
     )
+    parser.add_argument(
+        "--quota-ledger",
+        choices=["ratelimit", "unmetered"],
+        default="ratelimit",
+        help="the router's quota ledger (unmetered: no Headroom/Reserve/Settle; the gateway still asks ratelimit)",
+    )
+    parser.add_argument("--decisions", type=int, default=5000, help="Reserve+Settle pairs per ledger backend")
+    parser.add_argument("--skip-ledger", action="store_true", help="only the gateway figures")
     args = parser.parse_args(argv)
 
-    results: dict = {"requests": args.requests, "concurrency": args.concurrency, "client_auth": args.client_auth}
+    results: dict = {
+        "requests": args.requests,
+        "concurrency": args.concurrency,
+        "client_auth": args.client_auth,
+        "quota_ledger": args.quota_ledger,
+    }
     simulator = SimulatorProcess()
     try:
         direct_headers = {**HEADERS, "Authorization": f"Bearer {BENCH_PROVIDER_KEY}"}
@@ -212,8 +231,15 @@ def main(argv: list[str] | None = None) -> int:
             results["gateway"][name] = {"figures": figures, "added": added(results["direct"], figures)}
     finally:
         simulator.stop()
-    print(f"gateway+services, client auth (ext_authz) {args.client_auth}\n{report(results)}")
-    out = ROOT / ".run" / "bench" / "results.json"
+    print(
+        f"gateway+services, client auth (ext_authz) {args.client_auth}, quota ledger {args.quota_ledger}\n"
+        f"{report(results)}"
+    )
+    run_dir = ROOT / ".run" / "bench"
+    if not args.skip_ledger:
+        results["ledger"] = ledger.measure(run_dir, args.decisions, args.concurrency)
+        print(f"\n{ledger.report(results['ledger'], args.concurrency)}")
+    out = run_dir / "results.json"
     out.write_text(json.dumps(results, indent=2))
     print(
         f"\n(raw figures in {out}; targets: <= 1.5 ms added p50, >= 1000 req/s at concurrency 32, "

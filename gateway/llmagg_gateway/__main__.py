@@ -47,6 +47,7 @@ def render_text(
     client_auth: bool = True,
     max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES,
     otlp: str | None = None,
+    client_limits_fail_closed: bool = False,
 ) -> str:
     addresses = {service.name: f"127.0.0.1:{service.port}" for service in SERVICES} | upstreams
     config = render(
@@ -58,6 +59,7 @@ def render_text(
         client_auth=client_auth,
         max_heap_bytes=max_heap_bytes,
         otlp=otlp,
+        client_limits_fail_closed=client_limits_fail_closed,
     )
     return HEADER + yaml.safe_dump(config, sort_keys=False, width=120)
 
@@ -88,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
         "--max-heap-bytes", type=int, default=DEFAULT_MAX_HEAP_BYTES, help="Envoy's heap bound (overload manager)"
     )
     parser.add_argument("--otlp", metavar="HOST:PORT", help="trace every request to this OTLP/gRPC collector")
+    parser.add_argument(
+        "--client-limits-failure",
+        choices=["open", "closed"],
+        default="open",
+        help="when the ratelimit service cannot answer: let requests through (open) or refuse them with 503",
+    )
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="where to write the config; - for stdout")
     parser.add_argument("--check", action="store_true", help="fail if --out differs from a fresh rendering")
     args = parser.parse_args(argv)
@@ -105,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             client_auth=args.client_auth == "on",
             max_heap_bytes=args.max_heap_bytes,
             otlp=args.otlp,
+            client_limits_fail_closed=args.client_limits_failure == "closed",
         )
     except GatewayConfigError as exc:
         print(exc, file=sys.stderr)

@@ -11,7 +11,7 @@ from llmagg_gateway.http_filters import http_filters
 from llmagg_gateway.limits import DEFAULT_MAX_HEAP_BYTES
 from llmagg_gateway.listener import connection_manager, public_listener
 from llmagg_gateway.overload import overload_manager
-from llmagg_gateway.routes import service_routes
+from llmagg_gateway.routes import client_rate_limits, service_routes
 from llmagg_gateway.tracing import otlp_cluster, tracing
 
 
@@ -21,6 +21,7 @@ class GatewayConfigError(ValueError):
 
 LOOPBACK = ("127.", "localhost", "::1", "[::1]")
 AUTH_SERVICE = "credentials"
+LIMITS_SERVICE = "ratelimit"
 
 
 def render(
@@ -33,12 +34,15 @@ def render(
     client_auth: bool = True,
     max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES,
     otlp: str | None = None,
+    client_limits_fail_closed: bool = False,
 ) -> dict:
     """`grpc_services` are routed and transcoded; `upstreams` maps each service's name to HOST:PORT.
 
     With `client_auth` every request is checked by the credentials service (ext_authz); without it
     the gateway refuses to listen anywhere but on loopback. With `otlp` (HOST:PORT of an OTLP/gRPC
-    collector) the gateway traces every request.
+    collector) the gateway traces every request. With the ratelimit service in the table every request
+    is checked against its client's limits; `client_limits_fail_closed` refuses requests (503) while
+    that service cannot answer, instead of letting them through (the default).
     """
     missing = sorted({service_name(s) for s in grpc_services} - set(upstreams))
     if missing:
@@ -54,13 +58,19 @@ def render(
     if client_auth and AUTH_SERVICE not in {service_name(s) for s in grpc_services}:
         raise GatewayConfigError(f"client authentication needs the {AUTH_SERVICE} service in the service table")
     clusters = [service_cluster(service_name(s), upstreams[service_name(s)], s) for s in grpc_services]
+    names = {service_name(s) for s in grpc_services}
+    limits = LIMITS_SERVICE if LIMITS_SERVICE in names else None
     filters = http_filters(
         descriptor,
         grpc_services,
         AUTH_SERVICE if client_auth else None,
         [cluster["name"] for cluster in clusters],
+        limits,
+        client_limits_fail_closed,
     )
-    manager = connection_manager(service_routes(grpc_services, client_auth), filters)
+    manager = connection_manager(
+        service_routes(grpc_services, client_auth), filters, client_rate_limits(client_auth) if limits else None
+    )
     if otlp:
         manager["tracing"] = tracing()
         clusters.append(otlp_cluster(otlp))

@@ -45,6 +45,30 @@ def client_auth(cluster: str) -> dict:
     }
 
 
+def client_limits(cluster: str, fail_closed: bool = False) -> dict:
+    """Envoy's rate-limit filter asking the ratelimit service (envoy.service.ratelimit.v3) about every
+    request, with the client id as its descriptor (routes.py). Over a limit: 429 with the service's
+    message (shaped as OpenAI's error by local_replies.py), Retry-After and the x-ratelimit-limit/
+    -remaining/-reset headers Envoy derives from the answer (on every answer, not only 429s).
+    `fail_closed`: when the service cannot answer, refuse (503) instead of letting the request through."""
+    return {
+        "name": "envoy.filters.http.ratelimit",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit",
+            "domain": "llmagg",
+            "timeout": "0.5s",
+            "failure_mode_deny": fail_closed,
+            "status_on_error": {"code": 503},
+            "enable_x_ratelimit_headers": "DRAFT_VERSION_03",
+            "rate_limited_as_resource_exhausted": True,
+            "rate_limit_service": {
+                "grpc_service": {"envoy_grpc": {"cluster_name": cluster}, "timeout": "0.5s"},
+                "transport_api_version": "V3",
+            },
+        },
+    }
+
+
 def transcoder(descriptor: str, grpc_services: list[str]) -> dict:
     return {
         "name": "envoy.filters.http.grpc_json_transcoder",
@@ -88,8 +112,15 @@ def health_check(clusters: list[str]) -> dict:
 
 
 def http_filters(
-    descriptor: str, grpc_services: list[str], auth_cluster: str | None, clusters: list[str]
+    descriptor: str,
+    grpc_services: list[str],
+    auth_cluster: str | None,
+    clusters: list[str],
+    limits_cluster: str | None = None,
+    limits_fail_closed: bool = False,
 ) -> list[dict]:
-    """`auth_cluster`: the service answering ext_authz, or None when client authentication is off."""
+    """`auth_cluster`: the service answering ext_authz, or None when client authentication is off;
+    `limits_cluster`: the service answering Envoy's rate-limit API, or None for no client limits."""
     auth = [client_auth(auth_cluster)] if auth_cluster else []
-    return [health_check(clusters), openai_errors(), *auth, transcoder(descriptor, grpc_services), router()]
+    limits = [client_limits(limits_cluster, limits_fail_closed)] if limits_cluster else []
+    return [health_check(clusters), openai_errors(), *auth, *limits, transcoder(descriptor, grpc_services), router()]

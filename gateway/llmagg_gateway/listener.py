@@ -14,7 +14,18 @@ from llmagg_gateway.limits import (
 from llmagg_gateway.local_replies import local_reply_config
 
 
-def connection_manager(routes: list[dict], http_filters: list[dict]) -> dict:
+def connection_manager(routes: list[dict], http_filters: list[dict], rate_limits: list[dict] | None = None) -> dict:
+    virtual_host: dict = {
+        "name": "llmagg",
+        "domains": ["*"],
+        "routes": routes,
+        # Which trace a request is in, for a client to quote (the request id comes anyway).
+        "response_headers_to_add": [{"header": {"key": "x-trace-id", "value": "%TRACE_ID%"}}],
+        # Only bodies up to this are kept for a retry: a large upload streams through once.
+        "per_request_buffer_limit_bytes": CONNECTION_BUFFER_BYTES,
+    }
+    if rate_limits:
+        virtual_host["rate_limits"] = rate_limits
     return {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "public",
@@ -26,20 +37,7 @@ def connection_manager(routes: list[dict], http_filters: list[dict]) -> dict:
         "http2_protocol_options": {"max_concurrent_streams": MAX_CONCURRENT_STREAMS},
         "access_log": [access_log()],
         "local_reply_config": local_reply_config(),
-        "route_config": {
-            "name": "llmagg",
-            "virtual_hosts": [
-                {
-                    "name": "llmagg",
-                    "domains": ["*"],
-                    "routes": routes,
-                    # Which trace a request is in, for a client to quote (the request id comes anyway).
-                    "response_headers_to_add": [{"header": {"key": "x-trace-id", "value": "%TRACE_ID%"}}],
-                    # Only bodies up to this are kept for a retry: a large upload streams through once.
-                    "per_request_buffer_limit_bytes": CONNECTION_BUFFER_BYTES,
-                }
-            ],
-        },
+        "route_config": {"name": "llmagg", "virtual_hosts": [virtual_host]},
         "http_filters": http_filters,
     }
 

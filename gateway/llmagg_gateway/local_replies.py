@@ -66,7 +66,15 @@ def local_reply_config() -> dict:
             "filter": _status_filter(status),
             "body_format_override": _body(error_type, code),
             **(
-                {"headers_to_add": [{"header": {"key": "retry-after", "value": str(RETRY_AFTER_S[status])}}]}
+                {
+                    # A rate-limit denial brings its own Retry-After (the wait its window needs).
+                    "headers_to_add": [
+                        {
+                            "header": {"key": "retry-after", "value": str(RETRY_AFTER_S[status])},
+                            "append_action": "ADD_IF_ABSENT",
+                        }
+                    ]
+                }
                 if status in RETRY_AFTER_S
                 else {}
             ),

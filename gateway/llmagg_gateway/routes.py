@@ -35,6 +35,21 @@ RETRY_POLICY = {
 }
 
 
+def client_rate_limits(client_auth: bool = True) -> list[dict]:
+    """The descriptor every request is rate limited by: its client id and scope (the headers ext_authz
+    set; with client auth off every caller is `anonymous`, a constant, since route headers are added
+    after the rate-limit filter runs). On the virtual host, so REST paths count before the transcoder
+    routes them."""
+    if client_auth:
+        actions = [
+            {"request_headers": {"header_name": CLIENT_ID_HEADER, "descriptor_key": "client_id"}},
+            {"request_headers": {"header_name": CLIENT_SCOPE_HEADER, "descriptor_key": "client_scope"}},
+        ]
+    else:
+        actions = [{"generic_key": {"descriptor_key": "client_id", "descriptor_value": ANONYMOUS}}]
+    return [{"actions": actions}]
+
+
 def _overwrite(key: str, value: str) -> dict:
     return {"header": {"key": key, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
 

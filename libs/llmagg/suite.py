@@ -24,7 +24,8 @@ class Service:
     metrics_port: int  # default Prometheus port (/metrics); <NAME>_METRICS_PORT changes it, 0 turns it off
     calls: tuple[str, ...] = ()  # services it sends requests to: started first, their addresses passed in
     # External dependencies (the dev stack's registry, llmagg_devstack/dependencies.py, starts them
-    # first and hands their settings to the services that need them): "openbao", later "valkey", ...
+    # first and hands their settings to the services that need them): "openbao", "valkey". A dependency
+    # may be optional (valkey: only when the service's settings choose it; see dependencies.py).
     needs: tuple[str, ...] = ()
 
     @property
@@ -62,8 +63,11 @@ class Service:
 
 
 SERVICES: tuple[Service, ...] = (
-    Service("router", port=50051, metrics_port=9101, calls=("credentials",)),
+    Service("router", port=50051, metrics_port=9101, calls=("credentials", "ratelimit")),
     Service("credentials", port=50052, metrics_port=9102, needs=("openbao",)),
+    # Valkey only with RATELIMIT_STORE=redis, PostgreSQL only with RATELIMIT_USAGE_STORE=postgres (the dev
+    # stack starts them then): memory and SQLite by default.
+    Service("ratelimit", port=50053, metrics_port=9103, calls=("credentials",), needs=("valkey", "postgres")),
     Service("agent", port=50054, metrics_port=9104, calls=("router",)),
 )
 

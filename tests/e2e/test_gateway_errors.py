@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from ..helpers import ADMIN_KEY, post_raw, wait_for
+from ..helpers import ADMIN_KEY, ROUTER_TEST_ENV, post_raw, scenario, wait_for
 
 AUTHORIZED = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -52,6 +52,26 @@ def test_with_the_key_checker_down_requests_are_refused_not_let_through(stack_wi
     assert status == 503, body  # fail closed: ext_authz's status_on_error, never the router
     assert body["error"]["type"] == "service_unavailable_error"
     assert body["error"]["code"] == "gateway_upstream_unavailable"  # Envoy's own reply, not the router's
+
+
+@pytest.fixture
+def stack_without_ratelimit(tmp_path, make_stack, router_config):
+    with make_stack(tmp_path).running({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config)}) as stack:
+        [process] = [p for p in stack.processes if p.name == "ratelimit"]
+        stack.processes.remove(process)
+        process.stop()
+        yield stack
+
+
+def test_with_ratelimit_down_client_limits_fail_open_and_the_router_routes_unmetered(
+    stack_without_ratelimit, simulator
+):
+    scenario(simulator, "chat-model")
+    body = b'{"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}'
+    status, headers, answer = post_raw(f"{stack_without_ratelimit.base_url}/chat/completions", body, AUTHORIZED)
+    assert status == 200, answer  # GATEWAY_CLIENT_LIMITS_FAILURE=open (the default)
+    assert headers["x-llmagg-provider"] == "sim-fast" and len(simulator.requests("sim-fast")) == 1
+    assert "quota ledger unreachable, routing unmetered" in (stack_without_ratelimit.run_dir / "router.log").read_text()
 
 
 def gateway_health(stack) -> int:

@@ -87,6 +87,7 @@ def test_client_auth_checks_every_request_with_credentials_fail_closed_between_e
         "envoy.filters.http.health_check",  # /health answers without a key
         "envoy.filters.http.lua",
         "envoy.filters.http.ext_authz",
+        "envoy.filters.http.ratelimit",  # client limits, keyed by the client id ext_authz has just set
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.router",
     ]
@@ -111,6 +112,38 @@ def test_with_client_auth_off_every_request_is_anonymous_and_loses_its_authoriza
     assert added == {"x-llmagg-client-id": "anonymous", "x-llmagg-client-scope": "client"}
     assert routes["router"]["request_headers_to_remove"] == ["authorization"]
     assert "request_headers_to_remove" not in routes["credentials"]  # it checks admin keys itself
+
+
+def test_client_limits_ask_ratelimit_about_every_client_id_and_fail_open_by_default(tmp_path):
+    _, config = rendered(tmp_path)
+    hcm = _connection_manager(config)
+    limits = next(f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.ratelimit")["typed_config"]
+    assert limits["rate_limit_service"]["grpc_service"]["envoy_grpc"]["cluster_name"] == "ratelimit"
+    assert limits["failure_mode_deny"] is False and limits["enable_x_ratelimit_headers"] == "DRAFT_VERSION_03"
+    assert hcm["route_config"]["virtual_hosts"][0]["rate_limits"] == [
+        {
+            "actions": [
+                {"request_headers": {"header_name": "x-llmagg-client-id", "descriptor_key": "client_id"}},
+                {"request_headers": {"header_name": "x-llmagg-client-scope", "descriptor_key": "client_scope"}},
+            ]
+        }
+    ]
+    retry_after = next(
+        m["headers_to_add"][0]
+        for m in hcm["local_reply_config"]["mappers"]
+        if m["filter"]["status_code_filter"]["comparison"]["value"]["default_value"] == 429
+    )
+    assert retry_after["append_action"] == "ADD_IF_ABSENT"  # the rate-limit service's own Retry-After wins
+    _, closed = rendered(tmp_path, "--client-limits-failure", "closed")
+    limits = next(f for f in _connection_manager(closed)["http_filters"] if f["name"].endswith("ratelimit"))
+    assert limits["typed_config"]["failure_mode_deny"] is True
+
+
+def test_with_client_auth_off_every_caller_is_limited_as_anonymous(tmp_path):
+    _, config = rendered(tmp_path, "--client-auth", "off")
+    assert _connection_manager(config)["route_config"]["virtual_hosts"][0]["rate_limits"] == [
+        {"actions": [{"generic_key": {"descriptor_key": "client_id", "descriptor_value": "anonymous"}}]}
+    ]
 
 
 @pytest.mark.parametrize("listen", ["0.0.0.0:8000", "192.0.2.10:8000"])

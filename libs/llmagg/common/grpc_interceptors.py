@@ -41,6 +41,10 @@ OPENAI_ERROR_METADATA = "x-openai-error"
 # Set by the gateway's ext_authz (or "anonymous" with client auth off): who is calling. Stable: usage
 # accounting and per-client limits key on it.
 CLIENT_ID_METADATA = "x-llmagg-client-id"
+# Set by the gateway beside the client id: "admin" or "client" (what the client's key may do).
+CLIENT_SCOPE_METADATA = "x-llmagg-client-scope"
+# How one service of the suite proves itself to another (a token per pair, made per run); never logged.
+SERVICE_TOKEN_METADATA = "x-llmagg-service-token"
 HTTP_STATUS_METADATA = "x-http-status"
 RETRY_ELSEWHERE_METADATA = "x-llmagg-retry-elsewhere"
 
@@ -104,11 +108,16 @@ def _wrap_handler(
     )
 
 
-def _metadata_value(handler_call_details, name: str) -> str | None:
-    for key, value in handler_call_details.invocation_metadata or ():
+def metadata_value(metadata, name: str) -> str | None:
+    """The first value of `name` in gRPC metadata (None when absent or binary)."""
+    for key, value in metadata or ():
         if key == name:
             return value if isinstance(value, str) else None
     return None
+
+
+def _metadata_value(handler_call_details, name: str) -> str | None:
+    return metadata_value(handler_call_details.invocation_metadata, name)
 
 
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):

@@ -46,6 +46,9 @@ class Model:
     # None: not known (a request needing one may still go there, after models known to have it).
     capabilities: frozenset[str] | None = None
     max_output_tokens: int | None = None
+    # What the provider charges paying customers, USD per million tokens: {input, output}. The usage
+    # ledger reports what free use would have cost at it ("cost avoided").
+    list_price: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class Provider:
     # Every model of an account draws on one quota (OpenRouter's `:free` models).
     shared_quota: bool = False
     limits: Mapping[str, float] = field(default_factory=dict)
+    # Where its day and month windows reset: midnight (and the first of the month) in this IANA zone.
+    reset_timezone: str = "UTC"
     models: tuple[Model, ...] = ()
     # Request fields this provider rejects; removed from the body before it is sent there.
     drop_params: frozenset[str] = frozenset()
@@ -164,6 +169,27 @@ def _limits(value: Any, where: str) -> dict[str, float]:
     return dict(value)
 
 
+def _list_price(value: Any, where: str) -> dict[str, float]:
+    if not isinstance(value, Mapping) or set(value) != {"input", "output"}:
+        raise RegistryError(f"{where} must be {{input: USD, output: USD}} per million tokens, got {value!r}")
+    for key, amount in value.items():
+        if isinstance(amount, bool) or not isinstance(amount, int | float) or amount < 0:
+            raise RegistryError(f"{where}.{key} must be a number of at least 0, got {amount!r}")
+    return {key: float(amount) for key, amount in value.items()}
+
+
+def _timezone(value: Any, where: str) -> str:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(_text(value, where))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise RegistryError(
+            f"{where} must be an IANA time zone such as UTC or America/Los_Angeles, got {value!r}"
+        ) from None
+    return value
+
+
 def check_limits(value: Any, where: str) -> dict[str, float]:
     """Limit overrides (an account's): the registry's names and ranges, whole numbers for counts."""
     return _limits(value, where)
@@ -203,6 +229,7 @@ MODEL_FIELDS: dict[str, _Field] = {
     "limits": _Field(_limits),
     "capabilities": _Field(_capabilities, empty=True),
     "max_output_tokens": _Field(_integer(1)),
+    "list_price": _Field(_list_price),
 }
 
 PROVIDER_FIELDS: dict[str, _Field] = {
@@ -217,6 +244,7 @@ PROVIDER_FIELDS: dict[str, _Field] = {
     "models": _Field(lambda value, where: value, complete=True),  # checked entry by entry below
     "shared_quota": _Field(_flag),
     "limits": _Field(_limits),
+    "reset_timezone": _Field(_timezone),
     "notes": _Field(_text),
     "drop_params": _Field(_names),
 }

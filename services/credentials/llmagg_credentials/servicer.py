@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 
+from llmagg.common.grpc_interceptors import SERVICE_TOKEN_METADATA
 from llmagg.credentials.v1 import credentials_pb2 as pb
 from llmagg.credentials.v1 import credentials_pb2_grpc
 from llmagg_credentials import converters
@@ -12,7 +13,6 @@ from llmagg_credentials.domain.accounts import AccountBook
 from llmagg_credentials.domain.client_keys import ClientKeys
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CredentialsService"].full_name
-SERVICE_TOKEN_METADATA = "x-llmagg-service-token"
 
 
 def _caller_metadata(context: grpc.aio.ServicerContext) -> tuple[str, str]:

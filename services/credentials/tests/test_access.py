@@ -12,7 +12,7 @@ from llmagg_credentials.authz_servicer import AuthorizationServicer
 from llmagg_credentials.domain.access import RULES, Caller
 from llmagg_credentials.domain.client_keys import PREFIX
 
-from .conftest import ENV_ADMIN, ROUTER_TOKEN
+from .conftest import ENV_ADMIN, RATELIMIT_TOKEN, ROUTER_TOKEN
 
 
 def check_request(path: str, authorization: str | None) -> authz.CheckRequest:
@@ -92,6 +92,14 @@ async def test_management_needs_an_admin_key_and_the_router_may_only_list(access
     for method in ("AddAccount", "RotateAccountKey", "DeleteAccount", "CreateClientKey", "RevokeClientKey"):
         with pytest.raises(ServiceError) as caught:
             await access.require(method, ROUTER_TOKEN, "")
+        assert caught.value.kind is ErrorKind.PERMISSION_DENIED
+
+
+async def test_ratelimits_token_may_list_accounts_and_nothing_else(access):
+    assert await access.require("ListAccounts", RATELIMIT_TOKEN, "") is Caller.RATELIMIT
+    for method in ("Lease", "ReportOutcome", "AddAccount", "UpdateAccount", "ListClientKeys"):
+        with pytest.raises(ServiceError) as caught:
+            await access.require(method, RATELIMIT_TOKEN, "")
         assert caught.value.kind is ErrorKind.PERMISSION_DENIED
 
 

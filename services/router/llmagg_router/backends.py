@@ -11,6 +11,7 @@ from llmagg_router.adapters.credentials_keys import CredentialsKeySource
 from llmagg_router.adapters.memory_health import MemoryHealthStore
 from llmagg_router.adapters.openai_http import OpenAIHttpAdapter
 from llmagg_router.adapters.prometheus_metrics import HealthCollector, PrometheusRouterMetrics
+from llmagg_router.adapters.ratelimit_quota import RatelimitQuota
 from llmagg_router.adapters.unmetered_quota import UnmeteredQuota
 from llmagg_router.domain.config import RoutingConfig
 from llmagg_router.domain.ports import HealthStore, KeySource, QuotaLedger, RouterPorts
@@ -38,15 +39,28 @@ def create_key_source(settings: RouterSettings, config: RoutingConfig) -> KeySou
 
 def create_readiness(ports: RouterPorts) -> list[ReadinessCheck]:
     """Health names for the backends that depend on a peer; none is critical (the router keeps routing)."""
+    checks = []
     if isinstance(ports.keys, CredentialsKeySource):
-        return [ReadinessCheck("credentials", ports.keys.healthy, critical=False)]
-    return []
+        checks.append(ReadinessCheck("credentials", ports.keys.healthy, critical=False))
+    if isinstance(ports.quota, RatelimitQuota):
+        checks.append(ReadinessCheck("ratelimit", ports.quota.healthy, critical=False))
+    return checks
 
 
 def create_quota_ledger(settings: RouterSettings) -> QuotaLedger:
     match settings.quota_ledger:
         case "unmetered":
             return UnmeteredQuota()
+        case "ratelimit":
+            if not settings.ratelimit_address:
+                raise ValueError("ROUTER_QUOTA_LEDGER=ratelimit needs ROUTER_RATELIMIT_ADDRESS (host:port)")
+            token = settings.ratelimit_token
+            return RatelimitQuota(
+                settings.ratelimit_address,
+                Secret(token.get_secret_value()) if token else None,
+                timeout_s=settings.ratelimit_timeout_s,
+                queue_size=settings.settle_queue_size,
+            )
     raise ValueError(f"unknown quota ledger {settings.quota_ledger!r}")
 
 

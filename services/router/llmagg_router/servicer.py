@@ -14,6 +14,7 @@ from google.api import httpbody_pb2
 
 from llmagg.common.budget import Budget, Holding
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA
 from llmagg.common.secrets import Secret
 from llmagg.router.v1 import router_pb2 as pb
 from llmagg.router.v1 import router_pb2_grpc
@@ -56,20 +57,24 @@ def _parse_json(data: bytes) -> Any:
 
 
 def _caller(context: grpc.aio.ServicerContext) -> tuple[Secret | None, CallerHints]:
-    """From the request's metadata: the client's own provider key (BYOK), and its session and wait hints."""
-    own_key, session, max_wait = None, None, None
+    """From the request's metadata: the client's own provider key (BYOK); who is calling (as the gateway
+    says: "" for a direct gRPC caller), its session and how long it may wait."""
+    own_key, client_id, session, max_wait = None, "", None, None
     for key, value in context.invocation_metadata() or ():
         if not isinstance(value, str) or not value.strip():
             continue
         if key == OWN_KEY_METADATA:
             own_key = Secret(value.strip())
+        elif key == CLIENT_ID_METADATA:
+            client_id = value
         elif key == SESSION_METADATA:
             session = value.strip()
         elif key == MAX_WAIT_METADATA:
             max_wait = value.strip()
-    if session is None and max_wait is None:
+    if not (client_id or session or max_wait):
         return own_key, NO_HINTS
-    return own_key, CallerHints(session=session, max_wait_s=_seconds(max_wait) if max_wait else 0.0)
+    seconds = _seconds(max_wait) if max_wait else 0.0
+    return own_key, CallerHints(client_id=client_id, session=session, max_wait_s=seconds)
 
 
 def _seconds(value: str) -> float:

@@ -28,7 +28,13 @@ class RouterSettings(ServiceSettings):
     # How often the accounts are listed again from the credentials service (rotations and disabled
     # accounts are seen within this; leases end after the credentials service's TTL in any case).
     accounts_refresh_s: float = Field(default=5.0, gt=0)
-    quota_ledger: Literal["unmetered"] = "unmetered"  # no quota tracked; 429s steer through cooldowns
+    # unmetered: no quota tracked (429s steer through cooldowns); ratelimit: the ratelimit service.
+    quota_ledger: Literal["unmetered", "ratelimit"] = "unmetered"
+    ratelimit_address: str | None = None  # host:port of the ratelimit service
+    ratelimit_token: SecretStr | None = None  # the service token it knows the router by
+    ratelimit_timeout_s: float = Field(default=1.0, gt=0)  # per Reserve/Headroom call
+    # Settlements waiting to be sent; when full, attempts wait to queue theirs (none is dropped).
+    settle_queue_size: int = Field(default=10_000, ge=1)
     health_store: Literal["memory"] = "memory"  # this replica's own view
     max_attempts: int = Field(default=6, ge=1)
     request_timeout_s: float = Field(default=300.0, gt=0)

@@ -9,7 +9,7 @@ from typing import Any
 
 from llmagg.common.secrets import Secret
 from llmagg_router.domain.config import RoutingConfig, build_config
-from llmagg_router.domain.ports import Headroom, QuotaKey, Reservation, Usage
+from llmagg_router.domain.ports import Headroom, Observed, QuotaKey, Reservation, Usage
 from llmagg_router.domain.upstream import Candidate, Operation, UpstreamError
 
 PROVIDERS = [
@@ -200,17 +200,23 @@ class RecordingQuota:
         self.room = dict(headroom or {})
         self.reserved: list[tuple[str, str, str, int]] = []
         self.settled: list[tuple[str, str, Usage | None, str]] = []
+        self.observed: list[Observed | None] = []
+        self.clients: list[str] = []
         self.asked: list[list[QuotaKey]] = []
 
-    async def reserve(self, key: QuotaKey, estimated_tokens: int) -> Reservation:
+    async def reserve(self, key: QuotaKey, estimated_tokens: int, client_id: str = "") -> Reservation:
         self.reserved.append((key.provider, key.account, key.model, estimated_tokens))
+        self.clients.append(client_id)
         wait = self.deny.get((key.provider, key.account))
         if wait is not None:
             return Reservation(key, granted=False, retry_after_s=wait)
-        return Reservation(key, granted=True, id=f"r{len(self.reserved)}")
+        return Reservation(key, granted=True, id=f"r{len(self.reserved)}", client_id=client_id)
 
-    async def settle(self, reservation: Reservation, usage: Usage | None, outcome: str) -> None:
+    async def settle(
+        self, reservation: Reservation, usage: Usage | None, outcome: str, observed: Observed | None = None
+    ) -> None:
         self.settled.append((reservation.key.provider, reservation.key.account, usage, outcome))
+        self.observed.append(observed)
 
     async def headroom(self, keys: Sequence[QuotaKey]) -> Mapping[QuotaKey, Headroom]:
         self.asked.append(list(keys))

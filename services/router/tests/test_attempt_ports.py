@@ -67,10 +67,49 @@ async def test_a_failure_settles_with_its_reason_and_the_next_candidate_is_reser
     assert quota.settled == [("fast", first, None, "server"), ("fast", second, Usage(7, 3), "ok")]
 
 
-async def test_a_shared_quota_is_reserved_account_wide(make_router, upstream):
+async def test_the_ledger_is_asked_for_the_model_itself_even_on_a_shared_pool(make_router, upstream):
+    # The ledger knows which models share a pool; it records the model each attempt asked for.
     quota = RecordingQuota()
     await make_router(quota=quota).complete({**CHAT, "model": "shared/b:free"})
-    assert quota.reserved[0][:3] == ("shared", "shared-1", "")
+    assert quota.reserved[0][:3] == ("shared", "shared-1", "b:free")
+
+
+async def test_accounts_of_one_model_are_tried_most_headroom_first(make_router, upstream):
+    room = {
+        QuotaKey("fast", "fast-1", "llama-8b"): Headroom(0.1),
+        QuotaKey("fast", "fast-2", "llama-8b"): Headroom(0.9),
+    }
+    quota = RecordingQuota(headroom=room)
+    router = make_router(quota=quota)
+    results = [await router.complete(CHAT) for _ in range(3)]  # whatever the rotation says
+    assert [r.route.account for r in results] == ["fast-2"] * 3
+    quota.room[QuotaKey("fast", "fast-1", "llama-8b")] = Headroom(1.0)
+    assert (await router.complete(CHAT)).route.account == "fast-1"
+
+
+async def test_headroom_never_reorders_models_only_their_accounts(make_router, upstream):
+    # llama-70b: fast (speed 5) before smart; smart's only account has all its quota, fast's little.
+    room = {QuotaKey("fast", a, "llama-70b"): Headroom(0.05) for a in ("fast-1", "fast-2")}
+    result = await make_router(quota=RecordingQuota(headroom=room)).complete({**CHAT, "model": "llama-70b"})
+    assert result.route.provider == "fast"
+
+
+async def test_the_client_id_reaches_the_ledger_with_every_reservation(make_router, upstream):
+    quota = RecordingQuota(deny={("fast", "fast-1"): 5})
+    await make_router(quota=quota).complete(CHAT, client_id="key-123")
+    assert quota.clients == ["key-123"] * len(quota.reserved) and quota.clients
+
+
+async def test_a_429_settles_with_what_the_provider_said_of_its_quota(make_router, upstream):
+    quota = RecordingQuota()
+    headers = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "20s"}
+    upstream.on(
+        "fast", UpstreamError(Failure.RATE_LIMITED, "HTTP 429", status=429, retry_after_s=20, headers=headers), ANSWER
+    )
+    await make_router(quota=quota).complete(CHAT)
+    failed = quota.observed[0]
+    assert (failed.status, dict(failed.headers), failed.retry_after_s) == (429, headers, 20)
+    assert quota.observed[1].status == 200 and quota.observed[1].latency_ms >= 0
 
 
 async def test_the_leased_key_is_the_one_the_upstream_gets(make_router, upstream):
@@ -104,3 +143,9 @@ async def test_an_attempt_cancelled_mid_call_is_settled_as_abandoned(make_router
     with pytest.raises(asyncio.CancelledError):
         await task
     assert [(p, outcome) for p, _, _, outcome in quota.settled] == [("fast", "abandoned")]
+
+
+async def test_a_request_with_one_candidate_asks_no_headroom_its_reserve_says_enough(make_router, upstream):
+    quota = RecordingQuota()
+    await make_router(quota=quota).complete({**CHAT, "model": "smart/big-model"})
+    assert quota.asked == [] and [(p, a) for p, a, _, _ in quota.reserved] == [("smart", "smart-1")]

@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
         client_auth=os.environ.get("GATEWAY_CLIENT_AUTH", "on").lower() not in ("off", "0", "false", "no"),
         listen_host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
+        client_limits_fail_closed=os.environ.get("GATEWAY_CLIENT_LIMITS_FAILURE", "open").lower() == "closed",
     )
     # Lines a person reads on the terminal (unless the environment chose otherwise).
     env = {f"{s.env_prefix}LOG_FORMAT": "text" for s in SERVICES if f"{s.env_prefix}LOG_FORMAT" not in os.environ}

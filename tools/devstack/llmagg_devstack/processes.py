@@ -67,7 +67,9 @@ class ManagedProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         die_with_launcher: bool = False,
+        user: str | None = None,
     ) -> None:
+        """`user`: run as this system user (a launcher running as root starting PostgreSQL, which refuses root)."""
         self.name = name
         if log_path is None:
             handle, temporary = tempfile.mkstemp(prefix=f"llmagg-{name}-", suffix=".log")
@@ -88,6 +90,7 @@ class ManagedProcess:
             cwd=cwd,
             start_new_session=True,
             preexec_fn=_die_with_launcher(os.getpid()) if die_with_launcher and _LIBC is not None else None,
+            user=user,
         )
 
     @property

@@ -41,7 +41,7 @@ class Ports:
     services: dict[str, int] = field(default_factory=lambda: {s.name: s.port for s in SERVICES})
     metrics: dict[str, int] = field(default_factory=lambda: {s.name: s.metrics_port for s in SERVICES})
     dependencies: dict[str, int] = field(
-        default_factory=lambda: {name: port for name, (_, port) in dependencies.STARTERS.items()}
+        default_factory=lambda: {name: starter.port for name, starter in dependencies.STARTERS.items()}
     )
 
     @classmethod
@@ -54,8 +54,8 @@ class Ports:
             services={s.name: int(environ.get(f"{s.env_prefix}PORT", s.port)) for s in SERVICES},
             metrics={s.name: int(environ.get(f"{s.env_prefix}METRICS_PORT", s.metrics_port)) for s in SERVICES},
             dependencies={
-                name: int(environ.get(f"{name.upper()}_PORT", port))
-                for name, (_, port) in dependencies.STARTERS.items()
+                name: int(environ.get(f"{name.upper()}_PORT", starter.port))
+                for name, starter in dependencies.STARTERS.items()
             },
         )
 
@@ -82,16 +82,22 @@ def service_env(service: Service, ports: Ports) -> dict[str, str]:
 
 
 def suite_settings(service: Service, run_dir: Path, gateway_host: str = "127.0.0.1") -> dict[str, str]:
-    """What the dev stack chooses for particular services: the router leases keys from credentials,
-    credentials writes the first admin key to the run directory, and the agent learns where the gateway
-    listens (its default workspace roots depend on it)."""
+    """What the dev stack chooses for particular services (the environment given to a start may say
+    otherwise): the router leases keys from credentials and keeps its quotas with ratelimit, credentials
+    writes the first admin key to the run directory, ratelimit keeps its usage ledger there, and the
+    agent learns where the gateway listens (its default workspace roots depend on it)."""
     env: dict[str, str] = {}
+    if service.name == "router":
+        if "credentials" in service.calls:
+            env["ROUTER_KEY_SOURCE"] = "credentials"
+        if "ratelimit" in service.calls:
+            env["ROUTER_QUOTA_LEDGER"] = "ratelimit"
     if service.name == "agent":
         env["AGENT_GATEWAY_HOST"] = gateway_host
-    if "credentials" in service.calls:
-        env[f"{service.env_prefix}KEY_SOURCE"] = "credentials"
     if service.name == "credentials":
         env["CREDENTIALS_ADMIN_KEY_FILE"] = str(admin_key_file(run_dir))
+    if service.name == "ratelimit":
+        env["RATELIMIT_USAGE_PATH"] = str(run_dir / "usage.sqlite3")
     return env
 
 
@@ -137,6 +143,8 @@ class Stack:
     namespace: str = "llmagg"
     # ext_authz checks every request's client key; off: every client is anonymous (loopback only).
     client_auth: bool = True
+    # Refuse requests (503) while the ratelimit service cannot say whether a client is over its limits.
+    client_limits_fail_closed: bool = False
     listen_host: str = "127.0.0.1"
     # Running dependencies by name; ones given here are shared (this stack does not stop them).
     dependencies: dict[str, RunningDependency] = field(default_factory=dict)
@@ -161,18 +169,19 @@ class Stack:
         return self._tokens.setdefault(frozenset((one, other)), secrets.token_urlsafe(32))
 
     def environment(self, service: Service) -> dict[str, str]:
-        """Port, callee addresses, service tokens, dependency settings and the suite's choices for `service`."""
-        env = {**service_env(service, self.ports), **suite_settings(service, self.run_dir, self.listen_host)}
+        """Port, callee addresses, service tokens and dependency settings for `service`."""
+        env = service_env(service, self.ports)
         peers = [*service.calls, *(s.name for s in SERVICES if service.name in s.calls)]
         for peer in peers:
             env[service.token_variable(peer)] = self.service_token(service.name, peer)
         for name in service.needs:
-            env.update(self.dependencies[name].env_for(service, self.namespace))
+            if name in self.dependencies:
+                env.update(self.dependencies[name].env_for(service, self.namespace))
         return env
 
-    def start_dependencies(self, services: list[Service]) -> None:
-        """Every dependency the services need that is not running yet, each on its port."""
-        for name in dependencies.needed(services):
+    def start_dependencies(self, services: list[Service], env: Mapping[str, str] | None = None) -> None:
+        """Every dependency the services need (with these settings) that is not running yet, each on its port."""
+        for name in dependencies.needed(services, {**os.environ, **(env or {})}):
             if name in self.dependencies:
                 continue
             port = self.ports.dependencies[name]
@@ -185,7 +194,7 @@ class Stack:
         _ensure_free(self.ports.services[service.name], service.name)
         if self.ports.metrics[service.name]:
             _ensure_free(self.ports.metrics[service.name], f"{service.name}'s metrics")
-        self.start_dependencies([service])
+        self.start_dependencies([service], env)
         # One replica has nobody to drain to: stop at once unless told otherwise. Files a service keeps
         # (the agent's SQLite threads) go to its folder of the run directory.
         drain = f"{service.env_prefix}DRAIN_S"
@@ -195,7 +204,12 @@ class Stack:
             service.name,
             [sys.executable, "-m", service.package],
             log_path=self.run_dir / f"{service.name}.log",
-            env={**defaults, **(env or {}), **self.environment(service)},
+            env={
+                **defaults,
+                **suite_settings(service, self.run_dir, self.listen_host),
+                **(env or {}),
+                **self.environment(service),
+            },
             die_with_launcher=self.die_with_launcher,
         )
         self.processes.append(process)
@@ -205,7 +219,7 @@ class Stack:
     def start_services(self, env: Mapping[str, str] | None = None) -> list[ManagedProcess]:
         """The dependencies, then every service of the table, each after the services it calls."""
         order = start_order()
-        self.start_dependencies(order)
+        self.start_dependencies(order, env)
         return [self.start_service(service, env) for service in order]
 
     def render_gateway_config(self) -> Path:
@@ -220,6 +234,7 @@ class Stack:
             client_auth=self.client_auth,
             max_heap_bytes=self.gateway_max_heap_bytes,
             otlp=urllib.parse.urlsplit(self.otlp_endpoint).netloc if self.otlp_endpoint else None,
+            client_limits_fail_closed=self.client_limits_fail_closed,
         )
         path.write_text(text)
         return path

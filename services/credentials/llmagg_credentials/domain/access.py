@@ -1,8 +1,9 @@
 """Who may call what: the gateway's ext_authz decision per request, and the service's own RPC rules.
 
-Two identities reach the service: client keys (admin or client scope) and the router's service
-token. Management needs an admin key; the account listing also answers the router; leases and
-outcome reports answer the router only.
+Three identities reach the service: client keys (admin or client scope) and the service tokens of
+the router and of ratelimit. Management needs an admin key; the account listing also answers the
+router and ratelimit (which reads the accounts' limit overrides); leases and outcome reports answer
+the router only.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ CLIENT_SCOPE_HEADER = "x-llmagg-client-scope"
 class Caller(enum.Enum):
     ADMIN = "admin"
     ROUTER = "router"
+    RATELIMIT = "ratelimit"
 
 
 # Which callers each RPC of CredentialsService answers.
 RULES: dict[str, frozenset[Caller]] = {
     "AddAccount": frozenset({Caller.ADMIN}),
-    "ListAccounts": frozenset({Caller.ADMIN, Caller.ROUTER}),
+    "ListAccounts": frozenset({Caller.ADMIN, Caller.ROUTER, Caller.RATELIMIT}),
     "GetAccount": frozenset({Caller.ADMIN}),
     "UpdateAccount": frozenset({Caller.ADMIN}),
     "RotateAccountKey": frozenset({Caller.ADMIN}),
@@ -80,9 +82,13 @@ class Decision:
 
 
 class Access:
-    def __init__(self, keys: ClientKeys, router_token: Secret | None) -> None:
+    def __init__(self, keys: ClientKeys, router_token: Secret | None, ratelimit_token: Secret | None = None) -> None:
         self._keys = keys
-        self._router_token = router_token.reveal().encode() if router_token else None
+        self._service_tokens = [
+            (caller, token.reveal().encode())
+            for caller, token in ((Caller.ROUTER, router_token), (Caller.RATELIMIT, ratelimit_token))
+            if token
+        ]
 
     async def decide(self, path: str, authorization: str) -> Decision:
         """ext_authz: any valid key on model routes, an admin key on admin routes."""
@@ -101,16 +107,22 @@ class Access:
             )
         return Decision(200, verdict, keep_authorization=admin_path)
 
-    def _is_router(self, token: str) -> bool:
-        return self._router_token is not None and hmac.compare_digest(token.encode(), self._router_token)
+    def _service(self, token: str) -> Caller | None:
+        """The service a token belongs to (compared in constant time), None for an unknown token."""
+        found = None
+        for caller, known in self._service_tokens:
+            if hmac.compare_digest(token.encode(), known):
+                found = caller
+        return found
 
     async def require(self, method: str, service_token: str, authorization: str) -> Caller:
         """The caller of `method`, or UNAUTHENTICATED / PERMISSION_DENIED."""
         allowed = RULES[method]
         if service_token:
-            if not self._is_router(service_token):
+            service = self._service(service_token)
+            if service is None:
                 raise ServiceError(ErrorKind.UNAUTHENTICATED, "Unknown service token.", code="invalid_service_token")
-            caller = Caller.ROUTER
+            caller = service
         else:
             verdict = await self._keys.verify(bearer(authorization))
             if verdict is UNAVAILABLE:
@@ -125,6 +137,6 @@ class Access:
                 )
             caller = Caller.ADMIN
         if caller not in allowed:
-            who = "the router's service token" if allowed == {Caller.ROUTER} else "an admin key"
+            who = "the router's service token" if allowed == {Caller.ROUTER} else "an admin key or a service's token"
             raise ServiceError(ErrorKind.PERMISSION_DENIED, f"{method} answers {who} only.", code="not_allowed")
         return caller

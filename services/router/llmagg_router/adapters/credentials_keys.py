@@ -16,7 +16,6 @@ The service token travels as gRPC metadata and is never logged.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime
 import logging
@@ -28,6 +27,7 @@ import grpc
 
 from llmagg.common.grpc_client import service_channel
 from llmagg.common.logging import log_fields
+from llmagg.common.peers import Periodic, Reachability, service_metadata
 from llmagg.common.secrets import Secret
 from llmagg.credentials.v1 import credentials_pb2 as pb
 from llmagg.credentials.v1 import credentials_pb2_grpc
@@ -36,7 +36,6 @@ from llmagg_router.domain.ports import KeyOutcome, KeyUnavailable
 
 log = logging.getLogger(__name__)
 
-SERVICE_TOKEN_METADATA = "x-llmagg-service-token"
 _CALL_TIMEOUT_S = 3.0
 _GONE = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.PERMISSION_DENIED)
 
@@ -78,7 +77,7 @@ class CredentialsKeySource:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._address = address
-        self._metadata = ((SERVICE_TOKEN_METADATA, token.reveal()),) if token else ()
+        self._metadata = service_metadata(token)
         self._providers = providers
         self._refresh_s = refresh_s
         self._rejected_for_s = rejected_for_s
@@ -92,10 +91,11 @@ class CredentialsKeySource:
         # once, before the listing says so; a rotation (a new key version) lifts it.
         self._rejected: dict[str, tuple[float, int]] = {}
         self._skipped: set[str] = set()  # aliases this router cannot use (reported once)
-        self._problem: str | None = "not refreshed yet"
+        self._reachability = Reachability(log, "not refreshed yet")
+        self.healthy = self._reachability.healthy
+        self._refresher = Periodic(refresh_s, self._refresh_round, log, "refreshing accounts from credentials")
         self._channel: grpc.aio.Channel | None = None
         self._stub: credentials_pb2_grpc.CredentialsServiceStub | None = None
-        self._task: asyncio.Task[None] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -103,29 +103,16 @@ class CredentialsKeySource:
         self._channel = service_channel(self._address)
         self._stub = credentials_pb2_grpc.CredentialsServiceStub(self._channel)
         await self.refresh()
-        self._task = asyncio.create_task(self._keep_fresh())
+        self._refresher.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._refresher.stop()
         if self._channel is not None:
             await self._channel.close()
 
-    async def healthy(self) -> bool:
-        if self._problem:
-            raise ConnectionError(self._problem)
-        return True
-
-    async def _keep_fresh(self) -> None:
-        while True:
-            await asyncio.sleep(self._refresh_s)
-            try:
-                await self.refresh()
-                await self._renew_used_leases()
-            except Exception:  # the loop must outlive any one bad round
-                log.exception("refreshing accounts from the credentials service failed")
+    async def _refresh_round(self) -> None:
+        await self.refresh()
+        await self._renew_used_leases()
 
     # --- the listing --------------------------------------------------------------------------------
     async def refresh(self) -> None:
@@ -135,14 +122,13 @@ class CredentialsKeySource:
                 pb.ListAccountsRequest(), metadata=self._metadata, timeout=_CALL_TIMEOUT_S
             )
         except grpc.aio.AioRpcError as error:
-            problem = f"credentials service at {self._address}: {error.code().name} {error.details()}"
-            if self._problem != problem:
-                log.warning("cannot list accounts, keeping the %d known: %s", len(self._states), problem)
-            self._problem = problem
+            self._reachability.failed(
+                f"credentials service at {self._address}: {error.code().name} {error.details()}",
+                f"cannot list accounts, keeping the {len(self._states)} known: %s",
+            )
             return
-        if self._problem:
+        if self._reachability.answered():
             log.info("accounts listed from the credentials service", extra=log_fields(accounts=len(response.accounts)))
-        self._problem = None
         self._apply(response.accounts)
 
     def _apply(self, listed) -> None:

@@ -19,7 +19,7 @@ from llmagg.common.logging import scrub
 from llmagg.common.secrets import Secret
 from llmagg_router.adapters.retry_after import retry_after_seconds
 from llmagg_router.domain.json_limits import too_deep
-from llmagg_router.domain.upstream import Candidate, Failure, Operation, UpstreamError
+from llmagg_router.domain.upstream import Candidate, Failure, Operation, UpstreamAnswer, UpstreamError, quota_headers
 
 _PATHS = {Operation.CHAT: "/chat/completions", Operation.EMBEDDINGS: "/embeddings"}
 _CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "context window", "too many tokens")
@@ -36,14 +36,29 @@ def _clean(value: Any, limit: int = _MESSAGE_LIMIT) -> str | None:
     return scrub(text)[:limit]
 
 
-def _error_of(raw: bytes) -> tuple[str, dict[str, str | None]]:
-    """The upstream's error text and its OpenAI `error` fields, scrubbed, from whatever shape it sent."""
+def _quota_id(error: Any) -> str:
+    """Gemini's QuotaFailure quotaId ("GenerateRequestsPerDayPerProjectPerModel-FreeTier"), "" when none."""
+    details = error.get("details") if isinstance(error, dict) else None
+    for detail in details if isinstance(details, list) else ():
+        for violation in (detail.get("violations") or ()) if isinstance(detail, dict) else ():
+            quota = violation.get("quotaId") if isinstance(violation, dict) else None
+            if isinstance(quota, str):
+                return quota[:200]
+    return ""
+
+
+def _parsed_error(raw: bytes) -> Any:
     try:
         parsed = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        parsed = None
+        return None
     if isinstance(parsed, list) and parsed:  # Gemini sometimes wraps the error in a list
         parsed = parsed[0]
+    return parsed
+
+
+def _error_of(parsed: Any, raw: bytes) -> tuple[str, dict[str, str | None]]:
+    """The upstream's error text and its OpenAI `error` fields, scrubbed, from whatever shape it sent."""
     error = parsed.get("error") if isinstance(parsed, dict) else None
     if isinstance(error, str):
         error = {"message": error}
@@ -55,11 +70,17 @@ def _error_of(raw: bytes) -> tuple[str, dict[str, str | None]]:
 
 
 def classify(status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamError:
-    message, error = _error_of(raw)
+    parsed = _parsed_error(raw)
+    message, error = _error_of(parsed, raw)
     described = f"HTTP {status}: {message[:300]}" if message else f"HTTP {status}"
     if status in (429, 529):
         return UpstreamError(
-            Failure.RATE_LIMITED, described, status=status, retry_after_s=retry_after_seconds(headers, message)
+            Failure.RATE_LIMITED,
+            described,
+            status=status,
+            retry_after_s=retry_after_seconds(headers, message),
+            headers=quota_headers(headers),
+            quota_id=_quota_id(parsed.get("error") if isinstance(parsed, dict) else None),
         )
     if status in (401, 403):
         return UpstreamError(Failure.AUTH, f"HTTP {status}: the provider rejected the account's key", status=status)
@@ -176,7 +197,9 @@ class OpenAIHttpAdapter:
                 raw = await self._read(resp)
                 if resp.status >= 300:
                     raise classify(resp.status, resp.headers, raw)
-        return _json_object(raw, "response body")
+                answer = UpstreamAnswer(_json_object(raw, "response body"))
+                answer.quota_headers = quota_headers(resp.headers)
+        return answer
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -190,7 +213,7 @@ class OpenAIHttpAdapter:
                 with _transport_errors():
                     raw = await self._read(resp)
                 raise classify(resp.status, resp.headers, raw)
-            yield self._events(resp, max_bytes)
+            yield _Events(self._events(resp, max_bytes), quota_headers(resp.headers))
         finally:
             resp.release()
 
@@ -257,6 +280,17 @@ class OpenAIHttpAdapter:
 
 
 _DONE = object()
+
+
+class _Events:
+    """A stream's chunks, with the rate-limit headers its response came with."""
+
+    def __init__(self, events: AsyncIterator[dict[str, Any]], headers: Mapping[str, str]) -> None:
+        self._events = events
+        self.quota_headers = headers
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._events
 
 
 def _finishes(chunk: dict[str, Any]) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ from opentelemetry import trace
 
 from llmagg.common.logging import log_fields
 from llmagg.common.secrets import Secret
-from llmagg_router.domain.ports import CircuitState, KeyOutcome, Reservation, RouterPorts, Usage
+from llmagg_router.domain.ports import CircuitState, KeyOutcome, Observed, Reservation, RouterPorts, Usage
 from llmagg_router.domain.upstream import Candidate, Failure, UpstreamError
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ class AttemptPlan:
     estimated_tokens: int
     default_cooldown_s: float
     clock: Callable[[], float] = time.monotonic
+    client_id: str = ""  # who the request is for (the gateway's x-llmagg-client-id)
 
 
 class Attempt:
@@ -89,17 +90,21 @@ class Attempt:
         self.span: trace.Span = trace.INVALID_SPAN
         self._started = 0.0
         self._ended = False
+        # The rate-limit headers of the provider's answer, once it has answered (for the ledger).
+        self.quota_headers: Mapping[str, str] = {}
 
     async def begin(self) -> Secret | None:
         """Reserve quota (QuotaDenied when there is none), lease the key, open the span."""
         candidate = self.candidate
-        reservation = await self._ports.quota.reserve(candidate.quota_key, self._plan.estimated_tokens)
+        plan = self._plan
+        reservation = await self._ports.quota.reserve(candidate.quota_key, plan.estimated_tokens, plan.client_id)
         if not reservation.granted:
             raise QuotaDenied(reservation.retry_after_s)
         self._reservation = reservation
         try:
             secret = await self._ports.keys.lease(candidate.account)
         except BaseException:
+            self._reservation = None
             await self._ports.quota.settle(reservation, None, "not_sent")
             raise
         operation = self._plan.operation
@@ -143,7 +148,7 @@ class Attempt:
         self.span.end()
         self._measure("ok", first_chunk_ms, answer.usage)
         await self._ports.keys.report(candidate.account, KeyOutcome.ACCEPTED)
-        await self._settle(answer.usage, "ok")
+        await self._settle(answer.usage, "ok", Observed(self.elapsed_ms(), 200, self.quota_headers))
 
     async def fail(self, error: UpstreamError) -> None:
         """Learn from the failure: cool the account down, disable its key or count toward the circuit."""
@@ -181,7 +186,8 @@ class Attempt:
         )  # fmt: skip
         if failure is Failure.AUTH:
             await self._ports.keys.report(candidate.account, KeyOutcome.REJECTED)
-        await self._settle(None, failure.value)
+        observed = Observed(self.elapsed_ms(), error.status or 0, error.headers, error.retry_after_s, error.quota_id)
+        await self._settle(None, failure.value, observed)
 
     def _count_toward(self, circuit: str) -> None:
         health = self._ports.health
@@ -205,7 +211,7 @@ class Attempt:
         self.span.set_attribute("llmagg.outcome", outcome)
         self.span.end()
         self._measure(outcome)
-        await self._settle(None, outcome)
+        await self._settle(None, outcome, Observed(self.elapsed_ms()))
 
     def _measure(self, outcome: str, first_chunk_ms: float | None = None, usage: Usage | None = None) -> None:
         candidate = self.candidate
@@ -224,6 +230,6 @@ class Attempt:
         ended, self._ended = self._ended, True
         return ended
 
-    async def _settle(self, usage: Usage | None, outcome: str) -> None:
+    async def _settle(self, usage: Usage | None, outcome: str, observed: Observed) -> None:
         if self._reservation is not None:
-            await self._ports.quota.settle(self._reservation, usage, outcome)
+            await self._ports.quota.settle(self._reservation, usage, outcome, observed)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from llmagg.common.secrets import Secret
@@ -67,7 +67,8 @@ class KeySource(Protocol):
 class QuotaKey(NamedTuple):
     provider: str
     account: str
-    model: str  # "" where every model of the account draws on one quota
+    # The model the attempt asks for; the ledger knows which models share a quota (a shared pool).
+    model: str
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,19 @@ class Reservation:
     granted: bool
     id: str = ""
     retry_after_s: float | None = None  # when denied: how long until the quota allows it
+    estimated_tokens: int = 0
+    client_id: str = ""  # who the attempt is for (the gateway's x-llmagg-client-id)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What an attempt saw of its upstream, for the ledger to learn from and to record."""
+
+    latency_ms: float = 0.0
+    status: int = 0  # the upstream's HTTP status (0: no answer)
+    headers: Mapping[str, str] = field(default_factory=dict)  # its rate-limit headers, names lowercase
+    retry_after_s: float | None = None  # the wait it asked for, however it said it
+    quota_id: str = ""  # Gemini's QuotaFailure quotaId of a 429
 
 
 @dataclass(frozen=True)
@@ -93,10 +107,12 @@ class Headroom:
 class QuotaLedger(Protocol):
     """Free-tier quotas: reserve before an attempt, settle with the truth after it."""
 
-    async def reserve(self, key: QuotaKey, estimated_tokens: int) -> Reservation: ...
+    async def reserve(self, key: QuotaKey, estimated_tokens: int, client_id: str = "") -> Reservation: ...
 
-    async def settle(self, reservation: Reservation, usage: Usage | None, outcome: str) -> None:
-        """Release the estimate and charge what was used (None: nothing is known to be used)."""
+    async def settle(
+        self, reservation: Reservation, usage: Usage | None, outcome: str, observed: Observed | None = None
+    ) -> None:
+        """Release the estimate and charge what was used (None: the provider reported nothing)."""
         ...
 
     async def headroom(self, keys: Sequence[QuotaKey]) -> Mapping[QuotaKey, Headroom]:

@@ -85,6 +85,7 @@ class RoutedResponse:
 class CallerHints:
     """What the caller said about a request outside its body (gRPC metadata, HTTP headers)."""
 
+    client_id: str = ""  # who is calling, as the gateway says (x-llmagg-client-id): usage is charged to it
     session: str | None = None  # x-session-id: keep this session on one account (see affinity.py)
     max_wait_s: float = 0.0  # x-llmagg-max-wait: wait this long for a rate-limited account instead of a 429
 
@@ -194,6 +195,27 @@ def _has_content(chunk: dict[str, Any]) -> bool:
     return False
 
 
+def _by_headroom(candidates: list[Candidate], headroom: Mapping[QuotaKey, Headroom]) -> list[Candidate]:
+    """The accounts of each provider's model ordered by what is left of their quotas, most first.
+
+    The order of the models (free first, quality mode, latency) stays; only the rotation of one model's
+    accounts gives way to headroom (ties keep the rotation)."""
+    ranked: list[Candidate] = []
+    run: list[Candidate] = []
+
+    def flush() -> None:
+        run.sort(key=lambda c: -(headroom[c.quota_key].remaining if c.quota_key in headroom else 1.0))
+        ranked.extend(run)
+        run.clear()
+
+    for candidate in candidates:
+        if run and (run[0].provider.id, run[0].model_id) != (candidate.provider.id, candidate.model_id):
+            flush()
+        run.append(candidate)
+    flush()
+    return ranked
+
+
 class _Walk:
     """One request's way through its candidates: which to try next, what failed, what to answer."""
 
@@ -227,6 +249,8 @@ class _Walk:
                 self.quota_waits.append(room.retry_after_s or limits.default_cooldown_s)
             else:
                 self._candidates.append(candidate)
+        if headroom:
+            self._candidates = _by_headroom(self._candidates, headroom)
 
     def candidates(self) -> Iterator[Candidate]:
         """In order, skipping models too small for the prompt and endpoints known to be down; those
@@ -560,7 +584,8 @@ class Router:
         own_key: Secret | None = None,
         caller: CallerHints = NO_HINTS,
     ) -> RoutedResponse:
-        """One JSON exchange. `own_key`: the client's own provider key for this request (BYOK)."""
+        """One JSON exchange. `own_key`: the client's own provider key for this request (BYOK); `caller`:
+        who asks (the quota ledger records it), its session and how long it may wait."""
         request = parse_request(body, operation)
         record = _RequestRecord(self.ports.metrics, operation, request, self._clock, self.trace_content)
         streamed = operation is Operation.CHAT and self.limits.stream_upstream
@@ -574,6 +599,7 @@ class Router:
             else:
                 adapter = self.adapters[candidate.provider.protocol]
                 response = await adapter.request(candidate, key, operation, upstream_body)
+                attempt.quota_headers = getattr(response, "quota_headers", {})
             answer = Answer.of(response, first_content_ms or attempt.elapsed_ms())
             await attempt.succeed(answer, first_content_ms)
             response["provider"] = candidate.provider.id
@@ -615,8 +641,9 @@ class Router:
         head: list[dict[str, Any]] = []
         try:
             async with asyncio.timeout(self.limits.first_byte_timeout_s):
-                opened = adapter.stream(candidate, key, body, max_bytes)
-                rest = aiter(await resources.enter_async_context(opened))
+                opened = await resources.enter_async_context(adapter.stream(candidate, key, body, max_bytes))
+                attempt.quota_headers = getattr(opened, "quota_headers", {})
+                rest = aiter(opened)
                 async for chunk in rest:
                     head.append(chunk)
                     if _has_content(chunk):
@@ -660,7 +687,9 @@ class Router:
             session = session_of(caller.session, request.upstream_body) if self.affinity else None
             prompt_tokens = estimate_prompt_tokens(request.upstream_body)
             estimated = prompt_tokens + completion_allowance(request.upstream_body)
-            plan = AttemptPlan(operation.value, estimated, self.limits.default_cooldown_s, self._clock)
+            plan = AttemptPlan(
+                operation.value, estimated, self.limits.default_cooldown_s, self._clock, caller.client_id
+            )
             wait_until = self._clock() + min(caller.max_wait_s, self.limits.max_wait_s)
             while True:
                 walk = await self._plan_walk(request, operation, ports, keys, session, prompt_tokens)
@@ -695,7 +724,9 @@ class Router:
         )
         if session is not None and self.affinity is not None:
             resolution = replace(resolution, candidates=tuple(self.affinity.first(session, resolution.candidates)))
-        headroom = await ports.quota.headroom([c.quota_key for c in resolution.candidates])
+        # Headroom ranks and skips candidates; a single one learns the same from its Reserve.
+        quota_keys = list(dict.fromkeys(c.quota_key for c in resolution.candidates))
+        headroom = await ports.quota.headroom(quota_keys) if len(quota_keys) > 1 else {}
         return _Walk(resolution, headroom, ports.health, request.model, self.limits, prompt_tokens)
 
     async def _first_success(

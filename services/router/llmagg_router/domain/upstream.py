@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,12 +30,13 @@ class Candidate:
 
     @property
     def quota_model(self) -> str:
-        """The model a quota or cooldown applies to: "" where all of an account's models share one."""
+        """The model a cooldown applies to: "" where all of an account's models share one quota."""
         return "" if self.provider.shared_quota else self.model_id
 
     @property
     def quota_key(self) -> QuotaKey:
-        return QuotaKey(self.provider.id, self.account.alias, self.quota_model)
+        """The quota ledger's key: the model asked for (the ledger knows which models share a pool)."""
+        return QuotaKey(self.provider.id, self.account.alias, self.model_id)
 
     @property
     def model_circuit(self) -> str:
@@ -76,6 +77,27 @@ class Failure(enum.Enum):
     CLIENT = "client"  # the request itself is wrong: returned to the client, no fallback
 
 
+# Response headers that tell what is left of a provider's quota; the quota ledger learns from them.
+QUOTA_HEADER_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "retry-after")
+_MAX_QUOTA_HEADERS = 32
+
+
+def quota_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The rate-limit headers of a response, names lowercase, bounded in number and length."""
+    found: dict[str, str] = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered.startswith(QUOTA_HEADER_PREFIXES) and len(found) < _MAX_QUOTA_HEADERS:
+            found[lowered] = value[:128]
+    return found
+
+
+class UpstreamAnswer(dict):
+    """A provider's JSON answer, with the rate-limit headers it came with."""
+
+    quota_headers: Mapping[str, str] = {}
+
+
 class UpstreamError(Exception):
     def __init__(
         self,
@@ -85,6 +107,8 @@ class UpstreamError(Exception):
         status: int | None = None,
         retry_after_s: float | None = None,
         error: dict[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        quota_id: str = "",
     ) -> None:
         super().__init__(message)
         self.failure = failure
@@ -92,6 +116,8 @@ class UpstreamError(Exception):
         self.status = status
         self.retry_after_s = retry_after_s
         self.error = error  # the upstream's OpenAI-shaped `error` object, for client errors
+        self.headers = dict(headers or {})  # its rate-limit headers (quota_headers)
+        self.quota_id = quota_id  # Gemini's QuotaFailure quotaId of a 429
 
 
 class ProviderAdapter(Protocol):
@@ -100,13 +126,14 @@ class ProviderAdapter(Protocol):
     async def request(
         self, candidate: Candidate, key: Secret | None, operation: Operation, body: dict[str, Any]
     ) -> dict[str, Any]:
-        """One JSON request/response exchange."""
+        """One JSON request/response exchange (an UpstreamAnswer carries the rate-limit headers)."""
         ...
 
     def stream(
         self, candidate: Candidate, key: Secret | None, body: dict[str, Any], max_bytes: int | None = None
     ) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]:
-        """Open a chat stream; iterate OpenAI-shaped chunks (`[DONE]` ends the iteration).
+        """Open a chat stream; iterate OpenAI-shaped chunks (`[DONE]` ends the iteration). The iterable it
+        gives may carry the response's rate-limit headers as `quota_headers`.
 
         With `max_bytes`, a stream longer than that fails with Failure.TOO_LARGE (for a stream the
         router collects whole, rather than passing on as it comes)."""

@@ -1,0 +1,1 @@
+"""The ratelimit service (llmagg.ratelimit.v1.RatelimitService and Envoy's RateLimitService)."""

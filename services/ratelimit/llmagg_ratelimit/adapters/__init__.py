@@ -1,0 +1,1 @@
+"""Counter stores (memory, Redis/Valkey), usage stores (SQLite, PostgreSQL) and the credentials client."""

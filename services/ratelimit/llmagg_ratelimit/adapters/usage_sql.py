@@ -1,0 +1,149 @@
+"""The usage ledger's SQL, one text for SQLite and PostgreSQL but for placeholders and time buckets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from llmagg_ratelimit.domain.ports import DIMENSIONS, UsageQuery, UsageRecord, UsageTotal
+
+COLUMNS = (
+    "ts", "client_id", "provider", "account", "model", "prompt_tokens", "completion_tokens", "latency_ms",
+    "outcome", "cost_avoided_usd",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    real: str  # the type of a floating point column
+    month_start: str  # SQL giving the epoch start of the UTC month of `ts`
+
+    def placeholder(self, index: int) -> str:
+        return "?" if self.name == "sqlite" else f"${index}"
+
+
+SQLITE = Dialect("sqlite", "REAL", "CAST(strftime('%s', ts, 'unixepoch', 'start of month') AS REAL)")
+POSTGRES = Dialect(
+    "postgres",
+    "DOUBLE PRECISION",
+    "extract(epoch from date_trunc('month', to_timestamp(ts) AT TIME ZONE 'UTC'))::double precision",
+)
+
+
+def create_statements(dialect: Dialect) -> list[str]:
+    real = dialect.real
+    return [
+        f"""CREATE TABLE IF NOT EXISTS usage (
+            ts {real} NOT NULL,
+            client_id TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            account TEXT NOT NULL,
+            model TEXT NOT NULL,
+            prompt_tokens BIGINT NOT NULL,
+            completion_tokens BIGINT NOT NULL,
+            latency_ms {real} NOT NULL,
+            outcome TEXT NOT NULL,
+            cost_avoided_usd {real} NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts)",
+        "CREATE INDEX IF NOT EXISTS usage_client_ts ON usage (client_id, ts)",
+    ]
+
+
+def insert_statement(dialect: Dialect) -> str:
+    places = ", ".join(dialect.placeholder(i + 1) for i in range(len(COLUMNS)))
+    return f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES ({places})"
+
+
+def row_values(row: UsageRecord) -> tuple:
+    return tuple(getattr(row, column) for column in COLUMNS)
+
+
+def _bucket(dialect: Dialect, bucket: str) -> str:
+    if bucket == "hour":
+        return "(CAST(ts / 3600 AS BIGINT) * 3600)" if dialect.name == "sqlite" else "(floor(ts / 3600) * 3600)"
+    if bucket == "day":
+        return "(CAST(ts / 86400 AS BIGINT) * 86400)" if dialect.name == "sqlite" else "(floor(ts / 86400) * 86400)"
+    return dialect.month_start
+
+
+def select_statement(dialect: Dialect, query: UsageQuery) -> tuple[str, list]:
+    """The query's SQL and its parameters. Dimensions come from a fixed list, never from the client.
+
+    The columns are the bucket's start (only when bucketed), the dimensions, then the sums."""
+    dimensions = [d for d in query.group_by if d in DIMENSIONS]
+    params: list = [query.start, query.end]
+    where = [f"ts >= {dialect.placeholder(1)}", f"ts < {dialect.placeholder(2)}"]
+    for dimension, value in query.filters:
+        if dimension not in DIMENSIONS:
+            raise ValueError(f"unknown usage dimension {dimension!r}")
+        params.append(value)
+        where.append(f"{dimension} = {dialect.placeholder(len(params))}")
+    keys = ([_bucket(dialect, query.bucket)] if query.bucket else []) + dimensions
+    positions = ", ".join(str(i + 1) for i in range(len(keys)))
+    selected = "".join(f"{key}, " for key in keys)
+    sql = (
+        f"SELECT {selected}COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), AVG(latency_ms), "
+        f"SUM(cost_avoided_usd) FROM usage WHERE {' AND '.join(where)}"
+    )
+    if keys:
+        sql += f" GROUP BY {positions} ORDER BY {positions}"
+    return sql, params
+
+
+def totals(rows, query: UsageQuery) -> list[UsageTotal]:
+    dimensions = [d for d in query.group_by if d in DIMENSIONS]
+    result = []
+    for row in rows:
+        values = list(row)
+        bucket = float(values.pop(0)) if query.bucket else query.start
+        named = tuple(zip(dimensions, (str(v) for v in values[: len(dimensions)]), strict=True))
+        count, prompt, completion, latency, cost = values[len(dimensions) :]
+        if not count:
+            continue  # an aggregate over no row at all
+        result.append(
+            UsageTotal(
+                bucket_start=bucket,
+                dimensions=named,
+                requests=int(count),
+                prompt_tokens=int(prompt or 0),
+                completion_tokens=int(completion or 0),
+                latency_ms_avg=float(latency or 0.0),
+                cost_avoided_usd=float(cost or 0.0),
+            )
+        )
+    return result
+
+
+class GroupCommit:
+    """Rows written by concurrent callers go to the database together: one transaction for everything
+    that arrived while the previous one was being written. Each caller returns once its rows are stored
+    (or gets the error that stopped them)."""
+
+    def __init__(self, write: Callable[[list[UsageRecord]], Awaitable[None]]) -> None:
+        self._write = write
+        self._pending: list[tuple[Sequence[UsageRecord], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def write(self, rows: Sequence[UsageRecord]) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append((rows, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        await done
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await self._write([row for rows, _ in batch for row in rows])
+            except Exception as error:  # every caller of this batch learns it was not stored
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)

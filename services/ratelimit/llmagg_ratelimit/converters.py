@@ -1,0 +1,158 @@
+"""Symmetric translations between llmagg.ratelimit.v1 messages and the domain's types."""
+
+from __future__ import annotations
+
+import datetime
+import time
+
+from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
+from llmagg_ratelimit.domain.ledger import Decision, Headroom, Settlement
+from llmagg_ratelimit.domain.limits import QuotaKey
+from llmagg_ratelimit.domain.ports import BUCKETS, DIMENSIONS, UsageQuery, UsageTotal
+
+MAX_KEYS = 1000
+MAX_SETTLEMENTS = 1000
+_MAX_TOKENS = 10**9
+
+
+def _invalid(message: str, param: str) -> ServiceError:
+    return ServiceError(ErrorKind.INVALID_ARGUMENT, message, code="invalid_request", param=param)
+
+
+def to_key(message: pb.QuotaKey, where: str = "key") -> QuotaKey:
+    if not message.provider or not message.account:
+        raise _invalid(f"`{where}` needs a provider and an account.", where)
+    return QuotaKey(message.provider, message.account, message.model)
+
+
+def from_key(key: QuotaKey) -> pb.QuotaKey:
+    return pb.QuotaKey(provider=key.provider, account=key.account, model=key.model)
+
+
+def tokens(value: int, where: str) -> int:
+    if not 0 <= value <= _MAX_TOKENS:
+        raise _invalid(f"`{where}` must be from 0 to {_MAX_TOKENS}.", where)
+    return value
+
+
+def reserve_response(decision: Decision) -> pb.ReserveResponse:
+    return pb.ReserveResponse(
+        granted=decision.granted,
+        reservation_id=decision.reservation_id,
+        retry_after_s=decision.retry_after_s,
+        reason=decision.reason,
+    )
+
+
+def to_settlement(message: pb.Settlement) -> Settlement:
+    return Settlement(
+        key=to_key(message.key, "settlements.key"),
+        reservation_id=message.reservation_id,
+        client_id=message.client_id,
+        estimated_tokens=tokens(message.estimated_tokens, "estimated_tokens"),
+        usage_known=message.usage_known,
+        prompt_tokens=tokens(message.prompt_tokens, "prompt_tokens"),
+        completion_tokens=tokens(message.completion_tokens, "completion_tokens"),
+        outcome=message.outcome or "ok",
+        latency_ms=max(message.latency_ms, 0.0),
+        upstream_status=message.upstream_status,
+        upstream_headers={k.lower(): v for k, v in message.upstream_headers.items()},
+        retry_after_s=max(message.retry_after_s, 0.0),
+        quota_id=message.quota_id,
+        ended_at=message.ended_at,
+    )
+
+
+def from_settlement(item: Settlement) -> pb.Settlement:
+    return pb.Settlement(
+        reservation_id=item.reservation_id,
+        key=from_key(item.key),
+        client_id=item.client_id,
+        estimated_tokens=item.estimated_tokens,
+        usage_known=item.usage_known,
+        prompt_tokens=item.prompt_tokens,
+        completion_tokens=item.completion_tokens,
+        outcome=item.outcome,
+        latency_ms=item.latency_ms,
+        upstream_status=item.upstream_status,
+        upstream_headers=item.upstream_headers,
+        retry_after_s=item.retry_after_s,
+        quota_id=item.quota_id,
+        ended_at=item.ended_at,
+    )
+
+
+def headroom_response(keys: list[QuotaKey], room: dict[QuotaKey, Headroom]) -> pb.HeadroomResponse:
+    return pb.HeadroomResponse(
+        headroom=[
+            pb.KeyHeadroom(key=from_key(key), remaining=room[key].remaining, retry_after_s=room[key].retry_after_s)
+            for key in keys
+        ]
+    )
+
+
+def _time(text: str, param: str) -> float:
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            when = datetime.datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=datetime.UTC)
+        else:
+            when = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise _invalid(f"`{param}` must be an RFC 3339 time or a date (YYYY-MM-DD), got {text!r}.", param) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return when.timestamp()
+
+
+def rfc3339(ts: float) -> str:
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+def to_usage_query(message: pb.QueryUsageRequest, client_filter: str | None) -> UsageQuery:
+    """The query asked for; `client_filter` (a plain key's own id) replaces any client_id asked for."""
+    end = _time(message.end, "end") if message.end else time.time()
+    start = _time(message.start, "start") if message.start else end - 86400
+    if start >= end:
+        raise _invalid("`start` must be before `end`.", "start")
+    if message.bucket not in BUCKETS:
+        raise _invalid(f"`bucket` must be one of hour, day, month (or left out), got {message.bucket!r}.", "bucket")
+    group_by: list[str] = []
+    for item in message.group_by:
+        for name in item.split(","):  # ?group_by=provider,model as well as repeated
+            name = name.strip()
+            if name not in DIMENSIONS:
+                raise _invalid(f"`group_by` takes {', '.join(DIMENSIONS)}; got {name!r}.", "group_by")
+            if name not in group_by:
+                group_by.append(name)
+    filters = [(name, getattr(message, name)) for name in ("provider", "account", "model") if getattr(message, name)]
+    client = client_filter if client_filter is not None else message.client_id
+    if client:
+        filters.append(("client_id", client))
+    return UsageQuery(start, end, message.bucket, tuple(group_by), tuple(filters))
+
+
+def usage_response(query: UsageQuery, totals: list[UsageTotal]) -> pb.QueryUsageResponse:
+    rows = []
+    for total in totals:
+        dims = dict(total.dimensions)
+        rows.append(
+            pb.UsageRow(
+                bucket_start=rfc3339(total.bucket_start),
+                provider=dims.get("provider", ""),
+                account=dims.get("account", ""),
+                model=dims.get("model", ""),
+                client_id=dims.get("client_id", ""),
+                outcome=dims.get("outcome", ""),
+                requests=total.requests,
+                prompt_tokens=total.prompt_tokens,
+                completion_tokens=total.completion_tokens,
+                total_tokens=total.prompt_tokens + total.completion_tokens,
+                latency_ms_avg=round(total.latency_ms_avg, 3),
+                cost_avoided_usd=round(total.cost_avoided_usd, 6),
+            )
+        )
+    return pb.QueryUsageResponse(
+        object="usage", start=rfc3339(query.start), end=rfc3339(query.end), bucket=query.bucket, data=rows
+    )

@@ -1,0 +1,208 @@
+"""The quota ledger: reserve before an attempt, settle with the truth after it, headroom for ranking,
+client limits for the gateway, and the usage rows every settlement writes.
+
+What a settlement charges:
+- the request counts unless it never reached the provider (`not_sent`, `connect`);
+- tokens: what the provider reported; where it reported nothing, the estimate stays charged if the
+  request may have used tokens (`ok` without usage, `abandoned`, `timeout`), else nothing;
+- the client's token budgets get the same tokens.
+A reservation that is never settled (its router died) keeps its estimate charged (the call probably
+reached the provider) and is forgotten after `reservation_ttl_s`; a settlement that comes after that
+charges the truth to the windows current then.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from llmagg_ratelimit.domain.clients import ClientPolicy
+from llmagg_ratelimit.domain.learning import learn
+from llmagg_ratelimit.domain.limits import LIMIT_PLACEHOLDER, LimitBook, QuotaKey
+from llmagg_ratelimit.domain.ports import CounterStore, Entry, Reading, UsageQuery, UsageRecord, UsageStore, UsageTotal
+
+log = logging.getLogger(__name__)
+
+NOT_SENT = frozenset({"not_sent", "connect"})  # never reached the provider: the request is given back
+MAY_HAVE_USED = frozenset({"ok", "abandoned", "timeout"})  # without usage, the estimate stays charged
+
+
+@dataclass(frozen=True)
+class Decision:
+    granted: bool
+    reservation_id: str = ""
+    retry_after_s: float = 0.0
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Headroom:
+    remaining: float
+    retry_after_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ClientDecision:
+    allowed: bool
+    limit: int | None  # the requests per minute in force (None: none)
+    remaining: int | None
+    reset_s: float
+    retry_after_s: float = 0.0
+    reason: str = ""
+    # What denied it: the requests per minute ("rpm") or a token budget ("tpd", "tpmonth").
+    limit_name: str = ""
+    denied_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    key: QuotaKey
+    reservation_id: str = ""
+    client_id: str = ""
+    estimated_tokens: int = 0
+    usage_known: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    outcome: str = "ok"
+    latency_ms: float = 0.0
+    upstream_status: int = 0
+    upstream_headers: dict[str, str] = field(default_factory=dict)
+    retry_after_s: float = 0.0
+    quota_id: str = ""
+    ended_at: float = 0.0
+
+    def charged_tokens(self) -> int:
+        if self.usage_known:
+            return self.prompt_tokens + self.completion_tokens
+        return self.estimated_tokens if self.outcome in MAY_HAVE_USED else 0
+
+
+def _denial(entries: Sequence[Entry], readings: Sequence[Reading]) -> tuple[float, str]:
+    """The wait until every entry that blocked has room again, and what blocked."""
+    blocked = [
+        (r.wait_s, e.label.replace(LIMIT_PLACEHOLDER, str(r.limit)))
+        for e, r in zip(entries, readings, strict=True)
+        if r.blocks(e.amount)
+    ]
+    if not blocked:
+        return 0.0, ""
+    wait, label = max(blocked)
+    return max(wait, 0.0), label
+
+
+class Ledger:
+    def __init__(
+        self,
+        book: LimitBook,
+        counters: CounterStore,
+        usage: UsageStore,
+        clients: ClientPolicy,
+        *,
+        reservation_ttl_s: float = 960.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.book = book
+        self.counters = counters
+        self.usage = usage
+        self.clients = clients
+        self._ttl_s = reservation_ttl_s
+        self._clock = clock
+
+    async def reserve(self, key: QuotaKey, estimated_tokens: int) -> Decision:
+        now = self._clock()
+        entries = self.book.entries(key, max(estimated_tokens, 0), now)
+        reservation_id = secrets.token_hex(12)
+        decision = await self.counters.reserve(entries, reservation_id, self._ttl_s, now)
+        if decision.granted:
+            return Decision(True, reservation_id)
+        wait, label = _denial(entries, decision.readings)
+        return Decision(False, retry_after_s=wait, reason=label)
+
+    async def settle(self, settlements: Sequence[Settlement]) -> int:
+        now = self._clock()
+        rows = []
+        for item in settlements:
+            tokens = item.charged_tokens()
+            counted = item.outcome not in NOT_SENT
+            found = False
+            if item.reservation_id:
+                found = await self.counters.settle(
+                    item.reservation_id, 0 if counted else -1, tokens - item.estimated_tokens, now
+                )
+            if not found and (counted or tokens):
+                charges = [
+                    e for e in self.book.entries(item.key, tokens, now) if counted or e.dimension.value == "tokens"
+                ]
+                await self.counters.charge(charges, now)
+            lesson = learn(
+                self.book, item.key, item.upstream_status, item.upstream_headers, item.retry_after_s, item.quota_id, now
+            )
+            if lesson:
+                await self.counters.learn(lesson.limits, lesson.caps, now)
+            if item.client_id and tokens:
+                await self.counters.charge(self.clients.charge(item.client_id, tokens, now), now)
+            price_in, price_out = self.book.price(item.key)
+            prompt, completion = (item.prompt_tokens, item.completion_tokens) if item.usage_known else (0, 0)
+            rows.append(
+                UsageRecord(
+                    ts=item.ended_at or now,
+                    client_id=item.client_id,
+                    provider=item.key.provider,
+                    account=item.key.account,
+                    model=item.key.model,
+                    prompt_tokens=prompt,
+                    completion_tokens=completion,
+                    latency_ms=item.latency_ms,
+                    outcome=item.outcome,
+                    cost_avoided_usd=(prompt * price_in + completion * price_out) / 1e6,
+                )
+            )
+        if rows:
+            await self.usage.write(rows)
+        return len(rows)
+
+    async def headroom(self, keys: Sequence[QuotaKey]) -> dict[QuotaKey, Headroom]:
+        """What is left of the tightest window of each key (0..1), and the wait when nothing is."""
+        now = self._clock()
+        per_key = [self.book.entries(key, 0, now) for key in keys]
+        flat = [entry for entries in per_key for entry in entries]
+        readings = await self.counters.peek(flat, now)
+        result: dict[QuotaKey, Headroom] = {}
+        index = 0
+        for key, entries in zip(keys, per_key, strict=True):
+            mine = readings[index : index + len(entries)]
+            index += len(entries)
+            remaining, waits = 1.0, []
+            for reading in mine:
+                if reading.limit is None:
+                    continue
+                if reading.blocks(1):
+                    waits.append(reading.wait_s)
+                remaining = min(
+                    remaining, max(reading.limit - reading.used, 0) / reading.limit if reading.limit else 0.0
+                )
+            result[key] = Headroom(0.0, max(waits)) if waits else Headroom(remaining)
+        return result
+
+    async def check_client(self, client_id: str, hits: int = 1, scope: str = "client") -> ClientDecision:
+        """The gateway's question for one request: within the client's requests per minute and token budgets?"""
+        now = self._clock()
+        entries = self.clients.check(client_id, hits, now, scope)
+        decision = await self.counters.reserve(entries, "", 0, now)
+        rpm = decision.readings[0]
+        if decision.granted:
+            remaining = None if rpm.limit is None else max(rpm.limit - rpm.used, 0)
+            return ClientDecision(True, rpm.limit, remaining, rpm.wait_s)
+        wait, label = _denial(entries, decision.readings)
+        blocking = next((e, r) for e, r in zip(entries, decision.readings, strict=True) if r.blocks(e.amount))
+        name = blocking[0].counter.split("|")[2]
+        remaining = None if rpm.limit is None else max(rpm.limit - rpm.used, 0)
+        return ClientDecision(
+            False, rpm.limit, remaining, rpm.wait_s, wait, label, limit_name=name, denied_limit=blocking[1].limit
+        )
+
+    async def query_usage(self, query: UsageQuery) -> list[UsageTotal]:
+        return await self.usage.query(query)

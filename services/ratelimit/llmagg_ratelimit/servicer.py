@@ -1,0 +1,90 @@
+"""gRPC servicer of RatelimitService: checks who calls, translates, delegates to the ledger."""
+
+from __future__ import annotations
+
+import hmac
+
+import grpc
+
+from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.grpc_interceptors import (
+    CLIENT_ID_METADATA,
+    CLIENT_SCOPE_METADATA,
+    SERVICE_TOKEN_METADATA,
+    metadata_value,
+)
+from llmagg.common.secrets import Secret
+from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
+from llmagg.ratelimit.v1 import ratelimit_pb2_grpc
+from llmagg_ratelimit import converters
+from llmagg_ratelimit.domain.ledger import Ledger
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RatelimitService"].full_name
+ADMIN_SCOPE = "admin"
+
+
+class RatelimitServicer(ratelimit_pb2_grpc.RatelimitServiceServicer):
+    def __init__(self, ledger: Ledger, router_token: Secret | None) -> None:
+        self._ledger = ledger
+        self._router_token = router_token.reveal().encode() if router_token else None
+
+    def _require_router(self, context: grpc.aio.ServicerContext) -> None:
+        """Reserve, Settle and Headroom change or reveal every account's quota: the router's token only
+        (the gateway routes this service's gRPC paths, so a client could otherwise call them)."""
+        token = metadata_value(context.invocation_metadata(), SERVICE_TOKEN_METADATA) or ""
+        if self._router_token is None or not hmac.compare_digest(token.encode(), self._router_token):
+            raise ServiceError(
+                ErrorKind.PERMISSION_DENIED, "This RPC answers the router's service token only.", code="not_allowed"
+            )
+
+    async def Reserve(self, request: pb.ReserveRequest, context) -> pb.ReserveResponse:
+        self._require_router(context)
+        key = converters.to_key(request.key)
+        tokens = converters.tokens(request.estimated_tokens, "estimated_tokens")
+        return converters.reserve_response(await self._ledger.reserve(key, tokens))
+
+    async def Settle(self, request: pb.SettleRequest, context) -> pb.SettleResponse:
+        self._require_router(context)
+        if len(request.settlements) > converters.MAX_SETTLEMENTS:
+            raise ServiceError(
+                ErrorKind.INVALID_ARGUMENT,
+                f"At most {converters.MAX_SETTLEMENTS} settlements per call.",
+                code="invalid_request",
+                param="settlements",
+            )
+        # Every settlement is checked before any is applied: a bad one changes nothing.
+        settlements = [converters.to_settlement(item) for item in request.settlements]
+        return pb.SettleResponse(settled=await self._ledger.settle(settlements))
+
+    async def Headroom(self, request: pb.HeadroomRequest, context) -> pb.HeadroomResponse:
+        self._require_router(context)
+        if len(request.keys) > converters.MAX_KEYS:
+            raise ServiceError(
+                ErrorKind.INVALID_ARGUMENT, f"At most {converters.MAX_KEYS} keys per call.", code="invalid_request"
+            )
+        keys = [converters.to_key(key, "keys") for key in request.keys]
+        return converters.headroom_response(keys, await self._ledger.headroom(keys))
+
+    async def QueryUsage(self, request: pb.QueryUsageRequest, context) -> pb.QueryUsageResponse:
+        metadata = context.invocation_metadata()
+        client = metadata_value(metadata, CLIENT_ID_METADATA)
+        scope = metadata_value(metadata, CLIENT_SCOPE_METADATA)
+        if not client or not scope:
+            raise ServiceError(
+                ErrorKind.UNAUTHENTICATED,
+                "Usage is served through the gateway, which says who is asking.",
+                code="missing_client_identity",
+            )
+        if scope != ADMIN_SCOPE and request.client_id and request.client_id != client:
+            raise ServiceError(
+                ErrorKind.PERMISSION_DENIED,
+                "A client key sees its own usage only; an admin key may ask for another client's.",
+                code="insufficient_scope",
+                param="client_id",
+            )
+        query = converters.to_usage_query(request, None if scope == ADMIN_SCOPE else client)
+        return converters.usage_response(query, await self._ledger.query_usage(query))
+
+
+def add_to_server(servicer: RatelimitServicer, server: grpc.aio.Server) -> None:
+    ratelimit_pb2_grpc.add_RatelimitServiceServicer_to_server(servicer, server)

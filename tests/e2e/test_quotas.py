@@ -1,0 +1,193 @@
+"""Quotas end to end: the openai SDK through real Envoy to the router, the ratelimit service and the
+provider simulator. Accounts with small limits are spread over and never called once exhausted; the
+usage ledger matches what the simulator saw; client keys meet their requests per minute and token
+budgets at the gateway with OpenAI-shaped 429s."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+
+import openai
+import pytest
+
+from llmagg_devstack.stack import write_config
+
+from ..helpers import ADMIN_KEY, admin_call, create_client_key, wait_for
+
+KEY_A, KEY_B = "sk-quota-a-FAKE-key", "sk-quota-b-FAKE-key"
+DAILY = 3  # requests per day of each quota account
+CLIENT_RPM, CLIENT_TPD = 3, 50
+HELLO = [{"role": "user", "content": "Hello!"}]
+
+
+@pytest.fixture(scope="module")
+def quota_stack(simulator, tmp_path_factory, make_stack):
+    run_dir = tmp_path_factory.mktemp("quotas")
+    providers = [
+        {
+            "id": "q-sim",
+            "name": "Simulated, 3 requests a day per account",
+            "base_url": simulator.base_url("q-sim"),
+            "limits": {"rpd": DAILY},
+            "models": [{"id": "q-model", "aliases": ["quota-model"], "list_price": {"input": 1.0, "output": 2.0}}],
+        },
+        {
+            "id": "c-sim",
+            "name": "Simulated, unlimited",
+            "base_url": simulator.base_url("c-sim"),
+            "models": [{"id": "c-model", "aliases": ["client-model"]}],
+        },
+    ]
+    config = write_config(
+        run_dir / "config.yaml",
+        {
+            "providers": providers,
+            "accounts": [
+                {"provider": "q-sim", "alias": "q-a", "api_key_env": "Q_KEY_A"},
+                {"provider": "q-sim", "alias": "q-b", "api_key_env": "Q_KEY_B"},
+                {"provider": "c-sim", "alias": "c-acct", "api_key_env": "Q_KEY_A"},
+            ],
+        },
+    )
+    env = {
+        "LLMAGG_CONFIG": str(config),
+        "LLMAGG_ADMIN_KEY": ADMIN_KEY,
+        "Q_KEY_A": KEY_A,
+        "Q_KEY_B": KEY_B,
+        "RATELIMIT_CLIENT_RPM": str(CLIENT_RPM),
+        "RATELIMIT_CLIENT_TPD": str(CLIENT_TPD),
+    }
+    for name in ("q-sim", "c-sim"):
+        simulator.reset(name)
+    with make_stack(run_dir).running(env) as stack:
+        yield stack
+
+
+def sdk(stack, key: str = ADMIN_KEY) -> openai.OpenAI:
+    return openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0, timeout=30)
+
+
+def usage(stack, key: str = ADMIN_KEY, **query) -> tuple[int, dict]:
+    return admin_call(stack, "GET", "/v1/usage?" + urllib.parse.urlencode(query, doseq=True), key=key)
+
+
+def test_accounts_are_spread_over_never_called_exhausted_and_the_ledger_matches_the_simulator(quota_stack, simulator):
+    client = sdk(quota_stack)
+    served: dict[str, list[tuple[int, int]]] = {"q-a": [], "q-b": []}
+    for _ in range(2 * DAILY):
+        raw = client.chat.completions.with_raw_response.create(model="quota-model", messages=HELLO)
+        answer = raw.parse()
+        served[raw.headers["x-llmagg-account"]].append((answer.usage.prompt_tokens, answer.usage.completion_tokens))
+    assert {account: len(calls) for account, calls in served.items()} == {"q-a": DAILY, "q-b": DAILY}
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="quota-model", messages=HELLO)
+    until_midnight = 86400 - time.time() % 86400
+    assert caught.value.code == "rate_limit_exceeded"
+    assert (
+        abs(int(caught.value.response.headers["retry-after"]) - until_midnight) <= 3
+    )  # the day resets at UTC midnight
+    # The simulator saw exactly the six granted calls, three with each account's key.
+    seen = [r["headers"]["authorization"] for r in simulator.requests("q-sim")]
+    assert sorted(seen) == sorted([f"Bearer {KEY_A}"] * DAILY + [f"Bearer {KEY_B}"] * DAILY)
+
+    def ledger() -> dict | None:
+        status, body = usage(quota_stack, group_by="account", provider="q-sim")
+        rows = {row["account"]: row for row in body.get("data", [])} if status == 200 else {}
+        return rows if sum(int(r["requests"]) for r in rows.values()) == 2 * DAILY else None
+
+    rows = wait_for(ledger, "the six settlements in the ledger")
+    for account, calls in served.items():
+        prompt, completion = sum(p for p, _ in calls), sum(c for _, c in calls)
+        row = rows[account]
+        assert (row["requests"], row["prompt_tokens"], row["completion_tokens"]) == (DAILY, prompt, completion)
+        assert row["cost_avoided_usd"] == pytest.approx((prompt * 1.0 + completion * 2.0) / 1e6)
+
+
+def wait_for_a_fresh_minute() -> None:
+    """A client's requests per minute are counted per clock minute: start a test early in one."""
+    wait_for(lambda: time.time() % 60 < 40, "the first 40 s of a minute", timeout_s=25)
+
+
+def test_a_client_over_its_requests_per_minute_gets_an_openai_429_with_retry_after(quota_stack):
+    key = create_client_key(quota_stack, "rpm")
+    client = sdk(quota_stack, key)
+    wait_for_a_fresh_minute()
+    for _ in range(CLIENT_RPM):
+        client.chat.completions.create(model="client-model", messages=HELLO)
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="client-model", messages=HELLO)
+    headers = caught.value.response.headers
+    assert caught.value.code == "rate_limit_exceeded" and caught.value.type == "rate_limit_error"
+    assert "requests per minute" in caught.value.message
+    assert 1 <= int(headers["retry-after"]) <= 60
+    assert headers["x-ratelimit-limit"].startswith(f"{CLIENT_RPM}") and headers["x-ratelimit-remaining"] == "0"
+    assert 0 <= int(headers["x-ratelimit-reset"]) <= 60
+
+
+def test_a_client_over_its_token_budget_is_refused_on_its_next_request(quota_stack):
+    key = create_client_key(quota_stack, "tokens")
+    client_id = key.split("-")[2]
+    client = sdk(quota_stack, key)
+    wait_for_a_fresh_minute()
+    long_prompt = [{"role": "user", "content": " ".join(["word"] * 120)}]
+    first = client.chat.completions.create(model="client-model", messages=long_prompt)
+    assert first.usage.total_tokens > CLIENT_TPD  # allowed: the budget was not spent before it
+
+    def settled() -> bool:
+        status, body = usage(quota_stack, client_id=client_id)
+        return status == 200 and bool(body["data"]) and int(body["data"][0]["requests"]) == 1
+
+    wait_for(settled, "the first request's settlement")
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="client-model", messages=HELLO)
+    assert f"budget of {CLIENT_TPD} tokens per day" in caught.value.message
+    assert int(caught.value.response.headers["retry-after"]) >= 1
+
+
+def test_a_client_sees_its_own_usage_and_an_admin_sees_everyones(quota_stack):
+    key = create_client_key(quota_stack, "viewer")
+    client_id = key.split("-")[2]
+    sdk(quota_stack, key).chat.completions.create(model="client-model", messages=HELLO)
+
+    def own() -> dict | None:
+        status, body = usage(quota_stack, key, group_by=["client_id", "model"], bucket="day")
+        return body if status == 200 and body["data"] else None
+
+    body = wait_for(own, "the client's own usage")
+    assert body["object"] == "usage" and body["bucket"] == "day"
+    assert [(r["client_id"], r["model"], r["requests"]) for r in body["data"]] == [(client_id, "c-model", 1)]
+    status, body = usage(quota_stack, key, client_id="someone-else")
+    assert status == 403 and body["error"]["code"] == "insufficient_scope"
+    status, body = usage(quota_stack, group_by="client_id")
+    assert status == 200 and {client_id, "admin-env"} <= {r["client_id"] for r in body["data"]}
+    status, body = usage(quota_stack, bucket="week")
+    assert status == 400 and body["error"]["param"] == "bucket"
+
+
+def test_the_response_carries_usage_and_openrouters_usage_include_is_accepted(quota_stack):
+    answer = sdk(quota_stack).chat.completions.create(
+        model="client-model", messages=HELLO, extra_body={"usage": {"include": True}}
+    )
+    assert answer.usage.prompt_tokens > 0 and answer.usage.total_tokens == (
+        answer.usage.prompt_tokens + answer.usage.completion_tokens
+    )
+
+
+def test_llmagg_usage_prints_the_ledger_as_a_table_and_as_json(quota_stack):
+    from .test_cli import llmagg
+
+    sdk(quota_stack).chat.completions.create(model="client-model", messages=HELLO)
+
+    def listed():
+        done = llmagg(quota_stack, "usage", "--by", "provider,model", "--since", "2h", "--provider", "c-sim")
+        return done if done.returncode == 0 and "c-model" in done.stdout else None
+
+    table = wait_for(listed, "c-sim's usage in the table").stdout.splitlines()
+    assert table[0].split()[:4] == ["PROVIDER", "MODEL", "REQUESTS", "PROMPT"]
+    assert table[2].split()[:2] == ["c-sim", "c-model"] and int(table[2].split()[2]) >= 1
+    as_json = llmagg(quota_stack, "usage", "--json", "--by", "outcome")
+    assert as_json.returncode == 0 and json.loads(as_json.stdout)["object"] == "usage"
+    refused = llmagg(quota_stack, "usage", "--by", "colour")
+    assert refused.returncode == 2 and "--by takes" in refused.stderr

@@ -1,0 +1,96 @@
+"""The ratelimit process over gRPC in a stack: who may call what, bad input, and per-account limit
+overrides read from the credentials service."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from llmagg.credentials.v1 import credentials_pb2 as cpb
+from llmagg.credentials.v1 import credentials_pb2_grpc
+from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
+from llmagg.ratelimit.v1 import ratelimit_pb2_grpc
+from llmagg_devstack.stack import write_config
+
+from ..helpers import ADMIN_KEY, SIM_KEY, wait_for
+
+KEY = pb.QuotaKey(provider="ov-sim", account="ov-acct", model="m")
+
+
+@pytest.fixture(scope="module")
+def ratelimit_stack(tmp_path_factory, make_stack):
+    run_dir = tmp_path_factory.mktemp("ratelimit-service")
+    config = write_config(
+        run_dir / "config.yaml",
+        {
+            "providers": [
+                {"id": "ov-sim", "name": "Override test", "base_url": "http://127.0.0.1:9/v1", "limits": {"rpd": 5},
+                 "models": [{"id": "m"}]}
+            ],
+            "accounts": [{"provider": "ov-sim", "alias": "ov-acct", "api_key_env": "SIM_PROVIDER_KEY"}],
+        },
+    )  # fmt: skip
+    env = {
+        "LLMAGG_CONFIG": str(config),
+        "LLMAGG_ADMIN_KEY": ADMIN_KEY,
+        "SIM_PROVIDER_KEY": SIM_KEY,
+        "RATELIMIT_ACCOUNTS_REFRESH_S": "0.2",
+    }
+    with make_stack(run_dir).running(env, gateway=False) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def ratelimit(ratelimit_stack):
+    with grpc.insecure_channel(ratelimit_stack.address("ratelimit")) as channel:
+        yield ratelimit_pb2_grpc.RatelimitServiceStub(channel)
+
+
+def router_token(stack) -> tuple[tuple[str, str]]:
+    return (("x-llmagg-service-token", stack.service_token("router", "ratelimit")),)
+
+
+def test_reserve_settle_and_headroom_answer_the_routers_token_only(ratelimit_stack, ratelimit):
+    request = pb.ReserveRequest(key=pb.QuotaKey(provider="ov-sim", account="other", model="m"), estimated_tokens=1)
+    for metadata in ((), (("x-llmagg-service-token", "not-the-router"),)):
+        with pytest.raises(grpc.RpcError) as caught:
+            ratelimit.Reserve(request, metadata=metadata)
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert ratelimit.Reserve(request, metadata=router_token(ratelimit_stack)).granted
+
+
+def test_bad_input_is_invalid_argument_and_changes_nothing(ratelimit_stack, ratelimit):
+    token = router_token(ratelimit_stack)
+    with pytest.raises(grpc.RpcError) as caught:
+        ratelimit.Reserve(pb.ReserveRequest(key=pb.QuotaKey(provider="ov-sim")), metadata=token)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    good = pb.Settlement(key=pb.QuotaKey(provider="ov-sim", account="bad-input", model="m"), outcome="ok")
+    bad = pb.Settlement(key=pb.QuotaKey(provider="ov-sim", account="bad-input", model="m"), prompt_tokens=-5)
+    with pytest.raises(grpc.RpcError) as caught:
+        ratelimit.Settle(pb.SettleRequest(settlements=[good, bad]), metadata=token)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as caught:  # usage is served through the gateway, which names the caller
+        ratelimit.QueryUsage(pb.QueryUsageRequest())
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    admin = (("x-llmagg-client-id", "admin-env"), ("x-llmagg-client-scope", "admin"))
+    rows = ratelimit.QueryUsage(pb.QueryUsageRequest(account="bad-input"), metadata=admin).data
+    assert list(rows) == []  # the good settlement beside the bad one was not written either
+
+
+def test_an_accounts_limit_override_in_credentials_reaches_ratelimit(ratelimit_stack, ratelimit):
+    token = router_token(ratelimit_stack)
+    assert ratelimit.Reserve(pb.ReserveRequest(key=KEY, estimated_tokens=1), metadata=token).granted
+    assert ratelimit.Headroom(pb.HeadroomRequest(keys=[KEY]), metadata=token).headroom[0].remaining == 0.8  # 4 of 5
+    with grpc.insecure_channel(ratelimit_stack.address("credentials")) as channel:
+        credentials_pb2_grpc.CredentialsServiceStub(channel).UpdateAccount(
+            cpb.UpdateAccountRequest(alias="ov-acct", limits={"rpd": 1}),
+            metadata=(("authorization", f"Bearer {ADMIN_KEY}"),),
+        )
+
+    def exhausted() -> bool:
+        room = ratelimit.Headroom(pb.HeadroomRequest(keys=[KEY]), metadata=token).headroom[0]
+        return room.remaining == 0.0 and room.retry_after_s > 0
+
+    wait_for(exhausted, "the override of 1 request a day in force", timeout_s=10)
+    denied = ratelimit.Reserve(pb.ReserveRequest(key=KEY, estimated_tokens=1), metadata=token)
+    assert not denied.granted and denied.reason == "rpd 1 on ov-sim/ov-acct"
