@@ -2,7 +2,7 @@
 
 import datetime
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from llmagg_ratelimit.domain.windows import Window, bounds, seconds_left, window_id, zone
@@ -17,6 +17,7 @@ TIMES = st.floats(min_value=0, max_value=4_102_444_800, allow_nan=False)  # 1970
 WINDOWS = st.sampled_from(list(Window))
 
 
+@example(2051222399.9999995, Window.DAY, "UTC")  # rounds to the next day's first microsecond
 @given(TIMES, WINDOWS, st.sampled_from(ZONES))
 def test_the_window_of_a_time_holds_it(now, window, tz):
     start, end = bounds(window, now, tz)

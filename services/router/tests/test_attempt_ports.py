@@ -6,6 +6,7 @@ import pytest
 
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg_router.domain.ports import Headroom, QuotaKey, Usage
+from llmagg_router.domain.router import CallerHints
 from llmagg_router.domain.upstream import Failure, UpstreamError
 
 from .helpers import ENV, RecordingQuota, content_chunks
@@ -96,7 +97,7 @@ async def test_headroom_never_reorders_models_only_their_accounts(make_router, u
 
 async def test_the_client_id_reaches_the_ledger_with_every_reservation(make_router, upstream):
     quota = RecordingQuota(deny={("fast", "fast-1"): 5})
-    await make_router(quota=quota).complete(CHAT, client_id="key-123")
+    await make_router(quota=quota).complete(CHAT, caller=CallerHints(client_id="key-123"))
     assert quota.clients == ["key-123"] * len(quota.reserved) and quota.clients
 
 

@@ -62,7 +62,9 @@ def _bounds(window: Window, now: float, tz: str) -> tuple[float, float]:
         start = math.floor(now / size) * size
         return float(start), float(start + size)
     zone_info = zone(tz)
-    local = datetime.datetime.fromtimestamp(now, zone_info)
+    # Whole seconds: fromtimestamp rounds to the microsecond, and a time a hair before midnight would
+    # round into the next day. Midnights fall on whole seconds, so the floor is in the same window.
+    local = datetime.datetime.fromtimestamp(math.floor(now), zone_info)
     if window is Window.DAY:
         first, following = local.date(), local.date() + datetime.timedelta(days=1)
     else:
