@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from llmagg.common.server import GrpcServer, ServiceBinding
 from llmagg.registry import RegistryError, read_yaml, registry_entries
@@ -22,6 +22,11 @@ def load_config(settings: RouterSettings, environ: Mapping[str, str] = os.enviro
     except RegistryError as exc:
         raise ConfigError(str(exc)) from None
     return build_config(shipped, user, environ)
+
+
+def unsupported_protocols(config: RoutingConfig, protocols: Collection[str]) -> dict[str, str]:
+    """Provider id -> protocol, for every provider whose wire protocol no adapter speaks (not routable)."""
+    return {pid: p.protocol for pid, p in sorted(config.providers.items()) if p.protocol not in protocols}
 
 
 def build_router(settings: RouterSettings, config: RoutingConfig) -> Router:

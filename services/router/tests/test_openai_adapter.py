@@ -10,7 +10,9 @@ import pytest
 from llmagg.common.secrets import Secret
 from llmagg.registry import Account, Provider
 from llmagg_devstack.simulator import SimulatorProcess
-from llmagg_router.adapters.openai_http import OpenAIHttpAdapter, classify
+from llmagg_router.adapters.http_adapter import HttpAdapter
+from llmagg_router.adapters.http_upstream import HttpUpstream, classify
+from llmagg_router.adapters.openai_http import OpenAIDialect
 from llmagg_router.domain.upstream import Candidate, Failure, Operation, UpstreamError
 
 KEY = "sk-adapter-test-0123456789"
@@ -26,7 +28,7 @@ def sim():
 
 @pytest.fixture
 async def adapter():
-    adapter = OpenAIHttpAdapter(connect_timeout_s=1, read_timeout_s=0.5)
+    adapter = HttpAdapter(HttpUpstream(connect_timeout_s=1, read_timeout_s=0.5), OpenAIDialect())
     yield adapter
     await adapter.close()
 
@@ -133,7 +135,7 @@ async def test_a_closed_port_is_a_connect_failure(adapter):
 @pytest.mark.parametrize(
     ("status", "body", "failure"),
     [
-        (529, b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}', Failure.RATE_LIMITED),
+        (529, b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}', Failure.SERVER),
         (403, b"forbidden", Failure.AUTH),
         (404, b'{"error":{"message":"model not found"}}', Failure.NOT_FOUND),
         (413, b'{"error":"Request too large: too many tokens"}', Failure.CONTEXT_LENGTH),
@@ -157,10 +159,10 @@ async def test_lines_that_arrived_before_the_connection_broke_are_still_read():
     content = aiohttp.StreamReader(aiohttp.client_proto.ResponseHandler(loop), 2**16, loop=loop)
     content.feed_data(b'data: {"choices": [{"delta": {"content": "Hello"}}]}\n\ndata: {"choices": [{"delta": {"co')
     content.set_exception(aiohttp.ClientPayloadError("connection lost"))
-    adapter = OpenAIHttpAdapter(connect_timeout_s=1, read_timeout_s=1)
+    http = HttpUpstream(connect_timeout_s=1, read_timeout_s=1)
     lines = []
     with pytest.raises(UpstreamError) as caught:
-        async for line in adapter._lines(content):
+        async for line in http.lines(content):
             lines.append(line)
     assert lines == [b'data: {"choices": [{"delta": {"content": "Hello"}}]}', b""]
     assert caught.value.failure is Failure.BAD_RESPONSE
