@@ -8,7 +8,7 @@ import sys
 from llmagg.common.logging import configure_logging, log_fields
 from llmagg.common.server import run, serve_until_signalled
 from llmagg_router.domain.config import ConfigError
-from llmagg_router.server import build_router, build_server, load_config, unsupported_protocols
+from llmagg_router.server import build_router, build_server, load_config, warn_of_unsupported_protocols
 from llmagg_router.settings import RouterSettings
 
 log = logging.getLogger("router")
@@ -24,15 +24,7 @@ async def main(settings: RouterSettings) -> None:
         len(config.fallback_chains),
         extra=log_fields(routable=sorted(router.resolver.routable_providers)),
     )
-    unsupported = unsupported_protocols(config, router.adapters)
-    if unsupported:
-        configured = sorted({a.account.provider for a in config.accounts} & set(unsupported))
-        log.warning(
-            "not routable, no adapter speaks their protocol yet: %s%s",
-            ", ".join(f"{pid} ({protocol})" for pid, protocol in unsupported.items()),
-            f"; the accounts of {', '.join(configured)} go unused" if configured else "",
-            extra=log_fields(providers=list(unsupported), unused_accounts_of=configured),
-        )
+    warn_of_unsupported_protocols(config, router.adapters)
     if not config.accounts:
         log.warning("no provider account is configured: chat requests will fail until one is added (see README)")
 

@@ -1,0 +1,40 @@
+"""Wiring at start: which protocols the router speaks, and the warning naming providers it cannot route."""
+
+from __future__ import annotations
+
+import logging
+
+from llmagg.registry import registry_entries
+from llmagg_router.domain.config import build_config
+from llmagg_router.server import build_router, warn_of_unsupported_protocols
+from llmagg_router.settings import RouterSettings
+
+
+def test_the_router_speaks_the_four_protocols_over_one_connection_pool():
+    config = build_config(registry_entries(), {}, {})
+    adapters = build_router(RouterSettings(), config).adapters
+    assert set(adapters) == {"openai", "anthropic", "gemini", "cohere"}
+    assert len({id(adapter._http) for adapter in adapters.values()}) == 1
+
+
+def test_providers_whose_protocol_no_adapter_speaks_are_named_in_a_warning_at_start(caplog):
+    accounts = [
+        {"provider": "nlp-cloud", "alias": "nlp", "api_key_env": "NLP_KEY"},
+        {"provider": "anthropic", "api_key_env": "NLP_KEY"},
+    ]
+    config = build_config(registry_entries(), {"accounts": accounts}, {"NLP_KEY": "sk-nlp-test-000000"})
+    with caplog.at_level(logging.WARNING, logger="router"):
+        unsupported = warn_of_unsupported_protocols(config, {"openai", "anthropic", "gemini", "cohere"})
+    assert unsupported == {"nlp-cloud": "nlpcloud"}
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == (
+        "not routable, no adapter speaks their protocol yet: nlp-cloud (nlpcloud); the accounts of nlp-cloud go unused"
+    )
+
+
+def test_no_warning_when_every_protocol_is_spoken(caplog):
+    config = build_config(registry_entries(), {}, {})
+    with caplog.at_level(logging.WARNING, logger="router"):
+        assert warn_of_unsupported_protocols(config, {"openai", "anthropic", "gemini", "cohere", "nlpcloud"}) == {}
+    assert caplog.records == []
