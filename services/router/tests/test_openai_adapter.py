@@ -12,7 +12,7 @@ from llmagg.registry import Account, Provider
 from llmagg_devstack.simulator import SimulatorProcess
 from llmagg_router.adapters.http_adapter import HttpAdapter
 from llmagg_router.adapters.http_upstream import HttpUpstream, classify
-from llmagg_router.adapters.openai_http import OpenAIDialect
+from llmagg_router.adapters.openai_http import OpenAIChunks, OpenAIDialect
 from llmagg_router.domain.upstream import Candidate, Failure, Operation, UpstreamError
 
 KEY = "sk-adapter-test-0123456789"
@@ -166,3 +166,24 @@ async def test_lines_that_arrived_before_the_connection_broke_are_still_read():
             lines.append(line)
     assert lines == [b'data: {"choices": [{"delta": {"content": "Hello"}}]}', b""]
     assert caught.value.failure is Failure.BAD_RESPONSE
+
+
+async def test_an_error_chunk_mid_stream_raises_after_the_content_before_it(sim, adapter):
+    sim.script("stream-error", [{"type": "stream_error", "after_chunks": 1}])
+    received = []
+    with pytest.raises(UpstreamError) as caught:
+        async with adapter.stream(candidate(sim.base_url("stream-error")), SECRET, {**BODY, "stream": True}) as chunks:
+            async for chunk in chunks:
+                received.append(chunk)
+    assert caught.value.failure is Failure.SERVER
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in received) == "a"
+
+
+def test_a_stream_that_ends_cleanly_without_a_finish_reason_is_incomplete():
+    translator = OpenAIChunks()
+    assert list(translator.feed({"choices": [{"index": 0, "delta": {"content": "a"}}]})) != []
+    with pytest.raises(UpstreamError) as caught:
+        translator.end()
+    assert caught.value.failure is Failure.BAD_RESPONSE
+    list(translator.feed({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
+    assert list(translator.end()) == []
