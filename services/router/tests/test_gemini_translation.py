@@ -13,8 +13,8 @@ from llmagg_router.adapters.gemini_generate import (
     completion_of,
     model_path,
     request_body,
-    seconds_to_quota_day_end,
 )
+from llmagg_router.adapters.upstream_errors import seconds_to_quota_day_end
 from llmagg_router.domain.upstream import Failure, UpstreamError
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather now",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import aiohttp
 import pytest
@@ -11,8 +12,9 @@ from llmagg.common.secrets import Secret
 from llmagg.registry import Account, Provider
 from llmagg_devstack.simulator import SimulatorProcess
 from llmagg_router.adapters.http_adapter import HttpAdapter
-from llmagg_router.adapters.http_upstream import HttpUpstream, classify
+from llmagg_router.adapters.http_upstream import HttpUpstream
 from llmagg_router.adapters.openai_http import OpenAIChunks, OpenAIDialect
+from llmagg_router.adapters.upstream_errors import classify, seconds_to_quota_day_end
 from llmagg_router.domain.upstream import Candidate, Failure, Operation, UpstreamError
 
 KEY = "sk-adapter-test-0123456789"
@@ -187,3 +189,36 @@ def test_a_stream_that_ends_cleanly_without_a_finish_reason_is_incomplete():
     assert caught.value.failure is Failure.BAD_RESPONSE
     list(translator.feed({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
     assert list(translator.end()) == []
+
+
+GOOGLE_RPC = "type.googleapis.com/google.rpc."
+
+
+def test_a_bad_key_on_googles_openai_compatible_api_is_a_rejected_key_not_a_bad_request():
+    body = (
+        b'[{"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": '
+        b'"INVALID_ARGUMENT", "details": [{"@type": "'
+        + GOOGLE_RPC.encode()
+        + b'ErrorInfo", "reason": "API_KEY_INVALID"}]}}]'
+    )
+    assert classify(400, {}, body).failure is Failure.AUTH
+
+
+@pytest.mark.parametrize(
+    "quota_id",
+    ["GenerateRequestsPerMinutePerProjectPerModel-FreeTier", "GenerateRequestsPerDayPerProjectPerModel-FreeTier"],
+)
+def test_googles_retry_info_and_per_day_quotas_steer_the_cooldown_on_the_openai_compatible_api(quota_id):
+    details = [
+        {"@type": GOOGLE_RPC + "QuotaFailure", "violations": [{"quotaId": quota_id}]},
+        {"@type": GOOGLE_RPC + "RetryInfo", "retryDelay": "9s"},
+    ]
+    body = json.dumps(
+        [{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "Quota exceeded.", "details": details}}]
+    )
+    error = classify(429, {}, body.encode())
+    assert error.failure is Failure.RATE_LIMITED
+    if "PerDay" in quota_id:
+        assert error.retry_after_s == pytest.approx(seconds_to_quota_day_end(), abs=5)
+    else:
+        assert error.retry_after_s == 9

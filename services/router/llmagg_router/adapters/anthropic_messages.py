@@ -35,7 +35,7 @@ import orjson
 
 from llmagg.common.secrets import Secret
 from llmagg_router.adapters.http_adapter import Exchange
-from llmagg_router.adapters.http_upstream import auth_headers, classify_error, clean, read_error
+from llmagg_router.adapters.http_upstream import auth_headers
 from llmagg_router.adapters.openai_shapes import (
     ChunkWriter,
     arguments_of,
@@ -56,6 +56,7 @@ from llmagg_router.adapters.openai_shapes import (
     usage,
 )
 from llmagg_router.adapters.retry_after import seconds_until
+from llmagg_router.adapters.upstream_errors import classify_error, clean, read_error
 from llmagg_router.domain.upstream import Candidate, Failure, Operation, UpstreamError
 
 PROTOCOL = "anthropic"

@@ -26,7 +26,7 @@ import orjson
 
 from llmagg.common.secrets import Secret
 from llmagg_router.adapters.http_adapter import Exchange
-from llmagg_router.adapters.http_upstream import auth_headers, classify, clean
+from llmagg_router.adapters.http_upstream import auth_headers
 from llmagg_router.adapters.openai_shapes import (
     ChunkWriter,
     completion,
@@ -44,6 +44,7 @@ from llmagg_router.adapters.openai_shapes import (
     unsupported,
     usage,
 )
+from llmagg_router.adapters.upstream_errors import classify, clean
 from llmagg_router.domain.upstream import Candidate, Failure, Operation, UpstreamError
 
 PROTOCOL = "cohere"

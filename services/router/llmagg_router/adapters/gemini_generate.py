@@ -30,11 +30,9 @@ What maps to what:
 
 from __future__ import annotations
 
-import datetime
 import mimetypes
 import urllib.parse
 import uuid
-import zoneinfo
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -42,7 +40,7 @@ import orjson
 
 from llmagg.common.secrets import Secret
 from llmagg_router.adapters.http_adapter import Exchange
-from llmagg_router.adapters.http_upstream import ErrorBody, auth_headers, classify_error, error_body, read_error
+from llmagg_router.adapters.http_upstream import auth_headers
 from llmagg_router.adapters.openai_shapes import (
     ChunkWriter,
     arguments_of,
@@ -62,17 +60,14 @@ from llmagg_router.adapters.openai_shapes import (
     unsupported,
     usage,
 )
-from llmagg_router.adapters.retry_after import parse_duration, retry_after_seconds
-from llmagg_router.domain.upstream import Candidate, Failure, Operation, UpstreamError
+from llmagg_router.adapters.upstream_errors import ErrorBody, classify_error, error_body, read_error
+from llmagg_router.domain.upstream import Candidate, Operation, UpstreamError
 
 PROTOCOL = "gemini"
 FILTERED = frozenset(
     {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT"}
 )
 FINISH_REASONS = {"MAX_TOKENS": "length", **dict.fromkeys(FILTERED, "content_filter")}
-REJECTED_KEY_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})
-QUOTA_DAY_ZONE = "America/Los_Angeles"  # Gemini's per-day quotas reset at midnight Pacific time
-_RPC = "type.googleapis.com/google.rpc."
 _CONFIG_FIELDS = {
     "temperature": "temperature",
     "top_p": "topP",
@@ -364,56 +359,21 @@ class GeminiEvents:
 # --- errors --------------------------------------------------------------------------------------
 
 
-def _details(body: ErrorBody, kind: str) -> list[dict[str, Any]]:
-    details = body.error.get("details")
-    return [d for d in details or () if isinstance(d, dict) and d.get("@type") == _RPC + kind]
-
-
-def seconds_to_quota_day_end(now: datetime.datetime | None = None) -> float:
-    """Seconds until the next midnight Pacific time, when Gemini's per-day quotas start again."""
-    zone = zoneinfo.ZoneInfo(QUOTA_DAY_ZONE)
-    now = (now or datetime.datetime.now(datetime.UTC)).astimezone(zone)
-    midnight = datetime.datetime.combine(now.date() + datetime.timedelta(days=1), datetime.time(), zone)
-    return (midnight - now).total_seconds()
-
-
-def retry_hint(body: ErrorBody, headers: Mapping[str, str]) -> float | None:
-    """How long a 429 asks to wait: the message's exact "Please retry in Ns", else RetryInfo's
-    retryDelay (whole seconds); a per-day quota is exhausted until the quota day ends."""
-    hint = retry_after_seconds(headers, body.message)
-    if hint is None:
-        for info in _details(body, "RetryInfo"):
-            delay = info.get("retryDelay")
-            if isinstance(delay, str) and (hint := parse_duration(delay)) is not None:
-                break
-    daily = any(
-        "PerDay" in str(violation.get("quotaId", ""))
-        for failure in _details(body, "QuotaFailure")
-        for violation in failure.get("violations") or ()
-        if isinstance(violation, dict)
-    )
-    if daily:
-        hint = max(hint or 0.0, seconds_to_quota_day_end())
-    return hint
-
-
 def _classify(status: int, headers: Mapping[str, str], body: ErrorBody) -> UpstreamError:
-    reasons = {info.get("reason") for info in _details(body, "ErrorInfo")}
-    if reasons & REJECTED_KEY_REASONS:
-        reason = sorted(reasons & REJECTED_KEY_REASONS)[0]
-        return UpstreamError(
-            Failure.AUTH, f"HTTP {status}: the provider rejected the account's key ({reason})", status=status
-        )
-    if status == 429:
-        return classify_error(status, headers, body, retry_hint(body, headers))
+    """As every protocol classifies (Google's details included); a client's error names Google's status
+    as its code and the first field a BadRequest names as its param."""
     violations = [
-        v for bad in _details(body, "BadRequest") for v in bad.get("fieldViolations") or () if isinstance(v, dict)
+        violation
+        for bad in body.details("BadRequest")
+        for violation in bad.get("fieldViolations") or ()
+        if isinstance(violation, dict) and violation.get("field")
     ]
+    status_name = body.error.get("status")
     fields = {
         **body.fields,
         "type": "invalid_request_error" if 400 <= status < 500 else body.fields["type"],
-        "code": body.fields["code"] if not isinstance(body.error.get("status"), str) else body.error["status"],
-        "param": str(violations[0].get("field")) if violations and violations[0].get("field") else None,
+        "code": status_name if isinstance(status_name, str) else body.fields["code"],
+        "param": str(violations[0]["field"]) if violations else body.fields["param"],
     }
     return classify_error(status, headers, ErrorBody(body.message, fields, body.error))
 

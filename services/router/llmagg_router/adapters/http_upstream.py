@@ -1,117 +1,23 @@
-"""What every wire protocol shares: the pooled HTTP client, capped reads, lines salvaged from a cut,
-transport errors, and the reading and classification of an upstream's error answers.
-
-Everything an upstream says goes through `scrub` before it leaves the adapters: the router knows
-every key it sends, and no key may come back out of an upstream's answer (an error that echoes the
-Authorization header, say).
-"""
+"""What every wire protocol shares on the wire: the pooled HTTP client, capped reads, lines salvaged
+from a cut, transport errors, the key in the provider's auth style. Error answers: upstream_errors.py."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
 
-from llmagg.common.logging import scrub
 from llmagg.common.secrets import Secret
-from llmagg_router.adapters.retry_after import retry_after_seconds
 from llmagg_router.domain.json_limits import too_deep
 from llmagg_router.domain.upstream import Candidate, Failure, UpstreamError
 
-# How each provider says "the prompt is longer than the model's context window".
-_CONTEXT_MARKERS = (
-    "context_length_exceeded",
-    "maximum context length",
-    "context window",
-    "too many tokens",
-    "prompt is too long",  # Anthropic
-    "exceeds the maximum number of tokens",  # Gemini
-)
-_ERROR_FIELDS = ("message", "type", "param", "code")  # all of an upstream error object a client may see
-_MESSAGE_LIMIT = 2000
 _READ_CHUNK = 64 * 1024
 
 Classify = Callable[[int, Mapping[str, str], bytes], UpstreamError]
-
-
-def clean(value: Any, limit: int = _MESSAGE_LIMIT) -> str | None:
-    """An upstream value as text a client may see: scrubbed of keys, bounded, None when absent."""
-    if value is None or value == "":
-        return None
-    text = value if isinstance(value, str) else orjson.dumps(value).decode()
-    return scrub(text)[:limit]
-
-
-@dataclass(frozen=True)
-class ErrorBody:
-    """An upstream's error answer, in whatever shape it came."""
-
-    message: str  # scrubbed
-    fields: dict[str, str | None]  # OpenAI's `error` fields, scrubbed: what a client may see
-    error: Mapping[str, Any]  # the upstream's error object as parsed (details, reasons): not for clients
-
-
-def read_error(raw: bytes) -> ErrorBody:
-    """The error text and fields of an OpenAI, Anthropic, Google or Cohere error body (or of plain text)."""
-    try:
-        parsed = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        parsed = None
-    if isinstance(parsed, list) and parsed:  # Google sometimes wraps the error in a list
-        parsed = parsed[0]
-    error = parsed.get("error") if isinstance(parsed, dict) else None
-    if isinstance(error, str):
-        error = {"message": error}
-    if not isinstance(error, dict):
-        message = parsed.get("message") if isinstance(parsed, dict) else None  # Cohere: {"id", "message"}
-        error = {"message": message if message is not None else raw[:_MESSAGE_LIMIT].decode("utf-8", "replace").strip()}
-    return error_body(error)
-
-
-def error_body(error: Mapping[str, Any]) -> ErrorBody:
-    """An error object already parsed (from a stream event, say)."""
-    fields = {name: clean(error.get(name)) for name in _ERROR_FIELDS}
-    return ErrorBody(fields["message"] or "", fields, error)
-
-
-def classify_error(
-    status: int, headers: Mapping[str, str], body: ErrorBody, retry_after_s: float | None = None
-) -> UpstreamError:
-    """The Failure an HTTP error status stands for. `retry_after_s`: a hint the dialect read from the
-    body itself (else the headers and the message are searched for one)."""
-    message = body.message
-    described = f"HTTP {status}: {message[:300]}" if message else f"HTTP {status}"
-    if status == 429:
-        if retry_after_s is None:
-            retry_after_s = retry_after_seconds(headers, message)
-        return UpstreamError(Failure.RATE_LIMITED, described, status=status, retry_after_s=retry_after_s)
-    if status == 529:
-        # Anthropic's overloaded_error: the provider lacks capacity for the model, whichever account
-        # asks. Fall over, and let the model's circuit learn it; cooling one account would only send
-        # the next request to the same overloaded model through another.
-        return UpstreamError(Failure.SERVER, f"overloaded: {described}", status=status)
-    if status in (401, 403):
-        return UpstreamError(Failure.AUTH, f"HTTP {status}: the provider rejected the account's key", status=status)
-    if status == 404:
-        return UpstreamError(Failure.NOT_FOUND, described, status=status, error=body.fields)
-    if status == 408:
-        return UpstreamError(Failure.TIMEOUT, described, status=status)
-    if 400 <= status < 500 and status != 409:
-        lowered = f"{body.fields['code'] or ''} {message}".lower()
-        if any(marker in lowered for marker in _CONTEXT_MARKERS):
-            return UpstreamError(Failure.CONTEXT_LENGTH, described, status=status, error=body.fields)
-        return UpstreamError(Failure.CLIENT, described, status=status, error=body.fields)
-    return UpstreamError(Failure.SERVER, described, status=status)
-
-
-def classify(status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamError:
-    """An error answer in any shape, by its status and its hints (the OpenAI protocol's classification)."""
-    return classify_error(status, headers, read_error(raw))
 
 
 def json_object(raw: bytes, what: str) -> dict[str, Any]:

@@ -7,7 +7,8 @@ from typing import Any
 
 from llmagg.common.secrets import Secret
 from llmagg_router.adapters.http_adapter import Exchange
-from llmagg_router.adapters.http_upstream import auth_headers, classify, clean
+from llmagg_router.adapters.http_upstream import auth_headers
+from llmagg_router.adapters.upstream_errors import classify, clean
 from llmagg_router.domain.upstream import Candidate, Failure, Operation, UpstreamError
 
 _PATHS = {Operation.CHAT: "/chat/completions", Operation.EMBEDDINGS: "/embeddings"}
