@@ -15,6 +15,20 @@ def test_the_router_speaks_the_four_protocols_over_one_connection_pool():
     adapters = build_router(RouterSettings(), config).adapters
     assert set(adapters) == {"openai", "anthropic", "gemini", "cohere"}
     assert len({id(adapter._http) for adapter in adapters.values()}) == 1
+    assert warn_of_unsupported_protocols(config, adapters) == {"nlp-cloud": "nlpcloud"}  # all else is routable
+
+
+def test_a_shipped_provider_switched_to_its_native_protocol_by_the_users_config_is_routable_with_usage():
+    native = {"id": "cohere", "protocol": "cohere", "base_url": "https://api.cohere.com/v2", "drop_params": []}
+    accounts = [{"provider": "cohere", "api_key_env": "CO_KEY"}]
+    config = build_config(registry_entries(), {"providers": [native], "accounts": accounts}, {"CO_KEY": "co-test-0000"})
+    router = build_router(RouterSettings(), config)
+    cohere = router.resolver.routable_providers["cohere"]
+    assert (cohere.protocol, cohere.base_url, cohere.drop_params) == (
+        "cohere",
+        "https://api.cohere.com/v2",
+        frozenset(),
+    )
 
 
 def test_providers_whose_protocol_no_adapter_speaks_are_named_in_a_warning_at_start(caplog):
