@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import aiohttp
 
@@ -32,8 +31,7 @@ class Translator(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Exchange:
+class Exchange(NamedTuple):
     """One request as the dialect sends it, and how its answer is read back into OpenAI's shapes."""
 
     url: str
@@ -72,8 +70,11 @@ class HttpAdapter:
         self, candidate: Candidate, key: Secret | None, body: dict[str, Any], max_bytes: int | None = None
     ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
         exchange = self._dialect.exchange(candidate, key, Operation.CHAT, body)
-        async with self._http.open(exchange.url, exchange.payload, exchange.headers, self._dialect.classify) as resp:
+        resp = await self._http.open(exchange.url, exchange.payload, exchange.headers, self._dialect.classify)
+        try:
             yield self._events(resp, max_bytes, exchange.translator())
+        finally:
+            resp.release()
 
     async def _events(
         self, resp: aiohttp.ClientResponse, max_bytes: int | None, translator: Translator

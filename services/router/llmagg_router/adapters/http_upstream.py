@@ -113,19 +113,19 @@ class HttpUpstream:
                     raise classify(resp.status, resp.headers, raw)
         return raw
 
-    @contextlib.asynccontextmanager
     async def open(
         self, url: str, payload: Any, headers: Mapping[str, str], classify: Classify
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """POST JSON and hold the 2xx response open for streaming; any other status is raised as `classify` says."""
+    ) -> aiohttp.ClientResponse:
+        """POST JSON and return the 2xx response, open for streaming (the caller releases it); any other
+        status is raised as `classify` says."""
         with transport_errors():
             resp = await self._client().post(url, data=orjson.dumps(payload), headers=headers)
+        if resp.status < 300:
+            return resp
         try:
-            if resp.status >= 300:
-                with transport_errors():
-                    raw = await self._read(resp)
-                raise classify(resp.status, resp.headers, raw)
-            yield resp
+            with transport_errors():
+                raw = await self._read(resp)
+            raise classify(resp.status, resp.headers, raw)
         finally:
             resp.release()
 
