@@ -11,17 +11,15 @@ import pytest
 from llmagg_router.adapters.anthropic_messages import AnthropicEvents, classify, completion_of, request_body
 from llmagg_router.domain.upstream import Failure, UpstreamError
 
+from .helpers import chat, deltas, fed, user
+
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather now",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}  # fmt: skip
 CALL = {"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}
 
 
 def body(*messages, **fields):
-    return {"model": "claude-x", "messages": list(messages), **fields}
-
-
-def user(content):
-    return {"role": "user", "content": content}
+    return chat("claude-x", *messages, **fields)
 
 
 # --- requests ------------------------------------------------------------------------------------
@@ -218,16 +216,8 @@ def finish(stop_reason, output_tokens):
     return {"type": "message_delta", "delta": {"stop_reason": stop_reason}, "usage": {"output_tokens": output_tokens}}
 
 
-def translate(stream, request=None, json_tool=None):
-    translator = AnthropicEvents(request or body(user("x")), json_tool)
-    chunks = [chunk for event in stream for chunk in translator.feed(event)]
-    return chunks + list(translator.end())
-
-
-def deltas(chunks):
-    return [
-        (c["choices"][0]["delta"], c["choices"][0]["finish_reason"]) if c["choices"] else c["usage"] for c in chunks
-    ]
+def translate(events, request=None, json_tool=None):
+    return fed(AnthropicEvents(request or body(user("x")), json_tool), events)
 
 
 def test_a_text_stream_is_a_role_chunk_deltas_a_finish_chunk_and_usage_when_asked():

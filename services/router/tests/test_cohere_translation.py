@@ -7,6 +7,8 @@ import pytest
 from llmagg_router.adapters.cohere_chat import CohereEvents, classify, completion_of, request_body
 from llmagg_router.domain.upstream import Failure, UpstreamError
 
+from .helpers import chat, deltas, fed, user
+
 WEATHER = {"type": "function", "function": {"name": "get_weather",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}  # fmt: skip
 TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
@@ -14,11 +16,7 @@ CALL = {"id": "get_weather_1", "type": "function", "function": {"name": "get_wea
 
 
 def body(*messages, **fields):
-    return {"model": "command-x", "messages": list(messages), **fields}
-
-
-def user(content):
-    return {"role": "user", "content": content}
+    return chat("command-x", *messages, **fields)
 
 
 # --- requests ------------------------------------------------------------------------------------
@@ -130,15 +128,7 @@ def test_an_answer_that_ended_in_error_is_a_failure(reason, failure):
 
 
 def translate(events, request=None):
-    translator = CohereEvents(request or body(user("x")))
-    out = [chunk for event in events for chunk in translator.feed(event)]
-    return out + list(translator.end())
-
-
-def deltas(chunks):
-    return [
-        (c["choices"][0]["delta"], c["choices"][0]["finish_reason"]) if c["choices"] else c["usage"] for c in chunks
-    ]
+    return fed(CohereEvents(request or body(user("x"))), events)
 
 
 START = {"id": "s1", "type": "message-start", "delta": {"message": {"role": "assistant"}}}

@@ -17,16 +17,14 @@ from llmagg_router.adapters.gemini_generate import (
 from llmagg_router.adapters.upstream_errors import seconds_to_quota_day_end
 from llmagg_router.domain.upstream import Failure, UpstreamError
 
+from .helpers import chat, deltas, fed, user
+
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather now",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}  # fmt: skip
 
 
 def body(*messages, **fields):
-    return {"model": "gemini-x", "messages": list(messages), **fields}
-
-
-def user(content):
-    return {"role": "user", "content": content}
+    return chat("gemini-x", *messages, **fields)
 
 
 def calling(*calls):
@@ -213,16 +211,8 @@ def test_a_blocked_prompt_is_an_empty_content_filtered_answer():
 # --- streams -------------------------------------------------------------------------------------
 
 
-def translate(chunks, request=None):
-    translator = GeminiEvents(request or body(user("x")))
-    out = [chunk for event in chunks for chunk in translator.feed(event)]
-    return out + list(translator.end())
-
-
-def deltas(chunks):
-    return [
-        (c["choices"][0]["delta"], c["choices"][0]["finish_reason"]) if c["choices"] else c["usage"] for c in chunks
-    ]
+def translate(events, request=None):
+    return fed(GeminiEvents(request or body(user("x"))), events)
 
 
 def test_stream_chunks_become_a_role_chunk_deltas_a_finish_chunk_and_the_last_usage():

@@ -43,15 +43,16 @@ from llmagg_router.adapters.openai_shapes import (
     data_url,
     functions_of,
     image_url,
-    invalid,
     json_schema_of,
     max_tokens_of,
     one_choice,
     parts_of,
     stops_of,
     text_of,
+    token_count,
     tool_call,
     tool_choice_of,
+    turns,
     unsupported,
     usage,
 )
@@ -116,34 +117,15 @@ def _tool_result(message: dict[str, Any]) -> dict[str, Any]:
     return {"type": "tool_result", "tool_use_id": message.get("tool_call_id"), "content": result}
 
 
-def _messages(body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(system blocks, messages): consecutive turns of one role become one message, as Anthropic reads them."""
-    system: list[dict[str, Any]] = []
-    messages: list[dict[str, Any]] = []
-    for message in body.get("messages") or ():
-        if not isinstance(message, dict):
-            raise invalid("Every message must be an object.", "messages")
-        role = message.get("role")
-        if role in ("system", "developer"):
-            text = text_of(message.get("content"))
-            if text:
-                system.append({"type": "text", "text": text})
-            continue
-        if role == "user":
-            role, blocks = "user", [_user_block(part) for part in parts_of(message.get("content"))]
-        elif role == "assistant":
-            blocks = _assistant_blocks(message)
-        elif role == "tool":
-            role, blocks = "user", [_tool_result(message)]
-        else:
-            raise unsupported(PROTOCOL, f"messages with role {role!r}")
-        if not blocks:
-            continue
-        if messages and messages[-1]["role"] == role:
-            messages[-1]["content"].extend(blocks)
-        else:
-            messages.append({"role": role, "content": blocks})
-    return system, messages
+def _turn(message: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    role = message.get("role")
+    if role == "user":
+        return "user", [_user_block(part) for part in parts_of(message.get("content"))]
+    if role == "assistant":
+        return "assistant", _assistant_blocks(message)
+    if role == "tool":
+        return "user", [_tool_result(message)]
+    raise unsupported(PROTOCOL, f"messages with role {role!r}")
 
 
 def _json_tool_name(tools: list[dict[str, Any]]) -> str:
@@ -193,14 +175,14 @@ def _tools(body: dict[str, Any], payload: dict[str, Any]) -> str | None:
 def request_body(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     """The Messages request for an OpenAI chat body, and the name of the JSON-answer tool when there is one."""
     one_choice(body, PROTOCOL)
-    system, messages = _messages(body)
+    system, messages = turns(body, _turn)
     payload: dict[str, Any] = {
         "model": body.get("model"),
         "max_tokens": max_tokens_of(body) or DEFAULT_MAX_TOKENS,
-        "messages": messages,
+        "messages": [{"role": role, "content": blocks} for role, blocks in messages],
     }
     if system:
-        payload["system"] = system
+        payload["system"] = [{"type": "text", "text": text} for text in system]
     for name in ("temperature", "top_p"):
         if body.get(name) is not None:
             payload[name] = body[name]
@@ -218,13 +200,9 @@ def request_body(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
 
 
 def _usage(counts: Mapping[str, Any]) -> dict[str, Any]:
-    def count(name: str) -> int:
-        value = counts.get(name)
-        return value if isinstance(value, int) else 0
-
-    cached = count("cache_read_input_tokens")
-    prompt = count("input_tokens") + count("cache_creation_input_tokens") + cached
-    return usage(prompt, count("output_tokens"), cached=cached)
+    cached = token_count(counts, "cache_read_input_tokens")
+    prompt = token_count(counts, "input_tokens") + token_count(counts, "cache_creation_input_tokens") + cached
+    return usage(prompt, token_count(counts, "output_tokens"), cached=cached)
 
 
 def _finish_reason(stop_reason: Any, user_tool_calls: int) -> str:

@@ -55,8 +55,10 @@ from llmagg_router.adapters.openai_shapes import (
     parts_of,
     stops_of,
     text_of,
+    token_count,
     tool_call,
     tool_choice_of,
+    turns,
     unsupported,
     usage,
 )
@@ -157,40 +159,19 @@ class _Calls:
         return name
 
 
-def _contents(body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(system parts, contents): consecutive turns of one role become one content."""
-    system: list[dict[str, Any]] = []
-    contents: list[dict[str, Any]] = []
-    calls = _Calls()
-    for message in body.get("messages") or ():
-        if not isinstance(message, dict):
-            raise invalid("Every message must be an object.", "messages")
-        role = message.get("role")
-        if role in ("system", "developer"):
-            text = text_of(message.get("content"))
-            if text:
-                system.append({"text": text})
-            continue
-        if role == "user":
-            parts = [_user_part(part) for part in parts_of(message.get("content"))]
-        elif role == "assistant":
-            role, text = "model", text_of(message.get("content"))
-            tool_calls = [c for c in message.get("tool_calls") or () if isinstance(c, dict)]
-            calls.called(tool_calls)
-            parts = ([{"text": text}] if text else []) + [_function_call(call) for call in tool_calls]
-        elif role == "tool":
-            role = "user"
-            response = {"name": calls.name_for(message), "response": _function_response(message.get("content"))}
-            parts = [{"functionResponse": response}]
-        else:
-            raise unsupported(PROTOCOL, f"messages with role {role!r}")
-        if not parts:
-            continue
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
-    return system, contents
+def _turn(message: dict[str, Any], calls: _Calls) -> tuple[str, list[dict[str, Any]]]:
+    role = message.get("role")
+    if role == "user":
+        return "user", [_user_part(part) for part in parts_of(message.get("content"))]
+    if role == "assistant":
+        text = text_of(message.get("content"))
+        tool_calls = [call for call in message.get("tool_calls") or () if isinstance(call, dict)]
+        calls.called(tool_calls)
+        return "model", ([{"text": text}] if text else []) + [_function_call(call) for call in tool_calls]
+    if role == "tool":
+        response = {"name": calls.name_for(message), "response": _function_response(message.get("content"))}
+        return "user", [{"functionResponse": response}]
+    raise unsupported(PROTOCOL, f"messages with role {role!r}")
 
 
 def _generation_config(body: dict[str, Any]) -> dict[str, Any]:
@@ -230,10 +211,11 @@ def _tools(body: dict[str, Any], payload: dict[str, Any]) -> None:
 def request_body(body: dict[str, Any]) -> dict[str, Any]:
     """The GenerateContentRequest for an OpenAI chat body (the model travels in the URL)."""
     one_choice(body, PROTOCOL)
-    system, contents = _contents(body)
-    payload: dict[str, Any] = {"contents": contents}
+    calls = _Calls()
+    system, contents = turns(body, lambda message: _turn(message, calls))
+    payload: dict[str, Any] = {"contents": [{"role": role, "parts": parts} for role, parts in contents]}
     if system:
-        payload["systemInstruction"] = {"parts": system}
+        payload["systemInstruction"] = {"parts": [{"text": text} for text in system]}
     if config := _generation_config(body):
         payload["generationConfig"] = config
     _tools(body, payload)
@@ -252,16 +234,11 @@ def model_path(model_id: str) -> str:
 def _usage(metadata: Any) -> dict[str, Any] | None:
     if not isinstance(metadata, dict):
         return None
-
-    def count(name: str) -> int:
-        value = metadata.get(name)
-        return value if isinstance(value, int) else 0
-
-    thoughts = count("thoughtsTokenCount")
+    thoughts = token_count(metadata, "thoughtsTokenCount")
     return usage(
-        count("promptTokenCount") + count("toolUsePromptTokenCount"),
-        count("candidatesTokenCount") + thoughts,
-        cached=count("cachedContentTokenCount"),
+        token_count(metadata, "promptTokenCount") + token_count(metadata, "toolUsePromptTokenCount"),
+        token_count(metadata, "candidatesTokenCount") + thoughts,
+        cached=token_count(metadata, "cachedContentTokenCount"),
         reasoning=thoughts,
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -46,6 +46,31 @@ def parts_of(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, list):
         return [part for part in content if isinstance(part, dict)]
     return []
+
+
+def turns(
+    body: dict[str, Any], convert: Callable[[dict[str, Any]], tuple[str, list[Any]]]
+) -> tuple[list[str], list[tuple[str, list[Any]]]]:
+    """The request's system and developer texts, in order, and its other messages as the (role, parts)
+    `convert` makes of each, consecutive turns of one role merged into one (as Anthropic and Gemini
+    read them: a tool's result and the user's next words are one user turn there)."""
+    system: list[str] = []
+    merged: list[tuple[str, list[Any]]] = []
+    for message in body.get("messages") or ():
+        if not isinstance(message, dict):
+            raise invalid("Every message must be an object.", "messages")
+        if message.get("role") in ("system", "developer"):
+            if text := text_of(message.get("content")):
+                system.append(text)
+            continue
+        role, parts = convert(message)
+        if not parts:
+            continue
+        if merged and merged[-1][0] == role:
+            merged[-1][1].extend(parts)
+        else:
+            merged.append((role, parts))
+    return system, merged
 
 
 def image_url(part: dict[str, Any]) -> str:
@@ -138,6 +163,12 @@ def one_choice(body: dict[str, Any], protocol: str) -> None:
     n = body.get("n")
     if n not in (None, 1):
         raise unsupported(protocol, f"n={n} (several choices)")
+
+
+def token_count(counts: Mapping[str, Any], name: str) -> int:
+    """A provider's token count by name; 0 when it sent none."""
+    value = counts.get(name)
+    return value if isinstance(value, int) else 0
 
 
 def usage(prompt: int, completion: int, *, cached: int | None = None, reasoning: int | None = None) -> dict[str, Any]:
