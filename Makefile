@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Every package of the tree, installed editable: the libraries, the tooling and each services/<name>.
-PACKAGES := libs gateway simulator tools/devstack $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml))
+PACKAGES := libs gateway simulator tools/devstack tools/cli $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml))
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt $(PACKAGES:%=%/pyproject.toml) | sha1sum | cut -c1-12)
 # The service table (libs/llmagg/suite.py), read once the venv exists.
 SERVICES = $(shell $(PY) -m llmagg.suite)
@@ -20,6 +20,10 @@ $(STAMP): requirements.txt constraints.txt $(PACKAGES:%=%/pyproject.toml)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "llm-aggregator needs Python 3.11 or newer (PYTHON=python3.11 make ...)")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	@# xds-protos carries its own copies of google/api, google/rpc and opentelemetry/proto modules: the
+	@# packages that own those names go in again after it, so that theirs are the ones imported.
+	$(PY) -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps -c constraints.txt \
+		googleapis-common-protos opentelemetry-proto
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps --config-settings editable_mode=compat $(PACKAGES:%=-e ./%)
 	$(PY) -m pip check --disable-pip-version-check > /dev/null
 	@rm -f $(VENV)/.installed-* && touch $@

@@ -8,24 +8,40 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import json
+import shutil
 import statistics
 import sys
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import aiohttp
 import orjson
 
+from llmagg_devstack.otlp import span_receiver
 from llmagg_devstack.simulator import SimulatorProcess
 from llmagg_devstack.stack import ROOT, Ports, Stack, write_config
 
 BODY = {"model": "sim-small", "messages": [{"role": "user", "content": "Say hello in five words."}], "max_tokens": 16}
 STREAM_BODY = {**BODY, "stream": True}
-HEADERS = {"Authorization": "Bearer bench-key", "Content-Type": "application/json"}
+HEADERS = {"Content-Type": "application/json"}
 TIME_CAP_S = 60.0
+BENCH_PROVIDER_KEY = "sk-bench-FAKE-provider"
+
+
+def create_client_key(stack: Stack) -> str:
+    """A client key made through the gateway's admin API with the admin key the stack wrote at first start."""
+    request = urllib.request.Request(
+        f"{stack.base_url}/admin/keys",
+        data=b'{"name": "bench", "scope": "client"}',
+        headers={"Authorization": f"Bearer {stack.admin_key_file.read_text().strip()}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["secret"]
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -33,9 +49,9 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def one_request(session: aiohttp.ClientSession, url: str, payload: bytes) -> float:
+async def one_request(session: aiohttp.ClientSession, url: str, payload: bytes, headers: dict) -> float:
     started = time.perf_counter()
-    async with session.post(url, data=payload, headers=HEADERS) as response:
+    async with session.post(url, data=payload, headers=headers) as response:
         await response.read()
         if response.status != 200:
             raise RuntimeError(f"{url}: HTTP {response.status}")
@@ -46,11 +62,11 @@ def _has_content(chunk: dict) -> bool:
     return any((choice.get("delta") or {}).get("content") for choice in chunk.get("choices") or ())
 
 
-async def first_chunk(session: aiohttp.ClientSession, url: str, payload: bytes) -> float:
+async def first_chunk(session: aiohttp.ClientSession, url: str, payload: bytes, headers: dict) -> float:
     """Milliseconds until the first chunk that carries content (the role-only chunk does not)."""
     started = time.perf_counter()
     ttfc = None
-    async with session.post(url, data=payload, headers=HEADERS) as response:
+    async with session.post(url, data=payload, headers=headers) as response:
         async for line in response.content:
             if ttfc is None and line.startswith(b"data: {") and _has_content(orjson.loads(line[6:])):
                 ttfc = (time.perf_counter() - started) * 1000
@@ -75,91 +91,133 @@ async def run_load(request: Callable[[], Awaitable[float]], total: int, concurre
     return samples, time.perf_counter() - started
 
 
-async def measure(direct: str, gateway: str, requests: int, concurrency: int) -> dict:
+async def measure(url: str, headers: dict, requests: int, concurrency: int) -> dict:
+    """One target: latency one at a time, throughput at `concurrency`, time to the first streamed chunk."""
     payload, stream_payload = orjson.dumps(BODY), orjson.dumps(STREAM_BODY)
-    results: dict = {"requests": requests, "concurrency": concurrency}
     connector = aiohttp.TCPConnector(limit=concurrency + 4)
     async with aiohttp.ClientSession(connector=connector) as session:
-        for name, url in (("direct", direct), ("gateway", gateway)):
-            send = functools.partial(one_request, session, f"{url}/chat/completions", payload)
-            stream = functools.partial(first_chunk, session, f"{url}/chat/completions", stream_payload)
-            await run_load(send, 200, 4)  # warm-up: connections, caches
-            sequential, _ = await run_load(send, requests, 1)
-            loaded, elapsed = await run_load(send, requests * 3, concurrency)
-            ttfc, _ = await run_load(stream, requests // 3, 1)
-            results[name] = {
-                "p50_ms": statistics.median(sequential),
-                "p99_ms": percentile(sequential, 0.99),
-                "rps_at_concurrency": len(loaded) / elapsed,
-                "p50_ms_at_concurrency": statistics.median(loaded),
-                "ttfc_p50_ms": statistics.median(ttfc),
-                "ttfc_p99_ms": percentile(ttfc, 0.99),
-            }
-    d, g = results["direct"], results["gateway"]
-    results["added"] = {
-        "p50_ms": g["p50_ms"] - d["p50_ms"],
-        "p99_ms": g["p99_ms"] - d["p99_ms"],
-        "ttfc_p50_ms": g["ttfc_p50_ms"] - d["ttfc_p50_ms"],
-        "throughput_ratio": g["rps_at_concurrency"] / d["rps_at_concurrency"],
+        send = functools.partial(one_request, session, f"{url}/chat/completions", payload, headers)
+        stream = functools.partial(first_chunk, session, f"{url}/chat/completions", stream_payload, headers)
+        await run_load(send, 200, 4)  # warm-up: connections, caches
+        sequential, _ = await run_load(send, requests, 1)
+        loaded, elapsed = await run_load(send, requests * 3, concurrency)
+        ttfc, _ = await run_load(stream, requests // 3, 1)
+    return {
+        "p50_ms": statistics.median(sequential),
+        "p99_ms": percentile(sequential, 0.99),
+        "rps_at_concurrency": len(loaded) / elapsed,
+        "p50_ms_at_concurrency": statistics.median(loaded),
+        "ttfc_p50_ms": statistics.median(ttfc),
+        "ttfc_p99_ms": percentile(ttfc, 0.99),
     }
-    return results
+
+
+def added(direct: dict, gateway: dict) -> dict:
+    return {
+        "p50_ms": gateway["p50_ms"] - direct["p50_ms"],
+        "p99_ms": gateway["p99_ms"] - direct["p99_ms"],
+        "ttfc_p50_ms": gateway["ttfc_p50_ms"] - direct["ttfc_p50_ms"],
+        "throughput_ratio": gateway["rps_at_concurrency"] / direct["rps_at_concurrency"],
+    }
 
 
 def report(results: dict) -> str:
-    d, g, a = results["direct"], results["gateway"], results["added"]
-    c = results["concurrency"]
-    rows = [
-        ("p50 latency, concurrency 1", f"{d['p50_ms']:.2f} ms", f"{g['p50_ms']:.2f} ms", f"+{a['p50_ms']:.2f} ms"),
-        ("p99 latency, concurrency 1", f"{d['p99_ms']:.2f} ms", f"{g['p99_ms']:.2f} ms", f"+{a['p99_ms']:.2f} ms"),
-        (
-            f"throughput, concurrency {c}",
-            f"{d['rps_at_concurrency']:.0f} req/s",
-            f"{g['rps_at_concurrency']:.0f} req/s",
-            f"x{a['throughput_ratio']:.2f}",
-        ),
-        (f"p50 latency, concurrency {c}", f"{d['p50_ms_at_concurrency']:.2f} ms",
-         f"{g['p50_ms_at_concurrency']:.2f} ms", ""),
-        ("first streamed chunk p50", f"{d['ttfc_p50_ms']:.2f} ms", f"{g['ttfc_p50_ms']:.2f} ms",
-         f"+{a['ttfc_p50_ms']:.2f} ms"),
-    ]  # fmt: skip
-    lines = [f"{'':32}{'direct':>14}{'gateway+router':>18}{'added':>12}"]
-    lines += [f"{label:32}{x:>14}{y:>18}{z:>12}" for label, x, y, z in rows]
-    return "\n".join(lines)
+    """A table: the direct figures, then per gateway run its own and what it added."""
+    direct, runs, c = results["direct"], results["gateway"], results["concurrency"]
+    rows: list[tuple[str, ...]] = [
+        ("p50 latency, concurrency 1", f"{direct['p50_ms']:.2f} ms"),
+        ("p99 latency, concurrency 1", f"{direct['p99_ms']:.2f} ms"),
+        (f"throughput, concurrency {c}", f"{direct['rps_at_concurrency']:.0f} req/s"),
+        (f"p50 latency, concurrency {c}", f"{direct['p50_ms_at_concurrency']:.2f} ms"),
+        ("first streamed chunk p50", f"{direct['ttfc_p50_ms']:.2f} ms"),
+    ]
+    for run in runs.values():
+        g, a = run["figures"], run["added"]
+        cells = (
+            (f"{g['p50_ms']:.2f} ms", f"+{a['p50_ms']:.2f} ms"),
+            (f"{g['p99_ms']:.2f} ms", f"+{a['p99_ms']:.2f} ms"),
+            (f"{g['rps_at_concurrency']:.0f} req/s", f"x{a['throughput_ratio']:.2f}"),
+            (f"{g['p50_ms_at_concurrency']:.2f} ms", ""),
+            (f"{g['ttfc_p50_ms']:.2f} ms", f"+{a['ttfc_p50_ms']:.2f} ms"),
+        )
+        rows = [(*row, *cell) for row, cell in zip(rows, cells, strict=True)]
+    header = f"{'':30}{'direct':>12}" + "".join(f"{name:>18}{'added':>11}" for name in runs)
+    return "\n".join([header, *(f"{r[0]:30}{r[1]:>12}" + "".join(
+        f"{r[i]:>18}{r[i + 1]:>11}" for i in range(2, len(r), 2)) for r in rows)])  # fmt: skip
+
+
+def gateway_run(simulator: SimulatorProcess, args: argparse.Namespace, tracing: bool) -> dict:
+    """Gateway and services on their own run dir; with `tracing`, every one exports its spans to a local
+    OTLP receiver, as in production."""
+    run_dir = ROOT / ".run" / "bench" / ("traced" if tracing else "untraced")
+    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh OpenBao and admin key per run
+    with contextlib.ExitStack() as running:
+        env = {
+            "LLMAGG_CONFIG": str(write_config(run_dir / "config.yaml", bench_config(simulator))),
+            "BENCH_KEY": BENCH_PROVIDER_KEY,
+        }
+        otlp = None
+        if tracing:
+            receiver = running.enter_context(span_receiver(keep=False))
+            env |= receiver.environment(schedule_delay_ms=5000)  # the SDK's default batching
+            otlp = receiver.endpoint
+        stack = Stack(run_dir, Ports.free(), client_auth=args.client_auth == "on", otlp_endpoint=otlp)
+        running.callback(stack.stop)
+        stack.start_services(env)
+        stack.start_gateway()
+        headers = {**HEADERS, "Authorization": f"Bearer {create_client_key(stack)}"}
+        figures = asyncio.run(measure(stack.base_url, headers, args.requests, args.concurrency))
+        if tracing:
+            figures["spans_exported"] = receiver.received
+        return figures
+
+
+def bench_config(simulator: SimulatorProcess) -> dict:
+    return {
+        "providers": [
+            {
+                "id": "bench",
+                "name": "Simulated upstream for benchmarks",
+                "base_url": simulator.base_url("bench"),
+                "models": [{"id": "sim-small"}],
+            }
+        ],
+        "accounts": [{"provider": "bench", "api_key_env": "BENCH_KEY"}],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--requests", type=int, default=1000, help="sequential requests per target")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--client-auth", choices=["on", "off"], default="on", help="check the client key at the gateway (ext_authz)"
+    )
+    parser.add_argument(
+        "--tracing", choices=["off", "on", "both"], default="both", help="export spans to a local OTLP receiver"
+    )
     args = parser.parse_args(argv)
 
-    run_dir = ROOT / ".run" / "bench"
+    results: dict = {"requests": args.requests, "concurrency": args.concurrency, "client_auth": args.client_auth}
     simulator = SimulatorProcess()
-    stack = Stack(run_dir, Ports.free())
     try:
-        config = {
-            "providers": [
-                {
-                    "id": "bench",
-                    "name": "Simulated upstream for benchmarks",
-                    "base_url": simulator.base_url("bench"),
-                    "models": [{"id": "sim-small"}],
-                }
-            ],
-            "accounts": [{"provider": "bench", "api_key_env": "BENCH_KEY"}],
-        }
-        path = write_config(run_dir / "config.yaml", config)
-        stack.start_services({"LLMAGG_CONFIG": str(path), "BENCH_KEY": "bench-key", "ROUTER_LOG_LEVEL": "WARNING"})
-        stack.start_gateway()
-        results = asyncio.run(measure(simulator.base_url("bench"), stack.base_url, args.requests, args.concurrency))
+        direct_headers = {**HEADERS, "Authorization": f"Bearer {BENCH_PROVIDER_KEY}"}
+        results["direct"] = asyncio.run(
+            measure(simulator.base_url("bench"), direct_headers, args.requests, args.concurrency)
+        )
+        results["gateway"] = {}
+        for tracing in {"off": (False,), "on": (True,), "both": (False, True)}[args.tracing]:
+            figures = gateway_run(simulator, args, tracing)
+            name = "tracing on" if tracing else "tracing off"
+            results["gateway"][name] = {"figures": figures, "added": added(results["direct"], figures)}
     finally:
-        stack.stop()
         simulator.stop()
-    print(report(results))
-    Path(run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    print(f"gateway+services, client auth (ext_authz) {args.client_auth}\n{report(results)}")
+    out = ROOT / ".run" / "bench" / "results.json"
+    out.write_text(json.dumps(results, indent=2))
     print(
-        f"\n(raw figures in {run_dir / 'results.json'}; targets: <= 1.5 ms added p50, >= 1000 req/s at "
-        "concurrency 32, <= 2 ms added to the first streamed chunk)"
+        f"\n(raw figures in {out}; targets: <= 1.5 ms added p50, >= 1000 req/s at concurrency 32, "
+        "<= 2 ms added to the first streamed chunk, tracing on within 0.3 ms of off at p50)"
     )
     return 0
 

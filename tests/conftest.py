@@ -1,26 +1,52 @@
-"""Cross-service fixtures: a real provider simulator, the services and Envoy, on free ports.
+"""Cross-service fixtures: a real provider simulator, a real OpenBao, the services and Envoy, on free ports.
 
 Every scenario gets its own simulated providers (one URL prefix each), so the router's learned
-state (cooldowns, disabled keys, circuits) from one test never steers another.
+state (cooldowns, disabled keys, circuits) from one test never steers another. One OpenBao serves
+the whole session; each stack keeps its accounts and keys in a KV mount of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import secrets
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from llmagg_devstack.dependencies import OpenBao, start_openbao
+from llmagg_devstack.processes import free_port
 from llmagg_devstack.simulator import SimulatorProcess
 from llmagg_devstack.stack import Ports, Stack, write_config
 
-from .helpers import ROUTER_TEST_ENV, routing_config, startup_behaviours
+from .helpers import ROUTER_TEST_ENV, create_client_key, routing_config, startup_behaviours
 
 
 @pytest.fixture(scope="session")
 def simulator(tmp_path_factory) -> Iterator[SimulatorProcess]:
     with SimulatorProcess(startup_behaviours(), log_path=tmp_path_factory.mktemp("simulator") / "sim.log") as sim:
         yield sim
+
+
+@pytest.fixture(scope="session")
+def openbao(tmp_path_factory) -> Iterator[OpenBao]:
+    """One real OpenBao server for the session, initialised and unsealed by the dev stack's own code."""
+    bao = start_openbao(tmp_path_factory.mktemp("openbao"), free_port())
+    try:
+        yield bao
+    finally:
+        bao.process.stop()
+
+
+@pytest.fixture(scope="session")
+def make_stack(openbao) -> Callable[..., Stack]:
+    """A Stack on free ports that uses the session's OpenBao under a namespace of its own."""
+
+    def make(run_dir: Path, **options) -> Stack:
+        return Stack(
+            run_dir, Ports.free(), namespace=f"t-{secrets.token_hex(4)}", dependencies={"openbao": openbao}, **options
+        )
+
+    return make
 
 
 @pytest.fixture(scope="session")
@@ -34,24 +60,21 @@ def router_config(simulator, run_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def stack(router_config, run_dir) -> Iterator[Stack]:
+def stack(router_config, run_dir, make_stack) -> Iterator[Stack]:
     """Every service and Envoy, started once for the session."""
-    stack = Stack(run_dir, Ports.free())
-    try:
-        stack.start_services({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config)})
-        stack.start_gateway()
+    with make_stack(run_dir).running({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config)}) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="session")
-def empty_stack(tmp_path_factory) -> Iterator[Stack]:
+def client_key(stack) -> str:
+    """A plain (non-admin) client key of the session's stack, made through the admin API."""
+    return create_client_key(stack, "e2e client")
+
+
+@pytest.fixture(scope="session")
+def empty_stack(tmp_path_factory, make_stack) -> Iterator[Stack]:
     """The stack with no provider account configured: what a new user sees first."""
-    stack = Stack(tmp_path_factory.mktemp("empty-stack"), Ports.free())
-    try:
-        stack.start_services({"LLMAGG_CONFIG": ""})
-        stack.start_gateway()
+    env = {"LLMAGG_CONFIG": "", "LLMAGG_ADMIN_KEY": ROUTER_TEST_ENV["LLMAGG_ADMIN_KEY"]}
+    with make_stack(tmp_path_factory.mktemp("empty-stack")).running(env) as stack:
         yield stack
-    finally:
-        stack.stop()

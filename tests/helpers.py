@@ -6,18 +6,15 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from concurrent import futures
+from collections.abc import Callable
 from typing import Any
 
-import grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-
-from llmagg_devstack.processes import free_port
 from llmagg_devstack.simulator import SimulatorProcess
 
 SIM_KEY_ENV = "SIM_PROVIDER_KEY"
 SIM_KEY = "sk-sim-e2e-FAKE-key"
+# The admin key the test stacks are started with (LLMAGG_ADMIN_KEY); obviously fake.
+ADMIN_KEY = "sk-test-FAKE-admin"
 
 # provider id -> (startup behaviour, alias it serves, speed). Higher speed is tried first, so each
 # alias below names a scenario: its providers are tried in the order listed here.
@@ -26,6 +23,9 @@ SCENARIOS: dict[str, tuple[dict | None, str, int]] = {
     "rl-first": ({"type": "429", "retry_after": 30}, "fallback-429", 5),
     "rl-backup": (None, "fallback-429", 1),
     "chain-429": ({"type": "429", "retry_after": 30}, "chain-only", 5),
+    "step-429": ({"type": "429", "retry_after": 30}, "three-step", 5),
+    "step-500": ({"type": "500"}, "three-step", 4),
+    "step-ok": (None, "three-step", 3),
     "fail-a": ({"type": "500"}, "all-fail", 5),
     "fail-b": ({"type": "503"}, "all-fail", 4),
     "rl-only": ({"type": "429", "retry_after": 7}, "all-429", 5),
@@ -41,10 +41,13 @@ SCENARIOS: dict[str, tuple[dict | None, str, int]] = {
     "reject-400-backup": (None, "bad-request", 1),
     "bad-key": ({"type": "401"}, "bad-key", 5),
     "bad-key-backup": (None, "bad-key", 1),
+    "watch-429": ({"type": "429", "retry_after": 600}, "watched-fallback", 5),
+    "watch-backup": (None, "watched-fallback", 1),
 }
 
 ROUTER_TEST_ENV = {
     SIM_KEY_ENV: SIM_KEY,
+    "LLMAGG_ADMIN_KEY": ADMIN_KEY,
     "ROUTER_READ_TIMEOUT_S": "1.5",  # the `hang` scenario falls over after this
     "ROUTER_LOG_LEVEL": "INFO",
 }
@@ -96,6 +99,27 @@ def arrivals(simulator: SimulatorProcess, providers: list[str]) -> list[str]:
     return [name for _, name in sorted(logged)]
 
 
+def admin_call(stack, method: str, path: str, body: dict | None = None, key: str = ADMIN_KEY) -> tuple[int, dict]:
+    """One admin REST call through the gateway: (status, JSON body)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{stack.ports.gateway}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def create_client_key(stack, name: str = "tests", scope: str = "client") -> str:
+    status, body = admin_call(stack, "POST", "/v1/admin/keys", {"name": name, "scope": scope})
+    assert status == 200, body
+    return body["secret"]
+
+
 def post_raw(url: str, data: bytes, headers: dict[str, str] | None = None) -> tuple[int, dict, dict]:
     """A POST the SDK would never send (broken JSON, oversized), answered as (status, headers, JSON body)."""
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
@@ -114,40 +138,3 @@ def wait_for(condition: Callable[[], Any], what: str, timeout_s: float = 15) -> 
             return found
         time.sleep(0.05)
     raise AssertionError(f"no {what} within {timeout_s}s")
-
-
-class SpanReceiver(trace_service_pb2_grpc.TraceServiceServicer):
-    """A minimal OTLP/gRPC collector that keeps every span it is sent."""
-
-    def __init__(self) -> None:
-        self.spans: list[Any] = []
-        self.endpoint = ""
-
-    def Export(self, request, context):
-        for resource_spans in request.resource_spans:
-            for scope_spans in resource_spans.scope_spans:
-                self.spans.extend(scope_spans.spans)
-        return trace_service_pb2.ExportTraceServiceResponse()
-
-
-def span_receiver() -> Iterator[SpanReceiver]:
-    """A running SpanReceiver on a free port (for a fixture to yield from)."""
-    receiver = SpanReceiver()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, server)
-    port = server.add_insecure_port(f"127.0.0.1:{free_port()}")
-    server.start()
-    receiver.endpoint = f"http://127.0.0.1:{port}"
-    try:
-        yield receiver
-    finally:
-        server.stop(0)
-
-
-def tracing_env(receiver: SpanReceiver) -> dict[str, str]:
-    """Environment that makes a service export its spans to `receiver` promptly."""
-    return {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-        "OTEL_EXPORTER_OTLP_INSECURE": "true",
-        "OTEL_BSP_SCHEDULE_DELAY": "50",
-    }

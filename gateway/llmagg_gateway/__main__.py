@@ -44,7 +44,9 @@ def render_text(
     listen: str,
     admin: str,
     upstreams: dict[str, str],
+    client_auth: bool = True,
     max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES,
+    otlp: str | None = None,
 ) -> str:
     addresses = {service.name: f"127.0.0.1:{service.port}" for service in SERVICES} | upstreams
     config = render(
@@ -53,7 +55,9 @@ def render_text(
         listen=listen,
         admin=admin,
         upstreams=addresses,
+        client_auth=client_auth,
         max_heap_bytes=max_heap_bytes,
+        otlp=otlp,
     )
     return HEADER + yaml.safe_dump(config, sort_keys=False, width=120)
 
@@ -75,8 +79,15 @@ def main(argv: list[str] | None = None) -> int:
         help="a service's address (default: the table's port on loopback)",
     )
     parser.add_argument(
+        "--client-auth",
+        choices=["on", "off"],
+        default="on",
+        help="check every request's client key with the credentials service (off: anonymous, loopback only)",
+    )
+    parser.add_argument(
         "--max-heap-bytes", type=int, default=DEFAULT_MAX_HEAP_BYTES, help="Envoy's heap bound (overload manager)"
     )
+    parser.add_argument("--otlp", metavar="HOST:PORT", help="trace every request to this OTLP/gRPC collector")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="where to write the config; - for stdout")
     parser.add_argument("--check", action="store_true", help="fail if --out differs from a fresh rendering")
     args = parser.parse_args(argv)
@@ -85,7 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     # The checked-in config must not depend on where the repo is cloned: Envoy runs from its root.
     in_config = args.descriptor_path_in_config or args.descriptor or str(DEFAULT_DESCRIPTOR.relative_to(REPO))
     try:
-        text = render_text(descriptor, in_config, args.listen, args.admin, upstreams, args.max_heap_bytes)
+        text = render_text(
+            descriptor,
+            in_config,
+            args.listen,
+            args.admin,
+            upstreams,
+            client_auth=args.client_auth == "on",
+            max_heap_bytes=args.max_heap_bytes,
+            otlp=args.otlp,
+        )
     except GatewayConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -12,14 +12,19 @@ def access_log() -> dict:
                 "json_format": {
                     "ts": "%START_TIME%",
                     "service": "gateway",
-                    "method": "%REQ(:METHOD)%",
+                    # The transcoder turns every REST call into a POST: log what the client sent.
+                    "method": "%REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)%",
                     "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
                     "status": "%RESPONSE_CODE%",
                     "details": "%RESPONSE_CODE_DETAILS%",
                     "duration_ms": "%DURATION%",
                     "upstream": "%UPSTREAM_CLUSTER%",
                     "provider": "%RESP(X-LLMAGG-PROVIDER)%",
+                    "model": "%RESP(X-LLMAGG-MODEL)%",
+                    "account": "%RESP(X-LLMAGG-ACCOUNT)%",
+                    "attempts": "%RESP(X-LLMAGG-ATTEMPTS)%",
                     "request_id": "%REQ(X-REQUEST-ID)%",
+                    "trace_id": "%TRACE_ID%",
                 }
             },
         },

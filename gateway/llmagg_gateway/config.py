@@ -12,10 +12,15 @@ from llmagg_gateway.limits import DEFAULT_MAX_HEAP_BYTES
 from llmagg_gateway.listener import connection_manager, public_listener
 from llmagg_gateway.overload import overload_manager
 from llmagg_gateway.routes import service_routes
+from llmagg_gateway.tracing import otlp_cluster, tracing
 
 
 class GatewayConfigError(ValueError):
     """The services, the descriptor and the addresses do not fit together."""
+
+
+LOOPBACK = ("127.", "localhost", "::1", "[::1]")
+AUTH_SERVICE = "credentials"
 
 
 def render(
@@ -25,16 +30,40 @@ def render(
     listen: str,
     admin: str,
     upstreams: Mapping[str, str],
+    client_auth: bool = True,
     max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES,
+    otlp: str | None = None,
 ) -> dict:
-    """`grpc_services` are routed and transcoded; `upstreams` maps each service's name to HOST:PORT."""
+    """`grpc_services` are routed and transcoded; `upstreams` maps each service's name to HOST:PORT.
+
+    With `client_auth` every request is checked by the credentials service (ext_authz); without it
+    the gateway refuses to listen anywhere but on loopback. With `otlp` (HOST:PORT of an OTLP/gRPC
+    collector) the gateway traces every request.
+    """
     missing = sorted({service_name(s) for s in grpc_services} - set(upstreams))
     if missing:
         raise GatewayConfigError(
             f"no address for the {', '.join(missing)} service: pass --upstream {missing[0]}=HOST:PORT"
         )
+    host = listen.rpartition(":")[0]
+    if not client_auth and not host.startswith(LOOPBACK):
+        raise GatewayConfigError(
+            f"refusing to listen on {host} with client authentication off: anyone who can reach it could use "
+            "every account. Listen on 127.0.0.1 or switch client authentication on (GATEWAY_CLIENT_AUTH=on)."
+        )
+    if client_auth and AUTH_SERVICE not in {service_name(s) for s in grpc_services}:
+        raise GatewayConfigError(f"client authentication needs the {AUTH_SERVICE} service in the service table")
     clusters = [service_cluster(service_name(s), upstreams[service_name(s)], s) for s in grpc_services]
-    manager = connection_manager(service_routes(grpc_services), http_filters(descriptor, grpc_services))
+    filters = http_filters(
+        descriptor,
+        grpc_services,
+        AUTH_SERVICE if client_auth else None,
+        [cluster["name"] for cluster in clusters],
+    )
+    manager = connection_manager(service_routes(grpc_services, client_auth), filters)
+    if otlp:
+        manager["tracing"] = tracing()
+        clusters.append(otlp_cluster(otlp))
     return {
         "admin": {"address": socket_address(admin)},
         "overload_manager": overload_manager(max_heap_bytes),

@@ -1,4 +1,5 @@
-"""The HTTP filter chain, in order: REST error shaping, (client auth), (client limits), transcoding, routing.
+"""The HTTP filter chain, in order: the gateway's own /health, REST error shaping, (client auth),
+(client limits), transcoding, routing.
 
 Client authentication (ext_authz -> credentials) and client rate limits (Envoy's rate-limit filter ->
 ratelimit) take their places between the error filter and the transcoder, so that their rejections
@@ -20,6 +21,26 @@ def openai_errors() -> dict:
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
             "default_source_code": {"inline_string": LUA_FILTER.read_text()},
+        },
+    }
+
+
+def client_auth(cluster: str) -> dict:
+    """ext_authz over gRPC to the credentials service: every request, fail closed (503 when it cannot answer).
+
+    Only `authorization` is sent along (the check needs nothing else; a BYOK provider key never
+    leaves for it). The service's OK sets x-llmagg-client-id/-scope and removes `authorization`;
+    its denials carry their OpenAI-shaped body, passed through by local_replies.py.
+    """
+    return {
+        "name": "envoy.filters.http.ext_authz",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+            "grpc_service": {"envoy_grpc": {"cluster_name": cluster}, "timeout": "2s"},
+            "transport_api_version": "V3",
+            "failure_mode_allow": False,
+            "status_on_error": {"code": 503},
+            "allowed_headers": {"patterns": [{"exact": "authorization"}]},
         },
     }
 
@@ -52,5 +73,23 @@ def router() -> dict:
     }
 
 
-def http_filters(descriptor: str, grpc_services: list[str]) -> list[dict]:
-    return [openai_errors(), transcoder(descriptor, grpc_services), router()]
+def health_check(clusters: list[str]) -> dict:
+    """`GET /health` answered by the gateway itself: 200 while every service has a healthy replica and
+    the gateway is not draining, 503 otherwise (for load balancers in front of it)."""
+    return {
+        "name": "envoy.filters.http.health_check",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck",
+            "pass_through_mode": False,
+            "headers": [{"name": ":path", "string_match": {"exact": "/health"}}],
+            "cluster_min_healthy_percentages": {name: {"value": 100} for name in clusters},
+        },
+    }
+
+
+def http_filters(
+    descriptor: str, grpc_services: list[str], auth_cluster: str | None, clusters: list[str]
+) -> list[dict]:
+    """`auth_cluster`: the service answering ext_authz, or None when client authentication is off."""
+    auth = [client_auth(auth_cluster)] if auth_cluster else []
+    return [health_check(clusters), openai_errors(), *auth, transcoder(descriptor, grpc_services), router()]

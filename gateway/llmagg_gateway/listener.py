@@ -33,6 +33,8 @@ def connection_manager(routes: list[dict], http_filters: list[dict]) -> dict:
                     "name": "llmagg",
                     "domains": ["*"],
                     "routes": routes,
+                    # Which trace a request is in, for a client to quote (the request id comes anyway).
+                    "response_headers_to_add": [{"header": {"key": "x-trace-id", "value": "%TRACE_ID%"}}],
                     # Only bodies up to this are kept for a retry: a large upload streams through once.
                     "per_request_buffer_limit_bytes": CONNECTION_BUFFER_BYTES,
                 }

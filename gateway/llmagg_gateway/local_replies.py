@@ -1,4 +1,8 @@
-"""Replies Envoy makes itself (unknown path, body too large, no upstream) in OpenAI's error shape."""
+"""Replies Envoy makes itself (unknown path, body too large, no upstream) in OpenAI's error shape.
+
+401 and 403 come from ext_authz denials, whose body the credentials service already wrote in OpenAI's
+shape: those pass through as they are.
+"""
 
 from __future__ import annotations
 
@@ -34,14 +38,32 @@ def _body(error_type: str, code: str | None) -> dict:
     }
 
 
+# Statuses whose local reply body is already OpenAI JSON (ext_authz denials): passed through as it is.
+PASSED_THROUGH = (401, 403)
+
+
+def _status_filter(status: int) -> dict:
+    return {
+        "status_code_filter": {
+            "comparison": {"op": "EQ", "value": {"default_value": status, "runtime_key": f"llmagg.lr.{status}"}}
+        }
+    }
+
+
 def local_reply_config() -> dict:
+    passed = [
+        {
+            "filter": _status_filter(status),
+            "body_format_override": {
+                "text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"},
+                "content_type": "application/json",
+            },
+        }
+        for status in PASSED_THROUGH
+    ]
     mappers = [
         {
-            "filter": {
-                "status_code_filter": {
-                    "comparison": {"op": "EQ", "value": {"default_value": status, "runtime_key": f"llmagg.lr.{status}"}}
-                }
-            },
+            "filter": _status_filter(status),
             "body_format_override": _body(error_type, code),
             **(
                 {"headers_to_add": [{"header": {"key": "retry-after", "value": str(RETRY_AFTER_S[status])}}]}
@@ -51,4 +73,4 @@ def local_reply_config() -> dict:
         }
         for status, (error_type, code) in LOCAL_REPLY_ERRORS.items()
     ]
-    return {"mappers": mappers, "body_format": _body("server_error", None)}
+    return {"mappers": passed + mappers, "body_format": _body("server_error", None)}

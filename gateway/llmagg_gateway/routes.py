@@ -1,8 +1,18 @@
-"""Routes: every gRPC path of a service (and so every REST route transcoded to it) goes to its cluster."""
+"""Routes: every gRPC path of a service (and so every REST route transcoded to it) goes to its cluster.
+
+With client authentication off, the routes themselves do what ext_authz's OK would: every request is
+`x-llmagg-client-id: anonymous`, and `authorization` is removed before it goes on, except towards the
+credentials service, which checks admin keys itself.
+"""
 
 from __future__ import annotations
 
 from llmagg_gateway.descriptor import service_name
+
+CLIENT_ID_HEADER = "x-llmagg-client-id"
+CLIENT_SCOPE_HEADER = "x-llmagg-client-scope"
+ANONYMOUS = "anonymous"
+KEY_CHECKING_SERVICES = frozenset({"credentials"})
 
 # Only requests a service did not serve are retried, on another replica where there is one: the
 # connection failed, the stream was refused (a replica shutting down), or the service said so
@@ -25,12 +35,34 @@ RETRY_POLICY = {
 }
 
 
-def service_routes(grpc_services: list[str]) -> list[dict]:
-    return [
-        {
+def _overwrite(key: str, value: str) -> dict:
+    return {"header": {"key": key, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+
+
+def service_routes(grpc_services: list[str], client_auth: bool = True) -> list[dict]:
+    """One route per service on its gRPC prefix, then a catch-all.
+
+    The catch-all exists for ext_authz, which checks nothing on a request without a route: a REST path
+    only gets its service's route once the transcoder (after ext_authz) has rewritten it, and so it
+    needs one to be authorised. It never serves anything itself: the transcoder answers unknown REST
+    paths with a 404 and clears the route cache after rewriting known ones.
+    """
+    routes = []
+    for grpc_service in grpc_services:
+        name = service_name(grpc_service)
+        # No route timeout: a stream may run for minutes; the router enforces its own deadline.
+        route: dict = {
             "match": {"prefix": f"/{grpc_service}/"},
-            # No route timeout: a stream may run for minutes; the router enforces its own deadline.
-            "route": {"cluster": service_name(grpc_service), "timeout": "0s", "retry_policy": RETRY_POLICY},
+            "route": {"cluster": name, "timeout": "0s", "retry_policy": RETRY_POLICY},
         }
-        for grpc_service in grpc_services
-    ]
+        if not client_auth:
+            route["request_headers_to_add"] = [
+                _overwrite(CLIENT_ID_HEADER, ANONYMOUS),
+                _overwrite(CLIENT_SCOPE_HEADER, "client"),
+            ]
+            if name not in KEY_CHECKING_SERVICES:
+                route["request_headers_to_remove"] = ["authorization"]
+        routes.append(route)
+    if grpc_services:
+        routes.append({"match": {"prefix": "/"}, "route": {"cluster": service_name(grpc_services[0]), "timeout": "0s"}})
+    return routes

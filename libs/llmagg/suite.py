@@ -21,7 +21,11 @@ from dataclasses import dataclass
 class Service:
     name: str
     port: int  # default gRPC port; <NAME>_PORT changes it
+    metrics_port: int  # default Prometheus port (/metrics); <NAME>_METRICS_PORT changes it, 0 turns it off
     calls: tuple[str, ...] = ()  # services it sends requests to: started first, their addresses passed in
+    # External dependencies (the dev stack's registry, llmagg_devstack/dependencies.py, starts them
+    # first and hands their settings to the services that need them): "openbao", later "valkey", ...
+    needs: tuple[str, ...] = ()
 
     @property
     def title(self) -> str:
@@ -52,8 +56,15 @@ class Service:
         """The setting through which this service is told where `callee` listens."""
         return f"{self.env_prefix}{callee.upper()}_ADDRESS"
 
+    def token_variable(self, peer: str) -> str:
+        """The setting holding the service token shared with `peer`: the caller sends it, the callee checks it."""
+        return f"{self.env_prefix}{peer.upper()}_TOKEN"
 
-SERVICES: tuple[Service, ...] = (Service("router", port=50051),)
+
+SERVICES: tuple[Service, ...] = (
+    Service("router", port=50051, metrics_port=9101, calls=("credentials",)),
+    Service("credentials", port=50052, metrics_port=9102, needs=("openbao",)),
+)
 
 BY_NAME = {service.name: service for service in SERVICES}
 

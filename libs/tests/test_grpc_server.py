@@ -29,7 +29,7 @@ class FailingServicer(router_pb2_grpc.RouterServiceServicer):
 
 @pytest.fixture
 async def server():
-    settings = ServiceSettings(host="127.0.0.1", port=0, grace_s=0.1)
+    settings = ServiceSettings(host="127.0.0.1", port=0, drain_s=0, grace_s=0.1)
     binding = ServiceBinding(
         "llmagg.router.v1.RouterService", FailingServicer(), router_pb2_grpc.add_RouterServiceServicer_to_server
     )
@@ -136,7 +136,7 @@ async def health_of(channel, *names: str) -> list[int]:
 async def guarded():
     """A server with a critical dependency (vault) and an optional one (cache)."""
     vault, cache = Dependency(), Dependency()
-    settings = ServiceSettings(host="127.0.0.1", port=0, grace_s=0.1, readiness_interval_s=0.05)
+    settings = ServiceSettings(host="127.0.0.1", port=0, drain_s=0, grace_s=0.1, readiness_interval_s=0.05)
     binding = ServiceBinding(
         "llmagg.router.v1.RouterService", FailingServicer(), router_pb2_grpc.add_RouterServiceServicer_to_server
     )
@@ -184,7 +184,7 @@ async def test_readiness_is_rechecked_on_its_own_while_serving(guarded):
 async def test_a_server_whose_dependency_is_down_at_start_starts_not_serving():
     vault = Dependency()
     vault.up = False
-    settings = ServiceSettings(host="127.0.0.1", port=0, grace_s=0.1)
+    settings = ServiceSettings(host="127.0.0.1", port=0, drain_s=0, grace_s=0.1)
     server = GrpcServer("test", settings, [], readiness=[ReadinessCheck("vault", vault.probe)])
     await server.start()
     try:
@@ -192,3 +192,40 @@ async def test_a_server_whose_dependency_is_down_at_start_starts_not_serving():
             assert await health_of(channel, "", "vault") == [NOT_SERVING, NOT_SERVING]
     finally:
         await server.stop()
+
+
+async def test_every_rpc_is_counted_by_method_and_status_on_the_metrics_port():
+    import urllib.request
+
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from llmagg_devstack.processes import free_port
+
+    settings = ServiceSettings(host="127.0.0.1", port=0, drain_s=0, grace_s=0.1, metrics_port=free_port())
+    binding = ServiceBinding(
+        "llmagg.router.v1.RouterService", FailingServicer(), router_pb2_grpc.add_RouterServiceServicer_to_server
+    )
+    server = GrpcServer("test", settings, [binding], registry=CollectorRegistry())
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            for model in ("limited", "limited", "bug"):
+                await call_chat(channel, model)
+            await health_of(channel, "")  # health checks are not counted
+        page = await asyncio.to_thread(
+            lambda: (
+                urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10).read().decode()
+            )
+        )
+    finally:
+        await server.stop()
+    handled = {
+        (s.labels["method"], s.labels["code"]): s.value
+        for family in text_string_to_metric_families(page)
+        if family.name == "llmagg_grpc_server_handled"
+        for s in family.samples
+        if s.name.endswith("_total")
+    }
+    chat = "/llmagg.router.v1.RouterService/Chat"
+    assert handled == {(chat, "RESOURCE_EXHAUSTED"): 2.0, (chat, "INTERNAL"): 1.0}

@@ -8,7 +8,7 @@ from llmagg.suite import SERVICES, Service, service, start_order
 
 
 def test_a_services_one_name_gives_its_package_proto_settings_and_variables():
-    ratelimit = Service("ratelimit", port=50053, calls=("credentials",))
+    ratelimit = Service("ratelimit", port=50053, metrics_port=9103, calls=("credentials",))
     assert ratelimit.package == "llmagg_ratelimit"
     assert ratelimit.grpc_service == "llmagg.ratelimit.v1.RatelimitService"
     assert ratelimit.settings_class == "llmagg_ratelimit.settings:RatelimitSettings"
@@ -18,9 +18,9 @@ def test_a_services_one_name_gives_its_package_proto_settings_and_variables():
 
 def test_services_start_after_the_services_they_call():
     table = (
-        Service("router", 1, calls=("ratelimit", "credentials")),
-        Service("ratelimit", 2, calls=("credentials",)),
-        Service("credentials", 3),
+        Service("router", 1, 0, calls=("ratelimit", "credentials")),
+        Service("ratelimit", 2, 0, calls=("credentials",)),
+        Service("credentials", 3, 0),
     )
     assert [s.name for s in start_order(table)] == ["credentials", "ratelimit", "router"]
 
@@ -28,8 +28,8 @@ def test_services_start_after_the_services_they_call():
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ((Service("a", 1, calls=("b",)), Service("b", 2, calls=("a",))), "cycle"),
-        ((Service("a", 1, calls=("ghost",)),), "not in the service table"),
+        ((Service("a", 1, 0, calls=("b",)), Service("b", 2, 0, calls=("a",))), "cycle"),
+        ((Service("a", 1, 0, calls=("ghost",)),), "not in the service table"),
     ],
 )
 def test_a_table_that_cannot_start_is_refused(table, message):
@@ -39,5 +39,6 @@ def test_a_table_that_cannot_start_is_refused(table, message):
 
 def test_names_and_ports_are_unique_and_lookups_name_the_table():
     assert len({s.name for s in SERVICES}) == len({s.port for s in SERVICES}) == len(SERVICES)
+    assert len({s.metrics_port for s in SERVICES}) == len(SERVICES) and all(s.metrics_port for s in SERVICES)
     with pytest.raises(KeyError, match=r"suite\.py"):
         service("nope")

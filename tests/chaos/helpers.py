@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from llmagg_devstack.stack import Ports, Stack, write_config
+from llmagg_devstack.stack import Stack, write_config
 
 KEY_ENV = "CHAOS_PROVIDER_KEY"
 KEY = "sk-chaos-FAKE-0123456789abcdef"
@@ -26,6 +26,7 @@ def provider(provider_id: str, base_url: str, alias: str, speed: int = 3, **fiel
 
 
 def start_stack(
+    make_stack: Callable[..., Stack],
     run_dir: Path,
     providers: list[dict[str, Any]],
     env: Mapping[str, str] | None = None,
@@ -33,14 +34,17 @@ def start_stack(
     gateway: bool = True,
     **options: Any,
 ) -> Stack:
-    """The services (and Envoy) with one account per provider; `keys` maps a provider id to its key."""
+    """The services (and Envoy) with one account per provider; `keys` maps a provider id to its key.
+
+    Client authentication is off (every caller is anonymous, on loopback): these tests are about what
+    the router and the gateway do with hostile upstreams and input; client keys have their own tests."""
     keys = keys or {}
     secrets = {f"KEY_{i}": keys.get(p["id"], KEY) for i, p in enumerate(providers)}
     accounts = [
         {"provider": p["id"], "alias": f"{p['id']}-acct", "api_key_env": f"KEY_{i}"} for i, p in enumerate(providers)
     ]
     config = write_config(run_dir / "config.yaml", {"providers": providers, "accounts": accounts})
-    stack = Stack(run_dir, Ports.free(), **options)
+    stack = make_stack(run_dir, **{"client_auth": False, **options})
     try:
         stack.start_services({**FAST_STOP, **secrets, "LLMAGG_CONFIG": str(config), **(env or {})})
         if gateway:

@@ -24,7 +24,7 @@ def simulator():
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, hostile, simulator):
+def stack(tmp_path_factory, hostile, simulator, make_stack):
     providers = [provider("backup", simulator.base_url("backup"), "backup", speed=1)]
     for behaviour in ("retry-inf", "retry-nan", "huge-line", "deep-answer"):
         providers += [
@@ -32,7 +32,9 @@ def stack(tmp_path_factory, hostile, simulator):
             provider(f"{behaviour}-backup", simulator.base_url(f"{behaviour}-backup"), behaviour, speed=1),
         ]
     providers.append(provider("retry-1e300", hostile.base_url("retry-1e300"), "retry-1e300", speed=5))
-    stack = start_stack(tmp_path_factory.mktemp("bad-input"), providers, env={"ROUTER_DEFAULT_COOLDOWN_S": "1"})
+    stack = start_stack(
+        make_stack, tmp_path_factory.mktemp("bad-input"), providers, env={"ROUTER_DEFAULT_COOLDOWN_S": "1"}
+    )
     yield stack
     stack.stop()
 

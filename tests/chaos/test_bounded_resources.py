@@ -24,7 +24,7 @@ def simulator():
 
 
 @pytest.fixture
-def stack(tmp_path, simulator, hostile):
+def stack(tmp_path, simulator, hostile, make_stack):
     providers = [
         {
             **provider("big", simulator.base_url("big"), "big"),
@@ -32,7 +32,7 @@ def stack(tmp_path, simulator, hostile):
         },
         provider("huge-answer", hostile.base_url("huge-answer"), "huge-answer"),
     ]
-    stack = start_stack(tmp_path, providers, env={"ROUTER_MAX_RESPONSE_BYTES": str(MIB)})
+    stack = start_stack(make_stack, tmp_path, providers, env={"ROUTER_MAX_RESPONSE_BYTES": str(MIB)})
     yield stack
     stack.stop()
 

@@ -37,14 +37,14 @@ def with_embeddings(entry: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, simulator):
+def stack(tmp_path_factory, simulator, make_stack):
     providers = [
         provider("hung", simulator.base_url("hung"), "hung-alias", speed=5),
         provider("healthy", simulator.base_url("healthy"), "hung-alias", speed=3),
         with_embeddings(provider("hung-ns", simulator.base_url("hung-ns"), "hung-ns-alias", speed=5)),
         with_embeddings(provider("healthy-ns", simulator.base_url("healthy-ns"), "hung-ns-alias", speed=3)),
     ]
-    stack = start_stack(tmp_path_factory.mktemp("hung"), providers, env=ROUTER_ENV)
+    stack = start_stack(make_stack, tmp_path_factory.mktemp("hung"), providers, env=ROUTER_ENV)
     yield stack
     stack.stop()
 
@@ -107,7 +107,7 @@ def test_attempts_the_client_abandons_after_the_first_byte_timeout_open_the_circ
 
 
 @pytest.fixture(scope="module")
-def auto_stack(tmp_path_factory, simulator):
+def auto_stack(tmp_path_factory, simulator, make_stack):
     dead = [f"http://127.0.0.1:{free_port()}/v1" for _ in range(2)]
 
     def dead_provider(provider_id: str, base_url: str) -> dict:
@@ -119,7 +119,7 @@ def auto_stack(tmp_path_factory, simulator):
         dead_provider("dead-b", dead[1]),
         {"id": "live", "base_url": simulator.base_url("live"), "speed": 1, "models": [{"id": "small", "quality": 1}]},
     ]
-    stack = start_stack(tmp_path_factory.mktemp("auto"), providers, env=ROUTER_ENV)
+    stack = start_stack(make_stack, tmp_path_factory.mktemp("auto"), providers, env=ROUTER_ENV)
     yield stack
     stack.stop()
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from llmagg.suite import SERVICES
+from llmagg_devstack.dependencies import STARTERS, needed
 from llmagg_devstack.processes import ManagedProcess, free_port
 
 from ..helpers import wait_for
@@ -26,6 +27,7 @@ def launch(tmp_path: Path, ports: dict[str, int]) -> ManagedProcess:
         "GATEWAY_PORT": str(ports["gateway"]),
         "GATEWAY_ADMIN_PORT": str(ports["admin"]),
         **{f"{s.env_prefix}PORT": str(ports[s.name]) for s in SERVICES},
+        **{f"{name.upper()}_PORT": str(ports[name]) for name in STARTERS},
     }
     return ManagedProcess("launcher", [sys.executable, "-m", "llmagg_devstack", "run"], env=env)
 
@@ -53,7 +55,12 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture
 def ports() -> dict[str, int]:
-    return {"gateway": free_port(), "admin": free_port(), **{s.name: free_port() for s in SERVICES}}
+    return {
+        "gateway": free_port(),
+        "admin": free_port(),
+        **{s.name: free_port() for s in SERVICES},
+        **{name: free_port() for name in STARTERS},
+    }
 
 
 @pytest.mark.parametrize("ending", [signal.SIGHUP, signal.SIGKILL], ids=["terminal-closed", "killed"])
@@ -62,7 +69,7 @@ def test_the_stack_ends_with_its_launcher(tmp_path, ports, ending):
     try:
         launcher.wait_for_line(UP, 90, "the stack up")
         children = children_of(launcher.process.pid)
-        assert len(children) == len(SERVICES) + 1  # every service and Envoy
+        assert len(children) == len(needed(list(SERVICES))) + len(SERVICES) + 1  # dependencies, services, Envoy
         os.kill(launcher.process.pid, ending)
         wait_for(lambda: not any(alive(pid) for pid in children), "every child to end", timeout_s=30)
     finally:

@@ -9,7 +9,9 @@ import urllib.request
 
 import pytest
 
-from ..helpers import span_receiver, tracing_env, wait_for
+from llmagg_devstack.otlp import span_receiver
+
+from ..helpers import wait_for
 from .helpers import provider, start_stack
 
 # One key per auth style, in shapes no pattern recognises (a 32-character Mistral-like key, say).
@@ -24,18 +26,19 @@ BEHAVIOURS = ("echo-key", "echo-key-plain", "echo-key-stream")
 
 @pytest.fixture(scope="module")
 def receiver():
-    yield from span_receiver()
+    with span_receiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, hostile, receiver):
+def stack(tmp_path_factory, hostile, receiver, make_stack):
     providers, keys = [], {}
     for style, key in KEYS.items():
         for behaviour in BEHAVIOURS:
             provider_id = f"{behaviour}-{style.replace('-', '')}"
             providers.append(provider(provider_id, hostile.base_url(behaviour), provider_id, auth=style))
             keys[provider_id] = key
-    stack = start_stack(tmp_path_factory.mktemp("leaks"), providers, env=tracing_env(receiver), keys=keys)
+    stack = start_stack(make_stack, tmp_path_factory.mktemp("leaks"), providers, env=receiver.environment(), keys=keys)
     yield stack
     stack.stop()
 

@@ -24,13 +24,13 @@ def slow_simulator():
 
 
 @pytest.fixture
-def stack(tmp_path, slow_simulator, hostile):
+def stack(tmp_path, slow_simulator, hostile, make_stack):
     providers = [
         provider("cut-two", hostile.base_url("cut-two"), "cut-two"),
         provider("long", slow_simulator.base_url("long"), "long-stream"),
         provider("slow-first", slow_simulator.base_url("slow-first"), "slow-answer"),
     ]
-    stack = start_stack(tmp_path, providers, env={"ROUTER_DRAIN_S": "0"})
+    stack = start_stack(make_stack, tmp_path, providers, env={"ROUTER_DRAIN_S": "0"})
     yield stack
     stack.stop()
 

@@ -1,4 +1,4 @@
-"""Native gRPC clients use the same port as REST; the REST error filter leaves them alone."""
+"""Native gRPC clients use the same port as REST, with the same client keys; the REST error filter leaves them alone."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import pytest
 from llmagg.router.v1 import router_pb2 as pb
 from llmagg.router.v1 import router_pb2_grpc
 
+HI = [pb.ChatMessage(role="user", content="hi")]
+
 
 @pytest.fixture(scope="module")
 def stub(stack):
@@ -15,13 +17,25 @@ def stub(stack):
         yield router_pb2_grpc.RouterServiceStub(channel)
 
 
-def test_typed_chat_through_envoy(stub):
-    response = stub.Chat(pb.ChatRequest(model="chat-model", messages=[pb.ChatMessage(role="user", content="hi")]))
+@pytest.fixture(scope="module")
+def authorized(client_key):
+    return (("authorization", f"Bearer {client_key}"),)
+
+
+def test_typed_chat_through_envoy(stub, authorized):
+    response = stub.Chat(pb.ChatRequest(model="chat-model", messages=HI), metadata=authorized)
     assert response.route.provider == "sim-fast"
 
 
-def test_grpc_errors_through_envoy_keep_their_status_and_details(stub):
+def test_grpc_errors_through_envoy_keep_their_status_and_details(stub, authorized):
     with pytest.raises(grpc.RpcError) as caught:
-        stub.Chat(pb.ChatRequest(model="no-such-model", messages=[pb.ChatMessage(role="user", content="hi")]))
+        stub.Chat(pb.ChatRequest(model="no-such-model", messages=HI), metadata=authorized)
     assert caught.value.code() is grpc.StatusCode.NOT_FOUND
     assert "no-such-model" in caught.value.details()
+
+
+def test_a_grpc_call_without_a_key_is_unauthenticated(stub):
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Chat(pb.ChatRequest(model="chat-model", messages=HI))
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert "missing_api_key" in caught.value.details()

@@ -16,9 +16,9 @@ import openai
 import pytest
 
 from llmagg_devstack.simulator import SimulatorProcess
-from llmagg_devstack.stack import Ports, Stack, write_config
+from llmagg_devstack.stack import Stack, write_config
 
-from ..helpers import ROUTER_TEST_ENV, SIM_KEY, SIM_KEY_ENV
+from ..helpers import ROUTER_TEST_ENV, SIM_KEY, SIM_KEY_ENV, create_client_key
 
 DIALECTS = {  # provider prefix -> (protocol, base path under /<name>, auth style)
     "claude": ("anthropic", "/v1", "x-api-key"),
@@ -84,21 +84,17 @@ def native_sim(tmp_path_factory) -> Iterator[SimulatorProcess]:
 
 
 @pytest.fixture(scope="module")
-def native_stack(native_sim, tmp_path_factory) -> Iterator[Stack]:
+def native_stack(native_sim, tmp_path_factory, make_stack) -> Iterator[Stack]:
     run_dir = tmp_path_factory.mktemp("native-stack")
     config = write_config(run_dir / "config.yaml", routing_config(native_sim))
-    stack = Stack(run_dir, Ports.free())
-    try:
-        stack.start_services({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(config)})
-        stack.start_gateway()
+    with make_stack(run_dir).running({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(config)}) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="module")
 def client(native_stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=native_stack.base_url, api_key="client-key", max_retries=0, timeout=30)
+    key = create_client_key(native_stack, "native protocols e2e")
+    return openai.OpenAI(base_url=native_stack.base_url, api_key=key, max_retries=0, timeout=30)
 
 
 def scenario(sim: SimulatorProcess, dialect: str, name: str) -> tuple[str, list[str]]:
@@ -345,3 +341,4 @@ def test_no_key_reaches_a_client_or_a_log(client, native_stack, native_sim):
         client.chat.completions.create(model=model, messages=PROMPT)
     for process in native_stack.processes:
         assert SIM_KEY not in process.output(), process.name
+        assert client.api_key not in process.output(), process.name

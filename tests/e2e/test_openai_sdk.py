@@ -8,14 +8,16 @@ import json
 import openai
 import pytest
 
-from ..helpers import SIM_KEY, arrivals, post_raw, scenario
+from ..helpers import ADMIN_KEY, SIM_KEY, admin_call, arrivals, post_raw, scenario
+
+AUTHORIZED = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 HELLO = [{"role": "user", "content": "Hello!"}]
 
 
 @pytest.fixture(scope="module")
-def client(stack) -> openai.OpenAI:
-    return openai.OpenAI(base_url=stack.base_url, api_key="client-key-not-checked-yet", max_retries=0, timeout=30)
+def client(stack, client_key) -> openai.OpenAI:
+    return openai.OpenAI(base_url=stack.base_url, api_key=client_key, max_retries=0, timeout=30)
 
 
 # --- the happy paths -----------------------------------------------------------------------------
@@ -58,6 +60,19 @@ def test_the_sdk_stream_helper_accumulates_tool_calls(client):
 def test_models_lists_auto_chains_and_every_routable_model(client):
     ids = {m.id for m in client.models.list()}
     assert {"auto", "e2e-chain", "sim-fast/sim-small", "sim-fast/sim-embed"} <= ids
+
+
+def test_the_sdk_retrieves_one_model_as_the_list_shows_it(client, stack, client_key):
+    listed = {m.id: m for m in client.models.list()}
+    for model_id in ("sim-fast/sim-small", "auto", "e2e-chain"):
+        assert client.models.retrieve(model_id) == listed[model_id]
+    # curl users write the slash as it is; the SDK sends it as %2F.
+    status, body = admin_call(stack, "GET", "/v1/models/sim-fast/sim-small", key=client_key)
+    assert status == 200 and body["id"] == "sim-fast/sim-small"
+    assert client.models.retrieve("sim-fast/sim-small").owned_by == "sim-fast"
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.models.retrieve("sim-fast/no-such-model")
+    assert raised.value.code == "model_not_found" and "sim-fast/no-such-model" in raised.value.message
 
 
 def test_embeddings_in_the_sdks_default_base64_encoding(client):
@@ -165,8 +180,28 @@ def test_router_log_lines_carry_the_gateways_request_id(client, stack):
         client.chat.completions.create(model="all-fail", messages=HELLO)
     request_id = caught.value.response.headers["x-request-id"]
     lines = [json.loads(line) for line in (stack.run_dir / "router.log").read_text().splitlines() if request_id in line]
-    assert {line["msg"].split(":")[0] for line in lines} == {"attempt failed"}
-    assert {line["provider"] for line in lines} == {"fail-a", "fail-b"}
+    failed = [line for line in lines if line["msg"].startswith("attempt failed")]
+    [summary] = [line for line in lines if not line["msg"].startswith("attempt failed")]
+    assert [line["provider"] for line in failed] == ["fail-a", "fail-b"]
+    assert summary["msg"] == f"chat all-fail failed: all_candidates_failed after 2 attempts, {summary['latency_ms']} ms"
+    assert (summary["status"], summary["attempts"], summary["client_id"]) == (
+        "all_candidates_failed",
+        2,
+        summary["client_id"],
+    )
+
+
+def test_every_served_request_leaves_one_log_line_saying_who_served_it(client, stack):
+    raw = client.chat.completions.with_raw_response.create(model="chat-model", messages=HELLO)
+    request_id = raw.headers["x-request-id"]
+    [line] = [json.loads(x) for x in (stack.run_dir / "router.log").read_text().splitlines() if request_id in x]
+    assert (line["model_asked"], line["provider"], line["model"], line["attempts"]) == (
+        "chat-model",
+        "sim-fast",
+        "sim-small",
+        1,
+    )
+    assert line["msg"].startswith("chat chat-model -> sim-fast/sim-small via sim-fast-acct: 1 attempt, ")
 
 
 def test_when_every_account_is_rate_limited_the_client_gets_429_with_retry_after(client, simulator):
@@ -195,31 +230,32 @@ def test_an_unknown_model_is_a_404_model_not_found(client):
 
 
 def test_malformed_json_is_a_400_in_openai_shape(stack):
-    status, _, body = post_raw(f"{stack.base_url}/chat/completions", b'{"model": "auto", "messages": [')
+    status, _, body = post_raw(f"{stack.base_url}/chat/completions", b'{"model": "auto", "messages": [', AUTHORIZED)
     assert status == 400
     assert body["error"]["code"] == "invalid_json" and body["error"]["type"] == "invalid_request_error"
 
 
 def test_a_missing_model_is_a_400_naming_the_parameter(stack):
     status, _, body = post_raw(
-        f"{stack.base_url}/chat/completions", b'{"messages": [{"role": "user", "content": "x"}]}'
+        f"{stack.base_url}/chat/completions", b'{"messages": [{"role": "user", "content": "x"}]}', AUTHORIZED
     )
     assert status == 400 and body["error"]["param"] == "model"
 
 
 def test_an_unknown_url_is_a_404_in_openai_shape(stack):
-    status, _, body = post_raw(f"{stack.base_url}/no/such/route", b"{}")
+    status, _, body = post_raw(f"{stack.base_url}/no/such/route", b"{}", AUTHORIZED)
     assert status == 404
     assert body["error"]["type"] == "invalid_request_error" and body["error"]["code"] == "unknown_url"
 
 
 def test_without_accounts_a_chat_request_says_how_to_add_one(empty_stack):
-    client = openai.OpenAI(base_url=empty_stack.base_url, api_key="x", max_retries=2)
+    client = openai.OpenAI(base_url=empty_stack.base_url, api_key=ADMIN_KEY, max_retries=2)
     with pytest.raises(openai.APIStatusError) as caught:
         client.chat.completions.create(model="auto", messages=HELLO)
     error = caught.value
     assert error.status_code == 503 and error.code == "no_accounts_configured"
     assert "LLMAGG_CONFIG" in error.message and "api_key_env" in error.message
+    assert "llmagg accounts add" in error.message
     assert error.response.headers["x-should-retry"] == "false"
 
 
@@ -230,7 +266,7 @@ def test_a_3_mib_prompt_passes_the_gateway_and_the_router(client, simulator):
     assert len(simulator.requests("sim-fast")[-1]["body"]["messages"][0]["content"]) == len(big)
 
 
-def test_no_key_reaches_any_log(client, stack, simulator):
+def test_no_key_reaches_any_log(client, client_key, stack, simulator):
     """Every failure mode that logs (429, 401, 5xx, hang, cut stream) leaves neither key in any log line."""
     for model in ("all-fail", "all-429", "bad-key", "hang", "cut-late"):
         scenario(simulator, model)
@@ -244,7 +280,7 @@ def test_no_key_reaches_any_log(client, stack, simulator):
     for process in stack.processes:
         text = process.output()
         assert SIM_KEY not in text, process.name
-        assert "client-key-not-checked-yet" not in text, process.name
+        assert client_key not in text, process.name
 
 
 def test_a_non_ascii_model_id_passes_through_to_a_pinned_provider(client, simulator):

@@ -7,9 +7,18 @@ import urllib.request
 import openai
 import pytest
 
-from llmagg_devstack.stack import Ports, Stack
+from llmagg_devstack.otlp import span_receiver
 
-from ..helpers import ROUTER_TEST_ENV, SIM_KEY, arrivals, scenario, span_receiver, tracing_env, wait_for
+from ..helpers import (
+    ADMIN_KEY,
+    ROUTER_TEST_ENV,
+    SIM_KEY,
+    admin_call,
+    arrivals,
+    create_client_key,
+    scenario,
+    wait_for,
+)
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "00f067aa0ba902b7"
@@ -17,38 +26,54 @@ PARENT_SPAN_ID = "00f067aa0ba902b7"
 
 @pytest.fixture(scope="module")
 def receiver():
-    yield from span_receiver()
+    with span_receiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture(scope="module")
-def traced_stack(receiver, router_config, tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("traced"), Ports.free())
+def traced_stack(receiver, router_config, tmp_path_factory, make_stack):
+    stack = make_stack(tmp_path_factory.mktemp("traced"), otlp_endpoint=receiver.endpoint)
     env = {
         **ROUTER_TEST_ENV,
         "LLMAGG_CONFIG": str(router_config),
-        **tracing_env(receiver),
+        **receiver.environment(),
     }
-    try:
-        stack.start_services(env)
-        stack.start_gateway()
+    with stack.running(env):
         yield stack
-    finally:
-        stack.stop()
 
 
-def spans_of_trace(receiver, trace_id: str, at_least: int):
+def spans_of_trace(receiver, trace_id: str, at_least: int, *names: str):
+    """The spans of a trace once there are `at_least` of them, `names` among them (a name twice: two spans)."""
+
     def enough():
         spans = [s for s in receiver.spans if s.trace_id.hex() == trace_id]
-        return spans if len(spans) >= at_least else None
+        found = [s.name for s in spans]
+        if len(spans) < at_least or any(found.count(n) < names.count(n) for n in names):
+            return None
+        return spans
 
-    return wait_for(enough, f"{at_least} spans of trace {trace_id}")
+    return wait_for(enough, f"{at_least} spans of trace {trace_id} with {names}")
 
 
-def traced_chat(stack, trace_id: str, model: str = "chat-model", api_key: str = "x"):
+SERVER = "llmagg.router.v1.RouterService/CreateChatCompletion"
+CHECK = "envoy.service.auth.v3.Authorization/Check"
+
+
+def edge_spans(receiver, trace_id: str):
+    """The trace's spans once the gateway's own (the one whose parent is the caller's) has arrived."""
+    spans = [s for s in receiver.spans if s.trace_id.hex() == trace_id]
+    edge = [s for s in spans if s.parent_span_id.hex() == PARENT_SPAN_ID]
+    return spans if edge and any(s.span_id == edge[0].span_id for s in spans) else None
+
+
+PROMPT = "a prompt no span may quote"
+
+
+def traced_chat(stack, trace_id: str, model: str = "chat-model", api_key: str = ADMIN_KEY):
     client = openai.OpenAI(base_url=stack.base_url, api_key=api_key, max_retries=0)
     return client.chat.completions.create(
         model=model,
-        messages=[{"role": "user", "content": "hi"}],
+        messages=[{"role": "user", "content": PROMPT}],
         extra_headers={"traceparent": f"00-{trace_id}-{PARENT_SPAN_ID}-01"},
     )
 
@@ -57,28 +82,67 @@ def attributes(span) -> dict:
     return {a.key: getattr(a.value, a.value.WhichOneof("value")) for a in span.attributes}
 
 
-def test_a_fallback_is_one_trace_continuing_the_callers_context(traced_stack, receiver, simulator):
-    providers = scenario(simulator, "fallback-429")
-    assert traced_chat(traced_stack, TRACE_ID, model="fallback-429").provider == "rl-backup"
-    assert arrivals(simulator, providers) == ["rl-first", "rl-backup"]
-    spans = spans_of_trace(receiver, TRACE_ID, at_least=3)
-    [server] = [s for s in spans if s.name == "llmagg.router.v1.RouterService/CreateChatCompletion"]
-    assert server.parent_span_id.hex() == PARENT_SPAN_ID
-    attempts = sorted((s for s in spans if s.name == "router.attempt"), key=lambda s: attributes(s)["llmagg.attempt"])
-    assert [attributes(a)["llmagg.provider"] for a in attempts] == ["rl-first", "rl-backup"]
-    assert attributes(attempts[0])["llmagg.outcome"] == "failed"
-    assert attributes(attempts[0])["llmagg.reason"] == "rate_limited"
-    assert attributes(attempts[1])["llmagg.outcome"] == "ok"
-    assert attributes(attempts[1])["llmagg.account"] == "rl-backup-acct"
-    assert all(a.parent_span_id == server.span_id for a in attempts)
+def test_a_request_that_falls_over_twice_is_one_trace_from_the_edge_through_every_attempt(
+    traced_stack, receiver, simulator
+):
+    providers = scenario(simulator, "three-step")
+    assert traced_chat(traced_stack, TRACE_ID, model="three-step").provider == "step-ok"
+    assert arrivals(simulator, providers) == ["step-429", "step-500", "step-ok"]
+    spans_of_trace(receiver, TRACE_ID, 5, SERVER, CHECK, *["chat sim-small"] * 3)
+    # The gateway continues the caller's trace; its spans arrive when Envoy flushes them.
+    spans = wait_for(lambda: edge_spans(receiver, TRACE_ID), "the gateway's spans")
+    [edge] = [s for s in spans if s.parent_span_id.hex() == PARENT_SPAN_ID]
+    [server] = [s for s in spans if s.name == SERVER]
+    [check] = [s for s in spans if s.name == CHECK]
+    assert server.parent_span_id == edge.span_id  # the router's span hangs off the gateway's
+    [authorization] = [s for s in spans if s.span_id == check.parent_span_id]  # Envoy's call to credentials
+    assert authorization.parent_span_id == edge.span_id
+    assert {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "three-step",
+        "gen_ai.provider.name": "step-ok",
+        "gen_ai.response.model": "sim-small",
+        "llmagg.attempts": 3,
+    }.items() <= attributes(server).items()
+    assert attributes(server)["gen_ai.usage.output_tokens"] > 0
+    attempts = sorted((s for s in spans if s.name == "chat sim-small"), key=lambda s: attributes(s)["llmagg.attempt"])
+    assert [s.parent_span_id for s in attempts] == [server.span_id] * 3
+    assert [(attributes(a)["gen_ai.provider.name"], attributes(a)["llmagg.outcome"]) for a in attempts] == [
+        ("step-429", "failed"),
+        ("step-500", "failed"),
+        ("step-ok", "ok"),
+    ]
+    assert [attributes(a).get("error.type") for a in attempts] == ["rate_limited", "server", None]
+    assert attributes(attempts[0])["llmagg.retry_after_s"] == 30
+    assert [e.name for e in attempts[0].events] == ["cooldown"]
+    assert attributes(attempts[2])["llmagg.account"] == "step-ok-acct"
+    dumped = b"".join(s.SerializeToString() for s in spans)
+    assert PROMPT.encode() not in dumped and b"Hello from" not in dumped  # no prompt or completion text
+
+
+def test_a_stream_is_one_complete_trace_whose_spans_end_with_it(traced_stack, receiver):
+    trace_id = "8bf92f3577b34da6a3ce929d0e0e473a"
+    client = openai.OpenAI(base_url=traced_stack.base_url, api_key=ADMIN_KEY, max_retries=0)
+    stream = client.chat.completions.create(
+        model="chat-model",
+        messages=[{"role": "user", "content": "echo: one two three"}],
+        stream=True,
+        extra_headers={"traceparent": f"00-{trace_id}-{PARENT_SPAN_ID}-01"},
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "one two three"
+    spans = spans_of_trace(receiver, trace_id, 3, SERVER, "chat sim-small")
+    [server] = [s for s in spans if s.name == SERVER]
+    [attempt] = [s for s in spans if s.name == "chat sim-small"]
+    assert attributes(attempt)["llmagg.outcome"] == "ok" and attributes(attempt)["gen_ai.response.finish_reasons"]
+    assert server.end_time_unix_nano >= attempt.end_time_unix_nano > attempt.start_time_unix_nano
 
 
 def test_spans_never_carry_key_material(traced_stack, receiver):
     trace_id = "5bf92f3577b34da6a3ce929d0e0e4737"
-    traced_chat(traced_stack, trace_id, api_key="sk-client-secret-abcdef")
-    spans_of_trace(receiver, trace_id, at_least=2)  # the server span and its attempt have been exported
+    traced_chat(traced_stack, trace_id)
+    spans_of_trace(receiver, trace_id, at_least=3)  # the gateway's span, the server span and its attempt
     dumped = b"".join(s.SerializeToString() for s in receiver.spans)
-    assert SIM_KEY.encode() not in dumped and b"sk-client-secret" not in dumped
+    assert SIM_KEY.encode() not in dumped and ADMIN_KEY.encode() not in dumped
 
 
 def health_checks_passed(stack) -> int:
@@ -92,5 +156,48 @@ def test_health_checks_are_not_traced(traced_stack, receiver):
     # Spans are exported in the order they end: once a later request's spans are in, earlier ones are too.
     trace_id = "6bf92f3577b34da6a3ce929d0e0e4738"
     traced_chat(traced_stack, trace_id)
-    spans_of_trace(receiver, trace_id, at_least=2)
+    spans_of_trace(receiver, trace_id, at_least=3)
     assert not [s for s in receiver.spans if "Health" in s.name]
+
+
+def test_no_provider_client_or_own_key_reaches_a_log_a_span_or_an_error_body(
+    traced_stack, receiver, simulator, openbao
+):
+    """Known provider keys, client keys and a BYOK key, through successes and every failure that logs."""
+    plain = create_client_key(traced_stack, "leak-scan")
+    own = "sk-byok-FAKE-leakscan"
+    secrets = [SIM_KEY, ADMIN_KEY, plain, own]
+    client = openai.OpenAI(base_url=traced_stack.base_url, api_key=plain, max_retries=0)
+    bodies: list[str] = []
+    for model in ("chat-model", "all-fail", "all-429", "bad-key", "hang", "no-such-model"):
+        scenario(simulator, model)
+        try:
+            client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+        except openai.APIStatusError as error:
+            bodies.append(error.response.text)
+    for provider in ("sim-fast", "bad-key"):  # BYOK accepted, then rejected by the provider
+        try:
+            client.chat.completions.create(
+                model="sim-small", messages=[{"role": "user", "content": "hi"}],
+                extra_body={"provider": provider}, extra_headers={"x-provider-api-key": own},
+            )  # fmt: skip
+        except openai.APIStatusError as error:
+            bodies.append(error.response.text)
+    for key in ("sk-wrong-FAKE-leakscan", plain):  # refused by the gateway; a plain key on an admin route
+        bodies.append(str(admin_call(traced_stack, "GET", "/v1/admin/accounts", key=key)[1]))
+    trace_id = "7bf92f3577b34da6a3ce929d0e0e4739"
+    last = traced_chat(traced_stack, trace_id, api_key=plain)
+    spans_of_trace(receiver, trace_id, at_least=2)  # spans end in order: every earlier one is exported too
+    [gateway] = [p for p in traced_stack.processes if p.name == "gateway"]
+    wait_for(lambda: last._request_id in gateway.output(), "Envoy's access log line of the last request")
+    assert len(bodies) >= 6 and any("insufficient_scope" in b for b in bodies)
+    assert any('"code": "all_candidates_failed"' in b or "all_candidates_failed" in b for b in bodies)
+    dumped = b"".join(s.SerializeToString() for s in receiver.spans)
+    outputs = {process.name: process.output() for process in traced_stack.processes}
+    assert {"credentials", "router", "gateway"} <= set(outputs)  # OpenBao is the session's: its log is checked too
+    outputs["openbao"] = (openbao.state_dir.parent / "openbao.log").read_text()
+    for secret in secrets:
+        assert secret.encode() not in dumped, secret
+        assert not [b for b in bodies if secret in b], secret
+        for name, text in outputs.items():
+            assert secret not in text, (secret, name)

@@ -31,10 +31,11 @@ def test_every_service_of_the_table_is_transcoded_routed_and_health_checked(tmp_
     grpc_services = sorted(s.grpc_service for s in SERVICES)
     transcoder = next(f for f in hcm["http_filters"] if f["name"].endswith("grpc_json_transcoder"))
     assert transcoder["typed_config"]["services"] == grpc_services
-    routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    *routes, catch_all = hcm["route_config"]["virtual_hosts"][0]["routes"]
     assert [(r["match"]["prefix"], r["route"]["cluster"]) for r in routes] == [
         (f"/{s.grpc_service}/", s.name) for s in sorted(SERVICES, key=lambda s: s.grpc_service)
     ]
+    assert catch_all["match"] == {"prefix": "/"}  # ext_authz checks nothing on a request without a route
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
     assert set(clusters) == {s.name for s in SERVICES}
     for service in SERVICES:
@@ -76,6 +77,48 @@ def test_the_error_filter_runs_before_the_transcoder(tmp_path):
     names = [f["name"] for f in _connection_manager(config)["http_filters"]]
     assert names.index("envoy.filters.http.lua") < names.index("envoy.filters.http.grpc_json_transcoder")
     assert names[-1] == "envoy.filters.http.router"
+
+
+def test_client_auth_checks_every_request_with_credentials_fail_closed_between_errors_and_transcoder(tmp_path):
+    _, config = rendered(tmp_path)
+    hcm = _connection_manager(config)
+    names = [f["name"] for f in hcm["http_filters"]]
+    assert names == [
+        "envoy.filters.http.health_check",  # /health answers without a key
+        "envoy.filters.http.lua",
+        "envoy.filters.http.ext_authz",
+        "envoy.filters.http.grpc_json_transcoder",
+        "envoy.filters.http.router",
+    ]
+    authz = hcm["http_filters"][2]["typed_config"]
+    assert authz["grpc_service"]["envoy_grpc"]["cluster_name"] == "credentials"
+    assert authz["failure_mode_allow"] is False and authz["status_on_error"] == {"code": 503}
+    assert authz["allowed_headers"] == {"patterns": [{"exact": "authorization"}]}  # never x-provider-api-key
+    assert not any("request_headers_to_add" in r for r in hcm["route_config"]["virtual_hosts"][0]["routes"])
+    passed = [m for m in hcm["local_reply_config"]["mappers"] if "text_format_source" in m["body_format_override"]]
+    assert sorted(m["filter"]["status_code_filter"]["comparison"]["value"]["default_value"] for m in passed) == [
+        401,
+        403,
+    ]
+
+
+def test_with_client_auth_off_every_request_is_anonymous_and_loses_its_authorization(tmp_path):
+    _, config = rendered(tmp_path, "--client-auth", "off")
+    hcm = _connection_manager(config)
+    assert "envoy.filters.http.ext_authz" not in [f["name"] for f in hcm["http_filters"]]
+    routes = {r["route"]["cluster"]: r for r in hcm["route_config"]["virtual_hosts"][0]["routes"][:-1]}
+    added = {h["header"]["key"]: h["header"]["value"] for h in routes["router"]["request_headers_to_add"]}
+    assert added == {"x-llmagg-client-id": "anonymous", "x-llmagg-client-scope": "client"}
+    assert routes["router"]["request_headers_to_remove"] == ["authorization"]
+    assert "request_headers_to_remove" not in routes["credentials"]  # it checks admin keys itself
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:8000", "192.0.2.10:8000"])
+def test_without_client_auth_the_gateway_refuses_to_listen_beyond_loopback(tmp_path, listen, capsys):
+    assert main(["--out", str(tmp_path / "e.yaml"), "--client-auth", "off", "--listen", listen]) == 2
+    assert "refusing to listen" in capsys.readouterr().err
+    out, _ = rendered(tmp_path, "--listen", listen)  # with client auth on, any address is allowed
+    assert out.exists()
 
 
 def test_a_service_without_an_address_is_refused():

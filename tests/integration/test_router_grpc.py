@@ -14,7 +14,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from llmagg.router.v1 import router_pb2 as pb
 from llmagg.router.v1 import router_pb2_grpc
 from llmagg_devstack.processes import ProcessError
-from llmagg_devstack.stack import Ports, Stack
 
 from ..helpers import ROUTER_TEST_ENV, arrivals, scenario
 
@@ -22,13 +21,10 @@ HELLO = [pb.ChatMessage(role="user", content="echo: typed hello")]
 
 
 @pytest.fixture(scope="module")
-def router_only(router_config, tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("router-only"), Ports.free())
-    try:
-        stack.start_services({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config)})
+def router_only(router_config, tmp_path_factory, make_stack):
+    stack = make_stack(tmp_path_factory.mktemp("router-only"))
+    with stack.running({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config)}, gateway=False):
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +35,16 @@ def stub(router_only):
 
 def test_typed_chat_answers_with_the_route_it_took(stub, simulator):
     providers = scenario(simulator, "fallback-429")
-    response = stub.Chat(pb.ChatRequest(model="fallback-429", messages=HELLO), timeout=30)
+    response, call = stub.Chat.with_call(pb.ChatRequest(model="fallback-429", messages=HELLO), timeout=30)
     assert response.choices[0].message.content == "typed hello"
     assert (response.route.provider, response.route.attempts) == ("rl-backup", 2)
+    route = {key: value for key, value in call.trailing_metadata() if key.startswith("x-llmagg-")}
+    assert route == {
+        "x-llmagg-provider": "rl-backup",
+        "x-llmagg-model": "sim-small",
+        "x-llmagg-account": "rl-backup-acct",
+        "x-llmagg-attempts": "2",
+    }
     assert arrivals(simulator, providers) == ["rl-first", "rl-backup"]
     assert response.usage.total_tokens > 0
 
@@ -75,10 +78,11 @@ def test_typed_list_models_and_embed(stub):
     assert len(embedded.embeddings) == 3 and len(embedded.embeddings[0].values) == 8
 
 
-def test_unknown_model_is_not_found(stub):
+def test_unknown_model_is_not_found_in_grpc_words(stub):
     with pytest.raises(grpc.RpcError) as caught:
         stub.Chat(pb.ChatRequest(model="nope", messages=HELLO))
     assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+    assert "ListModels lists the models" in caught.value.details() and "/v1/" not in caught.value.details()
 
 
 def test_rate_limited_everywhere_is_resource_exhausted_with_retry_info(stub, simulator):
@@ -86,6 +90,7 @@ def test_rate_limited_everywhere_is_resource_exhausted_with_retry_info(stub, sim
     with pytest.raises(grpc.RpcError) as caught:
         stub.Chat(pb.ChatRequest(model="all-429", messages=HELLO))
     assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "RetryInfo" in caught.value.details() and "Retry-After header" not in caught.value.details()
     trailers = dict(caught.value.trailing_metadata())
     status = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
     retry = error_details_pb2.RetryInfo()
@@ -104,8 +109,8 @@ def test_a_stream_cut_mid_way_ends_the_grpc_stream_with_unavailable(stub):
     assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
 
 
-def test_sigterm_reports_not_serving_then_stops_cleanly(router_config, tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("drain"), Ports.free())
+def test_sigterm_reports_not_serving_then_stops_cleanly(router_config, tmp_path_factory, make_stack):
+    stack = make_stack(tmp_path_factory.mktemp("drain"))
     processes = stack.start_services({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config), "ROUTER_DRAIN_S": "2"})
     [router] = [p for p in processes if p.name == "router"]
     try:
@@ -124,10 +129,14 @@ def test_sigterm_reports_not_serving_then_stops_cleanly(router_config, tmp_path_
         stack.stop()
 
 
-def test_an_invalid_config_fails_at_start_with_a_clear_message(tmp_path):
+def test_an_invalid_config_fails_at_start_with_a_clear_message(tmp_path, make_stack):
     bad = tmp_path / "bad.yaml"
     bad.write_text("accounts:\n  - provider: groq\n    api_key: sk-inline-FAKE-key\n")
-    stack = Stack(tmp_path, Ports.free())
-    with pytest.raises(ProcessError, match=r"(?s)exited with status 2.*api_key_env"):
-        stack.start_services({"LLMAGG_CONFIG": str(bad)})
-    assert "sk-inline-FAKE-key" not in (tmp_path / "router.log").read_text()
+    stack = make_stack(tmp_path)
+    try:
+        with pytest.raises(ProcessError, match=r"(?s)exited with status 2.*api_key_env"):
+            stack.start_services({"LLMAGG_CONFIG": str(bad)})
+    finally:
+        stack.stop()
+    logs = sorted(tmp_path.glob("*.log"))
+    assert logs and all("sk-inline-FAKE-key" not in log.read_text() for log in logs)

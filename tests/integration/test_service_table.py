@@ -15,13 +15,8 @@ from llmagg_devstack.stack import Ports, Stack, clusters_healthy
 
 @pytest.fixture(scope="module")
 def table_stack(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("table"), Ports.free())
-    try:
-        stack.start_services()
-        stack.start_gateway()
+    with Stack(tmp_path_factory.mktemp("table"), Ports.free()).running() as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
@@ -30,7 +25,7 @@ def test_the_package_imports_and_its_settings_follow_the_row(service: Service, m
     settings_class = getattr(importlib.import_module(module), name)
     assert settings_class.model_config["env_prefix"] == service.env_prefix
     monkeypatch.delenv(f"{service.env_prefix}PORT", raising=False)
-    assert settings_class().port == service.port
+    assert (settings_class().port, settings_class().metrics_port) == (service.port, service.metrics_port)
     monkeypatch.setenv(f"{service.env_prefix}PORT", "12345")
     assert settings_class().port == 12345
     result = subprocess.run([sys.executable, "-c", f"import {service.package}"], capture_output=True, timeout=60)

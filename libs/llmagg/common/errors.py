@@ -11,6 +11,7 @@ class ErrorKind(enum.Enum):
 
     INVALID_ARGUMENT = "invalid_argument"
     NOT_FOUND = "not_found"
+    ALREADY_EXISTS = "already_exists"
     UNAUTHENTICATED = "unauthenticated"
     PERMISSION_DENIED = "permission_denied"
     RESOURCE_EXHAUSTED = "resource_exhausted"
@@ -24,6 +25,7 @@ class ErrorKind(enum.Enum):
 _OPENAI_TYPES = {
     ErrorKind.INVALID_ARGUMENT: "invalid_request_error",
     ErrorKind.NOT_FOUND: "invalid_request_error",
+    ErrorKind.ALREADY_EXISTS: "invalid_request_error",
     ErrorKind.UNAUTHENTICATED: "authentication_error",
     ErrorKind.PERMISSION_DENIED: "permission_error",
     ErrorKind.RESOURCE_EXHAUSTED: "rate_limit_error",
@@ -41,6 +43,8 @@ class ServiceError(Exception):
     status they would otherwise retry, e.g. a 503 caused by missing configuration.
     `retry_elsewhere=True` tells the gateway the request was not served and may go to another replica.
     `http_status` replaces the HTTP status the gateway derives from the kind (502 has no gRPC code).
+    `grpc_message` is the message in gRPC's words, where REST's would mislead a gRPC client (it names
+    `GET /v1/models` or a header): the status carries it, the OpenAI error JSON keeps `message`.
     """
 
     def __init__(
@@ -55,10 +59,12 @@ class ServiceError(Exception):
         retryable: bool | None = None,
         retry_elsewhere: bool = False,
         http_status: int | None = None,
+        grpc_message: str | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
+        self.grpc_message = grpc_message or message
         self.code = code
         self.error_type = error_type or _OPENAI_TYPES[kind]
         self.param = param

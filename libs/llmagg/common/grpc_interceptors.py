@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -14,13 +16,15 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry import propagate, trace
 
 from llmagg.common.errors import ErrorKind, ServiceError
-from llmagg.common.logging import request_id
+from llmagg.common.logging import client_id, request_id
+from llmagg.common.metrics import RpcMetrics
 
 log = logging.getLogger(__name__)
 
 STATUS_BY_KIND = {
     ErrorKind.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorKind.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorKind.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
     ErrorKind.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
     ErrorKind.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
     ErrorKind.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -34,6 +38,9 @@ STATUS_BY_KIND = {
 # sets the HTTP status from x-http-status when present, and Envoy's retry policy retries a request
 # marked x-llmagg-retry-elsewhere (one the service did not serve) on another replica.
 OPENAI_ERROR_METADATA = "x-openai-error"
+# Set by the gateway's ext_authz (or "anonymous" with client auth off): who is calling. Stable: usage
+# accounting and per-client limits key on it.
+CLIENT_ID_METADATA = "x-llmagg-client-id"
 HTTP_STATUS_METADATA = "x-http-status"
 RETRY_ELSEWHERE_METADATA = "x-llmagg-retry-elsewhere"
 
@@ -59,7 +66,7 @@ def error_trailers(error: ServiceError) -> tuple[tuple[str, str | bytes], ...]:
         metadata.append((RETRY_ELSEWHERE_METADATA, "true"))
     if error.http_status is not None:
         metadata.append((HTTP_STATUS_METADATA, str(error.http_status)))
-    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=error.message)
+    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=error.grpc_message)
     for detail in details:
         status.details.add().Pack(detail)
     metadata.append(("grpc-status-details-bin", status.SerializeToString()))
@@ -67,7 +74,7 @@ def error_trailers(error: ServiceError) -> tuple[tuple[str, str | bytes], ...]:
 
 
 async def abort_with(context: grpc.aio.ServicerContext, error: ServiceError) -> None:
-    await context.abort(STATUS_BY_KIND[error.kind], error.message, trailing_metadata=error_trailers(error))
+    await context.abort(STATUS_BY_KIND[error.kind], error.grpc_message, trailing_metadata=error_trailers(error))
 
 
 _INTERNAL_ERROR = ServiceError(
@@ -97,9 +104,9 @@ def _wrap_handler(
     )
 
 
-def _request_id(handler_call_details) -> str | None:
+def _metadata_value(handler_call_details, name: str) -> str | None:
     for key, value in handler_call_details.invocation_metadata or ():
-        if key == "x-request-id":
+        if key == name:
             return value if isinstance(value, str) else None
     return None
 
@@ -107,44 +114,72 @@ def _request_id(handler_call_details) -> str | None:
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     """Turns ServiceError into its status; any other exception into a bare INTERNAL (no details).
 
-    Also binds the gateway's x-request-id to the RPC's log lines.
+    Also binds the gateway's x-request-id and x-llmagg-client-id to the RPC's log lines, and counts every
+    RPC by its status (health and reflection excepted) in `metrics`.
     """
+
+    def __init__(self, metrics: RpcMetrics | None = None) -> None:
+        self._metrics = metrics
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method
-        rid = _request_id(handler_call_details)
+        rid = _metadata_value(handler_call_details, "x-request-id")
+        client = _metadata_value(handler_call_details, CLIENT_ID_METADATA)
+        metrics = None if method.startswith(_UNTRACED_PREFIXES) else self._metrics
 
-        async def fail(context: grpc.aio.ServicerContext, exc: Exception) -> None:
-            if not isinstance(exc, ServiceError):
-                log.exception("unhandled error in %s", method)
-                exc = _INTERNAL_ERROR
-            await abort_with(context, exc)
+        def as_service_error(exc: Exception) -> ServiceError:
+            if isinstance(exc, ServiceError):
+                return exc
+            log.exception("unhandled error in %s", method)
+            return _INTERNAL_ERROR
 
         def unary(behaviour):
             async def run(request, context):
                 request_id.set(rid)
+                client_id.set(client)
+                started, code = time.perf_counter(), grpc.StatusCode.OK
                 try:
                     return await behaviour(request, context)
+                except asyncio.CancelledError:
+                    code = grpc.StatusCode.CANCELLED
+                    raise
                 except Exception as exc:
                     if context.done() or isinstance(exc, grpc.aio.AbortError):
+                        code = context.code() or grpc.StatusCode.UNKNOWN
                         raise
-                    await fail(context, exc)
+                    error = as_service_error(exc)
+                    code = STATUS_BY_KIND[error.kind]
+                    await abort_with(context, error)
+                finally:
+                    if metrics is not None:
+                        metrics.observe(method, code, time.perf_counter() - started)
 
             return run
 
         def streaming(behaviour):
             async def run(request, context):
                 request_id.set(rid)
+                client_id.set(client)
+                started, code = time.perf_counter(), grpc.StatusCode.OK
                 try:
                     async for response in behaviour(request, context):
                         yield response
+                except (asyncio.CancelledError, GeneratorExit):
+                    code = grpc.StatusCode.CANCELLED
+                    raise
                 except Exception as exc:
                     if context.done() or isinstance(exc, grpc.aio.AbortError):
+                        code = context.code() or grpc.StatusCode.UNKNOWN
                         raise
-                    await fail(context, exc)
+                    error = as_service_error(exc)
+                    code = STATUS_BY_KIND[error.kind]
+                    await abort_with(context, error)
+                finally:
+                    if metrics is not None:
+                        metrics.observe(method, code, time.perf_counter() - started)
 
             return run
 
@@ -175,6 +210,9 @@ class TracingInterceptor(grpc.aio.ServerInterceptor):
         parent = propagate.extract(handler_call_details.invocation_metadata or (), getter=self._getter)
         service, _, name = method.lstrip("/").partition("/")
         attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+        client = _metadata_value(handler_call_details, CLIENT_ID_METADATA)
+        if client:
+            attributes["llmagg.client_id"] = client
 
         def span():
             # Exceptions are not recorded: their text can quote an upstream; the status says enough.

@@ -9,6 +9,7 @@ import sys
 import time
 
 import orjson
+from opentelemetry import trace
 
 from llmagg.common.secrets import REDACTED, redact
 
@@ -24,6 +25,8 @@ _SECRET_PATTERNS = re.compile(
 
 # The gateway's x-request-id of the RPC being served, so every log line of a request can be found.
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+# The authenticated client (its key's public id, or "anonymous") the gateway put in x-llmagg-client-id.
+client_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_id", default=None)
 
 
 def scrub(text: str) -> str:
@@ -31,7 +34,32 @@ def scrub(text: str) -> str:
     return redact(_SECRET_PATTERNS.sub(lambda m: (m.group(1) or m.group(2) or "") + REDACTED, text))
 
 
+def _trace_ids() -> tuple[str, str] | None:
+    """The current span's trace and span ids, when a span is being recorded."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
+def _context_fields(record: logging.LogRecord) -> dict[str, object]:
+    """What every line carries beside its message: request, client and trace ids, and the record's fields."""
+    entry: dict[str, object] = {}
+    if current_request := request_id.get():
+        entry["request_id"] = current_request
+    if current_client := client_id.get():
+        entry["client_id"] = current_client
+    if ids := _trace_ids():
+        entry["trace_id"], entry["span_id"] = ids
+    fields = getattr(record, "fields", None)
+    if fields:
+        entry.update({k: scrub(v) if isinstance(v, str) else v for k, v in fields.items()})
+    return entry
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line: for log collectors (the default)."""
+
     def __init__(self, service: str) -> None:
         super().__init__()
         self._service = service
@@ -43,21 +71,43 @@ class JsonFormatter(logging.Formatter):
             "service": self._service,
             "logger": record.name,
             "msg": scrub(record.getMessage()),
+            **_context_fields(record),
         }
-        current_request = request_id.get()
-        if current_request:
-            entry["request_id"] = current_request
-        fields = getattr(record, "fields", None)
-        if fields:
-            entry.update({k: scrub(v) if isinstance(v, str) else v for k, v in fields.items()})
         if record.exc_info:
             entry["exc"] = scrub(self.formatException(record.exc_info))
         return orjson.dumps(entry, default=str).decode()
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
+class TextFormatter(logging.Formatter):
+    """One line a person can read: time, service, level, message, then the fields as key=value."""
+
+    _SHOWN_IDS = 8  # enough of a trace or request id to find it; the JSON lines carry them whole
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self._service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = time.strftime("%H:%M:%S", time.localtime(record.created)) + f".{int(record.msecs):03d}"
+        fields = _context_fields(record)
+        for name in ("request_id", "trace_id", "span_id"):
+            if isinstance(fields.get(name), str):
+                fields[name] = str(fields[name])[: self._SHOWN_IDS]
+        fields.pop("span_id", None)
+        extra = "  " + " ".join(f"{k}={v}" for k, v in fields.items()) if fields else ""
+        level = "" if record.levelno == logging.INFO else f"{record.levelname} "
+        line = f"{when} {self._service:<11} {level}{scrub(record.getMessage())}{extra}"
+        if record.exc_info:
+            line += "\n" + scrub(self.formatException(record.exc_info))
+        return line
+
+
+FORMATTERS = {"json": JsonFormatter, "text": TextFormatter}
+
+
+def configure_logging(service: str, level: str = "INFO", log_format: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(service))
+    handler.setFormatter(FORMATTERS[log_format](service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,9 +14,11 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from llmagg.common.grpc_interceptors import ErrorMappingInterceptor, TracingInterceptor
-from llmagg.common.logging import log_fields
+from llmagg.common.logging import configure_logging, log_fields
+from llmagg.common.metrics import RpcMetrics, serve_metrics
 from llmagg.common.settings import ServiceSettings
 from llmagg.common.telemetry import configure_tracing, shutdown_tracing
 
@@ -52,6 +55,7 @@ class GrpcServer:
         bindings: Sequence[ServiceBinding],
         readiness: Sequence[ReadinessCheck] = (),
         interrupt: Callable[[], None] | None = None,
+        registry: CollectorRegistry = REGISTRY,
     ) -> None:
         """`interrupt` is called at shutdown when RPCs are still running shortly before the grace period
         ends: the service ends them with an explicit error rather than letting them be cut."""
@@ -69,11 +73,14 @@ class GrpcServer:
         self._bindings = tuple(bindings)
         self._names = [b.name for b in bindings]
         self._server: grpc.aio.Server | None = None
+        self._rpc_metrics = RpcMetrics(service, registry) if settings.metrics_port else None
+        self._registry = registry
         self.port = 0
+        self.metrics_port = 0
 
     def _build(self) -> grpc.aio.Server:
         """The grpc.aio server, made on the loop that will run it (it binds to the loop it is made on)."""
-        interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor()]
+        interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor(self._rpc_metrics)]
         if configure_tracing(self.service):
             interceptors.insert(0, TracingInterceptor(self.service))
         limit = self.settings.max_message_bytes
@@ -97,6 +104,8 @@ class GrpcServer:
         return server
 
     async def start(self) -> int:
+        if self.settings.metrics_port:
+            self.metrics_port = serve_metrics(self.settings.host, self.settings.metrics_port, self._registry)
         self._server = self._build()
         self.port = self._server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
         if not self.port:
@@ -110,7 +119,7 @@ class GrpcServer:
             self.service,
             self.settings.host,
             self.port,
-            extra=log_fields(port=self.port),
+            extra=log_fields(port=self.port, metrics_port=self.metrics_port),
         )
         return self.port
 
@@ -200,3 +209,18 @@ def run(main: Coroutine[Any, Any, None]) -> None:
         return
     with contextlib.suppress(KeyboardInterrupt):
         uvloop.run(main)
+
+
+def service_cli(
+    service: str,
+    settings: ServiceSettings,
+    main: Callable[[Any], Coroutine[Any, Any, None]],
+    config_errors: tuple[type[Exception], ...],
+) -> None:
+    """A service's `python -m` entry: its logs, `main(settings)` on the loop, exit 2 on a bad configuration."""
+    configure_logging(service, settings.log_level, settings.log_format)
+    try:
+        run(main(settings))
+    except config_errors as exc:
+        logging.getLogger(service).error("invalid configuration: %s", exc)
+        sys.exit(2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llmagg.suite import service
@@ -19,7 +21,10 @@ class ServiceSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 0
+    metrics_port: int = 0  # Prometheus /metrics; 0: none
     log_level: str = "INFO"
+    # json: one object per line, for collectors (the default); text: lines a person reads (make run).
+    log_format: Literal["json", "text"] = "json"
     # gRPC message size limit both ways; grpc's default 4 MiB is too small for long prompts.
     max_message_bytes: int = 32 * 1024 * 1024
     # Request metadata (HTTP headers through Envoy) up to this size; the gateway refuses bigger

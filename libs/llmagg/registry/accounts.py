@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from llmagg.common.secrets import Secret
@@ -30,6 +30,7 @@ class ConfiguredAccount:
 
     account: Account
     key: Secret | None
+    params: Mapping[str, str] = field(default_factory=dict)  # what filled the base URL's placeholders
 
 
 def fill_placeholders(base_url: str, params: Mapping[str, Any], where: str) -> str:
@@ -64,8 +65,9 @@ def parse_account(
     if not isinstance(params, Mapping):
         raise RegistryError(f"{where}: `params` must be a mapping")
     account = Account(provider_id, alias, fill_placeholders(provider.base_url, params, where))
+    params = {str(k): str(v) for k, v in params.items()}
     if provider.auth == "none":
-        return ConfiguredAccount(account, None)
+        return ConfiguredAccount(account, None, params)
     env_name = entry.get("api_key_env")
     if not env_name:
         raise RegistryError(f"{where}: `api_key_env` (the environment variable holding the key) is required")
@@ -73,7 +75,7 @@ def parse_account(
     if not value:
         log.warning("account %s skipped: environment variable %s is not set", alias, env_name)
         return None
-    return ConfiguredAccount(account, Secret(value))
+    return ConfiguredAccount(account, Secret(value), params)
 
 
 def parse_accounts(

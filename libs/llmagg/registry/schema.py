@@ -159,6 +159,11 @@ def _limits(value: Any, where: str) -> dict[str, float]:
     return dict(value)
 
 
+def check_limits(value: Any, where: str) -> dict[str, float]:
+    """Limit overrides (an account's): the registry's names and ranges, whole numbers for counts."""
+    return _limits(value, where)
+
+
 def _names(value: Any, where: str) -> frozenset[str]:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
         raise RegistryError(f"{where} must be a non-empty list of field names")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import sys
 
-from llmagg.common.logging import configure_logging, log_fields
-from llmagg.common.server import run, serve_until_signalled
+from llmagg.common.logging import log_fields
+from llmagg.common.server import serve_until_signalled, service_cli
 from llmagg_router.domain.config import ConfigError
 from llmagg_router.server import build_router, build_server, load_config, warn_of_unsupported_protocols
 from llmagg_router.settings import RouterSettings
@@ -17,18 +16,23 @@ log = logging.getLogger("router")
 async def main(settings: RouterSettings) -> None:
     config = load_config(settings)
     router = build_router(settings, config)
+    keys = router.ports.keys
+    await keys.start()
+    accounts = sum(len(keys.accounts(provider)) for provider in config.providers)
     log.info(
-        "loaded %d providers, %d accounts, %d fallback chains",
+        "loaded %d providers, %d accounts (%s), %d fallback chains",
         len(config.providers),
-        len(config.accounts),
+        accounts,
+        settings.key_source,
         len(config.fallback_chains),
         extra=log_fields(routable=sorted(router.resolver.routable_providers)),
     )
-    warn_of_unsupported_protocols(config, router.adapters)
-    if not config.accounts:
+    warn_of_unsupported_protocols(config, router.adapters, keys)
+    if not accounts:
         log.warning("no provider account is configured: chat requests will fail until one is added (see README)")
 
     async def close_adapters() -> None:
+        await keys.close()
         for adapter in router.adapters.values():
             await adapter.close()
 
@@ -36,13 +40,7 @@ async def main(settings: RouterSettings) -> None:
 
 
 def cli() -> None:
-    settings = RouterSettings()
-    configure_logging("router", settings.log_level)
-    try:
-        run(main(settings))
-    except ConfigError as exc:
-        log.error("invalid configuration: %s", exc)
-        sys.exit(2)
+    service_cli("router", RouterSettings(), main, (ConfigError,))
 
 
 if __name__ == "__main__":

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from llmagg.common.secrets import Secret
+from llmagg.common.server import ReadinessCheck
 from llmagg_router.adapters.anthropic_messages import AnthropicDialect
 from llmagg_router.adapters.cohere_chat import CohereDialect
 from llmagg_router.adapters.config_keys import ConfigKeySource
+from llmagg_router.adapters.credentials_keys import CredentialsKeySource
 from llmagg_router.adapters.gemini_generate import GeminiDialect
 from llmagg_router.adapters.http_adapter import HttpAdapter
 from llmagg_router.adapters.http_upstream import HttpUpstream
 from llmagg_router.adapters.memory_health import MemoryHealthStore
 from llmagg_router.adapters.openai_http import OpenAIDialect
+from llmagg_router.adapters.prometheus_metrics import HealthCollector, PrometheusRouterMetrics
 from llmagg_router.adapters.unmetered_quota import UnmeteredQuota
 from llmagg_router.domain.config import RoutingConfig
 from llmagg_router.domain.ports import HealthStore, KeySource, QuotaLedger, RouterPorts
@@ -21,7 +27,25 @@ def create_key_source(settings: RouterSettings, config: RoutingConfig) -> KeySou
     match settings.key_source:
         case "config":
             return ConfigKeySource(config.accounts, rejected_for_s=settings.rejected_key_cooldown_s)
+        case "credentials":
+            if not settings.credentials_address:
+                raise ValueError("ROUTER_KEY_SOURCE=credentials needs ROUTER_CREDENTIALS_ADDRESS (host:port)")
+            token = settings.credentials_token
+            return CredentialsKeySource(
+                settings.credentials_address,
+                Secret(token.get_secret_value()) if token else None,
+                config.providers,
+                refresh_s=settings.accounts_refresh_s,
+                rejected_for_s=settings.rejected_key_cooldown_s,
+            )
     raise ValueError(f"unknown key source {settings.key_source!r}")
+
+
+def create_readiness(ports: RouterPorts) -> list[ReadinessCheck]:
+    """Health names for the backends that depend on a peer; none is critical (the router keeps routing)."""
+    if isinstance(ports.keys, CredentialsKeySource):
+        return [ReadinessCheck("credentials", ports.keys.healthy, critical=False)]
+    return []
 
 
 def create_quota_ledger(settings: RouterSettings) -> QuotaLedger:
@@ -40,11 +64,16 @@ def create_health_store(settings: RouterSettings) -> HealthStore:
     raise ValueError(f"unknown health store {settings.health_store!r}")
 
 
-def create_ports(settings: RouterSettings, config: RoutingConfig) -> RouterPorts:
+def create_ports(
+    settings: RouterSettings, config: RoutingConfig, registry: CollectorRegistry = REGISTRY
+) -> RouterPorts:
+    health = create_health_store(settings)
+    registry.register(HealthCollector(health))
     return RouterPorts(
         keys=create_key_source(settings, config),
         quota=create_quota_ledger(settings),
-        health=create_health_store(settings),
+        health=health,
+        metrics=PrometheusRouterMetrics(registry),
     )
 
 

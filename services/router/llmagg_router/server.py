@@ -9,8 +9,9 @@ from collections.abc import Collection, Mapping
 from llmagg.common.logging import log_fields
 from llmagg.common.server import GrpcServer, ServiceBinding
 from llmagg.registry import RegistryError, read_yaml, registry_entries
-from llmagg_router.backends import create_adapters, create_ports
+from llmagg_router.backends import create_adapters, create_ports, create_readiness
 from llmagg_router.domain.config import ConfigError, RoutingConfig, build_config
+from llmagg_router.domain.ports import KeySource
 from llmagg_router.domain.resolver import Resolver
 from llmagg_router.domain.router import Router, RouterLimits
 from llmagg_router.servicer import SERVICE_NAME, RouterServicer, add_to_server
@@ -28,12 +29,12 @@ def load_config(settings: RouterSettings, environ: Mapping[str, str] = os.enviro
     return build_config(shipped, user, environ)
 
 
-def warn_of_unsupported_protocols(config: RoutingConfig, protocols: Collection[str]) -> dict[str, str]:
+def warn_of_unsupported_protocols(config: RoutingConfig, protocols: Collection[str], keys: KeySource) -> dict[str, str]:
     """Warn of every provider whose wire protocol no adapter speaks (it is not routable), naming it and
-    any account configured for it; provider id -> protocol."""
+    any account the key source holds for it; provider id -> protocol."""
     unsupported = {pid: p.protocol for pid, p in sorted(config.providers.items()) if p.protocol not in protocols}
     if unsupported:
-        configured = sorted({a.account.provider for a in config.accounts} & set(unsupported))
+        configured = [pid for pid in unsupported if keys.accounts(pid)]
         log.warning(
             "not routable, no adapter speaks their protocol yet: %s%s",
             ", ".join(f"{pid} ({protocol})" for pid, protocol in unsupported.items()),
@@ -56,10 +57,12 @@ def build_router(settings: RouterSettings, config: RoutingConfig) -> Router:
         stream_upstream=settings.stream_upstream,
         max_answer_bytes=settings.max_response_bytes,
     )
-    return Router(resolver, ports, adapters, limits)
+    return Router(resolver, ports, adapters, limits, trace_content=settings.trace_content)
 
 
 def build_server(settings: RouterSettings, router: Router) -> GrpcServer:
     servicer = RouterServicer(router, settings.max_inflight_body_bytes, settings.max_body_bytes)
     binding = ServiceBinding(SERVICE_NAME, servicer, add_to_server)
-    return GrpcServer("router", settings, [binding], interrupt=router.interrupt)
+    return GrpcServer(
+        "router", settings, [binding], readiness=create_readiness(router.ports), interrupt=router.interrupt
+    )

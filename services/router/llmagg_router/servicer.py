@@ -14,16 +14,20 @@ from google.api import httpbody_pb2
 
 from llmagg.common.budget import Budget, Holding
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.secrets import Secret
 from llmagg.router.v1 import router_pb2 as pb
 from llmagg.router.v1 import router_pb2_grpc
 from llmagg_router import converters
 from llmagg_router.domain.catalog import routable_models
 from llmagg_router.domain.router import Route, Router
+from llmagg_router.domain.state import routing_state
 from llmagg_router.domain.upstream import Operation
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RouterService"].full_name
 
+# A client's own provider key for one request (BYOK); never stored, logged or traced.
+OWN_KEY_METADATA = "x-provider-api-key"
 _SSE = "text/event-stream"
 _PIECE_BYTES = 256 * 1024
 _JSON = "application/json"
@@ -47,6 +51,13 @@ def _parse_json(data: bytes) -> Any:
             f"We could not parse the JSON body of your request ({exc.args[0]}). The body must be a JSON object.",
             code="invalid_json",
         ) from None
+
+
+def _own_key(context: grpc.aio.ServicerContext) -> Secret | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == OWN_KEY_METADATA and isinstance(value, str) and value.strip():
+            return Secret(value.strip())
+    return None
 
 
 def _header_value(value: str) -> str:
@@ -82,13 +93,28 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         # Request bodies being parsed and routed take several times their size in memory: bound them.
         self._inflight = Budget(max_inflight_body_bytes, "request bytes in flight")
         self._max_body_bytes = max_body_bytes
-        entries = routable_models(router.resolver.routable_providers)
-        chains = sorted(router.resolver.config.fallback_chains)
-        created = int(time.time())
-        self._models = converters.models_response(entries, chains)
-        self._models_json = httpbody_pb2.HttpBody(
-            content_type=_JSON, data=orjson.dumps(converters.openai_models_json(entries, chains, created))
-        )
+        self._created = int(time.time())
+        self._catalogue_generation: int | None = None
+        self._models = pb.ListModelsResponse()
+        self._models_json = httpbody_pb2.HttpBody()
+        self._model_json: dict[str, httpbody_pb2.HttpBody] = {}
+
+    def _catalogue(self) -> tuple[pb.ListModelsResponse, httpbody_pb2.HttpBody, dict[str, httpbody_pb2.HttpBody]]:
+        """The model list (typed, JSON, and JSON per model id), rendered again only when the accounts
+        (and so the routable providers) changed."""
+        resolver = self._router.resolver
+        if resolver.generation != self._catalogue_generation:
+            entries = routable_models(resolver.routable_providers)
+            chains = sorted(resolver.config.fallback_chains)
+            listed = converters.openai_models_json(entries, chains, self._created)
+            self._models = converters.models_response(entries, chains)
+            self._models_json = httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(listed))
+            self._model_json = {
+                model["id"]: httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(model))
+                for model in listed["data"]
+            }
+            self._catalogue_generation = resolver.generation
+        return self._models, self._models_json, self._model_json
 
     # --- REST-facing (raw OpenAI JSON through Envoy) ----------------------------------------------
     async def _read_body(self, pieces: AsyncIterator[Any], holding: Holding) -> bytes:
@@ -110,15 +136,16 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         return b"".join(received)
 
     async def CreateChatCompletion(self, requests, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        own_key = _own_key(context)
         with self._inflight.hold() as holding:
             body = _parse_json(await self._read_body(requests, holding))
             if not (isinstance(body, dict) and body.get("stream") is True):
-                result = await self._router.complete(body)
+                result = await self._router.complete(body, own_key=own_key)
                 await context.send_initial_metadata(_route_metadata(result.route))
                 for piece in _pieces(orjson.dumps(result.body)):
                     yield piece
                 return
-            stream = await self._router.open_stream(body)
+            stream = await self._router.open_stream(body, own_key)
             del body  # the stream needs no more of the request
         try:
             await context.send_initial_metadata(_route_metadata(stream.route))
@@ -138,12 +165,30 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             await stream.aclose()
 
     async def ListModelsJson(self, request, context) -> httpbody_pb2.HttpBody:
-        return self._models_json
+        return self._catalogue()[1]
+
+    async def GetModelJson(self, request: pb.GetModelJsonRequest, context) -> httpbody_pb2.HttpBody:
+        model = urllib.parse.unquote(request.model)  # the SDK sends `provider/model` as `provider%2Fmodel`
+        found = self._catalogue()[2].get(model)
+        if found is None:
+            raise ServiceError(
+                ErrorKind.NOT_FOUND,
+                f"The model {model!r} does not exist or you do not have access to it. GET /v1/models lists "
+                "the models you can route to.",
+                code="model_not_found",
+                param="model",
+            )
+        return found
+
+    async def GetRoutingState(self, request, context) -> httpbody_pb2.HttpBody:
+        ports = self._router.ports
+        state = routing_state(self._router.resolver.routable_providers, ports.keys, ports.health.snapshot())
+        return httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(state))
 
     async def CreateEmbedding(self, requests, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
         with self._inflight.hold() as holding:
             body = _parse_json(await self._read_body(requests, holding))
-            result = await self._router.complete(body, Operation.EMBEDDINGS)
+            result = await self._router.complete(body, Operation.EMBEDDINGS, _own_key(context))
         await context.send_initial_metadata(_route_metadata(result.route))
         for piece in _pieces(orjson.dumps(result.body)):
             yield piece
@@ -151,12 +196,13 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     # --- typed gRPC ------------------------------------------------------------------------------
     async def Chat(self, request: pb.ChatRequest, context) -> pb.ChatResponse:
         with self._inflight.hold(request.ByteSize()):
-            result = await self._router.complete(converters.chat_request_to_body(request))
+            result = await self._router.complete(converters.chat_request_to_body(request), own_key=_own_key(context))
+        context.set_trailing_metadata(_route_metadata(result.route))
         return converters.chat_response(result.body, result.route)
 
     async def StreamChat(self, request: pb.StreamChatRequest, context) -> AsyncIterator[pb.StreamChatResponse]:
         with self._inflight.hold(request.ByteSize()):
-            stream = await self._router.open_stream(converters.stream_request_to_body(request))
+            stream = await self._router.open_stream(converters.stream_request_to_body(request), _own_key(context))
         try:
             await context.send_initial_metadata(_route_metadata(stream.route))
             async for chunk in stream:
@@ -165,11 +211,14 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             await stream.aclose()
 
     async def ListModels(self, request, context) -> pb.ListModelsResponse:
-        return self._models
+        return self._catalogue()[0]
 
     async def Embed(self, request: pb.EmbedRequest, context) -> pb.EmbedResponse:
         with self._inflight.hold(request.ByteSize()):
-            result = await self._router.complete(converters.embed_request_to_body(request), Operation.EMBEDDINGS)
+            result = await self._router.complete(
+                converters.embed_request_to_body(request), Operation.EMBEDDINGS, _own_key(context)
+            )
+        context.set_trailing_metadata(_route_metadata(result.route))
         return converters.embed_response(result.body, result.route)
 
 

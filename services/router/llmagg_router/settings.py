@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 
 from llmagg.common.settings import ServiceSettings, settings_config
 from llmagg.registry import SHIPPED_REGISTRY
@@ -16,11 +16,18 @@ class RouterSettings(ServiceSettings):
     model_config = settings_config("router")
 
     port: int = service("router").port
+    metrics_port: int = service("router").metrics_port
     # The user's YAML (accounts, extra providers, fallback chains). LLMAGG_CONFIG is the documented name.
     config: Path | None = Field(default=None, validation_alias=AliasChoices("ROUTER_CONFIG", "LLMAGG_CONFIG"))
     registry: Path = SHIPPED_REGISTRY
     # Backends of the attempt loop's ports (backends.py picks them).
-    key_source: Literal["config"] = "config"  # accounts and keys from LLMAGG_CONFIG
+    # config: accounts and keys from LLMAGG_CONFIG; credentials: leased from the credentials service.
+    key_source: Literal["config", "credentials"] = "config"
+    credentials_address: str | None = None  # host:port of the credentials service
+    credentials_token: SecretStr | None = None  # the service token it knows the router by
+    # How often the accounts are listed again from the credentials service (rotations and disabled
+    # accounts are seen within this; leases end after the credentials service's TTL in any case).
+    accounts_refresh_s: float = Field(default=5.0, gt=0)
     quota_ledger: Literal["unmetered"] = "unmetered"  # no quota tracked; 429s steer through cooldowns
     health_store: Literal["memory"] = "memory"  # this replica's own view
     max_attempts: int = Field(default=6, ge=1)
@@ -36,6 +43,9 @@ class RouterSettings(ServiceSettings):
     # Ask upstreams for a stream even when the client did not, and hand the client the whole answer:
     # a provider's first chunk comes in seconds, a whole answer may take a minute to start.
     stream_upstream: bool = True
+    # Put the messages asked and answered on the request's span (gen_ai.input/output.messages). Off:
+    # prompts are the users' data and traces are kept and shared more widely than they are.
+    trace_content: bool = False
     # A request body larger than this is refused with a 413.
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     # Request bodies being received, parsed and routed at once (each takes several times its size in

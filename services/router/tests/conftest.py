@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from llmagg_router.adapters.config_keys import ConfigKeySource
 from llmagg_router.adapters.memory_health import MemoryHealthStore
+from llmagg_router.adapters.prometheus_metrics import PrometheusRouterMetrics
 from llmagg_router.adapters.unmetered_quota import UnmeteredQuota
 from llmagg_router.domain.config import RoutingConfig
 from llmagg_router.domain.ports import QuotaLedger, RouterPorts
@@ -42,12 +44,24 @@ def make_resolver(health, clock):
 
 
 @pytest.fixture
-def make_router(health, upstream, clock):
-    def build(config: RoutingConfig | None = None, quota: QuotaLedger | None = None, **limits: Any) -> Router:
+def metrics() -> PrometheusRouterMetrics:
+    return PrometheusRouterMetrics(CollectorRegistry())
+
+
+@pytest.fixture
+def make_router(health, upstream, clock, metrics):
+    def build(
+        config: RoutingConfig | None = None,
+        quota: QuotaLedger | None = None,
+        trace_content: bool = False,
+        **limits: Any,
+    ) -> Router:
         config = config or make_config()
         keys = ConfigKeySource(config.accounts, clock=clock)
-        ports = RouterPorts(keys=keys, quota=quota or UnmeteredQuota(), health=health)
+        ports = RouterPorts(keys=keys, quota=quota or UnmeteredQuota(), health=health, metrics=metrics)
         resolver = Resolver(config, keys, health, {"openai"})
-        return Router(resolver, ports, {"openai": upstream}, RouterLimits(**limits), clock=clock)
+        return Router(
+            resolver, ports, {"openai": upstream}, RouterLimits(**limits), clock=clock, trace_content=trace_content
+        )
 
     return build

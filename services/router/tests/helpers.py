@@ -204,6 +204,9 @@ class RecordingQuota:
         return {key: self.room[key] for key in keys if key in self.room}
 
 
+CHAT_BODY = {"model": "llama-70b", "messages": [{"role": "user", "content": "hi"}]}
+
+
 # --- the native dialects' translation tests ------------------------------------------------------
 
 

@@ -10,9 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+from llmagg.suite import SERVICES
+from llmagg_devstack.follow import LogFollower
 from llmagg_devstack.processes import ProcessError
 from llmagg_devstack.simulator import SimulatorProcess
 from llmagg_devstack.stack import ROOT, Ports, Stack, write_config
+from llmagg_gateway.config import GatewayConfigError
 
 DEMO_KEY_ENV = "LLMAGG_DEMO_KEY"
 
@@ -48,19 +51,42 @@ def demo_config(simulator_url: str) -> dict:
     }
 
 
+def client_keys_note(stack: Stack) -> tuple[str, str]:
+    """What the banner says about client keys, and the header the curl examples send."""
+    if not stack.client_auth:
+        return (
+            "  client keys             OFF (GATEWAY_CLIENT_AUTH=off): every local caller is anonymous\n",
+            "",
+        )
+    if os.environ.get("LLMAGG_ADMIN_KEY"):
+        source = "LLMAGG_ADMIN_KEY (from your environment)"
+        setup = ""
+    else:
+        source = f"in {stack.admin_key_file} (made at first start, owner-only)"
+        setup = f"  export LLMAGG_ADMIN_KEY=$(cat {stack.admin_key_file})\n"
+    return (
+        f"  admin key               {source}\n"
+        "  client keys             every request needs one: `llmagg keys create --name my-app`\n"
+        f"\nUse the admin key from this shell:\n{setup}",
+        ' -H "Authorization: Bearer $LLMAGG_ADMIN_KEY"',
+    )
+
+
 def banner(stack: Stack, model: str, note: str) -> str:
     url = stack.base_url
     body = f'{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello!"}}]}}'
+    keys, auth = client_keys_note(stack)
     return f"""
 llm-aggregator is up.
   OpenAI-compatible API   {url}          (gRPC on the same port)
   Envoy admin             http://127.0.0.1:{stack.ports.admin}
   logs                    {stack.run_dir}/*.log
-{note}
+{keys}{note}
 Try:
-  curl -s {url}/chat/completions -H 'Content-Type: application/json' \\
+  curl -s {url}/chat/completions{auth} -H 'Content-Type: application/json' \\
     -d '{body}'
-  curl -s {url}/models
+  curl -s {url}/models{auth}
+  llmagg accounts list       # llmagg configure walks through the providers and stores keys
 
 Ctrl-C stops everything.
 """
@@ -78,8 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m llmagg_devstack")
     parser.add_argument("mode", choices=["run", "demo"])
     args = parser.parse_args(argv)
-    stack = Stack(Path(os.environ.get("LLMAGG_RUN_DIR") or ROOT / ".run"), Ports.from_env(), die_with_launcher=True)
-    env: dict[str, str] = {}
+    stack = Stack(
+        Path(os.environ.get("LLMAGG_RUN_DIR") or ROOT / ".run"),
+        Ports.from_env(),
+        die_with_launcher=True,
+        otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        client_auth=os.environ.get("GATEWAY_CLIENT_AUTH", "on").lower() not in ("off", "0", "false", "no"),
+        listen_host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
+    )
+    # Lines a person reads on the terminal (unless the environment chose otherwise).
+    env = {f"{s.env_prefix}LOG_FORMAT": "text" for s in SERVICES if f"{s.env_prefix}LOG_FORMAT" not in os.environ}
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _stop)
     simulator = None
@@ -91,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 die_with_launcher=True,
             )
             config = write_config(stack.run_dir / "demo-config.yaml", demo_config(simulator.url))
-            env = {"LLMAGG_CONFIG": str(config), DEMO_KEY_ENV: "sim-demo-key"}
+            env |= {"LLMAGG_CONFIG": str(config), DEMO_KEY_ENV: "sim-demo-key"}
             model = "demo-model"
             note = (
                 "\nDemo mode: three simulated providers (see .run/demo-config.yaml). A request for 'demo-model'\n"
@@ -104,21 +138,25 @@ def main(argv: list[str] | None = None) -> int:
             note = (
                 f"  config                  {config_path}\n"
                 if config_path
-                else "\nNo LLMAGG_CONFIG is set, so no provider account is configured: chat requests will say how\n"
-                "to add one (README: 'Add provider accounts'). `make demo` runs with simulated providers.\n"
+                else "\nNo LLMAGG_CONFIG is set: add provider accounts with `llmagg configure` or `llmagg accounts add\n"
+                "groq` (README: 'Add provider accounts'); they are kept in OpenBao under .run/openbao and\n"
+                "survive restarts. `make demo` runs with simulated providers.\n"
             )
         stack.start_services(env)
         stack.start_gateway()
         print(banner(stack, model, note), flush=True)
+        follower = LogFollower(stack.run_dir / f"{s.name}.log" for s in SERVICES)
         while True:
             time.sleep(0.5)
+            for line in follower.new_lines():
+                print(line, flush=True)
             for process in stack.processes:
                 if process.returncode is not None:
                     print(f"{process.name} exited; see {process.log_path}", file=sys.stderr)
                     return 1
     except Stopped:
         return 0
-    except ProcessError as exc:
+    except (ProcessError, GatewayConfigError) as exc:
         print(exc, file=sys.stderr)
         return 1
     finally:

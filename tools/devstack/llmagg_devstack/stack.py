@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import shutil
 import sys
+import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from llmagg.suite import SERVICES, Service, start_order
+from llmagg_devstack import dependencies
+from llmagg_devstack.dependencies import RunningDependency
 from llmagg_devstack.processes import ManagedProcess, ProcessError, free_port, grpc_serving, http_ok, port_in_use
 from llmagg_gateway.__main__ import DEFAULT_DESCRIPTOR, render_text
 from llmagg_gateway.limits import DEFAULT_MAX_HEAP_BYTES
@@ -34,27 +39,61 @@ class Ports:
     gateway: int = 8000
     admin: int = 9901
     services: dict[str, int] = field(default_factory=lambda: {s.name: s.port for s in SERVICES})
+    metrics: dict[str, int] = field(default_factory=lambda: {s.name: s.metrics_port for s in SERVICES})
+    dependencies: dict[str, int] = field(
+        default_factory=lambda: {name: port for name, (_, port) in dependencies.STARTERS.items()}
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Ports:
-        """GATEWAY_PORT, GATEWAY_ADMIN_PORT and each service's <NAME>_PORT, else the table's defaults."""
+        """GATEWAY_PORT, GATEWAY_ADMIN_PORT, each service's <NAME>_PORT and <NAME>_METRICS_PORT and each
+        dependency's (OPENBAO_PORT), else the defaults."""
         return cls(
             gateway=int(environ.get("GATEWAY_PORT", 8000)),
             admin=int(environ.get("GATEWAY_ADMIN_PORT", 9901)),
             services={s.name: int(environ.get(f"{s.env_prefix}PORT", s.port)) for s in SERVICES},
+            metrics={s.name: int(environ.get(f"{s.env_prefix}METRICS_PORT", s.metrics_port)) for s in SERVICES},
+            dependencies={
+                name: int(environ.get(f"{name.upper()}_PORT", port))
+                for name, (_, port) in dependencies.STARTERS.items()
+            },
         )
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(gateway=free_port(), admin=free_port(), services={s.name: free_port() for s in SERVICES})
+        return cls(
+            gateway=free_port(),
+            admin=free_port(),
+            services={s.name: free_port() for s in SERVICES},
+            metrics={s.name: free_port() for s in SERVICES},
+            dependencies={name: free_port() for name in dependencies.STARTERS},
+        )
 
 
 def service_env(service: Service, ports: Ports) -> dict[str, str]:
-    """What a service is told at start: its port, and the address of every service it calls."""
-    env = {f"{service.env_prefix}PORT": str(ports.services[service.name])}
+    """What a service is told at start: its ports, and the address of every service it calls."""
+    env = {
+        f"{service.env_prefix}PORT": str(ports.services[service.name]),
+        f"{service.env_prefix}METRICS_PORT": str(ports.metrics[service.name]),
+    }
     for callee in service.calls:
         env[service.address_variable(callee)] = f"127.0.0.1:{ports.services[callee]}"
     return env
+
+
+def suite_settings(service: Service, run_dir: Path) -> dict[str, str]:
+    """What the dev stack chooses for particular services: the router leases keys from credentials, and
+    credentials writes the first admin key to the run directory."""
+    env: dict[str, str] = {}
+    if "credentials" in service.calls:
+        env[f"{service.env_prefix}KEY_SOURCE"] = "credentials"
+    if service.name == "credentials":
+        env["CREDENTIALS_ADMIN_KEY_FILE"] = str(admin_key_file(run_dir))
+    return env
+
+
+def admin_key_file(run_dir: Path) -> Path:
+    return run_dir / "admin-key"
 
 
 def _ensure_free(port: int, what: str) -> None:
@@ -88,7 +127,18 @@ class Stack:
     # Children get SIGTERM if this process dies without stopping them (make run; see ManagedProcess).
     die_with_launcher: bool = False
     gateway_max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES
+    # An OTLP/gRPC collector (http://HOST:PORT) the gateway sends its spans to; services read OTEL_*.
+    otlp_endpoint: str | None = None
     processes: list[ManagedProcess] = field(default_factory=list)
+    # Keeps this stack's data apart in dependencies shared with other stacks (an OpenBao mount).
+    namespace: str = "llmagg"
+    # ext_authz checks every request's client key; off: every client is anonymous (loopback only).
+    client_auth: bool = True
+    listen_host: str = "127.0.0.1"
+    # Running dependencies by name; ones given here are shared (this stack does not stop them).
+    dependencies: dict[str, RunningDependency] = field(default_factory=dict)
+    # One service token per pair of services that call each other, made per run.
+    _tokens: dict[frozenset[str], str] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -97,9 +147,42 @@ class Stack:
     def address(self, name: str) -> str:
         return f"127.0.0.1:{self.ports.services[name]}"
 
+    def metrics_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports.metrics[name]}/metrics"
+
+    @property
+    def admin_key_file(self) -> Path:
+        return admin_key_file(self.run_dir)
+
+    def service_token(self, one: str, other: str) -> str:
+        return self._tokens.setdefault(frozenset((one, other)), secrets.token_urlsafe(32))
+
+    def environment(self, service: Service) -> dict[str, str]:
+        """Port, callee addresses, service tokens, dependency settings and the suite's choices for `service`."""
+        env = {**service_env(service, self.ports), **suite_settings(service, self.run_dir)}
+        peers = [*service.calls, *(s.name for s in SERVICES if service.name in s.calls)]
+        for peer in peers:
+            env[service.token_variable(peer)] = self.service_token(service.name, peer)
+        for name in service.needs:
+            env.update(self.dependencies[name].env_for(service, self.namespace))
+        return env
+
+    def start_dependencies(self, services: list[Service]) -> None:
+        """Every dependency the services need that is not running yet, each on its port."""
+        for name in dependencies.needed(services):
+            if name in self.dependencies:
+                continue
+            port = self.ports.dependencies[name]
+            _ensure_free(port, name)
+            dependency = dependencies.start(name, self.run_dir, port, self.die_with_launcher)
+            self.processes.append(dependency.process)
+            self.dependencies[name] = dependency
+
     def start_service(self, service: Service, env: Mapping[str, str] | None = None) -> ManagedProcess:
-        port = self.ports.services[service.name]
-        _ensure_free(port, service.name)
+        _ensure_free(self.ports.services[service.name], service.name)
+        if self.ports.metrics[service.name]:
+            _ensure_free(self.ports.metrics[service.name], f"{service.name}'s metrics")
+        self.start_dependencies([service])
         # One replica has nobody to drain to: stop at once unless told otherwise.
         drain = f"{service.env_prefix}DRAIN_S"
         defaults = {} if drain in os.environ else {drain: "0"}
@@ -107,7 +190,7 @@ class Stack:
             service.name,
             [sys.executable, "-m", service.package],
             log_path=self.run_dir / f"{service.name}.log",
-            env={**defaults, **(env or {}), **service_env(service, self.ports)},
+            env={**defaults, **(env or {}), **self.environment(service)},
             die_with_launcher=self.die_with_launcher,
         )
         self.processes.append(process)
@@ -115,8 +198,10 @@ class Stack:
         return process
 
     def start_services(self, env: Mapping[str, str] | None = None) -> list[ManagedProcess]:
-        """Every service of the table, each after the services it calls."""
-        return [self.start_service(service, env) for service in start_order()]
+        """The dependencies, then every service of the table, each after the services it calls."""
+        order = start_order()
+        self.start_dependencies(order)
+        return [self.start_service(service, env) for service in order]
 
     def render_gateway_config(self) -> Path:
         path = self.run_dir / "envoy.yaml"
@@ -124,10 +209,12 @@ class Stack:
         text = render_text(
             DEFAULT_DESCRIPTOR,
             str(DEFAULT_DESCRIPTOR),
-            listen=f"127.0.0.1:{self.ports.gateway}",
+            listen=f"{self.listen_host}:{self.ports.gateway}",
             admin=f"127.0.0.1:{self.ports.admin}",
             upstreams={s.name: self.address(s.name) for s in SERVICES},
+            client_auth=self.client_auth,
             max_heap_bytes=self.gateway_max_heap_bytes,
+            otlp=urllib.parse.urlsplit(self.otlp_endpoint).netloc if self.otlp_endpoint else None,
         )
         path.write_text(text)
         return path
@@ -143,6 +230,7 @@ class Stack:
                 envoy_binary(), "-c", str(config), "--log-level", "warn",
                 "--base-id", str(self.ports.admin),  # lets several Envoys share a machine
                 "--drain-time-s", "1", "--parent-shutdown-time-s", "2",
+                "--file-flush-interval-msec", "200",  # access log lines show (and can be checked) promptly
             ],
             log_path=self.run_dir / "envoy.log",
             die_with_launcher=self.die_with_launcher,
@@ -153,6 +241,17 @@ class Stack:
         names = [s.name for s in SERVICES]
         envoy.wait_until(lambda: clusters_healthy(self.ports.admin, names), START_TIMEOUT_S, "every service healthy")
         return envoy
+
+    @contextlib.contextmanager
+    def running(self, env: Mapping[str, str] | None = None, gateway: bool = True) -> Iterator[Stack]:
+        """The dependencies, every service and (with `gateway`) Envoy for a with-block; stopped however it ends."""
+        try:
+            self.start_services(env)
+            if gateway:
+                self.start_gateway()
+            yield self
+        finally:
+            self.stop()
 
     def stop(self) -> None:
         while self.processes:

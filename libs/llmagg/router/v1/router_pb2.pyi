@@ -31,6 +31,16 @@ class ListModelsJsonRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class GetModelJsonRequest(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    def __init__(self, model: _Optional[str] = ...) -> None: ...
+
+class GetRoutingStateRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class CreateEmbeddingRequest(_message.Message):
     __slots__ = ("http_body",)
     HTTP_BODY_FIELD_NUMBER: _ClassVar[int]

@@ -52,9 +52,19 @@ class RouterServiceStub:
                 request_serializer=llmagg_dot_router_dot_v1_dot_router__pb2.ListModelsJsonRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
+        self.GetModelJson = channel.unary_unary(
+                '/llmagg.router.v1.RouterService/GetModelJson',
+                request_serializer=llmagg_dot_router_dot_v1_dot_router__pb2.GetModelJsonRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
         self.CreateEmbedding = channel.stream_stream(
                 '/llmagg.router.v1.RouterService/CreateEmbedding',
                 request_serializer=llmagg_dot_router_dot_v1_dot_router__pb2.CreateEmbeddingRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.GetRoutingState = channel.unary_unary(
+                '/llmagg.router.v1.RouterService/GetRoutingState',
+                request_serializer=llmagg_dot_router_dot_v1_dot_router__pb2.GetRoutingStateRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
         self.Chat = channel.unary_unary(
@@ -104,8 +114,23 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetModelJson(self, request, context):
+        """OpenAI `GET /v1/models/{model}` (the SDK's `models.retrieve`): one entry of the list above.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateEmbedding(self, request_iterator, context):
         """OpenAI `POST /v1/embeddings`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRoutingState(self, request, context):
+        """The routing state, for operators (`GET /v1/admin/routing`, admin keys only): per provider, account
+        and model, what the router has learned: cooldowns, circuits, observed latency.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -152,9 +177,19 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     request_deserializer=llmagg_dot_router_dot_v1_dot_router__pb2.ListModelsJsonRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
+            'GetModelJson': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelJson,
+                    request_deserializer=llmagg_dot_router_dot_v1_dot_router__pb2.GetModelJsonRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
             'CreateEmbedding': grpc.stream_stream_rpc_method_handler(
                     servicer.CreateEmbedding,
                     request_deserializer=llmagg_dot_router_dot_v1_dot_router__pb2.CreateEmbeddingRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetRoutingState': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRoutingState,
+                    request_deserializer=llmagg_dot_router_dot_v1_dot_router__pb2.GetRoutingStateRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
             'Chat': grpc.unary_unary_rpc_method_handler(
@@ -250,6 +285,33 @@ class RouterService:
             _registered_method=True)
 
     @staticmethod
+    def GetModelJson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmagg.router.v1.RouterService/GetModelJson',
+            llmagg_dot_router_dot_v1_dot_router__pb2.GetModelJsonRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CreateEmbedding(request_iterator,
             target,
             options=(),
@@ -265,6 +327,33 @@ class RouterService:
             target,
             '/llmagg.router.v1.RouterService/CreateEmbedding',
             llmagg_dot_router_dot_v1_dot_router__pb2.CreateEmbeddingRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRoutingState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmagg.router.v1.RouterService/GetRoutingState',
+            llmagg_dot_router_dot_v1_dot_router__pb2.GetRoutingStateRequest.SerializeToString,
             google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,

@@ -16,6 +16,8 @@ from llmagg_router.domain.ports import KeyOutcome
 
 
 class ConfigKeySource:
+    generation = 0  # the accounts never change while the process runs
+
     def __init__(
         self,
         configured: Iterable[ConfiguredAccount],
@@ -30,6 +32,12 @@ class ConfigKeySource:
         self._rejected_for_s = rejected_for_s
         self._clock = clock
         self._disabled_until: dict[tuple[str, str], float] = {}
+
+    async def start(self) -> None:
+        """Nothing to start: the accounts were read with the config."""
+
+    async def close(self) -> None:
+        """Nothing to close."""
 
     def accounts(self, provider: str) -> tuple[Account, ...]:
         return self._accounts.get(provider, ())

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from llmagg_router.domain.ports import CircuitState
+from llmagg_router.domain.ports import Circuit, CircuitState, Cooldown, HealthSnapshot
 
 MAX_ENTRIES = 100_000  # keys can come from clients (pass-through model ids): stay bounded
 
@@ -103,3 +103,17 @@ class MemoryHealthStore:
 
     def latency_ms(self, provider: str, model: str) -> float | None:
         return self._latency_ms.get((provider, model))
+
+    # --- the view -------------------------------------------------------------------------------
+    def snapshot(self) -> HealthSnapshot:
+        now = self._clock()
+        cooldowns = tuple(
+            Cooldown(provider, account, model, until - now)
+            for (provider, account, model), until in self._cooldowns.items()
+            if until > now
+        )
+        circuits = tuple(
+            Circuit(name, self.circuit_state(name), state.failures, max(state.open_until, state.probe_until, now) - now)
+            for name, state in self._circuits.items()
+        )
+        return HealthSnapshot(cooldowns, circuits, dict(self._latency_ms))

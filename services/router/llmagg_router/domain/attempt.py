@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import trace
 
 from llmagg.common.logging import log_fields
 from llmagg.common.secrets import Secret
-from llmagg_router.domain.ports import KeyOutcome, Reservation, RouterPorts, Usage
+from llmagg_router.domain.ports import CircuitState, KeyOutcome, Reservation, RouterPorts, Usage
 from llmagg_router.domain.upstream import Candidate, Failure, UpstreamError
 
 log = logging.getLogger(__name__)
@@ -49,23 +50,42 @@ def usage_of(body: dict[str, Any]) -> Usage | None:
     return Usage(prompt, completion)
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What an attempt that succeeded learned of the provider's answer."""
+
+    usage: Usage | None
+    latency_ms: float  # what ranks the provider against its peers: time to the answer, or to first content
+    response_model: str | None = None
+    finish_reasons: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, body: dict[str, Any], latency_ms: float) -> Answer:
+        """From a whole response, or from the last chunk of a stream."""
+        model = body.get("model")
+        reasons = tuple(
+            str(choice["finish_reason"]) for choice in body.get("choices") or () if choice.get("finish_reason")
+        )
+        return cls(usage_of(body), latency_ms, model if isinstance(model, str) else None, reasons)
+
+
+@dataclass(frozen=True)
+class AttemptPlan:
+    """What every attempt of one request shares."""
+
+    operation: str  # "chat" | "embeddings", as GenAI conventions name operations
+    estimated_tokens: int
+    default_cooldown_s: float
+    clock: Callable[[], float] = time.monotonic
+
+
 class Attempt:
-    def __init__(
-        self,
-        ports: RouterPorts,
-        candidate: Candidate,
-        number: int,
-        estimated_tokens: int,
-        default_cooldown_s: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, ports: RouterPorts, candidate: Candidate, number: int, plan: AttemptPlan) -> None:
         self.candidate = candidate
         self.number = number
         self._ports = ports
-        self._estimated_tokens = estimated_tokens
-        self._default_cooldown_s = default_cooldown_s
+        self._plan = plan
         self._reservation: Reservation | None = None
-        self._clock = clock
         self.span: trace.Span = trace.INVALID_SPAN
         self._started = 0.0
         self._ended = False
@@ -73,7 +93,7 @@ class Attempt:
     async def begin(self) -> Secret | None:
         """Reserve quota (QuotaDenied when there is none), lease the key, open the span."""
         candidate = self.candidate
-        reservation = await self._ports.quota.reserve(candidate.quota_key, self._estimated_tokens)
+        reservation = await self._ports.quota.reserve(candidate.quota_key, self._plan.estimated_tokens)
         if not reservation.granted:
             raise QuotaDenied(reservation.retry_after_s)
         self._reservation = reservation
@@ -82,34 +102,48 @@ class Attempt:
         except BaseException:
             await self._ports.quota.settle(reservation, None, "not_sent")
             raise
+        operation = self._plan.operation
         self.span = tracer.start_span(
-            "router.attempt",
+            f"{operation} {candidate.model_id}",
+            kind=trace.SpanKind.CLIENT,
             attributes={
-                "llmagg.provider": candidate.provider.id,
-                "llmagg.model": candidate.model_id,
+                "gen_ai.operation.name": operation,
+                "gen_ai.provider.name": candidate.provider.id,
+                "gen_ai.request.model": candidate.model_id,
                 "llmagg.account": candidate.account.alias,
                 "llmagg.attempt": self.number,
             },
         )
-        self._started = self._clock()
+        self._started = self._plan.clock()
         return secret
 
     def elapsed_ms(self) -> float:
-        return (self._clock() - self._started) * 1000
+        return (self._plan.clock() - self._started) * 1000
 
-    async def succeed(self, usage: Usage | None, latency_ms: float) -> None:
-        """The provider answered in full; `latency_ms` is what ranks it against its peers."""
+    async def succeed(self, answer: Answer, first_chunk_ms: float | None = None) -> None:
+        """The provider answered in full."""
         if self._close():
             return
         candidate = self.candidate
         health = self._ports.health
         health.record_success(candidate.model_circuit)
         health.record_success(candidate.endpoint_circuit)
-        health.record_latency(candidate.provider.id, candidate.model_id, latency_ms)
-        self.span.set_attribute("llmagg.outcome", "ok")
+        health.record_latency(candidate.provider.id, candidate.model_id, answer.latency_ms)
+        attributes: dict[str, Any] = {"llmagg.outcome": "ok"}
+        if answer.response_model:
+            attributes["gen_ai.response.model"] = answer.response_model
+        if answer.finish_reasons:
+            attributes["gen_ai.response.finish_reasons"] = answer.finish_reasons
+        if answer.usage:
+            attributes["gen_ai.usage.input_tokens"] = answer.usage.prompt_tokens
+            attributes["gen_ai.usage.output_tokens"] = answer.usage.completion_tokens
+        if first_chunk_ms is not None:
+            attributes["llmagg.time_to_first_chunk_ms"] = first_chunk_ms
+        self.span.set_attributes(attributes)
         self.span.end()
+        self._measure("ok", first_chunk_ms, answer.usage)
         await self._ports.keys.report(candidate.account, KeyOutcome.ACCEPTED)
-        await self._settle(usage, "ok")
+        await self._settle(answer.usage, "ok")
 
     async def fail(self, error: UpstreamError) -> None:
         """Learn from the failure: cool the account down, disable its key or count toward the circuit."""
@@ -118,17 +152,24 @@ class Attempt:
         candidate = self.candidate
         provider, alias, model = candidate.provider.id, candidate.account.alias, candidate.model_id
         failure = error.failure
+        span = self.span
         if failure is Failure.RATE_LIMITED:
             if error.retry_after_s is None:
-                error.retry_after_s = self._default_cooldown_s
+                error.retry_after_s = self._plan.default_cooldown_s
             self._ports.health.cool_down(provider, alias, candidate.quota_model, error.retry_after_s)
+            span.add_event(
+                "cooldown", {"llmagg.retry_after_s": error.retry_after_s, "llmagg.model": candidate.quota_model}
+            )
         elif failure is Failure.CONNECT:
-            self._ports.health.record_failure(candidate.endpoint_circuit)
+            self._count_toward(candidate.endpoint_circuit)
         elif failure in _OUTAGES:
-            self._ports.health.record_failure(candidate.model_circuit)
-        self.span.set_attributes({"llmagg.outcome": "failed", "llmagg.reason": failure.value})
-        self.span.set_status(trace.Status(trace.StatusCode.ERROR, failure.value))
-        self.span.end()
+            self._count_toward(candidate.model_circuit)
+        span.set_attributes({"llmagg.outcome": "failed", "error.type": failure.value})
+        if error.retry_after_s is not None:
+            span.set_attribute("llmagg.retry_after_s", error.retry_after_s)
+        span.set_status(trace.Status(trace.StatusCode.ERROR, failure.value))
+        span.end()
+        self._measure(failure.value)
         log.warning(
             "attempt failed: %s (%s)",
             describe(candidate),
@@ -142,6 +183,13 @@ class Attempt:
             await self._ports.keys.report(candidate.account, KeyOutcome.REJECTED)
         await self._settle(None, failure.value)
 
+    def _count_toward(self, circuit: str) -> None:
+        health = self._ports.health
+        was_open = health.circuit_state(circuit) is CircuitState.OPEN
+        health.record_failure(circuit)
+        if not was_open and health.circuit_state(circuit) is CircuitState.OPEN:
+            self.span.add_event("circuit_opened", {"llmagg.circuit": circuit})
+
     async def abandon(self, timed_out: bool = False) -> None:
         """The caller went away (or the deadline passed) before the attempt ended.
 
@@ -152,11 +200,24 @@ class Attempt:
         if self._close():
             return
         if timed_out:
-            self._ports.health.record_failure(self.candidate.model_circuit)
+            self._count_toward(self.candidate.model_circuit)
         outcome = "timeout" if timed_out else "abandoned"
         self.span.set_attribute("llmagg.outcome", outcome)
         self.span.end()
+        self._measure(outcome)
         await self._settle(None, outcome)
+
+    def _measure(self, outcome: str, first_chunk_ms: float | None = None, usage: Usage | None = None) -> None:
+        candidate = self.candidate
+        self._ports.metrics.attempt_ended(
+            self._plan.operation,
+            candidate.provider.id,
+            candidate.model.id if candidate.model else None,
+            outcome,
+            self.elapsed_ms() / 1000,
+            first_chunk_ms / 1000 if first_chunk_ms is not None else None,
+            usage,
+        )
 
     def _close(self) -> bool:
         """Mark the attempt ended; True when it already was."""

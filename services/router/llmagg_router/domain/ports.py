@@ -21,8 +21,30 @@ class KeyOutcome(enum.Enum):
     REJECTED = "rejected"  # 401/403: the key is bad, revoked or out of credit
 
 
+class KeyUnavailable(Exception):
+    """No key can be leased for this account now (disabled, deleted, or its source is unreachable and no
+    lease is held); the walk skips the candidate without calling it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class KeySource(Protocol):
-    """Provider accounts and their keys."""
+    """Provider accounts and their keys.
+
+    `generation` changes whenever the set of accounts changes (added, removed, re-ordered), so that
+    whoever derives something from the accounts (the resolver's routable providers) can check with one
+    comparison per request whether to derive it again.
+    """
+
+    generation: int
+
+    async def start(self) -> None:
+        """Begin serving (on the serving loop): read the accounts, start any background refresh."""
+        ...
+
+    async def close(self) -> None: ...
 
     def accounts(self, provider: str) -> tuple[Account, ...]:
         """Every account of a provider, in a stable order (rotation starts from it)."""
@@ -33,7 +55,8 @@ class KeySource(Protocol):
         ...
 
     async def lease(self, account: Account) -> Secret | None:
-        """The key to call the provider with now (None for a provider without auth)."""
+        """The key to call the provider with now (None for a provider without auth); KeyUnavailable when
+        there is none to be had."""
         ...
 
     async def report(self, account: Account, outcome: KeyOutcome) -> None:
@@ -117,9 +140,75 @@ class HealthStore(Protocol):
 
     def latency_ms(self, provider: str, model: str) -> float | None: ...
 
+    def snapshot(self) -> HealthSnapshot:
+        """Everything learned, as it stands now (for the routing-state view and metrics)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    provider: str
+    account: str
+    model: str  # "" for the whole account
+    remaining_s: float
+
+
+@dataclass(frozen=True)
+class Circuit:
+    name: str  # `provider/model`, or an endpoint `scheme://host:port`
+    state: CircuitState
+    failures: int
+    reopens_in_s: float  # until the next probe may go (0 when one may now)
+
+    @property
+    def kind(self) -> str:
+        return "endpoint" if "://" in self.name else "model"
+
+
+@dataclass(frozen=True)
+class HealthSnapshot:
+    cooldowns: tuple[Cooldown, ...]
+    circuits: tuple[Circuit, ...]
+    latency_ms: Mapping[tuple[str, str], float]
+
+    @property
+    def cooling_by_provider(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for cooldown in self.cooldowns:
+            counts[cooldown.provider] = counts.get(cooldown.provider, 0) + 1
+        return counts
+
+    @property
+    def circuits_by_state(self) -> dict[tuple[str, str], int]:
+        counts: dict[tuple[str, str], int] = {}
+        for circuit in self.circuits:
+            if circuit.state is not CircuitState.CLOSED:
+                key = (circuit.kind, circuit.state.value)
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+
+class RouterMetrics(Protocol):
+    """What the router counts. Model ids are passed only when the registry knows them (else None),
+    so nothing a client sends becomes a metric label."""
+
+    def attempt_ended(
+        self,
+        operation: str,
+        provider: str,
+        model: str | None,
+        outcome: str,
+        seconds: float,
+        first_chunk_s: float | None = None,
+        usage: Usage | None = None,
+    ) -> None: ...
+
+    def request_ended(self, operation: str, outcome: str, seconds: float, attempts: int) -> None: ...
+
 
 @dataclass(frozen=True)
 class RouterPorts:
     keys: KeySource
     quota: QuotaLedger
     health: HealthStore
+    metrics: RouterMetrics

@@ -17,9 +17,9 @@ _STATIC_CACHE_SIZE = 4096
 AUTO = "auto"
 
 HOW_TO_ADD_AN_ACCOUNT = (
-    "Add one to the YAML file named by LLMAGG_CONFIG, e.g. `accounts: [{provider: groq, api_key_env: "
-    "GROQ_API_KEY}]`, export GROQ_API_KEY and restart (see README, 'Add provider accounts'); "
-    "`make demo` runs with simulated providers and needs no key."
+    "Add one with the CLI (`llmagg accounts add groq`, or `llmagg configure`), or in the YAML file named by "
+    "LLMAGG_CONFIG, e.g. `accounts: [{provider: groq, api_key_env: GROQ_API_KEY}]` with GROQ_API_KEY exported "
+    "(see README, 'Add provider accounts'); `make demo` runs with simulated providers and needs no key."
 )
 
 
@@ -60,21 +60,48 @@ class Resolver:
         self._keys = keys
         self._health = health
         self._protocols = frozenset(protocols)
-        # Providers that can be used at all: an adapter speaks their protocol and an account exists.
-        self._has_accounts = any(keys.accounts(pid) for pid in config.providers)
-        self._routable = {
-            pid: p for pid, p in config.providers.items() if p.protocol in self._protocols and keys.accounts(pid)
-        }
-        self._rotation = {pid: itertools.count() for pid in self._routable}
+        self._rotation: dict[str, itertools.count] = {}
         self._static_cache: dict[tuple[str, str, str, str], tuple[Target, ...]] = {}
+        self._derive()
+
+    def _derive(self) -> None:
+        """What follows from the key source's accounts, derived again whenever its generation changes."""
+        keys, providers = self._keys, self.config.providers
+        self._generation = keys.generation
+        self._has_accounts = any(keys.accounts(pid) for pid in providers)
+        # Providers that can be used at all: an adapter speaks their protocol and an account exists.
+        self._routable = {
+            pid: p for pid, p in providers.items() if p.protocol in self._protocols and keys.accounts(pid)
+        }
+        for pid in self._routable:
+            self._rotation.setdefault(pid, itertools.count())
+        self._static_cache.clear()
+
+    def _current(self) -> None:
+        if self._keys.generation != self._generation:
+            self._derive()
+
+    @property
+    def generation(self) -> int:
+        """The key source's generation the routable providers were derived from (after catching up)."""
+        self._current()
+        return self._generation
 
     @property
     def routable_providers(self) -> dict[str, Provider]:
+        self._current()
         return self._routable
 
     def resolve(
-        self, model: str, provider_pin: str | None, quality: str | None, model_type: str = "chat"
+        self,
+        model: str,
+        provider_pin: str | None,
+        quality: str | None,
+        model_type: str = "chat",
+        own_key: KeySource | None = None,
     ) -> Resolution:
+        """Candidates in order. With `own_key` (a request's own provider key for the pinned provider) only
+        that provider is routable, through that key's one account."""
         quality = quality or "balanced"
         if quality not in QUALITY_MODES:
             raise ServiceError(
@@ -83,26 +110,53 @@ class Resolver:
                 code="invalid_model_quality",
                 param="model_quality",
             )
-        if provider_pin and provider_pin not in self.config.providers:
-            raise ServiceError(
-                ErrorKind.NOT_FOUND,
-                f"Unknown provider {provider_pin!r}. GET /v1/models lists the providers you can route to.",
-                code="provider_not_found",
-                param="provider",
-            )
+        if provider_pin:
+            self._pinned(provider_pin)
+        if own_key is not None:
+            provider = self.own_key_provider(provider_pin)
+            self._rotation.setdefault(provider.id, itertools.count())
+            targets = self._targets(model, provider_pin, quality, model_type, {provider.id: provider})
+            return self._with_accounts(targets, own_key)
+        self._current()
         key = (model, provider_pin or "", quality, model_type)
         targets = self._static_cache.get(key)
         if targets is None:
-            targets = self._targets(model, provider_pin, quality, model_type)
+            targets = self._targets(model, provider_pin, quality, model_type, self._routable)
             if len(self._static_cache) >= _STATIC_CACHE_SIZE:
                 self._static_cache.clear()  # keys come from clients (pass-through ids): stay bounded
             self._static_cache[key] = targets
-        return self._with_accounts(targets)
+        return self._with_accounts(targets, self._keys)
+
+    def _pinned(self, pin: str) -> Provider:
+        provider = self.config.providers.get(pin)
+        if provider is None:
+            raise ServiceError(
+                ErrorKind.NOT_FOUND,
+                f"Unknown provider {pin!r}. GET /v1/models lists the providers you can route to.",
+                grpc_message=f"Unknown provider {pin!r}. ListModels lists the providers you can route to.",
+                code="provider_not_found",
+                param="provider",
+            )
+        return provider
+
+    def own_key_provider(self, pin: str | None) -> Provider:
+        """The provider a request's own key (BYOK) is for: its `provider` pin, which must be speakable."""
+        provider = self._pinned(pin) if pin else None
+        if provider is None or provider.protocol not in self._protocols:
+            raise ServiceError(
+                ErrorKind.INVALID_ARGUMENT,
+                "`x-provider-api-key` needs a `provider` pin naming a provider the router can speak to.",
+                code="own_key_needs_provider",
+                param="provider",
+            )
+        return provider
 
     # --- static part: which provider/model pairs, in which order (cached per request shape) ------
-    def _targets(self, model: str, pin: str | None, quality: str, model_type: str) -> tuple[Target, ...]:
+    def _targets(
+        self, model: str, pin: str | None, quality: str, model_type: str, routable: dict[str, Provider]
+    ) -> tuple[Target, ...]:
         providers = self.config.providers
-        if not self._has_accounts:
+        if not routable and not self._has_accounts:
             raise ServiceError(
                 ErrorKind.UNAVAILABLE,
                 f"No provider account is configured. {HOW_TO_ADD_AN_ACCOUNT}",
@@ -110,9 +164,9 @@ class Resolver:
                 retryable=False,
             )
         if model.lower() == AUTO:
-            pool = [p for p in self._routable.values() if not pin or p.id == pin]
+            pool = [p for p in routable.values() if not pin or p.id == pin]
             targets = [_ranked(Target(p, m.id, m), quality) for p in pool for m in p.models if m.type == model_type]
-            return self._routable_only(targets, model, pin)
+            return self._routable_only(targets, model, pin, routable)
         chain = self.config.fallback_chains.get(model)
         if chain is not None:
             steps = [s for s in chain if not pin or s.provider == pin]
@@ -120,10 +174,12 @@ class Resolver:
                 Target(providers[s.provider], s.model, providers[s.provider].model(s.model), (i,))
                 for i, s in enumerate(steps)
             ]
-            return self._routable_only(targets, model, pin)
+            return self._routable_only(targets, model, pin, routable)
         prefix, slash, rest = model.partition("/")
         if slash and prefix in providers and (not pin or pin == prefix):
-            return self._routable_only(self._on_provider(providers[prefix], rest, quality, model_type), model, pin)
+            return self._routable_only(
+                self._on_provider(providers[prefix], rest, quality, model_type), model, pin, routable
+            )
         targets = []
         folded = model.lower()
         for provider in providers.values():
@@ -139,7 +195,7 @@ class Resolver:
         if not targets and pin:
             # Registries are never complete: a pinned provider gets unknown model ids as given.
             targets = [Target(providers[pin], model, None)]
-        return self._routable_only(targets, model, pin)
+        return self._routable_only(targets, model, pin, routable)
 
     def _on_provider(self, provider: Provider, model: str, quality: str, model_type: str) -> list[Target]:
         known = provider.model(model)
@@ -152,8 +208,10 @@ class Resolver:
         ]
         return aliased or [Target(provider, model, None)]
 
-    def _routable_only(self, targets: list[Target], model: str, pin: str | None) -> tuple[Target, ...]:
-        usable = tuple(sorted((t for t in targets if t.provider.id in self._routable), key=lambda t: t.rank))
+    def _routable_only(
+        self, targets: list[Target], model: str, pin: str | None, routable: dict[str, Provider]
+    ) -> tuple[Target, ...]:
+        usable = tuple(sorted((t for t in targets if t.provider.id in routable), key=lambda t: t.rank))
         if usable:
             return usable
         if not targets:
@@ -162,6 +220,8 @@ class Resolver:
                 ErrorKind.NOT_FOUND,
                 f"The model {model!r} does not exist{where}. GET /v1/models lists the models you can route to; "
                 "use `provider/model` to send any model id to a provider.",
+                grpc_message=f"The model {model!r} does not exist{where}. ListModels lists the models you can "
+                "route to; use `provider/model` to send any model id to a provider.",
                 code="model_not_found",
                 param="model",
             )
@@ -177,10 +237,10 @@ class Resolver:
         )
 
     # --- dynamic part: accounts in rotation, minus the ones cooling down (circuits: see the walk) ---
-    def _with_accounts(self, targets: tuple[Target, ...]) -> Resolution:
+    def _with_accounts(self, targets: tuple[Target, ...], keys: KeySource) -> Resolution:
         ready: list[Candidate] = []
         soonest: float | None = None
-        health, keys = self._health, self._keys
+        health = self._health
         if len(targets) > 1:
             # Unmeasured targets count as fastest, so every tie gets explored once.
             targets = sorted(targets, key=lambda t: (t.rank, health.latency_ms(t.provider.id, t.model_id) or 0.0))

@@ -4,23 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+import orjson
 from opentelemetry import trace
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.logging import log_fields
 from llmagg.common.secrets import Secret
 from llmagg_router.domain.assembly import assemble
-from llmagg_router.domain.attempt import Attempt, QuotaDenied, describe, usage_of
+from llmagg_router.domain.attempt import Answer, Attempt, AttemptPlan, QuotaDenied, describe
 from llmagg_router.domain.json_limits import MAX_JSON_DEPTH, too_deep
-from llmagg_router.domain.ports import CircuitState, Headroom, HealthStore, QuotaKey, RouterPorts
+from llmagg_router.domain.own_key import OwnKey
+from llmagg_router.domain.ports import (
+    CircuitState,
+    Headroom,
+    HealthStore,
+    KeyUnavailable,
+    QuotaKey,
+    RouterMetrics,
+    RouterPorts,
+)
 from llmagg_router.domain.resolver import Resolution, Resolver
 from llmagg_router.domain.tokens import estimate_tokens
 from llmagg_router.domain.upstream import Candidate, Failure, Operation, ProviderAdapter, UpstreamError
 
+log = logging.getLogger(__name__)
 ROUTER_FIELDS = ("provider", "model_quality")  # ours; never sent upstream
 T = TypeVar("T")
 
@@ -111,6 +124,15 @@ def _streamed(body: dict[str, Any], candidate: Candidate) -> dict[str, Any]:
     return streamed
 
 
+def _finish_reasons(chunk: dict[str, Any]) -> list[str]:
+    return [str(choice["finish_reason"]) for choice in chunk.get("choices") or () if choice.get("finish_reason")]
+
+
+def _answered_messages(response: dict[str, Any]) -> list[dict[str, Any]]:
+    """The messages of a chat answer (none for embeddings: vectors are not messages)."""
+    return [choice["message"] for choice in response.get("choices") or () if isinstance(choice.get("message"), dict)]
+
+
 def _has_content(chunk: dict[str, Any]) -> bool:
     """True once a chunk carries something a client can see (the role-only first chunk does not)."""
     choices = chunk.get("choices")
@@ -142,6 +164,7 @@ class _Walk:
         self.failures: list[tuple[Candidate, UpstreamError]] = []
         self.soonest_retry_s = resolution.soonest_retry_s
         self.quota_waits: list[float] = []
+        self.keyless: list[str] = []  # candidates skipped because no key could be leased, and why
         self.min_context = 0
         self._health = health
         self._unreachable: set[str] = set()  # endpoints this request could not connect to
@@ -188,6 +211,9 @@ class _Walk:
 
     def denied(self, denial: QuotaDenied) -> None:
         self.quota_waits.append(denial.retry_after_s or self.limits.default_cooldown_s)
+
+    def no_key(self, candidate: Candidate, problem: KeyUnavailable) -> None:
+        self.keyless.append(f"{candidate.account.alias}: {problem.reason}")
 
     def failed(self, candidate: Candidate, error: UpstreamError) -> None:
         """Note the failure; raise when it must go back to the client instead of falling over."""
@@ -236,15 +262,22 @@ class _Walk:
                 ErrorKind.RESOURCE_EXHAUSTED,
                 f"Every account that can serve {self.model!r} is rate limited right now; retry after the "
                 "Retry-After header.",
+                grpc_message=f"Every account that can serve {self.model!r} is rate limited right now; retry "
+                "after the delay in the RetryInfo detail (or the retry-after trailer).",
                 code="rate_limit_exceeded",
                 retry_after_s=min(waits) if waits else self.limits.default_cooldown_s,
             )
         if not failures:
+            why = (
+                f"no key could be leased ({'; '.join(self.keyless)})"
+                if self.keyless
+                else ("the providers rejected every configured key")
+            )
             return ServiceError(
                 ErrorKind.UNAVAILABLE,
-                f"No usable account can serve {self.model!r}: the providers rejected every configured key.",
+                f"No usable account can serve {self.model!r}: {why}.",
                 code="no_usable_account",
-                retryable=False,
+                retryable=bool(self.keyless),
             )
         tried = "; ".join(f"{describe(c)}: {e.message}" for c, e in self.failures)
         if all(f.failure is Failure.TOO_LARGE for _, f in failures):
@@ -271,6 +304,68 @@ def _shutting_down() -> ServiceError:
     )
 
 
+class _RequestRecord:
+    """One request as metrics, the RPC's span and the log see it: what was asked, what served it, how it ended.
+
+    With `trace_content` the span also holds the messages asked and answered (GenAI's opt-in
+    `gen_ai.input.messages` / `gen_ai.output.messages`, as OpenAI JSON).
+    """
+
+    def __init__(
+        self,
+        metrics: RouterMetrics,
+        operation: Operation,
+        request: ParsedRequest,
+        clock: Callable[[], float],
+        trace_content: bool,
+    ) -> None:
+        self._metrics, self._operation, self._model, self._clock = metrics, operation.value, request.model, clock
+        self.trace_content = trace_content
+        self._started = clock()
+        self._span = trace.get_current_span()
+        self._span.set_attributes({"gen_ai.operation.name": self._operation, "gen_ai.request.model": request.model})
+        if trace_content and self._span.is_recording():
+            asked = request.upstream_body.get("messages", request.upstream_body.get("input"))
+            self._span.set_attribute("gen_ai.input.messages", orjson.dumps(asked).decode())
+
+    def served(self, route: Route, answer: Answer, output: list[dict[str, Any]] | None = None) -> None:
+        attributes: dict[str, Any] = {"gen_ai.provider.name": route.provider, "llmagg.attempts": route.attempts}
+        if self.trace_content and output is not None:
+            attributes["gen_ai.output.messages"] = orjson.dumps(output).decode()
+        if answer.response_model:
+            attributes["gen_ai.response.model"] = answer.response_model
+        if answer.usage:
+            attributes["gen_ai.usage.input_tokens"] = answer.usage.prompt_tokens
+            attributes["gen_ai.usage.output_tokens"] = answer.usage.completion_tokens
+        self._span.set_attributes(attributes)
+        milliseconds = round(self._ended("ok", route.attempts) * 1000)
+        tokens = f"{answer.usage.prompt_tokens}+{answer.usage.completion_tokens} tokens, " if answer.usage else ""
+        log.info(
+            "%s %s -> %s/%s via %s: %d attempt%s, %s%d ms",
+            self._operation, self._model, route.provider, route.model, route.account, route.attempts,
+            "" if route.attempts == 1 else "s", tokens, milliseconds,
+            extra=log_fields(
+                status="ok", model_asked=self._model, provider=route.provider, model=route.model,
+                account=route.account, attempts=route.attempts, latency_ms=milliseconds,
+            ),
+        )  # fmt: skip
+
+    def failed(self, error: BaseException, attempts: int) -> None:
+        outcome = error.code if isinstance(error, ServiceError) else "cancelled"
+        self._span.set_attributes({"error.type": outcome, "llmagg.attempts": attempts})
+        milliseconds = round(self._ended(outcome, attempts) * 1000)
+        log.info(
+            "%s %s failed: %s after %d attempt%s, %d ms",
+            self._operation, self._model, outcome, attempts, "" if attempts == 1 else "s", milliseconds,
+            extra=log_fields(status=outcome, model_asked=self._model, attempts=attempts, latency_ms=milliseconds),
+        )  # fmt: skip
+
+    def _ended(self, outcome: str, attempts: int) -> float:
+        seconds = self._clock() - self._started
+        self._metrics.request_ended(self._operation, outcome, seconds, attempts)
+        return seconds
+
+
 class RoutedStream:
     """A chat stream that has reached its first content; iterate it for the chunks.
 
@@ -287,9 +382,10 @@ class RoutedStream:
         rest: AsyncIterator[dict[str, Any]],
         resources: contextlib.AsyncExitStack,
         first_content_ms: float,
+        record: _RequestRecord,
     ) -> None:
         self.route = route
-        self._router, self._attempt = router, attempt
+        self._router, self._attempt, self._record = router, attempt, record
         self._head, self._rest, self._resources = head, rest, resources
         # A stream's latency is its time to first content: comparable with a non-stream answer,
         # unlike the whole stream's length.
@@ -300,37 +396,53 @@ class RoutedStream:
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         provider = self._attempt.candidate.provider.id
         last: dict[str, Any] = {}
+        finish_reasons: list[str] = []
+        answered: list[dict[str, Any]] | None = [] if self._record.trace_content else None
         try:
-            with self._router.interruptible():
-                for chunk in self._head:
-                    chunk["provider"] = provider
-                    last = chunk
-                    yield chunk
-                self._head = []
-                while True:
-                    try:
-                        async with asyncio.timeout_at(self._deadline):
-                            chunk = await anext(self._rest)
-                    except StopAsyncIteration:
-                        break
-                    chunk["provider"] = provider
-                    last = chunk
-                    yield chunk
-        except UpstreamError as error:
-            await self._attempt.fail(error)
-            raise ServiceError(
-                ErrorKind.UNAVAILABLE,
-                f"The upstream {provider} failed after the response had started: {error.message}",
-                code="upstream_stream_interrupted",
-            ) from error
-        except TimeoutError:
-            raise ServiceError(
-                ErrorKind.DEADLINE_EXCEEDED,
-                f"The stream ran longer than {self._router.limits.stream_max_s:g}s, the longest a stream may run.",
-                code="stream_time_limit",
-            ) from None
+            try:
+                with self._router.interruptible():
+                    for chunk in self._head:
+                        chunk["provider"] = provider
+                        last = chunk
+                        finish_reasons += _finish_reasons(chunk)
+                        if answered is not None:
+                            answered.append(chunk)
+                        yield chunk
+                    self._head = []
+                    while True:
+                        try:
+                            async with asyncio.timeout_at(self._deadline):
+                                chunk = await anext(self._rest)
+                        except StopAsyncIteration:
+                            break
+                        chunk["provider"] = provider
+                        last = chunk
+                        finish_reasons += _finish_reasons(chunk)
+                        if answered is not None:
+                            answered.append(chunk)
+                        yield chunk
+            except UpstreamError as error:
+                await self._attempt.fail(error)
+                raise ServiceError(
+                    ErrorKind.UNAVAILABLE,
+                    f"The upstream {provider} failed after the response had started: {error.message}",
+                    code="upstream_stream_interrupted",
+                ) from error
+            except TimeoutError:
+                raise ServiceError(
+                    ErrorKind.DEADLINE_EXCEEDED,
+                    f"The stream ran longer than {self._router.limits.stream_max_s:g}s, the longest a stream may run.",
+                    code="stream_time_limit",
+                ) from None
+        except BaseException as error:
+            self._record.failed(error, self.route.attempts)
+            raise
         else:
-            await self._attempt.succeed(usage_of(last), self._first_content_ms)
+            answer = replace(Answer.of(last, self._first_content_ms), finish_reasons=tuple(finish_reasons))
+            await self._attempt.succeed(answer, self._first_content_ms)
+            self._record.served(
+                self.route, answer, None if answered is None else _answered_messages(assemble(answered))
+            )
         finally:
             await self.aclose()
 
@@ -351,11 +463,13 @@ class Router:
         adapters: Mapping[str, ProviderAdapter],
         limits: RouterLimits,
         clock: Callable[[], float] = time.monotonic,
+        trace_content: bool = False,
     ) -> None:
         self.resolver = resolver
         self.ports = ports
         self.adapters = adapters
         self.limits = limits
+        self.trace_content = trace_content
         self._clock = clock
         self._running: set[asyncio.Task[Any]] = set()
         self._interrupted = False
@@ -384,37 +498,47 @@ class Router:
         finally:
             self._running.discard(task)
 
-    async def complete(self, body: Any, operation: Operation = Operation.CHAT) -> RoutedResponse:
+    async def complete(
+        self, body: Any, operation: Operation = Operation.CHAT, own_key: Secret | None = None
+    ) -> RoutedResponse:
+        """One JSON exchange. `own_key`: the client's own provider key for this request (BYOK)."""
         request = parse_request(body, operation)
+        record = _RequestRecord(self.ports.metrics, operation, request, self._clock, self.trace_content)
         streamed = operation is Operation.CHAT and self.limits.stream_upstream
 
         async def call(attempt: Attempt, key: Secret | None) -> RoutedResponse:
             candidate = attempt.candidate
             upstream_body = _upstream_body(request.upstream_body, candidate)
+            first_content_ms = None
             if streamed:
-                response = await self._collect(attempt, key, _streamed(upstream_body, candidate))
+                response, first_content_ms = await self._collect(attempt, key, _streamed(upstream_body, candidate))
             else:
                 adapter = self.adapters[candidate.provider.protocol]
                 response = await adapter.request(candidate, key, operation, upstream_body)
-            await attempt.succeed(usage_of(response), attempt.elapsed_ms())
+            answer = Answer.of(response, first_content_ms or attempt.elapsed_ms())
+            await attempt.succeed(answer, first_content_ms)
             response["provider"] = candidate.provider.id
-            return RoutedResponse(response, _route(attempt))
+            routed = RoutedResponse(response, _route(attempt))
+            record.served(routed.route, answer, _answered_messages(response) if record.trace_content else None)
+            return routed
 
         with self.interruptible():
-            return await self._walk(request, operation, call)
+            return await self._walk(request, operation, call, record, own_key)
 
-    async def open_stream(self, body: Any) -> RoutedStream:
+    async def open_stream(self, body: Any, own_key: Secret | None = None) -> RoutedStream:
         request = parse_request(body, Operation.CHAT)
+        record = _RequestRecord(self.ports.metrics, Operation.CHAT, request, self._clock, self.trace_content)
 
         async def call(attempt: Attempt, key: Secret | None) -> RoutedStream:
             upstream_body = _upstream_body(request.upstream_body, attempt.candidate)
             async with contextlib.AsyncExitStack() as resources:
                 head, rest = await self._first_content(attempt, key, upstream_body, resources)
                 owned = resources.pop_all()  # the stream owns the connection from here on
-            return RoutedStream(self, attempt, _route(attempt), head, rest, owned, attempt.elapsed_ms())
+            first_content_ms = attempt.elapsed_ms()
+            return RoutedStream(self, attempt, _route(attempt), head, rest, owned, first_content_ms, record)
 
         with self.interruptible():
-            return await self._walk(request, Operation.CHAT, call)
+            return await self._walk(request, Operation.CHAT, call, record, own_key)
 
     async def _first_content(
         self,
@@ -440,37 +564,70 @@ class Router:
             raise UpstreamError(Failure.TIMEOUT, f"no content within {self.limits.first_byte_timeout_s:g}s") from None
         return head, rest
 
-    async def _collect(self, attempt: Attempt, key: Secret | None, body: dict[str, Any]) -> dict[str, Any]:
-        """A whole answer, read as a stream: first content within the first-byte timeout, all within the cap."""
+    async def _collect(
+        self, attempt: Attempt, key: Secret | None, body: dict[str, Any]
+    ) -> tuple[dict[str, Any], float]:
+        """A whole answer, read as a stream: first content within the first-byte timeout, all within the cap.
+        With the time its first content took."""
         async with contextlib.AsyncExitStack() as resources:
             chunks, rest = await self._first_content(attempt, key, body, resources, self.limits.max_answer_bytes)
+            first_content_ms = attempt.elapsed_ms()
             try:
                 async with asyncio.timeout(self.limits.stream_max_s):
                     chunks += [chunk async for chunk in rest]
             except TimeoutError:
                 raise UpstreamError(Failure.TIMEOUT, f"no whole answer within {self.limits.stream_max_s:g}s") from None
-        return assemble(chunks)
+        return assemble(chunks), first_content_ms
 
     async def _walk(
-        self, request: ParsedRequest, operation: Operation, call: Callable[[Attempt, Secret | None], Awaitable[T]]
+        self,
+        request: ParsedRequest,
+        operation: Operation,
+        call: Callable[[Attempt, Secret | None], Awaitable[T]],
+        record: _RequestRecord,
+        own_key: Secret | None = None,
     ) -> T:
         """Try the candidates in order under one deadline until `call` succeeds for one of them."""
-        model_type = "chat" if operation is Operation.CHAT else "embedding"
-        resolution = self.resolver.resolve(request.model, request.provider, request.quality, model_type)
-        headroom = await self.ports.quota.headroom([c.quota_key for c in resolution.candidates])
-        walk = _Walk(resolution, headroom, self.ports.health, request.model, self.limits)
-        estimated_tokens = estimate_tokens(request.upstream_body)
+        attempts = 0
+        try:
+            model_type = "chat" if operation is Operation.CHAT else "embedding"
+            ports, keys = self.ports, None
+            if own_key is not None:
+                keys = OwnKey(self.resolver.own_key_provider(request.provider), own_key)
+                ports = replace(ports, keys=keys)
+            resolution = self.resolver.resolve(request.model, request.provider, request.quality, model_type, keys)
+            headroom = await ports.quota.headroom([c.quota_key for c in resolution.candidates])
+            walk = _Walk(resolution, headroom, ports.health, request.model, self.limits)
+            plan = AttemptPlan(
+                operation.value, estimate_tokens(request.upstream_body), self.limits.default_cooldown_s, self._clock
+            )
+            try:
+                return await self._first_success(walk, plan, call, request.model, ports)
+            finally:
+                attempts = walk.attempts
+        except BaseException as error:
+            record.failed(error, attempts)
+            raise
 
+    async def _first_success(
+        self,
+        walk: _Walk,
+        plan: AttemptPlan,
+        call: Callable[[Attempt, Secret | None], Awaitable[T]],
+        model: str,
+        ports: RouterPorts,
+    ) -> T:
         async def first_success() -> T:
             for candidate in walk.candidates():
                 number = walk.attempts + 1
-                attempt = Attempt(
-                    self.ports, candidate, number, estimated_tokens, self.limits.default_cooldown_s, self._clock
-                )
+                attempt = Attempt(ports, candidate, number, plan)
                 try:
                     key = await attempt.begin()
                 except QuotaDenied as denial:
                     walk.denied(denial)
+                    continue
+                except KeyUnavailable as problem:
+                    walk.no_key(candidate, problem)
                     continue
                 walk.attempts = number
                 try:
@@ -491,7 +648,7 @@ class Router:
         except TimeoutError:
             raise ServiceError(
                 ErrorKind.DEADLINE_EXCEEDED,
-                f"No candidate for {request.model!r} answered within the request deadline.",
+                f"No candidate for {model!r} answered within the request deadline.",
                 code="request_timeout",
             ) from None
 

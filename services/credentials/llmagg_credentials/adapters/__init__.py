@@ -1,0 +1,1 @@
+"""Stores behind the domain's `Store` port: Vault/OpenBao KV v2, and memory."""

@@ -1,0 +1,1 @@
+"""Accounts, client keys and who may do what: no grpc, no Vault client."""

@@ -1,0 +1,130 @@
+"""Who may call what: the gateway's ext_authz decision per request, and the service's own RPC rules.
+
+Two identities reach the service: client keys (admin or client scope) and the router's service
+token. Management needs an admin key; the account listing also answers the router; leases and
+outcome reports answer the router only.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+from dataclasses import dataclass
+
+from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.secrets import Secret
+from llmagg_credentials.domain.client_keys import ADMIN, UNAVAILABLE, ClientKeys, Verdict
+
+# Request paths that manage accounts and keys (REST through the transcoder, or gRPC): admin keys only.
+ADMIN_PATHS = (
+    "/v1/admin/",
+    "/llmagg.credentials.v1.CredentialsService/",
+    "/llmagg.router.v1.RouterService/GetRoutingState",
+)
+CLIENT_ID_HEADER = "x-llmagg-client-id"
+CLIENT_SCOPE_HEADER = "x-llmagg-client-scope"
+
+
+class Caller(enum.Enum):
+    ADMIN = "admin"
+    ROUTER = "router"
+
+
+# Which callers each RPC of CredentialsService answers.
+RULES: dict[str, frozenset[Caller]] = {
+    "AddAccount": frozenset({Caller.ADMIN}),
+    "ListAccounts": frozenset({Caller.ADMIN, Caller.ROUTER}),
+    "GetAccount": frozenset({Caller.ADMIN}),
+    "UpdateAccount": frozenset({Caller.ADMIN}),
+    "RotateAccountKey": frozenset({Caller.ADMIN}),
+    "DeleteAccount": frozenset({Caller.ADMIN}),
+    "Lease": frozenset({Caller.ROUTER}),
+    "ReportOutcome": frozenset({Caller.ROUTER}),
+    "CreateClientKey": frozenset({Caller.ADMIN}),
+    "ListClientKeys": frozenset({Caller.ADMIN}),
+    "RevokeClientKey": frozenset({Caller.ADMIN}),
+}
+
+
+def bearer(authorization: str) -> str:
+    """The key of an `Authorization: Bearer <key>` header ("" when there is none)."""
+    scheme, _, value = authorization.strip().partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def is_admin_path(path: str) -> bool:
+    return path.startswith(ADMIN_PATHS)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The gateway's verdict on one request."""
+
+    status: int  # 200, 401, 403 or 503
+    verdict: Verdict
+    code: str = ""
+    message: str = ""
+    # The service behind an admin path checks the key again itself, so it keeps the header;
+    # every other request loses it before it goes on (it must never reach a provider).
+    keep_authorization: bool = False
+
+    @property
+    def allowed(self) -> bool:
+        return self.status == 200
+
+    def openai_error(self) -> dict:
+        error_type = {401: "authentication_error", 403: "permission_error"}.get(
+            self.status, "service_unavailable_error"
+        )
+        return {"error": {"message": self.message, "type": error_type, "param": None, "code": self.code}}
+
+
+class Access:
+    def __init__(self, keys: ClientKeys, router_token: Secret | None) -> None:
+        self._keys = keys
+        self._router_token = router_token.reveal().encode() if router_token else None
+
+    async def decide(self, path: str, authorization: str) -> Decision:
+        """ext_authz: any valid key on model routes, an admin key on admin routes."""
+        verdict = await self._keys.verify(bearer(authorization))
+        if verdict is UNAVAILABLE:
+            return Decision(503, verdict, verdict.problem, verdict.message)
+        if not verdict.ok:
+            return Decision(401, verdict, verdict.problem, verdict.message)
+        admin_path = is_admin_path(path)
+        if admin_path and verdict.scope != ADMIN:
+            return Decision(
+                403,
+                verdict,
+                "insufficient_scope",
+                "This route manages accounts and keys and needs an admin key; this key may call the model routes only.",
+            )
+        return Decision(200, verdict, keep_authorization=admin_path)
+
+    def _is_router(self, token: str) -> bool:
+        return self._router_token is not None and hmac.compare_digest(token.encode(), self._router_token)
+
+    async def require(self, method: str, service_token: str, authorization: str) -> Caller:
+        """The caller of `method`, or UNAUTHENTICATED / PERMISSION_DENIED."""
+        allowed = RULES[method]
+        if service_token:
+            if not self._is_router(service_token):
+                raise ServiceError(ErrorKind.UNAUTHENTICATED, "Unknown service token.", code="invalid_service_token")
+            caller = Caller.ROUTER
+        else:
+            verdict = await self._keys.verify(bearer(authorization))
+            if verdict is UNAVAILABLE:
+                raise ServiceError(ErrorKind.UNAVAILABLE, verdict.message, code=verdict.problem)
+            if not verdict.ok:
+                raise ServiceError(ErrorKind.UNAUTHENTICATED, verdict.message, code=verdict.problem)
+            if verdict.scope != ADMIN:
+                raise ServiceError(
+                    ErrorKind.PERMISSION_DENIED,
+                    f"{method} needs an admin key; this key may call the model routes only.",
+                    code="insufficient_scope",
+                )
+            caller = Caller.ADMIN
+        if caller not in allowed:
+            who = "the router's service token" if allowed == {Caller.ROUTER} else "an admin key"
+            raise ServiceError(ErrorKind.PERMISSION_DENIED, f"{method} answers {who} only.", code="not_allowed")
+        return caller

@@ -1,0 +1,201 @@
+"""Client API keys: created with a secret shown once, stored as a salted hash, verified, revoked.
+
+A key reads `sk-llmagg-<id>-<secret>`: the public id finds its one stored record, HMAC-SHA256 with the
+record's salt checks the rest. Verdicts are cached for `cache_ttl_s` under a SHA-256 of the presented
+key (never the key), so the gateway's check of each request costs a dictionary lookup; a revocation
+therefore takes effect within that TTL everywhere, and at once on the replica that revoked. While the
+store is down, keys verified before are still checked against the records last read.
+`LLMAGG_ADMIN_KEY`, when set, is an admin key of id `admin-env` that lives only in the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.logging import log_fields
+from llmagg.common.secrets import Secret
+from llmagg_credentials.domain.errors import invalid, not_found, store_errors
+from llmagg_credentials.domain.records import ClientKeyRecord, Clock, timestamp, utc_now
+from llmagg_credentials.domain.store import CLIENT_KEYS, Store, StoreUnavailable, VersionConflict
+
+log = logging.getLogger(__name__)
+
+ADMIN, CLIENT = "admin", "client"
+SCOPES = (ADMIN, CLIENT)
+ENV_ADMIN_ID = "admin-env"
+PREFIX = "sk-llmagg-"
+_ID = re.compile(r"^[0-9a-f]{12}$")
+_MAX_CACHED = 10_000
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a presented key is worth: a client id and scope, or a problem (code + message)."""
+
+    client_id: str = ""
+    scope: str = ""
+    problem: str = ""  # "missing_api_key" | "invalid_api_key" | "credential_store_unavailable"
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
+
+
+MISSING = Verdict(
+    problem="missing_api_key",
+    message="You didn't provide an API key. Send it as `Authorization: Bearer <key>` "
+    "(`llmagg keys create` makes one; see README, 'Client API keys').",
+)
+INVALID = Verdict(problem="invalid_api_key", message="Incorrect API key provided, or the key was revoked.")
+UNAVAILABLE = Verdict(
+    problem="credential_store_unavailable",
+    message="The key store is unavailable and this key was not seen before; retry shortly.",
+)
+
+
+def _digest(salt: bytes, secret: str) -> str:
+    return hmac.new(salt, secret.encode(), hashlib.sha256).hexdigest()
+
+
+def _key_id(presented: str) -> str | None:
+    if not presented.startswith(PREFIX):
+        return None
+    key_id, dash, rest = presented[len(PREFIX) :].partition("-")
+    return key_id if dash and rest and _ID.match(key_id) else None
+
+
+class ClientKeys:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        cache_ttl_s: float = 10.0,
+        env_admin_key: Secret | None = None,
+        clock: Clock = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._ttl = cache_ttl_s
+        self._env_admin = hashlib.sha256(env_admin_key.reveal().encode()).digest() if env_admin_key else None
+        self._clock = clock
+        self._monotonic = monotonic
+        self._verdicts: dict[bytes, tuple[Verdict, float]] = {}
+        self._known: dict[str, ClientKeyRecord] = {}  # last record read per id: checks while the store is down
+
+    # --- management ---------------------------------------------------------------------------------
+    async def create(self, name: str, scope: str) -> tuple[ClientKeyRecord, Secret]:
+        scope = scope or CLIENT
+        if scope not in SCOPES:
+            raise invalid(f"`scope` must be one of {', '.join(SCOPES)}; got {scope!r}.", "invalid_scope", "scope")
+        if len(name) > 100 or not name.isprintable():
+            raise invalid("`name` must be at most 100 printable characters.", "invalid_name", "name")
+        for _ in range(3):  # a 48-bit id clashes almost never; never twice in a row
+            key_id = secrets.token_hex(6)
+            secret = f"{PREFIX}{key_id}-{secrets.token_urlsafe(24)}"
+            salt = secrets.token_bytes(16)
+            record = ClientKeyRecord(
+                id=key_id,
+                name=name,
+                scope=scope,
+                salt=salt.hex(),
+                digest=_digest(salt, secret),
+                created_at=timestamp(self._clock),
+            )
+            try:
+                with store_errors():
+                    version = await self._store.write(CLIENT_KEYS, key_id, record.document(), version=0)
+            except VersionConflict:
+                continue
+            stored = replace(record, version=version)
+            self._known[key_id] = stored
+            log.info("client key created", extra=log_fields(client_id=key_id, scope=scope))
+            return stored, Secret(secret)
+        raise ServiceError(ErrorKind.INTERNAL, "Could not allocate a key id; retry.", code="key_id_clash")
+
+    async def list(self) -> list[ClientKeyRecord]:
+        with store_errors():
+            names = await self._store.names(CLIENT_KEYS)
+            records = []
+            for name in names:
+                document = await self._store.read(CLIENT_KEYS, name)
+                if document is not None:
+                    records.append(ClientKeyRecord.from_document(document.data, document.version))
+        return sorted(records, key=lambda r: (r.created_at, r.id))
+
+    async def revoke(self, key_id: str) -> ClientKeyRecord:
+        missing = not_found(f"The client key {key_id!r}", "key_not_found")
+        if not _ID.match(key_id):
+            raise missing
+        for _ in range(5):
+            with store_errors():
+                document = await self._store.read(CLIENT_KEYS, key_id)
+            if document is None:
+                raise missing
+            record = ClientKeyRecord.from_document(document.data, document.version)
+            if record.revoked:
+                return record
+            revoked = replace(record, revoked_at=timestamp(self._clock))
+            try:
+                with store_errors():
+                    version = await self._store.write(CLIENT_KEYS, key_id, revoked.document(), version=record.version)
+            except VersionConflict:
+                continue
+            revoked = replace(revoked, version=version)
+            self._known[key_id] = revoked
+            self._verdicts = {k: v for k, v in self._verdicts.items() if v[0].client_id != key_id}
+            log.info("client key revoked", extra=log_fields(client_id=key_id))
+            return revoked
+        raise ServiceError(ErrorKind.UNAVAILABLE, f"The key {key_id!r} kept changing; retry.", code="conflict")
+
+    async def has_admin(self) -> bool:
+        """Whether any usable admin key exists (the environment's counts)."""
+        if self._env_admin is not None:
+            return True
+        return any(r.scope == ADMIN and not r.revoked for r in await self.list())
+
+    # --- verification -------------------------------------------------------------------------------
+    async def verify(self, presented: str) -> Verdict:
+        if not presented:
+            return MISSING
+        fingerprint = hashlib.sha256(presented.encode()).digest()
+        now = self._monotonic()
+        cached = self._verdicts.get(fingerprint)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        verdict = await self._check(presented, fingerprint)
+        if verdict is not UNAVAILABLE:
+            if len(self._verdicts) >= _MAX_CACHED:
+                self._verdicts.clear()  # presented keys come from anyone: stay bounded
+            self._verdicts[fingerprint] = (verdict, now + self._ttl)
+        return verdict
+
+    async def _check(self, presented: str, fingerprint: bytes) -> Verdict:
+        if self._env_admin is not None and hmac.compare_digest(fingerprint, self._env_admin):
+            return Verdict(client_id=ENV_ADMIN_ID, scope=ADMIN)
+        key_id = _key_id(presented)
+        if key_id is None:
+            return INVALID
+        try:
+            document = await self._store.read(CLIENT_KEYS, key_id)
+        except StoreUnavailable:
+            record = self._known.get(key_id)
+            if record is None:
+                return UNAVAILABLE
+        else:
+            if document is None:
+                self._known.pop(key_id, None)
+                return INVALID
+            record = ClientKeyRecord.from_document(document.data, document.version)
+            self._known[key_id] = record
+        if record.revoked or not hmac.compare_digest(_digest(bytes.fromhex(record.salt), presented), record.digest):
+            return INVALID
+        return Verdict(client_id=record.id, scope=record.scope)

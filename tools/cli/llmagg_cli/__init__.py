@@ -1,0 +1,1 @@
+"""`llmagg`, the command line of llm-aggregator: one module per command group."""

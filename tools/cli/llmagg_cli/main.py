@@ -1,0 +1,49 @@
+"""`llmagg`: the entry point. Each command group (accounts, keys, configure, ...) is a module with a
+`register(commands, common)`; adding one is a module and a line in GROUPS."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from llmagg_cli import accounts, configure, keys, status
+from llmagg_cli.client import DEFAULT_URL, AdminClient, admin_key
+from llmagg_cli.errors import OK, CliError
+
+GROUPS = (accounts, keys, configure, status)
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=os.environ.get("LLMAGG_URL", DEFAULT_URL), help="the gateway (LLMAGG_URL)")
+    common.add_argument(
+        "--admin-key-file", help="file holding the admin key (default: LLMAGG_ADMIN_KEY, .run/admin-key)"
+    )
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    root = argparse.ArgumentParser(
+        prog="llmagg",
+        description="Manage an llm-aggregator gateway: provider accounts, client keys, the routing state. Exit codes: 0 ok, "
+        "1 refused, 2 usage, 3 not found, 4 already exists, 5 not allowed, 6 unreachable.",
+    )
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in GROUPS:
+        group.register(commands, common)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        client = AdminClient(args.url, admin_key(args.admin_key_file))
+        args.func(client, args)
+    except CliError as error:
+        sys.stderr.write(f"llmagg: {error.message}\n")
+        return error.code
+    except KeyboardInterrupt:
+        return 130
+    return OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
