@@ -43,6 +43,8 @@ SCENARIOS: dict[str, tuple[dict | None, str, int]] = {
     "bad-key-backup": (None, "bad-key", 1),
     "watch-429": ({"type": "429", "retry_after": 600}, "watched-fallback", 5),
     "watch-backup": (None, "watched-fallback", 1),
+    "or-down": ({"type": "503"}, "openrouter-first", 5),
+    "or-next": (None, "openrouter-next", 5),
 }
 
 ROUTER_TEST_ENV = {

@@ -51,6 +51,15 @@ def test_a_complete_entry_loads_with_every_field():
     )
 
 
+def test_capabilities_left_out_are_unknown_and_an_empty_list_means_none():
+    def model(**changes):
+        return next(iter(merge_providers(with_model(**changes), complete=True).values())).models[0]
+
+    assert model().capabilities is None
+    assert model(capabilities=[]).capabilities == frozenset()
+    assert model(capabilities=["tools", "vision"], max_output_tokens=8192).capabilities == {"tools", "vision"}
+
+
 @pytest.mark.parametrize(
     ("entries", "message"),
     [
@@ -76,6 +85,9 @@ def test_a_complete_entry_loads_with_every_field():
         (with_model(aliases=["x", "X"]), r"repeats an alias"),
         (with_model(free="yes"), r"free must be true or false"),
         (with_provider(drop_params=[""]), r"drop_params must be a non-empty list of field names"),
+        (with_model(capabilities=["tools", "telepathy"]), r"unknown capabilities \['telepathy'\]"),
+        (with_model(capabilities="tools"), r"capabilities must be a list"),
+        (with_model(max_output_tokens=0), r"max_output_tokens must be an integer of at least 1"),
         (with_provider(models=[COMPLETE_PROVIDER["models"][0]] * 2), r"models \['acme-1'\] are listed twice"),
         (with_provider() * 2, r"provider 'acme' is listed twice"),
     ],

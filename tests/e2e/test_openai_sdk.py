@@ -106,6 +106,30 @@ def test_a_fallback_chain_is_tried_in_its_order(client, simulator):
 # --- fallback: each scenario's providers are tried in their order, exactly once each ---------------
 
 
+def test_openrouter_style_models_are_tried_in_order(client, simulator):
+    providers = scenario(simulator, "openrouter-first") + scenario(simulator, "openrouter-next")
+    raw = client.chat.completions.with_raw_response.create(
+        model="openrouter-first", messages=HELLO, extra_body={"models": ["openrouter-first", "openrouter-next"]}
+    )
+    assert raw.parse().provider == "or-next" and raw.headers["x-llmagg-attempts"] == "2"
+    assert arrivals(simulator, providers) == ["or-down", "or-next"]
+    assert "models" not in simulator.requests("or-next")[-1]["body"]  # OpenRouter's fields stay here
+
+
+def test_openrouter_style_provider_order_without_fallbacks(client, simulator):
+    providers = scenario(simulator, "three-step")
+    raw = client.chat.completions.with_raw_response.create(
+        model="three-step", messages=HELLO, extra_body={"provider": {"order": ["step-ok"], "allow_fallbacks": False}}
+    )
+    assert raw.parse().provider == "step-ok" and raw.headers["x-llmagg-attempts"] == "1"
+    assert arrivals(simulator, providers) == ["step-ok"]
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.chat.completions.create(
+            model="three-step", messages=HELLO, extra_body={"provider": {"only": ["sim-fast"]}}
+        )
+    assert raised.value.code == "no_allowed_providers" and arrivals(simulator, providers) == ["step-ok"]
+
+
 def test_a_429ing_provider_falls_over_to_a_healthy_one(client, simulator):
     providers = scenario(simulator, "fallback-429")
     raw = client.chat.completions.with_raw_response.create(model="fallback-429", messages=HELLO)
@@ -262,8 +286,20 @@ def test_without_accounts_a_chat_request_says_how_to_add_one(empty_stack):
 def test_a_3_mib_prompt_passes_the_gateway_and_the_router(client, simulator):
     simulator.reset("sim-fast")
     big = "word " * (3 * 1024 * 1024 // 5)
-    client.chat.completions.create(model="sim-fast/sim-small", messages=[{"role": "user", "content": big}])
+    # A model id the registry does not list: no known context window to skip it for (sim-small's
+    # 32k would, before any call: see the next test).
+    client.chat.completions.create(model="sim-fast/a-long-context-model", messages=[{"role": "user", "content": big}])
     assert len(simulator.requests("sim-fast")[-1]["body"]["messages"][0]["content"]) == len(big)
+
+
+def test_a_prompt_longer_than_every_candidates_window_is_a_400_before_any_call(client, simulator):
+    simulator.reset("sim-fast")
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(
+            model="sim-fast/sim-small", messages=[{"role": "user", "content": "word " * 40_000}]
+        )
+    assert (raised.value.code, raised.value.param) == ("context_length_exceeded", "messages")
+    assert simulator.requests("sim-fast") == []
 
 
 def test_no_key_reaches_any_log(client, client_key, stack, simulator):

@@ -16,6 +16,8 @@ PROTOCOLS = frozenset({"openai", "anthropic", "gemini", "cohere", "nlpcloud"})
 AUTH_STYLES = frozenset({"bearer", "token", "x-api-key", "x-goog-api-key", "none"})
 TIERS = frozenset({"free", "trial", "paid"})  # paid: bring your own key
 MODEL_TYPES = frozenset({"chat", "embedding"})
+# What a chat model can do beyond text: call tools, answer in JSON (any, or to a schema), read images.
+CAPABILITIES = frozenset({"tools", "json_object", "json_schema", "vision"})
 # Quota dimensions as providers publish them: requests or tokens per minute/hour/day/month.
 COUNT_LIMITS = frozenset({"rpm", "rph", "rpd", "rpmonth", "tpm", "tph", "tpd", "tpmonth", "neurons_per_day"})
 AMOUNT_LIMITS = frozenset({"credits_usd"})
@@ -41,6 +43,9 @@ class Model:
     free: bool = True
     name: str = ""
     limits: Mapping[str, float] = field(default_factory=dict)
+    # None: not known (a request needing one may still go there, after models known to have it).
+    capabilities: frozenset[str] | None = None
+    max_output_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +169,15 @@ def check_limits(value: Any, where: str) -> dict[str, float]:
     return _limits(value, where)
 
 
+def _capabilities(value: Any, where: str) -> frozenset[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RegistryError(f"{where} must be a list (empty: none of {sorted(CAPABILITIES)})")
+    unknown = set(value) - CAPABILITIES
+    if unknown:
+        raise RegistryError(f"{where} has unknown capabilities {sorted(unknown)}; known: {sorted(CAPABILITIES)}")
+    return frozenset(value)
+
+
 def _names(value: Any, where: str) -> frozenset[str]:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
         raise RegistryError(f"{where} must be a non-empty list of field names")
@@ -175,6 +189,7 @@ class _Field:
     check: Check
     required: bool = False  # in every entry, the user's too
     complete: bool = False  # in every shipped entry
+    empty: bool = False  # an empty value means something (capabilities: []: none), rather than "left out"
 
 
 MODEL_FIELDS: dict[str, _Field] = {
@@ -186,6 +201,8 @@ MODEL_FIELDS: dict[str, _Field] = {
     "free": _Field(_flag),
     "name": _Field(_text),
     "limits": _Field(_limits),
+    "capabilities": _Field(_capabilities, empty=True),
+    "max_output_tokens": _Field(_integer(1)),
 }
 
 PROVIDER_FIELDS: dict[str, _Field] = {
@@ -214,6 +231,9 @@ def _checked(entry: Any, fields: dict[str, _Field], where: str, complete: bool) 
     checked = {}
     for name, spec in fields.items():
         value = entry.get(name)
+        if spec.empty and value is not None:
+            checked[name] = spec.check(value, f"{where}.{name}")
+            continue
         if not complete and value in (None, [], {}) and not spec.required:
             value = None  # the user's entries may leave a field empty: it keeps its default
         if value is None:

@@ -20,7 +20,7 @@ PROVIDERS = [
         "base_url": "https://fast.example/v1",
         "speed": 5,
         "models": [
-            {"id": "llama-8b", "quality": 1, "context_window": 8000, "aliases": ["llama-8b"]},
+            {"id": "llama-8b", "quality": 1, "context_window": 8000, "aliases": ["llama-8b"], "capabilities": []},
             {"id": "llama-70b", "quality": 3, "context_window": 32000, "aliases": ["llama-70b"]},
         ],
     },
@@ -31,7 +31,14 @@ PROVIDERS = [
         "base_url": "https://smart.example/v1",
         "speed": 2,
         "models": [
-            {"id": "meta/llama-70b-instruct", "quality": 3, "context_window": 128000, "aliases": ["llama-70b"]},
+            {
+                "id": "meta/llama-70b-instruct",
+                "quality": 3,
+                "context_window": 128000,
+                "aliases": ["llama-70b"],
+                "capabilities": ["tools", "json_schema"],
+                "max_output_tokens": 4096,
+            },
             {"id": "big-model", "quality": 5, "context_window": 200000},
             {"id": "embed-1", "type": "embedding", "context_window": 8000},
         ],

@@ -10,6 +10,7 @@ from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.registry import Model, Provider
 from llmagg_router.domain.config import RoutingConfig
 from llmagg_router.domain.ports import HealthStore, KeySource
+from llmagg_router.domain.preferences import NO_PREFERENCES, Preferences, split_variant
 from llmagg_router.domain.upstream import Candidate
 
 QUALITY_MODES = ("fastest", "balanced", "best_quality")
@@ -39,6 +40,33 @@ class Resolution:
     soonest_retry_s: float | None
 
 
+def _preferred(target: Target, preferences: Preferences) -> tuple:
+    """A target's rank under the request's preferences: `provider.order` first, then models known to
+    have what the request needs, then the sort asked for (free before trial credits in every sort)
+    or the quality mode's own rank."""
+    rank = target.rank
+    if preferences.sort:
+        model = target.model
+        free = 0 if (model.free if model else target.provider.tier == "free") else 1
+        # price: free first, then observed latency; latency: observed latency (the tie-break the
+        # accounts step sorts by); throughput: the provider's serving speed.
+        rank = (free, -target.provider.speed) if preferences.sort == "throughput" else (free,)
+    unknown = 1 if preferences.needs and (target.model is None or target.model.capabilities is None) else 0
+    return (preferences.order_position(target.provider.id), unknown, *rank)
+
+
+def _none_allowed(model: str, preferences: Preferences) -> ServiceError:
+    return ServiceError(
+        ErrorKind.NOT_FOUND,
+        f"No provider allowed by this request's preferences can serve {model!r}"
+        + (f" with {', '.join(sorted(preferences.needs))}" if preferences.needs else "")
+        + ". Check `provider.only`, `provider.ignore`, `provider.order` with `allow_fallbacks: false`, "
+        "`:free` and `require_parameters`.",
+        code="no_allowed_providers",
+        param="provider",
+    )
+
+
 def _ranked(target: Target, quality: str, exact: bool = True) -> Target:
     """Rank: free before paid, then an exact id before an alias match, then the quality mode."""
     model, speed = target.model, target.provider.speed
@@ -61,7 +89,8 @@ class Resolver:
         self._health = health
         self._protocols = frozenset(protocols)
         self._rotation: dict[str, itertools.count] = {}
-        self._static_cache: dict[tuple[str, str, str, str], tuple[Target, ...]] = {}
+        self._static_cache: dict[tuple[str, str, str, str, Preferences], tuple[Target, ...]] = {}
+        self._known_ids = {m.id.lower() for p in config.providers.values() for m in p.models}
         self._derive()
 
     def _derive(self) -> None:
@@ -99,6 +128,7 @@ class Resolver:
         quality: str | None,
         model_type: str = "chat",
         own_key: KeySource | None = None,
+        preferences: Preferences = NO_PREFERENCES,
     ) -> Resolution:
         """Candidates in order. With `own_key` (a request's own provider key for the pinned provider) only
         that provider is routable, through that key's one account."""
@@ -115,17 +145,80 @@ class Resolver:
         if own_key is not None:
             provider = self.own_key_provider(provider_pin)
             self._rotation.setdefault(provider.id, itertools.count())
-            targets = self._targets(model, provider_pin, quality, model_type, {provider.id: provider})
+            targets = self._planned(model, provider_pin, quality, model_type, {provider.id: provider}, preferences)
             return self._with_accounts(targets, own_key)
         self._current()
-        key = (model, provider_pin or "", quality, model_type)
+        key = (model, provider_pin or "", quality, model_type, preferences)
         targets = self._static_cache.get(key)
         if targets is None:
-            targets = self._targets(model, provider_pin, quality, model_type, self._routable)
+            targets = self._planned(model, provider_pin, quality, model_type, self._routable, preferences)
             if len(self._static_cache) >= _STATIC_CACHE_SIZE:
                 self._static_cache.clear()  # keys come from clients (pass-through ids): stay bounded
             self._static_cache[key] = targets
         return self._with_accounts(targets, self._keys)
+
+    # --- the request's own wishes: a `models` list, OpenRouter's `provider` object, `:variants` ---
+    def _planned(
+        self,
+        model: str,
+        pin: str | None,
+        quality: str,
+        model_type: str,
+        routable: dict[str, Provider],
+        preferences: Preferences,
+    ) -> tuple[Target, ...]:
+        """Each model asked for, in the order asked, its targets filtered and ordered by the preferences."""
+        planned: list[Target] = []
+        seen: set[tuple[str, str]] = set()
+        unservable: ServiceError | None = None
+        for position, wanted in enumerate((model, *preferences.fallbacks)):
+            wanted, variant = self._variant(wanted)
+            wishes = preferences.with_variant(variant) if variant else preferences
+            try:
+                found = self._targets(wanted, pin, quality, model_type, routable)
+            except ServiceError as error:
+                if error.kind is not ErrorKind.UNAVAILABLE:  # an unknown model is a mistake, not a fallback
+                    raise
+                unservable = unservable or error
+                continue
+            admitted = [t for t in found if self._admits(t, wishes)]
+            if not admitted:
+                unservable = unservable or _none_allowed(wanted, wishes)
+            for target in admitted:
+                if (target.provider.id, target.model_id) not in seen:
+                    seen.add((target.provider.id, target.model_id))
+                    planned.append(replace(target, rank=(position, *_preferred(target, wishes))))
+        if not planned:
+            assert unservable is not None
+            raise unservable
+        return tuple(sorted(planned, key=lambda t: t.rank))
+
+    def _variant(self, model: str) -> tuple[str, str | None]:
+        """OpenRouter's `model:free|nitro|floor`, unless the whole id is a model's own (`...:free` ids)."""
+        base, variant = split_variant(model)
+        if variant is None or model.lower() in self._known_ids or model.partition("/")[2].lower() in self._known_ids:
+            return model, None
+        return base, variant
+
+    @staticmethod
+    def _admits(target: Target, preferences: Preferences) -> bool:
+        provider, model = target.provider, target.model
+        if not preferences.admits_provider(provider.id):
+            return False
+        if preferences.free_only and not (model.free if model else provider.tier == "free"):
+            return False
+        if "tools" in preferences.needs and "tools" in provider.drop_params:
+            return False  # never send a tools request where the tools would be dropped
+        if preferences.require_parameters and provider.drop_params & preferences.fields:
+            return False
+        known = model.capabilities if model else None
+        if preferences.needs:
+            if known is None and preferences.require_parameters:
+                return False  # require_parameters: only models known to take what the request uses
+            if known is not None and not preferences.needs <= known:
+                return False
+        limit = model.max_output_tokens if model else None
+        return not (limit and preferences.max_output_tokens and preferences.max_output_tokens > limit)
 
     def _pinned(self, pin: str) -> Provider:
         provider = self.config.providers.get(pin)

@@ -29,12 +29,19 @@ from llmagg_router.domain.ports import (
     RouterMetrics,
     RouterPorts,
 )
+from llmagg_router.domain.preferences import (
+    NO_PREFERENCES,
+    Preferences,
+    needed_capabilities,
+    parse_fallback_models,
+    parse_provider_object,
+)
 from llmagg_router.domain.resolver import Resolution, Resolver
-from llmagg_router.domain.tokens import estimate_tokens
+from llmagg_router.domain.tokens import completion_allowance, estimate_prompt_tokens
 from llmagg_router.domain.upstream import Candidate, Failure, Operation, ProviderAdapter, UpstreamError
 
 log = logging.getLogger(__name__)
-ROUTER_FIELDS = ("provider", "model_quality")  # ours; never sent upstream
+ROUTER_FIELDS = ("provider", "model_quality", "models")  # ours (and OpenRouter's); never sent upstream
 T = TypeVar("T")
 
 
@@ -75,12 +82,16 @@ class ParsedRequest:
     provider: str | None
     quality: str | None
     upstream_body: dict[str, Any]
+    preferences: Preferences = NO_PREFERENCES
 
 
 def parse_request(body: Any, operation: Operation) -> ParsedRequest:
     if not isinstance(body, dict):
         raise _invalid("The request body must be a JSON object.", "invalid_body", None)
     model = body.get("model")
+    fallbacks: tuple[str, ...] = ()
+    if body.get("models") is not None:
+        model, fallbacks = parse_fallback_models(body["models"], model if isinstance(model, str) else None)
     if not isinstance(model, str) or not model:
         raise _invalid(
             "You must provide a model parameter (a model id, `provider/model` or `auto`).", "missing_model", "model"
@@ -96,12 +107,32 @@ def parse_request(body: Any, operation: Operation) -> ParsedRequest:
     if not isinstance(body.get("stream", False), bool):
         raise _invalid("`stream` must be a boolean.", "invalid_stream", "stream")
     provider = body.get("provider")
+    preferences = NO_PREFERENCES
+    if isinstance(provider, dict):  # OpenRouter's provider object; a string is our pin
+        preferences = parse_provider_object(provider)
+        provider = None
     quality = body.get("model_quality")
     for name, value in (("provider", provider), ("model_quality", quality)):
         if value is not None and not isinstance(value, str):
-            raise _invalid(f"`{name}` must be a string.", f"invalid_{name}", name)
+            raise _invalid(f"`{name}` must be a string or an object of routing preferences.", f"invalid_{name}", name)
     upstream = {k: v for k, v in body.items() if k not in ROUTER_FIELDS}
-    return ParsedRequest(model, provider or None, quality or None, upstream)
+    preferences = _with_request_needs(preferences, upstream, fallbacks)
+    return ParsedRequest(model, provider or None, quality or None, upstream, preferences)
+
+
+def _with_request_needs(preferences: Preferences, body: dict[str, Any], fallbacks: tuple[str, ...]) -> Preferences:
+    needs = needed_capabilities(body)
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
+    if not (needs or limit or fallbacks or preferences.require_parameters) and preferences is NO_PREFERENCES:
+        return preferences  # the common request: one shared, cached plan key
+    return replace(
+        preferences,
+        fallbacks=fallbacks,
+        needs=needs,
+        max_output_tokens=limit,
+        fields=frozenset(body) if preferences.require_parameters else frozenset(),
+    )
 
 
 def _invalid(message: str, code: str, param: str | None) -> ServiceError:
@@ -157,9 +188,13 @@ class _Walk:
         health: HealthStore,
         model: str,
         limits: RouterLimits,
+        prompt_tokens: int = 0,
     ) -> None:
         self.model = model
         self.limits = limits
+        # Models whose window is smaller than the prompt (as estimated) are skipped without a round trip.
+        self.prompt_tokens = prompt_tokens
+        self.too_small = 0
         self.attempts = 0  # candidates called so far (one without quota is skipped, not called)
         self.failures: list[tuple[Candidate, UpstreamError]] = []
         self.soonest_retry_s = resolution.soonest_retry_s
@@ -197,7 +232,12 @@ class _Walk:
 
     def _fits(self, candidate: Candidate) -> bool:
         window = candidate.context_window
-        return not (self.min_context and window is not None and window <= self.min_context)
+        if window is None:
+            return True
+        if window < self.prompt_tokens:
+            self.too_small += 1
+            return False
+        return not (self.min_context and window <= self.min_context)
 
     def _usable_now(self, candidate: Candidate) -> bool:
         """Closed circuits are; an open one is not; a half-open one is for the one request that claims its probe."""
@@ -242,14 +282,17 @@ class _Walk:
                 f"No provider that serves {self.model!r} can take this request ({reasons}).",
                 code="unsupported_request",
             )
-        if (
+        too_long = (
             failures
             and failures[-1][1].failure is Failure.CONTEXT_LENGTH
             and not any(f.failure not in (Failure.CONTEXT_LENGTH, Failure.RATE_LIMITED) for _, f in failures)
-        ):
+        )
+        only_too_small = self.too_small and all(f.failure is Failure.CONTEXT_LENGTH for _, f in failures)
+        if too_long or (only_too_small and not (self.quota_waits or self.keyless or self.soonest_retry_s)):
             return ServiceError(
                 ErrorKind.INVALID_ARGUMENT,
-                f"The request is longer than the context window of every model that can serve {self.model!r}.",
+                f"The request (about {self.prompt_tokens} tokens) is longer than the context window of every "
+                f"model that can serve {self.model!r}.",
                 code="context_length_exceeded",
                 param="messages",
             )
@@ -595,12 +638,14 @@ class Router:
             if own_key is not None:
                 keys = OwnKey(self.resolver.own_key_provider(request.provider), own_key)
                 ports = replace(ports, keys=keys)
-            resolution = self.resolver.resolve(request.model, request.provider, request.quality, model_type, keys)
-            headroom = await ports.quota.headroom([c.quota_key for c in resolution.candidates])
-            walk = _Walk(resolution, headroom, ports.health, request.model, self.limits)
-            plan = AttemptPlan(
-                operation.value, estimate_tokens(request.upstream_body), self.limits.default_cooldown_s, self._clock
+            resolution = self.resolver.resolve(
+                request.model, request.provider, request.quality, model_type, keys, request.preferences
             )
+            headroom = await ports.quota.headroom([c.quota_key for c in resolution.candidates])
+            prompt_tokens = estimate_prompt_tokens(request.upstream_body)
+            walk = _Walk(resolution, headroom, ports.health, request.model, self.limits, prompt_tokens)
+            estimated = prompt_tokens + completion_allowance(request.upstream_body)
+            plan = AttemptPlan(operation.value, estimated, self.limits.default_cooldown_s, self._clock)
             try:
                 return await self._first_success(walk, plan, call, request.model, ports)
             finally:

@@ -18,10 +18,14 @@ def _text_length(value: Any) -> int:
     return 0
 
 
-def estimate_tokens(body: dict[str, Any]) -> int:
-    """Prompt tokens (from the text of messages or input) plus the completion the request may use."""
-    prompt = _text_length(body.get("messages")) + _text_length(body.get("input"))
+def estimate_prompt_tokens(body: dict[str, Any]) -> int:
+    """Tokens of the prompt's text (messages or input)."""
+    return (_text_length(body.get("messages")) + _text_length(body.get("input"))) // CHARS_PER_TOKEN + 1
+
+
+def completion_allowance(body: dict[str, Any]) -> int:
+    """The answer's tokens the request may use: its cap, or a default for chat."""
     completion = body.get("max_completion_tokens") or body.get("max_tokens")
     if not isinstance(completion, int) or isinstance(completion, bool) or completion < 0:
         completion = DEFAULT_COMPLETION_TOKENS if "messages" in body else 0
-    return prompt // CHARS_PER_TOKEN + 1 + completion
+    return completion
