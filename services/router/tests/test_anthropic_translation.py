@@ -33,10 +33,13 @@ def test_system_and_developer_messages_become_the_top_level_system_in_order():
     assert payload["messages"] == [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]
 
 
-def test_max_tokens_comes_from_the_request_or_defaults_to_4096():
+def test_max_tokens_comes_from_the_request_else_4096_or_the_models_shorter_longest_answer():
     assert request_body(body(user("x"), max_completion_tokens=50, max_tokens=70))[0]["max_tokens"] == 50
     assert request_body(body(user("x"), max_tokens=70))[0]["max_tokens"] == 70
     assert request_body(body(user("x")))[0]["max_tokens"] == 4096
+    assert request_body(body(user("x")), max_output_tokens=64000)[0]["max_tokens"] == 4096
+    assert request_body(body(user("x")), max_output_tokens=1024)[0]["max_tokens"] == 1024
+    assert request_body(body(user("x"), max_tokens=2048), max_output_tokens=1024)[0]["max_tokens"] == 2048
 
 
 def test_sampling_stop_user_and_stream_fields_map_and_the_rest_is_left_out():

@@ -5,8 +5,8 @@ What maps to what:
   parts: text, images (data: URLs -> base64 sources, http(s) URLs -> url sources), PDF files
   (`file.file_data` data: URLs -> document blocks); assistant `tool_calls` -> `tool_use` blocks;
   `tool` messages -> `tool_result` blocks of a user message (consecutive ones merged into one).
-- `max_completion_tokens`/`max_tokens` -> `max_tokens` (required there; 4096 when the request sets
-  none), `stop` -> `stop_sequences`, `temperature`, `top_p`, `user` -> `metadata.user_id`;
+- `max_completion_tokens`/`max_tokens` -> `max_tokens` (required there; 4096, or the model's
+  shorter `max_output_tokens` from the registry, when the request sets none), `stop` -> `stop_sequences`, `temperature`, `top_p`, `user` -> `metadata.user_id`;
   function tools -> `{name, description, input_schema}`; `tool_choice` auto/none/required/named ->
   auto/none/any/tool; `parallel_tool_calls: false` -> `disable_parallel_tool_use`.
 - `response_format` json_object / json_schema: Anthropic has no JSON mode, so the answer is asked
@@ -172,13 +172,19 @@ def _tools(body: dict[str, Any], payload: dict[str, Any]) -> str | None:
     return json_tool
 
 
-def request_body(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """The Messages request for an OpenAI chat body, and the name of the JSON-answer tool when there is one."""
+def request_body(body: dict[str, Any], max_output_tokens: int | None = None) -> tuple[dict[str, Any], str | None]:
+    """The Messages request for an OpenAI chat body, and the name of the JSON-answer tool when there is one.
+
+    `max_tokens` is required there: without one in the request, 4096 (or the model's longest answer,
+    when the registry knows it is shorter). Not the model's longest answer whatever it is: Anthropic
+    counts max_tokens against the account's output-tokens-per-minute limit before the answer starts.
+    """
     one_choice(body, PROTOCOL)
     system, messages = turns(body, _turn)
+    default_max_tokens = min(DEFAULT_MAX_TOKENS, max_output_tokens or DEFAULT_MAX_TOKENS)
     payload: dict[str, Any] = {
         "model": body.get("model"),
-        "max_tokens": max_tokens_of(body) or DEFAULT_MAX_TOKENS,
+        "max_tokens": max_tokens_of(body) or default_max_tokens,
         "messages": [{"role": role, "content": blocks} for role, blocks in messages],
     }
     if system:
@@ -344,7 +350,7 @@ class AnthropicDialect:
     ) -> Exchange:
         if operation is not Operation.CHAT:
             raise unsupported(PROTOCOL, "embeddings")
-        payload, json_tool = request_body(body)
+        payload, json_tool = request_body(body, candidate.model.max_output_tokens if candidate.model else None)
         headers = {**auth_headers(candidate, key), "anthropic-version": VERSION}
         return Exchange(
             candidate.account.base_url + "/messages",
