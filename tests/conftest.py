@@ -18,7 +18,7 @@ from llmagg_devstack.processes import free_port
 from llmagg_devstack.simulator import SimulatorProcess
 from llmagg_devstack.stack import Ports, Stack, write_config
 
-from .helpers import ROUTER_TEST_ENV, create_client_key, routing_config, startup_behaviours
+from .helpers import AGENT_TEST_ENV, ROUTER_TEST_ENV, create_client_key, routing_config, startup_behaviours
 
 
 @pytest.fixture(scope="session")
@@ -60,9 +60,16 @@ def router_config(simulator, run_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def stack(router_config, run_dir, make_stack) -> Iterator[Stack]:
+def workspaces(tmp_path_factory) -> Path:
+    """The agent's allowed workspace root: the project directories of agent tests are made under it."""
+    return tmp_path_factory.mktemp("workspaces")
+
+
+@pytest.fixture(scope="session")
+def stack(router_config, run_dir, make_stack, workspaces) -> Iterator[Stack]:
     """Every service and Envoy, started once for the session."""
-    with make_stack(run_dir).running({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config)}) as stack:
+    env = {**ROUTER_TEST_ENV, **AGENT_TEST_ENV, "AGENT_WORKSPACE_ROOTS": str(workspaces)}
+    with make_stack(run_dir).running({**env, "LLMAGG_CONFIG": str(router_config)}) as stack:
         yield stack
 
 

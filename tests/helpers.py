@@ -45,7 +45,15 @@ SCENARIOS: dict[str, tuple[dict | None, str, int]] = {
     "watch-backup": (None, "watched-fallback", 1),
     "or-down": ({"type": "503"}, "openrouter-first", 5),
     "or-next": (None, "openrouter-next", 5),
+    "sticky": (None, "sticky-model", 5),  # two accounts: see EXTRA_ACCOUNTS
+    "wait-once": (None, "wait-model", 5),
+    "agent-sim": (None, "agent-model", 1),  # the model the agent service asks for (AGENT_TEST_ENV)
+    "agent-no-tools": (None, "agent-model", 5),  # tried first, but its model cannot call tools (MODEL_FIELDS)
 }
+# Accounts beyond the one every scenario provider gets.
+EXTRA_ACCOUNTS = [{"provider": "sticky", "alias": "sticky-2", "api_key_env": SIM_KEY_ENV}]
+# Registry fields of a scenario's model beyond the defaults.
+MODEL_FIELDS: dict[str, dict] = {"agent-no-tools": {"capabilities": []}}
 
 ROUTER_TEST_ENV = {
     SIM_KEY_ENV: SIM_KEY,
@@ -53,6 +61,10 @@ ROUTER_TEST_ENV = {
     "ROUTER_READ_TIMEOUT_S": "1.5",  # the `hang` scenario falls over after this
     "ROUTER_LOG_LEVEL": "INFO",
 }
+
+
+# The agent asks for `agent-model`: only agent-sim serves it, so agent tests script that one provider.
+AGENT_TEST_ENV = {"AGENT_MODEL": "agent-model", "AGENT_LOG_LEVEL": "INFO"}
 
 
 def startup_behaviours() -> dict[str, dict]:
@@ -63,7 +75,9 @@ def startup_behaviours() -> dict[str, dict]:
 def routing_config(simulator: SimulatorProcess) -> dict:
     providers = []
     for name, (_, alias, speed) in SCENARIOS.items():
-        models = [{"id": "sim-small", "quality": 3, "context_window": 32768, "aliases": [alias]}]
+        models = [
+            {"id": "sim-small", "quality": 3, "context_window": 32768, "aliases": [alias], **MODEL_FIELDS.get(name, {})}
+        ]
         if name == "sim-fast":
             models.append({"id": "sim-embed", "type": "embedding", "context_window": 8192, "aliases": ["embed-model"]})
         providers.append(
@@ -77,7 +91,8 @@ def routing_config(simulator: SimulatorProcess) -> dict:
         )
     return {
         "providers": providers,
-        "accounts": [{"provider": p["id"], "alias": f"{p['id']}-acct", "api_key_env": SIM_KEY_ENV} for p in providers],
+        "accounts": [{"provider": p["id"], "alias": f"{p['id']}-acct", "api_key_env": SIM_KEY_ENV} for p in providers]
+        + EXTRA_ACCOUNTS,
         "fallback_chains": {
             "e2e-chain": [
                 {"provider": "chain-429", "model": "sim-small"},

@@ -64,6 +64,7 @@ class Service:
 SERVICES: tuple[Service, ...] = (
     Service("router", port=50051, metrics_port=9101, calls=("credentials",)),
     Service("credentials", port=50052, metrics_port=9102, needs=("openbao",)),
+    Service("agent", port=50054, metrics_port=9104, calls=("router",)),
 )
 
 BY_NAME = {service.name: service for service in SERVICES}

@@ -16,13 +16,14 @@ import orjson
 from aiohttp import web
 
 from llmagg_simulator.catalog import MODEL_IDS
-from llmagg_simulator.faults import Fault
+from llmagg_simulator.faults import Fault, ScriptedAnswer
 from llmagg_simulator.responses import drop_connection, invalid_json, truncated_json
 from llmagg_simulator.state import CHUNK_DELAY_S, PROVIDERS, ProviderState
 from llmagg_simulator.validation import BadRequest
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+SCRIPTED_ANSWER_REFUSED = "the simulator scripts answers (an `answer` fault) for OpenAI chat completions only"
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,16 @@ class EventStream:
 
 @dataclass(frozen=True)
 class Call:
-    """A request once read: the model it names, its whole answer, and its stream when it asks for one."""
+    """A request once read: the model it names, its whole answer, and its stream when it asks for one.
+
+    `scripted` makes the same call answer with a scripted reply instead (an `answer` fault); routes without it
+    refuse such a fault with a 400.
+    """
 
     model: str | None
     whole: Callable[[], dict[str, Any]]
     events: Callable[[], EventStream] | None = None
+    scripted: Callable[[ScriptedAnswer], Call] | None = None
 
 
 class Refused(Exception):
@@ -96,6 +102,10 @@ def endpoint(dialect: Dialect, read: Callable[[web.Request, Any], Call]) -> Hand
         except BadRequest as bad:
             return dialect.bad_request(bad)
         fault = state.next_fault()
+        if fault.answer is not None:
+            if call.scripted is None:
+                return dialect.bad_request(BadRequest(SCRIPTED_ANSWER_REFUSED))
+            call = call.scripted(fault.answer)
         if call.events is not None:
             return await _stream(request, dialect, fault, call.model, call.events)
         return await _answer(request, dialect, fault, call.model, call.whole)

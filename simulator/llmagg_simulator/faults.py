@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 BEHAVIOURS = frozenset(
@@ -20,6 +21,7 @@ BEHAVIOURS = frozenset(
         "stream_error",
         "malformed_json",
         "context_length",
+        "answer",
     }
 )
 # Parameters any fault may carry; each only matters to the behaviour named in its comment.
@@ -31,8 +33,33 @@ PARAMETERS = {
 }
 
 
+# What an `answer` fault says in place of the simulated model's own reply (OpenAI chat completions).
+ANSWER_KEYS = frozenset({"content", "tool_calls"})
+
+
 class FaultError(ValueError):
     """A fault object the simulator cannot follow; the control API answers it with a 400."""
+
+
+@dataclass(frozen=True)
+class ScriptedToolCall:
+    name: str
+    arguments: str  # the JSON text the model sends (kept as given when scripted as a string, even if broken)
+    id: str | None = None  # None: the simulator makes one up
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "arguments": self.arguments, "id": self.id}
+
+
+@dataclass(frozen=True)
+class ScriptedAnswer:
+    """The reply of an `answer` fault: text, tool calls, or both."""
+
+    content: str | None = None
+    tool_calls: tuple[ScriptedToolCall, ...] = ()
+
+    def describe(self) -> dict[str, Any]:
+        return {"content": self.content, "tool_calls": [call.describe() for call in self.tool_calls]}
 
 
 @dataclass(frozen=True)
@@ -42,9 +69,13 @@ class Fault:
     delay_s: float = 1.0
     after_chunks: int = 2
     max_hang_s: float = 600.0
+    answer: ScriptedAnswer | None = field(default=None)  # only for `answer`
 
     def describe(self) -> dict[str, Any]:
-        return {"type": self.type, **{name: getattr(self, name) for name in PARAMETERS}}
+        described = {"type": self.type, **{name: getattr(self, name) for name in PARAMETERS}}
+        if self.answer is not None:
+            described.update(self.answer.describe())
+        return described
 
 
 def _number(key: str, value: Any) -> float | int:
@@ -58,20 +89,53 @@ def _number(key: str, value: Any) -> float | int:
     return float(value)
 
 
+def _tool_call(raw: Any, where: str) -> ScriptedToolCall:
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"]:
+        raise FaultError(f"{where} needs a `name` (the function called); got {raw!r}")
+    unknown = set(raw) - {"name", "arguments", "id"}
+    if unknown:
+        raise FaultError(f"{where} has unknown keys {sorted(unknown)}; known: name, arguments, id")
+    arguments = raw.get("arguments", {})
+    if isinstance(arguments, dict):
+        arguments = json.dumps(arguments)
+    elif not isinstance(arguments, str):
+        raise FaultError(f"{where}.arguments must be an object or the JSON text to send; got {arguments!r}")
+    call_id = raw.get("id")
+    if call_id is not None and (not isinstance(call_id, str) or not call_id):
+        raise FaultError(f"{where}.id must be a non-empty string; got {call_id!r}")
+    return ScriptedToolCall(raw["name"], arguments, call_id)
+
+
+def _answer(raw: dict[str, Any]) -> ScriptedAnswer:
+    content = raw.get("content")
+    if content is not None and not isinstance(content, str):
+        raise FaultError(f"`content` must be a string; got {content!r}")
+    calls = raw.get("tool_calls", [])
+    if not isinstance(calls, list):
+        raise FaultError(f"`tool_calls` must be a list of {{name, arguments, id?}}; got {calls!r}")
+    tool_calls = tuple(_tool_call(call, f"tool_calls[{index}]") for index, call in enumerate(calls))
+    if content is None and not tool_calls:
+        raise FaultError("an `answer` needs `content`, `tool_calls` or both")
+    return ScriptedAnswer(content, tool_calls)
+
+
 def parse_fault(raw: Any) -> tuple[Fault, int]:
     """A fault from `"500"` or `{"type": "429", "retry_after": 2, "count": 3}`, and how many requests it covers."""
     if isinstance(raw, str):
         raw = {"type": raw}
     if not isinstance(raw, dict) or raw.get("type") not in BEHAVIOURS:
         raise FaultError(f"a fault needs `type`, one of {sorted(BEHAVIOURS)}; got {raw!r}")
-    unknown = set(raw) - {"type", "count", *PARAMETERS}
+    scripting = raw["type"] == "answer"
+    unknown = set(raw) - {"type", "count", *PARAMETERS, *(ANSWER_KEYS if scripting else ())}
     if unknown:
-        raise FaultError(f"unknown fault keys {sorted(unknown)}; known: count, {', '.join(PARAMETERS)}")
+        known = ", ".join(["count", *PARAMETERS, *(sorted(ANSWER_KEYS) if scripting else ())])
+        raise FaultError(f"unknown fault keys {sorted(unknown)}; known: {known}")
     count = raw.get("count", 1)
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise FaultError(f"`count` must be a whole number of at least 1; got {count!r}")
     parameters = {key: _number(key, value) for key, value in raw.items() if key in PARAMETERS}
-    return Fault(type=raw["type"], **parameters), count
+    answer = _answer(raw) if scripting else None
+    return Fault(type=raw["type"], answer=answer, **parameters), count
 
 
 def parse_behaviour_option(text: str) -> tuple[str, Fault]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
+from llmagg_simulator.faults import ScriptedAnswer
 from llmagg_simulator.openai_errors import InvalidRequest
 from llmagg_simulator.replies import content_pieces, count_tokens, halves, reply_text, sim_arguments
 
@@ -69,6 +71,10 @@ def _offered_functions(tools: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
+def new_call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
 def tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
     """The call the simulated model makes when functions are offered and tool_choice is not "none"."""
     functions = _offered_functions(body.get("tools") or [])
@@ -79,11 +85,37 @@ def tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(choice, dict):  # check_request made sure the named function is offered
         wanted = (choice.get("function") or {}).get("name")
         chosen = next((f for f in functions if f["name"] == wanted), chosen)
-    return {
-        "id": f"call_{uuid.uuid4().hex[:24]}",
-        "type": "function",
-        "function": {"name": chosen["name"], "arguments": json.dumps(sim_arguments(chosen.get("parameters")))},
-    }
+    return _call(new_call_id(), chosen["name"], json.dumps(sim_arguments(chosen.get("parameters"))))
+
+
+def _call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the model answers: text, tool calls (OpenAI-shaped), or both."""
+
+    text: str | None
+    tool_calls: list[dict[str, Any]]
+
+    @property
+    def tokens(self) -> int:
+        return count_tokens(" ".join([self.text or "", *(c["function"]["arguments"] for c in self.tool_calls)]))
+
+
+def simulated_reply(provider: str, body: dict[str, Any]) -> Reply:
+    """The simulated model's own reply: a call when tools are offered, else the greeting or the echo."""
+    call = tool_call(body)
+    if call:
+        return Reply(None, [call])
+    return Reply(reply_text(provider, body["model"], last_user_text(body["messages"])), [])
+
+
+def scripted_reply(answer: ScriptedAnswer) -> Reply:
+    """The reply an `answer` fault scripts, each tool call with the id it was given or a new one."""
+    calls = [_call(call.id or new_call_id(), call.name, call.arguments) for call in answer.tool_calls]
+    return Reply(answer.content, calls)
 
 
 def new_completion_id() -> str:
@@ -94,31 +126,28 @@ def usage(prompt: int, completion: int) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def completion(provider: str, body: dict[str, Any]) -> dict[str, Any]:
-    call = tool_call(body)
-    text = None if call else reply_text(provider, body["model"], last_user_text(body["messages"]))
-    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
-    if call:
-        message["tool_calls"] = [call]
-    completion_tokens = count_tokens(call["function"]["arguments"] if call else text or "")
+def completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text, "refusal": None}
+    if reply.tool_calls:
+        message["tool_calls"] = reply.tool_calls
+    finish_reason = "tool_calls" if reply.tool_calls else "stop"
     return {
         "id": new_completion_id(),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body["model"],
-        "choices": [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls" if call else "stop"}
-        ],
-        "usage": usage(prompt_tokens(body["messages"]), completion_tokens),
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
+        "usage": usage(prompt_tokens(body["messages"]), reply.tokens),
         "system_fingerprint": SYSTEM_FINGERPRINT,
     }
 
 
-def stream_chunks(provider: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+def stream_chunks(body: dict[str, Any], reply: Reply) -> list[dict[str, Any]]:
     """Every chunk of a streamed answer in order, without the closing [DONE].
 
-    The role chunk comes first, then content (or tool call) chunks, then the chunk carrying finish_reason,
-    then, when stream_options.include_usage is set, a chunk with `choices: []` and the usage.
+    The role chunk comes first, then content chunks (one per word, when there is text), then for each tool call an opening chunk
+    (its index, id and name) and its arguments in two halves, then the chunk carrying finish_reason, then,
+    when stream_options.include_usage is set, a chunk with `choices: []` and the usage.
     """
     chunk_id, created, model = new_completion_id(), int(time.time()), body["model"]
 
@@ -133,24 +162,18 @@ def stream_chunks(provider: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         }
 
     chunks = [chunk({"role": "assistant", "content": ""})]
-    call = tool_call(body)
-    if call:
-        arguments = call["function"]["arguments"]
-        name = call["function"]["name"]
-        opening = {"index": 0, "id": call["id"], "type": "function", "function": {"name": name, "arguments": ""}}
+    if reply.text is not None:
+        chunks.extend(chunk({"content": piece}) for piece in content_pieces(reply.text))
+    for index, call in enumerate(reply.tool_calls):
+        name, arguments = call["function"]["name"], call["function"]["arguments"]
+        opening = {"index": index, "id": call["id"], "type": "function", "function": {"name": name, "arguments": ""}}
         chunks.append(chunk({"tool_calls": [opening]}))
         for piece in halves(arguments):
-            chunks.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
-        chunks.append(chunk({}, "tool_calls"))
-        completion_tokens = count_tokens(arguments)
-    else:
-        text = reply_text(provider, body["model"], last_user_text(body["messages"]))
-        chunks.extend(chunk({"content": piece}) for piece in content_pieces(text))
-        chunks.append(chunk({}, "stop"))
-        completion_tokens = count_tokens(text)
+            chunks.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
+    chunks.append(chunk({}, "tool_calls" if reply.tool_calls else "stop"))
     if (body.get("stream_options") or {}).get("include_usage"):
         usage_chunk = chunk({})
         usage_chunk["choices"] = []
-        usage_chunk["usage"] = usage(prompt_tokens(body["messages"]), completion_tokens)
+        usage_chunk["usage"] = usage(prompt_tokens(body["messages"]), reply.tokens)
         chunks.append(usage_chunk)
     return chunks

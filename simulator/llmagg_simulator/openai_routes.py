@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -24,16 +25,21 @@ def _event_stream(chunks: list[dict[str, Any]]) -> EventStream:
     return EventStream([sse(chunk) for chunk in chunks], opening=1, finishing=finishing, closing=DONE)
 
 
+def _chat_call(body: dict[str, Any], reply: Callable[[], openai_chat.Reply]) -> Call:
+    streamed = body.get("stream") is True
+    return Call(
+        body["model"],
+        lambda: openai_chat.completion(body, reply()),
+        (lambda: _event_stream(openai_chat.stream_chunks(body, reply()))) if streamed else None,
+        scripted=lambda answer: _chat_call(body, lambda: openai_chat.scripted_reply(answer)),
+    )
+
+
 def read_chat(request: web.Request, body: Any) -> Call:
     _require_key(request)
     body = openai_chat.check_request(body)
     provider = request.match_info["provider"]
-    streamed = body.get("stream") is True
-    return Call(
-        body["model"],
-        lambda: openai_chat.completion(provider, body),
-        (lambda: _event_stream(openai_chat.stream_chunks(provider, body))) if streamed else None,
-    )
+    return _chat_call(body, lambda: openai_chat.simulated_reply(provider, body))
 
 
 def read_embeddings(request: web.Request, body: Any) -> Call:

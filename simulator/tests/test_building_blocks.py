@@ -7,7 +7,7 @@ import math
 import pytest
 
 from llmagg_simulator.faults import Fault, FaultError, parse_behaviour_option, parse_fault
-from llmagg_simulator.openai_chat import stream_chunks
+from llmagg_simulator.openai_chat import simulated_reply, stream_chunks
 from llmagg_simulator.openai_embeddings import vector
 from llmagg_simulator.openai_errors import go_duration
 from llmagg_simulator.replies import Shaped, reply_text, shape_reply, sim_arguments
@@ -80,7 +80,8 @@ def test_vectors_are_unit_length_and_depend_only_on_the_text_and_length():
 
 @pytest.mark.parametrize("text", ["", "one", "two words", " lead and trail ", "a  b   c"])
 def test_streamed_content_pieces_concatenate_to_exactly_the_reply(text):
-    chunks = stream_chunks("p", {"model": "m", "messages": [{"role": "user", "content": f"echo: {text}"}]})
+    body = {"model": "m", "messages": [{"role": "user", "content": f"echo: {text}"}]}
+    chunks = stream_chunks(body, simulated_reply("p", body))
     pieces = [c["choices"][0]["delta"].get("content") for c in chunks[1:-1]]
     assert "".join(pieces) == text
 

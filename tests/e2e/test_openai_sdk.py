@@ -130,6 +130,40 @@ def test_openrouter_style_provider_order_without_fallbacks(client, simulator):
     assert raised.value.code == "no_allowed_providers" and arrivals(simulator, providers) == ["step-ok"]
 
 
+def test_a_session_stays_on_one_account_while_other_requests_rotate(client, simulator):
+    def account(**headers) -> str:
+        raw = client.chat.completions.with_raw_response.create(
+            model="sticky-model", messages=HELLO, extra_headers=headers
+        )
+        return raw.headers["x-llmagg-account"]
+
+    scenario(simulator, "sticky-model")
+    rotating = [account(), account()]
+    assert sorted(rotating) == ["sticky-2", "sticky-acct"]
+    session = [account(**{"x-session-id": "conversation-1"}) for _ in range(4)]
+    assert len(set(session)) == 1
+
+
+def test_a_request_that_may_wait_waits_out_a_short_rate_limit(client, simulator):
+    scenario(simulator, "wait-model")
+    simulator.script("wait-once", [{"type": "429", "retry_after": 1, "count": 1}])
+    raw = client.chat.completions.with_raw_response.create(
+        model="wait-model", messages=HELLO, extra_headers={"x-llmagg-max-wait": "5"}
+    )
+    assert raw.parse().provider == "wait-once" and raw.headers["x-llmagg-attempts"] == "2"
+    assert len(simulator.requests("wait-once")) == 2  # the 429, then the answer after the wait
+
+
+def test_without_asking_to_wait_a_short_rate_limit_is_a_429(client, simulator):
+    scenario(simulator, "wait-model")
+    simulator.script("wait-once", [{"type": "429", "retry_after": 30, "count": 1}])
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model="wait-model", messages=HELLO, extra_headers={"x-llmagg-max-wait": "5"})
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(model="wait-model", messages=HELLO, extra_headers={"x-llmagg-max-wait": "soon"})
+    assert raised.value.code == "invalid_max_wait"
+
+
 def test_a_429ing_provider_falls_over_to_a_healthy_one(client, simulator):
     providers = scenario(simulator, "fallback-429")
     raw = client.chat.completions.with_raw_response.create(model="fallback-429", messages=HELLO)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import urllib.request
 
 import openai
@@ -9,6 +10,7 @@ import pytest
 
 from llmagg_devstack.otlp import span_receiver
 
+from ..agent_helpers import agent_env, calls, new_project, says, script_model, tool_call
 from ..helpers import (
     ADMIN_KEY,
     ROUTER_TEST_ENV,
@@ -16,6 +18,7 @@ from ..helpers import (
     admin_call,
     arrivals,
     create_client_key,
+    post_raw,
     scenario,
     wait_for,
 )
@@ -31,10 +34,11 @@ def receiver():
 
 
 @pytest.fixture(scope="module")
-def traced_stack(receiver, router_config, tmp_path_factory, make_stack):
+def traced_stack(receiver, router_config, tmp_path_factory, make_stack, workspaces):
     stack = make_stack(tmp_path_factory.mktemp("traced"), otlp_endpoint=receiver.endpoint)
     env = {
         **ROUTER_TEST_ENV,
+        **agent_env(workspaces),
         "LLMAGG_CONFIG": str(router_config),
         **receiver.environment(),
     }
@@ -158,6 +162,50 @@ def test_health_checks_are_not_traced(traced_stack, receiver):
     traced_chat(traced_stack, trace_id)
     spans_of_trace(receiver, trace_id, at_least=3)
     assert not [s for s in receiver.spans if "Health" in s.name]
+
+
+def test_an_agent_run_is_one_trace_from_the_gateway_to_every_router_attempt(
+    traced_stack, receiver, simulator, workspaces
+):
+    trace_id = "9bf92f3577b34da6a3ce929d0e0e473b"
+    project = new_project(workspaces, {"notes.txt": "remember"})
+    script_model(
+        simulator,
+        calls(tool_call("read_file", {"filepath": "notes.txt"}, "call_read")),
+        says("```python\nprint('remember')\n```"),
+    )
+    body = {"instruction": "Print the notes", "project_directory": str(project)}
+    status, _, answer = post_raw(
+        f"{traced_stack.base_url}/agents/code/invoke",
+        json.dumps(body).encode(),
+        {"traceparent": f"00-{trace_id}-{PARENT_SPAN_ID}-01", "Authorization": f"Bearer {ADMIN_KEY}"},
+    )
+    assert status == 200 and answer["agent_status"] == "completed"
+    agent_server = "llmagg.agent.v1.AgentService/InvokeCodeAgent"
+    spans = spans_of_trace(receiver, trace_id, 11, agent_server, *[SERVER] * 4, "chat sim-small", "chat sim-small")
+    spans = wait_for(lambda: edge_spans(receiver, trace_id), "the gateway's spans")
+    [edge] = [s for s in spans if s.parent_span_id.hex() == PARENT_SPAN_ID]
+    [server] = [s for s in spans if s.name == agent_server]
+    [run] = [s for s in spans if s.name == "agent.run"]
+    model_calls = sorted((s for s in spans if s.name == "agent.model_call"), key=lambda s: attributes(s)["llmagg.step"])
+    [tool] = [s for s in spans if s.name == "agent.tool_call"]
+    calls_out = [s for s in spans if s.name == SERVER and s.kind == s.SPAN_KIND_CLIENT]  # the agent's channel
+    routers = [s for s in spans if s.name == SERVER and s.kind == s.SPAN_KIND_SERVER]
+    attempts = [s for s in spans if s.name == "chat sim-small"]
+    assert server.parent_span_id == edge.span_id  # the agent's span hangs off the gateway's
+    assert run.parent_span_id == server.span_id
+    assert attributes(run)["llmagg.agent_status"] == "completed"
+    assert attributes(run)["llmagg.client_id"] == attributes(server)["llmagg.client_id"] != ""
+    assert [attributes(c)["llmagg.step"] for c in model_calls] == [1, 2]
+    assert all(c.parent_span_id == run.span_id for c in model_calls)
+    assert attributes(model_calls[0])["llmagg.model_used"] == "agent-sim/sim-small"
+    assert tool.parent_span_id == run.span_id
+    assert (attributes(tool)["llmagg.tool"], attributes(tool)["llmagg.outcome"]) == ("read_file", "ok")
+    assert sorted(c.parent_span_id for c in calls_out) == sorted(c.span_id for c in model_calls)
+    assert sorted(r.parent_span_id for r in routers) == sorted(c.span_id for c in calls_out)
+    assert sorted(a.parent_span_id for a in attempts) == sorted(r.span_id for r in routers)
+    assert all(attributes(a)["gen_ai.provider.name"] == "agent-sim" for a in attempts)
+    assert all(attributes(r)["llmagg.client_id"] == attributes(run)["llmagg.client_id"] for r in routers)
 
 
 def test_no_provider_client_or_own_key_reaches_a_log_a_span_or_an_error_body(

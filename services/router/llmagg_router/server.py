@@ -10,6 +10,7 @@ from llmagg.common.logging import log_fields
 from llmagg.common.server import GrpcServer, ServiceBinding
 from llmagg.registry import RegistryError, read_yaml, registry_entries
 from llmagg_router.backends import create_adapters, create_ports, create_readiness
+from llmagg_router.domain.affinity import Affinity
 from llmagg_router.domain.config import ConfigError, RoutingConfig, build_config
 from llmagg_router.domain.ports import KeySource
 from llmagg_router.domain.resolver import Resolver
@@ -56,8 +57,10 @@ def build_router(settings: RouterSettings, config: RoutingConfig) -> Router:
         stream_max_s=settings.stream_max_s,
         stream_upstream=settings.stream_upstream,
         max_answer_bytes=settings.max_response_bytes,
+        max_wait_s=settings.max_wait_s,
     )
-    return Router(resolver, ports, adapters, limits, trace_content=settings.trace_content)
+    affinity = Affinity(ttl_s=settings.affinity_ttl_s) if settings.affinity_ttl_s else None
+    return Router(resolver, ports, adapters, limits, trace_content=settings.trace_content, affinity=affinity)
 
 
 def build_server(settings: RouterSettings, router: Router) -> GrpcServer:

@@ -19,7 +19,7 @@ from llmagg.router.v1 import router_pb2 as pb
 from llmagg.router.v1 import router_pb2_grpc
 from llmagg_router import converters
 from llmagg_router.domain.catalog import routable_models
-from llmagg_router.domain.router import Route, Router
+from llmagg_router.domain.router import NO_HINTS, CallerHints, Route, Router
 from llmagg_router.domain.state import routing_state
 from llmagg_router.domain.upstream import Operation
 
@@ -28,6 +28,8 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RouterService"].full_name
 
 # A client's own provider key for one request (BYOK); never stored, logged or traced.
 OWN_KEY_METADATA = "x-provider-api-key"
+SESSION_METADATA = "x-session-id"
+MAX_WAIT_METADATA = "x-llmagg-max-wait"
 _SSE = "text/event-stream"
 _PIECE_BYTES = 256 * 1024
 _JSON = "application/json"
@@ -53,11 +55,36 @@ def _parse_json(data: bytes) -> Any:
         ) from None
 
 
-def _own_key(context: grpc.aio.ServicerContext) -> Secret | None:
+def _caller(context: grpc.aio.ServicerContext) -> tuple[Secret | None, CallerHints]:
+    """From the request's metadata: the client's own provider key (BYOK), and its session and wait hints."""
+    own_key, session, max_wait = None, None, None
     for key, value in context.invocation_metadata() or ():
-        if key == OWN_KEY_METADATA and isinstance(value, str) and value.strip():
-            return Secret(value.strip())
-    return None
+        if not isinstance(value, str) or not value.strip():
+            continue
+        if key == OWN_KEY_METADATA:
+            own_key = Secret(value.strip())
+        elif key == SESSION_METADATA:
+            session = value.strip()
+        elif key == MAX_WAIT_METADATA:
+            max_wait = value.strip()
+    if session is None and max_wait is None:
+        return own_key, NO_HINTS
+    return own_key, CallerHints(session=session, max_wait_s=_seconds(max_wait) if max_wait else 0.0)
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise ServiceError(
+            ErrorKind.INVALID_ARGUMENT,
+            f"`{MAX_WAIT_METADATA}` must be a number of seconds, got {value[:40]!r}.",
+            code="invalid_max_wait",
+            param=MAX_WAIT_METADATA,
+        )
+    return seconds
 
 
 def _header_value(value: str) -> str:
@@ -136,16 +163,16 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         return b"".join(received)
 
     async def CreateChatCompletion(self, requests, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
-        own_key = _own_key(context)
+        own_key, caller = _caller(context)
         with self._inflight.hold() as holding:
             body = _parse_json(await self._read_body(requests, holding))
             if not (isinstance(body, dict) and body.get("stream") is True):
-                result = await self._router.complete(body, own_key=own_key)
+                result = await self._router.complete(body, own_key=own_key, caller=caller)
                 await context.send_initial_metadata(_route_metadata(result.route))
                 for piece in _pieces(orjson.dumps(result.body)):
                     yield piece
                 return
-            stream = await self._router.open_stream(body, own_key)
+            stream = await self._router.open_stream(body, own_key, caller)
             del body  # the stream needs no more of the request
         try:
             await context.send_initial_metadata(_route_metadata(stream.route))
@@ -188,7 +215,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     async def CreateEmbedding(self, requests, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
         with self._inflight.hold() as holding:
             body = _parse_json(await self._read_body(requests, holding))
-            result = await self._router.complete(body, Operation.EMBEDDINGS, _own_key(context))
+            result = await self._router.complete(body, Operation.EMBEDDINGS, *_caller(context))
         await context.send_initial_metadata(_route_metadata(result.route))
         for piece in _pieces(orjson.dumps(result.body)):
             yield piece
@@ -196,13 +223,15 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     # --- typed gRPC ------------------------------------------------------------------------------
     async def Chat(self, request: pb.ChatRequest, context) -> pb.ChatResponse:
         with self._inflight.hold(request.ByteSize()):
-            result = await self._router.complete(converters.chat_request_to_body(request), own_key=_own_key(context))
+            result = await self._router.complete(
+                converters.chat_request_to_body(request), Operation.CHAT, *_caller(context)
+            )
         context.set_trailing_metadata(_route_metadata(result.route))
         return converters.chat_response(result.body, result.route)
 
     async def StreamChat(self, request: pb.StreamChatRequest, context) -> AsyncIterator[pb.StreamChatResponse]:
         with self._inflight.hold(request.ByteSize()):
-            stream = await self._router.open_stream(converters.stream_request_to_body(request), _own_key(context))
+            stream = await self._router.open_stream(converters.stream_request_to_body(request), *_caller(context))
         try:
             await context.send_initial_metadata(_route_metadata(stream.route))
             async for chunk in stream:
@@ -216,7 +245,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     async def Embed(self, request: pb.EmbedRequest, context) -> pb.EmbedResponse:
         with self._inflight.hold(request.ByteSize()):
             result = await self._router.complete(
-                converters.embed_request_to_body(request), Operation.EMBEDDINGS, _own_key(context)
+                converters.embed_request_to_body(request), Operation.EMBEDDINGS, *_caller(context)
             )
         context.set_trailing_metadata(_route_metadata(result.route))
         return converters.embed_response(result.body, result.route)

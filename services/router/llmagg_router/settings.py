@@ -43,6 +43,11 @@ class RouterSettings(ServiceSettings):
     # Ask upstreams for a stream even when the client did not, and hand the client the whole answer:
     # a provider's first chunk comes in seconds, a whole answer may take a minute to start.
     stream_upstream: bool = True
+    # Requests of one session (x-session-id, else `user`) go back to the account that served it last,
+    # for this long after its last request; 0 turns affinity off.
+    affinity_ttl_s: float = Field(default=3600.0, ge=0)
+    # The longest a request that asks to wait (x-llmagg-max-wait) waits for a rate-limited account.
+    max_wait_s: float = Field(default=60.0, ge=0)
     # Put the messages asked and answered on the request's span (gen_ai.input/output.messages). Off:
     # prompts are the users' data and traces are kept and shared more widely than they are.
     trace_content: bool = False

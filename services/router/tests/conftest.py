@@ -11,6 +11,7 @@ from llmagg_router.adapters.config_keys import ConfigKeySource
 from llmagg_router.adapters.memory_health import MemoryHealthStore
 from llmagg_router.adapters.prometheus_metrics import PrometheusRouterMetrics
 from llmagg_router.adapters.unmetered_quota import UnmeteredQuota
+from llmagg_router.domain.affinity import Affinity
 from llmagg_router.domain.config import RoutingConfig
 from llmagg_router.domain.ports import QuotaLedger, RouterPorts
 from llmagg_router.domain.resolver import Resolver
@@ -54,6 +55,7 @@ def make_router(health, upstream, clock, metrics):
         config: RoutingConfig | None = None,
         quota: QuotaLedger | None = None,
         trace_content: bool = False,
+        affinity: Affinity | None = None,
         **limits: Any,
     ) -> Router:
         config = config or make_config()
@@ -61,7 +63,14 @@ def make_router(health, upstream, clock, metrics):
         ports = RouterPorts(keys=keys, quota=quota or UnmeteredQuota(), health=health, metrics=metrics)
         resolver = Resolver(config, keys, health, {"openai"})
         return Router(
-            resolver, ports, {"openai": upstream}, RouterLimits(**limits), clock=clock, trace_content=trace_content
+            resolver,
+            ports,
+            {"openai": upstream},
+            RouterLimits(**limits),
+            clock=clock,
+            trace_content=trace_content,
+            affinity=affinity,
+            sleep=clock.sleep,
         )
 
     return build

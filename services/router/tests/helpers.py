@@ -93,9 +93,15 @@ def make_config(accounts=None, chains=None) -> RoutingConfig:
 class FakeClock:
     def __init__(self) -> None:
         self.now = 1000.0
+        self.slept: list[float] = []
 
     def __call__(self) -> float:
         return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """What the router sleeps, recorded; time moves on at once."""
+        self.slept.append(seconds)
+        self.now += seconds
 
 
 class ScriptedUpstream:

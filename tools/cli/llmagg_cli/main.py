@@ -7,11 +7,11 @@ import argparse
 import os
 import sys
 
-from llmagg_cli import accounts, configure, keys, status
+from llmagg_cli import accounts, agent, configure, keys, status
 from llmagg_cli.client import DEFAULT_URL, AdminClient, admin_key
 from llmagg_cli.errors import OK, CliError
 
-GROUPS = (accounts, keys, configure, status)
+GROUPS = (accounts, keys, configure, status, agent)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -32,10 +32,20 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _key(args: argparse.Namespace) -> str:
+    """The admin key; a command that does without (needs_admin_key=False) gets "" when there is none."""
+    try:
+        return admin_key(args.admin_key_file)
+    except CliError:
+        if getattr(args, "needs_admin_key", True):
+            raise
+        return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        client = AdminClient(args.url, admin_key(args.admin_key_file))
+        client = AdminClient(args.url, _key(args))
         args.func(client, args)
     except CliError as error:
         sys.stderr.write(f"llmagg: {error.message}\n")

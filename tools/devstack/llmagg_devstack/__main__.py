@@ -87,6 +87,7 @@ Try:
     -d '{body}'
   curl -s {url}/models{auth}
   llmagg accounts list       # llmagg configure walks through the providers and stores keys
+  llmagg agent "Write a python function that returns the factorial of n"   # --project DIR: files too
 
 Ctrl-C stops everything.
 """

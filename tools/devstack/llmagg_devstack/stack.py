@@ -81,10 +81,13 @@ def service_env(service: Service, ports: Ports) -> dict[str, str]:
     return env
 
 
-def suite_settings(service: Service, run_dir: Path) -> dict[str, str]:
-    """What the dev stack chooses for particular services: the router leases keys from credentials, and
-    credentials writes the first admin key to the run directory."""
+def suite_settings(service: Service, run_dir: Path, gateway_host: str = "127.0.0.1") -> dict[str, str]:
+    """What the dev stack chooses for particular services: the router leases keys from credentials,
+    credentials writes the first admin key to the run directory, and the agent learns where the gateway
+    listens (its default workspace roots depend on it)."""
     env: dict[str, str] = {}
+    if service.name == "agent":
+        env["AGENT_GATEWAY_HOST"] = gateway_host
     if "credentials" in service.calls:
         env[f"{service.env_prefix}KEY_SOURCE"] = "credentials"
     if service.name == "credentials":
@@ -159,7 +162,7 @@ class Stack:
 
     def environment(self, service: Service) -> dict[str, str]:
         """Port, callee addresses, service tokens, dependency settings and the suite's choices for `service`."""
-        env = {**service_env(service, self.ports), **suite_settings(service, self.run_dir)}
+        env = {**service_env(service, self.ports), **suite_settings(service, self.run_dir, self.listen_host)}
         peers = [*service.calls, *(s.name for s in SERVICES if service.name in s.calls)]
         for peer in peers:
             env[service.token_variable(peer)] = self.service_token(service.name, peer)
@@ -183,9 +186,11 @@ class Stack:
         if self.ports.metrics[service.name]:
             _ensure_free(self.ports.metrics[service.name], f"{service.name}'s metrics")
         self.start_dependencies([service])
-        # One replica has nobody to drain to: stop at once unless told otherwise.
+        # One replica has nobody to drain to: stop at once unless told otherwise. Files a service keeps
+        # (the agent's SQLite threads) go to its folder of the run directory.
         drain = f"{service.env_prefix}DRAIN_S"
         defaults = {} if drain in os.environ else {drain: "0"}
+        defaults[f"{service.env_prefix}STATE_DIR"] = str(self.run_dir / service.name)
         process = ManagedProcess(
             service.name,
             [sys.executable, "-m", service.package],

@@ -16,6 +16,7 @@ from opentelemetry import trace
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.common.logging import log_fields
 from llmagg.common.secrets import Secret
+from llmagg_router.domain.affinity import Affinity, session_of
 from llmagg_router.domain.assembly import assemble
 from llmagg_router.domain.attempt import Answer, Attempt, AttemptPlan, QuotaDenied, describe
 from llmagg_router.domain.json_limits import MAX_JSON_DEPTH, too_deep
@@ -24,6 +25,7 @@ from llmagg_router.domain.ports import (
     CircuitState,
     Headroom,
     HealthStore,
+    KeySource,
     KeyUnavailable,
     QuotaKey,
     RouterMetrics,
@@ -43,6 +45,7 @@ from llmagg_router.domain.upstream import Candidate, Failure, Operation, Provide
 log = logging.getLogger(__name__)
 ROUTER_FIELDS = ("provider", "model_quality", "models")  # ours (and OpenRouter's); never sent upstream
 T = TypeVar("T")
+MIN_WAIT_S = 0.1  # a request waiting for capacity sleeps at least this long between walks
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class RouterLimits:
     # Read non-stream chat answers from upstream as streams (see assembly.py), up to this size.
     stream_upstream: bool = True
     max_answer_bytes: int = 31 * 1024 * 1024
+    # The longest a request that asked to wait (x-llmagg-max-wait) waits for a rate-limited account.
+    max_wait_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,17 @@ class Route:
 class RoutedResponse:
     body: dict[str, Any]
     route: Route
+
+
+@dataclass(frozen=True)
+class CallerHints:
+    """What the caller said about a request outside its body (gRPC metadata, HTTP headers)."""
+
+    session: str | None = None  # x-session-id: keep this session on one account (see affinity.py)
+    max_wait_s: float = 0.0  # x-llmagg-max-wait: wait this long for a rate-limited account instead of a 429
+
+
+NO_HINTS = CallerHints()
 
 
 @dataclass(frozen=True)
@@ -196,6 +212,7 @@ class _Walk:
         self.prompt_tokens = prompt_tokens
         self.too_small = 0
         self.attempts = 0  # candidates called so far (one without quota is skipped, not called)
+        self.earlier_attempts = 0  # by the walks before this one, when the request waited for capacity
         self.failures: list[tuple[Candidate, UpstreamError]] = []
         self.soonest_retry_s = resolution.soonest_retry_s
         self.quota_waits: list[float] = []
@@ -507,12 +524,16 @@ class Router:
         limits: RouterLimits,
         clock: Callable[[], float] = time.monotonic,
         trace_content: bool = False,
+        affinity: Affinity | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.resolver = resolver
         self.ports = ports
         self.adapters = adapters
         self.limits = limits
         self.trace_content = trace_content
+        self.affinity = affinity
+        self._sleep = sleep
         self._clock = clock
         self._running: set[asyncio.Task[Any]] = set()
         self._interrupted = False
@@ -542,7 +563,11 @@ class Router:
             self._running.discard(task)
 
     async def complete(
-        self, body: Any, operation: Operation = Operation.CHAT, own_key: Secret | None = None
+        self,
+        body: Any,
+        operation: Operation = Operation.CHAT,
+        own_key: Secret | None = None,
+        caller: CallerHints = NO_HINTS,
     ) -> RoutedResponse:
         """One JSON exchange. `own_key`: the client's own provider key for this request (BYOK)."""
         request = parse_request(body, operation)
@@ -566,9 +591,11 @@ class Router:
             return routed
 
         with self.interruptible():
-            return await self._walk(request, operation, call, record, own_key)
+            return await self._walk(request, operation, call, record, own_key, caller)
 
-    async def open_stream(self, body: Any, own_key: Secret | None = None) -> RoutedStream:
+    async def open_stream(
+        self, body: Any, own_key: Secret | None = None, caller: CallerHints = NO_HINTS
+    ) -> RoutedStream:
         request = parse_request(body, Operation.CHAT)
         record = _RequestRecord(self.ports.metrics, Operation.CHAT, request, self._clock, self.trace_content)
 
@@ -581,7 +608,7 @@ class Router:
             return RoutedStream(self, attempt, _route(attempt), head, rest, owned, first_content_ms, record)
 
         with self.interruptible():
-            return await self._walk(request, Operation.CHAT, call, record, own_key)
+            return await self._walk(request, Operation.CHAT, call, record, own_key, caller)
 
     async def _first_content(
         self,
@@ -629,30 +656,56 @@ class Router:
         call: Callable[[Attempt, Secret | None], Awaitable[T]],
         record: _RequestRecord,
         own_key: Secret | None = None,
+        caller: CallerHints = NO_HINTS,
     ) -> T:
-        """Try the candidates in order under one deadline until `call` succeeds for one of them."""
+        """Try the candidates in order under one deadline until `call` succeeds for one of them; when
+        every one is rate limited and the caller asked to wait, wait for the soonest and walk again."""
         attempts = 0
         try:
-            model_type = "chat" if operation is Operation.CHAT else "embedding"
             ports, keys = self.ports, None
             if own_key is not None:
                 keys = OwnKey(self.resolver.own_key_provider(request.provider), own_key)
                 ports = replace(ports, keys=keys)
-            resolution = self.resolver.resolve(
-                request.model, request.provider, request.quality, model_type, keys, request.preferences
-            )
-            headroom = await ports.quota.headroom([c.quota_key for c in resolution.candidates])
+            session = session_of(caller.session, request.upstream_body) if self.affinity else None
             prompt_tokens = estimate_prompt_tokens(request.upstream_body)
-            walk = _Walk(resolution, headroom, ports.health, request.model, self.limits, prompt_tokens)
             estimated = prompt_tokens + completion_allowance(request.upstream_body)
             plan = AttemptPlan(operation.value, estimated, self.limits.default_cooldown_s, self._clock)
-            try:
-                return await self._first_success(walk, plan, call, request.model, ports)
-            finally:
-                attempts = walk.attempts
+            wait_until = self._clock() + min(caller.max_wait_s, self.limits.max_wait_s)
+            while True:
+                walk = await self._plan_walk(request, operation, ports, keys, session, prompt_tokens)
+                walk.earlier_attempts = attempts
+                try:
+                    return await self._first_success(walk, plan, call, request.model, ports, session)
+                except ServiceError as error:
+                    if error.code != "rate_limit_exceeded" or error.retry_after_s is None:
+                        raise
+                    wait = max(error.retry_after_s, MIN_WAIT_S)
+                    if self._clock() + wait > wait_until:
+                        raise
+                finally:
+                    attempts += walk.attempts
+                await self._sleep(wait)
         except BaseException as error:
             record.failed(error, attempts)
             raise
+
+    async def _plan_walk(
+        self,
+        request: ParsedRequest,
+        operation: Operation,
+        ports: RouterPorts,
+        keys: KeySource | None,
+        session: bytes | None,
+        prompt_tokens: int,
+    ) -> _Walk:
+        model_type = "chat" if operation is Operation.CHAT else "embedding"
+        resolution = self.resolver.resolve(
+            request.model, request.provider, request.quality, model_type, keys, request.preferences
+        )
+        if session is not None and self.affinity is not None:
+            resolution = replace(resolution, candidates=tuple(self.affinity.first(session, resolution.candidates)))
+        headroom = await ports.quota.headroom([c.quota_key for c in resolution.candidates])
+        return _Walk(resolution, headroom, ports.health, request.model, self.limits, prompt_tokens)
 
     async def _first_success(
         self,
@@ -661,11 +714,11 @@ class Router:
         call: Callable[[Attempt, Secret | None], Awaitable[T]],
         model: str,
         ports: RouterPorts,
+        session: bytes | None = None,
     ) -> T:
         async def first_success() -> T:
             for candidate in walk.candidates():
-                number = walk.attempts + 1
-                attempt = Attempt(ports, candidate, number, plan)
+                attempt = Attempt(ports, candidate, walk.earlier_attempts + walk.attempts + 1, plan)
                 try:
                     key = await attempt.begin()
                 except QuotaDenied as denial:
@@ -674,11 +727,14 @@ class Router:
                 except KeyUnavailable as problem:
                     walk.no_key(candidate, problem)
                     continue
-                walk.attempts = number
+                walk.attempts += 1
                 try:
                     # The upstream call's own spans nest under the attempt; the attempt records its outcome itself.
                     with trace.use_span(attempt.span, record_exception=False, set_status_on_exception=False):
-                        return await call(attempt, key)
+                        served = await call(attempt, key)
+                    if session is not None and self.affinity is not None:
+                        self.affinity.remember(session, candidate)
+                    return served
                 except UpstreamError as error:
                     await attempt.fail(error)
                     walk.failed(candidate, error)
