@@ -8,7 +8,7 @@ from llmagg.common.logging import log_fields
 from llmagg.common.server import serve_until_signalled, service_cli
 from llmagg_router.adapters.ratelimit_quota import RatelimitQuota
 from llmagg_router.domain.config import ConfigError
-from llmagg_router.server import build_router, build_server, load_config
+from llmagg_router.server import build_router, build_server, load_config, warn_of_unsupported_protocols
 from llmagg_router.settings import RouterSettings
 
 log = logging.getLogger("router")
@@ -30,6 +30,7 @@ async def main(settings: RouterSettings) -> None:
         len(config.fallback_chains),
         extra=log_fields(routable=sorted(router.resolver.routable_providers)),
     )
+    warn_of_unsupported_protocols(config, router.adapters, keys)
     if not accounts:
         log.warning("no provider account is configured: chat requests will fail until one is added (see README)")
 

@@ -6,10 +6,15 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from llmagg.common.secrets import Secret
 from llmagg.common.server import ReadinessCheck
+from llmagg_router.adapters.anthropic_messages import AnthropicDialect
+from llmagg_router.adapters.cohere_chat import CohereDialect
 from llmagg_router.adapters.config_keys import ConfigKeySource
 from llmagg_router.adapters.credentials_keys import CredentialsKeySource
+from llmagg_router.adapters.gemini_generate import GeminiDialect
+from llmagg_router.adapters.http_adapter import HttpAdapter
+from llmagg_router.adapters.http_upstream import HttpUpstream
 from llmagg_router.adapters.memory_health import MemoryHealthStore
-from llmagg_router.adapters.openai_http import OpenAIHttpAdapter
+from llmagg_router.adapters.openai_http import OpenAIDialect
 from llmagg_router.adapters.prometheus_metrics import HealthCollector, PrometheusRouterMetrics
 from llmagg_router.adapters.ratelimit_quota import RatelimitQuota
 from llmagg_router.adapters.unmetered_quota import UnmeteredQuota
@@ -87,13 +92,18 @@ def create_ports(
 
 
 def create_adapters(settings: RouterSettings) -> dict[str, ProviderAdapter]:
-    """One adapter per wire protocol the router speaks."""
-    return {
-        "openai": OpenAIHttpAdapter(
-            connect_timeout_s=settings.connect_timeout_s,
-            read_timeout_s=settings.read_timeout_s,
-            max_connections=settings.max_upstream_connections,
-            max_response_bytes=settings.max_response_bytes,
-            max_event_bytes=settings.max_stream_line_bytes,
-        )
+    """One adapter per wire protocol the router speaks, all over one connection pool."""
+    http = HttpUpstream(
+        connect_timeout_s=settings.connect_timeout_s,
+        read_timeout_s=settings.read_timeout_s,
+        max_connections=settings.max_upstream_connections,
+        max_response_bytes=settings.max_response_bytes,
+        max_event_bytes=settings.max_stream_line_bytes,
+    )
+    dialects = {
+        "openai": OpenAIDialect(),
+        "anthropic": AnthropicDialect(),
+        "gemini": GeminiDialect(),
+        "cohere": CohereDialect(),
     }
+    return {protocol: HttpAdapter(http, dialect) for protocol, dialect in dialects.items()}

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
+from llmagg.common.logging import log_fields
 from llmagg.common.server import GrpcServer, ServiceBinding
 from llmagg.registry import RegistryError, read_yaml, registry_entries
 from llmagg_router.backends import create_adapters, create_ports, create_readiness
 from llmagg_router.domain.affinity import Affinity
 from llmagg_router.domain.config import ConfigError, RoutingConfig, build_config
+from llmagg_router.domain.ports import KeySource
 from llmagg_router.domain.resolver import Resolver
 from llmagg_router.domain.router import Router, RouterLimits
 from llmagg_router.servicer import SERVICE_NAME, RouterServicer, add_to_server
 from llmagg_router.settings import RouterSettings
+
+log = logging.getLogger("router")
 
 
 def load_config(settings: RouterSettings, environ: Mapping[str, str] = os.environ) -> RoutingConfig:
@@ -23,6 +28,21 @@ def load_config(settings: RouterSettings, environ: Mapping[str, str] = os.enviro
     except RegistryError as exc:
         raise ConfigError(str(exc)) from None
     return build_config(shipped, user, environ)
+
+
+def warn_of_unsupported_protocols(config: RoutingConfig, protocols: Collection[str], keys: KeySource) -> dict[str, str]:
+    """Warn of every provider whose wire protocol no adapter speaks (it is not routable), naming it and
+    any account the key source holds for it; provider id -> protocol."""
+    unsupported = {pid: p.protocol for pid, p in sorted(config.providers.items()) if p.protocol not in protocols}
+    if unsupported:
+        configured = [pid for pid in unsupported if keys.accounts(pid)]
+        log.warning(
+            "not routable, no adapter speaks their protocol yet: %s%s",
+            ", ".join(f"{pid} ({protocol})" for pid, protocol in unsupported.items()),
+            f"; the accounts of {', '.join(configured)} go unused" if configured else "",
+            extra=log_fields(providers=list(unsupported), unused_accounts_of=configured),
+        )
+    return unsupported
 
 
 def build_router(settings: RouterSettings, config: RoutingConfig) -> Router:

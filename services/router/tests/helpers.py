@@ -224,3 +224,28 @@ class RecordingQuota:
 
 
 CHAT_BODY = {"model": "llama-70b", "messages": [{"role": "user", "content": "hi"}]}
+
+
+# --- the native dialects' translation tests ------------------------------------------------------
+
+
+def chat(model: str, *messages: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """An OpenAI chat body as the router hands it to an adapter."""
+    return {"model": model, "messages": list(messages), **fields}
+
+
+def user(content: Any) -> dict[str, Any]:
+    return {"role": "user", "content": content}
+
+
+def fed(translator: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The chunks a stream translator makes of `events`, and of the clean end of the stream."""
+    chunks = [chunk for event in events for chunk in translator.feed(event)]
+    return chunks + list(translator.end())
+
+
+def deltas(chunks: list[dict[str, Any]]) -> list[Any]:
+    """Each chunk as (delta, finish_reason), or its usage for the usage chunk."""
+    return [
+        (c["choices"][0]["delta"], c["choices"][0]["finish_reason"]) if c["choices"] else c["usage"] for c in chunks
+    ]

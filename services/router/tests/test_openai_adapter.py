@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import aiohttp
 import pytest
@@ -10,7 +11,10 @@ import pytest
 from llmagg.common.secrets import Secret
 from llmagg.registry import Account, Provider
 from llmagg_devstack.simulator import SimulatorProcess
-from llmagg_router.adapters.openai_http import OpenAIHttpAdapter, classify
+from llmagg_router.adapters.http_adapter import HttpAdapter
+from llmagg_router.adapters.http_upstream import HttpUpstream
+from llmagg_router.adapters.openai_http import OpenAIChunks, OpenAIDialect
+from llmagg_router.adapters.upstream_errors import classify, seconds_to_quota_day_end
 from llmagg_router.domain.upstream import Candidate, Failure, Operation, UpstreamError
 
 KEY = "sk-adapter-test-0123456789"
@@ -26,7 +30,7 @@ def sim():
 
 @pytest.fixture
 async def adapter():
-    adapter = OpenAIHttpAdapter(connect_timeout_s=1, read_timeout_s=0.5)
+    adapter = HttpAdapter(HttpUpstream(connect_timeout_s=1, read_timeout_s=0.5), OpenAIDialect())
     yield adapter
     await adapter.close()
 
@@ -133,7 +137,7 @@ async def test_a_closed_port_is_a_connect_failure(adapter):
 @pytest.mark.parametrize(
     ("status", "body", "failure"),
     [
-        (529, b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}', Failure.RATE_LIMITED),
+        (529, b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}', Failure.SERVER),
         (403, b"forbidden", Failure.AUTH),
         (404, b'{"error":{"message":"model not found"}}', Failure.NOT_FOUND),
         (413, b'{"error":"Request too large: too many tokens"}', Failure.CONTEXT_LENGTH),
@@ -157,10 +161,64 @@ async def test_lines_that_arrived_before_the_connection_broke_are_still_read():
     content = aiohttp.StreamReader(aiohttp.client_proto.ResponseHandler(loop), 2**16, loop=loop)
     content.feed_data(b'data: {"choices": [{"delta": {"content": "Hello"}}]}\n\ndata: {"choices": [{"delta": {"co')
     content.set_exception(aiohttp.ClientPayloadError("connection lost"))
-    adapter = OpenAIHttpAdapter(connect_timeout_s=1, read_timeout_s=1)
+    http = HttpUpstream(connect_timeout_s=1, read_timeout_s=1)
     lines = []
     with pytest.raises(UpstreamError) as caught:
-        async for line in adapter._lines(content):
+        async for line in http.lines(content):
             lines.append(line)
     assert lines == [b'data: {"choices": [{"delta": {"content": "Hello"}}]}', b""]
     assert caught.value.failure is Failure.BAD_RESPONSE
+
+
+async def test_an_error_chunk_mid_stream_raises_after_the_content_before_it(sim, adapter):
+    sim.script("stream-error", [{"type": "stream_error", "after_chunks": 1}])
+    received = []
+    with pytest.raises(UpstreamError) as caught:
+        async with adapter.stream(candidate(sim.base_url("stream-error")), SECRET, {**BODY, "stream": True}) as chunks:
+            async for chunk in chunks:
+                received.append(chunk)
+    assert caught.value.failure is Failure.SERVER
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in received) == "a"
+
+
+def test_a_stream_that_ends_cleanly_without_a_finish_reason_is_incomplete():
+    translator = OpenAIChunks()
+    assert list(translator.feed({"choices": [{"index": 0, "delta": {"content": "a"}}]})) != []
+    with pytest.raises(UpstreamError) as caught:
+        translator.end()
+    assert caught.value.failure is Failure.BAD_RESPONSE
+    list(translator.feed({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
+    assert list(translator.end()) == []
+
+
+GOOGLE_RPC = "type.googleapis.com/google.rpc."
+
+
+def test_a_bad_key_on_googles_openai_compatible_api_is_a_rejected_key_not_a_bad_request():
+    body = (
+        b'[{"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": '
+        b'"INVALID_ARGUMENT", "details": [{"@type": "'
+        + GOOGLE_RPC.encode()
+        + b'ErrorInfo", "reason": "API_KEY_INVALID"}]}}]'
+    )
+    assert classify(400, {}, body).failure is Failure.AUTH
+
+
+@pytest.mark.parametrize(
+    "quota_id",
+    ["GenerateRequestsPerMinutePerProjectPerModel-FreeTier", "GenerateRequestsPerDayPerProjectPerModel-FreeTier"],
+)
+def test_googles_retry_info_and_per_day_quotas_steer_the_cooldown_on_the_openai_compatible_api(quota_id):
+    details = [
+        {"@type": GOOGLE_RPC + "QuotaFailure", "violations": [{"quotaId": quota_id}]},
+        {"@type": GOOGLE_RPC + "RetryInfo", "retryDelay": "9s"},
+    ]
+    body = json.dumps(
+        [{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "Quota exceeded.", "details": details}}]
+    )
+    error = classify(429, {}, body.encode())
+    assert error.failure is Failure.RATE_LIMITED
+    if "PerDay" in quota_id:
+        assert error.retry_after_s == pytest.approx(seconds_to_quota_day_end(), abs=5)
+    else:
+        assert error.retry_after_s == 9

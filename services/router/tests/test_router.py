@@ -110,6 +110,39 @@ async def test_context_overflow_everywhere_is_a_400(make_router, upstream):
     assert (caught.value.kind, caught.value.code) == (ErrorKind.INVALID_ARGUMENT, "context_length_exceeded")
 
 
+def unsupported():
+    return UpstreamError(Failure.UNSUPPORTED, "the anthropic protocol cannot express n=2 (several choices)")
+
+
+async def test_a_candidate_whose_protocol_cannot_express_the_request_is_passed_over_without_penalty(
+    make_router, upstream, health
+):
+    router = make_router()
+    upstream.on("fast", unsupported(), unsupported())
+    result = await router.complete({**CHAT, "model_quality": "fastest"})
+    assert [p for p, _ in upstream.attempted()][:2] == ["fast", "fast"] and result.route.provider != "fast"
+    assert health.circuit_state("fast/llama-70b") is CircuitState.CLOSED
+    assert [health.cooling_for("fast", a, "llama-70b") for a in ("fast-1", "fast-2")] == [0, 0]
+    assert all(router.ports.keys.usable(account) for account in router.ports.keys.accounts("fast"))
+
+
+async def test_when_no_candidate_can_express_the_request_the_client_gets_a_400_naming_why(make_router, upstream):
+    router = make_router()
+    upstream.on("fast", unsupported(), unsupported())
+    with pytest.raises(ServiceError) as caught:
+        await router.complete({**CHAT, "model": "fast/llama-8b"})
+    assert (caught.value.kind, caught.value.code) == (ErrorKind.INVALID_ARGUMENT, "unsupported_request")
+    assert "cannot express n=2" in caught.value.message
+
+
+async def test_an_unsupported_candidate_does_not_hide_that_the_others_are_rate_limited(make_router, upstream):
+    router = make_router()
+    upstream.on("fast", unsupported(), rate_limited(9))
+    with pytest.raises(ServiceError) as caught:
+        await router.complete({**CHAT, "model": "fast/llama-8b"})
+    assert (caught.value.code, caught.value.retry_after_s) == ("rate_limit_exceeded", 9)
+
+
 async def test_when_everything_fails_the_error_lists_the_attempts_without_keys(make_router, upstream):
     router = make_router()
     for provider in ("fast", "smart", "paid"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import math
 import re
@@ -39,6 +40,17 @@ def parse_duration(text: str) -> float | None:
     if not parts or "".join(n + u for n, u in parts) != text:
         return None
     return _seconds(sum(float(number) * _UNITS[unit] for number, unit in parts))
+
+
+def seconds_until(moment: str, now: float) -> float | None:
+    """Seconds from `now` to an RFC 3339 time ("2025-01-31T12:00:05Z"), as Anthropic's reset headers write it."""
+    try:
+        when = datetime.datetime.fromisoformat(moment.strip())
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        return None
+    return _seconds(when.timestamp() - now)
 
 
 def _retry_after_header(value: str, now: float) -> float | None:

@@ -313,7 +313,16 @@ class _Walk:
         self.failures.append((candidate, error))
 
     def exhausted(self) -> ServiceError:
-        failures = self.failures
+        # A candidate whose protocol cannot express the request was not called: it neither failed
+        # nor was rate limited. When no candidate could take the request, the request is the problem.
+        failures = [(c, e) for c, e in self.failures if e.failure is not Failure.UNSUPPORTED]
+        if self.failures and not failures:
+            reasons = "; ".join(f"{describe(c)}: {e.message}" for c, e in self.failures)
+            return ServiceError(
+                ErrorKind.INVALID_ARGUMENT,
+                f"No provider that serves {self.model!r} can take this request ({reasons}).",
+                code="unsupported_request",
+            )
         too_long = (
             failures
             and failures[-1][1].failure is Failure.CONTEXT_LENGTH
@@ -354,7 +363,7 @@ class _Walk:
                 code="no_usable_account",
                 retryable=bool(self.keyless),
             )
-        tried = "; ".join(f"{describe(c)}: {e.message}" for c, e in failures)
+        tried = "; ".join(f"{describe(c)}: {e.message}" for c, e in self.failures)
         if all(f.failure is Failure.TOO_LARGE for _, f in failures):
             return ServiceError(
                 ErrorKind.UNAVAILABLE,

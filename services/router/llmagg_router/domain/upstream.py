@@ -75,6 +75,9 @@ class Failure(enum.Enum):
     NOT_FOUND = "not_found"  # the provider does not serve this model (any more)
     CONTEXT_LENGTH = "context_length"  # only a larger-context model can help
     CLIENT = "client"  # the request itself is wrong: returned to the client, no fallback
+    # The candidate's protocol cannot express the request (a tool type, several choices): the next
+    # candidate may; this one was not called and learns nothing.
+    UNSUPPORTED = "unsupported"
 
 
 # Response headers that tell what is left of a provider's quota; the quota ledger learns from them.

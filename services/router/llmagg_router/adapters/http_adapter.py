@@ -1,0 +1,121 @@
+"""One ProviderAdapter for every HTTP wire protocol: the plumbing is shared, a `Dialect` translates.
+
+A dialect turns the OpenAI-shaped request the router holds into its own (`Exchange`: URL, headers,
+payload), reads its whole answer back into a `chat.completion`, its stream's events into
+`chat.completion.chunk`s (a `Translator`), and its error answers into `UpstreamError`s. The domain
+only ever sees OpenAI's shapes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any, NamedTuple, Protocol
+
+import aiohttp
+
+from llmagg.common.secrets import Secret
+from llmagg_router.adapters.http_upstream import HttpUpstream, json_object
+from llmagg_router.domain.upstream import (
+    Candidate,
+    Failure,
+    Operation,
+    UpstreamAnswer,
+    UpstreamError,
+    quota_headers,
+)
+
+
+class Translator(Protocol):
+    """One stream's events (each SSE `data:` object) into OpenAI chunks."""
+
+    def feed(self, event: dict[str, Any]) -> Iterable[dict[str, Any]]:
+        """The chunks this event stands for; raises UpstreamError for an error the stream reports."""
+        ...
+
+    def end(self) -> Iterable[dict[str, Any]]:
+        """At the clean end of the body: the last chunks; raises BAD_RESPONSE when the answer is incomplete."""
+        ...
+
+
+class Exchange(NamedTuple):
+    """One request as the dialect sends it, and how its answer is read back into OpenAI's shapes."""
+
+    url: str
+    headers: Mapping[str, str]
+    payload: dict[str, Any]
+    decode: Callable[[dict[str, Any]], dict[str, Any]]  # the whole answer -> OpenAI's
+    translator: Callable[[], Translator]  # a stream's events -> OpenAI chunks
+
+
+class Dialect(Protocol):
+    def exchange(
+        self, candidate: Candidate, key: Secret | None, operation: Operation, body: dict[str, Any]
+    ) -> Exchange:
+        """The request to send; raises UpstreamError(UNSUPPORTED) for what the protocol cannot express."""
+        ...
+
+    def classify(self, status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamError: ...
+
+
+class HttpAdapter:
+    """Speaks `dialect` over the shared connection pool."""
+
+    def __init__(self, http: HttpUpstream, dialect: Dialect) -> None:
+        self._http = http
+        self._dialect = dialect
+
+    async def request(
+        self, candidate: Candidate, key: Secret | None, operation: Operation, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        exchange = self._dialect.exchange(candidate, key, operation, body)
+        raw, headers = await self._http.post(exchange.url, exchange.payload, exchange.headers, self._dialect.classify)
+        answer = UpstreamAnswer(exchange.decode(json_object(raw, "response body")))
+        answer.quota_headers = quota_headers(headers)
+        return answer
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, candidate: Candidate, key: Secret | None, body: dict[str, Any], max_bytes: int | None = None
+    ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        exchange = self._dialect.exchange(candidate, key, Operation.CHAT, body)
+        resp = await self._http.open(exchange.url, exchange.payload, exchange.headers, self._dialect.classify)
+        try:
+            yield _Events(self._events(resp, max_bytes, exchange.translator()), quota_headers(resp.headers))
+        finally:
+            resp.release()
+
+    async def _events(
+        self, resp: aiohttp.ClientResponse, max_bytes: int | None, translator: Translator
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every `data:` line of the SSE body as OpenAI chunks (`event:` lines, comments and blanks
+        carry nothing the `data:` object does not repeat). OpenAI's `[DONE]` ends it as complete; the
+        end of the body ends it as the translator judges."""
+        total = 0
+        async for line in self._http.lines(resp.content):
+            total += len(line)
+            if max_bytes is not None and total > max_bytes:
+                raise UpstreamError(Failure.TOO_LARGE, f"the provider's answer is larger than {max_bytes} bytes")
+            if not line.startswith(b"data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                return
+            for chunk in translator.feed(json_object(payload, "stream event")):
+                yield chunk
+        for chunk in translator.end():
+            yield chunk
+
+    async def close(self) -> None:
+        await self._http.close()  # shared: closing it twice is harmless
+
+
+class _Events:
+    """A stream's chunks, with the rate-limit headers its response came with (for the quota ledger)."""
+
+    def __init__(self, events: AsyncIterator[dict[str, Any]], headers: Mapping[str, str]) -> None:
+        self._events = events
+        self.quota_headers = headers
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._events
