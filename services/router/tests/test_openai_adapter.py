@@ -6,6 +6,8 @@ import asyncio
 import json
 
 import aiohttp
+import aiohttp.test_utils
+import aiohttp.web
 import pytest
 
 from llmagg.common.secrets import Secret
@@ -222,3 +224,47 @@ def test_googles_retry_info_and_per_day_quotas_steer_the_cooldown_on_the_openai_
         assert error.retry_after_s == pytest.approx(seconds_to_quota_day_end(), abs=5)
     else:
         assert error.retry_after_s == 9
+
+
+async def test_a_429_carries_its_rate_limit_headers_for_the_quota_ledger(sim, adapter):
+    sim.reset("quota-429")
+    sim.set_behaviour("quota-429", {"type": "429", "retry_after": 7})
+    error = await failure_of(adapter.request(candidate(sim.base_url("quota-429")), SECRET, Operation.CHAT, BODY))
+    assert error.failure is Failure.RATE_LIMITED
+    assert error.headers["x-ratelimit-limit-requests"] == "30"
+    assert error.headers["x-ratelimit-remaining-requests"] == "0"
+    assert "authorization" not in error.headers and "content-type" not in error.headers
+
+
+def test_a_google_429_names_the_quota_that_ran_out():
+    details = [{"@type": GOOGLE_RPC + "QuotaFailure", "violations": [{"quotaId": "GenerateRequestsPerDay-FreeTier"}]}]
+    body = json.dumps({"error": {"code": 429, "message": "Quota exceeded.", "details": details}})
+    assert classify(429, {}, body.encode()).quota_id == "GenerateRequestsPerDay-FreeTier"
+
+
+async def test_answers_and_streams_expose_their_responses_rate_limit_headers(adapter):
+    headers = {"x-ratelimit-remaining-tokens": "9000", "x-request-id": "not-a-quota-header"}
+
+    async def answer(request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
+        if (await request.json()).get("stream"):
+            response = aiohttp.web.StreamResponse(headers={**headers, "Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            chunk = {"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}]}
+            await response.write(f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode())
+            return response
+        return aiohttp.web.json_response({"choices": [{"message": {"content": "hi"}}]}, headers=headers)
+
+    app = aiohttp.web.Application()
+    app.router.add_post("/v1/chat/completions", answer)
+    server = aiohttp.test_utils.TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        target = candidate(str(server.make_url("/v1")))
+        whole = await adapter.request(target, SECRET, Operation.CHAT, BODY)
+        assert whole.quota_headers == {"x-ratelimit-remaining-tokens": "9000"}
+        async with adapter.stream(target, SECRET, {**BODY, "stream": True}) as events:
+            assert events.quota_headers == {"x-ratelimit-remaining-tokens": "9000"}
+            chunks = [c async for c in events]
+            assert [c["choices"][0]["delta"]["content"] for c in chunks] == ["hi"]
+    finally:
+        await server.close()
