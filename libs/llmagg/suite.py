@@ -62,8 +62,9 @@ class Service:
 
 
 SERVICES: tuple[Service, ...] = (
-    Service("router", port=50051, metrics_port=9101, calls=("credentials",)),
+    Service("router", port=50051, metrics_port=9101, calls=("credentials", "discovery")),
     Service("credentials", port=50052, metrics_port=9102, needs=("openbao",)),
+    Service("discovery", port=50055, metrics_port=9105, calls=("credentials",)),
 )
 
 BY_NAME = {service.name: service for service in SERVICES}

@@ -5,6 +5,7 @@ from llmagg.registry.loader import SHIPPED_REGISTRY, load_registry, merge_provid
 from llmagg.registry.schema import (
     AUTH_STYLES,
     MODEL_TYPES,
+    MODELS_APIS,
     PROTOCOLS,
     TIERS,
     Model,
@@ -17,6 +18,7 @@ from llmagg.registry.schema import (
 __all__ = [
     "AUTH_STYLES",
     "MODEL_TYPES",
+    "MODELS_APIS",
     "PROTOCOLS",
     "SHIPPED_REGISTRY",
     "TIERS",

@@ -50,7 +50,7 @@ def build_credentials(settings: CredentialsSettings, providers: Mapping[str, Pro
         store=store,
         accounts=AccountBook(store, providers, cache_s=settings.store_cache_s),
         keys=keys,
-        access=Access(keys, _secret(settings.router_token)),
+        access=Access(keys, _secret(settings.router_token), _secret(settings.discovery_token)),
     )
 
 

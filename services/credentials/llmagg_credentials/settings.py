@@ -46,6 +46,8 @@ class CredentialsSettings(ServiceSettings):
     store_cache_s: float = Field(default=2.0, ge=0)
     # The router's service token (the dev stack makes one per run): Lease answers it only.
     router_token: SecretStr | None = None
+    # The discovery service's token: ListAccounts and Lease answer it (it reads providers' model lists).
+    discovery_token: SecretStr | None = None
     # An admin key from the environment (scripts, CI); otherwise the first start writes one to
     # `admin_key_file`.
     admin_key: SecretStr | None = Field(

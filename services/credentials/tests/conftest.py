@@ -13,6 +13,7 @@ from llmagg_credentials.domain.client_keys import ClientKeys
 from .helpers import PROVIDERS, Clocks
 
 ROUTER_TOKEN = "router-token-for-tests"
+DISCOVERY_TOKEN = "discovery-token-for-tests"
 ENV_ADMIN = "sk-test-FAKE-env-admin"
 
 
@@ -40,4 +41,4 @@ def keys(store, clocks) -> ClientKeys:
 
 @pytest.fixture
 def access(keys) -> Access:
-    return Access(keys, Secret(ROUTER_TOKEN))
+    return Access(keys, Secret(ROUTER_TOKEN), Secret(DISCOVERY_TOKEN))

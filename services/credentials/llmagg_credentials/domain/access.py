@@ -1,7 +1,8 @@
 """Who may call what: the gateway's ext_authz decision per request, and the service's own RPC rules.
 
-Two identities reach the service: client keys (admin or client scope) and the router's service
-token. Management needs an admin key; the account listing also answers the router; leases and
+Three identities reach the service: client keys (admin or client scope) and the service tokens of
+the router and of discovery. Management needs an admin key; the account listing also answers the
+router and discovery; leases answer the router and discovery (which calls providers' model lists);
 outcome reports answer the router only.
 """
 
@@ -20,6 +21,9 @@ ADMIN_PATHS = (
     "/v1/admin/",
     "/llmagg.credentials.v1.CredentialsService/",
     "/llmagg.router.v1.RouterService/GetRoutingState",
+    # The catalogue with account statuses, its history, refreshes (RefreshNow, ListChanges, ...); the
+    # router reaches discovery directly, never through the gateway.
+    "/llmagg.discovery.v1.DiscoveryService/",
 )
 CLIENT_ID_HEADER = "x-llmagg-client-id"
 CLIENT_SCOPE_HEADER = "x-llmagg-client-scope"
@@ -28,17 +32,24 @@ CLIENT_SCOPE_HEADER = "x-llmagg-client-scope"
 class Caller(enum.Enum):
     ADMIN = "admin"
     ROUTER = "router"
+    DISCOVERY = "discovery"
 
+
+_WHO = {
+    Caller.ADMIN: "an admin key",
+    Caller.ROUTER: "the router's service token",
+    Caller.DISCOVERY: "the discovery service's token",
+}
 
 # Which callers each RPC of CredentialsService answers.
 RULES: dict[str, frozenset[Caller]] = {
     "AddAccount": frozenset({Caller.ADMIN}),
-    "ListAccounts": frozenset({Caller.ADMIN, Caller.ROUTER}),
+    "ListAccounts": frozenset({Caller.ADMIN, Caller.ROUTER, Caller.DISCOVERY}),
     "GetAccount": frozenset({Caller.ADMIN}),
     "UpdateAccount": frozenset({Caller.ADMIN}),
     "RotateAccountKey": frozenset({Caller.ADMIN}),
     "DeleteAccount": frozenset({Caller.ADMIN}),
-    "Lease": frozenset({Caller.ROUTER}),
+    "Lease": frozenset({Caller.ROUTER, Caller.DISCOVERY}),
     "ReportOutcome": frozenset({Caller.ROUTER}),
     "CreateClientKey": frozenset({Caller.ADMIN}),
     "ListClientKeys": frozenset({Caller.ADMIN}),
@@ -80,9 +91,14 @@ class Decision:
 
 
 class Access:
-    def __init__(self, keys: ClientKeys, router_token: Secret | None) -> None:
+    def __init__(self, keys: ClientKeys, router_token: Secret | None, discovery_token: Secret | None = None) -> None:
         self._keys = keys
-        self._router_token = router_token.reveal().encode() if router_token else None
+        # Each service that calls with a token of its own: the token's bytes -> who it is.
+        self._service_tokens = tuple(
+            (token.reveal().encode(), caller)
+            for token, caller in ((router_token, Caller.ROUTER), (discovery_token, Caller.DISCOVERY))
+            if token is not None
+        )
 
     async def decide(self, path: str, authorization: str) -> Decision:
         """ext_authz: any valid key on model routes, an admin key on admin routes."""
@@ -101,16 +117,21 @@ class Access:
             )
         return Decision(200, verdict, keep_authorization=admin_path)
 
-    def _is_router(self, token: str) -> bool:
-        return self._router_token is not None and hmac.compare_digest(token.encode(), self._router_token)
+    def _service(self, token: str) -> Caller | None:
+        """The service a token belongs to; every known token is compared (constant time each)."""
+        found = None
+        for known, caller in self._service_tokens:
+            if hmac.compare_digest(token.encode(), known):
+                found = caller
+        return found
 
     async def require(self, method: str, service_token: str, authorization: str) -> Caller:
         """The caller of `method`, or UNAUTHENTICATED / PERMISSION_DENIED."""
         allowed = RULES[method]
         if service_token:
-            if not self._is_router(service_token):
+            caller = self._service(service_token)
+            if caller is None:
                 raise ServiceError(ErrorKind.UNAUTHENTICATED, "Unknown service token.", code="invalid_service_token")
-            caller = Caller.ROUTER
         else:
             verdict = await self._keys.verify(bearer(authorization))
             if verdict is UNAVAILABLE:
@@ -125,6 +146,6 @@ class Access:
                 )
             caller = Caller.ADMIN
         if caller not in allowed:
-            who = "the router's service token" if allowed == {Caller.ROUTER} else "an admin key"
+            who = " or ".join(_WHO[c] for c in sorted(allowed, key=lambda c: c.value))
             raise ServiceError(ErrorKind.PERMISSION_DENIED, f"{method} answers {who} only.", code="not_allowed")
         return caller
