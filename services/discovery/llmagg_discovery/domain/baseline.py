@@ -59,7 +59,8 @@ def _model_facts(model: Model, written: Sequence[str]) -> ModelFacts:
     for key, name in _MODEL_KEYS.items():
         if key in written:
             value = getattr(model, key)
-            values[name] = (dict(value) if key == "limits" else value) if value not in ("", None) else None
+            empty = value is None or (not value and not isinstance(value, bool | int))
+            values[name] = None if empty else dict(value) if key == "limits" else value
     return ModelFacts(**values)
 
 

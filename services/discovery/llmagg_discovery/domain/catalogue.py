@@ -17,7 +17,7 @@ Nothing is ever deleted: a model that leaves every source is retired and stays i
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from llmagg_discovery.domain.inference import guess_quality, inferred_alias
@@ -108,10 +108,12 @@ class Catalogue:
             self._provider(provider_id, now).claims[source] = facts
         for provider_id, accounts in report.accounts.items():
             self._provider(provider_id, now).accounts = accounts
+        created: set[ModelKey] = set()
         for key, facts in report.models.items():
             record = self.models.get(key)
             if record is None:
                 record = self.models[key] = ModelRecord(key, {}, {}, first_seen=now, state_since=now)
+                created.add(key)
             self._provider(key.provider, now)
             record.claims[source] = facts
             sighting = record.sightings.get(source)
@@ -127,7 +129,7 @@ class Catalogue:
         self._aliases = None
         self.dirty_models |= touched
         self.dirty_providers |= set(before_providers) | set(report.providers) | set(report.accounts)
-        changes = self._evaluate(touched, now, source)
+        changes = self._evaluate(touched, now, source, created)
         changes += self._diff(before_models, before_providers, touched, now, source)
         if changes or any(key not in before_models for key in touched):
             self._bump(now)
@@ -214,7 +216,9 @@ class Catalogue:
             return ModelState.UNCONFIRMED, "named only by the community list"
         return ModelState.ACTIVE, ""
 
-    def _evaluate(self, keys: Iterable[ModelKey], now: float, source: str) -> list[Change]:
+    def _evaluate(
+        self, keys: Iterable[ModelKey], now: float, source: str, created: Collection[ModelKey] = ()
+    ) -> list[Change]:
         changes = []
         for key in sorted(keys):
             record = self.models.get(key)
@@ -229,7 +233,7 @@ class Catalogue:
             if state is before:
                 continue  # the same state for another reason: no change to report
             record.state_since = now
-            if record.first_seen == now and not any(s.last < now for s in record.sightings.values()):
+            if key in created:
                 continue  # new this run: reported as added (with its state) by the diff
             kind = {
                 ModelState.RETIRED: ChangeKind.RETIRED,
