@@ -17,8 +17,8 @@ from llmagg.registry.schema import (
 
 __all__ = [
     "AUTH_STYLES",
-    "MODEL_TYPES",
     "MODELS_APIS",
+    "MODEL_TYPES",
     "PROTOCOLS",
     "SHIPPED_REGISTRY",
     "TIERS",

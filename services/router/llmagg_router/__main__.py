@@ -6,6 +6,7 @@ import logging
 
 from llmagg.common.logging import log_fields
 from llmagg.common.server import serve_until_signalled, service_cli
+from llmagg_router.adapters.discovery_catalog import DiscoveryCatalog
 from llmagg_router.domain.config import ConfigError
 from llmagg_router.server import build_router, build_server, load_config
 from llmagg_router.settings import RouterSettings
@@ -16,8 +17,11 @@ log = logging.getLogger("router")
 async def main(settings: RouterSettings) -> None:
     config = load_config(settings)
     router = build_router(settings, config)
-    keys = router.ports.keys
+    keys, catalog = router.ports.keys, router.ports.catalog
     await keys.start()
+    await catalog.start()
+    if isinstance(catalog, DiscoveryCatalog) and not await catalog.first_catalogue(settings.catalog_wait_s):
+        log.warning("no catalogue from discovery yet: routing on the configuration until it comes")
     accounts = sum(len(keys.accounts(provider)) for provider in config.providers)
     log.info(
         "loaded %d providers, %d accounts (%s), %d fallback chains",
@@ -31,6 +35,7 @@ async def main(settings: RouterSettings) -> None:
         log.warning("no provider account is configured: chat requests will fail until one is added (see README)")
 
     async def close_adapters() -> None:
+        await catalog.close()
         await keys.close()
         for adapter in router.adapters.values():
             await adapter.close()

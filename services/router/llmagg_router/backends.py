@@ -8,12 +8,14 @@ from llmagg.common.secrets import Secret
 from llmagg.common.server import ReadinessCheck
 from llmagg_router.adapters.config_keys import ConfigKeySource
 from llmagg_router.adapters.credentials_keys import CredentialsKeySource
+from llmagg_router.adapters.discovery_catalog import DiscoveryCatalog
 from llmagg_router.adapters.memory_health import MemoryHealthStore
 from llmagg_router.adapters.openai_http import OpenAIHttpAdapter
 from llmagg_router.adapters.prometheus_metrics import HealthCollector, PrometheusRouterMetrics
 from llmagg_router.adapters.unmetered_quota import UnmeteredQuota
+from llmagg_router.domain.catalog_view import StaticCatalog
 from llmagg_router.domain.config import RoutingConfig
-from llmagg_router.domain.ports import HealthStore, KeySource, QuotaLedger, RouterPorts
+from llmagg_router.domain.ports import CatalogSource, HealthStore, KeySource, QuotaLedger, RouterPorts
 from llmagg_router.domain.upstream import ProviderAdapter
 from llmagg_router.settings import RouterSettings
 
@@ -36,11 +38,25 @@ def create_key_source(settings: RouterSettings, config: RoutingConfig) -> KeySou
     raise ValueError(f"unknown key source {settings.key_source!r}")
 
 
+def create_catalog_source(settings: RouterSettings, config: RoutingConfig) -> CatalogSource:
+    match settings.catalog:
+        case "registry":
+            return StaticCatalog(config.providers)
+        case "discovery":
+            if not settings.discovery_address:
+                raise ValueError("ROUTER_CATALOG=discovery needs ROUTER_DISCOVERY_ADDRESS (host:port)")
+            return DiscoveryCatalog(settings.discovery_address, config.providers)
+    raise ValueError(f"unknown catalog source {settings.catalog!r}")
+
+
 def create_readiness(ports: RouterPorts) -> list[ReadinessCheck]:
     """Health names for the backends that depend on a peer; none is critical (the router keeps routing)."""
+    checks = []
     if isinstance(ports.keys, CredentialsKeySource):
-        return [ReadinessCheck("credentials", ports.keys.healthy, critical=False)]
-    return []
+        checks.append(ReadinessCheck("credentials", ports.keys.healthy, critical=False))
+    if isinstance(ports.catalog, DiscoveryCatalog):
+        checks.append(ReadinessCheck("discovery", ports.catalog.healthy, critical=False))
+    return checks
 
 
 def create_quota_ledger(settings: RouterSettings) -> QuotaLedger:
@@ -69,6 +85,7 @@ def create_ports(
         quota=create_quota_ledger(settings),
         health=health,
         metrics=PrometheusRouterMetrics(registry),
+        catalog=create_catalog_source(settings, config),
     )
 
 

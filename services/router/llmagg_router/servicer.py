@@ -102,7 +102,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         """The model list, rendered again only when the accounts (and so the routable providers) changed."""
         resolver = self._router.resolver
         if resolver.generation != self._catalogue_generation:
-            entries = routable_models(resolver.routable_providers)
+            entries = routable_models(resolver.routable_providers, resolver.catalog.details)
             chains = sorted(resolver.config.fallback_chains)
             self._models = converters.models_response(entries, chains)
             self._models_json = httpbody_pb2.HttpBody(
