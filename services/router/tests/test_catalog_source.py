@@ -72,7 +72,9 @@ def test_a_withdrawn_model_stops_being_chosen_at_once_by_any_name(followed, stat
 
 def test_a_retired_provider_is_refused_and_never_routed(followed):
     source, resolver = followed
-    source.apply(catalog(providers=[dpb.CatalogProvider(id="smart", state=dpb.MODEL_STATE_RETIRED, state_reason="410")]))
+    source.apply(
+        catalog(providers=[dpb.CatalogProvider(id="smart", state=dpb.MODEL_STATE_RETIRED, state_reason="410")])
+    )
     assert all(provider != "smart" for provider, _ in routed(resolver, "auto"))
     with pytest.raises(ServiceError) as refused:
         resolver.resolve("big-model", "smart", None)

@@ -82,13 +82,18 @@ def service_env(service: Service, ports: Ports) -> dict[str, str]:
 
 
 def suite_settings(service: Service, run_dir: Path) -> dict[str, str]:
-    """What the dev stack chooses for particular services: the router leases keys from credentials, and
-    credentials writes the first admin key to the run directory."""
+    """What the dev stack chooses for particular services: the router and discovery lease keys from
+    credentials, the router follows discovery's catalogue, credentials writes the first admin key to the
+    run directory and discovery keeps its catalogue there."""
     env: dict[str, str] = {}
     if "credentials" in service.calls:
         env[f"{service.env_prefix}KEY_SOURCE"] = "credentials"
+    if "discovery" in service.calls:
+        env[f"{service.env_prefix}CATALOG"] = "discovery"
     if service.name == "credentials":
         env["CREDENTIALS_ADMIN_KEY_FILE"] = str(admin_key_file(run_dir))
+    if service.name == "discovery":
+        env["DISCOVERY_SQLITE_PATH"] = str(run_dir / "discovery.sqlite3")
     return env
 
 

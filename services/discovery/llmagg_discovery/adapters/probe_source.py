@@ -41,6 +41,8 @@ class ProbeSource:
         self._http = http
         self._plan = plan
         self.interval_s = min(plan.interval_s, plan.retry_s)
+        # Probes spend quota: a (re)start does not probe at once; what was probed lately is not due anyway.
+        self.first_delay_s = plan.interval_s
         self.timeout_s = timeout_s
         self._request_timeout_s = request_timeout_s
 

@@ -83,7 +83,8 @@ class Discovery:
         )
         for runner in self._runners.values():
             if runner.source.interval_s > 0:
-                self._tasks.append(asyncio.create_task(runner.loop(self._start_delay_s)))
+                first = max(self._start_delay_s, getattr(runner.source, "first_delay_s", 0.0))
+                self._tasks.append(asyncio.create_task(runner.loop(first)))
         self._tasks.append(asyncio.create_task(self._reevaluate_regularly()))
 
     async def stop(self) -> None:
