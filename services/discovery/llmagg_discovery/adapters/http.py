@@ -89,10 +89,10 @@ class HttpClient:
                 sent["If-None-Match"] = remembered.etag
             if remembered.last_modified:
                 sent["If-Modified-Since"] = remembered.last_modified
-        timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s else None
+        options = {"timeout": aiohttp.ClientTimeout(total=timeout_s)} if timeout_s else {}  # else the session's
         try:
             async with self._client().request(
-                method, url, headers=sent, data=orjson.dumps(json) if json is not None else None, timeout=timeout
+                method, url, headers=sent, data=orjson.dumps(json) if json is not None else None, **options
             ) as response:
                 if response.status == 304 and remembered is not None:
                     return Answer(200, remembered.body, not_modified=True)
