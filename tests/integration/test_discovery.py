@@ -5,7 +5,11 @@ retired ones, and the change history shows all three. A provider answering garba
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +17,7 @@ from llmagg_devstack.stack import write_config
 
 from ..helpers import ADMIN_KEY, SIM_KEY, SIM_KEY_ENV, admin_call, wait_for
 
+LLMAGG = str(Path(sys.executable).with_name("llmagg"))
 FAMILY = "disc-family"
 NEW_MODEL = f"vendor/{FAMILY}:free"  # its id says which family it belongs to: discovery gives it the alias
 DISCOVERY_ON = {
@@ -156,3 +161,33 @@ def test_discovery_admin_routes_refuse_a_plain_key_and_bad_input(discovery_stack
     assert (status, body["error"]["code"]) == (400, "invalid_since")
     status, body = admin_call(stack, "POST", "/v1/admin/discovery/refresh", {"sources": ["nope"]})
     assert (status, body["error"]["code"]) == (400, "unknown_source")
+
+
+def llmagg(stack, *args: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "LLMAGG_URL": f"http://127.0.0.1:{stack.ports.gateway}", "LLMAGG_ADMIN_KEY": ADMIN_KEY}
+    return subprocess.run([LLMAGG, *args], capture_output=True, text=True, timeout=60, env=environment, check=False)
+
+
+def test_llmagg_models_list_changes_and_refresh(discovery_stack):
+    listed = llmagg(discovery_stack, "models", "list", "--provider", "disc-b")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[0].split() == [
+        "PROVIDER",
+        "MODEL",
+        "STATE",
+        "FREE",
+        "CONTEXT",
+        "QUALITY",
+        "LIMITS",
+        "EXPIRES",
+    ]
+    assert listed.stdout.splitlines()[2].split()[:4] == ["disc-b", "sim-small", "active", "yes"]
+    free = json.loads(llmagg(discovery_stack, "models", "list", "--free", "--json").stdout)["catalog"]["models"]
+    assert free and all(m["free"] for m in free)
+    refreshed = llmagg(discovery_stack, "models", "refresh", "--source", "models")
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert refreshed.stdout.startswith("catalogue revision ") and "models" in refreshed.stdout
+    changes = llmagg(discovery_stack, "models", "changes", "--since", "7d", "--provider", "disc-a", "--json")
+    assert changes.returncode == 0 and all(c["provider"] == "disc-a" for c in json.loads(changes.stdout)["changes"])
+    refused = llmagg(discovery_stack, "models", "changes", "--since", "yesterday")
+    assert refused.returncode == 1 and "invalid_since" in refused.stderr
