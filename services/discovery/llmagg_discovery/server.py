@@ -7,10 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import REGISTRY, CollectorRegistry
+
 from llmagg.common.server import GrpcServer, ReadinessCheck, ServiceBinding
 from llmagg.registry import ConfiguredAccount, Provider, merge_providers, parse_accounts, read_yaml, registry_entries
 from llmagg_discovery import servicer
 from llmagg_discovery.adapters.http import HttpClient
+from llmagg_discovery.adapters.prometheus_metrics import DiscoveryCollector
 from llmagg_discovery.backends import create_accounts, create_sources, create_store
 from llmagg_discovery.domain.catalogue import Policy
 from llmagg_discovery.domain.discovery import Discovery
@@ -48,8 +51,12 @@ def build_discovery(settings: DiscoverySettings, baseline: Baseline) -> tuple[Di
     return discovery, http
 
 
-def build_server(settings: DiscoverySettings, discovery: Discovery) -> GrpcServer:
+def build_server(
+    settings: DiscoverySettings, discovery: Discovery, registry: CollectorRegistry = REGISTRY
+) -> GrpcServer:
     binding = ServiceBinding(servicer.SERVICE_NAME, servicer.DiscoveryServicer(discovery), servicer.add_to_server)
     # Not critical: with its store down the catalogue is served (and followed) from memory.
     store = ReadinessCheck("store", discovery.store_ready, critical=False)
-    return GrpcServer("discovery", settings, [binding], readiness=[store])
+    if settings.metrics_port:
+        registry.register(DiscoveryCollector(discovery))
+    return GrpcServer("discovery", settings, [binding], readiness=[store], registry=registry)

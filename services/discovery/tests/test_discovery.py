@@ -128,3 +128,18 @@ async def test_a_watcher_gets_the_catalogue_then_each_revision_with_its_changes(
 async def test_an_unknown_source_is_refused_by_name(discovery):
     with pytest.raises(UnknownSource, match=r"unknown sources \['nope'\]; known: registry, models, community"):
         await discovery.refresh(["nope"])
+
+
+async def test_metrics_count_entries_by_state_and_source_failures(discovery, sources):
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from llmagg_discovery.adapters.prometheus_metrics import DiscoveryCollector
+
+    registry = CollectorRegistry()
+    registry.register(DiscoveryCollector(discovery))
+    sources["community"].next = SourceError("unreachable")
+    await discovery.refresh(["community"])
+    text = generate_latest(registry).decode()
+    assert 'llmagg_discovery_models{state="active"} 2.0' in text
+    assert 'llmagg_discovery_models{state="retired"} 1.0' in text  # the retired provider's model
+    assert 'llmagg_discovery_source_consecutive_failures{source="community"} 1.0' in text
