@@ -137,3 +137,13 @@ def test_a_new_free_model_gets_an_alias_and_a_quality_guess_from_its_id(catalogu
     guessed = catalogue.merged_model(ModelKey("acme", "vendor/acme-l:free"))
     assert (guessed.aliases, guessed.provenance["aliases"]) == (("acme-l",), "inferred")
     assert catalogue.merged_model(ModelKey("acme", "vendor/acme-l-70b:free")).quality == 3
+
+
+def test_a_listed_model_of_no_stated_type_is_typed_from_its_id(catalogue):
+    catalogue.apply(listing("acme-large", "acme-small", "whisper-large-v3", "acme-embed-2", "llama-guard-4"), T0)
+    types = {
+        m: catalogue.merged_model(ModelKey("acme", m)).type
+        for m in ("whisper-large-v3", "acme-embed-2", "llama-guard-4")
+    }
+    assert types == {"whisper-large-v3": "other", "acme-embed-2": "embedding", "llama-guard-4": "other"}
+    assert catalogue.merged_model(ModelKey("acme", "whisper-large-v3")).provenance["type"] == "inferred"

@@ -20,7 +20,7 @@ import datetime
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from llmagg_discovery.domain.inference import guess_quality, inferred_alias
+from llmagg_discovery.domain.inference import guess_quality, guess_type, inferred_alias
 from llmagg_discovery.domain.records import (
     MODEL_FIELDS,
     PROVIDER_FIELDS,
@@ -271,6 +271,8 @@ class Catalogue:
         capabilities = tuple(dict.fromkeys(c for _, facts in ordered for c in facts.capabilities or ()))
         if "quality" not in values:
             values["quality"], provenance["quality"] = guess_quality(key.model), "inferred"
+        if "type" not in values:
+            values["type"], provenance["type"] = guess_type(key.model), "inferred"
         if "free" not in values:
             provider = self.merged_provider(key.provider) if key.provider in self.providers else None
             values["free"], provenance["free"] = bool(provider and provider.tier == "free"), "inferred"

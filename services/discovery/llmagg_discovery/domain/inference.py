@@ -9,6 +9,20 @@ _PARAMETERS = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)b(?![a-z])")
 _SUFFIXES = ("-instruct", "-it", "-versatile", "-instant", "-turbo", "-fp8", "-latest", "-chat", "-fast")
 
 
+_NOT_CHAT = re.compile(
+    r"whisper|tts|transcri|speech|audio|guard|moderation|rerank|orpheus|playai|dall-e|image|ocr|safety", re.IGNORECASE
+)
+
+
+def guess_type(model_id: str) -> str:
+    """chat, embedding, or other (audio, guard, rerank, image ...: listed by a provider, never routed)."""
+    if "embed" in model_id.lower():
+        return "embedding"
+    if _NOT_CHAT.search(model_id):
+        return "other"
+    return "chat"
+
+
 def guess_quality(model_id: str) -> int:
     """1 tiny (<10B) .. 4 strong (>100B) from the parameter count in the id; 3 when it names none."""
     found = [float(n) for n in _PARAMETERS.findall(model_id.lower())]

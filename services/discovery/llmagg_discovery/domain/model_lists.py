@@ -39,6 +39,15 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
+def _kind(kind: Any) -> str | None:
+    """The `type` some OpenAI-style lists carry (Together: chat, language, code, embedding, image, ...)."""
+    if not isinstance(kind, str) or not kind:
+        return None
+    if kind == "embedding":
+        return "embedding"
+    return "chat" if kind in ("chat", "language", "code") else "other"
+
+
 def openai_models(payload: Any) -> Page:
     """`GET {base}/models`: {object: list, data: [{id, ...}]} (a bare list too, as Together sends)."""
     items = _items(payload, "") if isinstance(payload, list) else _items(payload, "data")
@@ -59,7 +68,7 @@ def openai_models(payload: Any) -> Page:
         models[model_id] = ModelFacts(
             name=_text(item.get("display_name")),
             context_length=context,
-            type="embedding" if kind == "embedding" else ("chat" if kind in ("chat", "language") else None),
+            type=_kind(kind),
         )
     return Page(models)
 
