@@ -47,13 +47,17 @@ def change_row(change: dict[str, Any]) -> list[Any]:
     ]
 
 
+_ERROR_WIDTH = 100  # the table shows the start of an error; --json has all of it
+
+
 def source_row(source: dict[str, Any]) -> list[Any]:
+    error = source["last_error"] or ""
     return [
         source["name"],
         source["last_success_at"] or "never",
         source["consecutive_failures"],
         source["next_run_at"] or "-",
-        source["last_error"] or "",
+        error if len(error) <= _ERROR_WIDTH else error[: _ERROR_WIDTH - 3] + "...",
     ]
 
 
