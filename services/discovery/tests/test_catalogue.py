@@ -147,3 +147,13 @@ def test_a_listed_model_of_no_stated_type_is_typed_from_its_id(catalogue):
     }
     assert types == {"whisper-large-v3": "other", "acme-embed-2": "embedding", "llama-guard-4": "other"}
     assert catalogue.merged_model(ModelKey("acme", "whisper-large-v3")).provenance["type"] == "inferred"
+
+
+def test_a_provider_only_the_community_list_names_is_added_unconfirmed(catalogue):
+    found = SourceReport("community", providers={"newco": ProviderFacts(name="NewCo", tier="free", credits_usd=5.0)})
+    assert [(c.kind, c.provider, c.model, c.detail) for c in catalogue.apply(found, T0)] == [
+        (ChangeKind.ADDED, "newco", "", "provider NewCo (unconfirmed)")
+    ]
+    merged = catalogue.merged_provider("newco")
+    assert (merged.state, merged.tier, merged.credits_usd) == (ModelState.UNCONFIRMED, "free", 5.0)
+    assert catalogue.merged_provider("acme").state is ModelState.ACTIVE

@@ -130,7 +130,7 @@ class Catalogue:
         self.dirty_models |= touched
         self.dirty_providers |= set(before_providers) | set(report.providers) | set(report.accounts)
         changes = self._evaluate(touched, now, source, created)
-        changes += self._diff(before_models, before_providers, touched, now, source)
+        changes += self._diff(before_models, before_providers, touched, set(report.providers), now, source)
         if changes or any(key not in before_models for key in touched):
             self._bump(now)
         return changes if record_changes else []
@@ -321,12 +321,18 @@ class Catalogue:
             notes = (f"free tier ended {ended}", *notes)
             values["credits_usd"], values["credits_text"] = 0.0, ""
             provenance["credits_usd"] = provenance["credits_text"] = provenance["free_tier_ended_on"]
+        if retired:
+            state, reason = ModelState.RETIRED, retired
+        elif not any(source in ID_SOURCES for source in record.claims):
+            state, reason = ModelState.UNCONFIRMED, "named only by the community list (no API base URL known)"
+        else:
+            state, reason = ModelState.ACTIVE, ""
         return MergedProvider(
             id=provider_id,
             name=str(values.get("name") or provider_id),
             tier=str(values.get("tier") or "free"),
-            state=ModelState.RETIRED if retired else ModelState.ACTIVE,
-            state_reason=retired or "",
+            state=state,
+            state_reason=reason,
             base_url=str(values.get("base_url") or ""),
             protocol=str(values.get("protocol") or ""),
             website=str(values.get("website") or ""),
@@ -341,15 +347,21 @@ class Catalogue:
             last_seen=record.last_seen,
         )
 
-    def _diff(self, before_models, before_providers, touched, now: float, source: str) -> list[Change]:
+    def _diff(
+        self, before_models, before_providers, touched: set[ModelKey], reported: set[str], now: float, source: str
+    ) -> list[Change]:
+        """Changes of the merged records of the touched models and of their and the reported providers."""
         changes: list[Change] = []
-        for provider_id in sorted(set(before_providers) | {k.provider for k in touched}):
+        provider_ids = reported | {key.provider for key in touched}
+        for provider_id in sorted(set(before_providers) | provider_ids):
             if provider_id not in self.providers:
                 continue
             after = self.merged_provider(provider_id)
             old = before_providers.get(provider_id)
             if old is None:
-                continue  # a provider appears with its models: their additions say it
+                state = "" if after.state is ModelState.ACTIVE else f" ({after.state.value})"
+                changes.append(Change(now, ChangeKind.ADDED, provider_id, "", source, f"provider {after.name}{state}"))
+                continue
             changes += self._provider_changes(old, after, now, source)
         for key in sorted(touched):
             if key not in self.models:
@@ -366,7 +378,9 @@ class Catalogue:
     def _provider_changes(self, old: MergedProvider, new: MergedProvider, now: float, source: str) -> list[Change]:
         found = []
         if old.state is not new.state:
-            kind = ChangeKind.RETIRED if new.state is ModelState.RETIRED else ChangeKind.RESTORED
+            kind = {ModelState.RETIRED: ChangeKind.RETIRED, ModelState.UNCONFIRMED: ChangeKind.UPDATED}.get(
+                new.state, ChangeKind.RESTORED if old.state is ModelState.RETIRED else ChangeKind.UPDATED
+            )
             found.append(Change(now, kind, new.id, "", source, new.state_reason or "active again"))
         if dict(old.limits) != dict(new.limits):
             detail = f"{_describe_limits(old.limits)} -> {_describe_limits(new.limits)}"
