@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from llmagg_devstack.processes import grpc_serving
 from llmagg_devstack.stack import write_config
 
 from ..helpers import ADMIN_KEY, SIM_KEY, SIM_KEY_ENV, admin_call, wait_for
@@ -191,3 +192,18 @@ def test_llmagg_models_list_changes_and_refresh(discovery_stack):
     assert changes.returncode == 0 and all(c["provider"] == "disc-a" for c in json.loads(changes.stdout)["changes"])
     refused = llmagg(discovery_stack, "models", "changes", "--since", "yesterday")
     assert refused.returncode == 1 and "invalid_since" in refused.stderr
+
+
+def test_with_discovery_gone_the_router_routes_on_the_last_catalogue(discovery_stack, simulator):
+    """Last in this module: it stops the stack's discovery service."""
+    stack = discovery_stack
+    wait_for(lambda: f"disc-a/{NEW_MODEL}" in listed_models(stack), "the new model in /v1/models")
+    next(p for p in stack.processes if p.name == "discovery").stop()
+    wait_for(
+        lambda: not grpc_serving(stack.address("router"), "discovery"), "the router's discovery health NOT_SERVING", 30
+    )
+    assert grpc_serving(stack.address("router"))  # the router itself serves on
+    status, headers, body = chat(stack, FAMILY)
+    assert status == 200, body
+    assert headers["x-llmagg-model"] == NEW_MODEL
+    assert chat(stack, "disc-a/sim-small")[0] == 404  # still retired
