@@ -78,6 +78,6 @@ chaos-load: $(STAMP) ## 60 s of mixed load under faults (hang, 429, router resta
 	$(PY) -m bench.chaos_load
 
 clean: ## Remove the virtualenv, run state and caches
-	rm -rf $(VENV) .run .pytest_cache .ruff_cache
+	rm -rf $(VENV) .run .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -name '*.egg-info' -type d -prune -exec rm -rf {} +

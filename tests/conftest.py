@@ -7,6 +7,7 @@ the whole session; each stack keeps its accounts and keys in a KV mount of its o
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +19,21 @@ from llmagg_devstack.processes import free_port
 from llmagg_devstack.simulator import SimulatorProcess
 from llmagg_devstack.stack import Ports, Stack, write_config
 
-from .helpers import AGENT_TEST_ENV, ROUTER_TEST_ENV, create_client_key, routing_config, startup_behaviours
+from .helpers import (
+    AGENT_TEST_ENV,
+    DISCOVERY_TEST_ENV,
+    ROUTER_TEST_ENV,
+    create_client_key,
+    routing_config,
+    startup_behaviours,
+)
+
+
+def pytest_configure(config) -> None:
+    """Every stack a test starts reaches nothing beyond loopback: discovery reads the community list from
+    the snapshot in its package and, unless a test turns them on, asks no provider anything."""
+    for name, value in DISCOVERY_TEST_ENV.items():
+        os.environ.setdefault(name, value)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from llmagg_devstack.simulator import SimulatorProcess
+from llmagg_discovery.adapters.community_source import SHIPPED_SNAPSHOT
 
 SIM_KEY_ENV = "SIM_PROVIDER_KEY"
 SIM_KEY = "sk-sim-e2e-FAKE-key"
@@ -65,6 +66,15 @@ ROUTER_TEST_ENV = {
 
 # The agent asks for `agent-model`: only agent-sim serves it, so agent tests script that one provider.
 AGENT_TEST_ENV = {"AGENT_MODEL": "agent-model", "AGENT_LOG_LEVEL": "INFO"}
+# The discovery service of every test stack: the community list from the snapshot its package ships, no
+# model lists, account checks or probes (their requests would land in the scenario providers' logs and
+# fault queues). The discovery tests turn them on for providers of their own.
+DISCOVERY_TEST_ENV = {
+    "DISCOVERY_COMMUNITY_URL": str(SHIPPED_SNAPSHOT),
+    "DISCOVERY_MODELS_INTERVAL_S": "0",
+    "DISCOVERY_ACCOUNTS_INTERVAL_S": "0",
+    "DISCOVERY_PROBE_INTERVAL_S": "0",
+}
 
 
 def startup_behaviours() -> dict[str, dict]:

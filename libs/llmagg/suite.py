@@ -63,12 +63,13 @@ class Service:
 
 
 SERVICES: tuple[Service, ...] = (
-    Service("router", port=50051, metrics_port=9101, calls=("credentials", "ratelimit")),
+    Service("router", port=50051, metrics_port=9101, calls=("credentials", "ratelimit", "discovery")),
     Service("credentials", port=50052, metrics_port=9102, needs=("openbao",)),
     # Valkey only with RATELIMIT_STORE=redis, PostgreSQL only with RATELIMIT_USAGE_STORE=postgres (the dev
     # stack starts them then): memory and SQLite by default.
     Service("ratelimit", port=50053, metrics_port=9103, calls=("credentials",), needs=("valkey", "postgres")),
     Service("agent", port=50054, metrics_port=9104, calls=("router",)),
+    Service("discovery", port=50055, metrics_port=9105, calls=("credentials",)),
 )
 
 BY_NAME = {service.name: service for service in SERVICES}

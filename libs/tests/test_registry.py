@@ -16,7 +16,7 @@ LISTED_PROVIDERS = {
     "alibaba", "modal", "inference-net", "hyperbolic", "sambanova", "scaleway", "anthropic", "openai",
     "deepinfra",
 }  # fmt: skip
-POPULAR_ALIASES = ("llama-3.3-70b", "llama-3.1-8b", "gpt-oss-120b", "deepseek-v3", "qwen3-coder")
+POPULAR_ALIASES = ("llama-3.3-70b", "llama-3.1-8b", "gpt-oss-120b", "qwen3-coder")
 
 COMPLETE_PROVIDER = {
     "id": "acme", "name": "Acme", "protocol": "openai", "base_url": "https://api.acme.example/v1", "auth": "bearer",
@@ -90,6 +90,11 @@ def test_capabilities_left_out_are_unknown_and_an_empty_list_means_none():
         (with_model(max_output_tokens=0), r"max_output_tokens must be an integer of at least 1"),
         (with_provider(models=[COMPLETE_PROVIDER["models"][0]] * 2), r"models \['acme-1'\] are listed twice"),
         (with_provider() * 2, r"provider 'acme' is listed twice"),
+        (with_provider(retired_on="last July"), r"retired_on must be a date"),
+        (with_model(retired_on="2026-13"), r"retired_on must be a date"),
+        (with_provider(retired_reason="gone"), r"`retired_reason` needs `retired_on`"),
+        (with_provider(models_api="graphql"), r"models_api must be one of"),
+        (with_provider(free_tier_ended_on=2026), r"free_tier_ended_on must be a date"),
     ],
 )
 def test_the_loader_refuses_a_malformed_entry_and_names_it(entries, message):
@@ -187,6 +192,8 @@ def test_a_free_flag_is_only_written_where_it_changes_the_default():
 def test_popular_models_have_three_free_providers_and_many_aliases_are_shared(shipped):
     serving = defaultdict(set)
     for provider in shipped.values():
+        if provider.retired:
+            continue
         for model in provider.models:
             if model.free and model.type == "chat":
                 for alias in model.aliases:
@@ -194,3 +201,32 @@ def test_popular_models_have_three_free_providers_and_many_aliases_are_shared(sh
     assert len([alias for alias, ids in serving.items() if len(ids) >= 2]) >= 10
     for alias in POPULAR_ALIASES:
         assert len(serving[alias]) >= 3, (alias, sorted(serving[alias]))
+
+
+def test_github_models_is_retired_since_its_api_answers_410(shipped):
+    github = shipped["github-models"]
+    assert (github.retired_on, github.retired) == ("2026-07-30", True)
+    assert "410" in github.retired_reason
+
+
+def test_sambanova_free_tier_ended_in_august_2026(shipped):
+    sambanova = shipped["sambanova"]
+    assert (sambanova.tier, sambanova.free_tier_ended_on) == ("paid", "2026-08")
+    assert "credits_usd" not in sambanova.limits and not any(m.free for m in sambanova.models)
+
+
+def test_each_provider_says_how_its_models_are_listed(shipped):
+    apis = {pid: p.listing_api for pid, p in shipped.items()}
+    assert (apis["openrouter"], apis["google-ai-studio"], apis["cohere"], apis["anthropic"]) == (
+        "openrouter",
+        "gemini",
+        "cohere",
+        "anthropic",
+    )
+    assert (apis["groq"], apis["nlp-cloud"]) == ("openai", "none")
+    assert shipped["google-ai-studio"].models_url == "https://generativelanguage.googleapis.com/v1beta/models"
+
+
+def test_a_date_written_by_yaml_is_kept_as_text():
+    [provider] = merge_providers(with_provider(retired_on=__import__("datetime").date(2026, 7, 30))).values()
+    assert provider.retired_on == "2026-07-30"

@@ -96,6 +96,12 @@ def fault_error_response(fault: Fault, model: str | None) -> web.Response | None
             return error_response("invalid_request_error", "temperature: range: 0..1")
         case "context_length":
             return error_response("invalid_request_error", "prompt is too long: 209541 tokens > 200000 maximum")
+        case "410":
+            request_id = new_request_id()
+            body = error_body("not_found_error", f"model: {model} has been retired", request_id)
+            return json_response(body, status=410, headers={"request-id": request_id})
+        case "model_not_found":
+            return error_response("not_found_error", f"model: {model}")
     return None
 
 

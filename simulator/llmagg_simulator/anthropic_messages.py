@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from llmagg_simulator.anthropic_errors import rfc3339
-from llmagg_simulator.catalog import BY_ID, CREATED, MODEL_IDS, page
+from llmagg_simulator.catalog import BY_ID, CREATED, MODELS, SimModel, page
 from llmagg_simulator.delivery import EventStream, sse
 from llmagg_simulator.replies import content_pieces, count_tokens, halves, reply_text, shape_reply, sim_arguments
 from llmagg_simulator.validation import BadRequest, is_int, is_str_list
@@ -184,8 +185,8 @@ def stream_events(provider: str, body: dict[str, Any]) -> EventStream:
     return EventStream([sse(data, name) for name, data in events], opening=3, finishing=len(events) - 2)
 
 
-def model_info(model_id: str) -> dict[str, Any]:
-    model = BY_ID[model_id]
+def model_info(model_id: str, models: Sequence[SimModel] = MODELS) -> dict[str, Any]:
+    model = next((m for m in models if m.id == model_id), None) or BY_ID[model_id]
     return {
         "type": "model",
         "id": model.id,
@@ -197,9 +198,9 @@ def model_info(model_id: str) -> dict[str, Any]:
     }
 
 
-def model_page(query: dict[str, str]) -> dict[str, Any]:
+def model_page(query: dict[str, str], models: Sequence[SimModel] = MODELS) -> dict[str, Any]:
     """GET /v1/models?limit=&after_id=&before_id=: a page of the catalog, as the SDK's auto-pager reads it."""
-    ids = list(MODEL_IDS)
+    ids = [model.id for model in models]
     try:
         limit = int(query.get("limit", DEFAULT_PAGE_SIZE))
     except ValueError:
@@ -215,7 +216,7 @@ def model_page(query: dict[str, str]) -> dict[str, Any]:
         selected, next_start = page(ids, start, limit)
         has_more = next_start is not None
     return {
-        "data": [model_info(model_id) for model_id in selected],
+        "data": [model_info(model_id, models) for model_id in selected],
         "has_more": has_more,
         "first_id": selected[0] if selected else None,
         "last_id": selected[-1] if selected else None,

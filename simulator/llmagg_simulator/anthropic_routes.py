@@ -8,7 +8,7 @@ from aiohttp import web
 
 from llmagg_simulator import anthropic_messages
 from llmagg_simulator.anthropic_errors import ANTHROPIC, error_response, missing_api_key, missing_version
-from llmagg_simulator.delivery import Call, Refused, endpoint, has_bearer_key, known_model
+from llmagg_simulator.delivery import Call, Refused, endpoint, has_bearer_key, known_model, provider_state
 
 
 def speaks_anthropic(request: web.Request) -> bool:
@@ -38,15 +38,19 @@ def read_messages(request: web.Request, body: Any) -> Call:
 
 def read_models(request: web.Request, body: Any) -> Call:
     _require_key_and_version(request)
-    listing = anthropic_messages.model_page(dict(request.query))
+    listing = anthropic_messages.model_page(dict(request.query), provider_state(request).models)
     return Call(None, lambda: listing)
 
 
 def read_model(request: web.Request, body: Any) -> Call:
     _require_key_and_version(request)
     model_id = request.match_info["model"]
+    models = provider_state(request).models
     return known_model(
-        model_id, anthropic_messages.model_info, lambda: error_response("not_found_error", f"model: {model_id}")
+        model_id,
+        lambda known: anthropic_messages.model_info(known, models),
+        lambda: error_response("not_found_error", f"model: {model_id}"),
+        [model.id for model in models],
     )
 
 

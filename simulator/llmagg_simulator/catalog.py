@@ -12,6 +12,27 @@ class SimModel:
     input_token_limit: int
     output_token_limit: int
     embeds: bool = False  # an embedding model rather than a chat model
+    free: bool = True  # priced "0" in the OpenRouter listing (a `:free` id is free whatever this says)
+    expiration_date: str = ""  # OpenRouter's expiration_date, when set
+
+
+def sim_model(raw: object) -> SimModel:
+    """A model of a provider's list as the control API takes it: an id, or {id, name, context_length, free,
+    expiration_date, embeds}."""
+    if isinstance(raw, str) and raw:
+        return BY_ID.get(raw) or SimModel(raw, raw, 32768, 4096)
+    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
+        raise ValueError(f"a model is an id or an object with an `id`; got {raw!r}")
+    known = BY_ID.get(raw["id"])
+    return SimModel(
+        raw["id"],
+        str(raw.get("name") or (known.display_name if known else raw["id"])),
+        int(raw.get("context_length") or (known.input_token_limit if known else 32768)),
+        known.output_token_limit if known else 4096,
+        bool(raw.get("embeds", known.embeds if known else False)),
+        bool(raw.get("free", True)),
+        str(raw.get("expiration_date") or ""),
+    )
 
 
 MODELS = (

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
+from llmagg_simulator.catalog import SimModel
 from llmagg_simulator.delivery import EventStream, sse
 from llmagg_simulator.replies import content_pieces, count_tokens, halves, reply_text, shape_reply, sim_arguments
 from llmagg_simulator.validation import BadRequest, is_int, is_str_list
@@ -147,3 +149,22 @@ def stream_events(provider: str, body: dict[str, Any]) -> EventStream:
     usage = _usage(input_tokens(body), output)
     events.append({"type": "message-end", "delta": {"finish_reason": finish_reason, "usage": usage}})
     return EventStream([sse(event, event["type"]) for event in events], opening=opening, finishing=len(events) - 1)
+
+
+def model_list(models: Sequence[SimModel]) -> dict[str, Any]:
+    """Cohere's `GET /v1/models`: every model on one page."""
+    return {
+        "models": [
+            {
+                "name": model.id,
+                "endpoints": ["embed"] if model.embeds else ["chat", "generate"],
+                "finetuned": False,
+                "context_length": model.input_token_limit,
+                "tokenizer_url": None,
+                "default_endpoints": [],
+                "features": [] if model.embeds else ["tools", "json_mode"],
+            }
+            for model in models
+        ],
+        "next_page_token": None,
+    }

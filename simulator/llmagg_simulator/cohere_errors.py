@@ -56,6 +56,10 @@ def fault_error_response(fault: Fault, model: str | None) -> web.Response | None
                 "a shorter prompt, or enabling prompt truncating. See https://docs.cohere.com/reference/generate for "
                 "more details.",
             )
+        case "410":
+            return error_response(410, f"model '{model}' has been removed")
+        case "model_not_found":
+            return error_response(404, f"model '{model}' not found, make sure the correct model ID was used")
     return None
 
 

@@ -8,7 +8,27 @@ from aiohttp import web
 
 from llmagg_simulator import cohere_chat
 from llmagg_simulator.cohere_errors import COHERE, error_response, missing_api_key
-from llmagg_simulator.delivery import Call, Refused, endpoint, has_bearer_key, receive
+from llmagg_simulator.delivery import Call, Refused, endpoint, has_bearer_key, provider_state, receive
+
+# The cohere SDK names itself in every request; page_size/page_token/endpoint are its list's own parameters.
+_COHERE_LIST_PARAMETERS = frozenset({"page_size", "page_token", "endpoint", "default_only"})
+
+
+def speaks_cohere(request: web.Request) -> bool:
+    """How `GET /v1/models` tells a Cohere client from an OpenAI one (Anthropic ones send anthropic-version)."""
+    named = request.headers.get("x-fern-sdk-name", "").lower() == "cohere"
+    return named or bool(_COHERE_LIST_PARAMETERS & set(request.query))
+
+
+def read_models(request: web.Request, body: Any) -> Call:
+    """`GET /v1/models`: {models: [{name, endpoints, context_length, features, ...}], next_page_token}."""
+    if not has_bearer_key(request):
+        raise Refused(missing_api_key())
+    models = provider_state(request).models
+    return Call(None, lambda: cohere_chat.model_list(models))
+
+
+list_models = endpoint(COHERE, read_models)
 
 
 def read_chat(request: web.Request, body: Any) -> Call:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,12 +71,19 @@ class Refused(Exception):
 
 
 def known_model(
-    model_id: str, describe: Callable[[str], dict[str, Any]], not_found: Callable[[], web.Response]
+    model_id: str,
+    describe: Callable[[str], dict[str, Any]],
+    not_found: Callable[[], web.Response],
+    known: Collection[str] = MODEL_IDS,
 ) -> Call:
     """A request for one model of the catalog: its description, or the dialect's 404 for a model it does not have."""
-    if model_id not in MODEL_IDS:
+    if model_id not in known:
         raise Refused(not_found())
     return Call(model_id, lambda: describe(model_id))
+
+
+def provider_state(request: web.Request) -> ProviderState:
+    return request.app[PROVIDERS].get(request.match_info["provider"])
 
 
 def has_bearer_key(request: web.Request) -> bool:
@@ -101,7 +108,7 @@ def endpoint(dialect: Dialect, read: Callable[[web.Request, Any], Call]) -> Hand
             return refused.response
         except BadRequest as bad:
             return dialect.bad_request(bad)
-        fault = state.next_fault()
+        fault = state.fault_for(call.model)
         if fault.answer is not None:
             if call.scripted is None:
                 return dialect.bad_request(BadRequest(SCRIPTED_ANSWER_REFUSED))

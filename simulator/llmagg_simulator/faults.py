@@ -22,6 +22,8 @@ BEHAVIOURS = frozenset(
         "malformed_json",
         "context_length",
         "answer",
+        "410",  # the model is gone: HTTP 410 in the dialect's error shape
+        "model_not_found",  # the dialect's 404 for a model it does not serve
     }
 )
 # Parameters any fault may carry; each only matters to the behaviour named in its comment.

@@ -15,6 +15,7 @@ STATUS = {
     400: "INVALID_ARGUMENT",
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
+    410: "NOT_FOUND",
     429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
     503: "UNAVAILABLE",
@@ -130,6 +131,10 @@ def fault_error_response(fault: Fault, model: str | None) -> web.Response | None
             return error_response(
                 400, "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576)."
             )
+        case "410":
+            return error_response(410, f"models/{model} is no longer available.")
+        case "model_not_found":
+            return error_response(404, f"models/{model} is not found for API version v1beta.")
     return None
 
 

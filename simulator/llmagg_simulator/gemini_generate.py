@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from llmagg_simulator.catalog import BY_ID, MODEL_IDS, page
+from llmagg_simulator.catalog import BY_ID, MODELS, SimModel, page
 from llmagg_simulator.delivery import EventStream, sse
 from llmagg_simulator.gemini_errors import SSE_END
 from llmagg_simulator.replies import content_pieces, count_tokens, reply_text, shape_reply, sim_arguments
@@ -167,8 +168,8 @@ def event_stream(chunks: list[dict[str, Any]]) -> EventStream:
     return EventStream([sse(chunk, end=SSE_END) for chunk in chunks], opening=0, finishing=len(chunks) - 1)
 
 
-def model_resource(model_id: str) -> dict[str, Any]:
-    model = BY_ID[model_id]
+def model_resource(model_id: str, models: Sequence[SimModel] = MODELS) -> dict[str, Any]:
+    model = next((m for m in models if m.id == model_id), None) or BY_ID[model_id]
     resource: dict[str, Any] = {
         "name": f"models/{model.id}",
         "version": "001",
@@ -183,17 +184,18 @@ def model_resource(model_id: str) -> dict[str, Any]:
     return resource
 
 
-def model_page(query: dict[str, str]) -> dict[str, Any]:
+def model_page(query: dict[str, str], models: Sequence[SimModel] = MODELS) -> dict[str, Any]:
     """GET /v1beta/models?pageSize=&pageToken=: a page of models, and nextPageToken unless it is the last."""
     try:
         size = int(query.get("pageSize", DEFAULT_PAGE_SIZE))
         start = int(query.get("pageToken") or 0)
     except ValueError:
         raise BadRequest("Invalid pageSize or pageToken.") from None
-    if size < 1 or not 0 <= start <= len(MODEL_IDS):
+    ids = [model.id for model in models]
+    if size < 1 or not 0 <= start <= len(ids):
         raise BadRequest("Invalid pageSize or pageToken.")
-    selected, next_start = page(list(MODEL_IDS), start, min(size, MAX_PAGE_SIZE))
-    listing: dict[str, Any] = {"models": [model_resource(model_id) for model_id in selected]}
+    selected, next_start = page(ids, start, min(size, MAX_PAGE_SIZE))
+    listing: dict[str, Any] = {"models": [model_resource(model_id, models) for model_id in selected]}
     if next_start is not None:
         listing["nextPageToken"] = str(next_start)
     return listing

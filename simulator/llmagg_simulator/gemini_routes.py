@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from llmagg_simulator import gemini_generate
-from llmagg_simulator.delivery import Call, Refused, endpoint, known_model, receive
+from llmagg_simulator.delivery import Call, Refused, endpoint, known_model, provider_state, receive
 from llmagg_simulator.gemini_errors import GEMINI, error_response, missing_api_key
 from llmagg_simulator.validation import BadRequest
 
@@ -42,17 +42,19 @@ def read_model_action(request: web.Request, body: Any) -> Call:
 
 def read_models(request: web.Request, body: Any) -> Call:
     _require_key(request)
-    listing = gemini_generate.model_page(dict(request.query))
+    listing = gemini_generate.model_page(dict(request.query), provider_state(request).models)
     return Call(None, lambda: listing)
 
 
 def read_model(request: web.Request, body: Any) -> Call:
     _require_key(request)
     model_id = request.match_info["target"]
+    models = provider_state(request).models
     return known_model(
         model_id,
-        gemini_generate.model_resource,
+        lambda known: gemini_generate.model_resource(known, models),
         lambda: error_response(404, f"models/{model_id} is not found for API version {API_VERSION}."),
+        [model.id for model in models],
     )
 
 

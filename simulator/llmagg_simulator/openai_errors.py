@@ -109,6 +109,18 @@ def fault_error_response(fault: Fault, model: str | None) -> web.Response | None
                 "invalid_value",
                 "temperature",
             )
+        case "410":
+            return error_response(
+                410,
+                f"The model '{model}' has been retired and is no longer available.",
+                "invalid_request_error",
+                "model_not_found",
+                "model",
+            )
+        case "model_not_found":
+            return error_response(
+                404, f"The model '{model}' does not exist", "invalid_request_error", "model_not_found", "model"
+            )
         case "context_length":
             return error_response(
                 400,

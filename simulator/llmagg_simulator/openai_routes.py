@@ -8,7 +8,17 @@ from typing import Any
 from aiohttp import web
 
 from llmagg_simulator import openai_chat, openai_embeddings, openai_models
-from llmagg_simulator.delivery import Call, EventStream, Refused, endpoint, has_bearer_key, known_model, receive, sse
+from llmagg_simulator.delivery import (
+    Call,
+    EventStream,
+    Refused,
+    endpoint,
+    has_bearer_key,
+    known_model,
+    provider_state,
+    receive,
+    sse,
+)
 from llmagg_simulator.openai_errors import OPENAI, error_response, missing_api_key
 
 DONE = b"data: [DONE]\n\n"
@@ -50,8 +60,8 @@ def read_embeddings(request: web.Request, body: Any) -> Call:
 
 def read_models(request: web.Request, body: Any) -> Call:
     _require_key(request)
-    provider = request.match_info["provider"]
-    return Call(None, lambda: openai_models.model_list(provider))
+    provider, models = request.match_info["provider"], provider_state(request).models
+    return Call(None, lambda: openai_models.model_list(provider, models))
 
 
 def read_model(request: web.Request, body: Any) -> Call:
@@ -63,7 +73,19 @@ def read_model(request: web.Request, body: Any) -> Call:
         lambda: error_response(
             404, f"The model '{model_id}' does not exist", "invalid_request_error", "model_not_found", "model"
         ),
+        provider_state(request).model_ids,
     )
+
+
+def read_openrouter_models(request: web.Request, body: Any) -> Call:
+    """OpenRouter's `GET /api/v1/models` (it needs no key)."""
+    models = provider_state(request).models
+    return Call(None, lambda: openai_models.openrouter_model_list(models))
+
+
+def read_openrouter_key(request: web.Request, body: Any) -> Call:
+    _require_key(request)
+    return Call(None, openai_models.openrouter_key)
 
 
 list_models = endpoint(OPENAI, read_models)
@@ -80,6 +102,10 @@ def add_routes(app: web.Application) -> None:
     """Chat and embeddings; the models routes are shared with Anthropic (see provider_routes)."""
     app.router.add_post("/{provider}/v1/chat/completions", endpoint(OPENAI, read_chat))
     app.router.add_post("/{provider}/v1/embeddings", endpoint(OPENAI, read_embeddings))
+    # OpenRouter: base URL http://HOST:PORT/<name>/api/v1, as https://openrouter.ai/api/v1.
+    app.router.add_post("/{provider}/api/v1/chat/completions", endpoint(OPENAI, read_chat))
+    app.router.add_get("/{provider}/api/v1/models", endpoint(OPENAI, read_openrouter_models))
+    app.router.add_get("/{provider}/api/v1/key", endpoint(OPENAI, read_openrouter_key))
 
 
 def add_catch_all(app: web.Application) -> None:

@@ -2,7 +2,9 @@
 
 /<provider>/v1/chat/completions, /v1/embeddings      OpenAI
 /<provider>/v1/messages                              Anthropic
-/<provider>/v1/models[/{id}]                         Anthropic when the request has anthropic-version, else OpenAI
+/<provider>/v1/models[/{id}]                         Anthropic with anthropic-version, Cohere (the list) with the cohere
+                                                     SDK's x-fern-sdk-name or page_size/page_token, else OpenAI
+/<provider>/api/v1/chat/completions, models, key     OpenRouter
 /<provider>/v1beta/models[/{model}[:action]]         Gemini
 /<provider>/v2/chat                                  Cohere
 """
@@ -15,8 +17,11 @@ from llmagg_simulator import anthropic_routes, cohere_routes, gemini_routes, ope
 
 
 async def list_models(request: web.Request) -> web.StreamResponse:
-    speaks_anthropic = anthropic_routes.speaks_anthropic(request)
-    return await (anthropic_routes.list_models if speaks_anthropic else openai_routes.list_models)(request)
+    if anthropic_routes.speaks_anthropic(request):
+        return await anthropic_routes.list_models(request)
+    if cohere_routes.speaks_cohere(request):
+        return await cohere_routes.list_models(request)
+    return await openai_routes.list_models(request)
 
 
 async def retrieve_model(request: web.Request) -> web.StreamResponse:

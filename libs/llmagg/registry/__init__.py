@@ -5,6 +5,7 @@ from llmagg.registry.loader import SHIPPED_REGISTRY, load_registry, merge_provid
 from llmagg.registry.schema import (
     AUTH_STYLES,
     MODEL_TYPES,
+    MODELS_APIS,
     PROTOCOLS,
     TIERS,
     Model,
@@ -16,6 +17,7 @@ from llmagg.registry.schema import (
 
 __all__ = [
     "AUTH_STYLES",
+    "MODELS_APIS",
     "MODEL_TYPES",
     "PROTOCOLS",
     "SHIPPED_REGISTRY",

@@ -7,6 +7,7 @@ an unknown key is an error, not a silent typo.
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,10 @@ CAPABILITIES = frozenset({"tools", "json_object", "json_schema", "vision"})
 COUNT_LIMITS = frozenset({"rpm", "rph", "rpd", "rpmonth", "tpm", "tph", "tpd", "tpmonth", "neurons_per_day"})
 AMOUNT_LIMITS = frozenset({"credits_usd"})
 PLACEHOLDERS = frozenset({"account_id", "project", "location", "workspace", "app"})
+# How a provider lists its models (the discovery service reads it): the shape of the answer.
+MODELS_APIS = frozenset({"openai", "openrouter", "gemini", "anthropic", "cohere", "none"})
+_MODELS_API_BY_PROTOCOL = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini", "cohere": "cohere"}
+_DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
 
 _SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _ALIAS = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
@@ -49,6 +54,9 @@ class Model:
     # What the provider charges paying customers, USD per million tokens: {input, output}. The usage
     # ledger reports what free use would have cost at it ("cost avoided").
     list_price: Mapping[str, float] = field(default_factory=dict)
+    # Gone since then (YYYY-MM-DD): kept so that requests naming it get a clear answer, never routed.
+    retired_on: str = ""
+    retired_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,24 @@ class Provider:
     drop_params: frozenset[str] = frozenset()
     docs_url: str = ""
     notes: str = ""
+    # The whole provider is gone since then (YYYY-MM-DD): none of its models is routed.
+    retired_on: str = ""
+    retired_reason: str = ""
+    # The free tier (or the trial credits) ended then (YYYY-MM or YYYY-MM-DD); the tier says what is left.
+    free_tier_ended_on: str = ""
+    # How discovery lists its models: the answer's shape ("" follows the protocol) and where, when it
+    # is not {base_url}/models.
+    models_api: str = ""
+    models_url: str = ""
+
+    @property
+    def listing_api(self) -> str:
+        """The shape of the provider's model list: models_api, else the one its protocol implies."""
+        return self.models_api or _MODELS_API_BY_PROTOCOL.get(self.protocol, "none")
+
+    @property
+    def retired(self) -> bool:
+        return bool(self.retired_on)
 
     def model(self, model_id: str) -> Model | None:
         for model in self.models:
@@ -202,6 +228,16 @@ def _capabilities(value: Any, where: str) -> frozenset[str]:
     if unknown:
         raise RegistryError(f"{where} has unknown capabilities {sorted(unknown)}; known: {sorted(CAPABILITIES)}")
     return frozenset(value)
+def _date(value: Any, where: str) -> str:
+    """A date as YAML gives it (a date object, or YYYY-MM-DD / YYYY-MM text), kept as text."""
+    text = value.isoformat() if hasattr(value, "isoformat") else value
+    try:
+        if not isinstance(text, str) or not _DATE.match(text):
+            raise ValueError(text)
+        datetime.date.fromisoformat(text if len(text) == 10 else f"{text}-01")
+    except ValueError:
+        raise RegistryError(f"{where} must be a date, YYYY-MM-DD or YYYY-MM; got {value!r}") from None
+    return text
 
 
 def _names(value: Any, where: str) -> frozenset[str]:
@@ -230,6 +266,8 @@ MODEL_FIELDS: dict[str, _Field] = {
     "capabilities": _Field(_capabilities, empty=True),
     "max_output_tokens": _Field(_integer(1)),
     "list_price": _Field(_list_price),
+    "retired_on": _Field(_date),
+    "retired_reason": _Field(_text),
 }
 
 PROVIDER_FIELDS: dict[str, _Field] = {
@@ -247,6 +285,11 @@ PROVIDER_FIELDS: dict[str, _Field] = {
     "reset_timezone": _Field(_timezone),
     "notes": _Field(_text),
     "drop_params": _Field(_names),
+    "retired_on": _Field(_date),
+    "retired_reason": _Field(_text),
+    "free_tier_ended_on": _Field(_date),
+    "models_api": _Field(_one_of(MODELS_APIS)),
+    "models_url": _Field(_base_url),
 }
 
 
@@ -280,7 +323,13 @@ def parse_model(entry: Any, where: str, default_free: bool, complete: bool = Fal
     where = f"{where} model {entry.get('id')!r}" if isinstance(entry, Mapping) else f"{where} model"
     fields = _checked(entry, MODEL_FIELDS, where, complete)
     fields.setdefault("free", default_free)
+    _reason_with_date(fields, where)
     return Model(**fields)
+
+
+def _reason_with_date(fields: dict[str, Any], where: str) -> None:
+    if "retired_reason" in fields and "retired_on" not in fields:
+        raise RegistryError(f"{where}: `retired_reason` needs `retired_on` (the date it was retired)")
 
 
 def parse_provider(entry: Any, complete: bool = False) -> Provider:
@@ -302,4 +351,5 @@ def parse_provider(entry: Any, complete: bool = False) -> Provider:
     if repeated:
         raise RegistryError(f"{where}: models {repeated} are listed twice")
     fields.setdefault("name", fields["id"])
+    _reason_with_date(fields, where)
     return Provider(models=models, **fields)

@@ -48,6 +48,8 @@ class CredentialsSettings(ServiceSettings):
     router_token: SecretStr | None = None
     # The ratelimit service's token: it may list accounts (for their limit overrides), nothing else.
     ratelimit_token: SecretStr | None = None
+    # The discovery service's token: ListAccounts and Lease answer it (it reads providers' model lists).
+    discovery_token: SecretStr | None = None
     # An admin key from the environment (scripts, CI); otherwise the first start writes one to
     # `admin_key_file`.
     admin_key: SecretStr | None = Field(

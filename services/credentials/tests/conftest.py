@@ -6,7 +6,7 @@ import pytest
 
 from llmagg.common.secrets import Secret
 from llmagg_credentials.adapters.memory_store import MemoryStore
-from llmagg_credentials.domain.access import Access
+from llmagg_credentials.domain.access import Access, Caller
 from llmagg_credentials.domain.accounts import AccountBook
 from llmagg_credentials.domain.client_keys import ClientKeys
 
@@ -14,6 +14,7 @@ from .helpers import PROVIDERS, Clocks
 
 RATELIMIT_TOKEN = "ratelimit-service-token-for-tests"
 ROUTER_TOKEN = "router-token-for-tests"
+DISCOVERY_TOKEN = "discovery-token-for-tests"
 ENV_ADMIN = "sk-test-FAKE-env-admin"
 
 
@@ -41,4 +42,5 @@ def keys(store, clocks) -> ClientKeys:
 
 @pytest.fixture
 def access(keys) -> Access:
-    return Access(keys, Secret(ROUTER_TOKEN), Secret(RATELIMIT_TOKEN))
+    tokens = {Caller.ROUTER: ROUTER_TOKEN, Caller.RATELIMIT: RATELIMIT_TOKEN, Caller.DISCOVERY: DISCOVERY_TOKEN}
+    return Access(keys, {caller: Secret(token) for caller, token in tokens.items()})

@@ -12,7 +12,7 @@ from llmagg_credentials.authz_servicer import AuthorizationServicer
 from llmagg_credentials.domain.access import RULES, Caller
 from llmagg_credentials.domain.client_keys import PREFIX
 
-from .conftest import ENV_ADMIN, RATELIMIT_TOKEN, ROUTER_TOKEN
+from .conftest import DISCOVERY_TOKEN, ENV_ADMIN, RATELIMIT_TOKEN, ROUTER_TOKEN
 
 
 def check_request(path: str, authorization: str | None) -> authz.CheckRequest:
@@ -108,3 +108,19 @@ def test_every_rpc_of_the_service_has_a_rule():
 
     methods = {m.name for m in credentials_pb2.DESCRIPTOR.services_by_name["CredentialsService"].methods}
     assert set(RULES) == methods
+
+
+async def test_discovery_may_list_and_lease_but_not_report_nor_manage(access):
+    assert await access.require("ListAccounts", DISCOVERY_TOKEN, "") is Caller.DISCOVERY
+    assert await access.require("Lease", DISCOVERY_TOKEN, "") is Caller.DISCOVERY
+    for method in ("ReportOutcome", "AddAccount", "RotateAccountKey", "CreateClientKey"):
+        with pytest.raises(ServiceError) as caught:
+            await access.require(method, DISCOVERY_TOKEN, "")
+        assert caught.value.kind is ErrorKind.PERMISSION_DENIED
+
+
+async def test_discovery_routes_through_the_gateway_are_admin_only(access, keys):
+    _, plain = await keys.create("k", "client")
+    for path in ("/v1/admin/discovery/changes", "/llmagg.discovery.v1.DiscoveryService/RefreshNow"):
+        assert (await access.decide(path, f"Bearer {ENV_ADMIN}")).allowed
+        assert (await access.decide(path, f"Bearer {plain.reveal()}")).status == 403

@@ -6,6 +6,7 @@ import logging
 
 from llmagg.common.logging import log_fields
 from llmagg.common.server import serve_until_signalled, service_cli
+from llmagg_router.adapters.discovery_catalog import DiscoveryCatalog
 from llmagg_router.adapters.ratelimit_quota import RatelimitQuota
 from llmagg_router.domain.config import ConfigError
 from llmagg_router.server import build_router, build_server, load_config, warn_of_unsupported_protocols
@@ -17,10 +18,13 @@ log = logging.getLogger("router")
 async def main(settings: RouterSettings) -> None:
     config = load_config(settings)
     router = build_router(settings, config)
-    keys, quota = router.ports.keys, router.ports.quota
+    keys, quota, catalog = router.ports.keys, router.ports.quota, router.ports.catalog
     await keys.start()
     if isinstance(quota, RatelimitQuota):
         await quota.start()
+    await catalog.start()
+    if isinstance(catalog, DiscoveryCatalog) and not await catalog.first_catalogue(settings.catalog_wait_s):
+        log.warning("no catalogue from discovery yet: routing on the configuration until it comes")
     accounts = sum(len(keys.accounts(provider)) for provider in config.providers)
     log.info(
         "loaded %d providers, %d accounts (%s), %d fallback chains",
@@ -37,6 +41,7 @@ async def main(settings: RouterSettings) -> None:
     async def close_adapters() -> None:
         if isinstance(quota, RatelimitQuota):
             await quota.close()  # sends the settlements still queued
+        await catalog.close()
         await keys.close()
         for adapter in router.adapters.values():
             await adapter.close()

@@ -10,6 +10,7 @@ from llmagg_router.adapters.anthropic_messages import AnthropicDialect
 from llmagg_router.adapters.cohere_chat import CohereDialect
 from llmagg_router.adapters.config_keys import ConfigKeySource
 from llmagg_router.adapters.credentials_keys import CredentialsKeySource
+from llmagg_router.adapters.discovery_catalog import DiscoveryCatalog
 from llmagg_router.adapters.gemini_generate import GeminiDialect
 from llmagg_router.adapters.http_adapter import HttpAdapter
 from llmagg_router.adapters.http_upstream import HttpUpstream
@@ -18,8 +19,9 @@ from llmagg_router.adapters.openai_http import OpenAIDialect
 from llmagg_router.adapters.prometheus_metrics import HealthCollector, PrometheusRouterMetrics
 from llmagg_router.adapters.ratelimit_quota import RatelimitQuota
 from llmagg_router.adapters.unmetered_quota import UnmeteredQuota
+from llmagg_router.domain.catalog_view import StaticCatalog
 from llmagg_router.domain.config import RoutingConfig
-from llmagg_router.domain.ports import HealthStore, KeySource, QuotaLedger, RouterPorts
+from llmagg_router.domain.ports import CatalogSource, HealthStore, KeySource, QuotaLedger, RouterPorts
 from llmagg_router.domain.upstream import ProviderAdapter
 from llmagg_router.settings import RouterSettings
 
@@ -42,6 +44,17 @@ def create_key_source(settings: RouterSettings, config: RoutingConfig) -> KeySou
     raise ValueError(f"unknown key source {settings.key_source!r}")
 
 
+def create_catalog_source(settings: RouterSettings, config: RoutingConfig) -> CatalogSource:
+    match settings.catalog:
+        case "registry":
+            return StaticCatalog(config.providers)
+        case "discovery":
+            if not settings.discovery_address:
+                raise ValueError("ROUTER_CATALOG=discovery needs ROUTER_DISCOVERY_ADDRESS (host:port)")
+            return DiscoveryCatalog(settings.discovery_address, config.providers)
+    raise ValueError(f"unknown catalog source {settings.catalog!r}")
+
+
 def create_readiness(ports: RouterPorts) -> list[ReadinessCheck]:
     """Health names for the backends that depend on a peer; none is critical (the router keeps routing)."""
     checks = []
@@ -49,6 +62,8 @@ def create_readiness(ports: RouterPorts) -> list[ReadinessCheck]:
         checks.append(ReadinessCheck("credentials", ports.keys.healthy, critical=False))
     if isinstance(ports.quota, RatelimitQuota):
         checks.append(ReadinessCheck("ratelimit", ports.quota.healthy, critical=False))
+    if isinstance(ports.catalog, DiscoveryCatalog):
+        checks.append(ReadinessCheck("discovery", ports.catalog.healthy, critical=False))
     return checks
 
 
@@ -88,6 +103,7 @@ def create_ports(
         quota=create_quota_ledger(settings),
         health=health,
         metrics=PrometheusRouterMetrics(registry),
+        catalog=create_catalog_source(settings, config),
     )
 
 

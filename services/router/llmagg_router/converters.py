@@ -173,7 +173,9 @@ def embed_response(body: dict[str, Any], route: Route) -> pb.EmbedResponse:
 
 
 def models_response(entries: list[CatalogEntry], chains: list[str]) -> pb.ListModelsResponse:
-    return pb.ListModelsResponse(models=[pb.Model(**asdict(e)) for e in entries], fallback_chains=chains)
+    return pb.ListModelsResponse(
+        models=[pb.Model(**{**asdict(e), "limits": dict(e.limits)}) for e in entries], fallback_chains=chains
+    )
 
 
 def openai_models_json(entries: list[CatalogEntry], chains: list[str], created: int) -> dict[str, Any]:
@@ -184,5 +186,16 @@ def openai_models_json(entries: list[CatalogEntry], chains: list[str], created: 
         {"id": name, "object": "model", "created": created, "owned_by": "llmagg", "type": "fallback_chain"}
         for name in chains
     ]
-    data += [{**asdict(e), "object": "model", "created": created, "owned_by": e.provider} for e in entries]
+    data += [
+        {
+            **asdict(e),
+            "context_length": e.context_window,
+            "limits": dict(e.limits),
+            "capabilities": list(e.capabilities),
+            "object": "model",
+            "created": created,
+            "owned_by": e.provider,
+        }
+        for e in entries
+    ]
     return {"object": "list", "data": data}

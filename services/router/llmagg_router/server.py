@@ -48,7 +48,7 @@ def warn_of_unsupported_protocols(config: RoutingConfig, protocols: Collection[s
 def build_router(settings: RouterSettings, config: RoutingConfig) -> Router:
     ports = create_ports(settings, config)
     adapters = create_adapters(settings)
-    resolver = Resolver(config, ports.keys, ports.health, adapters.keys())
+    resolver = Resolver(config, ports.keys, ports.health, adapters.keys(), ports.catalog)
     limits = RouterLimits(
         max_attempts=settings.max_attempts,
         request_timeout_s=settings.request_timeout_s,

@@ -136,7 +136,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         (and so the routable providers) changed."""
         resolver = self._router.resolver
         if resolver.generation != self._catalogue_generation:
-            entries = routable_models(resolver.routable_providers)
+            entries = routable_models(resolver.routable_providers, resolver.catalog.details)
             chains = sorted(resolver.config.fallback_chains)
             listed = converters.openai_models_json(entries, chains, self._created)
             self._models = converters.models_response(entries, chains)

@@ -28,6 +28,12 @@ class RouterSettings(ServiceSettings):
     # How often the accounts are listed again from the credentials service (rotations and disabled
     # accounts are seen within this; leases end after the credentials service's TTL in any case).
     accounts_refresh_s: float = Field(default=5.0, gt=0)
+    # What may be routed to: the configuration alone (shipped registry + LLMAGG_CONFIG), or that kept
+    # current by the discovery service's catalogue (WatchCatalog; what `make run` uses).
+    catalog: Literal["registry", "discovery"] = "registry"
+    discovery_address: str | None = None  # host:port of the discovery service
+    # At start, how long to wait for discovery's first catalogue before serving on the configuration.
+    catalog_wait_s: float = Field(default=2.0, ge=0)
     # unmetered: no quota tracked (429s steer through cooldowns); ratelimit: the ratelimit service.
     quota_ledger: Literal["unmetered", "ratelimit"] = "unmetered"
     ratelimit_address: str | None = None  # host:port of the ratelimit service

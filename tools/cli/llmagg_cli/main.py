@@ -7,11 +7,11 @@ import argparse
 import os
 import sys
 
-from llmagg_cli import accounts, agent, configure, keys, status, usage
+from llmagg_cli import accounts, agent, configure, keys, models, status, usage
 from llmagg_cli.client import DEFAULT_URL, AdminClient, admin_key
 from llmagg_cli.errors import OK, CliError
 
-GROUPS = (accounts, keys, configure, status, usage, agent)
+GROUPS = (accounts, keys, configure, status, models, usage, agent)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -23,8 +23,8 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="machine-readable output")
     root = argparse.ArgumentParser(
         prog="llmagg",
-        description="Manage an llm-aggregator gateway: provider accounts, client keys, the routing state, usage. "
-        "Exit codes: 0 ok, "
+        description="Manage an llm-aggregator gateway: provider accounts, client keys, the routing state, the model "
+        "catalogue, usage. Exit codes: 0 ok, "
         "1 refused, 2 usage, 3 not found, 4 already exists, 5 not allowed, 6 unreachable.",
     )
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")

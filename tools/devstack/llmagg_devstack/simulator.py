@@ -92,6 +92,22 @@ class SimulatorProcess(ManagedProcess):
         """What `name` does once its queue is empty."""
         self._control("PUT", f"/{name}/behaviour", _as_fault(fault))
 
+    def set_models(self, name: str, models: Sequence[str | Mapping[str, Any]]) -> dict[str, Any]:
+        """What `name`'s model lists show from now on (ids, or {id, name, context_length, free, expiration_date,
+        embeds}); models taken off answer requests with their dialect's 404."""
+        return self._control("PUT", f"/{name}/models", {"models": list(models)})
+
+    def add_model(self, name: str, model: str | Mapping[str, Any]) -> dict[str, Any]:
+        return self._control("POST", f"/{name}/models", model)
+
+    def remove_model(self, name: str, model: str) -> dict[str, Any]:
+        """Take `model` off `name`'s lists: requests for it get the dialect's 404 from now on."""
+        return self._control("DELETE", f"/{name}/models/{model}")
+
+    def set_model_behaviour(self, name: str, model: str, fault: FaultSpec) -> dict[str, Any]:
+        """What every request for one model gets, e.g. "410" (the model is gone), ahead of queue and default."""
+        return self._control("PUT", f"/{name}/models/{model}/behaviour", _as_fault(fault))
+
     def requests(self, name: str) -> list[dict[str, Any]]:
         """Requests `name` received in any dialect, oldest first: {seq, method, path, query, headers (lowercased),
         body (JSON or None)}."""

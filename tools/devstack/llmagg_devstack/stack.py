@@ -83,21 +83,26 @@ def service_env(service: Service, ports: Ports) -> dict[str, str]:
 
 def suite_settings(service: Service, run_dir: Path, gateway_host: str = "127.0.0.1") -> dict[str, str]:
     """What the dev stack chooses for particular services (the environment given to a start may say
-    otherwise): the router leases keys from credentials and keeps its quotas with ratelimit, credentials
-    writes the first admin key to the run directory, ratelimit keeps its usage ledger there, and the
-    agent learns where the gateway listens (its default workspace roots depend on it)."""
+    otherwise): the router and discovery lease keys from credentials, the router keeps its quotas with
+    ratelimit and follows discovery's catalogue, credentials writes the first admin key to the run
+    directory, ratelimit keeps its usage ledger and discovery its catalogue there, and the agent learns
+    where the gateway listens (its default workspace roots depend on it)."""
     env: dict[str, str] = {}
+    if service.name in ("router", "discovery") and "credentials" in service.calls:
+        env[f"{service.env_prefix}KEY_SOURCE"] = "credentials"
     if service.name == "router":
-        if "credentials" in service.calls:
-            env["ROUTER_KEY_SOURCE"] = "credentials"
         if "ratelimit" in service.calls:
             env["ROUTER_QUOTA_LEDGER"] = "ratelimit"
+        if "discovery" in service.calls:
+            env["ROUTER_CATALOG"] = "discovery"
     if service.name == "agent":
         env["AGENT_GATEWAY_HOST"] = gateway_host
     if service.name == "credentials":
         env["CREDENTIALS_ADMIN_KEY_FILE"] = str(admin_key_file(run_dir))
     if service.name == "ratelimit":
         env["RATELIMIT_USAGE_PATH"] = str(run_dir / "usage.sqlite3")
+    if service.name == "discovery":
+        env["DISCOVERY_SQLITE_PATH"] = str(run_dir / "discovery.sqlite3")
     return env
 
 

@@ -202,7 +202,14 @@ class ListModelsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Model(_message.Message):
-    __slots__ = ("id", "provider", "provider_model", "type", "context_window", "quality", "aliases", "free")
+    __slots__ = ("id", "provider", "provider_model", "type", "context_window", "quality", "aliases", "free", "limits", "capabilities", "expiration_date")
+    class LimitsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -211,6 +218,9 @@ class Model(_message.Message):
     QUALITY_FIELD_NUMBER: _ClassVar[int]
     ALIASES_FIELD_NUMBER: _ClassVar[int]
     FREE_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    EXPIRATION_DATE_FIELD_NUMBER: _ClassVar[int]
     id: str
     provider: str
     provider_model: str
@@ -219,7 +229,10 @@ class Model(_message.Message):
     quality: int
     aliases: _containers.RepeatedScalarFieldContainer[str]
     free: bool
-    def __init__(self, id: _Optional[str] = ..., provider: _Optional[str] = ..., provider_model: _Optional[str] = ..., type: _Optional[str] = ..., context_window: _Optional[int] = ..., quality: _Optional[int] = ..., aliases: _Optional[_Iterable[str]] = ..., free: _Optional[bool] = ...) -> None: ...
+    limits: _containers.ScalarMap[str, float]
+    capabilities: _containers.RepeatedScalarFieldContainer[str]
+    expiration_date: str
+    def __init__(self, id: _Optional[str] = ..., provider: _Optional[str] = ..., provider_model: _Optional[str] = ..., type: _Optional[str] = ..., context_window: _Optional[int] = ..., quality: _Optional[int] = ..., aliases: _Optional[_Iterable[str]] = ..., free: _Optional[bool] = ..., limits: _Optional[_Mapping[str, float]] = ..., capabilities: _Optional[_Iterable[str]] = ..., expiration_date: _Optional[str] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models", "fallback_chains")

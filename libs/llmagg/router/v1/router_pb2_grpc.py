@@ -108,7 +108,8 @@ class RouterServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListModelsJson(self, request, context):
-        """OpenAI `GET /v1/models`: every model the router can route to.
+        """OpenAI `GET /v1/models`: every model the router can route to, from the catalogue it follows
+        (provider, free, context_length, limits, quality, capabilities, expiration_date beside OpenAI's fields).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,15 +1,16 @@
 """Who may call what: the gateway's ext_authz decision per request, and the service's own RPC rules.
 
-Three identities reach the service: client keys (admin or client scope) and the service tokens of
-the router and of ratelimit. Management needs an admin key; the account listing also answers the
-router and ratelimit (which reads the accounts' limit overrides); leases and outcome reports answer
-the router only.
+Client keys (admin or client scope) and the service tokens of the router, ratelimit and discovery
+reach the service. Management needs an admin key; the account listing also answers the router,
+ratelimit (which reads the accounts' limit overrides) and discovery; leases answer the router and
+discovery (which calls providers' model lists); outcome reports answer the router only.
 """
 
 from __future__ import annotations
 
 import enum
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from llmagg.common.errors import ErrorKind, ServiceError
@@ -21,6 +22,9 @@ ADMIN_PATHS = (
     "/v1/admin/",
     "/llmagg.credentials.v1.CredentialsService/",
     "/llmagg.router.v1.RouterService/GetRoutingState",
+    # The catalogue with account statuses, its history, refreshes (RefreshNow, ListChanges, ...); the
+    # router reaches discovery directly, never through the gateway.
+    "/llmagg.discovery.v1.DiscoveryService/",
 )
 CLIENT_ID_HEADER = "x-llmagg-client-id"
 CLIENT_SCOPE_HEADER = "x-llmagg-client-scope"
@@ -30,17 +34,25 @@ class Caller(enum.Enum):
     ADMIN = "admin"
     ROUTER = "router"
     RATELIMIT = "ratelimit"
+    DISCOVERY = "discovery"
 
+
+_WHO = {
+    Caller.ADMIN: "an admin key",
+    Caller.ROUTER: "the router's service token",
+    Caller.RATELIMIT: "the ratelimit service's token",
+    Caller.DISCOVERY: "the discovery service's token",
+}
 
 # Which callers each RPC of CredentialsService answers.
 RULES: dict[str, frozenset[Caller]] = {
     "AddAccount": frozenset({Caller.ADMIN}),
-    "ListAccounts": frozenset({Caller.ADMIN, Caller.ROUTER, Caller.RATELIMIT}),
+    "ListAccounts": frozenset({Caller.ADMIN, Caller.ROUTER, Caller.RATELIMIT, Caller.DISCOVERY}),
     "GetAccount": frozenset({Caller.ADMIN}),
     "UpdateAccount": frozenset({Caller.ADMIN}),
     "RotateAccountKey": frozenset({Caller.ADMIN}),
     "DeleteAccount": frozenset({Caller.ADMIN}),
-    "Lease": frozenset({Caller.ROUTER}),
+    "Lease": frozenset({Caller.ROUTER, Caller.DISCOVERY}),
     "ReportOutcome": frozenset({Caller.ROUTER}),
     "CreateClientKey": frozenset({Caller.ADMIN}),
     "ListClientKeys": frozenset({Caller.ADMIN}),
@@ -82,13 +94,12 @@ class Decision:
 
 
 class Access:
-    def __init__(self, keys: ClientKeys, router_token: Secret | None, ratelimit_token: Secret | None = None) -> None:
+    def __init__(self, keys: ClientKeys, service_tokens: Mapping[Caller, Secret | None]) -> None:
         self._keys = keys
-        self._service_tokens = [
-            (caller, token.reveal().encode())
-            for caller, token in ((Caller.ROUTER, router_token), (Caller.RATELIMIT, ratelimit_token))
-            if token
-        ]
+        # Each service that calls with a token of its own: the token's bytes -> who it is.
+        self._service_tokens = tuple(
+            (token.reveal().encode(), caller) for caller, token in service_tokens.items() if token is not None
+        )
 
     async def decide(self, path: str, authorization: str) -> Decision:
         """ext_authz: any valid key on model routes, an admin key on admin routes."""
@@ -108,9 +119,9 @@ class Access:
         return Decision(200, verdict, keep_authorization=admin_path)
 
     def _service(self, token: str) -> Caller | None:
-        """The service a token belongs to (compared in constant time), None for an unknown token."""
+        """The service a token belongs to; every known token is compared (constant time each)."""
         found = None
-        for caller, known in self._service_tokens:
+        for known, caller in self._service_tokens:
             if hmac.compare_digest(token.encode(), known):
                 found = caller
         return found
@@ -119,10 +130,9 @@ class Access:
         """The caller of `method`, or UNAUTHENTICATED / PERMISSION_DENIED."""
         allowed = RULES[method]
         if service_token:
-            service = self._service(service_token)
-            if service is None:
+            caller = self._service(service_token)
+            if caller is None:
                 raise ServiceError(ErrorKind.UNAUTHENTICATED, "Unknown service token.", code="invalid_service_token")
-            caller = service
         else:
             verdict = await self._keys.verify(bearer(authorization))
             if verdict is UNAVAILABLE:
@@ -137,6 +147,6 @@ class Access:
                 )
             caller = Caller.ADMIN
         if caller not in allowed:
-            who = "the router's service token" if allowed == {Caller.ROUTER} else "an admin key or a service's token"
+            who = " or ".join(_WHO[c] for c in sorted(allowed, key=lambda c: c.value))
             raise ServiceError(ErrorKind.PERMISSION_DENIED, f"{method} answers {who} only.", code="not_allowed")
         return caller

@@ -14,6 +14,7 @@ from typing import NamedTuple, Protocol
 
 from llmagg.common.secrets import Secret
 from llmagg.registry import Account
+from llmagg_router.domain.catalog_view import CatalogView
 
 
 class KeyOutcome(enum.Enum):
@@ -62,6 +63,20 @@ class KeySource(Protocol):
     async def report(self, account: Account, outcome: KeyOutcome) -> None:
         """What the provider said of the key; a rejection disables the account."""
         ...
+
+
+class CatalogSource(Protocol):
+    """The models the router may route to, kept current (the discovery service's catalogue, or the
+    configuration alone). `generation` changes whenever the view does, so the resolver re-derives its
+    targets with one comparison per request."""
+
+    generation: int
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def view(self) -> CatalogView: ...
 
 
 class QuotaKey(NamedTuple):
@@ -228,3 +243,4 @@ class RouterPorts:
     quota: QuotaLedger
     health: HealthStore
     metrics: RouterMetrics
+    catalog: CatalogSource | None = None  # None: the configuration alone

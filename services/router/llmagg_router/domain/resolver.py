@@ -8,7 +8,9 @@ from dataclasses import dataclass, replace
 
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.registry import Model, Provider
+from llmagg_router.domain.catalog_view import RETIRED, CatalogView, StaticCatalog, Withdrawal
 from llmagg_router.domain.config import RoutingConfig
+from llmagg_router.domain.ports import CatalogSource, HealthStore, KeySource
 from llmagg_router.domain.ports import HealthStore, KeySource
 from llmagg_router.domain.preferences import NO_PREFERENCES, Preferences, split_variant
 from llmagg_router.domain.upstream import Candidate
@@ -82,39 +84,74 @@ def _ranked(target: Target, quality: str, exact: bool = True) -> Target:
     return replace(target, rank=rank)
 
 
+def _withdrawn_error(what: str, withdrawal: Withdrawal, param: str) -> ServiceError:
+    if withdrawal.state == RETIRED:
+        return ServiceError(
+            ErrorKind.NOT_FOUND,
+            f"{what} is no longer served ({withdrawal.reason}). GET /v1/models lists the models you can route to.",
+            code=f"{param}_retired",
+            param=param,
+        )
+    return ServiceError(
+        ErrorKind.UNAVAILABLE,
+        f"{what} is suspended ({withdrawal.reason}); it is routed to again once it answers probes.",
+        code=f"{param}_suspended",
+        param=param,
+    )
+
+
 class Resolver:
-    def __init__(self, config: RoutingConfig, keys: KeySource, health: HealthStore, protocols: Collection[str]) -> None:
+    def __init__(
+        self,
+        config: RoutingConfig,
+        keys: KeySource,
+        health: HealthStore,
+        protocols: Collection[str],
+        catalog: CatalogSource | None = None,
+    ) -> None:
         self.config = config
         self._keys = keys
+        self._catalog = catalog or StaticCatalog(config.providers)
         self._health = health
         self._protocols = frozenset(protocols)
         self._rotation: dict[str, itertools.count] = {}
         self._static_cache: dict[tuple[str, str, str, str, Preferences], tuple[Target, ...]] = {}
-        self._known_ids = {m.id.lower() for p in config.providers.values() for m in p.models}
+        self._derivations = 0
         self._derive()
 
     def _derive(self) -> None:
-        """What follows from the key source's accounts, derived again whenever its generation changes."""
-        keys, providers = self._keys, self.config.providers
+        """What follows from the accounts and the catalogue, derived again whenever either's generation changes."""
+        keys = self._keys
+        self._view: CatalogView = self._catalog.view()
+        providers = self._view.providers
         self._generation = keys.generation
-        self._has_accounts = any(keys.accounts(pid) for pid in providers)
+        self._catalog_generation = self._catalog.generation
+        self._derivations += 1
+        self._has_accounts = any(keys.accounts(pid) for pid in self.config.providers)
         # Providers that can be used at all: an adapter speaks their protocol and an account exists.
         self._routable = {
             pid: p for pid, p in providers.items() if p.protocol in self._protocols and keys.accounts(pid)
         }
         for pid in self._routable:
             self._rotation.setdefault(pid, itertools.count())
+        # Model ids that end in `:free` (OpenRouter's) are ids, not the `:free` variant of another.
+        self._known_ids = {m.id.lower() for p in providers.values() for m in p.models}
         self._static_cache.clear()
 
     def _current(self) -> None:
-        if self._keys.generation != self._generation:
+        if self._keys.generation != self._generation or self._catalog.generation != self._catalog_generation:
             self._derive()
 
     @property
     def generation(self) -> int:
-        """The key source's generation the routable providers were derived from (after catching up)."""
+        """Changes whenever the routable providers or their models were derived again (after catching up)."""
         self._current()
-        return self._generation
+        return self._derivations
+
+    @property
+    def catalog(self) -> CatalogView:
+        self._current()
+        return self._view
 
     @property
     def routable_providers(self) -> dict[str, Provider]:
@@ -221,7 +258,11 @@ class Resolver:
         return not (limit and preferences.max_output_tokens and preferences.max_output_tokens > limit)
 
     def _pinned(self, pin: str) -> Provider:
-        provider = self.config.providers.get(pin)
+        self._current()
+        withdrawn = self._view.withdrawn_providers.get(pin)
+        if withdrawn is not None:
+            raise _withdrawn_error(f"The provider {pin!r}", withdrawn, "provider")
+        provider = self._view.providers.get(pin)
         if provider is None:
             raise ServiceError(
                 ErrorKind.NOT_FOUND,
@@ -248,7 +289,8 @@ class Resolver:
     def _targets(
         self, model: str, pin: str | None, quality: str, model_type: str, routable: dict[str, Provider]
     ) -> tuple[Target, ...]:
-        providers = self.config.providers
+        view = self._view
+        providers = view.providers
         if not routable and not self._has_accounts:
             raise ServiceError(
                 ErrorKind.UNAVAILABLE,
@@ -262,14 +304,25 @@ class Resolver:
             return self._routable_only(targets, model, pin, routable)
         chain = self.config.fallback_chains.get(model)
         if chain is not None:
-            steps = [s for s in chain if not pin or s.provider == pin]
+            steps = [
+                s
+                for s in chain
+                if (not pin or s.provider == pin)
+                and s.provider in providers
+                and not view.withdrawn(s.provider, s.model)
+            ]
             targets = [
                 Target(providers[s.provider], s.model, providers[s.provider].model(s.model), (i,))
                 for i, s in enumerate(steps)
             ]
             return self._routable_only(targets, model, pin, routable)
         prefix, slash, rest = model.partition("/")
+        if slash and prefix in view.withdrawn_providers and (not pin or pin == prefix):
+            raise _withdrawn_error(f"The provider {prefix!r}", view.withdrawn_providers[prefix], "provider")
         if slash and prefix in providers and (not pin or pin == prefix):
+            withdrawn = view.withdrawn(prefix, rest)
+            if withdrawn is not None:
+                raise _withdrawn_error(f"The model {rest!r} of {prefix!r}", withdrawn, "model")
             return self._routable_only(
                 self._on_provider(providers[prefix], rest, quality, model_type), model, pin, routable
             )
@@ -285,6 +338,10 @@ class Resolver:
                     targets.append(_ranked(Target(provider, m.id, m), quality, exact=True))
                 elif folded in m.aliases:
                     targets.append(_ranked(Target(provider, m.id, m), quality, exact=False))
+        if not targets:
+            gone = [w for (pid, mid), w in view.withdrawn_models.items() if mid == model and (not pin or pid == pin)]
+            if gone:
+                raise _withdrawn_error(f"The model {model!r}", gone[0], "model")
         if not targets and pin:
             # Registries are never complete: a pinned provider gets unknown model ids as given.
             targets = [Target(providers[pin], model, None)]

@@ -1,0 +1,1 @@
+"""The discovery service: keeps the catalogue of free providers and models true (llmagg.discovery.v1)."""
