@@ -228,6 +228,8 @@ def _capabilities(value: Any, where: str) -> frozenset[str]:
     if unknown:
         raise RegistryError(f"{where} has unknown capabilities {sorted(unknown)}; known: {sorted(CAPABILITIES)}")
     return frozenset(value)
+
+
 def _date(value: Any, where: str) -> str:
     """A date as YAML gives it (a date object, or YYYY-MM-DD / YYYY-MM text), kept as text."""
     text = value.isoformat() if hasattr(value, "isoformat") else value

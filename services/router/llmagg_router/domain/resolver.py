@@ -11,7 +11,6 @@ from llmagg.registry import Model, Provider
 from llmagg_router.domain.catalog_view import RETIRED, CatalogView, StaticCatalog, Withdrawal
 from llmagg_router.domain.config import RoutingConfig
 from llmagg_router.domain.ports import CatalogSource, HealthStore, KeySource
-from llmagg_router.domain.ports import HealthStore, KeySource
 from llmagg_router.domain.preferences import NO_PREFERENCES, Preferences, split_variant
 from llmagg_router.domain.upstream import Candidate
 
