@@ -142,6 +142,7 @@ async def test_a_closed_port_is_a_connect_failure(adapter):
         (529, b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}', Failure.SERVER),
         (403, b"forbidden", Failure.AUTH),
         (404, b'{"error":{"message":"model not found"}}', Failure.NOT_FOUND),
+        (410, b'{"error":{"message":"The model has been retired","code":"model_not_found"}}', Failure.NOT_FOUND),
         (413, b'{"error":"Request too large: too many tokens"}', Failure.CONTEXT_LENGTH),
         (422, b"[]", Failure.CLIENT),
         (409, b"", Failure.SERVER),

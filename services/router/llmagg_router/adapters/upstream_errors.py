@@ -151,7 +151,7 @@ def classify_error(
         # asks. Fall over, and let the model's circuit learn it; cooling one account would only send
         # the next request to the same overloaded model through another.
         return UpstreamError(Failure.SERVER, f"overloaded: {described}", status=status)
-    if status == 404:
+    if status in (404, 410):  # not served here (any more): another provider may serve it
         return UpstreamError(Failure.NOT_FOUND, described, status=status, error=body.fields)
     if status == 408:
         return UpstreamError(Failure.TIMEOUT, described, status=status)
