@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -108,6 +109,7 @@ async def measure(url: str, headers: dict, requests: int, concurrency: int) -> d
         loaded, elapsed = await run_load(send, requests * 3, concurrency)
         ttfc, _ = await run_load(stream, requests // 3, 1)
     return {
+        "requests": 200 + len(sequential) + len(loaded) + len(ttfc),
         "p50_ms": statistics.median(sequential),
         "p99_ms": percentile(sequential, 0.99),
         "rps_at_concurrency": len(loaded) / elapsed,
@@ -147,8 +149,32 @@ def report(results: dict) -> str:
         )
         rows = [(*row, *cell) for row, cell in zip(rows, cells, strict=True)]
     header = f"{'':30}{'direct':>12}" + "".join(f"{name:>18}{'added':>11}" for name in runs)
+    cpu = [
+        f"CPU per request, {name}: "
+        + ", ".join(f"{process} {ms:.3f} ms" for process, ms in run["figures"]["cpu_ms_per_request"].items() if ms)
+        for name, run in runs.items()
+    ]
     return "\n".join([header, *(f"{r[0]:30}{r[1]:>12}" + "".join(
-        f"{r[i]:>18}{r[i + 1]:>11}" for i in range(2, len(r), 2)) for r in rows)])  # fmt: skip
+        f"{r[i]:>18}{r[i + 1]:>11}" for i in range(2, len(r), 2)) for r in rows), *cpu])  # fmt: skip
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc; 0 where it cannot be read)."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_request(stack: Stack, before: dict[str, float], requests: int) -> dict[str, float]:
+    """Milliseconds of CPU each process of the stack spent per request since `before`: far steadier than
+    latency on a shared machine."""
+    return {
+        p.name: (cpu_seconds(p.process.pid) - before[p.name]) * 1000 / requests
+        for p in stack.processes
+        if p.name in before
+    }
 
 
 def gateway_run(simulator: SimulatorProcess, args: argparse.Namespace, tracing: bool) -> dict:
@@ -172,7 +198,9 @@ def gateway_run(simulator: SimulatorProcess, args: argparse.Namespace, tracing: 
         stack.start_services(env)
         stack.start_gateway()
         headers = {**HEADERS, "Authorization": f"Bearer {create_client_key(stack)}"}
+        before = {p.name: cpu_seconds(p.process.pid) for p in stack.processes}
         figures = asyncio.run(measure(stack.base_url, headers, args.requests, args.concurrency))
+        figures["cpu_ms_per_request"] = cpu_per_request(stack, before, figures.pop("requests"))
         if tracing:
             figures["spans_exported"] = receiver.received
         return figures
@@ -224,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         results["direct"] = asyncio.run(
             measure(simulator.base_url("bench"), direct_headers, args.requests, args.concurrency)
         )
+        results["direct"].pop("requests")
         results["gateway"] = {}
         for tracing in {"off": (False,), "on": (True,), "both": (False, True)}[args.tracing]:
             figures = gateway_run(simulator, args, tracing)

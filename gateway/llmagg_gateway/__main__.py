@@ -47,6 +47,7 @@ def render_text(
     client_auth: bool = True,
     max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES,
     otlp: str | None = None,
+    client_limits: bool = True,
     client_limits_fail_closed: bool = False,
 ) -> str:
     addresses = {service.name: f"127.0.0.1:{service.port}" for service in SERVICES} | upstreams
@@ -59,6 +60,7 @@ def render_text(
         client_auth=client_auth,
         max_heap_bytes=max_heap_bytes,
         otlp=otlp,
+        client_limits=client_limits,
         client_limits_fail_closed=client_limits_fail_closed,
     )
     return HEADER + yaml.safe_dump(config, sort_keys=False, width=120)
@@ -91,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--otlp", metavar="HOST:PORT", help="trace every request to this OTLP/gRPC collector")
     parser.add_argument(
+        "--client-limits",
+        choices=["on", "off"],
+        default="on",
+        help="ask the ratelimit service about every request (off when no client key has limits: one hop less)",
+    )
+    parser.add_argument(
         "--client-limits-failure",
         choices=["open", "closed"],
         default="open",
@@ -113,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             client_auth=args.client_auth == "on",
             max_heap_bytes=args.max_heap_bytes,
             otlp=args.otlp,
+            client_limits=args.client_limits == "on",
             client_limits_fail_closed=args.client_limits_failure == "closed",
         )
     except GatewayConfigError as exc:

@@ -34,15 +34,17 @@ def render(
     client_auth: bool = True,
     max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES,
     otlp: str | None = None,
+    client_limits: bool = True,
     client_limits_fail_closed: bool = False,
 ) -> dict:
     """`grpc_services` are routed and transcoded; `upstreams` maps each service's name to HOST:PORT.
 
     With `client_auth` every request is checked by the credentials service (ext_authz); without it
     the gateway refuses to listen anywhere but on loopback. With `otlp` (HOST:PORT of an OTLP/gRPC
-    collector) the gateway traces every request. With the ratelimit service in the table every request
-    is checked against its client's limits; `client_limits_fail_closed` refuses requests (503) while
-    that service cannot answer, instead of letting them through (the default).
+    collector) the gateway traces every request. With `client_limits` and the ratelimit service in the
+    table every request is checked against its client's limits (without: no client has limits, and
+    requests skip that hop); `client_limits_fail_closed` refuses requests (503) while that service
+    cannot answer, instead of letting them through (the default).
     """
     missing = sorted({service_name(s) for s in grpc_services} - set(upstreams))
     if missing:
@@ -59,7 +61,7 @@ def render(
         raise GatewayConfigError(f"client authentication needs the {AUTH_SERVICE} service in the service table")
     clusters = [service_cluster(service_name(s), upstreams[service_name(s)], s) for s in grpc_services]
     names = {service_name(s) for s in grpc_services}
-    limits = LIMITS_SERVICE if LIMITS_SERVICE in names else None
+    limits = LIMITS_SERVICE if client_limits and LIMITS_SERVICE in names else None
     filters = http_filters(
         descriptor,
         grpc_services,

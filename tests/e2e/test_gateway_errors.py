@@ -56,7 +56,9 @@ def test_with_the_key_checker_down_requests_are_refused_not_let_through(stack_wi
 
 @pytest.fixture
 def stack_without_ratelimit(tmp_path, make_stack, router_config):
-    with make_stack(tmp_path).running({**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config)}) as stack:
+    env = {**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config), "RATELIMIT_CLIENT_RPM": "1000"}
+    with make_stack(tmp_path).running(env) as stack:
+        assert stack.client_limits  # the gateway asks ratelimit about every request
         [process] = [p for p in stack.processes if p.name == "ratelimit"]
         stack.processes.remove(process)
         process.stop()

@@ -139,6 +139,14 @@ def test_client_limits_ask_ratelimit_about_every_client_id_and_fail_open_by_defa
     assert limits["typed_config"]["failure_mode_deny"] is True
 
 
+def test_without_client_limits_requests_skip_the_ratelimit_hop(tmp_path):
+    _, config = rendered(tmp_path, "--client-limits", "off")
+    hcm = _connection_manager(config)
+    assert "envoy.filters.http.ratelimit" not in [f["name"] for f in hcm["http_filters"]]
+    assert "rate_limits" not in hcm["route_config"]["virtual_hosts"][0]
+    assert "ratelimit" in [c["name"] for c in config["static_resources"]["clusters"]]  # the router still calls it
+
+
 def test_with_client_auth_off_every_caller_is_limited_as_anonymous(tmp_path):
     _, config = rendered(tmp_path, "--client-auth", "off")
     assert _connection_manager(config)["route_config"]["virtual_hosts"][0]["rate_limits"] == [

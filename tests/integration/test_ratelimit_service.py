@@ -1,16 +1,21 @@
-"""The ratelimit process over gRPC in a stack: who may call what, bad input, and per-account limit
-overrides read from the credentials service."""
+"""The ratelimit process over gRPC in a stack: who may call what, bad input, per-account limit
+overrides read from the credentials service, and the router's leases."""
 
 from __future__ import annotations
+
+import urllib.request
 
 import grpc
 import pytest
 
+from llmagg.common.secrets import Secret
 from llmagg.credentials.v1 import credentials_pb2 as cpb
 from llmagg.credentials.v1 import credentials_pb2_grpc
 from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
 from llmagg.ratelimit.v1 import ratelimit_pb2_grpc
 from llmagg_devstack.stack import write_config
+from llmagg_router.adapters.ratelimit_quota import RatelimitQuota
+from llmagg_router.domain.ports import QuotaKey, Usage
 
 from ..helpers import ADMIN_KEY, SIM_KEY, wait_for
 
@@ -25,7 +30,10 @@ def ratelimit_stack(tmp_path_factory, make_stack):
         {
             "providers": [
                 {"id": "ov-sim", "name": "Override test", "base_url": "http://127.0.0.1:9/v1", "limits": {"rpd": 5},
-                 "models": [{"id": "m"}]}
+                 "models": [{"id": "m"}]},
+                {"id": "lease-sim", "name": "Lease test", "base_url": "http://127.0.0.1:9/v1", "limits": {"rpd": 1000},
+                 "models": [{"id": "m"}]},
+                {"id": "open-sim", "name": "No limits", "base_url": "http://127.0.0.1:9/v1", "models": [{"id": "m"}]},
             ],
             "accounts": [{"provider": "ov-sim", "alias": "ov-acct", "api_key_env": "SIM_PROVIDER_KEY"}],
         },
@@ -35,6 +43,7 @@ def ratelimit_stack(tmp_path_factory, make_stack):
         "LLMAGG_ADMIN_KEY": ADMIN_KEY,
         "SIM_PROVIDER_KEY": SIM_KEY,
         "RATELIMIT_ACCOUNTS_REFRESH_S": "0.2",
+        "RATELIMIT_LEASE_S": "30",  # no lease of these tests expires while they run
     }
     with make_stack(run_dir).running(env, gateway=False) as stack:
         yield stack
@@ -94,3 +103,42 @@ def test_an_accounts_limit_override_in_credentials_reaches_ratelimit(ratelimit_s
     wait_for(exhausted, "the override of 1 request a day in force", timeout_s=10)
     denied = ratelimit.Reserve(pb.ReserveRequest(key=KEY, estimated_tokens=1), metadata=token)
     assert not denied.granted and denied.reason == "rpd 1 on ov-sim/ov-acct"
+
+
+def reserve_calls(stack) -> float:
+    with urllib.request.urlopen(stack.metrics_url("ratelimit"), timeout=5) as response:
+        text = response.read().decode()
+    method = "/llmagg.ratelimit.v1.RatelimitService/Reserve"
+    name = f'llmagg_grpc_server_handled_total{{code="OK",method="{method}",service="ratelimit"}}'
+    return next((float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + " ")), 0.0)
+
+
+async def spend(stack, key: QuotaKey, attempts: int) -> None:
+    """`attempts` reserved and settled one after another through the router's ledger client, then closed
+    (which gives back what its leases have left and sends every settlement)."""
+    quota = RatelimitQuota(stack.address("ratelimit"), Secret(stack.service_token("router", "ratelimit")))
+    await quota.start()
+    try:
+        for _ in range(attempts):
+            reservation = await quota.reserve(key, 10)
+            assert reservation.granted
+            await quota.settle(reservation, Usage(4, 6), "ok")
+    finally:
+        await quota.close()
+
+
+async def test_the_routers_leases_double_while_they_are_spent_early(ratelimit_stack, ratelimit):
+    before = reserve_calls(ratelimit_stack)
+    await spend(ratelimit_stack, QuotaKey("open-sim", "lease-a", "m"), 40)
+    # Leases of 2, 4, 8, 16 and 32 requests: five calls for forty attempts.
+    assert reserve_calls(ratelimit_stack) - before == 5
+    admin = (("x-llmagg-client-id", "admin-env"), ("x-llmagg-client-scope", "admin"))
+    rows = ratelimit.QueryUsage(pb.QueryUsageRequest(account="lease-a"), metadata=admin).data
+    assert [(row.requests, row.prompt_tokens, row.completion_tokens) for row in rows] == [(40, 160, 240)]
+
+
+async def test_what_a_lease_did_not_spend_comes_back(ratelimit_stack, ratelimit):
+    await spend(ratelimit_stack, QuotaKey("lease-sim", "lease-b", "m"), 40)
+    request = pb.HeadroomRequest(keys=[pb.QuotaKey(provider="lease-sim", account="lease-b", model="m")])
+    [room] = ratelimit.Headroom(request, metadata=router_token(ratelimit_stack)).headroom
+    assert room.remaining == pytest.approx(960 / 1000)  # 40 of 1,000 a day: the leases' rest was given back

@@ -13,6 +13,7 @@ from llmagg_ratelimit.domain.ports import BUCKETS, DIMENSIONS, UsageQuery, Usage
 
 MAX_KEYS = 1000
 MAX_SETTLEMENTS = 1000
+MAX_LEASE_REQUESTS = 1000
 _MAX_TOKENS = 10**9
 
 
@@ -42,6 +43,9 @@ def reserve_response(decision: Decision) -> pb.ReserveResponse:
         reservation_id=decision.reservation_id,
         retry_after_s=decision.retry_after_s,
         reason=decision.reason,
+        requests=decision.requests if decision.granted else 0,
+        tokens=decision.tokens,
+        valid_for_s=decision.valid_for_s,
     )
 
 
@@ -61,7 +65,16 @@ def to_settlement(message: pb.Settlement) -> Settlement:
         retry_after_s=max(message.retry_after_s, 0.0),
         quota_id=message.quota_id,
         ended_at=message.ended_at,
+        leased=message.leased,
     )
+
+
+def to_lease_return(message: pb.LeaseReturn) -> tuple[str, int, int]:
+    if not message.reservation_id:
+        raise _invalid("A lease return needs the lease's reservation_id.", "returns.reservation_id")
+    if message.requests > MAX_LEASE_REQUESTS:
+        raise _invalid(f"A lease holds at most {MAX_LEASE_REQUESTS} requests.", "returns.requests")
+    return message.reservation_id, message.requests, tokens(message.tokens, "returns.tokens")
 
 
 def from_settlement(item: Settlement) -> pb.Settlement:
@@ -80,6 +93,7 @@ def from_settlement(item: Settlement) -> pb.Settlement:
         retry_after_s=item.retry_after_s,
         quota_id=item.quota_id,
         ended_at=item.ended_at,
+        leased=item.leased,
     )
 
 

@@ -68,6 +68,8 @@ def build_ratelimit(settings: RatelimitSettings) -> Ratelimit:
         create_usage(settings),
         create_client_policy(settings),
         reservation_ttl_s=settings.reservation_ttl_s,
+        lease_s=settings.lease_s,
+        lease_share=settings.lease_share,
     )
     return Ratelimit(ledger, create_account_limits(settings, book))
 

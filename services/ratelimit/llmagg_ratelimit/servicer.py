@@ -41,11 +41,12 @@ class RatelimitServicer(ratelimit_pb2_grpc.RatelimitServiceServicer):
         self._require_router(context)
         key = converters.to_key(request.key)
         tokens = converters.tokens(request.estimated_tokens, "estimated_tokens")
-        return converters.reserve_response(await self._ledger.reserve(key, tokens))
+        requests = min(request.lease_requests, converters.MAX_LEASE_REQUESTS)
+        return converters.reserve_response(await self._ledger.reserve(key, tokens, requests))
 
     async def Settle(self, request: pb.SettleRequest, context) -> pb.SettleResponse:
         self._require_router(context)
-        if len(request.settlements) > converters.MAX_SETTLEMENTS:
+        if len(request.settlements) + len(request.returns) > converters.MAX_SETTLEMENTS:
             raise ServiceError(
                 ErrorKind.INVALID_ARGUMENT,
                 f"At most {converters.MAX_SETTLEMENTS} settlements per call.",
@@ -54,7 +55,10 @@ class RatelimitServicer(ratelimit_pb2_grpc.RatelimitServiceServicer):
             )
         # Every settlement is checked before any is applied: a bad one changes nothing.
         settlements = [converters.to_settlement(item) for item in request.settlements]
-        return pb.SettleResponse(settled=await self._ledger.settle(settlements))
+        returns = [converters.to_lease_return(item) for item in request.returns]
+        settled = await self._ledger.settle(settlements)
+        await self._ledger.return_leases(returns)
+        return pb.SettleResponse(settled=settled)
 
     async def Headroom(self, request: pb.HeadroomRequest, context) -> pb.HeadroomResponse:
         self._require_router(context)

@@ -36,6 +36,10 @@ class RatelimitSettings(ServiceSettings):
     postgres_dsn: SecretStr | None = None
     # A reservation never settled (its router died) is forgotten after this; its estimate stays charged.
     reservation_ttl_s: float = Field(default=960.0, gt=0)
+    # Leases: the router may spend several requests of a key without a call per attempt, for at most
+    # this long (0: every attempt reserves alone), and at most this share of what each limit has left.
+    lease_s: float = Field(default=1.0, ge=0, le=60)
+    lease_share: float = Field(default=0.25, gt=0, le=1)
     # Client limits at the gateway, per client key (0: none): requests per minute, tokens per day and
     # per month; `client_limits` sets them per key id as JSON: {"<id>": {"rpm": 10, "tpd": 100000}}.
     client_rpm: int = Field(default=0, ge=0)

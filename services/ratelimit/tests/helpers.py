@@ -39,7 +39,7 @@ def make_ledger(clock: Clock, clients: ClientLimits | None = None, counters=None
     usage._open()
     return Ledger(
         LimitBook(PROVIDERS),
-        counters or MemoryCounters(),
+        MemoryCounters() if counters is None else counters,
         usage,
         ClientPolicy(clients or ClientLimits()),
         reservation_ttl_s=600,

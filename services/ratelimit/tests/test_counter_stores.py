@@ -81,6 +81,20 @@ async def test_both_stores_release_estimates_and_learn_caps(store):
         await asyncio.sleep(0.05)
 
 
+async def test_both_stores_keep_a_lease_while_its_uses_settle_and_forget_it_when_returned(store):
+    clock = real_clock()
+    ledger = make_ledger(clock, counters=store)
+    k = key("permodel", "c1", "m1")
+    lease = await ledger.reserve(k, 100, requests=8)
+    assert lease.requests == 7
+    for actual in (150, 50):
+        assert await store.settle(lease.reservation_id, 0, actual - 100, clock.now, keep=True)
+    await ledger.return_leases([(lease.reservation_id, 5, 500)])
+    assert not await store.settle(lease.reservation_id, 0, 0, clock.now)  # returned: forgotten
+    room = (await ledger.headroom([k]))[k].remaining
+    assert room == pytest.approx(28 / 30)  # two requests used of 30 a minute (the tightest share left)
+
+
 async def test_an_unsettled_reservation_is_forgotten_after_its_ttl(store):
     clock = real_clock()
     ledger = make_ledger(clock, counters=store)

@@ -168,33 +168,76 @@ async def test_a_clients_requests_per_minute_and_token_budget(clock):
     assert (await ledger.check_client("other")).allowed
 
 
+def counter(ledger, name: str) -> int:
+    [value] = [v for c, (v, _) in ledger.counters.counters().items() if f"|{name}|" in c and c.startswith("m|")]
+    return value
+
+
+async def test_a_lease_is_a_share_of_what_is_left_charged_when_granted(ledger):
+    k = key("permodel", "c1", "m1")  # 30 RPM, 60k TPM, 14,400 RPD, 1M TPD
+    lease = await ledger.reserve(k, 1000, requests=64)
+    # A quarter of each limit at most: 7 of the 30 requests (the TPM would allow 15 at 1,000 each).
+    assert (lease.granted, lease.requests, lease.tokens, lease.valid_for_s) == (True, 7, 7000, 1.0)
+    assert (counter(ledger, "rpm"), counter(ledger, "tpm")) == (7, 7000)
+    second = await ledger.reserve(k, 1000, requests=64)
+    assert (second.requests, second.tokens) == (5, 5000)  # a quarter of the 23 left
+    assert counter(ledger, "rpm") == 12
+
+
+async def test_a_leases_uses_charge_their_difference_and_the_rest_comes_back(ledger):
+    k = key("permodel", "c1", "m1")
+    lease = await ledger.reserve(k, 1000, requests=4)
+    assert lease.requests == 4
+    rid = lease.reservation_id
+    await ledger.settle([
+        Settlement(k, rid, estimated_tokens=1000, usage_known=True, prompt_tokens=1500, leased=True),
+        Settlement(k, rid, estimated_tokens=1000, outcome="not_sent", leased=True),  # its request comes back
+    ])  # fmt: skip
+    assert (counter(ledger, "rpm"), counter(ledger, "tpm")) == (3, 3500)
+    await ledger.return_leases([(rid, 2, 2000)])
+    assert (counter(ledger, "rpm"), counter(ledger, "tpm")) == (1, 1500)  # the truth: one request, 1,500 tokens
+    await ledger.settle([Settlement(k, rid, estimated_tokens=1000, usage_known=True, prompt_tokens=1200, leased=True)])
+    assert (counter(ledger, "rpm"), counter(ledger, "tpm")) == (1, 1700)  # late: only what went past its estimate
+
+
+async def test_no_lease_where_a_limit_has_room_for_one_or_its_window_is_ending(ledger, clock):
+    single = await ledger.reserve(key("pacific", "p1", "x"), 0, requests=64)  # 3 a day: a quarter is none
+    assert (single.granted, single.requests, single.valid_for_s) == (True, 1, 0.0)
+    clock.now = NOON + 29.97  # 30 ms before the minute ends
+    assert (await ledger.reserve(key("permodel", "c1", "m1"), 10, requests=64)).requests == 1
+    clock.now = NOON + 29.5
+    assert (await ledger.reserve(key("permodel", "c1", "m1"), 10, requests=64)).valid_for_s == pytest.approx(0.5)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
         st.tuples(st.integers(0, 3), st.integers(0, 30000), st.sampled_from(["ok", "server", "not_sent", "abandoned"]),
-                  st.one_of(st.none(), st.integers(0, 30000)), st.integers(0, 90)),
+                  st.one_of(st.none(), st.integers(0, 30000)), st.integers(0, 90), st.integers(1, 12)),
         max_size=60,
     )
 )  # fmt: skip
 async def test_no_sequence_of_reservations_and_settlements_goes_over_a_limit(steps):
-    """Whatever is reserved, settled and when: per minute at most 30 requests are granted, the tokens
-    granted plus charged never exceed 60k in a minute when reserved, and what is charged is the truth."""
+    """Whatever is reserved (alone or leased), settled and when: per minute at most 30 requests are granted,
+    the tokens granted plus charged never exceed 60k in a minute when reserved, and what is charged is the truth."""
     clock = Clock()
     ledger = make_ledger(clock)
     k = QuotaKey("permodel", "c1", "m1")
     granted_per_minute: dict[int, int] = {}
     open_reservations = []
-    for model_pick, tokens, outcome, actual, advance in steps:
+    for model_pick, tokens, outcome, actual, advance, requests in steps:
         clock.now += advance
-        decision = await ledger.reserve(k, tokens)
+        decision = await ledger.reserve(k, tokens, requests)
         minute = int(clock.now // 60)
         if decision.granted:
-            granted_per_minute[minute] = granted_per_minute.get(minute, 0) + 1
-            open_reservations.append((decision.reservation_id, tokens))
+            granted_per_minute[minute] = granted_per_minute.get(minute, 0) + decision.requests
+            open_reservations.append((decision.reservation_id, tokens, decision.requests))
         if open_reservations and model_pick == 0:
-            rid, estimate = open_reservations.pop(0)
+            rid, estimate, leased = open_reservations.pop(0)
             await ledger.settle([Settlement(k, rid, estimated_tokens=estimate, outcome=outcome, usage_known=actual is not None,
-                                            prompt_tokens=actual or 0)])  # fmt: skip
+                                            prompt_tokens=actual or 0, leased=leased > 1)])  # fmt: skip
+            if leased > 1:
+                await ledger.return_leases([(rid, leased - 1, (leased - 1) * estimate)])
         for counter, (value, _) in ledger.counters.counters().items():
             if counter.endswith(f"|rpm|{minute * 60}") and counter.startswith("m|"):
                 assert value <= 30

@@ -148,6 +148,9 @@ class Stack:
     namespace: str = "llmagg"
     # ext_authz checks every request's client key; off: every client is anonymous (loopback only).
     client_auth: bool = True
+    # The gateway asks the ratelimit service about every request; None: only when the environment the
+    # services were started with gives client keys limits (RATELIMIT_CLIENT_*).
+    client_limits: bool | None = None
     # Refuse requests (503) while the ratelimit service cannot say whether a client is over its limits.
     client_limits_fail_closed: bool = False
     listen_host: str = "127.0.0.1"
@@ -224,6 +227,8 @@ class Stack:
     def start_services(self, env: Mapping[str, str] | None = None) -> list[ManagedProcess]:
         """The dependencies, then every service of the table, each after the services it calls."""
         order = start_order()
+        if self.client_limits is None:
+            self.client_limits = client_limits_configured({**os.environ, **(env or {})})
         self.start_dependencies(order, env)
         return [self.start_service(service, env) for service in order]
 
@@ -239,6 +244,7 @@ class Stack:
             client_auth=self.client_auth,
             max_heap_bytes=self.gateway_max_heap_bytes,
             otlp=urllib.parse.urlsplit(self.otlp_endpoint).netloc if self.otlp_endpoint else None,
+            client_limits=self.client_limits is not False,
             client_limits_fail_closed=self.client_limits_fail_closed,
         )
         path.write_text(text)
@@ -281,6 +287,13 @@ class Stack:
     def stop(self) -> None:
         while self.processes:
             self.processes.pop().stop()
+
+
+def client_limits_configured(environ: Mapping[str, str]) -> bool:
+    """Whether these settings give any client key a limit (RATELIMIT_CLIENT_RPM/TPD/TPMONTH/LIMITS)."""
+    amounts = (environ.get(f"RATELIMIT_CLIENT_{name}", "").strip() for name in ("RPM", "TPD", "TPMONTH"))
+    per_key = environ.get("RATELIMIT_CLIENT_LIMITS", "").strip()
+    return any(amount not in ("", "0") for amount in amounts) or per_key not in ("", "{}")
 
 
 def write_config(path: Path, config: dict) -> Path:

@@ -18,29 +18,37 @@ class QuotaKey(_message.Message):
     def __init__(self, provider: _Optional[str] = ..., account: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
 
 class ReserveRequest(_message.Message):
-    __slots__ = ("key", "estimated_tokens", "client_id")
+    __slots__ = ("key", "estimated_tokens", "client_id", "lease_requests")
     KEY_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_TOKENS_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     key: QuotaKey
     estimated_tokens: int
     client_id: str
-    def __init__(self, key: _Optional[_Union[QuotaKey, _Mapping]] = ..., estimated_tokens: _Optional[int] = ..., client_id: _Optional[str] = ...) -> None: ...
+    lease_requests: int
+    def __init__(self, key: _Optional[_Union[QuotaKey, _Mapping]] = ..., estimated_tokens: _Optional[int] = ..., client_id: _Optional[str] = ..., lease_requests: _Optional[int] = ...) -> None: ...
 
 class ReserveResponse(_message.Message):
-    __slots__ = ("granted", "reservation_id", "retry_after_s", "reason")
+    __slots__ = ("granted", "reservation_id", "retry_after_s", "reason", "requests", "tokens", "valid_for_s")
     GRANTED_FIELD_NUMBER: _ClassVar[int]
     RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
     RETRY_AFTER_S_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    VALID_FOR_S_FIELD_NUMBER: _ClassVar[int]
     granted: bool
     reservation_id: str
     retry_after_s: float
     reason: str
-    def __init__(self, granted: _Optional[bool] = ..., reservation_id: _Optional[str] = ..., retry_after_s: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
+    requests: int
+    tokens: int
+    valid_for_s: float
+    def __init__(self, granted: _Optional[bool] = ..., reservation_id: _Optional[str] = ..., retry_after_s: _Optional[float] = ..., reason: _Optional[str] = ..., requests: _Optional[int] = ..., tokens: _Optional[int] = ..., valid_for_s: _Optional[float] = ...) -> None: ...
 
 class Settlement(_message.Message):
-    __slots__ = ("reservation_id", "key", "client_id", "estimated_tokens", "usage_known", "prompt_tokens", "completion_tokens", "outcome", "latency_ms", "upstream_status", "upstream_headers", "retry_after_s", "quota_id", "ended_at")
+    __slots__ = ("reservation_id", "key", "client_id", "estimated_tokens", "usage_known", "prompt_tokens", "completion_tokens", "outcome", "latency_ms", "upstream_status", "upstream_headers", "retry_after_s", "quota_id", "ended_at", "leased")
     class UpstreamHeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +70,7 @@ class Settlement(_message.Message):
     RETRY_AFTER_S_FIELD_NUMBER: _ClassVar[int]
     QUOTA_ID_FIELD_NUMBER: _ClassVar[int]
     ENDED_AT_FIELD_NUMBER: _ClassVar[int]
+    LEASED_FIELD_NUMBER: _ClassVar[int]
     reservation_id: str
     key: QuotaKey
     client_id: str
@@ -76,13 +85,26 @@ class Settlement(_message.Message):
     retry_after_s: float
     quota_id: str
     ended_at: float
-    def __init__(self, reservation_id: _Optional[str] = ..., key: _Optional[_Union[QuotaKey, _Mapping]] = ..., client_id: _Optional[str] = ..., estimated_tokens: _Optional[int] = ..., usage_known: _Optional[bool] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., outcome: _Optional[str] = ..., latency_ms: _Optional[float] = ..., upstream_status: _Optional[int] = ..., upstream_headers: _Optional[_Mapping[str, str]] = ..., retry_after_s: _Optional[float] = ..., quota_id: _Optional[str] = ..., ended_at: _Optional[float] = ...) -> None: ...
+    leased: bool
+    def __init__(self, reservation_id: _Optional[str] = ..., key: _Optional[_Union[QuotaKey, _Mapping]] = ..., client_id: _Optional[str] = ..., estimated_tokens: _Optional[int] = ..., usage_known: _Optional[bool] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., outcome: _Optional[str] = ..., latency_ms: _Optional[float] = ..., upstream_status: _Optional[int] = ..., upstream_headers: _Optional[_Mapping[str, str]] = ..., retry_after_s: _Optional[float] = ..., quota_id: _Optional[str] = ..., ended_at: _Optional[float] = ..., leased: _Optional[bool] = ...) -> None: ...
+
+class LeaseReturn(_message.Message):
+    __slots__ = ("reservation_id", "requests", "tokens")
+    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    reservation_id: str
+    requests: int
+    tokens: int
+    def __init__(self, reservation_id: _Optional[str] = ..., requests: _Optional[int] = ..., tokens: _Optional[int] = ...) -> None: ...
 
 class SettleRequest(_message.Message):
-    __slots__ = ("settlements",)
+    __slots__ = ("settlements", "returns")
     SETTLEMENTS_FIELD_NUMBER: _ClassVar[int]
+    RETURNS_FIELD_NUMBER: _ClassVar[int]
     settlements: _containers.RepeatedCompositeFieldContainer[Settlement]
-    def __init__(self, settlements: _Optional[_Iterable[_Union[Settlement, _Mapping]]] = ...) -> None: ...
+    returns: _containers.RepeatedCompositeFieldContainer[LeaseReturn]
+    def __init__(self, settlements: _Optional[_Iterable[_Union[Settlement, _Mapping]]] = ..., returns: _Optional[_Iterable[_Union[LeaseReturn, _Mapping]]] = ...) -> None: ...
 
 class SettleResponse(_message.Message):
     __slots__ = ("settled",)

@@ -77,6 +77,11 @@ class RatelimitServiceServicer:
         """Reserve one request and `estimated_tokens` on every window of the key. Denied: granted=false
         with the seconds until the tightest window lets it through. A provider the registry does not
         know has no configured limits, only what it reports. No provider or account: INVALID_ARGUMENT.
+        With lease_requests > 1 it may grant a lease instead: several requests (and their estimates) the
+        router spends locally for valid_for_s, without a call per attempt (the idea of Envoy's RLQS
+        quota assignments). A lease never lets the key past a limit: it is charged when granted, at most a
+        share of what is left, never beyond the end of the shortest window; its uses settle as `leased`
+        and what is left of it comes back in a LeaseReturn.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

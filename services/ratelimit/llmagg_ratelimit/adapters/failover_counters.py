@@ -40,7 +40,7 @@ class FailoverCounters:
         self.degraded: str | None = None  # why Redis is not used, None while it is
         # counter -> (used, limit, when its window or cap ends), as Redis last said
         self._seen: OrderedDict[str, tuple[int, int | None, float]] = OrderedDict()
-        self._pending: list[tuple[str, int, int]] = []  # settlements Redis has not had
+        self._pending: list[tuple[str, int, int, bool]] = []  # settlements Redis has not had
 
     async def start(self) -> None:
         await self.remote.start()
@@ -81,8 +81,8 @@ class FailoverCounters:
             await self.remote.add_counters(counters)
             self.local.clear_counters()
         while self._pending:
-            reservation_id, request_delta, token_delta = self._pending[0]
-            await self.remote.settle(reservation_id, request_delta, token_delta, 0.0)
+            reservation_id, request_delta, token_delta, keep = self._pending[0]
+            await self.remote.settle(reservation_id, request_delta, token_delta, 0.0, keep)
             self._pending.pop(0)
 
     # --- what was seen, for the fallback ----------------------------------------------------------
@@ -128,17 +128,19 @@ class FailoverCounters:
         free = Reading(0, None, 0.0)
         return StoreDecision(decision.granted, tuple(by_counter.get(e.counter, free) for e in entries))
 
-    async def settle(self, reservation_id: str, request_delta: int, token_delta: int, now: float) -> bool:
+    async def settle(
+        self, reservation_id: str, request_delta: int, token_delta: int, now: float, keep: bool = False
+    ) -> bool:
         # A reservation granted locally is settled locally: its counters go to Redis with the rest.
-        if self.local.settle_now(LOCAL_PREFIX + reservation_id, request_delta, token_delta, now):
+        if self.local.settle_now(LOCAL_PREFIX + reservation_id, request_delta, token_delta, now, keep):
             return True
         if self.degraded is None:
             try:
-                return await self.remote.settle(reservation_id, request_delta, token_delta, now)
+                return await self.remote.settle(reservation_id, request_delta, token_delta, now, keep)
             except UNREACHABLE as error:
                 self._fall_back(error)
         if len(self._pending) < _PENDING_LIMIT:
-            self._pending.append((reservation_id, request_delta, token_delta))
+            self._pending.append((reservation_id, request_delta, token_delta, keep))
         return True  # Redis gets it when it is back
 
     async def charge(self, entries: Sequence[Entry], now: float) -> None:

@@ -90,9 +90,11 @@ class MemoryCounters:
             heapq.heappush(self._expiries, (now + ttl_s, "r", reservation_id))
         return StoreDecision(True, tuple(after))
 
-    def settle_now(self, reservation_id: str, request_delta: int, token_delta: int, now: float) -> bool:
+    def settle_now(
+        self, reservation_id: str, request_delta: int, token_delta: int, now: float, keep: bool = False
+    ) -> bool:
         self._expire(now)
-        record = self._reservations.pop(reservation_id, None)
+        record = (self._reservations.get if keep else self._reservations.pop)(reservation_id, None)
         if record is None:
             return False
         for counter, dimension in record[0]:
@@ -128,8 +130,10 @@ class MemoryCounters:
     async def reserve(self, entries: Sequence[Entry], reservation_id: str, ttl_s: float, now: float) -> StoreDecision:
         return self.reserve_now(entries, reservation_id, ttl_s, now)
 
-    async def settle(self, reservation_id: str, request_delta: int, token_delta: int, now: float) -> bool:
-        return self.settle_now(reservation_id, request_delta, token_delta, now)
+    async def settle(
+        self, reservation_id: str, request_delta: int, token_delta: int, now: float, keep: bool = False
+    ) -> bool:
+        return self.settle_now(reservation_id, request_delta, token_delta, now, keep)
 
     async def charge(self, entries: Sequence[Entry], now: float) -> None:
         self.charge_now(entries, now)

@@ -80,12 +80,12 @@ end
 return {1, used, limits, waits}
 """.replace("GRACE_MS", str(GRACE_MS))
 
-# KEYS[1]: the reservation's record. ARGV: request delta, token delta. Counters of windows that have
-# ended are not made again.
+# KEYS[1]: the reservation's record. ARGV: request delta, token delta, "1" to keep the record (a lease's
+# use). Counters of windows that have ended are not made again.
 _SETTLE = """
 local record = redis.call('HGETALL', KEYS[1])
 if #record == 0 then return 0 end
-redis.call('DEL', KEYS[1])
+if ARGV[3] ~= '1' then redis.call('DEL', KEYS[1]) end
 for i = 1, #record, 2 do
   local delta = tonumber(ARGV[2])
   if record[i + 1] == 'r' then delta = tonumber(ARGV[1]) end
@@ -170,8 +170,12 @@ class RedisCounters:
         granted, readings = await self._run("check", entries, reservation_id, ttl_s if reservation_id else 0, now)
         return StoreDecision(granted, tuple(readings))
 
-    async def settle(self, reservation_id: str, request_delta: int, token_delta: int, now: float) -> bool:
-        found = await self._settle(keys=[self._key(f"r:{reservation_id}")], args=[request_delta, token_delta])
+    async def settle(
+        self, reservation_id: str, request_delta: int, token_delta: int, now: float, keep: bool = False
+    ) -> bool:
+        found = await self._settle(
+            keys=[self._key(f"r:{reservation_id}")], args=[request_delta, token_delta, "1" if keep else "0"]
+        )
         return bool(found)
 
     async def charge(self, entries: Sequence[Entry], now: float) -> None:

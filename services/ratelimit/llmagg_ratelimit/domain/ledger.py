@@ -9,6 +9,12 @@ What a settlement charges:
 A reservation that is never settled (its router died) keeps its estimate charged (the call probably
 reached the provider) and is forgotten after `reservation_ttl_s`; a settlement that comes after that
 charges the truth to the windows current then.
+
+Leases: asked for several requests at once, the ledger may reserve them together (at most
+`lease_share` of what each limit has left, never past the end of the shortest window nor longer than
+`lease_s`), and the router spends them without a call per attempt. A lease's uses settle `leased`
+(only the difference from their estimates is charged, to the lease's windows); what the router did not
+spend comes back in a LeaseReturn. So leasing never lets a key past a limit: what is leased is charged.
 """
 
 from __future__ import annotations
@@ -17,17 +23,19 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from llmagg_ratelimit.domain.clients import ClientPolicy
 from llmagg_ratelimit.domain.learning import learn
 from llmagg_ratelimit.domain.limits import LIMIT_PLACEHOLDER, LimitBook, QuotaKey
 from llmagg_ratelimit.domain.ports import CounterStore, Entry, Reading, UsageQuery, UsageRecord, UsageStore, UsageTotal
+from llmagg_ratelimit.domain.windows import Dimension
 
 log = logging.getLogger(__name__)
 
 NOT_SENT = frozenset({"not_sent", "connect"})  # never reached the provider: the request is given back
 MAY_HAVE_USED = frozenset({"ok", "abandoned", "timeout"})  # without usage, the estimate stays charged
+_SHORTEST_LEASE_S = 0.05  # a window ending sooner than this gets no lease: the attempt reserves alone
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,9 @@ class Decision:
     reservation_id: str = ""
     retry_after_s: float = 0.0
     reason: str = ""
+    requests: int = 1  # more than one: a lease, spendable for valid_for_s
+    tokens: int = 0
+    valid_for_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,7 @@ class Settlement:
     retry_after_s: float = 0.0
     quota_id: str = ""
     ended_at: float = 0.0
+    leased: bool = False  # spent from the lease reservation_id names
 
     def charged_tokens(self) -> int:
         if self.usage_known:
@@ -102,6 +114,8 @@ class Ledger:
         clients: ClientPolicy,
         *,
         reservation_ttl_s: float = 960.0,
+        lease_s: float = 1.0,
+        lease_share: float = 0.25,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.book = book
@@ -109,17 +123,57 @@ class Ledger:
         self.usage = usage
         self.clients = clients
         self._ttl_s = reservation_ttl_s
+        self._lease_s = lease_s
+        self._lease_share = lease_share
         self._clock = clock
 
-    async def reserve(self, key: QuotaKey, estimated_tokens: int) -> Decision:
+    async def reserve(self, key: QuotaKey, estimated_tokens: int, requests: int = 1) -> Decision:
+        """One request and its estimate on every window of the key; with `requests` > 1, a lease of up to
+        that many when the limits have room for more than one."""
         now = self._clock()
-        entries = self.book.entries(key, max(estimated_tokens, 0), now)
+        estimated_tokens = max(estimated_tokens, 0)
+        entries = self.book.entries(key, estimated_tokens, now)
+        if requests > 1 and self._lease_s > 0:
+            lease = await self._lease(entries, estimated_tokens, requests, now)
+            if lease is not None:
+                return lease
         reservation_id = secrets.token_hex(12)
         decision = await self.counters.reserve(entries, reservation_id, self._ttl_s, now)
         if decision.granted:
-            return Decision(True, reservation_id)
+            return Decision(True, reservation_id, tokens=estimated_tokens)
         wait, label = _denial(entries, decision.readings)
         return Decision(False, retry_after_s=wait, reason=label)
+
+    async def _lease(self, entries: list[Entry], estimated_tokens: int, requests: int, now: float) -> Decision | None:
+        """Up to `requests` reserved together, each limit giving at most its share of what it has left;
+        None when that is one request or less (or the room went to another replica meanwhile)."""
+        valid_for_s = min([self._lease_s, *(e.expires_at - now for e in entries if e.expires_at > 0)])
+        if valid_for_s < _SHORTEST_LEASE_S:
+            return None
+        count = requests
+        for entry, reading in zip(entries, await self.counters.peek(entries, now), strict=True):
+            if reading.limit is None:
+                continue
+            share = int(max(reading.limit - reading.used, 0) * self._lease_share)
+            if entry.dimension is Dimension.REQUESTS:
+                count = min(count, share)
+            elif estimated_tokens:
+                count = min(count, share // estimated_tokens)
+        if count <= 1:
+            return None
+        tokens = count * estimated_tokens
+        leased = [replace(e, amount=count if e.dimension is Dimension.REQUESTS else tokens) for e in entries]
+        reservation_id = secrets.token_hex(12)
+        decision = await self.counters.reserve(leased, reservation_id, self._ttl_s, now)
+        if not decision.granted:
+            return None
+        return Decision(True, reservation_id, requests=count, tokens=tokens, valid_for_s=valid_for_s)
+
+    async def return_leases(self, returns: Sequence[tuple[str, int, int]]) -> None:
+        """Give back what is left of each lease (reservation id, requests, tokens) and forget it."""
+        now = self._clock()
+        for reservation_id, requests, tokens in returns:
+            await self.counters.settle(reservation_id, -requests, -tokens, now)
 
     async def settle(self, settlements: Sequence[Settlement]) -> int:
         now = self._clock()
@@ -130,9 +184,15 @@ class Ledger:
             found = False
             if item.reservation_id:
                 found = await self.counters.settle(
-                    item.reservation_id, 0 if counted else -1, tokens - item.estimated_tokens, now
+                    item.reservation_id, 0 if counted else -1, tokens - item.estimated_tokens, now, item.leased
                 )
-            if not found and (counted or tokens):
+            if item.leased and not found:
+                # The lease is gone (returned, expired): what this use spent beyond its estimate still counts.
+                extra = tokens - item.estimated_tokens
+                if extra > 0:
+                    charges = [e for e in self.book.entries(item.key, extra, now) if e.dimension is Dimension.TOKENS]
+                    await self.counters.charge(charges, now)
+            elif not found and (counted or tokens):
                 charges = [
                     e for e in self.book.entries(item.key, tokens, now) if counted or e.dimension.value == "tokens"
                 ]

@@ -83,9 +83,12 @@ class CounterStore(Protocol):
         unless the id is ""); otherwise change nothing."""
         ...
 
-    async def settle(self, reservation_id: str, request_delta: int, token_delta: int, now: float) -> bool:
+    async def settle(
+        self, reservation_id: str, request_delta: int, token_delta: int, now: float, keep: bool = False
+    ) -> bool:
         """Add the deltas to the reservation's request and token counters (whose windows have not ended)
-        and forget it; False when the store does not know the reservation (expired or never made)."""
+        and forget it (unless `keep`: a lease's use); False when the store does not know the reservation
+        (expired, returned or never made)."""
         ...
 
     async def charge(self, entries: Sequence[Entry], now: float) -> None:

@@ -1,9 +1,14 @@
 """The QuotaLedger of the suite: the ratelimit service over gRPC (ROUTER_QUOTA_LEDGER=ratelimit).
 
 - `headroom`: one Headroom call per request for all its candidates;
-- `reserve`: one Reserve call per attempt (the decision must be the shared one, so it is never cached);
+- `reserve`: a Reserve call asks for a lease of several requests of the key (as many as the last lease
+  of the key served, doubled when it was spent early: up to 64); the ledger grants at most a share of
+  what each limit has left, charged at once, for at most a second and never past a window's end, and
+  the attempts after it spend the lease here without a call. What a lease has left when it expires (or a
+  newer one replaces it) goes back once every attempt spent from it has settled. So the decision stays
+  the shared one: nothing is spent that the ledger did not grant;
 - `settle`: queued (bounded; a full queue makes the attempt wait rather than lose a settlement) and
-  sent in batches by one background task, so no request waits for its accounting; `close` sends what
+  sent in batches (what gathers within 20 ms) by one background task, so no request waits for its accounting; `close` sends what
   is queued before the router stops.
 With the ratelimit service unreachable the router keeps routing: reservations are granted unmetered
 (providers' 429s still steer through cooldowns), settlements wait in the queue for it to come back
@@ -18,6 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import grpc
 
@@ -31,6 +37,28 @@ log = logging.getLogger(__name__)
 
 _BATCH = 256
 _RETRY_S = 0.5
+# Settlements wait this long for company before they are sent: one Settle call per batch instead of one
+# per request (accounting is not in any request's path; the reservation's estimate holds meanwhile).
+_LINGER_S = 0.02
+_MAX_LEASE = 64
+_SWEEP_S = 0.25  # how often expired leases are looked for (and their rest given back)
+
+
+@dataclass
+class _Lease:
+    """Requests and tokens the ledger reserved for this router to spend until `expires` (monotonic)."""
+
+    id: str
+    key: QuotaKey
+    requests: int
+    tokens: int
+    expires: float
+    granted: int
+    spending: int = 0  # attempts spent from it that have not settled yet
+    ended: bool = False
+
+    def covers(self, estimated_tokens: int, now: float) -> bool:
+        return not self.ended and now < self.expires and self.requests >= 1 and self.tokens >= estimated_tokens
 
 
 def _key(key: QuotaKey) -> pb.QuotaKey:
@@ -51,11 +79,16 @@ class RatelimitQuota:
         self._metadata = service_metadata(token)
         self._timeout_s = timeout_s
         self._flush_timeout_s = flush_timeout_s
-        self._queue: asyncio.Queue[pb.Settlement] | None = None
+        self._queue: asyncio.Queue[pb.Settlement | pb.LeaseReturn] | None = None
         self._queue_size = queue_size
         self._channel: grpc.aio.Channel | None = None
         self._stub: ratelimit_pb2_grpc.RatelimitServiceStub | None = None
         self._sender: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._leases: dict[QuotaKey, _Lease] = {}  # the one being spent, per key
+        self._by_id: dict[str, _Lease] = {}  # every lease not yet given back
+        self._lease_sizes: dict[QuotaKey, int] = {}  # what the next lease of a key asks for
+        self._returns: list[pb.LeaseReturn] = []  # waiting for room in the queue (it is bounded)
         self._reachability = Reachability(log)
         self.healthy = self._reachability.healthy
 
@@ -64,9 +97,16 @@ class RatelimitQuota:
         self._stub = ratelimit_pb2_grpc.RatelimitServiceStub(self._channel)
         self._queue = asyncio.Queue(self._queue_size)
         self._sender = asyncio.create_task(self._send_settlements())
+        self._sweeper = asyncio.create_task(self._sweep_leases())
 
     async def close(self) -> None:
-        """Send every queued settlement (within the flush timeout), then stop."""
+        """Give back what leases have left, send every queued settlement (within the flush timeout), then stop."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        for lease in list(self._by_id.values()):
+            self._end(lease)
         if self._queue is not None and self._sender is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._flush_timeout_s):
@@ -90,13 +130,32 @@ class RatelimitQuota:
 
     # --- QuotaLedger ---------------------------------------------------------------------------------
     async def reserve(self, key: QuotaKey, estimated_tokens: int, client_id: str = "") -> Reservation:
-        request = pb.ReserveRequest(key=_key(key), estimated_tokens=estimated_tokens, client_id=client_id)
+        now = time.monotonic()
+        lease = self._leases.get(key)
+        if lease is not None:
+            if lease.covers(estimated_tokens, now):
+                return self._spend(lease, estimated_tokens, client_id)
+            self._end(lease)
+        request = pb.ReserveRequest(
+            key=_key(key),
+            estimated_tokens=estimated_tokens,
+            client_id=client_id,
+            lease_requests=self._lease_sizes.get(key, 2),
+        )
         try:
             reply = await self._stub.Reserve(request, metadata=self._metadata, timeout=self._timeout_s)
         except grpc.aio.AioRpcError as error:
             self._unreachable(error)
             return Reservation(key, granted=True, estimated_tokens=estimated_tokens, client_id=client_id)
         self._reachable()
+        if reply.granted and reply.requests > 1:
+            lease = _Lease(
+                reply.reservation_id, key, reply.requests, reply.tokens, now + reply.valid_for_s, reply.requests
+            )
+            if key in self._leases:
+                self._end(self._leases[key])  # another attempt's lease came back meanwhile
+            self._leases[key] = self._by_id[lease.id] = lease
+            return self._spend(lease, estimated_tokens, client_id)
         return Reservation(
             key,
             granted=reply.granted,
@@ -106,10 +165,47 @@ class RatelimitQuota:
             client_id=client_id,
         )
 
+    # --- leases ------------------------------------------------------------------------------------
+    def _spend(self, lease: _Lease, estimated_tokens: int, client_id: str) -> Reservation:
+        lease.requests -= 1
+        lease.tokens -= estimated_tokens
+        lease.spending += 1
+        return Reservation(lease.key, granted=True, id=lease.id, estimated_tokens=estimated_tokens, client_id=client_id)
+
+    def _end(self, lease: _Lease) -> None:
+        """Spend no more of it; size the key's next lease by what this one served (doubled when it ran
+        out before it expired); give its rest back once its attempts have settled."""
+        if not lease.ended:
+            lease.ended = True
+            if self._leases.get(lease.key) is lease:
+                del self._leases[lease.key]
+            used = lease.granted - lease.requests
+            spent_early = lease.requests == 0 and time.monotonic() < lease.expires
+            self._lease_sizes[lease.key] = min(_MAX_LEASE, max(1, used * 2 if spent_early else used))
+        if lease.spending == 0 and self._by_id.pop(lease.id, None) is not None:
+            if lease.requests or lease.tokens:
+                self._returns.append(
+                    pb.LeaseReturn(reservation_id=lease.id, requests=lease.requests, tokens=lease.tokens)
+                )
+                self._queue_returns()
+
+    def _queue_returns(self) -> None:
+        while self._returns and not self._queue.full():
+            self._queue.put_nowait(self._returns.pop(0))
+
+    async def _sweep_leases(self) -> None:
+        while True:
+            await asyncio.sleep(_SWEEP_S)
+            now = time.monotonic()
+            for lease in [lease for lease in self._leases.values() if now >= lease.expires]:
+                self._end(lease)
+            self._queue_returns()
+
     async def settle(
         self, reservation: Reservation, usage: Usage | None, outcome: str, observed: Observed | None = None
     ) -> None:
         observed = observed or Observed()
+        lease = self._by_id.get(reservation.id)
         item = pb.Settlement(
             reservation_id=reservation.id,
             key=_key(reservation.key),
@@ -125,8 +221,13 @@ class RatelimitQuota:
             retry_after_s=observed.retry_after_s or 0.0,
             quota_id=observed.quota_id,
             ended_at=time.time(),
+            leased=lease is not None,
         )
         await self._queue.put(item)
+        if lease is not None:
+            lease.spending -= 1
+            if lease.ended:
+                self._end(lease)
 
     async def headroom(self, keys: Sequence[QuotaKey]) -> Mapping[QuotaKey, Headroom]:
         unique = list(dict.fromkeys(keys))
@@ -151,13 +252,16 @@ class RatelimitQuota:
         queue = self._queue
         while True:
             batch = [await queue.get()]
+            await asyncio.sleep(_LINGER_S)
             while len(batch) < _BATCH and not queue.empty():
                 batch.append(queue.get_nowait())
+            request = pb.SettleRequest(
+                settlements=[item for item in batch if isinstance(item, pb.Settlement)],
+                returns=[item for item in batch if isinstance(item, pb.LeaseReturn)],
+            )
             while True:
                 try:
-                    await self._stub.Settle(
-                        pb.SettleRequest(settlements=batch), metadata=self._metadata, timeout=self._timeout_s * 5
-                    )
+                    await self._stub.Settle(request, metadata=self._metadata, timeout=self._timeout_s * 5)
                 except grpc.aio.AioRpcError as error:
                     if error.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED):
                         log.error("settlements refused by the ratelimit service: %s", error.code().name)
