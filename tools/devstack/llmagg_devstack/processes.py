@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import os
+import random
 import re
 import signal
 import socket
@@ -23,10 +25,53 @@ _POLL_S = 0.02
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
 
+# Ports handed out by free_port stay reserved (a lock file held open) until this process exits.
+_HELD_PORTS: dict[int, int] = {}
+_PORT_LOCKS = Path(tempfile.gettempdir()) / "llmagg-ports"
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port nobody listens on, for a child to bind a moment later.
+
+    Not from the kernel's ephemeral range: any outgoing connection on the machine may take such a port
+    between now and the child's bind. Below it, a lock file held until this process exits keeps other
+    test runs and stacks on the machine (which pick the same way) off the port.
+    """
+    low, _ = _ephemeral_range()
+    first = 10_000
+    if low - first < 1_000:  # no room below the ephemeral range: let the kernel pick
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+    _PORT_LOCKS.mkdir(exist_ok=True)
+    rng = random.SystemRandom()
+    for _ in range(1_000):
+        port = rng.randrange(first, low)
+        if port in _HELD_PORTS:
+            continue
+        descriptor = os.open(_PORT_LOCKS / f"{port}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                os.close(descriptor)
+                continue
+        _HELD_PORTS[port] = descriptor
+        return port
+    raise ProcessError("no free loopback port found below the ephemeral range")
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
