@@ -67,7 +67,9 @@ SERVICES: tuple[Service, ...] = (
     Service("credentials", port=50052, metrics_port=9102, needs=("openbao",)),
     # Valkey only with RATELIMIT_STORE=redis, PostgreSQL only with RATELIMIT_USAGE_STORE=postgres (the dev
     # stack starts them then): memory and SQLite by default.
-    Service("ratelimit", port=50053, metrics_port=9103, calls=("credentials",), needs=("valkey", "postgres")),
+    Service(
+        "ratelimit", port=50053, metrics_port=9103, calls=("credentials", "discovery"), needs=("valkey", "postgres")
+    ),
     Service("agent", port=50054, metrics_port=9104, calls=("router",)),
     Service("discovery", port=50055, metrics_port=9105, calls=("credentials",)),
 )

@@ -11,8 +11,11 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import grpc
 import pytest
 
+from llmagg.ratelimit.v1 import ratelimit_pb2 as rpb
+from llmagg.ratelimit.v1 import ratelimit_pb2_grpc
 from llmagg_devstack.processes import grpc_serving
 from llmagg_devstack.stack import write_config
 
@@ -207,3 +210,34 @@ def test_with_discovery_gone_the_router_routes_on_the_last_catalogue(discovery_s
     assert status == 200, body
     assert headers["x-llmagg-model"] == NEW_MODEL
     assert chat(stack, "disc-a/sim-small")[0] == 404  # still retired
+
+
+@pytest.fixture(scope="module")
+def limits_stack(tmp_path_factory, make_stack):
+    """Ratelimit's own configuration knows no limit of lim-sim; discovery's (the catalogue's baseline) does."""
+    run_dir = tmp_path_factory.mktemp("discovery-limits")
+    provider = {"id": "lim-sim", "name": "Limits", "base_url": "http://127.0.0.1:9/v1", "models": [{"id": "m"}]}
+    accounts = [{"provider": "lim-sim", "alias": "lim-acct", "api_key_env": SIM_KEY_ENV}]
+    plain = write_config(run_dir / "config.yaml", {"providers": [provider], "accounts": accounts})
+    limited = {"providers": [{**provider, "limits": {"rpd": 2}}], "accounts": accounts}
+    env = {
+        **DISCOVERY_ON,
+        SIM_KEY_ENV: SIM_KEY,
+        "LLMAGG_ADMIN_KEY": ADMIN_KEY,
+        "LLMAGG_CONFIG": str(plain),
+        "DISCOVERY_CONFIG": str(write_config(run_dir / "discovery.yaml", limited)),
+    }
+    with make_stack(run_dir).running(env, gateway=False) as stack:
+        yield stack
+
+
+def test_limits_in_the_catalogue_are_enforced_by_ratelimit(limits_stack):
+    address = limits_stack.address("ratelimit")
+    wait_for(lambda: grpc_serving(address, "discovery"), "ratelimit following the catalogue")
+    token = (("x-llmagg-service-token", limits_stack.service_token("router", "ratelimit")),)
+    key = rpb.QuotaKey(provider="lim-sim", account="lim-acct", model="m")
+    with grpc.insecure_channel(address) as channel:
+        stub = ratelimit_pb2_grpc.RatelimitServiceStub(channel)
+        answers = [stub.Reserve(rpb.ReserveRequest(key=key, estimated_tokens=1), metadata=token) for _ in range(3)]
+    assert [answer.granted for answer in answers] == [True, True, False]
+    assert answers[2].reason == "rpd 2 on lim-sim/lim-acct"

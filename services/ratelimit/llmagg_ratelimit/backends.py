@@ -5,6 +5,7 @@ from __future__ import annotations
 from llmagg.common.secrets import Secret
 from llmagg.common.server import ReadinessCheck
 from llmagg_ratelimit.adapters.credentials_limits import CredentialsLimits
+from llmagg_ratelimit.adapters.discovery_limits import DiscoveryLimits
 from llmagg_ratelimit.adapters.failover_counters import FailoverCounters
 from llmagg_ratelimit.adapters.memory_counters import MemoryCounters
 from llmagg_ratelimit.adapters.postgres_usage import PostgresUsage
@@ -51,6 +52,17 @@ def create_account_limits(settings: RatelimitSettings, book: LimitBook) -> Crede
     )
 
 
+def create_catalog_limits(settings: RatelimitSettings, book: LimitBook) -> DiscoveryLimits | None:
+    match settings.catalog:
+        case "registry":
+            return None
+        case "discovery":
+            if not settings.discovery_address:
+                raise ValueError("RATELIMIT_CATALOG=discovery needs RATELIMIT_DISCOVERY_ADDRESS")
+            return DiscoveryLimits(settings.discovery_address, book)
+    raise ValueError(f"unknown catalog {settings.catalog!r}")
+
+
 def create_client_policy(settings: RatelimitSettings) -> ClientPolicy:
     default = ClientLimits.of(
         {"rpm": settings.client_rpm, "tpd": settings.client_tpd, "tpmonth": settings.client_tpmonth}
@@ -60,10 +72,11 @@ def create_client_policy(settings: RatelimitSettings) -> ClientPolicy:
 
 
 def create_readiness(
-    counters: CounterStore, usage: UsageStore, accounts: CredentialsLimits | None
+    counters: CounterStore, usage: UsageStore, accounts: CredentialsLimits | None, catalog: DiscoveryLimits | None
 ) -> list[ReadinessCheck]:
     """Health names of the backends that can fail; none is critical: the service keeps deciding
-    (locally while Redis is down, on the last overrides while credentials is)."""
+    (locally while Redis is down, on the last overrides while credentials is, on the last catalogue's
+    limits while discovery is)."""
     checks = []
     if isinstance(counters, FailoverCounters):
         checks.append(ReadinessCheck("redis", counters.healthy_or_recover, critical=False))
@@ -71,4 +84,6 @@ def create_readiness(
         checks.append(ReadinessCheck("postgres", usage.ping, critical=False))
     if accounts is not None:
         checks.append(ReadinessCheck("credentials", accounts.healthy, critical=False))
+    if catalog is not None:
+        checks.append(ReadinessCheck("discovery", catalog.healthy, critical=False))
     return checks

@@ -9,8 +9,10 @@ from llmagg.common.server import GrpcServer, ServiceBinding
 from llmagg.registry import Provider, merge_providers, read_yaml, registry_entries
 from llmagg_ratelimit import rls_servicer, servicer
 from llmagg_ratelimit.adapters.credentials_limits import CredentialsLimits
+from llmagg_ratelimit.adapters.discovery_limits import DiscoveryLimits
 from llmagg_ratelimit.backends import (
     create_account_limits,
+    create_catalog_limits,
     create_client_policy,
     create_counters,
     create_readiness,
@@ -46,14 +48,19 @@ def load_book(settings: RatelimitSettings) -> LimitBook:
 class Ratelimit:
     ledger: Ledger
     accounts: CredentialsLimits | None
+    catalog: DiscoveryLimits | None = None
 
     async def start(self) -> None:
         await self.ledger.counters.start()
         await self.ledger.usage.start()
         if self.accounts is not None:
             await self.accounts.start()
+        if self.catalog is not None:
+            await self.catalog.start()
 
     async def close(self) -> None:
+        if self.catalog is not None:
+            await self.catalog.close()
         if self.accounts is not None:
             await self.accounts.close()
         await self.ledger.usage.close()
@@ -71,7 +78,7 @@ def build_ratelimit(settings: RatelimitSettings) -> Ratelimit:
         lease_s=settings.lease_s,
         lease_share=settings.lease_share,
     )
-    return Ratelimit(ledger, create_account_limits(settings, book))
+    return Ratelimit(ledger, create_account_limits(settings, book), create_catalog_limits(settings, book))
 
 
 def build_server(settings: RatelimitSettings, ratelimit: Ratelimit) -> GrpcServer:
@@ -87,5 +94,5 @@ def build_server(settings: RatelimitSettings, ratelimit: Ratelimit) -> GrpcServe
         ),
     ]
     ledger = ratelimit.ledger
-    readiness = create_readiness(ledger.counters, ledger.usage, ratelimit.accounts)
+    readiness = create_readiness(ledger.counters, ledger.usage, ratelimit.accounts, ratelimit.catalog)
     return GrpcServer("ratelimit", settings, bindings, readiness=readiness)

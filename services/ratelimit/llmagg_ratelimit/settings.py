@@ -46,6 +46,10 @@ class RatelimitSettings(ServiceSettings):
     client_tpd: int = Field(default=0, ge=0)
     client_tpmonth: int = Field(default=0, ge=0)
     client_limits: dict[str, dict[str, int]] = Field(default_factory=dict)
+    # Limits as the registry ships them, or kept current by the discovery service's catalogue
+    # (WatchCatalog; what `make run` uses).
+    catalog: Literal["registry", "discovery"] = "registry"
+    discovery_address: str | None = None  # host:port of the discovery service
     # Per-account limit overrides come from the credentials service (its account listing).
     credentials_address: str | None = None
     credentials_token: SecretStr | None = None

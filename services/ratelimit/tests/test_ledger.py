@@ -252,3 +252,15 @@ async def test_admin_keys_have_no_client_limits_unless_given_their_own(clock):
     assert [(await ledger.check_client("root", scope="admin")).allowed for _ in range(3)] == [True] * 3
     assert [(await ledger.check_client("ops", scope="admin")).allowed for _ in range(3)] == [True, True, False]
     assert [(await ledger.check_client("app")).allowed for _ in range(2)] == [True, False]
+
+
+async def test_limits_the_catalogue_found_replace_the_registrys_and_account_overrides_still_win(ledger):
+    k = key("permodel", "c1", "m2")  # 5 a minute in the registry
+    ledger.book.set_discovered({}, {("permodel", "m2"): {"rpm": 2, "credits": 5}, ("permodel", "m1"): {}})
+    assert await grants(ledger, k, 4) == 2
+    assert (await ledger.reserve(k, 0)).reason == "rpm 2 on permodel/c1/m2"
+    assert await grants(ledger, key("permodel", "c1", "m1"), 31) == 30  # limits it does not name: the registry's
+    ledger.book.set_discovered({"pool": {"rpm": 30, "rpd": 4}}, {})
+    assert await grants(ledger, key(account="acct-9"), 6) == 4
+    ledger.book.set_overrides({("pool", "acct-8"): {"rpd": 2}})
+    assert await grants(ledger, key(account="acct-8"), 6) == 2

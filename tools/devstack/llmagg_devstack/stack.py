@@ -101,6 +101,8 @@ def suite_settings(service: Service, run_dir: Path, gateway_host: str = "127.0.0
         env["CREDENTIALS_ADMIN_KEY_FILE"] = str(admin_key_file(run_dir))
     if service.name == "ratelimit":
         env["RATELIMIT_USAGE_PATH"] = str(run_dir / "usage.sqlite3")
+        if "discovery" in service.calls:
+            env["RATELIMIT_CATALOG"] = "discovery"
     if service.name == "discovery":
         env["DISCOVERY_SQLITE_PATH"] = str(run_dir / "discovery.sqlite3")
     return env

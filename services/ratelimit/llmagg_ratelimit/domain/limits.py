@@ -101,12 +101,31 @@ class _Planned:
 
 
 class LimitBook:
-    """The limits of every provider, and the per-account overrides (replaced as credentials lists them)."""
+    """The limits of every provider; what the discovery service found of them (replacing the registry's
+    as its catalogue changes); and the per-account overrides (replaced as credentials lists them), which
+    win over both."""
 
     def __init__(self, providers: Mapping[str, ProviderQuota]) -> None:
         self.providers = dict(providers)
         self._overrides: dict[tuple[str, str], dict[str, int]] = {}
+        self._discovered: tuple[dict[str, dict[str, int]], dict[tuple[str, str], dict[str, int]]] = ({}, {})
         self._plans: dict[QuotaKey, tuple[_Planned, ...]] = {}  # what entries() builds on, per key
+
+    def set_discovered(
+        self,
+        account_limits: Mapping[str, Mapping[str, float]],
+        model_limits: Mapping[tuple[str, str], Mapping[str, float]],
+    ) -> None:
+        """The catalogue's account-wide limits per provider and limits per (provider, model): each limit it
+        names replaces the registry's of that name; one it does not name stays (a catalogue never lifts a
+        limit by not knowing it)."""
+        discovered = (
+            {provider: count_limits(limits) for provider, limits in account_limits.items()},
+            {key: count_limits(limits) for key, limits in model_limits.items()},
+        )
+        if discovered != self._discovered:
+            self._discovered = discovered
+            self._plans.clear()
 
     def set_overrides(self, overrides: Mapping[tuple[str, str], Mapping[str, float]]) -> None:
         """(provider, alias) -> the account's limit overrides; everything not listed has none."""
@@ -135,9 +154,15 @@ class LimitBook:
         account, model = account_scope(key.provider, key.account), model_scope(*key)
         wanted: dict[tuple[str, str], int | None] = {}
         if quota is not None:
-            for name, amount in {**quota.limits, **self.overrides(key.provider, key.account)}.items():
+            discovered_account, discovered_models = self._discovered
+            account_limits = {**quota.limits, **discovered_account.get(key.provider, {})}
+            model_limits = {
+                **quota.model_limits.get(key.model, {}),
+                **discovered_models.get((key.provider, key.model), {}),
+            }
+            for name, amount in {**account_limits, **self.overrides(key.provider, key.account)}.items():
                 wanted[(account, name)] = amount
-            for name, amount in quota.model_limits.get(key.model, {}).items():
+            for name, amount in model_limits.items():
                 scope = account if quota.shared else model
                 current = wanted.get((scope, name))
                 wanted[(scope, name)] = amount if current is None else min(current, amount)

@@ -4,23 +4,17 @@ Until the first catalogue arrives, and whenever discovery cannot be reached, the
 last catalogue it had (at first: the configuration alone); discovery is never on the path of a chat
 request. Each message of the watch carries the whole catalogue: the view is rebuilt from it and
 `generation` bumped, so the next request routes on it (a retired model is never chosen again, a new
-free model can be). A broken watch is opened again with a backoff; `healthy()` says whether it runs.
+free model can be).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-import grpc
-
-from llmagg.common.grpc_client import service_channel
+from llmagg.common.catalog_watch import CatalogWatch
 from llmagg.common.logging import log_fields
 from llmagg.discovery.v1 import discovery_pb2 as pb
-from llmagg.discovery.v1 import discovery_pb2_grpc
 from llmagg.registry import Provider
 from llmagg_router.domain.catalog_view import (
     CatalogView,
@@ -38,7 +32,6 @@ _STATES = {
     pb.MODEL_STATE_SUSPENDED: "suspended",
     pb.MODEL_STATE_RETIRED: "retired",
 }
-_KEEPALIVE = [("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_permit_without_calls", 1)]
 
 
 def view_from(catalog: pb.Catalog, configured: Mapping[str, Provider]) -> CatalogView:
@@ -71,80 +64,39 @@ class DiscoveryCatalog:
     def __init__(
         self, address: str, configured: Mapping[str, Provider], retry_min_s: float = 0.5, retry_max_s: float = 30.0
     ) -> None:
-        self._address = address
         self._configured = configured
-        self._retry_min_s = retry_min_s
-        self._retry_max_s = retry_max_s
         self._view = registry_view(configured)
         self.generation = 0
         self.revision = 0  # the discovery revision the view was built from (0: none yet)
-        self._problem: str | None = "not connected yet"
-        self._channel: grpc.aio.Channel | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._received = asyncio.Event()
+        self._watch = CatalogWatch(address, self._received, log, retry_min_s, retry_max_s)
 
     def view(self) -> CatalogView:
         return self._view
 
     async def start(self) -> None:
-        self._channel = service_channel(self._address, options=_KEEPALIVE)
-        self._task = asyncio.create_task(self._follow())
+        await self._watch.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._channel is not None:
-            await self._channel.close()
+        await self._watch.close()
 
     async def healthy(self) -> bool:
-        if self._problem:
-            raise ConnectionError(self._problem)
-        return True
+        return await self._watch.healthy()
 
     async def first_catalogue(self, timeout_s: float) -> bool:
-        """Wait (bounded) for the first catalogue; False when it did not come in time."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
-                await self._received.wait()
-        return self._received.is_set()
+        return await self._watch.first_catalogue(timeout_s)
 
     def apply(self, catalog: pb.Catalog) -> None:
+        self._watch.received(catalog)
+
+    def _received(self, catalog: pb.Catalog, changes: Sequence[pb.CatalogChange]) -> None:
         self._view = view_from(catalog, self._configured)
         self.revision = catalog.revision
         self.generation += 1
-        self._received.set()
-
-    async def _follow(self) -> None:
-        stub = discovery_pb2_grpc.DiscoveryServiceStub(self._channel)
-        delay = self._retry_min_s
-        while True:
-            try:
-                async for message in stub.WatchCatalog(pb.WatchCatalogRequest(), wait_for_ready=False):
-                    if self._problem:
-                        log.info(
-                            "following the discovery catalogue", extra=log_fields(revision=message.catalog.revision)
-                        )
-                    self._problem = None
-                    delay = self._retry_min_s
-                    self.apply(message.catalog)
-                    for change in message.changes:
-                        log.info(
-                            "catalogue change: %s %s %s",
-                            pb.ChangeKind.Name(change.kind).removeprefix("CHANGE_KIND_").lower(),
-                            change.provider,
-                            change.model,
-                            extra=log_fields(detail=change.detail, source=change.source),
-                        )
-                problem = "the catalogue watch ended"
-            except grpc.aio.AioRpcError as error:
-                problem = f"discovery at {self._address}: {error.code().name}"
-            except Exception as error:  # a catalogue the router cannot read must not end the watch for good
-                log.exception("reading the discovery catalogue failed")
-                problem = f"unreadable catalogue: {type(error).__name__}"
-            if self._problem != problem:
-                log.warning("discovery catalogue unavailable, routing on the last one: %s", problem)
-            self._problem = problem
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, self._retry_max_s)
+        for change in changes:
+            log.info(
+                "catalogue change: %s %s %s",
+                pb.ChangeKind.Name(change.kind).removeprefix("CHANGE_KIND_").lower(),
+                change.provider,
+                change.model,
+                extra=log_fields(detail=change.detail, source=change.source),
+            )

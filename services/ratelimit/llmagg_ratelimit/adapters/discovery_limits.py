@@ -1,0 +1,40 @@
+"""Limits from the discovery service's catalogue (RATELIMIT_CATALOG=discovery): followed over
+WatchCatalog and handed to the limit book, so a limit discovery learns (a provider's model list, the
+community list) is enforced without a restart. While discovery cannot be reached the last catalogue's
+limits stay in force (the `discovery` health name says so)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from llmagg.common.catalog_watch import CatalogWatch
+from llmagg.discovery.v1 import discovery_pb2 as pb
+from llmagg_ratelimit.domain.limits import LimitBook
+
+log = logging.getLogger(__name__)
+
+
+def limits_of(catalog: pb.Catalog) -> tuple[dict[str, dict[str, float]], dict[tuple[str, str], dict[str, float]]]:
+    """Account-wide limits per provider and limits per (provider, model), as the catalogue has them."""
+    providers = {provider.id: dict(provider.limits) for provider in catalog.providers if provider.limits}
+    models = {(model.provider, model.model): dict(model.limits) for model in catalog.models if model.limits}
+    return providers, models
+
+
+class DiscoveryLimits:
+    def __init__(self, address: str, book: LimitBook) -> None:
+        self._book = book
+        self._watch = CatalogWatch(address, self._received, log)
+
+    async def start(self) -> None:
+        await self._watch.start()
+
+    async def close(self) -> None:
+        await self._watch.close()
+
+    async def healthy(self) -> bool:
+        return await self._watch.healthy()
+
+    def _received(self, catalog: pb.Catalog, changes: Sequence[pb.CatalogChange]) -> None:
+        self._book.set_discovered(*limits_of(catalog))
