@@ -3,6 +3,7 @@ overrides read from the credentials service, and the router's leases."""
 
 from __future__ import annotations
 
+import asyncio
 import urllib.request
 
 import grpc
@@ -34,6 +35,8 @@ def ratelimit_stack(tmp_path_factory, make_stack):
                 {"id": "lease-sim", "name": "Lease test", "base_url": "http://127.0.0.1:9/v1", "limits": {"rpd": 1000},
                  "models": [{"id": "m"}]},
                 {"id": "open-sim", "name": "No limits", "base_url": "http://127.0.0.1:9/v1", "models": [{"id": "m"}]},
+                {"id": "herd-sim", "name": "30 a day", "base_url": "http://127.0.0.1:9/v1", "limits": {"rpd": 30},
+                 "models": [{"id": "m"}]},
             ],
             "accounts": [{"provider": "ov-sim", "alias": "ov-acct", "api_key_env": "SIM_PROVIDER_KEY"}],
         },
@@ -142,3 +145,30 @@ async def test_what_a_lease_did_not_spend_comes_back(ratelimit_stack, ratelimit)
     request = pb.HeadroomRequest(keys=[pb.QuotaKey(provider="lease-sim", account="lease-b", model="m")])
     [room] = ratelimit.Headroom(request, metadata=router_token(ratelimit_stack)).headroom
     assert room.remaining == pytest.approx(960 / 1000)  # 40 of 1,000 a day: the leases' rest was given back
+
+
+async def test_concurrent_attempts_share_one_call_and_no_lease_holds_back_a_request(ratelimit_stack, ratelimit):
+    quota = RatelimitQuota(
+        ratelimit_stack.address("ratelimit"), Secret(ratelimit_stack.service_token("router", "ratelimit"))
+    )
+    await quota.start()
+    key = QuotaKey("herd-sim", "herd", "m")
+    provider_answers = asyncio.Event()
+
+    async def attempt() -> bool:
+        reservation = await quota.reserve(key, 10)
+        if reservation.granted:
+            await provider_answers.wait()
+            await quota.settle(reservation, Usage(4, 6), "ok")
+        return reservation.granted
+
+    try:
+        attempts = [asyncio.ensure_future(attempt()) for _ in range(20)]
+        provider_answers.set()
+        granted = await asyncio.gather(*attempts)
+    finally:
+        await quota.close()
+    assert granted == [True] * 20  # 20 of the 30 a day: leases taken for some never starve the others
+    request = pb.HeadroomRequest(keys=[pb.QuotaKey(provider="herd-sim", account="herd", model="m")])
+    [room] = ratelimit.Headroom(request, metadata=router_token(ratelimit_stack)).headroom
+    assert room.remaining == pytest.approx(10 / 30)

@@ -101,7 +101,8 @@ class MemoryCounters:
             delta = request_delta if dimension is Dimension.REQUESTS else token_delta
             current = self._values.get(counter)
             if delta and current is not None:  # a window that has ended is not made again
-                self._values[counter] = (current[0] + delta, current[1])
+                # Never below zero: a cap learned meanwhile restarted this counter from what the provider said.
+                self._values[counter] = (max(current[0] + delta, 0), current[1])
         return True
 
     def charge_now(self, entries: Sequence[Entry], now: float) -> None:

@@ -90,7 +90,7 @@ for i = 1, #record, 2 do
   local delta = tonumber(ARGV[2])
   if record[i + 1] == 'r' then delta = tonumber(ARGV[1]) end
   if delta ~= 0 and redis.call('EXISTS', record[i]) == 1 then
-    redis.call('INCRBY', record[i], delta)
+    if redis.call('INCRBY', record[i], delta) < 0 then redis.call('SET', record[i], 0, 'KEEPTTL') end
   end
 end
 return 1

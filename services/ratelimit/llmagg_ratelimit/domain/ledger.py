@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 NOT_SENT = frozenset({"not_sent", "connect"})  # never reached the provider: the request is given back
 MAY_HAVE_USED = frozenset({"ok", "abandoned", "timeout"})  # without usage, the estimate stays charged
 _SHORTEST_LEASE_S = 0.05  # a window ending sooner than this gets no lease: the attempt reserves alone
+_MAX_LEASE_TOKENS = 10**9  # what a LeaseReturn may carry back
 
 
 @dataclass(frozen=True)
@@ -147,13 +148,13 @@ class Ledger:
     async def _lease(self, entries: list[Entry], estimated_tokens: int, requests: int, now: float) -> Decision | None:
         """Up to `requests` reserved together, each limit giving at most its share of what it has left;
         None when that is one request or less (or the room went to another replica meanwhile)."""
-        valid_for_s = min([self._lease_s, *(e.expires_at - now for e in entries if e.expires_at > 0)])
+        readings = await self.counters.peek(entries, now)
+        in_force = [(e, r) for e, r in zip(entries, readings, strict=True) if r.limit is not None]
+        valid_for_s = min([self._lease_s, *(e.expires_at - now for e, _ in in_force if e.expires_at > 0)])
         if valid_for_s < _SHORTEST_LEASE_S:
             return None
-        count = requests
-        for entry, reading in zip(entries, await self.counters.peek(entries, now), strict=True):
-            if reading.limit is None:
-                continue
+        count = min(requests, _MAX_LEASE_TOKENS // estimated_tokens) if estimated_tokens else requests
+        for entry, reading in in_force:
             share = int(max(reading.limit - reading.used, 0) * self._lease_share)
             if entry.dimension is Dimension.REQUESTS:
                 count = min(count, share)

@@ -4,9 +4,10 @@
 - `reserve`: a Reserve call asks for a lease of several requests of the key (as many as the last lease
   of the key served, doubled when it was spent early: up to 64); the ledger grants at most a share of
   what each limit has left, charged at once, for at most a second and never past a window's end, and
-  the attempts after it spend the lease here without a call. What a lease has left when it expires (or a
-  newer one replaces it) goes back once every attempt spent from it has settled. So the decision stays
-  the shared one: nothing is spent that the ledger did not grant;
+  the attempts after it spend the lease here without a call (one call per key at a time: attempts that
+  find one under way wait for its lease). What a lease has left when it expires, runs short or a newer
+  one replaces it goes back at once. So the decision stays the shared one: nothing is spent that the
+  ledger did not grant;
 - `settle`: queued (bounded; a full queue makes the attempt wait rather than lose a settlement) and
   sent in batches (what gathers within 20 ms) by one background task, so no request waits for its accounting; `close` sends what
   is queued before the router stops.
@@ -41,6 +42,9 @@ _RETRY_S = 0.5
 # per request (accounting is not in any request's path; the reservation's estimate holds meanwhile).
 _LINGER_S = 0.02
 _MAX_LEASE = 64
+_LEASE_IDS = 10_000
+_WAITS = 8  # calls of other attempts one attempt waits for before it asks itself
+_LEASE_SIZES = 65_536
 _SWEEP_S = 0.25  # how often expired leases are looked for (and their rest given back)
 
 
@@ -53,12 +57,12 @@ class _Lease:
     requests: int
     tokens: int
     expires: float
-    granted: int
-    spending: int = 0  # attempts spent from it that have not settled yet
-    ended: bool = False
+
+    def __post_init__(self) -> None:
+        self.granted = self.requests
 
     def covers(self, estimated_tokens: int, now: float) -> bool:
-        return not self.ended and now < self.expires and self.requests >= 1 and self.tokens >= estimated_tokens
+        return now < self.expires and self.requests >= 1 and self.tokens >= estimated_tokens
 
 
 def _key(key: QuotaKey) -> pb.QuotaKey:
@@ -86,7 +90,8 @@ class RatelimitQuota:
         self._sender: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._leases: dict[QuotaKey, _Lease] = {}  # the one being spent, per key
-        self._by_id: dict[str, _Lease] = {}  # every lease not yet given back
+        self._lease_ids: dict[str, None] = {}  # recent leases (oldest first): their uses settle as leased
+        self._asking: dict[QuotaKey, asyncio.Future[Reservation]] = {}  # the Reserve call under way, per key
         self._lease_sizes: dict[QuotaKey, int] = {}  # what the next lease of a key asks for
         self._returns: list[pb.LeaseReturn] = []  # waiting for room in the queue (it is bounded)
         self._reachability = Reachability(log)
@@ -105,14 +110,21 @@ class RatelimitQuota:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-        for lease in list(self._by_id.values()):
+        for lease in list(self._leases.values()):
             self._end(lease)
         if self._queue is not None and self._sender is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._flush_timeout_s):
+                    while self._returns:  # the queue is full: make room as it drains
+                        self._queue_returns()
+                        await asyncio.sleep(_SWEEP_S)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._flush_timeout_s):
                     await self._queue.join()
-            if self._queue.qsize():
-                log.warning("%d settlements could not be sent before stopping", self._queue.qsize())
+            if self._queue.qsize() or self._returns:
+                log.warning(
+                    "%d settlements could not be sent before stopping", self._queue.qsize() + len(self._returns)
+                )
             self._sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sender
@@ -130,12 +142,26 @@ class RatelimitQuota:
 
     # --- QuotaLedger ---------------------------------------------------------------------------------
     async def reserve(self, key: QuotaKey, estimated_tokens: int, client_id: str = "") -> Reservation:
+        for _ in range(_WAITS):
+            spent = self._spend(key, estimated_tokens, client_id)
+            if spent is not None:
+                return spent
+            asking = self._asking.get(key)
+            if asking is None:
+                break
+            with contextlib.suppress(Exception):  # one call per key at a time: its lease may cover this attempt
+                await asyncio.shield(asking)
+        # Shielded: an attempt cancelled meanwhile must not lose a lease the ledger has already charged.
+        task = asyncio.ensure_future(self._ask(key, estimated_tokens, client_id))
+        if key not in self._asking:
+            self._asking[key] = task
+            task.add_done_callback(lambda _: self._asking.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _ask(self, key: QuotaKey, estimated_tokens: int, client_id: str) -> Reservation:
+        """Reserve this attempt, asking for a lease of the key's next size (registered with this attempt
+        already spent from it)."""
         now = time.monotonic()
-        lease = self._leases.get(key)
-        if lease is not None:
-            if lease.covers(estimated_tokens, now):
-                return self._spend(lease, estimated_tokens, client_id)
-            self._end(lease)
         request = pb.ReserveRequest(
             key=_key(key),
             estimated_tokens=estimated_tokens,
@@ -149,13 +175,15 @@ class RatelimitQuota:
             return Reservation(key, granted=True, estimated_tokens=estimated_tokens, client_id=client_id)
         self._reachable()
         if reply.granted and reply.requests > 1:
-            lease = _Lease(
-                reply.reservation_id, key, reply.requests, reply.tokens, now + reply.valid_for_s, reply.requests
-            )
-            if key in self._leases:
-                self._end(self._leases[key])  # another attempt's lease came back meanwhile
-            self._leases[key] = self._by_id[lease.id] = lease
-            return self._spend(lease, estimated_tokens, client_id)
+            current = self._leases.get(key)
+            if current is not None:
+                self._end(current)
+            lease = _Lease(reply.reservation_id, key, reply.requests, reply.tokens, now + reply.valid_for_s)
+            self._leases[key] = lease
+            self._lease_ids[lease.id] = None
+            if len(self._lease_ids) > _LEASE_IDS:
+                del self._lease_ids[next(iter(self._lease_ids))]
+            return self._take(lease, estimated_tokens, client_id)
         return Reservation(
             key,
             granted=reply.granted,
@@ -166,28 +194,36 @@ class RatelimitQuota:
         )
 
     # --- leases ------------------------------------------------------------------------------------
-    def _spend(self, lease: _Lease, estimated_tokens: int, client_id: str) -> Reservation:
+    def _spend(self, key: QuotaKey, estimated_tokens: int, client_id: str) -> Reservation | None:
+        """This attempt spent from the key's lease, or None when it has none that covers it (one that
+        has expired or run short ends here)."""
+        lease = self._leases.get(key)
+        if lease is None:
+            return None
+        if not lease.covers(estimated_tokens, time.monotonic()):
+            self._end(lease)
+            return None
+        return self._take(lease, estimated_tokens, client_id)
+
+    def _take(self, lease: _Lease, estimated_tokens: int, client_id: str) -> Reservation:
         lease.requests -= 1
         lease.tokens -= estimated_tokens
-        lease.spending += 1
         return Reservation(lease.key, granted=True, id=lease.id, estimated_tokens=estimated_tokens, client_id=client_id)
 
     def _end(self, lease: _Lease) -> None:
         """Spend no more of it; size the key's next lease by what this one served (doubled when it ran
-        out before it expired); give its rest back once its attempts have settled."""
-        if not lease.ended:
-            lease.ended = True
-            if self._leases.get(lease.key) is lease:
-                del self._leases[lease.key]
-            used = lease.granted - lease.requests
-            spent_early = lease.requests == 0 and time.monotonic() < lease.expires
-            self._lease_sizes[lease.key] = min(_MAX_LEASE, max(1, used * 2 if spent_early else used))
-        if lease.spending == 0 and self._by_id.pop(lease.id, None) is not None:
-            if lease.requests or lease.tokens:
-                self._returns.append(
-                    pb.LeaseReturn(reservation_id=lease.id, requests=lease.requests, tokens=lease.tokens)
-                )
-                self._queue_returns()
+        out before it expired); give its rest back now. Uses still under way settle against the ledger's
+        record while it is there, and charge only what they used beyond their estimate once it is gone."""
+        if self._leases.get(lease.key) is lease:
+            del self._leases[lease.key]
+        used = lease.granted - lease.requests
+        spent_early = lease.requests == 0 and time.monotonic() < lease.expires
+        if len(self._lease_sizes) >= _LEASE_SIZES:
+            self._lease_sizes.clear()  # keys come from clients too (pass-through model ids): stay bounded
+        self._lease_sizes[lease.key] = min(_MAX_LEASE, max(2, used * 2 if spent_early else used))
+        if lease.requests or lease.tokens:
+            self._returns.append(pb.LeaseReturn(reservation_id=lease.id, requests=lease.requests, tokens=lease.tokens))
+            self._queue_returns()
 
     def _queue_returns(self) -> None:
         while self._returns and not self._queue.full():
@@ -205,7 +241,6 @@ class RatelimitQuota:
         self, reservation: Reservation, usage: Usage | None, outcome: str, observed: Observed | None = None
     ) -> None:
         observed = observed or Observed()
-        lease = self._by_id.get(reservation.id)
         item = pb.Settlement(
             reservation_id=reservation.id,
             key=_key(reservation.key),
@@ -221,13 +256,9 @@ class RatelimitQuota:
             retry_after_s=observed.retry_after_s or 0.0,
             quota_id=observed.quota_id,
             ended_at=time.time(),
-            leased=lease is not None,
+            leased=reservation.id in self._lease_ids,
         )
         await self._queue.put(item)
-        if lease is not None:
-            lease.spending -= 1
-            if lease.ended:
-                self._end(lease)
 
     async def headroom(self, keys: Sequence[QuotaKey]) -> Mapping[QuotaKey, Headroom]:
         unique = list(dict.fromkeys(keys))
