@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import re
 import time
 
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
-from llmagg_ratelimit.domain.ledger import Decision, Headroom, Settlement
+from llmagg_ratelimit.domain.ledger import Decision, Headroom, LeaseReturn, Settlement
 from llmagg_ratelimit.domain.limits import QuotaKey
 from llmagg_ratelimit.domain.ports import BUCKETS, DIMENSIONS, UsageQuery, UsageTotal
 
@@ -15,6 +16,7 @@ MAX_KEYS = 1000
 MAX_SETTLEMENTS = 1000
 MAX_LEASE_REQUESTS = 1000
 _MAX_TOKENS = 10**9
+_RESERVATION_ID = re.compile(r"[A-Za-z0-9_-]{0,64}")
 
 
 def _invalid(message: str, param: str) -> ServiceError:
@@ -69,12 +71,24 @@ def to_settlement(message: pb.Settlement) -> Settlement:
     )
 
 
-def to_lease_return(message: pb.LeaseReturn) -> tuple[str, int, int]:
+def reservation_id(value: str, where: str) -> str:
+    """A caller's name for a reservation: up to 64 letters, digits, '-' or '_' ("": the service names it)."""
+    if not _RESERVATION_ID.fullmatch(value):
+        raise _invalid("A reservation id is up to 64 letters, digits, '-' or '_'.", where)
+    return value
+
+
+def to_lease_return(message: pb.LeaseReturn) -> LeaseReturn:
     if not message.reservation_id:
         raise _invalid("A lease return needs the lease's reservation_id.", "returns.reservation_id")
     if message.requests > MAX_LEASE_REQUESTS:
         raise _invalid(f"A lease holds at most {MAX_LEASE_REQUESTS} requests.", "returns.requests")
-    return message.reservation_id, message.requests, tokens(message.tokens, "returns.tokens")
+    return LeaseReturn(
+        reservation_id(message.reservation_id, "returns.reservation_id"),
+        message.requests,
+        tokens(message.tokens, "returns.tokens"),
+        message.unclaimed,
+    )
 
 
 def from_settlement(item: Settlement) -> pb.Settlement:

@@ -42,7 +42,8 @@ class RatelimitServicer(ratelimit_pb2_grpc.RatelimitServiceServicer):
         key = converters.to_key(request.key)
         tokens = converters.tokens(request.estimated_tokens, "estimated_tokens")
         requests = min(request.lease_requests, converters.MAX_LEASE_REQUESTS)
-        return converters.reserve_response(await self._ledger.reserve(key, tokens, requests))
+        named = converters.reservation_id(request.reservation_id, "reservation_id")
+        return converters.reserve_response(await self._ledger.reserve(key, tokens, requests, named))
 
     async def Settle(self, request: pb.SettleRequest, context) -> pb.SettleResponse:
         self._require_router(context)

@@ -17,7 +17,7 @@ from llmagg_devstack.processes import free_port
 from llmagg_ratelimit.adapters.failover_counters import FailoverCounters
 from llmagg_ratelimit.adapters.memory_counters import MemoryCounters
 from llmagg_ratelimit.adapters.redis_counters import RedisCounters
-from llmagg_ratelimit.domain.ledger import Settlement
+from llmagg_ratelimit.domain.ledger import LeaseReturn, Settlement
 from llmagg_ratelimit.domain.limits import QuotaKey
 from llmagg_ratelimit.domain.windows import Window, bounds
 
@@ -83,16 +83,36 @@ async def test_both_stores_release_estimates_and_learn_caps(store):
 
 async def test_both_stores_keep_a_lease_while_its_uses_settle_and_forget_it_when_returned(store):
     clock = real_clock()
+    clock.now = clock.now // 60 * 60 + 30  # mid-minute: the lease is not cut short by the minute's end
     ledger = make_ledger(clock, counters=store)
     k = key("permodel", "c1", "m1")
     lease = await ledger.reserve(k, 100, requests=8)
     assert lease.requests == 7
     for actual in (150, 50):
         assert await store.settle(lease.reservation_id, 0, actual - 100, clock.now, keep=True)
-    await ledger.return_leases([(lease.reservation_id, 5, 500)])
+    await ledger.return_leases([LeaseReturn(lease.reservation_id, 5, 500)])
     assert not await store.settle(lease.reservation_id, 0, 0, clock.now)  # returned: forgotten
     room = (await ledger.headroom([k]))[k].remaining
     assert room == pytest.approx(28 / 30)  # two requests used of 30 a minute (the tightest share left)
+
+
+async def test_both_stores_give_back_all_an_unclaimed_lease_charged_and_never_go_below_zero(store):
+    clock = real_clock()
+    clock.now = clock.now // 60 * 60 + 30  # mid-minute: the lease is not cut short by the minute's end
+    ledger = make_ledger(clock, counters=store)
+    k = key("permodel", "c1", "m1")
+    before = (await ledger.headroom([k]))[k].remaining
+    lease = await ledger.reserve(k, 100, requests=8, reservation_id="router-named-1")
+    assert (lease.reservation_id, lease.requests) == ("router-named-1", 7)
+    await ledger.return_leases([LeaseReturn("router-named-1", unclaimed=True)])
+    assert (await ledger.headroom([k]))[k].remaining == before  # everything given back
+    assert not await store.release("router-named-1", clock.now)  # and forgotten
+    other = await ledger.reserve(k, 100, requests=4)
+    assert await store.settle(other.reservation_id, -10, -10_000, clock.now)  # more than it charged
+    entries = ledger.book.entries(k, 0, clock.now)
+    readings = await store.peek(entries, clock.now)
+    used = {e.counter.split("|")[-2]: r.used for e, r in zip(entries, readings, strict=True) if e.limit}
+    assert used == {"rpm": 0, "tpm": 0, "rpd": 0, "tpd": 0}
 
 
 async def test_an_unsettled_reservation_is_forgotten_after_its_ttl(store):

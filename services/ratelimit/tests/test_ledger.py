@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmagg_ratelimit.domain.ledger import Settlement
+from llmagg_ratelimit.domain.ledger import LeaseReturn, Settlement
 from llmagg_ratelimit.domain.limits import QuotaKey
 from llmagg_ratelimit.domain.ports import UsageQuery
 
@@ -194,7 +194,7 @@ async def test_a_leases_uses_charge_their_difference_and_the_rest_comes_back(led
         Settlement(k, rid, estimated_tokens=1000, outcome="not_sent", leased=True),  # its request comes back
     ])  # fmt: skip
     assert (counter(ledger, "rpm"), counter(ledger, "tpm")) == (3, 3500)
-    await ledger.return_leases([(rid, 2, 2000)])
+    await ledger.return_leases([LeaseReturn(rid, 2, 2000)])
     assert (counter(ledger, "rpm"), counter(ledger, "tpm")) == (1, 1500)  # the truth: one request, 1,500 tokens
     await ledger.settle([Settlement(k, rid, estimated_tokens=1000, usage_known=True, prompt_tokens=1200, leased=True)])
     assert (counter(ledger, "rpm"), counter(ledger, "tpm")) == (1, 1700)  # late: only what went past its estimate
@@ -237,7 +237,7 @@ async def test_no_sequence_of_reservations_and_settlements_goes_over_a_limit(ste
             await ledger.settle([Settlement(k, rid, estimated_tokens=estimate, outcome=outcome, usage_known=actual is not None,
                                             prompt_tokens=actual or 0, leased=leased > 1)])  # fmt: skip
             if leased > 1:
-                await ledger.return_leases([(rid, leased - 1, (leased - 1) * estimate)])
+                await ledger.return_leases([LeaseReturn(rid, leased - 1, (leased - 1) * estimate)])
         for counter, (value, _) in ledger.counters.counters().items():
             if counter.endswith(f"|rpm|{minute * 60}") and counter.startswith("m|"):
                 assert value <= 30

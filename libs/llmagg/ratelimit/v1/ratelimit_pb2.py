@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#llmagg/ratelimit/v1/ratelimit.proto\x12\x13llmagg.ratelimit.v1\x1a\x1cgoogle/api/annotations.proto\"<\n\x08QuotaKey\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\"\x81\x01\n\x0eReserveRequest\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x18\n\x10\x65stimated_tokens\x18\x02 \x01(\x03\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x16\n\x0elease_requests\x18\x04 \x01(\r\"\x98\x01\n\x0fReserveResponse\x12\x0f\n\x07granted\x18\x01 \x01(\x08\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\x12\x15\n\rretry_after_s\x18\x03 \x01(\x01\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x10\n\x08requests\x18\x05 \x01(\r\x12\x0e\n\x06tokens\x18\x06 \x01(\x03\x12\x13\n\x0bvalid_for_s\x18\x07 \x01(\x01\"\xd5\x03\n\nSettlement\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12*\n\x03key\x18\x02 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x18\n\x10\x65stimated_tokens\x18\x04 \x01(\x03\x12\x13\n\x0busage_known\x18\x05 \x01(\x08\x12\x15\n\rprompt_tokens\x18\x06 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x07 \x01(\x03\x12\x0f\n\x07outcome\x18\x08 \x01(\t\x12\x12\n\nlatency_ms\x18\t \x01(\x01\x12\x17\n\x0fupstream_status\x18\n \x01(\x05\x12N\n\x10upstream_headers\x18\x0b \x03(\x0b\x32\x34.llmagg.ratelimit.v1.Settlement.UpstreamHeadersEntry\x12\x15\n\rretry_after_s\x18\x0c \x01(\x01\x12\x10\n\x08quota_id\x18\r \x01(\t\x12\x10\n\x08\x65nded_at\x18\x0e \x01(\x01\x12\x0e\n\x06leased\x18\x0f \x01(\x08\x1a\x36\n\x14UpstreamHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"G\n\x0bLeaseReturn\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x10\n\x08requests\x18\x02 \x01(\r\x12\x0e\n\x06tokens\x18\x03 \x01(\x03\"x\n\rSettleRequest\x12\x34\n\x0bsettlements\x18\x01 \x03(\x0b\x32\x1f.llmagg.ratelimit.v1.Settlement\x12\x31\n\x07returns\x18\x02 \x03(\x0b\x32 .llmagg.ratelimit.v1.LeaseReturn\"!\n\x0eSettleResponse\x12\x0f\n\x07settled\x18\x01 \x01(\x05\">\n\x0fHeadroomRequest\x12+\n\x04keys\x18\x01 \x03(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\"c\n\x0bKeyHeadroom\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x11\n\tremaining\x18\x02 \x01(\x01\x12\x15\n\rretry_after_s\x18\x03 \x01(\x01\"F\n\x10HeadroomResponse\x12\x32\n\x08headroom\x18\x01 \x03(\x0b\x32 .llmagg.ratelimit.v1.KeyHeadroom\"\x96\x01\n\x11QueryUsageRequest\x12\r\n\x05start\x18\x01 \x01(\t\x12\x0b\n\x03\x65nd\x18\x02 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x03 \x01(\t\x12\x10\n\x08group_by\x18\x04 \x03(\t\x12\x11\n\tclient_id\x18\x05 \x01(\t\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x07 \x01(\t\x12\r\n\x05model\x18\x08 \x01(\t\"\x82\x02\n\x08UsageRow\x12\x14\n\x0c\x62ucket_start\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x11\n\tclient_id\x18\x05 \x01(\t\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x10\n\x08requests\x18\x07 \x01(\r\x12\x15\n\rprompt_tokens\x18\x08 \x01(\x01\x12\x19\n\x11\x63ompletion_tokens\x18\t \x01(\x01\x12\x14\n\x0ctotal_tokens\x18\n \x01(\x01\x12\x16\n\x0elatency_ms_avg\x18\x0b \x01(\x01\x12\x18\n\x10\x63ost_avoided_usd\x18\x0c \x01(\x01\"}\n\x12QueryUsageResponse\x12\x0e\n\x06object\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\t\x12\x0b\n\x03\x65nd\x18\x03 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x04 \x01(\t\x12+\n\x04\x64\x61ta\x18\x05 \x03(\x0b\x32\x1d.llmagg.ratelimit.v1.UsageRow2\x86\x03\n\x10RatelimitService\x12T\n\x07Reserve\x12#.llmagg.ratelimit.v1.ReserveRequest\x1a$.llmagg.ratelimit.v1.ReserveResponse\x12Q\n\x06Settle\x12\".llmagg.ratelimit.v1.SettleRequest\x1a#.llmagg.ratelimit.v1.SettleResponse\x12W\n\x08Headroom\x12$.llmagg.ratelimit.v1.HeadroomRequest\x1a%.llmagg.ratelimit.v1.HeadroomResponse\x12p\n\nQueryUsage\x12&.llmagg.ratelimit.v1.QueryUsageRequest\x1a\'.llmagg.ratelimit.v1.QueryUsageResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/usageb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#llmagg/ratelimit/v1/ratelimit.proto\x12\x13llmagg.ratelimit.v1\x1a\x1cgoogle/api/annotations.proto\"<\n\x08QuotaKey\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\"\x99\x01\n\x0eReserveRequest\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x18\n\x10\x65stimated_tokens\x18\x02 \x01(\x03\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x16\n\x0elease_requests\x18\x04 \x01(\r\x12\x16\n\x0ereservation_id\x18\x05 \x01(\t\"\x98\x01\n\x0fReserveResponse\x12\x0f\n\x07granted\x18\x01 \x01(\x08\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\x12\x15\n\rretry_after_s\x18\x03 \x01(\x01\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x10\n\x08requests\x18\x05 \x01(\r\x12\x0e\n\x06tokens\x18\x06 \x01(\x03\x12\x13\n\x0bvalid_for_s\x18\x07 \x01(\x01\"\xd5\x03\n\nSettlement\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12*\n\x03key\x18\x02 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x18\n\x10\x65stimated_tokens\x18\x04 \x01(\x03\x12\x13\n\x0busage_known\x18\x05 \x01(\x08\x12\x15\n\rprompt_tokens\x18\x06 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x07 \x01(\x03\x12\x0f\n\x07outcome\x18\x08 \x01(\t\x12\x12\n\nlatency_ms\x18\t \x01(\x01\x12\x17\n\x0fupstream_status\x18\n \x01(\x05\x12N\n\x10upstream_headers\x18\x0b \x03(\x0b\x32\x34.llmagg.ratelimit.v1.Settlement.UpstreamHeadersEntry\x12\x15\n\rretry_after_s\x18\x0c \x01(\x01\x12\x10\n\x08quota_id\x18\r \x01(\t\x12\x10\n\x08\x65nded_at\x18\x0e \x01(\x01\x12\x0e\n\x06leased\x18\x0f \x01(\x08\x1a\x36\n\x14UpstreamHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Z\n\x0bLeaseReturn\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x10\n\x08requests\x18\x02 \x01(\r\x12\x0e\n\x06tokens\x18\x03 \x01(\x03\x12\x11\n\tunclaimed\x18\x04 \x01(\x08\"x\n\rSettleRequest\x12\x34\n\x0bsettlements\x18\x01 \x03(\x0b\x32\x1f.llmagg.ratelimit.v1.Settlement\x12\x31\n\x07returns\x18\x02 \x03(\x0b\x32 .llmagg.ratelimit.v1.LeaseReturn\"!\n\x0eSettleResponse\x12\x0f\n\x07settled\x18\x01 \x01(\x05\">\n\x0fHeadroomRequest\x12+\n\x04keys\x18\x01 \x03(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\"c\n\x0bKeyHeadroom\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x11\n\tremaining\x18\x02 \x01(\x01\x12\x15\n\rretry_after_s\x18\x03 \x01(\x01\"F\n\x10HeadroomResponse\x12\x32\n\x08headroom\x18\x01 \x03(\x0b\x32 .llmagg.ratelimit.v1.KeyHeadroom\"\x96\x01\n\x11QueryUsageRequest\x12\r\n\x05start\x18\x01 \x01(\t\x12\x0b\n\x03\x65nd\x18\x02 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x03 \x01(\t\x12\x10\n\x08group_by\x18\x04 \x03(\t\x12\x11\n\tclient_id\x18\x05 \x01(\t\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x07 \x01(\t\x12\r\n\x05model\x18\x08 \x01(\t\"\x82\x02\n\x08UsageRow\x12\x14\n\x0c\x62ucket_start\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x11\n\tclient_id\x18\x05 \x01(\t\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x10\n\x08requests\x18\x07 \x01(\r\x12\x15\n\rprompt_tokens\x18\x08 \x01(\x01\x12\x19\n\x11\x63ompletion_tokens\x18\t \x01(\x01\x12\x14\n\x0ctotal_tokens\x18\n \x01(\x01\x12\x16\n\x0elatency_ms_avg\x18\x0b \x01(\x01\x12\x18\n\x10\x63ost_avoided_usd\x18\x0c \x01(\x01\"}\n\x12QueryUsageResponse\x12\x0e\n\x06object\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\t\x12\x0b\n\x03\x65nd\x18\x03 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x04 \x01(\t\x12+\n\x04\x64\x61ta\x18\x05 \x03(\x0b\x32\x1d.llmagg.ratelimit.v1.UsageRow2\x86\x03\n\x10RatelimitService\x12T\n\x07Reserve\x12#.llmagg.ratelimit.v1.ReserveRequest\x1a$.llmagg.ratelimit.v1.ReserveResponse\x12Q\n\x06Settle\x12\".llmagg.ratelimit.v1.SettleRequest\x1a#.llmagg.ratelimit.v1.SettleResponse\x12W\n\x08Headroom\x12$.llmagg.ratelimit.v1.HeadroomRequest\x1a%.llmagg.ratelimit.v1.HeadroomResponse\x12p\n\nQueryUsage\x12&.llmagg.ratelimit.v1.QueryUsageRequest\x1a\'.llmagg.ratelimit.v1.QueryUsageResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/usageb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,31 +39,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_QUOTAKEY']._serialized_start=90
   _globals['_QUOTAKEY']._serialized_end=150
   _globals['_RESERVEREQUEST']._serialized_start=153
-  _globals['_RESERVEREQUEST']._serialized_end=282
-  _globals['_RESERVERESPONSE']._serialized_start=285
-  _globals['_RESERVERESPONSE']._serialized_end=437
-  _globals['_SETTLEMENT']._serialized_start=440
-  _globals['_SETTLEMENT']._serialized_end=909
-  _globals['_SETTLEMENT_UPSTREAMHEADERSENTRY']._serialized_start=855
-  _globals['_SETTLEMENT_UPSTREAMHEADERSENTRY']._serialized_end=909
-  _globals['_LEASERETURN']._serialized_start=911
-  _globals['_LEASERETURN']._serialized_end=982
-  _globals['_SETTLEREQUEST']._serialized_start=984
-  _globals['_SETTLEREQUEST']._serialized_end=1104
-  _globals['_SETTLERESPONSE']._serialized_start=1106
-  _globals['_SETTLERESPONSE']._serialized_end=1139
-  _globals['_HEADROOMREQUEST']._serialized_start=1141
-  _globals['_HEADROOMREQUEST']._serialized_end=1203
-  _globals['_KEYHEADROOM']._serialized_start=1205
-  _globals['_KEYHEADROOM']._serialized_end=1304
-  _globals['_HEADROOMRESPONSE']._serialized_start=1306
-  _globals['_HEADROOMRESPONSE']._serialized_end=1376
-  _globals['_QUERYUSAGEREQUEST']._serialized_start=1379
-  _globals['_QUERYUSAGEREQUEST']._serialized_end=1529
-  _globals['_USAGEROW']._serialized_start=1532
-  _globals['_USAGEROW']._serialized_end=1790
-  _globals['_QUERYUSAGERESPONSE']._serialized_start=1792
-  _globals['_QUERYUSAGERESPONSE']._serialized_end=1917
-  _globals['_RATELIMITSERVICE']._serialized_start=1920
-  _globals['_RATELIMITSERVICE']._serialized_end=2310
+  _globals['_RESERVEREQUEST']._serialized_end=306
+  _globals['_RESERVERESPONSE']._serialized_start=309
+  _globals['_RESERVERESPONSE']._serialized_end=461
+  _globals['_SETTLEMENT']._serialized_start=464
+  _globals['_SETTLEMENT']._serialized_end=933
+  _globals['_SETTLEMENT_UPSTREAMHEADERSENTRY']._serialized_start=879
+  _globals['_SETTLEMENT_UPSTREAMHEADERSENTRY']._serialized_end=933
+  _globals['_LEASERETURN']._serialized_start=935
+  _globals['_LEASERETURN']._serialized_end=1025
+  _globals['_SETTLEREQUEST']._serialized_start=1027
+  _globals['_SETTLEREQUEST']._serialized_end=1147
+  _globals['_SETTLERESPONSE']._serialized_start=1149
+  _globals['_SETTLERESPONSE']._serialized_end=1182
+  _globals['_HEADROOMREQUEST']._serialized_start=1184
+  _globals['_HEADROOMREQUEST']._serialized_end=1246
+  _globals['_KEYHEADROOM']._serialized_start=1248
+  _globals['_KEYHEADROOM']._serialized_end=1347
+  _globals['_HEADROOMRESPONSE']._serialized_start=1349
+  _globals['_HEADROOMRESPONSE']._serialized_end=1419
+  _globals['_QUERYUSAGEREQUEST']._serialized_start=1422
+  _globals['_QUERYUSAGEREQUEST']._serialized_end=1572
+  _globals['_USAGEROW']._serialized_start=1575
+  _globals['_USAGEROW']._serialized_end=1833
+  _globals['_QUERYUSAGERESPONSE']._serialized_start=1835
+  _globals['_QUERYUSAGERESPONSE']._serialized_end=1960
+  _globals['_RATELIMITSERVICE']._serialized_start=1963
+  _globals['_RATELIMITSERVICE']._serialized_end=2353
 # @@protoc_insertion_point(module_scope)

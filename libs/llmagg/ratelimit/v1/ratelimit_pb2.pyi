@@ -18,16 +18,18 @@ class QuotaKey(_message.Message):
     def __init__(self, provider: _Optional[str] = ..., account: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
 
 class ReserveRequest(_message.Message):
-    __slots__ = ("key", "estimated_tokens", "client_id", "lease_requests")
+    __slots__ = ("key", "estimated_tokens", "client_id", "lease_requests", "reservation_id")
     KEY_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_TOKENS_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     LEASE_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
     key: QuotaKey
     estimated_tokens: int
     client_id: str
     lease_requests: int
-    def __init__(self, key: _Optional[_Union[QuotaKey, _Mapping]] = ..., estimated_tokens: _Optional[int] = ..., client_id: _Optional[str] = ..., lease_requests: _Optional[int] = ...) -> None: ...
+    reservation_id: str
+    def __init__(self, key: _Optional[_Union[QuotaKey, _Mapping]] = ..., estimated_tokens: _Optional[int] = ..., client_id: _Optional[str] = ..., lease_requests: _Optional[int] = ..., reservation_id: _Optional[str] = ...) -> None: ...
 
 class ReserveResponse(_message.Message):
     __slots__ = ("granted", "reservation_id", "retry_after_s", "reason", "requests", "tokens", "valid_for_s")
@@ -89,14 +91,16 @@ class Settlement(_message.Message):
     def __init__(self, reservation_id: _Optional[str] = ..., key: _Optional[_Union[QuotaKey, _Mapping]] = ..., client_id: _Optional[str] = ..., estimated_tokens: _Optional[int] = ..., usage_known: _Optional[bool] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., outcome: _Optional[str] = ..., latency_ms: _Optional[float] = ..., upstream_status: _Optional[int] = ..., upstream_headers: _Optional[_Mapping[str, str]] = ..., retry_after_s: _Optional[float] = ..., quota_id: _Optional[str] = ..., ended_at: _Optional[float] = ..., leased: _Optional[bool] = ...) -> None: ...
 
 class LeaseReturn(_message.Message):
-    __slots__ = ("reservation_id", "requests", "tokens")
+    __slots__ = ("reservation_id", "requests", "tokens", "unclaimed")
     RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     TOKENS_FIELD_NUMBER: _ClassVar[int]
+    UNCLAIMED_FIELD_NUMBER: _ClassVar[int]
     reservation_id: str
     requests: int
     tokens: int
-    def __init__(self, reservation_id: _Optional[str] = ..., requests: _Optional[int] = ..., tokens: _Optional[int] = ...) -> None: ...
+    unclaimed: bool
+    def __init__(self, reservation_id: _Optional[str] = ..., requests: _Optional[int] = ..., tokens: _Optional[int] = ..., unclaimed: _Optional[bool] = ...) -> None: ...
 
 class SettleRequest(_message.Message):
     __slots__ = ("settlements", "returns")

@@ -40,7 +40,8 @@ class FailoverCounters:
         self.degraded: str | None = None  # why Redis is not used, None while it is
         # counter -> (used, limit, when its window or cap ends), as Redis last said
         self._seen: OrderedDict[str, tuple[int, int | None, float]] = OrderedDict()
-        self._pending: list[tuple[str, int, int, bool]] = []  # settlements Redis has not had
+        # Settlements Redis has not had: (reservation id, request delta, token delta, keep, release).
+        self._pending: list[tuple[str, int, int, bool, bool]] = []
 
     async def start(self) -> None:
         await self.remote.start()
@@ -81,8 +82,11 @@ class FailoverCounters:
             await self.remote.add_counters(counters)
             self.local.clear_counters()
         while self._pending:
-            reservation_id, request_delta, token_delta, keep = self._pending[0]
-            await self.remote.settle(reservation_id, request_delta, token_delta, 0.0, keep)
+            reservation_id, request_delta, token_delta, keep, release = self._pending[0]
+            if release:
+                await self.remote.release(reservation_id, 0.0)
+            else:
+                await self.remote.settle(reservation_id, request_delta, token_delta, 0.0, keep)
             self._pending.pop(0)
 
     # --- what was seen, for the fallback ----------------------------------------------------------
@@ -140,8 +144,20 @@ class FailoverCounters:
             except UNREACHABLE as error:
                 self._fall_back(error)
         if len(self._pending) < _PENDING_LIMIT:
-            self._pending.append((reservation_id, request_delta, token_delta, keep))
+            self._pending.append((reservation_id, request_delta, token_delta, keep, False))
         return True  # Redis gets it when it is back
+
+    async def release(self, reservation_id: str, now: float) -> bool:
+        if self.local.settle_now(LOCAL_PREFIX + reservation_id, 0, 0, now, release=True):
+            return True
+        if self.degraded is None:
+            try:
+                return await self.remote.release(reservation_id, now)
+            except UNREACHABLE as error:
+                self._fall_back(error)
+        if len(self._pending) < _PENDING_LIMIT:
+            self._pending.append((reservation_id, 0, 0, False, True))
+        return True
 
     async def charge(self, entries: Sequence[Entry], now: float) -> None:
         if self.degraded is None:

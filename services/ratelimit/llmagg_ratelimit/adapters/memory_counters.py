@@ -82,7 +82,7 @@ class MemoryCounters:
             after.append(Reading(used, reading.limit, reading.wait_s))
         if reservation_id:
             touched = tuple(
-                (e.counter, e.dimension)
+                (e.counter, e.dimension, e.amount)
                 for e in entries
                 if e.amount and (not e.optional or self._get(e.limit_key) is not None)
             )
@@ -91,14 +91,23 @@ class MemoryCounters:
         return StoreDecision(True, tuple(after))
 
     def settle_now(
-        self, reservation_id: str, request_delta: int, token_delta: int, now: float, keep: bool = False
+        self,
+        reservation_id: str,
+        request_delta: int,
+        token_delta: int,
+        now: float,
+        keep: bool = False,
+        release: bool = False,
     ) -> bool:
         self._expire(now)
         record = (self._reservations.get if keep else self._reservations.pop)(reservation_id, None)
         if record is None:
             return False
-        for counter, dimension in record[0]:
-            delta = request_delta if dimension is Dimension.REQUESTS else token_delta
+        for counter, dimension, amount in record[0]:
+            if release:
+                delta = -amount
+            else:
+                delta = request_delta if dimension is Dimension.REQUESTS else token_delta
             current = self._values.get(counter)
             if delta and current is not None:  # a window that has ended is not made again
                 # Never below zero: a cap learned meanwhile restarted this counter from what the provider said.
@@ -124,8 +133,10 @@ class MemoryCounters:
         return {k: v for k, v in self._values.items() if not k.startswith(("L|", "C|"))}
 
     def clear_counters(self) -> None:
+        """Forget every counter, and the reservations that charged them (their later settlements find none)."""
         for key in list(self.counters()):
             del self._values[key]
+        self._reservations.clear()
 
     # --- CounterStore --------------------------------------------------------------------------------
     async def reserve(self, entries: Sequence[Entry], reservation_id: str, ttl_s: float, now: float) -> StoreDecision:
@@ -135,6 +146,9 @@ class MemoryCounters:
         self, reservation_id: str, request_delta: int, token_delta: int, now: float, keep: bool = False
     ) -> bool:
         return self.settle_now(reservation_id, request_delta, token_delta, now, keep)
+
+    async def release(self, reservation_id: str, now: float) -> bool:
+        return self.settle_now(reservation_id, 0, 0, now, release=True)
 
     async def charge(self, entries: Sequence[Entry], now: float) -> None:
         self.charge_now(entries, now)

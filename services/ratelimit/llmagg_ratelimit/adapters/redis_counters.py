@@ -70,7 +70,7 @@ for i = 1, n do
       redis.call('PEXPIRE', KEYS[2 * i], math.max(redis.call('PTTL', KEYS[2 * i + 1]), 1))
     end
     table.insert(record, KEYS[2 * i])
-    table.insert(record, ARGV[4 + (i - 1) * 5 + 1])
+    table.insert(record, ARGV[4 + (i - 1) * 5 + 1] .. ':' .. amounts[i])
   end
 end
 if mode == 'check' and ttl > 0 and #record > 0 then
@@ -80,15 +80,17 @@ end
 return {1, used, limits, waits}
 """.replace("GRACE_MS", str(GRACE_MS))
 
-# KEYS[1]: the reservation's record. ARGV: request delta, token delta, "1" to keep the record (a lease's
-# use). Counters of windows that have ended are not made again.
+# KEYS[1]: the reservation's record (counter -> "<r|t>:<amount charged>"). ARGV: request delta, token
+# delta, "1" to keep the record (a lease's use), "1" to give back all it charged instead of the deltas.
+# Counters of windows that have ended are not made again; none goes below zero.
 _SETTLE = """
 local record = redis.call('HGETALL', KEYS[1])
 if #record == 0 then return 0 end
 if ARGV[3] ~= '1' then redis.call('DEL', KEYS[1]) end
 for i = 1, #record, 2 do
   local delta = tonumber(ARGV[2])
-  if record[i + 1] == 'r' then delta = tonumber(ARGV[1]) end
+  if string.sub(record[i + 1], 1, 1) == 'r' then delta = tonumber(ARGV[1]) end
+  if ARGV[4] == '1' then delta = -(tonumber(string.sub(record[i + 1], 3)) or 0) end
   if delta ~= 0 and redis.call('EXISTS', record[i]) == 1 then
     if redis.call('INCRBY', record[i], delta) < 0 then redis.call('SET', record[i], 0, 'KEEPTTL') end
   end
@@ -174,8 +176,12 @@ class RedisCounters:
         self, reservation_id: str, request_delta: int, token_delta: int, now: float, keep: bool = False
     ) -> bool:
         found = await self._settle(
-            keys=[self._key(f"r:{reservation_id}")], args=[request_delta, token_delta, "1" if keep else "0"]
+            keys=[self._key(f"r:{reservation_id}")], args=[request_delta, token_delta, "1" if keep else "0", "0"]
         )
+        return bool(found)
+
+    async def release(self, reservation_id: str, now: float) -> bool:
+        found = await self._settle(keys=[self._key(f"r:{reservation_id}")], args=[0, 0, "0", "1"])
         return bool(found)
 
     async def charge(self, entries: Sequence[Entry], now: float) -> None:

@@ -51,6 +51,14 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class LeaseReturn:
+    reservation_id: str
+    requests: int = 0
+    tokens: int = 0
+    unclaimed: bool = False
+
+
+@dataclass(frozen=True)
 class Headroom:
     remaining: float
     retry_after_s: float = 0.0
@@ -128,24 +136,29 @@ class Ledger:
         self._lease_share = lease_share
         self._clock = clock
 
-    async def reserve(self, key: QuotaKey, estimated_tokens: int, requests: int = 1) -> Decision:
+    async def reserve(
+        self, key: QuotaKey, estimated_tokens: int, requests: int = 1, reservation_id: str = ""
+    ) -> Decision:
         """One request and its estimate on every window of the key; with `requests` > 1, a lease of up to
-        that many when the limits have room for more than one."""
+        that many when the limits have room for more than one. `reservation_id`: the caller's name for
+        it (so that it can give it back unseen, `release`), else a new one."""
         now = self._clock()
         estimated_tokens = max(estimated_tokens, 0)
         entries = self.book.entries(key, estimated_tokens, now)
+        reservation_id = reservation_id or secrets.token_hex(12)
         if requests > 1 and self._lease_s > 0:
-            lease = await self._lease(entries, estimated_tokens, requests, now)
+            lease = await self._lease(entries, estimated_tokens, requests, now, reservation_id)
             if lease is not None:
                 return lease
-        reservation_id = secrets.token_hex(12)
         decision = await self.counters.reserve(entries, reservation_id, self._ttl_s, now)
         if decision.granted:
             return Decision(True, reservation_id, tokens=estimated_tokens)
         wait, label = _denial(entries, decision.readings)
         return Decision(False, retry_after_s=wait, reason=label)
 
-    async def _lease(self, entries: list[Entry], estimated_tokens: int, requests: int, now: float) -> Decision | None:
+    async def _lease(
+        self, entries: list[Entry], estimated_tokens: int, requests: int, now: float, reservation_id: str
+    ) -> Decision | None:
         """Up to `requests` reserved together, each limit giving at most its share of what it has left;
         None when that is one request or less (or the room went to another replica meanwhile)."""
         readings = await self.counters.peek(entries, now)
@@ -164,17 +177,20 @@ class Ledger:
             return None
         tokens = count * estimated_tokens
         leased = [replace(e, amount=count if e.dimension is Dimension.REQUESTS else tokens) for e in entries]
-        reservation_id = secrets.token_hex(12)
         decision = await self.counters.reserve(leased, reservation_id, self._ttl_s, now)
         if not decision.granted:
             return None
         return Decision(True, reservation_id, requests=count, tokens=tokens, valid_for_s=valid_for_s)
 
-    async def return_leases(self, returns: Sequence[tuple[str, int, int]]) -> None:
-        """Give back what is left of each lease (reservation id, requests, tokens) and forget it."""
+    async def return_leases(self, returns: Sequence[LeaseReturn]) -> None:
+        """Give back what is left of each lease and forget it; an unclaimed one (its answer never reached the
+        router, whatever it was) gives back everything it charged."""
         now = self._clock()
-        for reservation_id, requests, tokens in returns:
-            await self.counters.settle(reservation_id, -requests, -tokens, now)
+        for item in returns:
+            if item.unclaimed:
+                await self.counters.release(item.reservation_id, now)
+            else:
+                await self.counters.settle(item.reservation_id, -item.requests, -item.tokens, now)
 
     async def settle(self, settlements: Sequence[Settlement]) -> int:
         now = self._clock()

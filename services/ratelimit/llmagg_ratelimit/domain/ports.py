@@ -91,6 +91,10 @@ class CounterStore(Protocol):
         (expired, returned or never made)."""
         ...
 
+    async def release(self, reservation_id: str, now: float) -> bool:
+        """Give back everything the reservation charged (whose windows have not ended) and forget it."""
+        ...
+
     async def charge(self, entries: Sequence[Entry], now: float) -> None:
         """Add every entry's amount without checking any limit (what was used is used)."""
         ...

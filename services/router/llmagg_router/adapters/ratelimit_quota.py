@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -167,11 +168,15 @@ class RatelimitQuota:
             estimated_tokens=estimated_tokens,
             client_id=client_id,
             lease_requests=self._lease_sizes.get(key, 2),
+            reservation_id=secrets.token_hex(12),
         )
         try:
             reply = await self._stub.Reserve(request, metadata=self._metadata, timeout=self._timeout_s)
         except grpc.aio.AioRpcError as error:
             self._unreachable(error)
+            if error.code() is not grpc.StatusCode.UNAVAILABLE:
+                # The ledger may have reserved it all the same (a deadline): whatever it did, give it back.
+                self._give_back(pb.LeaseReturn(reservation_id=request.reservation_id, unclaimed=True))
             return Reservation(key, granted=True, estimated_tokens=estimated_tokens, client_id=client_id)
         self._reachable()
         if reply.granted and reply.requests > 1:
@@ -222,8 +227,16 @@ class RatelimitQuota:
             self._lease_sizes.clear()  # keys come from clients too (pass-through model ids): stay bounded
         self._lease_sizes[lease.key] = min(_MAX_LEASE, max(2, used * 2 if spent_early else used))
         if lease.requests or lease.tokens:
-            self._returns.append(pb.LeaseReturn(reservation_id=lease.id, requests=lease.requests, tokens=lease.tokens))
-            self._queue_returns()
+            self._give_back(pb.LeaseReturn(reservation_id=lease.id, requests=lease.requests, tokens=lease.tokens))
+
+    def _give_back(self, item: pb.LeaseReturn) -> None:
+        if len(self._returns) >= self._queue_size:  # the ledger has been away long: the oldest stays charged
+            log.warning(
+                "lease returns waiting for the ratelimit service are over %d: dropping the oldest", self._queue_size
+            )
+            self._returns.pop(0)
+        self._returns.append(item)
+        self._queue_returns()
 
     def _queue_returns(self) -> None:
         while self._returns and not self._queue.full():
