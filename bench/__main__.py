@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import orjson
 
-from bench import ledger
+from bench import hedging, ledger
 from llmagg_devstack.otlp import span_receiver
 from llmagg_devstack.simulator import SimulatorProcess
 from llmagg_devstack.stack import ROOT, Ports, Stack, write_config
@@ -238,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--decisions", type=int, default=5000, help="Reserve+Settle pairs per ledger backend")
     parser.add_argument("--skip-ledger", action="store_true", help="only the gateway figures")
+    parser.add_argument(
+        "--hedging-requests", type=int, default=500, help="sequential requests per hedging run (0: skip)"
+    )
     args = parser.parse_args(argv)
 
     results: dict = {
@@ -258,12 +261,16 @@ def main(argv: list[str] | None = None) -> int:
             figures = gateway_run(simulator, args, tracing)
             name = "tracing on" if tracing else "tracing off"
             results["gateway"][name] = {"figures": figures, "added": added(results["direct"], figures)}
+        if args.hedging_requests:
+            results["hedging"] = hedging.measure(simulator, ROOT / ".run" / "bench" / "hedging", args.hedging_requests)
     finally:
         simulator.stop()
     print(
         f"gateway+services, client auth (ext_authz) {args.client_auth}, quota ledger {args.quota_ledger}\n"
         f"{report(results)}"
     )
+    if args.hedging_requests:
+        print(f"\n{hedging.report(results['hedging'], args.hedging_requests)}")
     run_dir = ROOT / ".run" / "bench"
     if not args.skip_ledger:
         results["ledger"] = ledger.measure(run_dir, args.decisions, args.concurrency)

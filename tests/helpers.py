@@ -48,6 +48,8 @@ SCENARIOS: dict[str, tuple[dict | None, str, int]] = {
     "or-next": (None, "openrouter-next", 5),
     "sticky": (None, "sticky-model", 5),  # two accounts: see EXTRA_ACCOUNTS
     "wait-once": (None, "wait-model", 5),
+    "hedge-slow": ({"type": "slow_first_byte", "delay_s": 20}, "hedged-model", 5),
+    "hedge-quick": (None, "hedged-model", 1),
     "agent-sim": (None, "agent-model", 1),  # the model the agent service asks for (AGENT_TEST_ENV)
     "agent-no-tools": (None, "agent-model", 5),  # tried first, but its model cannot call tools (MODEL_FIELDS)
 }
@@ -61,6 +63,7 @@ ROUTER_TEST_ENV = {
     "LLMAGG_ADMIN_KEY": ADMIN_KEY,
     "ROUTER_READ_TIMEOUT_S": "1.5",  # the `hang` scenario falls over after this
     "ROUTER_LOG_LEVEL": "INFO",
+    "ROUTER_HEDGE_DELAY_S": "0.3",  # a hedged request starts its next candidate after this
 }
 
 

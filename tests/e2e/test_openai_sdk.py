@@ -164,6 +164,19 @@ def test_without_asking_to_wait_a_short_rate_limit_is_a_429(client, simulator):
     assert raised.value.code == "invalid_max_wait"
 
 
+def test_a_hedged_request_starts_the_next_provider_beside_a_slow_one_and_the_quick_one_answers(client, simulator):
+    providers = scenario(simulator, "hedged-model")  # hedge-slow takes 20 s to start answering
+    raw = client.chat.completions.with_raw_response.create(
+        model="hedged-model", messages=HELLO, extra_headers={"x-llmagg-hedge": "true"}
+    )
+    assert raw.parse().provider == "hedge-quick"
+    assert (raw.headers["x-llmagg-provider"], raw.headers["x-llmagg-attempts"]) == ("hedge-quick", "2")
+    assert arrivals(simulator, providers) == ["hedge-slow", "hedge-quick"]
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(model="hedged-model", messages=HELLO, extra_headers={"x-llmagg-hedge": "maybe"})
+    assert raised.value.code == "invalid_hedge"
+
+
 def test_a_429ing_provider_falls_over_to_a_healthy_one(client, simulator):
     providers = scenario(simulator, "fallback-429")
     raw = client.chat.completions.with_raw_response.create(model="fallback-429", messages=HELLO)

@@ -58,6 +58,8 @@ def build_router(settings: RouterSettings, config: RoutingConfig) -> Router:
         stream_upstream=settings.stream_upstream,
         max_answer_bytes=settings.max_response_bytes,
         max_wait_s=settings.max_wait_s,
+        hedge=settings.hedge,
+        hedge_delay_s=settings.hedge_delay_s,
     )
     affinity = Affinity(ttl_s=settings.affinity_ttl_s) if settings.affinity_ttl_s else None
     return Router(resolver, ports, adapters, limits, trace_content=settings.trace_content, affinity=affinity)

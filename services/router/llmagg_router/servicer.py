@@ -31,6 +31,8 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RouterService"].full_name
 OWN_KEY_METADATA = "x-provider-api-key"
 SESSION_METADATA = "x-session-id"
 MAX_WAIT_METADATA = "x-llmagg-max-wait"
+HEDGE_METADATA = "x-llmagg-hedge"
+_YES, _NO = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 _SSE = "text/event-stream"
 _PIECE_BYTES = 256 * 1024
 _JSON = "application/json"
@@ -59,7 +61,7 @@ def _parse_json(data: bytes) -> Any:
 def _caller(context: grpc.aio.ServicerContext) -> tuple[Secret | None, CallerHints]:
     """From the request's metadata: the client's own provider key (BYOK); who is calling (as the gateway
     says: "" for a direct gRPC caller), its session and how long it may wait."""
-    own_key, client_id, session, max_wait = None, "", None, None
+    own_key, client_id, session, max_wait, hedge = None, "", None, None, None
     for key, value in context.invocation_metadata() or ():
         if not isinstance(value, str) or not value.strip():
             continue
@@ -71,10 +73,23 @@ def _caller(context: grpc.aio.ServicerContext) -> tuple[Secret | None, CallerHin
             session = value.strip()
         elif key == MAX_WAIT_METADATA:
             max_wait = value.strip()
-    if not (client_id or session or max_wait):
+        elif key == HEDGE_METADATA:
+            hedge = _switch(value.strip().lower())
+    if not (client_id or session or max_wait or hedge is not None):
         return own_key, NO_HINTS
     seconds = _seconds(max_wait) if max_wait else 0.0
-    return own_key, CallerHints(client_id=client_id, session=session, max_wait_s=seconds)
+    return own_key, CallerHints(client_id=client_id, session=session, max_wait_s=seconds, hedge=hedge)
+
+
+def _switch(value: str) -> bool:
+    if value in _YES or value in _NO:
+        return value in _YES
+    raise ServiceError(
+        ErrorKind.INVALID_ARGUMENT,
+        f"`{HEDGE_METADATA}` must be true or false, got {value[:40]!r}.",
+        code="invalid_hedge",
+        param=HEDGE_METADATA,
+    )
 
 
 def _seconds(value: str) -> float:

@@ -10,6 +10,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from llmagg.common.settings import ServiceSettings, settings_config
 from llmagg.registry import SHIPPED_REGISTRY
 from llmagg.suite import service
+from llmagg_router.domain.hedging import HedgeMode
 
 
 class RouterSettings(ServiceSettings):
@@ -60,6 +61,11 @@ class RouterSettings(ServiceSettings):
     affinity_ttl_s: float = Field(default=3600.0, ge=0)
     # The longest a request that asks to wait (x-llmagg-max-wait) waits for a rate-limited account.
     max_wait_s: float = Field(default=60.0, ge=0)
+    # Which requests hedge (start the next candidate beside one slow to bring content): off, those asking
+    # for `model_quality: fastest`, or always; `x-llmagg-hedge: true|false` decides per request. The
+    # delay is the 95th percentile of the model's recent times to first content, this until it is known.
+    hedge: HedgeMode = HedgeMode.FASTEST
+    hedge_delay_s: float = Field(default=2.0, gt=0)
     # Put the messages asked and answered on the request's span (gen_ai.input/output.messages). Off:
     # prompts are the users' data and traces are kept and shared more widely than they are.
     trace_content: bool = False

@@ -6,6 +6,7 @@ and in when it ends (a stream's attempt ends with the stream).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -92,6 +93,7 @@ class Attempt:
         self._ended = False
         # The rate-limit headers of the provider's answer, once it has answered (for the ledger).
         self.quota_headers: Mapping[str, str] = {}
+        self.content = asyncio.Event()  # set when the provider's first content arrives (hedging races on it)
 
     async def begin(self) -> Secret | None:
         """Reserve quota (QuotaDenied when there is none), lease the key, open the span."""

@@ -19,6 +19,7 @@ from llmagg.common.secrets import Secret
 from llmagg_router.domain.affinity import Affinity, session_of
 from llmagg_router.domain.assembly import assemble
 from llmagg_router.domain.attempt import Answer, Attempt, AttemptPlan, QuotaDenied, describe
+from llmagg_router.domain.hedging import FirstContentTimes, HedgeMode, hedging
 from llmagg_router.domain.json_limits import MAX_JSON_DEPTH, too_deep
 from llmagg_router.domain.own_key import OwnKey
 from llmagg_router.domain.ports import (
@@ -65,6 +66,10 @@ class RouterLimits:
     max_answer_bytes: int = 31 * 1024 * 1024
     # The longest a request that asked to wait (x-llmagg-max-wait) waits for a rate-limited account.
     max_wait_s: float = 60.0
+    # Which requests hedge (hedging.py), and after how long without content while a provider's model has
+    # too few observed times to first content for their 95th percentile.
+    hedge: HedgeMode = HedgeMode.FASTEST
+    hedge_delay_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,7 @@ class CallerHints:
     client_id: str = ""  # who is calling, as the gateway says (x-llmagg-client-id): usage is charged to it
     session: str | None = None  # x-session-id: keep this session on one account (see affinity.py)
     max_wait_s: float = 0.0  # x-llmagg-max-wait: wait this long for a rate-limited account instead of a 429
+    hedge: bool | None = None  # x-llmagg-hedge: start the next candidate beside a slow one (None: the setting)
 
 
 NO_HINTS = CallerHints()
@@ -561,6 +567,7 @@ class Router:
         self._clock = clock
         self._running: set[asyncio.Task[Any]] = set()
         self._interrupted = False
+        self.first_content_times = FirstContentTimes()  # for hedge delays
 
     def interrupt(self) -> None:
         """At shutdown, when the grace period is nearly over: end every request still running with an
@@ -656,6 +663,10 @@ class Router:
                 async for chunk in rest:
                     head.append(chunk)
                     if _has_content(chunk):
+                        attempt.content.set()
+                        self.first_content_times.observe(
+                            candidate.provider.id, candidate.model_id, attempt.elapsed_ms()
+                        )
                         break
         except TimeoutError:
             raise UpstreamError(Failure.TIMEOUT, f"no content within {self.limits.first_byte_timeout_s:g}s") from None
@@ -704,7 +715,8 @@ class Router:
                 walk = await self._plan_walk(request, operation, ports, keys, session, prompt_tokens)
                 walk.earlier_attempts = attempts
                 try:
-                    return await self._first_success(walk, plan, call, request.model, ports, session)
+                    hedge = hedging(self.limits.hedge, request.quality, caller.hedge)
+                    return await self._first_success(walk, plan, call, request.model, ports, session, hedge)
                 except ServiceError as error:
                     if error.code != "rate_limit_exceeded" or error.retry_after_s is None:
                         raise
@@ -746,9 +758,13 @@ class Router:
         model: str,
         ports: RouterPorts,
         session: bytes | None = None,
+        hedge: bool = False,
     ) -> T:
-        async def first_success() -> T:
-            for candidate in walk.candidates():
+        candidates = iter(walk.candidates())
+
+        async def begin_next() -> tuple[Attempt, Secret | None] | None:
+            """The next candidate's attempt with its key (those without quota or key are skipped)."""
+            for candidate in candidates:
                 attempt = Attempt(ports, candidate, walk.earlier_attempts + walk.attempts + 1, plan)
                 try:
                     key = await attempt.begin()
@@ -759,30 +775,93 @@ class Router:
                     walk.no_key(candidate, problem)
                     continue
                 walk.attempts += 1
-                try:
-                    # The upstream call's own spans nest under the attempt; the attempt records its outcome itself.
-                    with trace.use_span(attempt.span, record_exception=False, set_status_on_exception=False):
-                        served = await call(attempt, key)
-                    if session is not None and self.affinity is not None:
-                        self.affinity.remember(session, candidate)
-                    return served
-                except UpstreamError as error:
-                    await attempt.fail(error)
-                    walk.failed(candidate, error)
-                except BaseException:
-                    await attempt.abandon(timed_out=attempt.elapsed_ms() >= self.limits.first_byte_timeout_s * 1000)
-                    raise
+                return attempt, key
+            return None
+
+        async def run(attempt: Attempt, key: Secret | None) -> T:
+            """One attempt to its end: served, or failed (UpstreamError, learned from), or abandoned."""
+            try:
+                # The upstream call's own spans nest under the attempt; the attempt records its outcome itself.
+                with trace.use_span(attempt.span, record_exception=False, set_status_on_exception=False):
+                    served = await call(attempt, key)
+                if session is not None and self.affinity is not None:
+                    self.affinity.remember(session, attempt.candidate)
+                return served
+            except UpstreamError as error:
+                await attempt.fail(error)
+                walk.failed(attempt.candidate, error)
+                raise
+            except BaseException:
+                await attempt.abandon(timed_out=attempt.elapsed_ms() >= self.limits.first_byte_timeout_s * 1000)
+                raise
+
+        async def one_by_one() -> T:
+            while (begun := await begin_next()) is not None:
+                with contextlib.suppress(UpstreamError):
+                    return await run(*begun)
             raise walk.exhausted()
 
         try:
             async with asyncio.timeout(self.limits.request_timeout_s):
-                return await first_success()
+                return await (self._hedged(begin_next, run, walk) if hedge else one_by_one())
         except TimeoutError:
             raise ServiceError(
                 ErrorKind.DEADLINE_EXCEEDED,
                 f"No candidate for {model!r} answered within the request deadline.",
                 code="request_timeout",
             ) from None
+
+    async def _hedged(
+        self,
+        begin_next: Callable[[], Awaitable[tuple[Attempt, Secret | None] | None]],
+        run: Callable[[Attempt, Secret | None], Awaitable[T]],
+        walk: _Walk,
+    ) -> T:
+        """The candidates in order, the next one started beside the attempt under way when that one has
+        brought no content within its hedge delay; the first with content wins, the others are abandoned."""
+        running: dict[asyncio.Task[T], Attempt] = {}
+
+        async def start_next() -> bool:
+            begun = await begin_next()
+            if begun is None:
+                return False
+            running[asyncio.ensure_future(run(*begun))] = begun[0]
+            return True
+
+        more = await start_next()
+        try:
+            while running:
+                leader = next(iter(running.values()))
+                with_content = [task for task, attempt in running.items() if attempt.content.is_set()]
+                if with_content:  # the winner is known: the others stop here
+                    for task in running:
+                        if task is not with_content[0]:
+                            task.cancel()
+                waiting = [] if with_content else [asyncio.ensure_future(a.content.wait()) for a in running.values()]
+                delay = self._hedge_delay_s(leader) if more and not with_content and len(running) < 2 else None
+                done, _ = await asyncio.wait([*running, *waiting], timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waiting:
+                    waiter.cancel()
+                for task in [task for task in done if task in running]:
+                    del running[task]
+                    if task.cancelled():
+                        continue
+                    if task.exception() is None:
+                        return task.result()
+                    if not isinstance(task.exception(), UpstreamError):
+                        raise task.exception()
+                if not running or (not done and delay is not None):
+                    more = more and await start_next()  # the one under way failed, or is slow to start
+            raise walk.exhausted()
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    def _hedge_delay_s(self, attempt: Attempt) -> float:
+        candidate = attempt.candidate
+        p95 = self.first_content_times.p95_ms(candidate.provider.id, candidate.model_id)
+        return self.limits.hedge_delay_s if p95 is None else p95 / 1000
 
 
 def _route(attempt: Attempt) -> Route:
