@@ -57,9 +57,8 @@ class RatelimitServicer(ratelimit_pb2_grpc.RatelimitServiceServicer):
         # Every settlement is checked before any is applied: a bad one changes nothing.
         settlements = [converters.to_settlement(item) for item in request.settlements]
         returns = [converters.to_lease_return(item) for item in request.returns]
-        settled = await self._ledger.settle(settlements)
-        await self._ledger.return_leases(returns)
-        return pb.SettleResponse(settled=settled)
+        batch_id = converters.reservation_id(request.batch_id, "batch_id")
+        return pb.SettleResponse(settled=await self._ledger.settle(settlements, returns, batch_id))
 
     async def Headroom(self, request: pb.HeadroomRequest, context) -> pb.HeadroomResponse:
         self._require_router(context)

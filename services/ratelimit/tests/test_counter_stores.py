@@ -90,7 +90,7 @@ async def test_both_stores_keep_a_lease_while_its_uses_settle_and_forget_it_when
     assert lease.requests == 7
     for actual in (150, 50):
         assert await store.settle(lease.reservation_id, 0, actual - 100, clock.now, keep=True)
-    await ledger.return_leases([LeaseReturn(lease.reservation_id, 5, 500)])
+    await ledger.settle([], [LeaseReturn(lease.reservation_id, 5, 500)])
     assert not await store.settle(lease.reservation_id, 0, 0, clock.now)  # returned: forgotten
     room = (await ledger.headroom([k]))[k].remaining
     assert room == pytest.approx(28 / 30)  # two requests used of 30 a minute (the tightest share left)
@@ -104,7 +104,7 @@ async def test_both_stores_give_back_all_an_unclaimed_lease_charged_and_never_go
     before = (await ledger.headroom([k]))[k].remaining
     lease = await ledger.reserve(k, 100, requests=8, reservation_id="router-named-1")
     assert (lease.reservation_id, lease.requests) == ("router-named-1", 7)
-    await ledger.return_leases([LeaseReturn("router-named-1", unclaimed=True)])
+    await ledger.settle([], [LeaseReturn("router-named-1", unclaimed=True)])
     assert (await ledger.headroom([k]))[k].remaining == before  # everything given back
     assert not await store.release("router-named-1", clock.now)  # and forgotten
     other = await ledger.reserve(k, 100, requests=4)
@@ -167,3 +167,10 @@ async def test_with_redis_gone_decisions_continue_on_a_share_and_redis_gets_them
     finally:
         await counters.close()
         server.process.stop()
+
+
+async def test_both_stores_know_a_token_once_within_its_ttl(store):
+    now = time.time()
+    assert await store.first_time("settle|b1", 30, now)
+    assert not await store.first_time("settle|b1", 30, now)
+    assert await store.first_time("settle|b2", 30, now)

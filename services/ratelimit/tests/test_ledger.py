@@ -194,7 +194,7 @@ async def test_a_leases_uses_charge_their_difference_and_the_rest_comes_back(led
         Settlement(k, rid, estimated_tokens=1000, outcome="not_sent", leased=True),  # its request comes back
     ])  # fmt: skip
     assert (counter(ledger, "rpm"), counter(ledger, "tpm")) == (3, 3500)
-    await ledger.return_leases([LeaseReturn(rid, 2, 2000)])
+    await ledger.settle([], [LeaseReturn(rid, 2, 2000)])
     assert (counter(ledger, "rpm"), counter(ledger, "tpm")) == (1, 1500)  # the truth: one request, 1,500 tokens
     await ledger.settle([Settlement(k, rid, estimated_tokens=1000, usage_known=True, prompt_tokens=1200, leased=True)])
     assert (counter(ledger, "rpm"), counter(ledger, "tpm")) == (1, 1700)  # late: only what went past its estimate
@@ -237,7 +237,7 @@ async def test_no_sequence_of_reservations_and_settlements_goes_over_a_limit(ste
             await ledger.settle([Settlement(k, rid, estimated_tokens=estimate, outcome=outcome, usage_known=actual is not None,
                                             prompt_tokens=actual or 0, leased=leased > 1)])  # fmt: skip
             if leased > 1:
-                await ledger.return_leases([LeaseReturn(rid, leased - 1, (leased - 1) * estimate)])
+                await ledger.settle([], [LeaseReturn(rid, leased - 1, (leased - 1) * estimate)])
         for counter, (value, _) in ledger.counters.counters().items():
             if counter.endswith(f"|rpm|{minute * 60}") and counter.startswith("m|"):
                 assert value <= 30
@@ -264,3 +264,15 @@ async def test_limits_the_catalogue_found_replace_the_registrys_and_account_over
     assert await grants(ledger, key(account="acct-9"), 6) == 4
     ledger.book.set_overrides({("pool", "acct-8"): {"rpd": 2}})
     assert await grants(ledger, key(account="acct-8"), 6) == 2
+
+
+async def test_a_batch_sent_again_after_a_timeout_is_applied_once(ledger):
+    k = key("permodel", "c1", "m1")
+    lease = await ledger.reserve(k, 1000, requests=4)
+    used = Settlement(k, lease.reservation_id, estimated_tokens=1000, outcome="not_sent", leased=True)
+    back = LeaseReturn(lease.reservation_id, 3, 3000)
+    assert await ledger.settle([used], [back], batch_id="batch-1") == 1
+    assert await ledger.settle([used], [back], batch_id="batch-1") == 0  # the retry: nothing again
+    assert counter(ledger, "rpm") == 0  # the request never reached the provider; the rest came back once
+    rows = await ledger.usage.query(UsageQuery(0, 2e9))
+    assert [row.requests for row in rows] == [1]

@@ -103,12 +103,14 @@ class LeaseReturn(_message.Message):
     def __init__(self, reservation_id: _Optional[str] = ..., requests: _Optional[int] = ..., tokens: _Optional[int] = ..., unclaimed: _Optional[bool] = ...) -> None: ...
 
 class SettleRequest(_message.Message):
-    __slots__ = ("settlements", "returns")
+    __slots__ = ("settlements", "returns", "batch_id")
     SETTLEMENTS_FIELD_NUMBER: _ClassVar[int]
     RETURNS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     settlements: _containers.RepeatedCompositeFieldContainer[Settlement]
     returns: _containers.RepeatedCompositeFieldContainer[LeaseReturn]
-    def __init__(self, settlements: _Optional[_Iterable[_Union[Settlement, _Mapping]]] = ..., returns: _Optional[_Iterable[_Union[LeaseReturn, _Mapping]]] = ...) -> None: ...
+    batch_id: str
+    def __init__(self, settlements: _Optional[_Iterable[_Union[Settlement, _Mapping]]] = ..., returns: _Optional[_Iterable[_Union[LeaseReturn, _Mapping]]] = ..., batch_id: _Optional[str] = ...) -> None: ...
 
 class SettleResponse(_message.Message):
     __slots__ = ("settled",)

@@ -147,6 +147,14 @@ class FailoverCounters:
             self._pending.append((reservation_id, request_delta, token_delta, keep, False))
         return True  # Redis gets it when it is back
 
+    async def first_time(self, token: str, ttl_s: float, now: float) -> bool:
+        if self.degraded is None:
+            try:
+                return await self.remote.first_time(token, ttl_s, now)
+            except UNREACHABLE as error:
+                self._fall_back(error)
+        return self.local.first_time_now(token, ttl_s, now)
+
     async def release(self, reservation_id: str, now: float) -> bool:
         if self.local.settle_now(LOCAL_PREFIX + reservation_id, 0, 0, now, release=True):
             return True

@@ -130,7 +130,7 @@ class MemoryCounters:
 
     def counters(self) -> dict[str, tuple[int, float]]:
         """Every live counter (not limits): key -> (value, expires_at)."""
-        return {k: v for k, v in self._values.items() if not k.startswith(("L|", "C|"))}
+        return {k: v for k, v in self._values.items() if not k.startswith(("L|", "C|", "B|"))}
 
     def clear_counters(self) -> None:
         """Forget every counter, and the reservations that charged them (their later settlements find none)."""
@@ -146,6 +146,16 @@ class MemoryCounters:
         self, reservation_id: str, request_delta: int, token_delta: int, now: float, keep: bool = False
     ) -> bool:
         return self.settle_now(reservation_id, request_delta, token_delta, now, keep)
+
+    def first_time_now(self, token: str, ttl_s: float, now: float) -> bool:
+        self._expire(now)
+        if f"B|{token}" in self._values:
+            return False
+        self._set(f"B|{token}", 1, now + ttl_s)
+        return True
+
+    async def first_time(self, token: str, ttl_s: float, now: float) -> bool:
+        return self.first_time_now(token, ttl_s, now)
 
     async def release(self, reservation_id: str, now: float) -> bool:
         return self.settle_now(reservation_id, 0, 0, now, release=True)

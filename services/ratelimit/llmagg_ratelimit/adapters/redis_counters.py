@@ -180,6 +180,9 @@ class RedisCounters:
         )
         return bool(found)
 
+    async def first_time(self, token: str, ttl_s: float, now: float) -> bool:
+        return bool(await self._client.set(self._key(f"b:{token}"), 1, nx=True, px=max(_ms(ttl_s), 1)))
+
     async def release(self, reservation_id: str, now: float) -> bool:
         found = await self._settle(keys=[self._key(f"r:{reservation_id}")], args=[0, 0, "0", "1"])
         return bool(found)

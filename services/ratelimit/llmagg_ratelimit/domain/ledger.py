@@ -182,18 +182,29 @@ class Ledger:
             return None
         return Decision(True, reservation_id, requests=count, tokens=tokens, valid_for_s=valid_for_s)
 
-    async def return_leases(self, returns: Sequence[LeaseReturn]) -> None:
+    async def _return_leases(self, returns: Sequence[LeaseReturn], now: float) -> None:
         """Give back what is left of each lease and forget it; an unclaimed one (its answer never reached the
         router, whatever it was) gives back everything it charged."""
-        now = self._clock()
         for item in returns:
             if item.unclaimed:
                 await self.counters.release(item.reservation_id, now)
             else:
                 await self.counters.settle(item.reservation_id, -item.requests, -item.tokens, now)
 
-    async def settle(self, settlements: Sequence[Settlement]) -> int:
+    async def settle(
+        self, settlements: Sequence[Settlement], returns: Sequence[LeaseReturn] = (), batch_id: str = ""
+    ) -> int:
+        """Apply a batch of settlements and lease returns; a batch named `batch_id` is applied once (the
+        router sends it again when its call timed out, which may have been after it was applied)."""
         now = self._clock()
+        if batch_id and not await self.counters.first_time(f"settle|{batch_id}", self._ttl_s, now):
+            log.info("a batch of settlements came again: already applied")
+            return 0
+        await self._settle(settlements, now)
+        await self._return_leases(returns, now)
+        return len(settlements)
+
+    async def _settle(self, settlements: Sequence[Settlement], now: float) -> None:
         rows = []
         for item in settlements:
             tokens = item.charged_tokens()
@@ -239,7 +250,6 @@ class Ledger:
             )
         if rows:
             await self.usage.write(rows)
-        return len(rows)
 
     async def headroom(self, keys: Sequence[QuotaKey]) -> dict[QuotaKey, Headroom]:
         """What is left of the tightest window of each key (0..1), and the wait when nothing is."""

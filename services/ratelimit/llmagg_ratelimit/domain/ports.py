@@ -91,6 +91,10 @@ class CounterStore(Protocol):
         (expired, returned or never made)."""
         ...
 
+    async def first_time(self, token: str, ttl_s: float, now: float) -> bool:
+        """True the first time `token` comes within `ttl_s` (a settled batch: its retries are skipped)."""
+        ...
+
     async def release(self, reservation_id: str, now: float) -> bool:
         """Give back everything the reservation charged (whose windows have not ended) and forget it."""
         ...

@@ -302,6 +302,7 @@ class RatelimitQuota:
             request = pb.SettleRequest(
                 settlements=[item for item in batch if isinstance(item, pb.Settlement)],
                 returns=[item for item in batch if isinstance(item, pb.LeaseReturn)],
+                batch_id=secrets.token_hex(12),  # the same on a retry: the ledger applies it once
             )
             while True:
                 try:
