@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -48,7 +49,11 @@ def router_process(run_dir: Path, name: str, valkey: Valkey, config: Path) -> tu
         },
     )
     address = f"127.0.0.1:{port}"
-    process.wait_until(lambda: grpc_serving(address), 60, "gRPC health SERVING")
+    try:
+        process.wait_until(lambda: grpc_serving(address), 60, "gRPC health SERVING")
+    except BaseException:
+        process.stop()
+        raise
     return process, address
 
 
@@ -81,6 +86,27 @@ def test_the_router_needs_valkey_only_when_its_health_store_is_redis():
     ]
 
 
+@dataclass
+class Replicas:
+    run_dir: Path
+    config: Path
+    valkey: Valkey
+    started: list[ManagedProcess] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.started.append(self.valkey.process)
+
+    def start(self, name: str) -> str:
+        """A router replica on the Valkey; its address."""
+        process, address = router_process(self.run_dir, name, self.valkey, self.config)
+        self.started.append(process)
+        return address
+
+    def restart_valkey(self) -> None:
+        """Valkey again, on its port and data directory."""
+        self.started.append(start_valkey(self.run_dir, self.valkey.port).process)
+
+
 @pytest.fixture
 def replicas(simulator, tmp_path):
     """Valkey, the two providers (one answering 429 with Retry-After 60) and two routers on it."""
@@ -105,25 +131,18 @@ def replicas(simulator, tmp_path):
     for name in (LIMITED, BACKUP):
         simulator.reset(name)
     simulator.set_behaviour(LIMITED, {"type": "429", "retry_after": 60})
-    valkey = start_valkey(tmp_path, free_port())
-    started: list[ManagedProcess] = [valkey.process]
-
-    def start(name: str) -> str:
-        process, address = router_process(tmp_path, name, valkey, config)
-        started.append(process)
-        return address
-
+    replicas = Replicas(tmp_path, config, start_valkey(tmp_path, free_port()))
     try:
-        yield start
+        yield replicas
     finally:
-        for process in reversed(started):
+        for process in reversed(replicas.started):
             process.stop()
         for name in (LIMITED, BACKUP):
             simulator.reset(name)
 
 
 def test_a_429_seen_by_one_replica_makes_the_other_skip_that_account(replicas, simulator):
-    first, second = replicas("router-a"), replicas("router-b")
+    first, second = replicas.start("router-a"), replicas.start("router-b")
     serving = health_pb2.HealthCheckResponse.SERVING
     assert redis_health(first) == serving and redis_health(second) == serving
 
@@ -137,7 +156,27 @@ def test_a_429_seen_by_one_replica_makes_the_other_skip_that_account(replicas, s
     assert arrivals(simulator, [LIMITED, BACKUP]) == [LIMITED, BACKUP, BACKUP]
 
     # A replica started now reads the cooldown at start: its first request skips the account too.
-    third = replicas("router-c")
+    third = replicas.start("router-c")
     assert cooling(third).get(f"{LIMITED}-acct")
     assert chat(third).route.provider == BACKUP
     assert arrivals(simulator, [LIMITED, BACKUP]) == [LIMITED, BACKUP, BACKUP, BACKUP]
+
+
+def test_with_valkey_stopped_each_replica_steers_alone_and_shares_what_it_learned_once_valkey_is_back(
+    replicas, simulator
+):
+    first, second = replicas.start("router-a"), replicas.start("router-b")
+    replicas.valkey.process.stop()
+    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+    wait_for(lambda: redis_health(first) == not_serving and redis_health(second) == not_serving, "redis NOT_SERVING")
+    # Alone, the replica that got the 429 still steers by it; the other has not heard of it.
+    assert chat(first).route.provider == BACKUP
+    assert cooling(first).get(f"{LIMITED}-acct") and not cooling(second).get(f"{LIMITED}-acct")
+    assert arrivals(simulator, [LIMITED, BACKUP]) == [LIMITED, BACKUP]
+
+    replicas.restart_valkey()
+    serving = health_pb2.HealthCheckResponse.SERVING
+    wait_for(lambda: redis_health(first) == serving and redis_health(second) == serving, "redis SERVING again")
+    wait_for(lambda: cooling(second).get(f"{LIMITED}-acct"), "the cooldown shared after the outage")
+    assert chat(second).route.provider == BACKUP
+    assert arrivals(simulator, [LIMITED, BACKUP]) == [LIMITED, BACKUP, BACKUP]

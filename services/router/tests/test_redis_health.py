@@ -5,16 +5,22 @@ reads it; Valkey going away leaves each replica its own view, and coming back sh
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections.abc import Callable
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from llmagg.registry import registry_entries
 from llmagg_devstack.dependencies import start_valkey
 from llmagg_devstack.processes import free_port
 from llmagg_router.adapters.redis_health import RedisHealthStore
+from llmagg_router.backends import create_ports, create_readiness
+from llmagg_router.domain.config import build_config
 from llmagg_router.domain.ports import CircuitState
+from llmagg_router.settings import RouterSettings
 
 
 @pytest.fixture(scope="session")
@@ -183,3 +189,24 @@ async def test_without_valkey_each_replica_keeps_its_view_and_shares_it_when_val
         for store in stores:
             await store.close()
         valkey.process.stop()
+
+
+async def test_chosen_by_settings_with_a_redis_health_name_and_its_password_never_logged(caplog, monkeypatch):
+    password = "s3cret-FAKE-password"
+    url = f"redis://:{password}@127.0.0.1:{free_port()}/0"  # nothing listens there
+    monkeypatch.setenv("ROUTER_HEALTH_STORE", "redis")
+    monkeypatch.setenv("ROUTER_REDIS_URL", url)
+    settings = RouterSettings()
+    assert password not in repr(settings) and password not in str(settings.model_dump())
+    ports = create_ports(settings, build_config(registry_entries(), {}, {}), CollectorRegistry())
+    assert isinstance(ports.health, RedisHealthStore)
+    assert [(c.name, c.critical) for c in create_readiness(ports)] == [("redis", False)]
+    store = ports.health
+    with caplog.at_level(logging.DEBUG):
+        await store.start()  # unreachable: it starts anyway, on its own view
+        store.cool_down("prov", "acct", "m", 30)
+        assert store.cooling_for("prov", "acct", "m") > 0
+        assert not await is_healthy(store)
+        await store.close()
+    assert "Valkey is unreachable" in caplog.text
+    assert password not in caplog.text and password not in str(store._reachability.problem)
