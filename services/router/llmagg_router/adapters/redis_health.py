@@ -213,7 +213,7 @@ class RedisHealthStore:
             await pipe.execute()
 
     async def _write(self) -> None:
-        while True:
+        while not self._closing:
             batch = [await self._queue.get()]
             while len(batch) < _BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
