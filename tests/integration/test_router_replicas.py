@@ -18,7 +18,7 @@ from llmagg.router.v1 import router_pb2_grpc
 from llmagg.suite import service
 from llmagg_devstack.dependencies import Valkey, needed, start_valkey
 from llmagg_devstack.processes import ManagedProcess, free_port, grpc_serving
-from llmagg_devstack.stack import write_config
+from llmagg_devstack.stack import Ports, Stack, write_config
 
 from ..helpers import SIM_KEY, SIM_KEY_ENV, arrivals, wait_for
 
@@ -76,7 +76,7 @@ def redis_health(address: str) -> int:
         return health_pb2_grpc.HealthStub(channel).Check(request, timeout=2).status
 
 
-def test_the_router_needs_valkey_only_when_its_health_store_is_redis():
+def test_the_router_needs_valkey_only_when_its_health_store_is_redis_and_the_stack_tells_it_where(tmp_path):
     assert needed([ROUTER], {}) == []
     assert needed([ROUTER], {"ROUTER_HEALTH_STORE": "redis"}) == ["valkey"]
     assert needed([service("ratelimit")], {"RATELIMIT_STORE": "redis"}) == ["valkey"]
@@ -84,6 +84,10 @@ def test_the_router_needs_valkey_only_when_its_health_store_is_redis():
     assert needed([ROUTER, service("ratelimit")], {"ROUTER_HEALTH_STORE": "redis", "RATELIMIT_STORE": "redis"}) == [
         "valkey"
     ]
+    valkey = Valkey(tmp_path, 6390, process=None)  # not started: only its settings are read
+    stack = Stack(tmp_path, Ports.free(), namespace="ns", dependencies={"valkey": valkey})
+    environment = stack.environment(ROUTER)
+    assert (environment["ROUTER_REDIS_URL"], environment["ROUTER_REDIS_PREFIX"]) == (valkey.url, "ns")
 
 
 @dataclass
