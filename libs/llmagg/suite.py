@@ -63,7 +63,10 @@ class Service:
 
 
 SERVICES: tuple[Service, ...] = (
-    Service("router", port=50051, metrics_port=9101, calls=("credentials", "ratelimit", "discovery")),
+    # Valkey only with ROUTER_HEALTH_STORE=redis (cooldowns and circuits shared by its replicas).
+    Service(
+        "router", port=50051, metrics_port=9101, calls=("credentials", "ratelimit", "discovery"), needs=("valkey",)
+    ),
     Service("credentials", port=50052, metrics_port=9102, needs=("openbao",)),
     # Valkey only with RATELIMIT_STORE=redis, PostgreSQL only with RATELIMIT_USAGE_STORE=postgres (the dev
     # stack starts them then): memory and SQLite by default.

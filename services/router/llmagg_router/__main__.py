@@ -8,6 +8,7 @@ from llmagg.common.logging import log_fields
 from llmagg.common.server import serve_until_signalled, service_cli
 from llmagg_router.adapters.discovery_catalog import DiscoveryCatalog
 from llmagg_router.adapters.ratelimit_quota import RatelimitQuota
+from llmagg_router.adapters.redis_health import RedisHealthStore
 from llmagg_router.domain.config import ConfigError
 from llmagg_router.server import build_router, build_server, load_config, warn_of_unsupported_protocols
 from llmagg_router.settings import RouterSettings
@@ -18,10 +19,12 @@ log = logging.getLogger("router")
 async def main(settings: RouterSettings) -> None:
     config = load_config(settings)
     router = build_router(settings, config)
-    keys, quota, catalog = router.ports.keys, router.ports.quota, router.ports.catalog
+    keys, quota, catalog, health = router.ports.keys, router.ports.quota, router.ports.catalog, router.ports.health
     await keys.start()
     if isinstance(quota, RatelimitQuota):
         await quota.start()
+    if isinstance(health, RedisHealthStore):
+        await health.start()  # reads the cooldowns and open circuits the other replicas shared
     await catalog.start()
     if isinstance(catalog, DiscoveryCatalog) and not await catalog.first_catalogue(settings.catalog_wait_s):
         log.warning("no catalogue from discovery yet: routing on the configuration until it comes")
@@ -32,7 +35,7 @@ async def main(settings: RouterSettings) -> None:
         accounts,
         settings.key_source,
         len(config.fallback_chains),
-        extra=log_fields(routable=sorted(router.resolver.routable_providers)),
+        extra=log_fields(routable=sorted(router.resolver.routable_providers), health=settings.health_store),
     )
     warn_of_unsupported_protocols(config, router.adapters, keys)
     if not accounts:
@@ -41,6 +44,8 @@ async def main(settings: RouterSettings) -> None:
     async def close_adapters() -> None:
         if isinstance(quota, RatelimitQuota):
             await quota.close()  # sends the settlements still queued
+        if isinstance(health, RedisHealthStore):
+            await health.close()  # writes the health events still queued
         await catalog.close()
         await keys.close()
         for adapter in router.adapters.values():

