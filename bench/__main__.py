@@ -20,13 +20,13 @@ import shutil
 import statistics
 import sys
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable
 
 import aiohttp
 import orjson
 
 from bench import hedging, ledger
+from bench.common import create_client_key, percentile
 from llmagg_devstack.otlp import span_receiver
 from llmagg_devstack.simulator import SimulatorProcess
 from llmagg_devstack.stack import ROOT, Ports, Stack, write_config
@@ -36,23 +36,6 @@ STREAM_BODY = {**BODY, "stream": True}
 HEADERS = {"Content-Type": "application/json"}
 TIME_CAP_S = 60.0
 BENCH_PROVIDER_KEY = "sk-bench-FAKE-provider"
-
-
-def create_client_key(stack: Stack) -> str:
-    """A client key made through the gateway's admin API with the admin key the stack wrote at first start."""
-    request = urllib.request.Request(
-        f"{stack.base_url}/admin/keys",
-        data=b'{"name": "bench", "scope": "client"}',
-        headers={"Authorization": f"Bearer {stack.admin_key_file.read_text().strip()}"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())["secret"]
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def one_request(session: aiohttp.ClientSession, url: str, payload: bytes, headers: dict) -> float:

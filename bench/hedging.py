@@ -9,21 +9,16 @@ import json
 import shutil
 import statistics
 import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
 
+from bench.common import create_client_key, percentile
 from llmagg_devstack.simulator import SimulatorProcess
 from llmagg_devstack.stack import Ports, Stack, write_config
 
 SLOW_EVERY, SLOW_S = 25, 0.25
 BODY = json.dumps({"model": "tail-model", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16})
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def config(simulator: SimulatorProcess) -> dict:
@@ -50,24 +45,13 @@ async def sequential(url: str, headers: dict, requests: int) -> list[float]:
     return samples
 
 
-def admin_key(stack: Stack) -> str:
-    return stack.admin_key_file.read_text().strip()
-
-
 def measure(simulator: SimulatorProcess, run_dir: Path, requests: int) -> dict:
     shutil.rmtree(run_dir, ignore_errors=True)
     stack = Stack(run_dir, Ports.free())
     env = {"LLMAGG_CONFIG": str(write_config(run_dir / "config.yaml", config(simulator))), "BENCH_KEY": "sk-bench-FAKE"}
     results = {}
     with stack.running(env):
-        request = urllib.request.Request(
-            f"{stack.base_url}/admin/keys",
-            data=b'{"name": "hedging", "scope": "client"}',
-            headers={"Authorization": f"Bearer {admin_key(stack)}"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            key = json.loads(response.read())["secret"]
+        key = create_client_key(stack, "hedging")
         for hedge in ("false", "true"):
             for name in ("tail", "spare"):
                 simulator.reset(name)

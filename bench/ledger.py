@@ -15,6 +15,7 @@ from pathlib import Path
 
 import grpc
 
+from bench.common import percentile
 from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
 from llmagg.ratelimit.v1 import ratelimit_pb2_grpc
 from llmagg_devstack.dependencies import start_valkey
@@ -22,11 +23,6 @@ from llmagg_devstack.processes import ManagedProcess, free_port, grpc_serving
 from llmagg_devstack.stack import write_config
 
 TIME_CAP_S = 60.0
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def decisions(address: str, token: str, total: int, concurrency: int) -> dict:

@@ -22,19 +22,10 @@ def limits_of(catalog: pb.Catalog) -> tuple[dict[str, dict[str, float]], dict[tu
     return providers, models
 
 
-class DiscoveryLimits:
+class DiscoveryLimits(CatalogWatch):
     def __init__(self, address: str, book: LimitBook) -> None:
+        super().__init__(address, self._received, log)
         self._book = book
-        self._watch = CatalogWatch(address, self._received, log)
-
-    async def start(self) -> None:
-        await self._watch.start()
-
-    async def close(self) -> None:
-        await self._watch.close()
-
-    async def healthy(self) -> bool:
-        return await self._watch.healthy()
 
     def _received(self, catalog: pb.Catalog, changes: Sequence[pb.CatalogChange]) -> None:
         self._book.set_discovered(*limits_of(catalog))

@@ -60,33 +60,21 @@ def view_from(catalog: pb.Catalog, configured: Mapping[str, Provider]) -> Catalo
     return discovered_view(configured, models, providers)
 
 
-class DiscoveryCatalog:
+class DiscoveryCatalog(CatalogWatch):
     def __init__(
         self, address: str, configured: Mapping[str, Provider], retry_min_s: float = 0.5, retry_max_s: float = 30.0
     ) -> None:
+        super().__init__(address, self._received, log, retry_min_s, retry_max_s)
         self._configured = configured
         self._view = registry_view(configured)
         self.generation = 0
         self.revision = 0  # the discovery revision the view was built from (0: none yet)
-        self._watch = CatalogWatch(address, self._received, log, retry_min_s, retry_max_s)
 
     def view(self) -> CatalogView:
         return self._view
 
-    async def start(self) -> None:
-        await self._watch.start()
-
-    async def close(self) -> None:
-        await self._watch.close()
-
-    async def healthy(self) -> bool:
-        return await self._watch.healthy()
-
-    async def first_catalogue(self, timeout_s: float) -> bool:
-        return await self._watch.first_catalogue(timeout_s)
-
     def apply(self, catalog: pb.Catalog) -> None:
-        self._watch.received(catalog)
+        self.received(catalog)
 
     def _received(self, catalog: pb.Catalog, changes: Sequence[pb.CatalogChange]) -> None:
         self._view = view_from(catalog, self._configured)
