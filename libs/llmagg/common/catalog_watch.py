@@ -80,9 +80,9 @@ class CatalogWatch:
                         self._log.info(
                             "following the discovery catalogue", extra=log_fields(revision=message.catalog.revision)
                         )
-                    self.problem = None
-                    delay = self._retry_min_s
                     self.received(message.catalog, message.changes)
+                    self.problem = None  # only once a catalogue has been applied: one that cannot be backs off
+                    delay = self._retry_min_s
                 problem = "the catalogue watch ended"
             except grpc.aio.AioRpcError as error:
                 problem = f"discovery at {self._address}: {error.code().name}"

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmagg_ratelimit.domain.ledger import LeaseReturn, Settlement
-from llmagg_ratelimit.domain.limits import QuotaKey
+from llmagg_ratelimit.domain.limits import QuotaKey, count_limits
 from llmagg_ratelimit.domain.ports import UsageQuery
 
 from .helpers import NOON, Clock, key, make_ledger
@@ -254,14 +254,15 @@ async def test_admin_keys_have_no_client_limits_unless_given_their_own(clock):
     assert [(await ledger.check_client("app")).allowed for _ in range(2)] == [True, False]
 
 
-async def test_limits_the_catalogue_found_replace_the_registrys_and_account_overrides_still_win(ledger):
+async def test_the_catalogue_tightens_the_registrys_limits_never_loosens_them_and_overrides_win(ledger):
     k = key("permodel", "c1", "m2")  # 5 a minute in the registry
     ledger.book.set_discovered({}, {("permodel", "m2"): {"rpm": 2, "credits": 5}, ("permodel", "m1"): {}})
     assert await grants(ledger, k, 4) == 2
     assert (await ledger.reserve(k, 0)).reason == "rpm 2 on permodel/c1/m2"
     assert await grants(ledger, key("permodel", "c1", "m1"), 31) == 30  # limits it does not name: the registry's
-    ledger.book.set_discovered({"pool": {"rpm": 30, "rpd": 4}}, {})
-    assert await grants(ledger, key(account="acct-9"), 6) == 4
+    ledger.book.set_discovered({"pool": {"rpm": 30, "rpd": 4}}, {("permodel", "m2"): {"rpm": 100}})
+    assert await grants(ledger, key(account="acct-9"), 6) == 4  # rpd 4 tightens; rpm 30 does not lift 20
+    assert await grants(ledger, key("permodel", "c2", "m2"), 7) == 5  # 100 does not lift the registry's 5
     ledger.book.set_overrides({("pool", "acct-8"): {"rpd": 2}})
     assert await grants(ledger, key(account="acct-8"), 6) == 2
 
@@ -276,3 +277,8 @@ async def test_a_batch_sent_again_after_a_timeout_is_applied_once(ledger):
     assert counter(ledger, "rpm") == 0  # the request never reached the provider; the rest came back once
     rows = await ledger.usage.query(UsageQuery(0, 2e9))
     assert [row.requests for row in rows] == [1]
+
+
+def test_only_whole_finite_request_and_token_limits_are_enforced():
+    limits = {"rpm": 0.5, "rpd": float("inf"), "tpm": 10.2, "tpd": -3, "credits": 5, "rph": float("nan")}
+    assert count_limits(limits) == {"rpm": 1, "tpm": 11}

@@ -42,6 +42,7 @@ async def main(settings: RouterSettings) -> None:
         log.warning("no provider account is configured: chat requests will fail until one is added (see README)")
 
     async def close_adapters() -> None:
+        await router.abandoned_settled()
         if isinstance(quota, RatelimitQuota):
             await quota.close()  # sends the settlements still queued
         if isinstance(health, RedisHealthStore):

@@ -1,10 +1,13 @@
 """Hedging: the next candidate starts beside one slow to bring content; the first with content wins and
 the other is abandoned. Opt-in per request, and by setting for `model_quality: fastest`."""
 
+import asyncio
+import contextlib
+
 import pytest
 
 from llmagg.common.errors import ServiceError
-from llmagg_router.domain.hedging import FirstContentTimes, HedgeMode, hedging
+from llmagg_router.domain.hedging import FirstContentTimes, HedgeLost, HedgeMode, Race, hedged, hedging
 from llmagg_router.domain.router import CallerHints
 from llmagg_router.domain.upstream import Failure, UpstreamError
 
@@ -23,6 +26,7 @@ async def test_a_slow_first_attempt_is_hedged_and_the_first_with_content_wins(ma
     assert result.body["choices"][0]["message"]["content"] == "quick"
     first, second = upstream.attempted()
     assert (result.route.account, result.route.attempts) == (second[1], 2)
+    await router.abandoned_settled()  # the loser finishes beside the answer, not before it
     assert [(account, outcome) for _, account, _, outcome in quota.settled] == [
         (second[1], "ok"),
         (first[1], "abandoned"),
@@ -73,6 +77,77 @@ async def test_when_every_hedged_attempt_fails_the_client_gets_the_usual_error(m
         await router.complete(CHAT, caller=HEDGE)
     assert caught.value.code == "all_candidates_failed"
     assert len(upstream.attempted()) == 2
+
+
+async def test_a_client_error_beside_a_healthy_attempt_does_not_cost_its_answer(make_router, upstream):
+    router = make_router(hedge_delay_s=0.01)
+    upstream.on("fast", [0.3, *content_chunks("healthy")], UpstreamError(Failure.CLIENT, "HTTP 400", status=400))
+    result = await router.complete(CHAT, caller=HEDGE)
+    assert result.body["choices"][0]["message"]["content"] == "healthy"
+    assert len(upstream.attempted()) == 2
+
+
+class Attempts:
+    """Attempts for `hedged` that wait for `go`, then claim the request; `launched` is set at the second."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = iter(names)
+        self.go = asyncio.Event()
+        self.launched = asyncio.Event()
+        self.kept: list[asyncio.Task] = []
+        self.count = 0
+        self.lost: list[str] = []
+
+    async def work(self, race: Race, name: str) -> str:
+        await self.go.wait()
+        try:
+            race.claim(name)
+        except HedgeLost:
+            self.lost.append(name)
+            raise
+        return name
+
+    async def launch(self, race: Race):
+        name = next(self.names, None)
+        if name is None:
+            return None
+        self.count += 1
+        if self.count == 2:
+            self.launched.set()
+        return name, self.work(race, name)
+
+    def keep(self, task: asyncio.Task) -> None:
+        self.kept.append(task)
+
+
+async def test_two_attempts_with_content_at_the_same_moment_make_one_answer():
+    attempts = Attempts(["first", "second"])
+
+    async def both_launched_then_go():
+        await attempts.launched.wait()
+        attempts.go.set()  # both wake in the same pass of the loop
+
+    opener = asyncio.ensure_future(both_launched_then_go())
+    answer = await hedged(attempts.launch, lambda _: 0.0, lambda: RuntimeError("exhausted"), attempts.keep)
+    await opener
+    await asyncio.gather(*attempts.kept, return_exceptions=True)
+    assert answer in ("first", "second")  # whichever claimed first
+    assert attempts.lost == [{"first": "second", "second": "first"}[answer]]  # the other stopped at its claim
+
+
+async def test_a_cancelled_hedged_request_leaves_no_task_behind():
+    attempts = Attempts(["first", "second"])  # `go` never comes: neither brings content
+    before = asyncio.all_tasks()
+    request = asyncio.ensure_future(
+        hedged(attempts.launch, lambda _: 0.0, lambda: RuntimeError("exhausted"), attempts.keep)
+    )
+    await attempts.launched.wait()
+    request.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await request
+    await asyncio.gather(*attempts.kept, return_exceptions=True)
+    assert len(attempts.kept) == 2
+    assert [t for t in asyncio.all_tasks() - before if t is not asyncio.current_task() and not t.done()] == []
 
 
 def test_the_delay_is_the_95th_percentile_once_enough_times_are_known():

@@ -27,7 +27,7 @@ _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
 # Ports handed out by free_port stay reserved (a lock file held open) until this process exits.
 _HELD_PORTS: dict[int, int] = {}
-_PORT_LOCKS = Path(tempfile.gettempdir()) / "llmagg-ports"
+_PORT_LOCKS = Path(tempfile.gettempdir()) / f"llmagg-ports-{os.getuid()}"
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -57,10 +57,13 @@ def free_port() -> int:
         port = rng.randrange(first, low)
         if port in _HELD_PORTS:
             continue
-        descriptor = os.open(_PORT_LOCKS / f"{port}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            descriptor = os.open(_PORT_LOCKS / f"{port}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            continue
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except OSError:
             os.close(descriptor)
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

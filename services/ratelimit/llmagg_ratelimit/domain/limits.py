@@ -15,6 +15,7 @@ count, which comes with the limit, says what was used before). The tightest limi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -57,8 +58,21 @@ class ProviderQuota:
 
 
 def count_limits(limits: Mapping[str, float]) -> dict[str, int]:
-    """The limits this service enforces (requests and tokens per window); credits and neurons are not."""
-    return {name: int(value) for name, value in limits.items() if name in LIMIT_WINDOWS and value > 0}
+    """The limits this service enforces (requests and tokens per window, whole and finite: a fraction rounds
+    up, never to none); credits and neurons are not."""
+    return {
+        name: math.ceil(value)
+        for name, value in limits.items()
+        if name in LIMIT_WINDOWS and isinstance(value, int | float) and 0 < value < math.inf
+    }
+
+
+def _tightest(configured: Mapping[str, int], discovered: Mapping[str, int]) -> dict[str, int]:
+    """Each limit either names, the lower where both do."""
+    return {
+        name: min(configured.get(name, math.inf), discovered.get(name, math.inf))
+        for name in {**configured, **discovered}
+    }
 
 
 def _part(text: str) -> str:
@@ -116,9 +130,9 @@ class LimitBook:
         account_limits: Mapping[str, Mapping[str, float]],
         model_limits: Mapping[tuple[str, str], Mapping[str, float]],
     ) -> None:
-        """The catalogue's account-wide limits per provider and limits per (provider, model): each limit it
-        names replaces the registry's of that name; one it does not name stays (a catalogue never lifts a
-        limit by not knowing it)."""
+        """The catalogue's account-wide limits per provider and limits per (provider, model). A catalogue
+        only tightens: of a limit both name the lower holds (its sources include a crowd-sourced list; a
+        limit raised for an account is an override in credentials), and one it does not name stays."""
         discovered = (
             {provider: count_limits(limits) for provider, limits in account_limits.items()},
             {key: count_limits(limits) for key, limits in model_limits.items()},
@@ -155,11 +169,10 @@ class LimitBook:
         wanted: dict[tuple[str, str], int | None] = {}
         if quota is not None:
             discovered_account, discovered_models = self._discovered
-            account_limits = {**quota.limits, **discovered_account.get(key.provider, {})}
-            model_limits = {
-                **quota.model_limits.get(key.model, {}),
-                **discovered_models.get((key.provider, key.model), {}),
-            }
+            account_limits = _tightest(quota.limits, discovered_account.get(key.provider, {}))
+            model_limits = _tightest(
+                quota.model_limits.get(key.model, {}), discovered_models.get((key.provider, key.model), {})
+            )
             for name, amount in {**account_limits, **self.overrides(key.provider, key.account)}.items():
                 wanted[(account, name)] = amount
             for name, amount in model_limits.items():

@@ -6,7 +6,6 @@ and in when it ends (a stream's attempt ends with the stream).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -17,6 +16,7 @@ from opentelemetry import trace
 
 from llmagg.common.logging import log_fields
 from llmagg.common.secrets import Secret
+from llmagg_router.domain.hedging import Race
 from llmagg_router.domain.ports import CircuitState, KeyOutcome, Observed, Reservation, RouterPorts, Usage
 from llmagg_router.domain.upstream import Candidate, Failure, UpstreamError
 
@@ -93,7 +93,7 @@ class Attempt:
         self._ended = False
         # The rate-limit headers of the provider's answer, once it has answered (for the ledger).
         self.quota_headers: Mapping[str, str] = {}
-        self.content = asyncio.Event()  # set when the provider's first content arrives (hedging races on it)
+        self.race: Race | None = None  # the hedged request's race this attempt runs in
 
     async def begin(self) -> Secret | None:
         """Reserve quota (QuotaDenied when there is none), lease the key, open the span."""
@@ -123,6 +123,12 @@ class Attempt:
         )
         self._started = self._plan.clock()
         return secret
+
+    def content_arrived(self) -> None:
+        """The provider's first content is here: in a hedged request, this attempt claims the request (or
+        raises HedgeLost when another attempt already has)."""
+        if self.race is not None:
+            self.race.claim(self)
 
     def elapsed_ms(self) -> float:
         return (self._plan.clock() - self._started) * 1000

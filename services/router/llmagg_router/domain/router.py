@@ -19,7 +19,7 @@ from llmagg.common.secrets import Secret
 from llmagg_router.domain.affinity import Affinity, session_of
 from llmagg_router.domain.assembly import assemble
 from llmagg_router.domain.attempt import Answer, Attempt, AttemptPlan, QuotaDenied, describe
-from llmagg_router.domain.hedging import FirstContentTimes, HedgeMode, hedging
+from llmagg_router.domain.hedging import MIN_HEDGE_DELAY_S, FirstContentTimes, HedgeMode, Race, hedged, hedging
 from llmagg_router.domain.json_limits import MAX_JSON_DEPTH, too_deep
 from llmagg_router.domain.own_key import OwnKey
 from llmagg_router.domain.ports import (
@@ -568,6 +568,7 @@ class Router:
         self._running: set[asyncio.Task[Any]] = set()
         self._interrupted = False
         self.first_content_times = FirstContentTimes()  # for hedge delays
+        self._background: set[asyncio.Task[Any]] = set()  # attempts a hedged request abandoned, finishing
 
     def interrupt(self) -> None:
         """At shutdown, when the grace period is nearly over: end every request still running with an
@@ -624,7 +625,8 @@ class Router:
             return routed
 
         with self.interruptible():
-            return await self._walk(request, operation, call, record, own_key, caller)
+            # Only a streamed attempt says when its first content comes: the others are never hedged.
+            return await self._walk(request, operation, call, record, own_key, caller, hedgeable=streamed)
 
     async def open_stream(
         self, body: Any, own_key: Secret | None = None, caller: CallerHints = NO_HINTS
@@ -641,7 +643,7 @@ class Router:
             return RoutedStream(self, attempt, _route(attempt), head, rest, owned, first_content_ms, record)
 
         with self.interruptible():
-            return await self._walk(request, Operation.CHAT, call, record, own_key, caller)
+            return await self._walk(request, Operation.CHAT, call, record, own_key, caller, hedgeable=True)
 
     async def _first_content(
         self,
@@ -663,10 +665,9 @@ class Router:
                 async for chunk in rest:
                     head.append(chunk)
                     if _has_content(chunk):
-                        attempt.content.set()
-                        self.first_content_times.observe(
-                            candidate.provider.id, candidate.model_id, attempt.elapsed_ms()
-                        )
+                        times = self.first_content_times
+                        times.observe(candidate.provider.id, candidate.model_id, attempt.elapsed_ms())
+                        attempt.content_arrived()  # a hedged attempt that comes second stops here (HedgeLost)
                         break
         except TimeoutError:
             raise UpstreamError(Failure.TIMEOUT, f"no content within {self.limits.first_byte_timeout_s:g}s") from None
@@ -695,9 +696,11 @@ class Router:
         record: _RequestRecord,
         own_key: Secret | None = None,
         caller: CallerHints = NO_HINTS,
+        hedgeable: bool = False,
     ) -> T:
-        """Try the candidates in order under one deadline until `call` succeeds for one of them; when
-        every one is rate limited and the caller asked to wait, wait for the soonest and walk again."""
+        """Try the candidates in order under one deadline until `call` succeeds for one of them (hedged when
+        the request asks and `hedgeable`); when every one is rate limited and the caller asked to wait, wait
+        for the soonest and walk again."""
         attempts = 0
         try:
             ports, keys = self.ports, None
@@ -715,7 +718,7 @@ class Router:
                 walk = await self._plan_walk(request, operation, ports, keys, session, prompt_tokens)
                 walk.earlier_attempts = attempts
                 try:
-                    hedge = hedging(self.limits.hedge, request.quality, caller.hedge)
+                    hedge = hedgeable and hedging(self.limits.hedge, request.quality, caller.hedge)
                     return await self._first_success(walk, plan, call, request.model, ports, session, hedge)
                 except ServiceError as error:
                     if error.code != "rate_limit_exceeded" or error.retry_after_s is None:
@@ -801,9 +804,18 @@ class Router:
                     return await run(*begun)
             raise walk.exhausted()
 
+        async def launch(race: Race) -> tuple[Attempt, Awaitable[T]] | None:
+            begun = await begin_next()
+            if begun is None:
+                return None
+            begun[0].race = race
+            return begun[0], run(*begun)
+
         try:
             async with asyncio.timeout(self.limits.request_timeout_s):
-                return await (self._hedged(begin_next, run, walk) if hedge else one_by_one())
+                if hedge:
+                    return await hedged(launch, self._hedge_delay_s, walk.exhausted, self._keep)
+                return await one_by_one()
         except TimeoutError:
             raise ServiceError(
                 ErrorKind.DEADLINE_EXCEEDED,
@@ -811,57 +823,25 @@ class Router:
                 code="request_timeout",
             ) from None
 
-    async def _hedged(
-        self,
-        begin_next: Callable[[], Awaitable[tuple[Attempt, Secret | None] | None]],
-        run: Callable[[Attempt, Secret | None], Awaitable[T]],
-        walk: _Walk,
-    ) -> T:
-        """The candidates in order, the next one started beside the attempt under way when that one has
-        brought no content within its hedge delay; the first with content wins, the others are abandoned."""
-        running: dict[asyncio.Task[T], Attempt] = {}
-
-        async def start_next() -> bool:
-            begun = await begin_next()
-            if begun is None:
-                return False
-            running[asyncio.ensure_future(run(*begun))] = begun[0]
-            return True
-
-        more = await start_next()
-        try:
-            while running:
-                leader = next(iter(running.values()))
-                with_content = [task for task, attempt in running.items() if attempt.content.is_set()]
-                if with_content:  # the winner is known: the others stop here
-                    for task in running:
-                        if task is not with_content[0]:
-                            task.cancel()
-                waiting = [] if with_content else [asyncio.ensure_future(a.content.wait()) for a in running.values()]
-                delay = self._hedge_delay_s(leader) if more and not with_content and len(running) < 2 else None
-                done, _ = await asyncio.wait([*running, *waiting], timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-                for waiter in waiting:
-                    waiter.cancel()
-                for task in [task for task in done if task in running]:
-                    del running[task]
-                    if task.cancelled():
-                        continue
-                    if task.exception() is None:
-                        return task.result()
-                    if not isinstance(task.exception(), UpstreamError):
-                        raise task.exception()
-                if not running or (not done and delay is not None):
-                    more = more and await start_next()  # the one under way failed, or is slow to start
-            raise walk.exhausted()
-        finally:
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
-
     def _hedge_delay_s(self, attempt: Attempt) -> float:
         candidate = attempt.candidate
         p95 = self.first_content_times.p95_ms(candidate.provider.id, candidate.model_id)
-        return self.limits.hedge_delay_s if p95 is None else p95 / 1000
+        return self.limits.hedge_delay_s if p95 is None else max(p95 / 1000, MIN_HEDGE_DELAY_S)
+
+    def _keep(self, task: asyncio.Task[Any]) -> None:
+        """Let an abandoned attempt finish (settle, close its connection) without the request waiting for it."""
+        self._background.add(task)
+        task.add_done_callback(self._forget)
+
+    async def abandoned_settled(self) -> None:
+        """Wait until every attempt hedged requests abandoned has finished (settled, its connection closed)."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    def _forget(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: it was abandoned on purpose
 
 
 def _route(attempt: Attempt) -> Route:
