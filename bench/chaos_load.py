@@ -22,6 +22,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.common import create_client_key
 from llmagg.suite import service
 from llmagg_devstack.simulator import SimulatorProcess
 from llmagg_devstack.stack import ROOT, Ports, Stack, write_config
@@ -84,11 +85,13 @@ def classify(status: int, payload: bytes, stream: bool) -> str:
         return f"{status} NOT OPENAI-SHAPED"
 
 
-async def load(url: str, seconds: float, clients: int, events: list[tuple[float, object]]) -> list[dict]:
+async def load(url: str, key: str, seconds: float, clients: int, events: list[tuple[float, object]]) -> list[dict]:
     results: list[dict] = []
     deadline = time.monotonic() + seconds
     timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S)
-    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=clients)) as session:
+    connector = aiohttp.TCPConnector(limit=clients)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector, headers=headers) as session:
 
         async def client(number: int) -> None:
             stream = number % 2 == 0
@@ -147,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start_services(router_env)
         stack.start_gateway()
+        key = create_client_key(stack, "chaos-load")
         events = [(args.seconds / 3, restart_router), (2 * args.seconds / 3, lambda: spare.process.kill())]
-        results = asyncio.run(load(f"{stack.base_url}/chat/completions", args.seconds, args.clients, events))
+        results = asyncio.run(load(f"{stack.base_url}/chat/completions", key, args.seconds, args.clients, events))
     finally:
         stack.stop()
         faulty.stop()
@@ -157,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     Path(run_dir / "results.txt").write_text(text + "\n")
     bad = [r for r in results if "TRUNCATED" in r["kind"] or "EMPTY" in r["kind"] or "NOT OPENAI" in r["kind"]]
-    return 1 if bad else 0
+    served = [r for r in results if r["kind"] == "200 complete"]
+    return 1 if bad or not served else 0  # a load nobody got an answer from proves nothing
 
 
 if __name__ == "__main__":
