@@ -27,8 +27,9 @@ def launch(tmp_path: Path, ports: dict[str, int]) -> ManagedProcess:
         "GATEWAY_PORT": str(ports["gateway"]),
         "GATEWAY_ADMIN_PORT": str(ports["admin"]),
         **{f"{s.env_prefix}PORT": str(ports[s.name]) for s in SERVICES},
+        **{f"{s.env_prefix}METRICS_PORT": str(ports[f"{s.name} metrics"]) for s in SERVICES},
         **{f"{name.upper()}_PORT": str(ports[name]) for name in STARTERS},
-    }
+    }  # every port its own: another `make test` beside this one uses the defaults of none
     return ManagedProcess("launcher", [sys.executable, "-m", "llmagg_devstack", "run"], env=env)
 
 
@@ -59,6 +60,7 @@ def ports() -> dict[str, int]:
         "gateway": free_port(),
         "admin": free_port(),
         **{s.name: free_port() for s in SERVICES},
+        **{f"{s.name} metrics": free_port() for s in SERVICES},
         **{name: free_port() for name in STARTERS},
     }
 
