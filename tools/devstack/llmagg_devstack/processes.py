@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import os
 import random
@@ -19,10 +18,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-_PR_SET_PDEATHSIG = 1
 _POLL_S = 0.02
-# Loaded in the parent: the child, between fork and exec, only makes the call.
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
 
 # Ports handed out by free_port stay reserved (a lock file held open) until this process exits.
@@ -87,23 +83,12 @@ class ProcessError(RuntimeError):
     pass
 
 
-def _die_with_launcher(launcher: int) -> Callable[[], None]:
-    def arrange() -> None:
-        """In the child, before exec: SIGTERM when the launching thread ends, however it ends (Linux)."""
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != launcher:  # the launcher died before prctl took effect
-            os._exit(1)
-
-    return arrange
-
-
 class ManagedProcess:
     """A child process whose output (stdout and stderr) goes to a log file, stopped with SIGTERM then SIGKILL.
 
     It runs in a session of its own, so Ctrl-C reaches the launcher only and the launcher stops its
     children in order. With `die_with_launcher` it also gets SIGTERM when the launcher dies without
-    doing so (killed, say); that runs code between fork and exec, so only a single-threaded launcher
-    started from its main thread (`make run`) may ask for it.
+    doing so (killed, say): it starts through `with_launcher.py` (Linux).
     """
 
     def __init__(
@@ -129,6 +114,10 @@ class ManagedProcess:
         self.log_path = log_path
         self._final_output: str | None = None
         self._log = open(log_path, "wb")  # closed in stop()
+        if die_with_launcher and sys.platform == "linux":
+            as_user = ["--user", user] if user else []
+            argv = [sys.executable, "-m", "llmagg_devstack.with_launcher", str(os.getpid()), *as_user, *argv]
+            user = None  # the wrapper changes user itself, before it asks for the signal
         self.process = subprocess.Popen(
             list(argv),
             stdout=self._log,
@@ -137,7 +126,6 @@ class ManagedProcess:
             env={**os.environ, **(env or {})},
             cwd=cwd,
             start_new_session=True,
-            preexec_fn=_die_with_launcher(os.getpid()) if die_with_launcher and _LIBC is not None else None,
             user=user,
         )
 
