@@ -91,26 +91,6 @@ def to_lease_return(message: pb.LeaseReturn) -> LeaseReturn:
     )
 
 
-def from_settlement(item: Settlement) -> pb.Settlement:
-    return pb.Settlement(
-        reservation_id=item.reservation_id,
-        key=from_key(item.key),
-        client_id=item.client_id,
-        estimated_tokens=item.estimated_tokens,
-        usage_known=item.usage_known,
-        prompt_tokens=item.prompt_tokens,
-        completion_tokens=item.completion_tokens,
-        outcome=item.outcome,
-        latency_ms=item.latency_ms,
-        upstream_status=item.upstream_status,
-        upstream_headers=item.upstream_headers,
-        retry_after_s=item.retry_after_s,
-        quota_id=item.quota_id,
-        ended_at=item.ended_at,
-        leased=item.leased,
-    )
-
-
 def headroom_response(keys: list[QuotaKey], room: dict[QuotaKey, Headroom]) -> pb.HeadroomResponse:
     return pb.HeadroomResponse(
         headroom=[

@@ -18,14 +18,13 @@ from google.api import httpbody_pb2
 
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.common.grpc_client import service_channel
-from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA
+from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA, SERVICE_TOKEN_METADATA
 from llmagg.common.logging import request_id
 from llmagg.common.rpc_errors import service_error
 from llmagg.common.secrets import Secret
 from llmagg.router.v1 import router_pb2, router_pb2_grpc
 from llmagg_agent.domain.model import ModelReply, ModelRequest, RelayedChat
 
-SERVICE_TOKEN_METADATA = "x-llmagg-service-token"
 _ROUTE_HEADERS = ("x-llmagg-provider", "x-llmagg-model", "x-llmagg-account", "x-llmagg-attempts")
 _JSON = "application/json"
 

@@ -11,13 +11,13 @@ from collections.abc import Callable, Mapping
 import grpc
 
 from llmagg.common.grpc_client import service_channel
+from llmagg.common.peers import service_metadata
 from llmagg.common.secrets import Secret
 from llmagg.credentials.v1 import credentials_pb2 as pb
 from llmagg.credentials.v1 import credentials_pb2_grpc
 from llmagg.registry import Provider, RegistryError, fill_placeholders
 from llmagg_discovery.domain.ports import ProviderAccount, SourceError
 
-SERVICE_TOKEN_METADATA = "x-llmagg-service-token"
 _CALL_TIMEOUT_S = 5.0
 
 
@@ -31,7 +31,7 @@ class CredentialsAccounts:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._address = address
-        self._metadata = ((SERVICE_TOKEN_METADATA, token.reveal()),) if token else ()
+        self._metadata = service_metadata(token)
         self._providers = providers
         self._refresh_s = refresh_s
         self._clock = clock
