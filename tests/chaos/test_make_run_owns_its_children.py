@@ -4,65 +4,21 @@ reported before anything starts."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
-import sys
-from pathlib import Path
 
 import pytest
 
 from llmagg.suite import SERVICES
-from llmagg_devstack.dependencies import STARTERS, needed
-from llmagg_devstack.processes import ManagedProcess, free_port
+from llmagg_devstack.dependencies import needed
 
 from ..helpers import wait_for
-
-UP = re.compile(r"llm-aggregator is up")
-
-
-def launch(tmp_path: Path, ports: dict[str, int]) -> ManagedProcess:
-    env = {
-        "LLMAGG_RUN_DIR": str(tmp_path / "run"),
-        "GATEWAY_PORT": str(ports["gateway"]),
-        "GATEWAY_ADMIN_PORT": str(ports["admin"]),
-        **{f"{s.env_prefix}PORT": str(ports[s.name]) for s in SERVICES},
-        **{f"{s.env_prefix}METRICS_PORT": str(ports[f"{s.name} metrics"]) for s in SERVICES},
-        **{f"{name.upper()}_PORT": str(ports[name]) for name in STARTERS},
-    }  # every port its own: another `make test` beside this one uses the defaults of none
-    return ManagedProcess("launcher", [sys.executable, "-m", "llmagg_devstack", "run"], env=env)
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+from .make_run import UP, alive, children_of, free_ports, launch
 
 
 @pytest.fixture
 def ports() -> dict[str, int]:
-    return {
-        "gateway": free_port(),
-        "admin": free_port(),
-        **{s.name: free_port() for s in SERVICES},
-        **{f"{s.name} metrics": free_port() for s in SERVICES},
-        **{name: free_port() for name in STARTERS},
-    }
+    return free_ports()
 
 
 @pytest.mark.parametrize("ending", [signal.SIGHUP, signal.SIGKILL], ids=["terminal-closed", "killed"])

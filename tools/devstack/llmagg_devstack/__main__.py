@@ -15,6 +15,7 @@ from llmagg_devstack.follow import LogFollower
 from llmagg_devstack.processes import ProcessError
 from llmagg_devstack.simulator import SimulatorProcess
 from llmagg_devstack.stack import ROOT, Ports, Stack, write_config
+from llmagg_devstack.supervisor import Supervisor
 from llmagg_gateway.config import GatewayConfigError
 
 DEMO_KEY_ENV = "LLMAGG_DEMO_KEY"
@@ -148,14 +149,13 @@ def main(argv: list[str] | None = None) -> int:
         stack.start_gateway()
         print(banner(stack, model, note), flush=True)
         follower = LogFollower(stack.run_dir / f"{s.name}.log" for s in SERVICES)
-        while True:
+        supervisor = Supervisor(lambda line: print(line, file=sys.stderr, flush=True))
+        supervisor.watch_all(stack.supervised())
+        while True:  # until Ctrl-C (Stopped): a child that exits is restarted (llmagg_devstack.supervisor)
             time.sleep(0.5)
             for line in follower.new_lines():
                 print(line, flush=True)
-            for process in stack.processes:
-                if process.returncode is not None:
-                    print(f"{process.name} exited; see {process.log_path}", file=sys.stderr)
-                    return 1
+            supervisor.tick()
     except Stopped:
         return 0
     except (ProcessError, GatewayConfigError) as exc:

@@ -42,6 +42,10 @@ class RunningDependency(Protocol):
         """Settings that let `service` use this dependency, its data kept apart under `namespace`."""
         ...
 
+    def ready(self) -> bool:
+        """Whether it serves again after a restart (polled by make run's supervisor; may raise)."""
+        ...
+
 
 def write_private(path: Path, text: str) -> None:
     """Write `path` readable by its owner only (its folder too), replacing what was there."""
@@ -118,6 +122,16 @@ class OpenBao:
     def root_client(self):
         return self.client(json.loads(self.init_file.read_text())["root_token"])
 
+    def ready(self) -> bool:
+        """Unsealed and taking writes; a restarted server comes up sealed, and is unsealed here."""
+        client = self.client(timeout_s=2)
+        if client.sys.is_sealed():
+            client.sys.submit_unseal_key(json.loads(self.init_file.read_text())["unseal_key"])
+        self.client(
+            json.loads(self.init_file.read_text())["root_token"], timeout_s=2
+        ).sys.list_mounted_secrets_engines()
+        return True
+
     def token_file(self, namespace: str, role: str) -> Path:
         return self.state_dir / "tokens" / f"{namespace}.{role}.token"
 
@@ -174,6 +188,13 @@ class Valkey:
 
     def env_for(self, service: Service, namespace: str) -> dict[str, str]:
         return {f"{service.env_prefix}REDIS_URL": self.url, f"{service.env_prefix}REDIS_PREFIX": namespace}
+
+    def ready(self) -> bool:
+        client = self.client()
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
 
 
 def start_valkey(run_dir: Path, port: int, die_with_launcher: bool = False) -> Valkey:
@@ -262,6 +283,9 @@ class Postgres:
         database = namespace.replace("-", "_")
         return {f"{service.env_prefix}POSTGRES_DSN": self.create_database(database)}
 
+    def ready(self) -> bool:
+        return _postgres_ready(self.port)
+
 
 def start_postgres(run_dir: Path, port: int, die_with_launcher: bool = False) -> Postgres:
     import subprocess
@@ -289,17 +313,19 @@ def start_postgres(run_dir: Path, port: int, die_with_launcher: bool = False) ->
         die_with_launcher=die_with_launcher,
         user=user,
     )  # fmt: skip
-    ready = [_postgres_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
     try:
-        _wait(
-            process,
-            lambda: subprocess.run(ready, capture_output=True, timeout=5).returncode == 0,
-            "accepting connections",
-        )
+        _wait(process, lambda: _postgres_ready(port), "accepting connections")
     except BaseException:
         process.stop()
         raise
     return Postgres(state_dir, port, process)
+
+
+def _postgres_ready(port: int) -> bool:
+    import subprocess
+
+    ready = [_postgres_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
+    return subprocess.run(ready, capture_output=True, timeout=5).returncode == 0
 
 
 def _wait(process: ManagedProcess, condition: Callable[[], bool], what: str) -> None:

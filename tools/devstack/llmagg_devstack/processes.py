@@ -118,16 +118,27 @@ class ManagedProcess:
             as_user = ["--user", user] if user else []
             argv = [sys.executable, "-m", "llmagg_devstack.with_launcher", str(os.getpid()), *as_user, *argv]
             user = None  # the wrapper changes user itself, before it asks for the signal
-        self.process = subprocess.Popen(
-            list(argv),
+        self._argv, self._env, self._cwd, self._user = list(argv), {**os.environ, **(env or {})}, cwd, user
+        self.process = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen:
+        return subprocess.Popen(
+            self._argv,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
-            cwd=cwd,
+            env=self._env,
+            cwd=self._cwd,
             start_new_session=True,
-            user=user,
+            user=self._user,
         )
+
+    def restart(self) -> None:
+        """Start it again as it was started first (it is stopped first if still running); its log goes on."""
+        self.stop_now()
+        if self._log.closed:
+            self._log = open(self.log_path, "ab")
+        self.process = self._spawn()
 
     @property
     def returncode(self) -> int | None:
@@ -179,7 +190,8 @@ class ManagedProcess:
         self.wait_until(written, timeout_s, what)
         return found[0]
 
-    def stop(self, timeout_s: float = 10.0) -> int | None:
+    def stop_now(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL after `timeout_s`; its log stays open (see stop)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -187,6 +199,9 @@ class ManagedProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def stop(self, timeout_s: float = 10.0) -> int | None:
+        self.stop_now(timeout_s)
         if not self._log.closed:
             self._log.close()
             if self._temporary_log:

@@ -10,7 +10,7 @@ import shutil
 import sys
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,6 +160,8 @@ class Stack:
     dependencies: dict[str, RunningDependency] = field(default_factory=dict)
     # One service token per pair of services that call each other, made per run.
     _tokens: dict[frozenset[str], str] = field(default_factory=dict)
+    # How to tell that each started process (by name) serves again after a restart (make run's supervisor).
+    readiness: dict[str, Callable[[], bool]] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -199,6 +201,7 @@ class Stack:
             dependency = dependencies.start(name, self.run_dir, port, self.die_with_launcher)
             self.processes.append(dependency.process)
             self.dependencies[name] = dependency
+            self.readiness[name] = dependency.ready
 
     def start_service(self, service: Service, env: Mapping[str, str] | None = None) -> ManagedProcess:
         _ensure_free(self.ports.services[service.name], service.name)
@@ -223,7 +226,8 @@ class Stack:
             die_with_launcher=self.die_with_launcher,
         )
         self.processes.append(process)
-        process.wait_until(lambda: grpc_serving(self.address(service.name)), START_TIMEOUT_S, "gRPC health SERVING")
+        self.readiness[service.name] = lambda: grpc_serving(self.address(service.name))
+        process.wait_until(self.readiness[service.name], START_TIMEOUT_S, "gRPC health SERVING")
         return process
 
     def start_services(self, env: Mapping[str, str] | None = None) -> list[ManagedProcess]:
@@ -270,7 +274,8 @@ class Stack:
         )  # fmt: skip
         self.processes.append(envoy)
         admin = f"http://127.0.0.1:{self.ports.admin}"
-        envoy.wait_until(lambda: http_ok(f"{admin}/ready"), START_TIMEOUT_S, "its listeners ready")
+        self.readiness[envoy.name] = lambda: http_ok(f"{admin}/ready")
+        envoy.wait_until(self.readiness[envoy.name], START_TIMEOUT_S, "its listeners ready")
         names = [s.name for s in SERVICES]
         envoy.wait_until(lambda: clusters_healthy(self.ports.admin, names), START_TIMEOUT_S, "every service healthy")
         return envoy
@@ -285,6 +290,10 @@ class Stack:
             yield self
         finally:
             self.stop()
+
+    def supervised(self) -> list[tuple[ManagedProcess, Callable[[], bool]]]:
+        """Every process this stack started, with its readiness check (for llmagg_devstack.supervisor)."""
+        return [(process, self.readiness[process.name]) for process in self.processes if process.name in self.readiness]
 
     def stop(self) -> None:
         while self.processes:
