@@ -102,6 +102,10 @@ def _stop(signum: int, frame: object) -> None:
     raise Stopped
 
 
+def _say_waiting(port: int, what: str) -> None:
+    print(f"port {port} for {what} is taken; waiting for it (the last stack may still be stopping)", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m llmagg_devstack")
     parser.add_argument("mode", choices=["run", "demo"])
@@ -121,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, _stop)
     simulator = None
     try:
+        stack.ensure_ports_free(env, on_wait=_say_waiting)
         if args.mode == "demo":
             simulator = SimulatorProcess(
                 providers={"sim-ratelimited": "429", "sim-broken": "500"},

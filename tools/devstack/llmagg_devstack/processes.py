@@ -74,13 +74,24 @@ def free_port() -> int:
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could not listen on `port` now. Asked by binding it, as the server will (with
+    SO_REUSEADDR, as servers do): a socket that holds the port without accepting (a server stopping)
+    answers no connection, yet keeps every other server off it."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 class ProcessError(RuntimeError):
     pass
+
+
+# How the servers of the stack (Python, gRPC, Envoy, OpenBao, Valkey, PostgreSQL) say a port is taken.
+_ADDRESS_IN_USE = re.compile(r"^.*address already in use.*$", re.IGNORECASE | re.MULTILINE)
 
 
 class ManagedProcess:
@@ -160,6 +171,12 @@ class ManagedProcess:
     def _exited(self, what: str) -> ProcessError:
         # Reap it and read everything it wrote: the exit status and stderr say why it did not start.
         self.process.wait()
+        if bind_failure := _ADDRESS_IN_USE.search(self.output()):
+            return ProcessError(
+                f"{self.name} could not listen: a port it needs is already in use (another `make run` still "
+                f"stopping?); stop that process or choose another port (see README, Configuration). It said: "
+                f"{bind_failure.group(0).strip()}"
+            )
         return ProcessError(
             f"{self.name} exited with status {self.process.returncode} before {what}:\n{self.log_tail()}"
         )

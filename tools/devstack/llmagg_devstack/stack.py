@@ -8,6 +8,7 @@ import os
 import secrets
 import shutil
 import sys
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -112,12 +113,19 @@ def admin_key_file(run_dir: Path) -> Path:
     return run_dir / "admin-key"
 
 
-def _ensure_free(port: int, what: str) -> None:
-    if port_in_use(port):
-        raise ProcessError(
-            f"port {port} for {what} is already in use (another `make run`?); stop that process or choose "
-            "another port (see README, Configuration)"
-        )
+PORT_WAIT_ENV = "LLMAGG_PORT_WAIT_S"
+PORT_WAIT_S = 10.0  # how long a start waits for its ports to come free (the last stack may still be stopping)
+
+
+def _ensure_free(port: int, what: str, host: str = "127.0.0.1", deadline: float | None = None) -> None:
+    """Fail with one clear line when `port` is taken, after waiting until `deadline` (monotonic) for it."""
+    while port_in_use(port, host):
+        if deadline is None or time.monotonic() >= deadline:
+            raise ProcessError(
+                f"port {port} for {what} is already in use (another `make run`, or the last one still "
+                "stopping?); stop that process or choose another port (see README, Configuration)"
+            )
+        time.sleep(0.1)
 
 
 def clusters_healthy(admin_port: int, names: Iterable[str]) -> bool:
@@ -191,6 +199,31 @@ class Stack:
                 env.update(self.dependencies[name].env_for(service, self.namespace))
         return env
 
+    def ports_to_bind(self, env: Mapping[str, str] | None = None) -> list[tuple[int, str, str]]:
+        """(port, what it is for, host) of everything start_services and start_gateway would listen on."""
+        needed = dependencies.needed(start_order(), {**os.environ, **(env or {})})
+        wanted = [(self.ports.dependencies[name], name) for name in needed if name not in self.dependencies]
+        for service in SERVICES:
+            wanted.append((self.ports.services[service.name], service.name))
+            if self.ports.metrics[service.name]:
+                wanted.append((self.ports.metrics[service.name], f"{service.name}'s metrics"))
+        return [
+            *((port, what, "127.0.0.1") for port, what in wanted),
+            (self.ports.gateway, "the gateway", self.listen_host),
+            (self.ports.admin, "the gateway's admin", "127.0.0.1"),
+        ]
+
+    def ensure_ports_free(
+        self, env: Mapping[str, str] | None = None, on_wait: Callable[[int, str], None] | None = None
+    ) -> None:
+        """Before anything starts: every port the stack needs is free, or comes free within LLMAGG_PORT_WAIT_S
+        (10 s: the last stack may still be stopping), else one clear ProcessError naming the port."""
+        deadline = time.monotonic() + float(os.environ.get(PORT_WAIT_ENV) or PORT_WAIT_S)
+        for port, what, host in self.ports_to_bind(env):
+            if on_wait is not None and port_in_use(port, host):
+                on_wait(port, what)
+            _ensure_free(port, what, host, deadline)
+
     def start_dependencies(self, services: list[Service], env: Mapping[str, str] | None = None) -> None:
         """Every dependency the services need (with these settings) that is not running yet, each on its port."""
         for name in dependencies.needed(services, {**os.environ, **(env or {})}):
@@ -258,7 +291,7 @@ class Stack:
 
     def start_gateway(self) -> ManagedProcess:
         """Envoy, ready once its health checks have found every service."""
-        _ensure_free(self.ports.gateway, "the gateway")
+        _ensure_free(self.ports.gateway, "the gateway", self.listen_host)
         _ensure_free(self.ports.admin, "the gateway's admin")
         config = self.render_gateway_config()
         envoy = ManagedProcess(
