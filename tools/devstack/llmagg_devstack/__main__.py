@@ -94,6 +94,13 @@ Ctrl-C stops everything.
 """
 
 
+def run_dir(mode: str) -> Path:
+    """LLMAGG_RUN_DIR (else .run); the demo keeps to a folder of its own in it (its OpenBao, accounts, admin
+    key, usage), so that its simulated accounts never show under a later `make run`."""
+    base = Path(os.environ.get("LLMAGG_RUN_DIR") or ROOT / ".run")
+    return base / "demo" if mode == "demo" else base
+
+
 class Stopped(BaseException):
     """Ctrl-C, kill or a closed terminal: stop everything, whatever the launcher is doing."""
 
@@ -111,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mode", choices=["run", "demo"])
     args = parser.parse_args(argv)
     stack = Stack(
-        Path(os.environ.get("LLMAGG_RUN_DIR") or ROOT / ".run"),
+        run_dir(args.mode),
         Ports.from_env(),
         die_with_launcher=True,
         otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
@@ -136,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             env |= {"LLMAGG_CONFIG": str(config), DEMO_KEY_ENV: "sim-demo-key"}
             model = "demo-model"
             note = (
-                "\nDemo mode: three simulated providers (see .run/demo-config.yaml). A request for 'demo-model'\n"
+                f"\nDemo mode: three simulated providers (see {config}). A request for 'demo-model'\n"
                 "tries sim-ratelimited (429), then sim-broken (500), and is answered by sim-fast: the\n"
                 "x-llmagg-provider / x-llmagg-attempts headers and the `provider` field show it (curl -i).\n"
             )
