@@ -49,7 +49,7 @@ from llmagg_agent.domain.threads import (
     thread_not_found,
 )
 from llmagg_agent.domain.tools import ToolOutcome, ToolRegistry
-from llmagg_agent.domain.workspace import Workspace, WorkspacePolicy
+from llmagg_agent.domain.workspace import Caller, Workspace, WorkspacePolicy
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("llmagg.agent")
@@ -57,6 +57,9 @@ tracer = trace.get_tracer("llmagg.agent")
 ONE_QUESTION = "Error: only one question can wait for the human at a time; ask this one again after the answer."
 INTERRUPTED = "Error: the run ended before this call was carried out; call the tool again if it is still needed."
 MAX_PAGE = 500
+DEFAULT_PAGE = 50
+MAX_NAME_CHARS = 256  # language, provider
+MAX_PATH_CHARS = 4096  # project_directory (PATH_MAX)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,9 @@ class AgentLimits:
     max_steps: int = 25  # model calls per run
     run_deadline_s: float = 280.0
     lease_margin_s: float = 30.0  # a dead replica's lease outlives its run's deadline by this much
+    # Longest instruction (and answer to a question) and context, in characters: refused above, never stored.
+    max_instruction_chars: int = 100_000
+    max_context_chars: int = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -162,6 +168,18 @@ def _repair(thread: Thread) -> None:
             thread.messages.append({"role": "tool", "tool_call_id": call["id"], "name": name, "content": INTERRUPTED})
 
 
+def check_length(param: str, value: str | None, limit: int) -> None:
+    """OpenAI's refusal of a string over its maximum length (400 string_above_max_length)."""
+    if value is not None and len(value) > limit:
+        raise ServiceError(
+            ErrorKind.INVALID_ARGUMENT,
+            f"Invalid '{param}': string too long. Expected a string with maximum length {limit}, but got a string "
+            f"with length {len(value)} instead.",
+            code="string_above_max_length",
+            param=param,
+        )
+
+
 def _page_token(summary: ThreadSummary) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([summary.created_at, summary.thread_id])).decode().rstrip("=")
 
@@ -203,8 +221,15 @@ class CodeAgent:
 
     # --- the API ----------------------------------------------------------------------------------------
     async def invoke(
-        self, request: InvokeRequest, client_id: str | None = None, time_left_s: float | None = None
+        self,
+        request: InvokeRequest,
+        client_id: str | None = None,
+        time_left_s: float | None = None,
+        *,
+        admin: bool = False,
     ) -> Thread:
+        """Run the agent on the request; `admin`: the caller's key is an admin key (its workspace roots apply)."""
+        self._check_sizes(request)
         if not request.instruction.strip():
             raise ServiceError(
                 ErrorKind.INVALID_ARGUMENT,
@@ -214,7 +239,7 @@ class CodeAgent:
             )
         check_model_quality(request.model_quality)
         thread_id = check_thread_id(request.thread_id) if request.thread_id else f"thread_{uuid.uuid4().hex[:24]}"
-        workspace = self._workspace(request.project_directory)
+        workspace = self._workspace(request.project_directory, Caller(client_id, admin))
         deadline = self._deadline(time_left_s)
         async with self._holding(thread_id, deadline):
             thread = await self.store.load(thread_id)
@@ -241,8 +266,14 @@ class CodeAgent:
         return thread
 
     async def resume(
-        self, request: ResumeRequest, client_id: str | None = None, time_left_s: float | None = None
+        self,
+        request: ResumeRequest,
+        client_id: str | None = None,
+        time_left_s: float | None = None,
+        *,
+        admin: bool = False,
     ) -> Thread:
+        check_length("human_response", request.human_response, self.limits.max_instruction_chars)
         thread_id = check_thread_id(request.thread_id)
         if not request.tool_call_id:
             raise ServiceError(
@@ -273,7 +304,7 @@ class CodeAgent:
                     code="tool_call_id_mismatch",
                     param="tool_call_id",
                 )
-            workspace = self._workspace(thread.request_params.get("project_directory"))
+            workspace = self._workspace(thread.request_params.get("project_directory"), Caller(client_id, admin))
             thread.messages.append(
                 {
                     "role": "tool",
@@ -294,9 +325,18 @@ class CodeAgent:
         return thread
 
     async def threads(
-        self, limit: int = 0, page_token: str = "", client_id: str | None = None
+        self, limit: int | None = None, page_token: str = "", client_id: str | None = None
     ) -> tuple[list[ThreadSummary], str]:
-        limit = min(limit, MAX_PAGE) if limit > 0 else 50
+        """A page of the caller's threads, newest first: `limit` (1 to MAX_PAGE, default DEFAULT_PAGE) of them."""
+        if limit is None:
+            limit = DEFAULT_PAGE
+        elif not 1 <= limit <= MAX_PAGE:
+            raise ServiceError(
+                ErrorKind.INVALID_ARGUMENT,
+                f"limit must be between 1 and {MAX_PAGE}, got {limit}",
+                code="invalid_limit",
+                param="limit",
+            )
         found = await self.store.list(limit + 1, _after(page_token), client_id)
         page = found[:limit]
         return page, _page_token(page[-1]) if len(found) > limit else ""
@@ -341,8 +381,16 @@ class CodeAgent:
             except Exception:  # the lease runs out by itself
                 log.exception("could not release the lease of thread %s", thread_id)
 
-    def _workspace(self, project_directory: str | None) -> Workspace | None:
-        return self._workspaces.open(project_directory) if project_directory else None
+    def _check_sizes(self, request: InvokeRequest) -> None:
+        """Every field within its bound: request_params echoes them and the thread stores them."""
+        check_length("instruction", request.instruction, self.limits.max_instruction_chars)
+        check_length("context", request.context, self.limits.max_context_chars)
+        check_length("project_directory", request.project_directory, MAX_PATH_CHARS)
+        for name in ("language", "provider"):
+            check_length(name, getattr(request, name), MAX_NAME_CHARS)
+
+    def _workspace(self, project_directory: str | None, caller: Caller) -> Workspace | None:
+        return self._workspaces.open(project_directory, caller) if project_directory else None
 
     async def _save(self, thread: Thread) -> None:
         thread.updated_at = self._clock()
