@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import secrets
 import stat
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -78,7 +78,11 @@ class WorkspacePolicy:
         self.limits = limits
 
     def roots(self, caller: Caller) -> list[str]:
-        grantees = [EVERY_KEY, *([ADMIN_KEYS] if caller.admin else []), *([caller.client_id] if caller.client_id else [])]
+        grantees = [
+            EVERY_KEY,
+            *([ADMIN_KEYS] if caller.admin else []),
+            *([caller.client_id] if caller.client_id else []),
+        ]
         return [root for grantee in grantees for root in self.grants.get(grantee, [])]
 
     def open(self, project_directory: str, caller: Caller = Caller()) -> Workspace:
