@@ -36,6 +36,7 @@ from llmagg_agent.domain.builtin_tools import ASK_HUMAN, BUILTIN_TOOLS, tools_fo
 from llmagg_agent.domain.contextual import check_model_quality, fenced
 from llmagg_agent.domain.metrics import AgentMetrics, NoMetrics
 from llmagg_agent.domain.model import ModelClient, ModelReply, ModelRequest
+from llmagg_agent.domain.requests import InvokeRequest, ResumeRequest, check_length, check_sizes
 from llmagg_agent.domain.threads import (
     AgentStatus,
     HumanInput,
@@ -58,8 +59,6 @@ ONE_QUESTION = "Error: only one question can wait for the human at a time; ask t
 INTERRUPTED = "Error: the run ended before this call was carried out; call the tool again if it is still needed."
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
-MAX_NAME_CHARS = 256  # language, provider
-MAX_PATH_CHARS = 4096  # project_directory (PATH_MAX)
 
 
 @dataclass(frozen=True)
@@ -70,39 +69,6 @@ class AgentLimits:
     # Longest instruction (and answer to a question) and context, in characters: refused above, never stored.
     max_instruction_chars: int = 100_000
     max_context_chars: int = 1_000_000
-
-
-@dataclass(frozen=True)
-class InvokeRequest:
-    """The README's CodeAgentRequest."""
-
-    instruction: str
-    context: str | None = None
-    language: str | None = None
-    project_directory: str | None = None
-    thread_id: str | None = None
-    model_quality: str | None = None
-    provider: str | None = None
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "instruction": self.instruction,
-            "context": self.context,
-            "language": self.language,
-            "project_directory": self.project_directory,
-            "thread_id": self.thread_id,
-            "model_quality": self.model_quality,
-            "provider": self.provider,
-        }
-
-
-@dataclass(frozen=True)
-class ResumeRequest:
-    """The README's ResumeAgentRequest."""
-
-    thread_id: str
-    tool_call_id: str
-    human_response: str
 
 
 def user_message(request: InvokeRequest) -> str:
@@ -168,18 +134,6 @@ def _repair(thread: Thread) -> None:
             thread.messages.append({"role": "tool", "tool_call_id": call["id"], "name": name, "content": INTERRUPTED})
 
 
-def check_length(param: str, value: str | None, limit: int) -> None:
-    """OpenAI's refusal of a string over its maximum length (400 string_above_max_length)."""
-    if value is not None and len(value) > limit:
-        raise ServiceError(
-            ErrorKind.INVALID_ARGUMENT,
-            f"Invalid '{param}': string too long. Expected a string with maximum length {limit}, but got a string "
-            f"with length {len(value)} instead.",
-            code="string_above_max_length",
-            param=param,
-        )
-
-
 def _page_token(summary: ThreadSummary) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([summary.created_at, summary.thread_id])).decode().rstrip("=")
 
@@ -229,7 +183,7 @@ class CodeAgent:
         admin: bool = False,
     ) -> Thread:
         """Run the agent on the request; `admin`: the caller's key is an admin key (its workspace roots apply)."""
-        self._check_sizes(request)
+        check_sizes(request, self.limits.max_instruction_chars, self.limits.max_context_chars)
         if not request.instruction.strip():
             raise ServiceError(
                 ErrorKind.INVALID_ARGUMENT,
@@ -380,14 +334,6 @@ class CodeAgent:
                 await asyncio.shield(self.store.release(thread_id, holder))
             except Exception:  # the lease runs out by itself
                 log.exception("could not release the lease of thread %s", thread_id)
-
-    def _check_sizes(self, request: InvokeRequest) -> None:
-        """Every field within its bound: request_params echoes them and the thread stores them."""
-        check_length("instruction", request.instruction, self.limits.max_instruction_chars)
-        check_length("context", request.context, self.limits.max_context_chars)
-        check_length("project_directory", request.project_directory, MAX_PATH_CHARS)
-        for name in ("language", "provider"):
-            check_length(name, getattr(request, name), MAX_NAME_CHARS)
 
     def _workspace(self, project_directory: str | None, caller: Caller) -> Workspace | None:
         return self._workspaces.open(project_directory, caller) if project_directory else None
