@@ -354,9 +354,10 @@ def demo(make_stack, tmp_path_factory) -> Iterator[DemoStack]:
             "LLMAGG_ADMIN_KEY": ADMIN_KEY,
             "HOME": str(home),
         }
-        assert "AGENT_WORKSPACE_ROOTS" not in os.environ
-        with make_stack(run_dir).running(env) as stack:
-            yield DemoStack(stack, home, env)
+        with pytest.MonkeyPatch.context() as environment:
+            environment.delenv("AGENT_WORKSPACE_ROOTS", raising=False)  # the dev stack's defaults, not the caller's
+            with make_stack(run_dir).running(env) as stack:
+                yield DemoStack(stack, home, env)
 
 
 @pytest.fixture(scope="module")
