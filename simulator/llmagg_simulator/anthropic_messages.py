@@ -95,11 +95,20 @@ def _last_user_text(body: dict[str, Any]) -> str | None:
     return next((_text_of(m.get("content")) for m in reversed(body["messages"]) if m["role"] == "user"), None)
 
 
+def _ends_with_tool_result(body: dict[str, Any]) -> bool:
+    last = body["messages"][-1] if body["messages"] else {}
+    content = last.get("content") if last.get("role") == "user" else None
+    return isinstance(content, list) and any(
+        isinstance(block, dict) and block.get("type") == "tool_result" for block in content
+    )
+
+
 def tool_use(body: dict[str, Any]) -> dict[str, Any] | None:
-    """The tool the simulated model calls when tools are offered and tool_choice is not "none"."""
+    """The tool the simulated model calls when tools are offered and tool_choice is not "none" (with "auto",
+    only until a tool's result is back: then it answers)."""
     tools = _client_tools(body)
     choice = body.get("tool_choice") or {"type": "auto"}
-    if not tools or choice["type"] == "none":
+    if not tools or choice["type"] == "none" or (choice["type"] == "auto" and _ends_with_tool_result(body)):
         return None
     chosen = next((t for t in tools if t["name"] == choice.get("name")), tools[0])
     return {

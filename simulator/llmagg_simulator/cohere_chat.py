@@ -67,9 +67,13 @@ def _last_user_text(body: dict[str, Any]) -> str | None:
 
 
 def tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
-    """The call the simulated model makes when tools are offered and tool_choice is not NONE."""
+    """The call the simulated model makes when tools are offered and tool_choice is not NONE (without a
+    tool_choice, only until a tool's result is back: then it answers)."""
     functions = _functions(body)
     if not functions or body.get("tool_choice") == "NONE":
+        return None
+    last = body["messages"][-1] if body["messages"] else None
+    if body.get("tool_choice") is None and isinstance(last, dict) and last.get("role") == "tool":
         return None
     chosen = functions[0]
     return {

@@ -91,11 +91,20 @@ def _last_user_text(body: dict[str, Any]) -> str | None:
     return _text_of(users[-1]) if users else None
 
 
+def _ends_with_function_response(body: dict[str, Any]) -> bool:
+    contents = _get(body, "contents") or []
+    parts = _get(contents[-1], "parts") if contents else None
+    return any(_get(part, "functionResponse") for part in parts or [])
+
+
 def function_call(body: dict[str, Any]) -> dict[str, Any] | None:
-    """The function the simulated model calls when functions are offered and the calling mode is not NONE."""
+    """The function the simulated model calls when functions are offered and the calling mode is not NONE (in
+    AUTO mode, only until a function's response is back: then it answers)."""
     functions = _functions(body)
     config = _calling_config(body)
     if not functions or config.get("mode") == "NONE":
+        return None
+    if config.get("mode") in (None, "AUTO", "MODE_UNSPECIFIED") and _ends_with_function_response(body):
         return None
     allowed = _get(config, "allowedFunctionNames") or []
     chosen = next((f for f in functions if f["name"] in allowed), functions[0])

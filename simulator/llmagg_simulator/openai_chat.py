@@ -71,15 +71,20 @@ def _offered_functions(tools: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _ends_with_tool_result(messages: list[Any]) -> bool:
+    return bool(messages) and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool"
+
+
 def new_call_id() -> str:
     return f"call_{uuid.uuid4().hex[:24]}"
 
 
 def tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
-    """The call the simulated model makes when functions are offered and tool_choice is not "none"."""
+    """The call the simulated model makes when functions are offered and tool_choice is not "none" (with
+    tool_choice "auto", only until a tool's result is back: then it answers)."""
     functions = _offered_functions(body.get("tools") or [])
     choice = body.get("tool_choice", "auto")
-    if not functions or choice == "none":
+    if not functions or choice == "none" or (choice in ("auto", None) and _ends_with_tool_result(body["messages"])):
         return None
     chosen = functions[0]
     if isinstance(choice, dict):  # check_request made sure the named function is offered

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shlex
+import subprocess
+import sys
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+from llmagg_devstack.__main__ import AGENT_HINTS, DEMO_KEY_ENV, banner, demo_config
+from llmagg_devstack.simulator import SimulatorProcess
+from llmagg_devstack.stack import ROOT, Stack, write_config
 
 from ..agent_helpers import (
     RestClient,
@@ -14,12 +26,13 @@ from ..agent_helpers import (
     files_under,
     model_requests,
     new_project,
+    restart_agent,
     says,
     script_model,
     tool_call,
     tool_results,
 )
-from ..helpers import post_raw
+from ..helpers import ADMIN_KEY, admin_call, post_raw
 
 # CodeAgentResponse as the README shows it; thread_id is this suite's addition.
 RESPONSE_FIELDS = {
@@ -290,3 +303,144 @@ def test_contextual_chat_passes_the_routers_refusal_on(rest):
     assert_openai_error(status, body, 404, "provider_not_found")
     status, _, body = rest.post("/v1/contextual_chat/completions", {**EDITOR, "prompt": " "})
     assert_openai_error(status, body, 400, "invalid_prompt")
+
+
+@pytest.mark.parametrize("limit", ["-1", "0", "501"])
+def test_a_thread_list_limit_outside_1_to_500_is_400(rest, limit):
+    status, body = rest.call("GET", f"/v1/agents/threads?limit={limit}")
+    error = assert_openai_error(status, body, 400, "invalid_limit")
+    assert (error["message"], error["param"]) == (f"limit must be between 1 and 500, got {limit}", "limit")
+    status, body = rest.call("GET", "/v1/agents/threads?limit=500")
+    assert status == 200, body
+
+
+def test_a_10_mb_instruction_is_refused_whole_and_nothing_is_stored(rest, simulator):
+    script_model(simulator)
+    instruction = "x" * (10 * 1024 * 1024)
+    status, _, body = rest.post("/v1/agents/code/invoke", {"instruction": instruction, "thread_id": "rest-huge"})
+    error = assert_openai_error(status, body, 400, "string_above_max_length")
+    assert error["message"] == (
+        "Invalid 'instruction': string too long. Expected a string with maximum length 100000, but got a string "
+        f"with length {len(instruction)} instead."
+    )
+    assert_openai_error(*rest.call("GET", "/v1/agents/threads/rest-huge"), 404, "thread_not_found")
+    assert model_requests(simulator) == []
+
+
+# --- the agent as `make run` / `make demo` set it up ---------------------------------------------------------
+@dataclass(frozen=True)
+class DemoStack:
+    stack: Stack
+    home: Path  # stands in for the operator's home: HOME of every service, and the run directory lies in it
+    env: dict[str, str]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.stack.ports.gateway}"
+
+
+@pytest.fixture(scope="module")
+def demo(make_stack, tmp_path_factory) -> Iterator[DemoStack]:
+    """The stack `make demo` starts (its simulated providers, no AGENT_WORKSPACE_ROOTS: the dev stack's
+    defaults), with HOME a stand-in holding the run directory, as `make run` in a checkout under home does."""
+    home = tmp_path_factory.mktemp("home")
+    run_dir = home / ".run"
+    (home / "granted").mkdir()
+    with SimulatorProcess(providers={"sim-ratelimited": "429", "sim-broken": "500"}) as simulator:
+        config = write_config(run_dir / "demo-config.yaml", demo_config(simulator.url))
+        env = {
+            "LLMAGG_CONFIG": str(config),
+            DEMO_KEY_ENV: "sim-demo-key",
+            "LLMAGG_ADMIN_KEY": ADMIN_KEY,
+            "HOME": str(home),
+        }
+        with pytest.MonkeyPatch.context() as environment:
+            environment.delenv("AGENT_WORKSPACE_ROOTS", raising=False)  # the dev stack's defaults, not the caller's
+            with make_stack(run_dir).running(env) as stack:
+                yield DemoStack(stack, home, env)
+
+
+@pytest.fixture(scope="module")
+def demo_client(demo) -> tuple[str, RestClient]:
+    """A plain client key of the demo stack: (its id, the gateway with it)."""
+    status, body = admin_call(demo.stack, "POST", "/v1/admin/keys", {"name": "demo client", "scope": "client"})
+    assert status == 200, body
+    return body["key"]["id"], RestClient(demo.url, body["secret"])
+
+
+def test_a_client_key_cannot_make_the_operators_home_its_project(demo, demo_client):
+    key_id, client = demo_client
+    for directory in (demo.home, ROOT):
+        status, _, body = client.post(
+            "/v1/agents/code/invoke", {"instruction": "ls", "project_directory": str(directory)}
+        )
+        error = assert_openai_error(status, body, 403, "project_directory_not_allowed")
+        assert error["message"] == (
+            f"project_directory {str(directory)!r} is not granted to client key {key_id}, which has no workspace "
+            f'roots. An admin grants directories per key in AGENT_WORKSPACE_ROOTS (e.g. {{"{key_id}": '
+            f'["{directory}"]}}) and restarts the agent.'
+        )
+
+
+def test_the_run_directory_is_refused_even_to_the_admin_key(demo):
+    admin = RestClient(demo.url, ADMIN_KEY)
+    run_dir = demo.stack.run_dir
+    for directory in (run_dir, run_dir / "openbao", run_dir / "agent"):
+        status, _, body = admin.post(
+            "/v1/agents/code/invoke", {"instruction": "ls", "project_directory": str(directory)}
+        )
+        error = assert_openai_error(status, body, 403, "project_directory_protected")
+        assert error["message"] == (
+            f"project_directory {str(directory)!r} is inside {run_dir}, a directory of the stack itself (its keys, "
+            "secrets and data): the agent never works there, whatever the key."
+        )
+
+
+def test_the_demo_banners_agent_command_completes_with_the_simulated_answer(demo):
+    [line] = [
+        line
+        for line in banner(demo.stack, "demo-model", "", AGENT_HINTS["demo"]).splitlines()
+        if "llmagg agent" in line
+    ]
+    argv = shlex.split(line, comments=True)
+    assert argv[:2] == ["llmagg", "agent"]
+    environment = {**os.environ, "LLMAGG_URL": demo.url, "LLMAGG_ADMIN_KEY": ADMIN_KEY}
+    environment.pop("LLMAGG_API_KEY", None)
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("llmagg")), *argv[1:]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert re.fullmatch(rf"thread thread_cli_\w+, project {re.escape(str(ROOT))}", lines[0])
+    assert lines[1:] == [
+        "[step 1] model answered:",
+        "  -> read_file(filepath=sim)",
+        "  <- read_file: failed: 'sim' does not exist",
+        "[step 2] model answered",
+        "",
+        "done in 2 steps (sim-fast/sim-large)",
+        "",
+        "Hello from sim-fast (sim-large).",
+    ]
+
+
+def test_a_root_granted_to_a_client_key_is_its_project_and_nothing_else(demo, demo_client):
+    key_id, client = demo_client
+    granted = demo.home / "granted"
+    restart_agent(demo.stack, {**demo.env, "AGENT_WORKSPACE_ROOTS": json.dumps({key_id: [str(granted)]})})
+    status, _, body = client.post(
+        "/v1/agents/code/invoke",
+        {"instruction": "Look around", "project_directory": str(granted), "provider": "sim-fast"},
+    )
+    assert status == 200, body
+    assert (body["agent_status"], body["explanation"]) == ("completed", "Hello from sim-fast (sim-large).")
+    status, _, body = client.post("/v1/agents/code/invoke", {"instruction": "ls", "project_directory": str(demo.home)})
+    error = assert_openai_error(status, body, 403, "project_directory_not_allowed")
+    assert f"which may use: {granted}." in error["message"]

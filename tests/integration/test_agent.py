@@ -168,7 +168,8 @@ def test_path_escapes_are_refused_and_nothing_is_written_outside(agent_stack, si
 
 
 def test_the_step_limit_stops_a_model_that_never_finishes(agent_stack, simulator, workspaces):
-    script_model(simulator)  # with tools offered, the simulated model always calls the first one: forever
+    # A model that calls a tool at every turn, more often than the step limit allows.
+    script_model(simulator, *(calls(tool_call("list_files", {}, f"loop-{i}")) for i in range(MAX_STEPS + 1)))
     response = stub(agent_stack).InvokeCodeAgent(
         pb.InvokeCodeAgentRequest(instruction="Loop", project_directory=str(new_project(workspaces))), timeout=60
     )
@@ -298,3 +299,39 @@ def test_the_agent_serves_its_metrics_beside_the_grpc_ones(agent_stack, simulato
     method = "/llmagg.agent.v1.AgentService/InvokeCodeAgent"
     handled = f'llmagg_grpc_server_handled_total{{code="OK",method="{method}",service="agent"}}'
     assert samples[handled] >= 1
+
+
+@pytest.mark.parametrize("limit", [-1, 0, 501])
+def test_a_list_limit_outside_1_to_500_is_invalid_argument(agent_stack, limit):
+    with pytest.raises(grpc.RpcError) as refused:
+        stub(agent_stack).ListThreads(pb.ListThreadsRequest(limit=limit))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.details() == f"limit must be between 1 and 500, got {limit}"
+    assert openai_error_trailer(refused.value)["code"] == "invalid_limit"
+
+
+def test_the_stacks_run_directory_is_permission_denied_even_for_an_admin_key(agent_stack):
+    admin = (("x-llmagg-client-id", "admin-env"), ("x-llmagg-client-scope", "admin"))
+    for directory in (agent_stack.run_dir, agent_stack.run_dir / "agent"):
+        with pytest.raises(grpc.RpcError) as refused:
+            stub(agent_stack).InvokeCodeAgent(
+                pb.InvokeCodeAgentRequest(instruction="x", project_directory=str(directory)), metadata=admin
+            )
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert openai_error_trailer(refused.value)["code"] == "project_directory_protected"
+        assert refused.value.details().startswith(f"project_directory {str(directory)!r} is inside ")
+
+
+def test_an_oversized_instruction_is_refused_and_nothing_is_stored(agent_stack, simulator):
+    script_model(simulator)
+    instruction = "x" * 100_001
+    with pytest.raises(grpc.RpcError) as refused:
+        stub(agent_stack).InvokeCodeAgent(
+            pb.InvokeCodeAgentRequest(instruction=instruction, thread_id="too-long"), timeout=60
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert openai_error_trailer(refused.value)["code"] == "string_above_max_length"
+    with pytest.raises(grpc.RpcError) as missing:
+        stub(agent_stack).GetThread(pb.GetThreadRequest(thread_id="too-long"))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert model_requests(simulator) == []

@@ -17,12 +17,16 @@ async def main(settings: AgentSettings) -> None:
     store = create_store(settings)
     await store.setup()
     router = create_router_client(settings)
-    roots = [str(root) for root in settings.allowed_roots()]
+    grants = {grantee: [str(root) for root in roots] for grantee, roots in settings.workspace_grants().items()}
+    protected = [str(path) for path in settings.protected_directories()]
     log.info(
-        "threads kept in %s; project directories allowed under %s",
+        "threads kept in %s; project directories granted: %s; never reachable: %s",
         settings.database().partition(":")[0],
-        roots or "nothing (set AGENT_WORKSPACE_ROOTS)",
-        extra=log_fields(router=settings.router_address, workspace_roots=roots, model=settings.model),
+        grants or "none (AGENT_WORKSPACE_ROOTS grants them per key)",
+        protected,
+        extra=log_fields(
+            router=settings.router_address, workspace_roots=grants, protected_paths=protected, model=settings.model
+        ),
     )
 
     async def close() -> None:

@@ -7,8 +7,8 @@ from typing import Any
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from llmagg.agent.v1 import agent_pb2 as pb
-from llmagg_agent.domain.agent import InvokeRequest, ResumeRequest
 from llmagg_agent.domain.contextual import ContextualChat
+from llmagg_agent.domain.requests import InvokeRequest, ResumeRequest
 from llmagg_agent.domain.threads import Thread, ThreadSummary
 
 

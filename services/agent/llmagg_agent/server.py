@@ -23,11 +23,13 @@ def build_agent(
     return CodeAgent(
         store,
         router,
-        WorkspacePolicy(settings.allowed_roots(), limits),
+        WorkspacePolicy(settings.workspace_grants(), limits, settings.protected_directories()),
         AgentLimits(
             max_steps=settings.max_steps,
             run_deadline_s=settings.run_deadline_s,
             lease_margin_s=settings.lease_margin_s,
+            max_instruction_chars=settings.max_instruction_chars,
+            max_context_chars=settings.max_context_chars,
         ),
         model_name=settings.model,
         metrics=metrics,

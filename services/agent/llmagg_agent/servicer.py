@@ -11,7 +11,7 @@ from google.api import httpbody_pb2
 from llmagg.agent.v1 import agent_pb2 as pb
 from llmagg.agent.v1 import agent_pb2_grpc
 from llmagg.common.errors import ServiceError
-from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA
+from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA, CLIENT_SCOPE_METADATA, metadata_value
 from llmagg_agent import converters
 from llmagg_agent.domain.agent import CodeAgent
 from llmagg_agent.domain.contextual import chat_body
@@ -23,10 +23,12 @@ _SSE = "text/event-stream"
 
 def client_id(context: grpc.aio.ServicerContext) -> str | None:
     """Who is calling, as the gateway's client authentication tells (absent until it does)."""
-    for key, value in context.invocation_metadata() or ():
-        if key == CLIENT_ID_METADATA and isinstance(value, str) and value:
-            return value
-    return None
+    return metadata_value(context.invocation_metadata(), CLIENT_ID_METADATA) or None
+
+
+def is_admin(context: grpc.aio.ServicerContext) -> bool:
+    """Whether the caller's key is an admin key, as the gateway's client authentication tells."""
+    return metadata_value(context.invocation_metadata(), CLIENT_SCOPE_METADATA) == "admin"
 
 
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
@@ -37,13 +39,13 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
 
     async def InvokeCodeAgent(self, request: pb.InvokeCodeAgentRequest, context) -> pb.CodeAgentResponse:
         thread = await self._agent.invoke(
-            converters.invoke_request(request), client_id(context), context.time_remaining()
+            converters.invoke_request(request), client_id(context), context.time_remaining(), admin=is_admin(context)
         )
         return converters.code_agent_response(thread)
 
     async def ResumeAgent(self, request: pb.ResumeAgentRequest, context) -> pb.CodeAgentResponse:
         thread = await self._agent.resume(
-            converters.resume_request(request), client_id(context), context.time_remaining()
+            converters.resume_request(request), client_id(context), context.time_remaining(), admin=is_admin(context)
         )
         return converters.code_agent_response(thread)
 
@@ -66,7 +68,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         return converters.thread_response(await self._agent.thread(request.thread_id, client_id(context)))
 
     async def ListThreads(self, request: pb.ListThreadsRequest, context) -> pb.ListThreadsResponse:
-        summaries, token = await self._agent.threads(request.limit, request.page_token, client_id(context))
+        limit = request.limit if request.HasField("limit") else None
+        summaries, token = await self._agent.threads(limit, request.page_token, client_id(context))
         return converters.threads_response(summaries, token)
 
     async def DeleteThread(self, request: pb.DeleteThreadRequest, context) -> pb.DeleteThreadResponse:

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from llmagg.common.settings import ServiceSettings, settings_config
 from llmagg.suite import service
+from llmagg_agent.domain.workspace import EVERY_KEY
 
 DEFAULT_STATE_DIR = Path(".run") / "agent"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class AgentSettings(ServiceSettings):
@@ -42,13 +33,15 @@ class AgentSettings(ServiceSettings):
     # What the agent asks the router for: a model id, alias, chain name or "auto". The request's
     # model_quality and provider are passed along.
     model: str = "auto"
-    # Directories under which a request's project_directory must lie. Unset: the home directory of the
-    # user running the service while the gateway and the service listen on loopback only, else none
-    # (every project directory is refused until a network deployment names its roots).
-    # A JSON list or paths separated by ":"; "[]" allows none.
-    workspace_roots: Annotated[list[Path] | None, NoDecode] = None
-    # Where the gateway listens (GATEWAY_HOST, as `make run` takes it): decides the default roots above.
-    gateway_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("AGENT_GATEWAY_HOST", "GATEWAY_HOST"))
+    # Which directories a request's project_directory may lie under, per caller (README, "The coding agent"):
+    # a JSON object mapping a client key id, "admin" (every admin key) or "*" (every key) to a list of
+    # directories, e.g. {"admin": ["/home/me/src"], "k3f9a2": ["/home/me/src/app"]}. A plain list (JSON, or
+    # paths separated by ":") is granted to every key. Unset: none, for every key (`make run` grants admin
+    # keys the repository it runs from).
+    workspace_roots: Annotated[dict[str, list[Path]] | None, NoDecode] = None
+    # Directories no project directory or file tool may reach, whatever the key: the stack's run directory
+    # (`make run` passes it: it holds the admin key and OpenBao's data); the agent's state_dir always is.
+    protected_paths: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     # A run (one invoke or resume) makes at most this many model calls, and ends by this deadline. The
     # answer comes only at the end of a run, and Envoy resets a stream that stays silent for 5 minutes:
     # the default ends the run first, saved, so that an invoke on the same thread can go on from there.
@@ -63,20 +56,36 @@ class AgentSettings(ServiceSettings):
     # How long another replica waits for a thread a crashed replica held (its run's deadline plus this).
     lease_margin_s: float = Field(default=30.0, ge=0)
 
+    # The longest instruction (and answer to the agent's question) and context a request may send, in
+    # characters: longer ones are refused with a 400 before anything is stored.
+    max_instruction_chars: int = Field(default=100_000, gt=0)
+    max_context_chars: int = Field(default=1_000_000, gt=0)
+
     @field_validator("workspace_roots", mode="before")
     @classmethod
-    def _split_roots(cls, value: Any) -> Any:
+    def _grants(cls, value: Any) -> Any:
         if isinstance(value, str):
             text = value.strip()
-            return json.loads(text) if text.startswith("[") else [part for part in text.split(os.pathsep) if part]
+            value = json.loads(text) if text.startswith(("[", "{")) else _paths(text)
+        return value if value is None or isinstance(value, dict) else {EVERY_KEY: value}
+
+    @field_validator("protected_paths", mode="before")
+    @classmethod
+    def _split_protected(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else _paths(text)
         return value
 
     def database(self) -> str:
         return self.database_url or f"sqlite:///{(self.state_dir / 'threads.db').resolve()}"
 
-    def allowed_roots(self) -> list[Path]:
-        if self.workspace_roots is not None:
-            return list(self.workspace_roots)
-        if is_loopback(self.gateway_host) and is_loopback(self.host):
-            return [Path.home()]
-        return []
+    def workspace_grants(self) -> dict[str, list[Path]]:
+        return dict(self.workspace_roots or {})
+
+    def protected_directories(self) -> list[Path]:
+        return [*self.protected_paths, self.state_dir]
+
+
+def _paths(text: str) -> list[str]:
+    return [part for part in text.split(os.pathsep) if part]

@@ -12,8 +12,10 @@ from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg_agent.adapters.prometheus_metrics import PrometheusAgentMetrics
 from llmagg_agent.adapters.sql_store import SqlThreadStore
 from llmagg_agent.adapters.sqlite_db import SqliteDatabase
-from llmagg_agent.domain.agent import INTERRUPTED, AgentLimits, CodeAgent, InvokeRequest, ResumeRequest
+from llmagg_agent.domain.agent import INTERRUPTED, AgentLimits, CodeAgent
+from llmagg_agent.domain.requests import InvokeRequest, ResumeRequest
 from llmagg_agent.domain.threads import AgentStatus
+from llmagg_agent.domain.workspace import WorkspacePolicy
 
 from .helpers import MODEL_USED, ScriptedModel, call, calls, roles, text
 
@@ -399,3 +401,80 @@ async def test_runs_model_calls_and_tool_calls_are_counted(store, model, policy,
     assert value("llmagg_agent_tool_calls_total", tool="read_file", outcome="refused") == 1
     assert value("llmagg_agent_tool_calls_total", tool="ask_human_for_input", outcome="asked") == 1
     assert value("llmagg_agent_run_steps_count") == 3
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "param", "limit"),
+    [
+        ({"instruction": "x" * 101}, "instruction", 100),
+        ({"context": "y" * 201}, "context", 200),
+        ({"language": "z" * 257}, "language", 256),
+        ({"provider": "p" * 257}, "provider", 256),
+        ({"project_directory": "/" + "d" * 4096}, "project_directory", 4096),
+    ],
+)
+async def test_oversized_fields_are_refused_whole_before_anything_is_stored(
+    make_agent, model, store, request_fields, param, limit
+):
+    agent = make_agent(max_instruction_chars=100, max_context_chars=200)
+    fields = {"instruction": "Do it.", **request_fields}
+    with pytest.raises(ServiceError) as refused:
+        await agent.invoke(InvokeRequest(**fields))
+    error = refused.value
+    assert (error.kind, error.code, error.param) == (ErrorKind.INVALID_ARGUMENT, "string_above_max_length", param)
+    assert error.message == (
+        f"Invalid '{param}': string too long. Expected a string with maximum length {limit}, but got a string with "
+        f"length {len(fields[param])} instead."
+    )
+    assert store.saves == [] and model.requests == []
+
+
+async def test_an_instruction_at_the_limit_is_taken_and_echoed_whole(make_agent, model):
+    agent = make_agent(max_instruction_chars=100)
+    model.add(text("Done."))
+    done = await agent.invoke(invoke(instruction="x" * 100))
+    assert done.status == AgentStatus.COMPLETED and done.request_params["instruction"] == "x" * 100
+
+
+async def test_an_oversized_human_response_is_refused_and_the_thread_keeps_waiting(make_agent, model):
+    agent = make_agent(max_instruction_chars=100)
+    model.add(calls(call("ask_human_for_input", {"question": "Which?"}, "q1")))
+    await agent.invoke(invoke(thread_id="t-big"))
+    with pytest.raises(ServiceError) as refused:
+        await agent.resume(ResumeRequest("t-big", "q1", "a" * 101))
+    assert (refused.value.code, refused.value.param) == ("string_above_max_length", "human_response")
+    waiting = await agent.thread("t-big")
+    assert waiting.status == AgentStatus.REQUIRES_HUMAN_INPUT and len(waiting.messages) == 2
+
+
+@pytest.mark.parametrize("limit", [0, -1, 501])
+async def test_a_list_limit_outside_1_to_500_is_400(agent, limit):
+    with pytest.raises(ServiceError) as refused:
+        await agent.threads(limit=limit)
+    error = refused.value
+    assert (error.kind, error.code, error.param) == (ErrorKind.INVALID_ARGUMENT, "invalid_limit", "limit")
+    assert error.message == f"limit must be between 1 and 500, got {limit}"
+
+
+async def test_without_a_limit_a_page_holds_50(agent, model):
+    model.add(*[text(f"answer {i}") for i in range(51)])
+    for i in range(51):
+        await agent.invoke(invoke(thread_id=f"many-{i}"))
+    page, token = await agent.threads()
+    assert len(page) == 50 and token
+    assert [s.thread_id for s in (await agent.threads(limit=500))[0]][-1] == "many-0"
+
+
+async def test_project_directories_follow_the_callers_grants(store, model, limits, tmp_path):
+    mine, admins = tmp_path / "mine", tmp_path / "admins"
+    mine.mkdir()
+    admins.mkdir()
+    policy = WorkspacePolicy({"k-mine": [mine], "admin": [admins]}, limits)
+    agent = CodeAgent(store, model, policy, AgentLimits())
+    model.add(text("Mine."), text("Admin's."))
+    assert (await agent.invoke(invoke(mine), "k-mine")).status == AgentStatus.COMPLETED
+    assert (await agent.invoke(invoke(admins), "k-admin", admin=True)).status == AgentStatus.COMPLETED
+    for project, client_id, admin in ((admins, "k-mine", False), (mine, "k-admin", True), (mine, "k-other", False)):
+        with pytest.raises(ServiceError) as refused:
+            await agent.invoke(invoke(project), client_id, admin=admin)
+        assert refused.value.code == "project_directory_not_allowed"

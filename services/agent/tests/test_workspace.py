@@ -53,7 +53,9 @@ def test_without_roots_every_project_is_refused_saying_how_to_allow_one(limits, 
     with pytest.raises(ServiceError) as refused:
         WorkspacePolicy([], limits).open(str(project))
     assert refused.value.kind == ErrorKind.PERMISSION_DENIED
-    assert "allows no project directories: set AGENT_WORKSPACE_ROOTS" in refused.value.message
+    assert "which has no workspace roots. An admin grants directories per key in AGENT_WORKSPACE_ROOTS" in (
+        refused.value.message
+    )
 
 
 @pytest.mark.parametrize("path", ["relative/dir", "", "/bad\x00path"])

@@ -19,6 +19,14 @@ from llmagg_devstack.supervisor import Supervisor
 from llmagg_gateway.config import GatewayConfigError
 
 DEMO_KEY_ENV = "LLMAGG_DEMO_KEY"
+# The agent command each banner suggests. The demo's simulated model calls the first tool it is offered
+# (read_file, with a project) and answers once the result is back: run from the repository, the admin
+# key's workspace root under `make run`/`make demo`.
+AGENT_EXAMPLE = 'llmagg agent "Write a python function that returns the factorial of n"'
+AGENT_HINTS = {
+    "run": f"{AGENT_EXAMPLE}   # --project DIR: files too",
+    "demo": f"{AGENT_EXAMPLE} --project .   # from the repository: reads a file, then answers",
+}
 
 
 def demo_config(simulator_url: str) -> dict:
@@ -73,7 +81,7 @@ def client_keys_note(stack: Stack) -> tuple[str, str]:
     )
 
 
-def banner(stack: Stack, model: str, note: str) -> str:
+def banner(stack: Stack, model: str, note: str, agent: str = AGENT_HINTS["run"]) -> str:
     url = stack.base_url
     body = f'{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello!"}}]}}'
     keys, auth = client_keys_note(stack)
@@ -88,7 +96,7 @@ Try:
     -d '{body}'
   curl -s {url}/models{auth}
   llmagg accounts list       # llmagg configure walks through the providers and stores keys
-  llmagg agent "Write a python function that returns the factorial of n"   # --project DIR: files too
+  {agent}
 
 Ctrl-C stops everything.
 """
@@ -159,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         stack.start_services(env)
         stack.start_gateway()
-        print(banner(stack, model, note), flush=True)
+        print(banner(stack, model, note, AGENT_HINTS[args.mode]), flush=True)
         follower = LogFollower(stack.run_dir / f"{s.name}.log" for s in SERVICES)
         supervisor = Supervisor(lambda line: print(line, file=sys.stderr, flush=True))
         supervisor.watch_all(stack.supervised())

@@ -82,12 +82,13 @@ def service_env(service: Service, ports: Ports) -> dict[str, str]:
     return env
 
 
-def suite_settings(service: Service, run_dir: Path, gateway_host: str = "127.0.0.1") -> dict[str, str]:
+def suite_settings(service: Service, run_dir: Path) -> dict[str, str]:
     """What the dev stack chooses for particular services (the environment given to a start may say
     otherwise): the router and discovery lease keys from credentials, the router keeps its quotas with
     ratelimit and follows discovery's catalogue, credentials writes the first admin key to the run
-    directory, ratelimit keeps its usage ledger and discovery its catalogue there, and the agent learns
-    where the gateway listens (its default workspace roots depend on it)."""
+    directory, ratelimit keeps its usage ledger and discovery its catalogue there, and the agent never
+    reaches the run directory (the admin key, OpenBao's data) and grants admin keys the repository unless
+    the environment grants roots itself (AGENT_WORKSPACE_ROOTS)."""
     env: dict[str, str] = {}
     if service.name in ("router", "discovery") and "credentials" in service.calls:
         env[f"{service.env_prefix}KEY_SOURCE"] = "credentials"
@@ -97,7 +98,9 @@ def suite_settings(service: Service, run_dir: Path, gateway_host: str = "127.0.0
         if "discovery" in service.calls:
             env["ROUTER_CATALOG"] = "discovery"
     if service.name == "agent":
-        env["AGENT_GATEWAY_HOST"] = gateway_host
+        env["AGENT_PROTECTED_PATHS"] = json.dumps([str(run_dir.resolve())])
+        if not os.environ.get("AGENT_WORKSPACE_ROOTS"):
+            env["AGENT_WORKSPACE_ROOTS"] = json.dumps({"admin": [str(ROOT)]})
     if service.name == "credentials":
         env["CREDENTIALS_ADMIN_KEY_FILE"] = str(admin_key_file(run_dir))
     if service.name == "ratelimit":
@@ -252,7 +255,7 @@ class Stack:
             log_path=self.run_dir / f"{service.name}.log",
             env={
                 **defaults,
-                **suite_settings(service, self.run_dir, self.listen_host),
+                **suite_settings(service, self.run_dir),
                 **(env or {}),
                 **self.environment(service),
             },

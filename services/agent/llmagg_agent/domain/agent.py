@@ -36,6 +36,7 @@ from llmagg_agent.domain.builtin_tools import ASK_HUMAN, BUILTIN_TOOLS, tools_fo
 from llmagg_agent.domain.contextual import check_model_quality, fenced
 from llmagg_agent.domain.metrics import AgentMetrics, NoMetrics
 from llmagg_agent.domain.model import ModelClient, ModelReply, ModelRequest
+from llmagg_agent.domain.requests import InvokeRequest, ResumeRequest, check_length, check_sizes
 from llmagg_agent.domain.threads import (
     AgentStatus,
     HumanInput,
@@ -49,7 +50,7 @@ from llmagg_agent.domain.threads import (
     thread_not_found,
 )
 from llmagg_agent.domain.tools import ToolOutcome, ToolRegistry
-from llmagg_agent.domain.workspace import Workspace, WorkspacePolicy
+from llmagg_agent.domain.workspace import Caller, Workspace, WorkspacePolicy
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("llmagg.agent")
@@ -57,6 +58,7 @@ tracer = trace.get_tracer("llmagg.agent")
 ONE_QUESTION = "Error: only one question can wait for the human at a time; ask this one again after the answer."
 INTERRUPTED = "Error: the run ended before this call was carried out; call the tool again if it is still needed."
 MAX_PAGE = 500
+DEFAULT_PAGE = 50
 
 
 @dataclass(frozen=True)
@@ -64,39 +66,9 @@ class AgentLimits:
     max_steps: int = 25  # model calls per run
     run_deadline_s: float = 280.0
     lease_margin_s: float = 30.0  # a dead replica's lease outlives its run's deadline by this much
-
-
-@dataclass(frozen=True)
-class InvokeRequest:
-    """The README's CodeAgentRequest."""
-
-    instruction: str
-    context: str | None = None
-    language: str | None = None
-    project_directory: str | None = None
-    thread_id: str | None = None
-    model_quality: str | None = None
-    provider: str | None = None
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "instruction": self.instruction,
-            "context": self.context,
-            "language": self.language,
-            "project_directory": self.project_directory,
-            "thread_id": self.thread_id,
-            "model_quality": self.model_quality,
-            "provider": self.provider,
-        }
-
-
-@dataclass(frozen=True)
-class ResumeRequest:
-    """The README's ResumeAgentRequest."""
-
-    thread_id: str
-    tool_call_id: str
-    human_response: str
+    # Longest instruction (and answer to a question) and context, in characters: refused above, never stored.
+    max_instruction_chars: int = 100_000
+    max_context_chars: int = 1_000_000
 
 
 def user_message(request: InvokeRequest) -> str:
@@ -203,8 +175,15 @@ class CodeAgent:
 
     # --- the API ----------------------------------------------------------------------------------------
     async def invoke(
-        self, request: InvokeRequest, client_id: str | None = None, time_left_s: float | None = None
+        self,
+        request: InvokeRequest,
+        client_id: str | None = None,
+        time_left_s: float | None = None,
+        *,
+        admin: bool = False,
     ) -> Thread:
+        """Run the agent on the request; `admin`: the caller's key is an admin key (its workspace roots apply)."""
+        check_sizes(request, self.limits.max_instruction_chars, self.limits.max_context_chars)
         if not request.instruction.strip():
             raise ServiceError(
                 ErrorKind.INVALID_ARGUMENT,
@@ -214,7 +193,7 @@ class CodeAgent:
             )
         check_model_quality(request.model_quality)
         thread_id = check_thread_id(request.thread_id) if request.thread_id else f"thread_{uuid.uuid4().hex[:24]}"
-        workspace = self._workspace(request.project_directory)
+        workspace = self._workspace(request.project_directory, Caller(client_id, admin))
         deadline = self._deadline(time_left_s)
         async with self._holding(thread_id, deadline):
             thread = await self.store.load(thread_id)
@@ -241,8 +220,14 @@ class CodeAgent:
         return thread
 
     async def resume(
-        self, request: ResumeRequest, client_id: str | None = None, time_left_s: float | None = None
+        self,
+        request: ResumeRequest,
+        client_id: str | None = None,
+        time_left_s: float | None = None,
+        *,
+        admin: bool = False,
     ) -> Thread:
+        check_length("human_response", request.human_response, self.limits.max_instruction_chars)
         thread_id = check_thread_id(request.thread_id)
         if not request.tool_call_id:
             raise ServiceError(
@@ -273,7 +258,7 @@ class CodeAgent:
                     code="tool_call_id_mismatch",
                     param="tool_call_id",
                 )
-            workspace = self._workspace(thread.request_params.get("project_directory"))
+            workspace = self._workspace(thread.request_params.get("project_directory"), Caller(client_id, admin))
             thread.messages.append(
                 {
                     "role": "tool",
@@ -294,9 +279,18 @@ class CodeAgent:
         return thread
 
     async def threads(
-        self, limit: int = 0, page_token: str = "", client_id: str | None = None
+        self, limit: int | None = None, page_token: str = "", client_id: str | None = None
     ) -> tuple[list[ThreadSummary], str]:
-        limit = min(limit, MAX_PAGE) if limit > 0 else 50
+        """A page of the caller's threads, newest first: `limit` (1 to MAX_PAGE, default DEFAULT_PAGE) of them."""
+        if limit is None:
+            limit = DEFAULT_PAGE
+        elif not 1 <= limit <= MAX_PAGE:
+            raise ServiceError(
+                ErrorKind.INVALID_ARGUMENT,
+                f"limit must be between 1 and {MAX_PAGE}, got {limit}",
+                code="invalid_limit",
+                param="limit",
+            )
         found = await self.store.list(limit + 1, _after(page_token), client_id)
         page = found[:limit]
         return page, _page_token(page[-1]) if len(found) > limit else ""
@@ -341,8 +335,8 @@ class CodeAgent:
             except Exception:  # the lease runs out by itself
                 log.exception("could not release the lease of thread %s", thread_id)
 
-    def _workspace(self, project_directory: str | None) -> Workspace | None:
-        return self._workspaces.open(project_directory) if project_directory else None
+    def _workspace(self, project_directory: str | None, caller: Caller) -> Workspace | None:
+        return self._workspaces.open(project_directory, caller) if project_directory else None
 
     async def _save(self, thread: Thread) -> None:
         thread.updated_at = self._clock()

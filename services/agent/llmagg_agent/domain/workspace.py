@@ -1,7 +1,11 @@
 """The project directory a run may touch, and nothing outside it.
 
-A request's `project_directory` is a path on this host: it must lie under one of the allowed workspace
-roots (else 403) and be a directory (else 400). Inside it, every path a tool is given is relative:
+A request's `project_directory` is a path on this host: it must lie under one of the workspace roots
+granted to the calling key (else 403: roots are granted per client key id, to every admin key, or to
+everyone, by the operator), never inside one of the stack's own directories (its run directory with the
+admin key and OpenBao's data, the agent's state: 403 whatever the key), and be a directory (else 400).
+A project may contain a protected directory (the repository holds `.run`): the file tools refuse every
+path that resolves into one. Inside it, every path a tool is given is relative:
 absolute paths and `..` are refused, the path is resolved (symbolic links followed) and must still be
 inside the project, and it is then walked again one directory at a time without following any link, so
 a link swapped in between the check and the use is refused too. Only regular files are read or
@@ -14,10 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -40,15 +45,48 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-class WorkspacePolicy:
-    """Which project directories requests may name: those under the allowed roots."""
+# Grantees of AGENT_WORKSPACE_ROOTS beside client key ids.
+ADMIN_KEYS = "admin"
+EVERY_KEY = "*"
+PROTECTED_WHY = "a directory of the stack itself (its keys, secrets and data)"
 
-    def __init__(self, roots: list[Path], limits: FileLimits) -> None:
-        self.roots = [os.path.realpath(root) for root in roots]
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks for a project directory: the client key's id and whether it is an admin key (the gateway says)."""
+
+    client_id: str | None = None
+    admin: bool = False
+
+
+class WorkspacePolicy:
+    """Which project directories a caller may name: those under the roots granted to it, outside protected ones.
+
+    `grants` maps a client key id, ADMIN_KEYS or EVERY_KEY to roots; a plain list is granted to every key.
+    """
+
+    def __init__(
+        self,
+        grants: Mapping[str, Sequence[Path]] | Sequence[Path],
+        limits: FileLimits,
+        protected: Sequence[Path] = (),
+    ) -> None:
+        if not isinstance(grants, Mapping):
+            grants = {EVERY_KEY: list(grants)}
+        self.grants = {grantee: [os.path.realpath(root) for root in roots] for grantee, roots in grants.items()}
+        self.protected = [os.path.realpath(path) for path in protected]
         self.limits = limits
 
-    def open(self, project_directory: str) -> Workspace:
-        """The workspace of `project_directory`, or the ServiceError a client gets (403 outside the roots)."""
+    def roots(self, caller: Caller) -> list[str]:
+        grantees = [
+            EVERY_KEY,
+            *([ADMIN_KEYS] if caller.admin else []),
+            *([caller.client_id] if caller.client_id else []),
+        ]
+        return [root for grantee in grantees for root in self.grants.get(grantee, [])]
+
+    def open(self, project_directory: str, caller: Caller = Caller()) -> Workspace:
+        """The workspace of `project_directory`, or the ServiceError a client gets (403 when not granted)."""
         if not project_directory.strip() or "\x00" in project_directory:
             raise _invalid_project("project_directory must be a path")
         if not os.path.isabs(project_directory):
@@ -56,21 +94,37 @@ class WorkspacePolicy:
                 f"project_directory must be an absolute path on the agent's host, got {project_directory!r}"
             )
         real = os.path.realpath(project_directory)
-        if not any(_inside(real, root) for root in self.roots):
-            why = (
-                "This agent allows no project directories: set AGENT_WORKSPACE_ROOTS to the directories it may work in."
-                if not self.roots
-                else "It must lie under one of the agent's allowed workspace roots (AGENT_WORKSPACE_ROOTS)."
-            )
+        guarding = next((path for path in self.protected if _inside(real, path)), None)
+        if guarding is not None:
             raise ServiceError(
                 ErrorKind.PERMISSION_DENIED,
-                f"project_directory {project_directory!r} is not allowed. {why}",
+                f"project_directory {project_directory!r} is inside {guarding}, {PROTECTED_WHY}: the agent never "
+                "works there, whatever the key.",
+                code="project_directory_protected",
+                param="project_directory",
+            )
+        roots = self.roots(caller)
+        if not any(_inside(real, root) for root in roots):
+            raise ServiceError(
+                ErrorKind.PERMISSION_DENIED,
+                _not_granted(project_directory, caller, roots),
                 code="project_directory_not_allowed",
                 param="project_directory",
             )
         if not os.path.isdir(real):
             raise _invalid_project(f"project_directory {project_directory!r} does not exist or is not a directory")
-        return Workspace(real, self.limits)
+        return Workspace(real, self.limits, [path for path in self.protected if _inside(path, real)])
+
+
+def _not_granted(project_directory: str, caller: Caller, roots: list[str]) -> str:
+    who = f"client key {caller.client_id}" if caller.client_id else "this caller (no client key)"
+    has = f"which may use: {', '.join(roots)}" if roots else "which has no workspace roots"
+    grantee = caller.client_id or EVERY_KEY
+    example = json.dumps({grantee: [project_directory]})
+    return (
+        f"project_directory {project_directory!r} is not granted to {who}, {has}. An admin grants directories per "
+        f"key in AGENT_WORKSPACE_ROOTS (e.g. {example}) and restarts the agent."
+    )
 
 
 def _invalid_project(message: str) -> ServiceError:
@@ -82,9 +136,10 @@ def _invalid_project(message: str) -> ServiceError:
 class Workspace:
     """File operations confined to one directory (already resolved and allowed)."""
 
-    def __init__(self, root: str, limits: FileLimits) -> None:
+    def __init__(self, root: str, limits: FileLimits, protected: Sequence[str] = ()) -> None:
         self.root = root
         self.limits = limits
+        self.protected = list(protected)  # resolved directories inside the root that no path may reach
 
     # --- paths ----------------------------------------------------------------------------------------
     def _parts(self, relative: str, *, allow_root: bool = False) -> tuple[str, ...]:
@@ -102,6 +157,8 @@ class Workspace:
         real = os.path.realpath(os.path.join(self.root, relative))
         if not _inside(real, self.root):
             raise ToolError(f"{relative!r} leads outside the project directory (through a symbolic link)")
+        if any(_inside(real, path) for path in self.protected):
+            raise ToolError(f"{relative!r} is in {PROTECTED_WHY}; the agent never reads, writes or lists there")
         parts = PurePosixPath(os.path.relpath(real, self.root)).parts
         if not parts or parts == (".",):
             if allow_root:
