@@ -212,3 +212,11 @@ async def test_text_held_back_reaches_the_client_before_the_error_of_a_cut(echoi
                 received.append(chunk)
     assert caught.value.failure is Failure.BAD_RESPONSE
     assert joined(received, "content") == f"whole {REDACTED}, cut {REDACTED}, and s"
+
+
+def test_hostile_chunk_shapes_pass_through_without_breaking_the_stream():
+    odd = {"id": "c1", "choices": [{"index": [1], "delta": {"content": "x s"}}, "not a choice"], "usage": None}
+    out = passed_on(odd, {"choices": None}, content(KEY))
+    assert out[0]["choices"][0]["delta"] == {"content": "x "}
+    assert out[1]["choices"] == [{"index": 0, "delta": {"content": "s"}, "finish_reason": None}]  # before `None`
+    assert out[2] == {"choices": None} and joined([out[3]], "content") == REDACTED

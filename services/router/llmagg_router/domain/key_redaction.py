@@ -21,8 +21,6 @@ import orjson
 from llmagg.common.secrets import MIN_SECRET_LENGTH, REDACTED
 
 _REDACTED_JSON = REDACTED.encode()
-# Escapes that can spell a character a key is made of; JSON without them writes every key literally.
-_SPELLING_ESCAPES = (b"\\u", b"\\/")
 # Delta fields that name or classify rather than carry text a client joins (a repeated name is not joined).
 _NOT_JOINED = frozenset({"index", "type", "id", "role", "name"})
 
@@ -43,7 +41,7 @@ class KeyRedactor:
         for needle in self._needles:
             if needle in raw:
                 raw = raw.replace(needle, _REDACTED_JSON)
-        if any(escape in raw for escape in _SPELLING_ESCAPES):
+        if b"\\" in raw and (b"\\u" in raw or b"\\/" in raw):
             # A key may hide behind escapes (`\u0073k-...`): look again in the document written plainly.
             try:
                 plain = orjson.dumps(orjson.loads(raw))
@@ -82,21 +80,27 @@ class StreamRedactor:
     def __init__(self, redactor: KeyRedactor) -> None:
         self._redactor = redactor
         self._held: dict[Path, str] = {}  # (choice index, field path) -> text held back, in arrival order
-        self._envelope: dict[str, Any] = {}
+        self._last: dict[str, Any] = {}  # the last chunk: its id, created and model go on a chunk of held text
 
     def chunk(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         """What to pass on for `chunk`, in order: held text that must go first, then the chunk itself."""
         if not self._redactor.keys:
             return [chunk]
-        self._envelope = {name: chunk[name] for name in ("id", "created", "model") if name in chunk}
+        self._last = chunk
         choices = chunk.get("choices")
-        choices = [c for c in choices if isinstance(c, dict)] if isinstance(choices, list) else []
-        finished = {choice.get("index", 0) for choice in choices if choice.get("finish_reason")}
-        for choice in choices:
-            if isinstance(choice.get("delta"), dict):
-                index = choice.get("index", 0)
+        finished = set()
+        for choice in choices if isinstance(choices, list) else ():
+            if not isinstance(choice, dict):
+                continue
+            index = choice.get("index", 0)
+            index = index if isinstance(index, int) else 0
+            done = bool(choice.get("finish_reason"))
+            if done:
+                finished.add(index)
+            delta = choice.get("delta")
+            if delta and isinstance(delta, dict):
                 # A choice that finishes here holds nothing back: no piece of it follows.
-                self._redact(choice["delta"], (index,), hold=index not in finished)
+                self._redact(delta, (index,), hold=not done)
         if not self._held:
             return [chunk]
         # What is still held of a choice that finishes here, or of every choice before a usage chunk, goes first.
@@ -144,7 +148,8 @@ class StreamRedactor:
         for path in [p for p in self._held if p in paths]:  # in the order they were held
             _place(deltas.setdefault(path[0], {}), path[1:], self._held.pop(path))
         choices = [{"index": index, "delta": delta, "finish_reason": None} for index, delta in deltas.items()]
-        return {**self._envelope, "object": "chat.completion.chunk", "choices": choices}
+        envelope = {name: self._last[name] for name in ("id", "created", "model") if name in self._last}
+        return {**envelope, "object": "chat.completion.chunk", "choices": choices}
 
 
 def _place(target: dict[str, Any], steps: Path, text: str) -> None:
