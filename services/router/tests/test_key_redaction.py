@@ -77,6 +77,13 @@ def test_a_key_spelt_with_json_escapes_is_redacted_too():
     assert orjson.loads(KeyRedactor([KEY]).json(raw)) == {"content": f"key {REDACTED} \u00e9t\u00e9"}
 
 
+def test_a_document_that_cannot_be_read_or_written_again_is_left_for_the_parser_to_refuse():
+    deep = b'{"a": ' + b"[" * 300 + b'"\\u0073"' + b"]" * 300 + b"}"
+    assert KeyRedactor([KEY]).json(deep) is deep
+    broken = b'{"a": "\\u0073k'
+    assert KeyRedactor([KEY]).json(broken) is broken
+
+
 def test_values_too_short_to_be_keys_are_left_alone():
     raw = b'{"content": "the word short"}'
     assert KeyRedactor(["short"]).json(raw) is raw

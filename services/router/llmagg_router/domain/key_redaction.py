@@ -45,8 +45,8 @@ class KeyRedactor:
             # A key may hide behind escapes (`\u0073k-...`): look again in the document written plainly.
             try:
                 plain = orjson.dumps(orjson.loads(raw))
-            except orjson.JSONDecodeError:
-                return raw  # not JSON: refused as such by whoever parses it
+            except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+                return raw  # not JSON, or nested past what can be written: refused as such when parsed
             if any(needle in plain for needle in self._needles):
                 return self.json(plain)
         return raw
