@@ -17,6 +17,7 @@ from aiohttp import web
 
 from llmagg_simulator.catalog import MODEL_IDS
 from llmagg_simulator.faults import Fault, ScriptedAnswer
+from llmagg_simulator.replies import ECHOED_KEY
 from llmagg_simulator.responses import drop_connection, invalid_json, truncated_json
 from llmagg_simulator.state import CHUNK_DELAY_S, PROVIDERS, ProviderState
 from llmagg_simulator.validation import BadRequest
@@ -113,11 +114,66 @@ def endpoint(dialect: Dialect, read: Callable[[web.Request, Any], Call]) -> Hand
             if call.scripted is None:
                 return dialect.bad_request(BadRequest(SCRIPTED_ANSWER_REFUSED))
             call = call.scripted(fault.answer)
+        if fault.type == "echo_key":
+            call = _echoing(call, received_key(request))
         if call.events is not None:
             return await _stream(request, dialect, fault, call.model, call.events)
         return await _answer(request, dialect, fault, call.model, call.whole)
 
     return counted_in_flight(handle)
+
+
+def received_key(request: web.Request) -> str:
+    """The key a request came with, in whichever auth style it was sent."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() in ("bearer", "token") and key.strip():
+        return key.strip()
+    for name in ("x-api-key", "x-goog-api-key"):
+        if request.headers.get(name, "").strip():
+            return request.headers[name].strip()
+    return request.query.get("key", "")
+
+
+def _with_key(answer: dict[str, Any], key: str) -> dict[str, Any]:
+    """An answer object that also quotes `key`: in a field of its own, and in its id and model (which clients see)."""
+    for name in ("id", "model"):
+        if isinstance(answer.get(name), str):
+            answer[name] = f"{answer[name]}-{key}"
+    answer["echoed_key"] = key
+    return answer
+
+
+def _with_key_in_event(event: bytes, key: str) -> bytes:
+    """An encoded event whose `data:` object also quotes `key`."""
+    head, separator, rest = event.partition(b"data: ")
+    data, newline, end = rest.partition(b"\n")
+    parsed = orjson.loads(data)
+    if not isinstance(parsed, dict):
+        return event
+    return head + separator + orjson.dumps(_with_key(parsed, key)) + newline + end
+
+
+def _echoing(call: Call, key: str) -> Call:
+    """`call` answered by a model that quotes `key` (an `echo_key` fault): in its text (cut in two across events
+    when streamed), its tool calls' arguments, and an extra field, id and model of the answer and of every event."""
+
+    def whole() -> dict[str, Any]:
+        token = ECHOED_KEY.set(key)
+        try:
+            return _with_key(call.whole(), key)
+        finally:
+            ECHOED_KEY.reset(token)
+
+    def events() -> EventStream:
+        assert call.events is not None
+        token = ECHOED_KEY.set(key)
+        try:
+            built = call.events()
+        finally:
+            ECHOED_KEY.reset(token)
+        return dataclasses.replace(built, events=[_with_key_in_event(event, key) for event in built.events])
+
+    return Call(call.model, whole, events if call.events is not None else None)
 
 
 def counted_in_flight(handler: Handler) -> Handler:

@@ -24,6 +24,7 @@ BEHAVIOURS = frozenset(
         "answer",
         "410",  # the model is gone: HTTP 410 in the dialect's error shape
         "model_not_found",  # the dialect's 404 for a model it does not serve
+        "echo_key",  # a hostile provider: a normal answer that quotes the key it received everywhere
     }
 )
 # Parameters any fault may carry; each only matters to the behaviour named in its comment.

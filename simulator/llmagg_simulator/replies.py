@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextvars
 import re
 from dataclasses import dataclass
 from typing import Any
 
 ECHO_PREFIX = "echo:"
 _WORD = re.compile(r"\S+")
+# The key the request came with while an `echo_key` fault answers it: the model then quotes it.
+ECHOED_KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar("echoed_key", default=None)
 
 
 def count_tokens(text: str) -> int:
@@ -16,16 +19,33 @@ def count_tokens(text: str) -> int:
 
 
 def reply_text(provider: str, model: str, last_user_text: str | None) -> str:
-    """`Hello from <provider> (<model>).`, or what follows `echo:` in the last user message."""
+    """`Hello from <provider> (<model>).`, or what follows `echo:` in the last user message (or, under
+    `echo_key`, the key the request came with)."""
+    if (key := ECHOED_KEY.get()) is not None:
+        return f"Your key is {key} indeed."
     if last_user_text is not None and last_user_text.startswith(ECHO_PREFIX):
         return last_user_text[len(ECHO_PREFIX) :].removeprefix(" ")
     return f"Hello from {provider} ({model})."
 
 
 def content_pieces(text: str) -> list[str]:
-    """One piece per word, spaces kept in front, so the pieces concatenate to exactly `text`."""
+    """One piece per word, spaces kept in front, so the pieces concatenate to exactly `text`.
+
+    Under `echo_key` a word holding the key is cut in two in the middle of the key (a key split across events)."""
     words = text.split(" ")
-    return [words[0], *(" " + word for word in words[1:])]
+    pieces = [words[0], *(" " + word for word in words[1:])]
+    key = ECHOED_KEY.get()
+    if not key:
+        return pieces
+    split = []
+    for piece in pieces:
+        at = piece.find(key)
+        if at == -1:
+            split.append(piece)
+        else:
+            middle = at + len(key) // 2
+            split += [piece[:middle], piece[middle:]]
+    return split
 
 
 def halves(text: str) -> list[str]:
@@ -35,9 +55,10 @@ def halves(text: str) -> list[str]:
 
 
 def sim_arguments(schema: Any) -> dict[str, str]:
-    """The arguments of the simulated tool call: each required parameter of the JSON schema set to "sim"."""
+    """The arguments of the simulated tool call: each required parameter of the JSON schema set to "sim" (the
+    key the request came with, under `echo_key`)."""
     required = schema.get("required") if isinstance(schema, dict) else None
-    return dict.fromkeys((name for name in required or [] if isinstance(name, str)), "sim")
+    return dict.fromkeys((name for name in required or [] if isinstance(name, str)), ECHOED_KEY.get() or "sim")
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,10 @@ def _key_of(request: web.Request) -> str:
     return "no-key-sent"
 
 
-def _chunk(text: str, finish: str | None = None) -> bytes:
+def _chunk(text: str, finish: str | None = None, **extra: str) -> bytes:
     choice = {"index": 0, "delta": {"content": text} if text else {}, "finish_reason": finish}
-    return b"data: " + orjson.dumps({"id": "c", "object": "chat.completion.chunk", "choices": [choice]}) + b"\n\n"
+    chunk = {"id": "c", "object": "chat.completion.chunk", "choices": [choice], **extra}
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
 async def echo_key_everywhere(request: web.Request) -> web.StreamResponse:
@@ -48,6 +49,23 @@ async def echo_key_in_stream_error(request: web.Request) -> web.StreamResponse:
     await response.write(_chunk("Hello"))
     error = {"error": {"message": f"internal failure for {_key_of(request)}", "code": "server_error"}}
     await response.write(b"data: " + orjson.dumps(error) + b"\n\n")
+    return response
+
+
+async def echo_key_in_an_answer(request: web.Request) -> web.StreamResponse:
+    """A successful answer quoting the key: in its text, id and a field of its own; streamed, in every chunk
+    and cut in two across two chunks."""
+    key = _key_of(request)
+    if not (await request.json()).get("stream"):
+        message = {"role": "assistant", "content": f"Your key is {key}."}
+        choice = {"index": 0, "message": message, "finish_reason": "stop"}
+        return web.json_response({"id": f"e-{key}", "object": "chat.completion", "choices": [choice], "k": key})
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    half = len(key) // 2
+    for piece in (f"Your key is {key}, or {key[:half]}", f"{key[half:]}."):
+        await response.write(_chunk(piece, k=key))
+    await response.write(_chunk("", finish="stop") + b"data: [DONE]\n\n")
     return response
 
 
@@ -104,6 +122,7 @@ BEHAVIOURS: dict[str, Handler] = {
     "echo-key": echo_key_everywhere,
     "echo-key-plain": echo_key_in_plain_5xx,
     "echo-key-stream": echo_key_in_stream_error,
+    "echo-key-ok": echo_key_in_an_answer,
     "cut-two": cut_after_two_chunks,
     "huge-line": huge_line,
     "huge-answer": huge_answer,

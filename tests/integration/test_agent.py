@@ -17,6 +17,7 @@ from llmagg_devstack.postgres import running_postgres
 from llmagg_devstack.stack import Stack
 
 from ..agent_helpers import (
+    AGENT_PROVIDER,
     agent_env,
     calls,
     files_under,
@@ -29,7 +30,7 @@ from ..agent_helpers import (
     tool_call,
     tool_results,
 )
-from ..helpers import ROUTER_TEST_ENV
+from ..helpers import ROUTER_TEST_ENV, SIM_KEY
 
 MAX_STEPS = 4
 
@@ -190,6 +191,23 @@ def test_a_model_call_the_router_cannot_serve_ends_the_run_with_its_reason(agent
         response.error_details.startswith("A model call failed: ") and "(provider_not_found)" in response.error_details
     )
     assert model_requests(simulator) == []
+
+
+def test_a_thread_stored_after_a_provider_quoted_its_key_holds_no_key(agent_stack, simulator, workspaces):
+    """The agent calls the router for every model call, so the router's redaction keeps keys out of threads."""
+    project = new_project(workspaces)
+    # With tools offered, an echoing model calls the first tool with the key as its arguments; then it says it.
+    script_model(simulator, {"type": "echo_key"}, says(f"Done. Your key is {SIM_KEY}, or {SIM_KEY[:5]}"))
+    response = stub(agent_stack).InvokeCodeAgent(
+        pb.InvokeCodeAgentRequest(instruction="Hi", project_directory=str(project)), timeout=60
+    )
+    sent = [request["headers"]["authorization"] for request in simulator.requests(AGENT_PROVIDER)]
+    assert sent == [f"Bearer {SIM_KEY}"] * 2  # the provider had the key both times, and quoted it
+    assert (response.agent_status, response.explanation) == ("completed", "Done. Your key is [redacted], or sk-si")
+    thread = stub(agent_stack).GetThread(pb.GetThreadRequest(thread_id=response.thread_id), timeout=10)
+    assert SIM_KEY not in str(thread) and "[redacted]" in thread.messages[1].tool_calls[0].function.arguments
+    stored = b"".join(path.read_bytes() for path in agent_stack.run_dir.rglob("threads.db*"))
+    assert stored and SIM_KEY.encode() not in stored and b"[redacted]" in stored
 
 
 def pause_restart_resume(stack: Stack, env: dict[str, str], simulator, workspaces) -> None:

@@ -16,6 +16,7 @@ import aiohttp
 
 from llmagg.common.secrets import Secret
 from llmagg_router.adapters.http_upstream import HttpUpstream, json_object
+from llmagg_router.domain.key_redaction import KeyRedactor
 from llmagg_router.domain.upstream import (
     Candidate,
     Failure,
@@ -70,6 +71,7 @@ class HttpAdapter:
     ) -> dict[str, Any]:
         exchange = self._dialect.exchange(candidate, key, operation, body)
         raw, headers = await self._http.post(exchange.url, exchange.payload, exchange.headers, self._dialect.classify)
+        raw = _redactor(key).json(raw)
         answer = UpstreamAnswer(exchange.decode(json_object(raw, "response body")))
         answer.quota_headers = quota_headers(headers)
         return answer
@@ -81,16 +83,34 @@ class HttpAdapter:
         exchange = self._dialect.exchange(candidate, key, Operation.CHAT, body)
         resp = await self._http.open(exchange.url, exchange.payload, exchange.headers, self._dialect.classify)
         try:
-            yield _Events(self._events(resp, max_bytes, exchange.translator()), quota_headers(resp.headers))
+            events = self._events(resp, max_bytes, exchange.translator(), _redactor(key))
+            yield _Events(events, quota_headers(resp.headers))
         finally:
             resp.release()
 
     async def _events(
-        self, resp: aiohttp.ClientResponse, max_bytes: int | None, translator: Translator
+        self, resp: aiohttp.ClientResponse, max_bytes: int | None, translator: Translator, redactor: KeyRedactor
     ) -> AsyncIterator[dict[str, Any]]:
-        """Every `data:` line of the SSE body as OpenAI chunks (`event:` lines, comments and blanks
-        carry nothing the `data:` object does not repeat). OpenAI's `[DONE]` ends it as complete; the
-        end of the body ends it as the translator judges."""
+        """Every `data:` line of the SSE body as OpenAI chunks, without the key sent (`event:` lines, comments
+        and blanks carry nothing the `data:` object does not repeat). OpenAI's `[DONE]` ends it as complete;
+        the end of the body ends it as the translator judges. Text held back as the possible start of a key
+        is passed on before the stream ends, cleanly or with an error."""
+        keys = redactor.stream()
+        try:
+            async with contextlib.aclosing(self._chunks(resp, max_bytes, translator, redactor)) as chunks:
+                async for chunk in chunks:
+                    for passed in keys.chunk(chunk):
+                        yield passed
+        except UpstreamError:
+            for passed in keys.flush():  # what came before the failure reaches the client before its error
+                yield passed
+            raise
+        for passed in keys.flush():
+            yield passed
+
+    async def _chunks(
+        self, resp: aiohttp.ClientResponse, max_bytes: int | None, translator: Translator, redactor: KeyRedactor
+    ) -> AsyncIterator[dict[str, Any]]:
         total = 0
         async for line in self._http.lines(resp.content):
             total += len(line)
@@ -101,13 +121,17 @@ class HttpAdapter:
             payload = line[5:].strip()
             if payload == b"[DONE]":
                 return
-            for chunk in translator.feed(json_object(payload, "stream event")):
+            for chunk in translator.feed(json_object(redactor.json(payload), "stream event")):
                 yield chunk
         for chunk in translator.end():
             yield chunk
 
     async def close(self) -> None:
         await self._http.close()  # shared: closing it twice is harmless
+
+
+def _redactor(key: Secret | None) -> KeyRedactor:
+    return KeyRedactor(() if key is None else (key.reveal(),))
 
 
 class _Events:

@@ -1,0 +1,171 @@
+"""No provider key comes back out of a provider's answer: the keys an attempt sent are removed from what it got.
+
+Error answers are scrubbed where they are read (upstream_errors); this covers the answers that succeed. Two
+steps, both on the hot path and both a plain substring search unless a key is there:
+
+- `KeyRedactor.json`: each JSON document (a whole answer, one stream event) before it is parsed, so every
+  field of it is covered (text, tool-call arguments, id, model, fields the router does not know);
+- `StreamRedactor`: the text a client joins from a stream's chunks (content, tool-call arguments, ...),
+  where a key may be cut in two across chunks. The end of a piece that could begin a key is held back until
+  the next piece shows whether it does (then it is redacted) or not (then it is passed on); whatever is held
+  is passed on before the stream's finishing chunk, its end, or its error, so no byte is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from llmagg.common.secrets import MIN_SECRET_LENGTH, REDACTED
+
+_REDACTED_JSON = REDACTED.encode()
+# Delta fields that name or classify rather than carry text a client joins (a repeated name is not joined).
+_NOT_JOINED = frozenset({"index", "type", "id", "role", "name"})
+
+Path = tuple[Any, ...]
+
+
+class KeyRedactor:
+    """Removes the values of `keys` (those long enough to be keys) from what the provider answered."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        # Longest first, so a key that contains another is removed whole.
+        self.keys = tuple(sorted({k for k in keys if len(k) >= MIN_SECRET_LENGTH}, key=len, reverse=True))
+        self._needles = tuple(orjson.dumps(key)[1:-1] for key in self.keys)  # each as JSON text writes it
+
+    def json(self, raw: bytes) -> bytes:
+        """A JSON document with every key's value replaced by [redacted], wherever it is; `raw` itself (no
+        copy) when no key is in it."""
+        for needle in self._needles:
+            if needle in raw:
+                raw = raw.replace(needle, _REDACTED_JSON)
+        if b"\\" in raw and (b"\\u" in raw or b"\\/" in raw):
+            # A key may hide behind escapes (`\u0073k-...`): look again in the document written plainly.
+            try:
+                plain = orjson.dumps(orjson.loads(raw))
+            except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+                return raw  # not JSON, or nested past what can be written: refused as such when parsed
+            if any(needle in plain for needle in self._needles):
+                return self.json(plain)
+        return raw
+
+    def text(self, text: str) -> str:
+        for key in self.keys:
+            if key in text:
+                text = text.replace(key, REDACTED)
+        return text
+
+    def held_from(self, text: str) -> int:
+        """Where the longest end of `text` that could be the start of a key begins (len(text): none)."""
+        held = len(text)
+        for key in self.keys:
+            first = key[0]
+            at = text.find(first, max(0, len(text) - len(key) + 1))
+            while at != -1 and at < held:
+                if key.startswith(text[at:]):
+                    held = at
+                    break
+                at = text.find(first, at + 1)
+        return held
+
+    def stream(self) -> StreamRedactor:
+        return StreamRedactor(self)
+
+
+class StreamRedactor:
+    """The keys of one attempt taken out of the text a client joins from its stream's OpenAI chunks."""
+
+    def __init__(self, redactor: KeyRedactor) -> None:
+        self._redactor = redactor
+        self._held: dict[Path, str] = {}  # (choice index, field path) -> text held back, in arrival order
+        self._last: dict[str, Any] = {}  # the last chunk: its id, created and model go on a chunk of held text
+
+    def chunk(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
+        """What to pass on for `chunk`, in order: held text that must go first, then the chunk itself."""
+        if not self._redactor.keys:
+            return [chunk]
+        self._last = chunk
+        choices = chunk.get("choices")
+        finished = set()
+        for choice in choices if isinstance(choices, list) else ():
+            if not isinstance(choice, dict):
+                continue
+            index = choice.get("index", 0)
+            index = index if isinstance(index, int) else 0
+            done = bool(choice.get("finish_reason"))
+            if done:
+                finished.add(index)
+            delta = choice.get("delta")
+            if delta and isinstance(delta, dict):
+                # A choice that finishes here holds nothing back: no piece of it follows.
+                self._redact(delta, (index,), hold=not done)
+        if not self._held:
+            return [chunk]
+        # What is still held of a choice that finishes here, or of every choice before a usage chunk, goes first.
+        ending = {path for path in self._held if not choices or path[0] in finished}
+        flushed = self._flush(ending)
+        return [flushed, chunk] if flushed else [chunk]
+
+    def flush(self) -> list[dict[str, Any]]:
+        """At the stream's end or error: a chunk with every piece of text still held back, if any."""
+        flushed = self._flush(set(self._held))
+        return [flushed] if flushed else []
+
+    def _redact(self, delta: dict[str, Any], path: Path, hold: bool) -> None:
+        for name, value in delta.items():
+            if name in _NOT_JOINED:
+                continue
+            if isinstance(value, str):
+                delta[name] = self._joined((*path, name), value, hold)
+            elif isinstance(value, dict):
+                self._redact(value, (*path, name), hold)
+            elif isinstance(value, list):
+                for position, entry in enumerate(value):
+                    if isinstance(entry, dict):
+                        index = entry.get("index")
+                        step = ("index", index) if isinstance(index, int) else position
+                        self._redact(entry, (*path, name, step), hold)
+
+    def _joined(self, path: Path, piece: str, hold: bool) -> str:
+        """`piece` of a joined text, with what was held before it, without keys and (with `hold`) without an
+        end that could start one (held for the next piece)."""
+        redactor = self._redactor
+        text = redactor.text(self._held.pop(path, "") + piece)
+        if not hold:
+            return text
+        held = redactor.held_from(text)
+        if held < len(text):
+            self._held[path] = text[held:]
+        return text[:held]
+
+    def _flush(self, paths: set[Path]) -> dict[str, Any] | None:
+        """One chunk carrying the held text of `paths` (each in the delta shape it came in), or None."""
+        if not paths:
+            return None
+        deltas: dict[Any, dict[str, Any]] = {}
+        for path in [p for p in self._held if p in paths]:  # in the order they were held
+            _place(deltas.setdefault(path[0], {}), path[1:], self._held.pop(path))
+        choices = [{"index": index, "delta": delta, "finish_reason": None} for index, delta in deltas.items()]
+        envelope = {name: self._last[name] for name in ("id", "created", "model") if name in self._last}
+        return {**envelope, "object": "chat.completion.chunk", "choices": choices}
+
+
+def _place(target: dict[str, Any], steps: Path, text: str) -> None:
+    """Put `text` at `steps` under `target`, making the dicts and the list entries (by `index`) on the way."""
+    name, rest = steps[0], steps[1:]
+    if not rest:
+        target[name] = text
+        return
+    step = rest[0]
+    if isinstance(step, tuple | int):  # `name` holds a list; the entry is named by its index (or its position)
+        entries = target.setdefault(name, [])
+        index = step[1] if isinstance(step, tuple) else None
+        entry = next((e for e in entries if index is not None and e.get("index") == index), None)
+        if entry is None:
+            entry = {} if index is None else {"index": index}
+            entries.append(entry)
+        _place(entry, rest[1:], text)
+    else:
+        _place(target.setdefault(name, {}), rest, text)
