@@ -186,3 +186,19 @@ async def test_a_hanging_community_url_is_bounded_by_the_client_timeout(http, co
             await CommunitySource(f"http://127.0.0.1:{port}/README.md", http, 3600, 30).run(context)
     finally:
         await runner.cleanup()
+
+
+async def test_a_model_list_that_quotes_the_accounts_key_is_ignored(sim, context, http):
+    """A hostile or broken provider that puts the key it was sent into its model list (an id or any other field)
+    must not carry it into the catalogue, and so to /v1/models: that listing is ignored whole."""
+    key = "sk-test-FAKE-discovery-key"
+    sim.set_models(NAMES["openai"], ["sim-small", f"leak-{key}"])
+    sim.set_models(NAMES["cohere"], ["sim-small", f"sim-{key}-large"])
+    sim.set_models(NAMES["openrouter"], [{"id": "org/new:free", "name": f"yours: {key}"}])
+    report = await ModelListSource(http, 3600, 30).run(context)
+    assert report.complete_for == frozenset({NAMES["gemini"], NAMES["anthropic"]})
+    assert sorted(report.problems) == sorted(
+        f"{NAMES[name]}: the model list quotes the account's key; ignored"
+        for name in ("openai", "cohere", "openrouter")
+    )
+    assert key not in repr(report)

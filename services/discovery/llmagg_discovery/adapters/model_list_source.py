@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection
 
+import orjson
+
 from llmagg.registry import Provider
 from llmagg.registry.schema import PLACEHOLDER
 from llmagg_discovery.adapters.http import HttpClient
@@ -121,7 +123,11 @@ class ModelListSource:
             cache_key = (
                 f"{provider.id}:{account.alias}:{target}" if page_number == 0 and api not in _PAGE_QUERY else None
             )
-            page = parse((await self._http.get_ok(target, headers, cache_key)).json())
+            payload = (await self._http.get_ok(target, headers, cache_key)).json()
+            if key is not None and _quotes(payload, key.reveal()):
+                # Whatever a provider sends back may reach /v1/models: a listing carrying the key goes nowhere.
+                raise SourceError("the model list quotes the account's key; ignored")
+            page = parse(payload)
             found.update(page.models)
             token = page.next_token
             if not token:
@@ -129,6 +135,11 @@ class ModelListSource:
         if not found:
             raise SourceError("the model list is empty")
         return found
+
+
+def _quotes(payload: object, key: str) -> bool:
+    """Whether the key appears anywhere in a parsed answer (re-serialised, so JSON escapes cannot hide it)."""
+    return bool(key) and key.encode() in orjson.dumps(payload)
 
 
 def _suspect(provider_id: str, listed: dict[str, ModelFacts], context: SourceContext) -> str | None:
