@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 
+from llmagg.common.caller_auth import GATEWAY, calling_peer
 from llmagg.common.grpc_interceptors import SERVICE_TOKEN_METADATA
 from llmagg.credentials.v1 import credentials_pb2 as pb
 from llmagg.credentials.v1 import credentials_pb2_grpc
@@ -16,10 +17,12 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CredentialsService"].full_name
 
 
 def _caller_metadata(context: grpc.aio.ServicerContext) -> tuple[str, str]:
-    """(service token, authorization) as the caller sent them; "" when absent."""
+    """(service token, authorization) as the caller sent them; "" when absent. The gateway's own token
+    only says the request came through it: its caller is who the `authorization` key says."""
     token = authorization = ""
+    through_gateway = calling_peer.get() == GATEWAY
     for key, value in context.invocation_metadata() or ():
-        if key == SERVICE_TOKEN_METADATA and isinstance(value, str):
+        if key == SERVICE_TOKEN_METADATA and isinstance(value, str) and not through_gateway:
             token = value
         elif key == "authorization" and isinstance(value, str):
             authorization = value
