@@ -27,7 +27,11 @@ def sds_document(service: str, token: str) -> dict:
     """The content of a service's SDS file: its gateway token as a generic secret."""
     return {
         "resources": [
-            {"@type": _SECRET_TYPE, "name": secret_name(service), "generic_secret": {"secret": {"inline_string": token}}}
+            {
+                "@type": _SECRET_TYPE,
+                "name": secret_name(service),
+                "generic_secret": {"secret": {"inline_string": token}},
+            }
         ]
     }
 
