@@ -83,7 +83,8 @@ def keepalive_policy(every_s: float = KEEPALIVE_S) -> list[tuple[str, int]]:
     """What a server accepts: the pings of `keepalive_options(every_s)`, with margin for timers firing early."""
     return [
         ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.min_recv_ping_interval_without_data_ms", int(every_s * 1000) // 2),
+        # GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS (the name says "recv", the key does not)
+        ("grpc.http2.min_ping_interval_without_data_ms", int(every_s * 1000) // 2),
         ("grpc.http2.max_ping_strikes", 2),
     ]
 

@@ -310,13 +310,15 @@ class Stack:
 
 
 class _WithMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
-    """Adds fixed metadata to every call of a (synchronous) channel."""
+    """Adds fixed metadata to every call of a (synchronous) channel, unless the call sets that key itself."""
 
     def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
         self._metadata = metadata
 
     def _details(self, details):
-        return details._replace(metadata=(*(details.metadata or ()), *self._metadata))
+        own = tuple(details.metadata or ())
+        keys = {key for key, _ in own}
+        return details._replace(metadata=(*own, *(item for item in self._metadata if item[0] not in keys)))
 
     def intercept_unary_unary(self, continuation, client_call_details, request):
         return continuation(self._details(client_call_details), request)
