@@ -3,13 +3,17 @@ the gateway or a peer holds, and a client going through the gateway cannot claim
 
 from __future__ import annotations
 
+import urllib.request
+
 import grpc
 import pytest
 
 from llmagg.agent.v1 import agent_pb2, agent_pb2_grpc
 from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA, CLIENT_SCOPE_METADATA, SERVICE_TOKEN_METADATA
 from llmagg.router.v1 import router_pb2, router_pb2_grpc
+from llmagg.suite import SERVICES
 from llmagg_credentials.domain.client_keys import PREFIX
+from llmagg_devstack.processes import grpc_serving
 
 from ..agent_helpers import RestClient, says, script_model
 from ..helpers import create_client_key
@@ -77,8 +81,6 @@ def test_a_token_another_pair_of_services_shares_opens_nothing_else(stack, owner
 
 
 def test_probes_need_no_token(stack):
-    from llmagg_devstack.processes import grpc_serving
-
     assert grpc_serving(stack.address("agent")) and grpc_serving(stack.address("router"))
 
 
@@ -109,3 +111,13 @@ def test_a_client_cannot_claim_another_clients_identity_through_the_gateway(stac
         assert list(stub.ListThreads(agent_pb2.ListThreadsRequest(), metadata=forged).threads) == []
         error = refused(lambda: stub.GetThread(agent_pb2.GetThreadRequest(thread_id=thread_id), metadata=forged))
     assert error.code() is grpc.StatusCode.NOT_FOUND
+
+
+def test_the_gateways_tokens_are_neither_in_its_config_nor_in_its_config_dump(stack):
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.ports.admin}/config_dump", timeout=10) as response:
+        dump = response.read().decode()
+    config = (stack.run_dir / "envoy.yaml").read_text()
+    for service in SERVICES:
+        token = stack.service_token(service.name, "gateway")
+        assert token not in dump and token not in config, service.name
+    assert (stack.run_dir / "gateway-tokens" / "router.yaml").stat().st_mode & 0o077 == 0  # owner only
