@@ -1,12 +1,14 @@
-"""One upstream cluster per service: HTTP/2, actively health-checked over gRPC health."""
+"""One upstream cluster per service: HTTP/2, the gateway's token on every request, actively health-checked
+over gRPC health (health checks need no token)."""
 
 from __future__ import annotations
 
 from llmagg_gateway.addresses import socket_address
 from llmagg_gateway.limits import CONNECTION_BUFFER_BYTES
+from llmagg_gateway.service_tokens import upstream_filters
 
 
-def service_cluster(name: str, host_port: str, grpc_service: str) -> dict:
+def service_cluster(name: str, host_port: str, grpc_service: str, tokens_dir: str) -> dict:
     return {
         "name": name,
         "type": "STRICT_DNS",
@@ -16,6 +18,7 @@ def service_cluster(name: str, host_port: str, grpc_service: str) -> dict:
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
                 "explicit_http_config": {"http2_protocol_options": {}},
+                "http_filters": upstream_filters(name, tokens_dir),
             }
         },
         "circuit_breakers": {

@@ -12,6 +12,7 @@ from llmagg_gateway.limits import DEFAULT_MAX_HEAP_BYTES
 from llmagg_gateway.listener import connection_manager, public_listener
 from llmagg_gateway.overload import overload_manager
 from llmagg_gateway.routes import client_rate_limits, service_routes
+from llmagg_gateway.service_tokens import NODE
 from llmagg_gateway.tracing import otlp_cluster, tracing
 
 
@@ -31,13 +32,15 @@ def render(
     listen: str,
     admin: str,
     upstreams: Mapping[str, str],
+    tokens_dir: str,
     client_auth: bool = True,
     max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES,
     otlp: str | None = None,
     client_limits: bool = True,
     client_limits_fail_closed: bool = False,
 ) -> dict:
-    """`grpc_services` are routed and transcoded; `upstreams` maps each service's name to HOST:PORT.
+    """`grpc_services` are routed and transcoded; `upstreams` maps each service's name to HOST:PORT;
+    `tokens_dir` holds the SDS file with the gateway's token for each service (service_tokens.py).
 
     With `client_auth` every request is checked by the credentials service (ext_authz); without it
     the gateway refuses to listen anywhere but on loopback. With `otlp` (HOST:PORT of an OTLP/gRPC
@@ -59,7 +62,7 @@ def render(
         )
     if client_auth and AUTH_SERVICE not in {service_name(s) for s in grpc_services}:
         raise GatewayConfigError(f"client authentication needs the {AUTH_SERVICE} service in the service table")
-    clusters = [service_cluster(service_name(s), upstreams[service_name(s)], s) for s in grpc_services]
+    clusters = [service_cluster(service_name(s), upstreams[service_name(s)], s, tokens_dir) for s in grpc_services]
     names = {service_name(s) for s in grpc_services}
     limits = LIMITS_SERVICE if client_limits and LIMITS_SERVICE in names else None
     filters = http_filters(
@@ -77,6 +80,7 @@ def render(
         manager["tracing"] = tracing()
         clusters.append(otlp_cluster(otlp))
     return {
+        "node": NODE,
         "admin": {"address": socket_address(admin)},
         "overload_manager": overload_manager(max_heap_bytes),
         "static_resources": {"listeners": [public_listener(listen, manager)], "clusters": clusters},

@@ -45,3 +45,14 @@ async def test_the_callee_continues_the_callers_trace(exporter, monkeypatch):
     assert [s.context.trace_id for s in server_spans] == [caller.get_span_context().trace_id]
     assert server_spans[0].parent.span_id == client_spans[0].context.span_id
     assert client_spans[0].parent.span_id == caller.get_span_context().span_id
+
+
+def test_every_channel_between_services_is_made_by_service_channel():
+    """A channel made any other way carries no trace context (and pings as the servers do not allow)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    sources = [*root.glob("services/*/llmagg_*/**/*.py"), *root.glob("libs/llmagg/**/*.py")]
+    own = [p for p in sources if "_pb2" not in p.name and p.name != "grpc_client.py"]
+    assert len(own) > 50
+    assert [str(p.relative_to(root)) for p in own if "insecure_channel(" in p.read_text()] == []

@@ -13,6 +13,9 @@ from llmagg.common.server import GrpcServer, ReadinessCheck, ServiceBinding
 from llmagg.common.settings import ServiceSettings
 from llmagg.router.v1 import router_pb2, router_pb2_grpc
 
+GATEWAY_TOKEN = "gateway-token-for-tests"
+AS_GATEWAY = (("x-llmagg-service-token", GATEWAY_TOKEN),)
+
 
 class FailingServicer(router_pb2_grpc.RouterServiceServicer):
     async def Chat(self, request, context):
@@ -29,7 +32,7 @@ class FailingServicer(router_pb2_grpc.RouterServiceServicer):
 
 @pytest.fixture
 async def server():
-    settings = ServiceSettings(host="127.0.0.1", port=0, drain_s=0, grace_s=0.1)
+    settings = ServiceSettings(host="127.0.0.1", port=0, gateway_token=GATEWAY_TOKEN, drain_s=0, grace_s=0.1)
     binding = ServiceBinding(
         "llmagg.router.v1.RouterService", FailingServicer(), router_pb2_grpc.add_RouterServiceServicer_to_server
     )
@@ -47,7 +50,7 @@ async def channel(server):
 
 async def call_chat(channel, model):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await router_pb2_grpc.RouterServiceStub(channel).Chat(router_pb2.ChatRequest(model=model))
+        await router_pb2_grpc.RouterServiceStub(channel).Chat(router_pb2.ChatRequest(model=model), metadata=AS_GATEWAY)
     return caught.value
 
 
@@ -84,7 +87,7 @@ async def test_unexpected_exceptions_are_internal_and_reveal_nothing(channel):
 
 
 async def test_errors_in_streams_end_the_stream_with_the_status(channel):
-    call = router_pb2_grpc.RouterServiceStub(channel).StreamChat(router_pb2.StreamChatRequest())
+    call = router_pb2_grpc.RouterServiceStub(channel).StreamChat(router_pb2.StreamChatRequest(), metadata=AS_GATEWAY)
     first = await call.read()
     assert first.id == "first"
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -136,7 +139,9 @@ async def health_of(channel, *names: str) -> list[int]:
 async def guarded():
     """A server with a critical dependency (vault) and an optional one (cache)."""
     vault, cache = Dependency(), Dependency()
-    settings = ServiceSettings(host="127.0.0.1", port=0, drain_s=0, grace_s=0.1, readiness_interval_s=0.05)
+    settings = ServiceSettings(
+        host="127.0.0.1", port=0, gateway_token=GATEWAY_TOKEN, drain_s=0, grace_s=0.1, readiness_interval_s=0.05
+    )
     binding = ServiceBinding(
         "llmagg.router.v1.RouterService", FailingServicer(), router_pb2_grpc.add_RouterServiceServicer_to_server
     )
@@ -184,7 +189,7 @@ async def test_readiness_is_rechecked_on_its_own_while_serving(guarded):
 async def test_a_server_whose_dependency_is_down_at_start_starts_not_serving():
     vault = Dependency()
     vault.up = False
-    settings = ServiceSettings(host="127.0.0.1", port=0, drain_s=0, grace_s=0.1)
+    settings = ServiceSettings(host="127.0.0.1", port=0, gateway_token=GATEWAY_TOKEN, drain_s=0, grace_s=0.1)
     server = GrpcServer("test", settings, [], readiness=[ReadinessCheck("vault", vault.probe)])
     await server.start()
     try:
@@ -202,7 +207,9 @@ async def test_every_rpc_is_counted_by_method_and_status_on_the_metrics_port():
 
     from llmagg_devstack.processes import free_port
 
-    settings = ServiceSettings(host="127.0.0.1", port=0, drain_s=0, grace_s=0.1, metrics_port=free_port())
+    settings = ServiceSettings(
+        host="127.0.0.1", port=0, gateway_token=GATEWAY_TOKEN, drain_s=0, grace_s=0.1, metrics_port=free_port()
+    )
     binding = ServiceBinding(
         "llmagg.router.v1.RouterService", FailingServicer(), router_pb2_grpc.add_RouterServiceServicer_to_server
     )

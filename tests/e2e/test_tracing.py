@@ -124,6 +124,49 @@ def test_a_request_that_falls_over_twice_is_one_trace_from_the_edge_through_ever
     assert PROMPT.encode() not in dumped and b"Hello from" not in dumped  # no prompt or completion text
 
 
+RESERVE = "llmagg.ratelimit.v1.RatelimitService/Reserve"
+LIST_ACCOUNTS = "llmagg.credentials.v1.CredentialsService/ListAccounts"
+
+
+def hop(spans, name: str):
+    """(the caller's CLIENT span, the callee's SERVER span) of the one call `name` among `spans`."""
+    [client] = [s for s in spans if s.name == name and s.kind == s.SPAN_KIND_CLIENT]
+    [server] = [s for s in spans if s.name == name and s.kind == s.SPAN_KIND_SERVER]
+    return client, server
+
+
+def test_the_quota_hop_is_in_the_requests_trace(traced_stack, receiver, simulator):
+    """The router's Reserve call to ratelimit continues the request's trace; ratelimit's own
+    reads of credentials (a background refresh, no request's) are traced from ratelimit into credentials."""
+    trace_id = "abf92f3577b34da6a3ce929d0e0e473c"
+    scenario(simulator, "wait-model")
+    traced_chat(traced_stack, trace_id, model="wait-model")  # a key no request has leased yet: one Reserve
+    spans = spans_of_trace(receiver, trace_id, 4, SERVER, RESERVE, RESERVE)
+    by_id = {s.span_id: s for s in spans}
+    [router] = [s for s in spans if s.name == SERVER and s.kind == s.SPAN_KIND_SERVER]
+
+    def ancestors(span):
+        while span.parent_span_id in by_id:
+            span = by_id[span.parent_span_id]
+            yield span.span_id
+
+    client, server = hop(spans, RESERVE)
+    assert server.parent_span_id == client.span_id  # ratelimit continues the router's call
+    assert router.span_id in set(ancestors(client))  # made while serving the request
+    assert (receiver.service_of[client.span_id], receiver.service_of[server.span_id]) == ("router", "ratelimit")
+
+    def ratelimits_read_of_credentials():
+        clients = {
+            s.span_id: s
+            for s in receiver.spans
+            if s.name == LIST_ACCOUNTS and receiver.service_of.get(s.span_id) == "ratelimit"
+        }
+        return [s for s in receiver.spans if s.kind == s.SPAN_KIND_SERVER and s.parent_span_id in clients]
+
+    [read, *_] = wait_for(ratelimits_read_of_credentials, "a traced ListAccounts from ratelimit to credentials")
+    assert receiver.service_of[read.span_id] == "credentials"
+
+
 def test_a_stream_is_one_complete_trace_whose_spans_end_with_it(traced_stack, receiver):
     trace_id = "8bf92f3577b34da6a3ce929d0e0e473a"
     client = openai.OpenAI(base_url=traced_stack.base_url, api_key=ADMIN_KEY, max_retries=0)

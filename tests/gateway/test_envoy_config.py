@@ -13,6 +13,7 @@ from llmagg_gateway.__main__ import DEFAULT_DESCRIPTOR, main, table_services
 from llmagg_gateway.config import GatewayConfigError, render
 from llmagg_gateway.descriptor import llmagg_services
 from llmagg_gateway.limits import MAX_BODY_BYTES
+from llmagg_gateway.service_tokens import sds_document
 
 
 def rendered(tmp_path, *extra):
@@ -53,7 +54,13 @@ def test_without_an_upstream_each_service_is_on_its_table_port(tmp_path):
 
 
 def test_envoy_accepts_the_rendered_config(tmp_path):
-    out, _ = rendered(tmp_path, "--listen", "127.0.0.1:18000", "--admin", "127.0.0.1:19901")
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    for service in SERVICES:  # Envoy wants each service's SDS file to be there
+        (tokens / f"{service.name}.yaml").write_text(yaml.safe_dump(sds_document(service.name, "a-token")))
+    out, _ = rendered(
+        tmp_path, "--listen", "127.0.0.1:18000", "--admin", "127.0.0.1:19901", "--tokens-dir", str(tokens)
+    )
     result = subprocess.run(
         [envoy_binary(), "--mode", "validate", "-c", str(out), "--log-level", "error"],
         capture_output=True,
@@ -61,6 +68,21 @@ def test_envoy_accepts_the_rendered_config(tmp_path):
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_request_to_a_service_carries_the_gateways_token_from_its_sds_file_whatever_the_client_sent(tmp_path):
+    out, config = rendered(tmp_path, "--tokens-dir", "/secrets/gateway")
+    for cluster in config["static_resources"]["clusters"]:
+        options = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+        injector, codec = options["http_filters"]  # upstream filters: ext_authz and rate-limit calls too
+        assert codec["name"] == "envoy.filters.http.upstream_codec"
+        assert injector["typed_config"]["overwrite"] is True  # a client's x-llmagg-service-token is replaced
+        generic = injector["typed_config"]["credential"]["typed_config"]
+        assert generic["header"] == "x-llmagg-service-token"
+        assert generic["credential"]["sds_config"] == {
+            "path_config_source": {"path": f"/secrets/gateway/{cluster['name']}.yaml"}
+        }
+    assert "generic_secret" not in out.read_text()  # no token in the config itself
 
 
 def test_streams_are_not_cut_by_a_route_timeout_and_bodies_up_to_the_limit_pass(tmp_path):
@@ -166,7 +188,7 @@ def test_a_service_without_an_address_is_refused():
     with pytest.raises(GatewayConfigError, match="--upstream agent="):
         render(
             grpc_services=["llmagg.agent.v1.AgentService"], descriptor="x.pb", listen="127.0.0.1:1",
-            admin="127.0.0.1:2", upstreams={},
+            admin="127.0.0.1:2", upstreams={}, tokens_dir="t",
         )  # fmt: skip
 
 

@@ -67,7 +67,7 @@ def postgres_stack(make_stack, router_config, tmp_path_factory, postgres_env) ->
 
 
 def stub(stack: Stack) -> agent_pb2_grpc.AgentServiceStub:
-    return agent_pb2_grpc.AgentServiceStub(grpc.insecure_channel(stack.address("agent")))
+    return agent_pb2_grpc.AgentServiceStub(stack.channel("agent"))
 
 
 def test_read_then_write_then_done(agent_stack, simulator, workspaces):

@@ -35,13 +35,13 @@ def live(router_config, tmp_path_factory, make_stack):
 
 @pytest.fixture(scope="module")
 def credentials(live):
-    with grpc.insecure_channel(live.address("credentials")) as channel:
+    with live.channel("credentials") as channel:
         yield credentials_pb2_grpc.CredentialsServiceStub(channel)
 
 
 @pytest.fixture(scope="module")
 def router(live):
-    with grpc.insecure_channel(live.address("router")) as channel:
+    with live.channel("router") as channel:
         yield router_pb2_grpc.RouterServiceStub(channel)
 
 
@@ -246,8 +246,8 @@ def short_leases(router_config, tmp_path_factory, make_stack):
 
 def test_a_rotated_key_is_used_by_no_router_after_the_lease_ttl(short_leases, simulator):
     with (
-        grpc.insecure_channel(short_leases.address("router")) as router_channel,
-        grpc.insecure_channel(short_leases.address("credentials")) as credentials_channel,
+        short_leases.channel("router") as router_channel,
+        short_leases.channel("credentials") as credentials_channel,
     ):
         router = router_pb2_grpc.RouterServiceStub(router_channel)
         credentials = credentials_pb2_grpc.CredentialsServiceStub(credentials_channel)

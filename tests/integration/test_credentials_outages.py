@@ -19,8 +19,8 @@ HELLO = [rpb.ChatMessage(role="user", content="hi")]
 
 
 def stubs(stack: Stack):
-    credentials = grpc.insecure_channel(stack.address("credentials"))
-    router = grpc.insecure_channel(stack.address("router"))
+    credentials = stack.channel("credentials")
+    router = stack.channel("router")
     return (
         credentials_pb2_grpc.CredentialsServiceStub(credentials),
         router_pb2_grpc.RouterServiceStub(router),

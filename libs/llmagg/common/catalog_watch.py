@@ -17,10 +17,10 @@ import grpc
 
 from llmagg.common.grpc_client import service_channel
 from llmagg.common.logging import log_fields
+from llmagg.common.peers import service_metadata
+from llmagg.common.secrets import Secret
 from llmagg.discovery.v1 import discovery_pb2 as pb
 from llmagg.discovery.v1 import discovery_pb2_grpc
-
-_KEEPALIVE = [("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_permit_without_calls", 1)]
 
 
 class CatalogWatch:
@@ -31,8 +31,10 @@ class CatalogWatch:
         log: logging.Logger,
         retry_min_s: float = 0.5,
         retry_max_s: float = 30.0,
+        token: Secret | None = None,
     ) -> None:
         self._address = address
+        self._metadata = service_metadata(token)  # the token discovery knows this service by
         self._apply = apply
         self._log = log
         self._retry_min_s = retry_min_s
@@ -43,7 +45,7 @@ class CatalogWatch:
         self._received = asyncio.Event()
 
     async def start(self) -> None:
-        self._channel = service_channel(self._address, options=_KEEPALIVE)
+        self._channel = service_channel(self._address)
         self._task = asyncio.create_task(self._follow())
 
     async def close(self) -> None:
@@ -75,7 +77,9 @@ class CatalogWatch:
         delay = self._retry_min_s
         while True:
             try:
-                async for message in stub.WatchCatalog(pb.WatchCatalogRequest(), wait_for_ready=False):
+                async for message in stub.WatchCatalog(
+                    pb.WatchCatalogRequest(), metadata=self._metadata, wait_for_ready=False
+                ):
                     if self.problem:
                         self._log.info(
                             "following the discovery catalogue", extra=log_fields(revision=message.catalog.revision)

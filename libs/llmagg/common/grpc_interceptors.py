@@ -86,7 +86,7 @@ _INTERNAL_ERROR = ServiceError(
 )
 
 
-def _wrap_handler(
+def wrap_handler(
     handler: grpc.RpcMethodHandler,
     unary: Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]],
     streaming: Callable[[Callable[..., AsyncIterator[Any]]], Callable[..., AsyncIterator[Any]]],
@@ -192,7 +192,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
             return run
 
-        return _wrap_handler(handler, unary, streaming)
+        return wrap_handler(handler, unary, streaming)
 
 
 class _MetadataGetter:
@@ -248,4 +248,4 @@ class TracingInterceptor(grpc.aio.ServerInterceptor):
 
             return run
 
-        return _wrap_handler(handler, unary, streaming)
+        return wrap_handler(handler, unary, streaming)

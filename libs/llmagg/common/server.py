@@ -16,6 +16,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from llmagg.common.caller_auth import CallerAuthInterceptor, caller_tokens
+from llmagg.common.grpc_client import keepalive_policy
 from llmagg.common.grpc_interceptors import ErrorMappingInterceptor, TracingInterceptor
 from llmagg.common.logging import configure_logging, log_fields
 from llmagg.common.metrics import RpcMetrics, serve_metrics
@@ -83,6 +85,13 @@ class GrpcServer:
         interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor(self._rpc_metrics)]
         if configure_tracing(self.service):
             interceptors.insert(0, TracingInterceptor(self.service))
+        tokens = caller_tokens(self.service, self.settings)
+        if not tokens:
+            log.warning(
+                "no caller token is set (%sGATEWAY_TOKEN, ...): every call but health checks will be refused",
+                self.settings.model_config.get("env_prefix", ""),
+            )
+        interceptors.insert(0, CallerAuthInterceptor(tokens))
         limit = self.settings.max_message_bytes
         server = grpc.aio.server(
             interceptors=interceptors,
@@ -92,6 +101,7 @@ class GrpcServer:
                 ("grpc.max_metadata_size", self.settings.max_metadata_bytes),
                 ("grpc.absolute_max_metadata_size", self.settings.max_metadata_bytes),
                 ("grpc.so_reuseport", 0),
+                *keepalive_policy(self.settings.keepalive_s),
             ],
         )
         for binding in self._bindings:

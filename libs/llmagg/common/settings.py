@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from llmagg.common.grpc_client import KEEPALIVE_S
 from llmagg.suite import service
 
 
@@ -35,5 +37,10 @@ class ServiceSettings(BaseSettings):
     # still running near its end is told the server is shutting down.
     drain_s: float = 3.0
     grace_s: float = 10.0
+    # The token the gateway sends with every request to this service (<NAME>_GATEWAY_TOKEN): without it
+    # (or a peer's `<peer>_token`) a call is refused (llmagg.common.caller_auth).
+    gateway_token: SecretStr | None = None
+    # Clients of the suite ping every this many seconds on idle connections; the server accepts that.
+    keepalive_s: float = KEEPALIVE_S
     # How often readiness checks (Vault, Redis, ...) are run to set the health status.
     readiness_interval_s: float = 5.0

@@ -13,7 +13,7 @@ from llmagg.common.server import GrpcServer, ReadinessCheck, ServiceBinding
 from llmagg.registry import ConfiguredAccount, Provider, merge_providers, parse_accounts, read_yaml, registry_entries
 from llmagg_credentials import authz_servicer, servicer
 from llmagg_credentials.backends import create_store
-from llmagg_credentials.domain.access import Access, Caller
+from llmagg_credentials.domain.access import Access
 from llmagg_credentials.domain.accounts import AccountBook
 from llmagg_credentials.domain.client_keys import ADMIN, ClientKeys
 from llmagg_credentials.domain.store import Store
@@ -50,14 +50,7 @@ def build_credentials(settings: CredentialsSettings, providers: Mapping[str, Pro
         store=store,
         accounts=AccountBook(store, providers, cache_s=settings.store_cache_s),
         keys=keys,
-        access=Access(
-            keys,
-            {
-                Caller.ROUTER: _secret(settings.router_token),
-                Caller.RATELIMIT: _secret(settings.ratelimit_token),
-                Caller.DISCOVERY: _secret(settings.discovery_token),
-            },
-        ),
+        access=Access(keys),
     )
 
 

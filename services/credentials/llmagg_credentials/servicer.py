@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import grpc
 
-from llmagg.common.grpc_interceptors import SERVICE_TOKEN_METADATA
+from llmagg.common.caller_auth import calling_peer
+from llmagg.common.grpc_interceptors import metadata_value
 from llmagg.credentials.v1 import credentials_pb2 as pb
 from llmagg.credentials.v1 import credentials_pb2_grpc
 from llmagg_credentials import converters
@@ -15,17 +16,6 @@ from llmagg_credentials.domain.client_keys import ClientKeys
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CredentialsService"].full_name
 
 
-def _caller_metadata(context: grpc.aio.ServicerContext) -> tuple[str, str]:
-    """(service token, authorization) as the caller sent them; "" when absent."""
-    token = authorization = ""
-    for key, value in context.invocation_metadata() or ():
-        if key == SERVICE_TOKEN_METADATA and isinstance(value, str):
-            token = value
-        elif key == "authorization" and isinstance(value, str):
-            authorization = value
-    return token, authorization
-
-
 class CredentialsServicer(credentials_pb2_grpc.CredentialsServiceServicer):
     def __init__(self, accounts: AccountBook, keys: ClientKeys, access: Access, lease_ttl_s: float) -> None:
         self._accounts = accounts
@@ -34,7 +24,8 @@ class CredentialsServicer(credentials_pb2_grpc.CredentialsServiceServicer):
         self._lease_ttl_s = lease_ttl_s
 
     async def _allow(self, method: str, context: grpc.aio.ServicerContext) -> None:
-        await self._access.require(method, *_caller_metadata(context))
+        authorization = metadata_value(context.invocation_metadata(), "authorization") or ""
+        await self._access.require(method, calling_peer.get(), authorization)
 
     async def AddAccount(self, request: pb.AddAccountRequest, context) -> pb.AddAccountResponse:
         await self._allow("AddAccount", context)

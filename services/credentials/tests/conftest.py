@@ -6,15 +6,12 @@ import pytest
 
 from llmagg.common.secrets import Secret
 from llmagg_credentials.adapters.memory_store import MemoryStore
-from llmagg_credentials.domain.access import Access, Caller
+from llmagg_credentials.domain.access import Access
 from llmagg_credentials.domain.accounts import AccountBook
 from llmagg_credentials.domain.client_keys import ClientKeys
 
 from .helpers import PROVIDERS, Clocks
 
-RATELIMIT_TOKEN = "ratelimit-service-token-for-tests"
-ROUTER_TOKEN = "router-token-for-tests"
-DISCOVERY_TOKEN = "discovery-token-for-tests"
 ENV_ADMIN = "sk-test-FAKE-env-admin"
 
 
@@ -42,5 +39,4 @@ def keys(store, clocks) -> ClientKeys:
 
 @pytest.fixture
 def access(keys) -> Access:
-    tokens = {Caller.ROUTER: ROUTER_TOKEN, Caller.RATELIMIT: RATELIMIT_TOKEN, Caller.DISCOVERY: DISCOVERY_TOKEN}
-    return Access(keys, {caller: Secret(token) for caller, token in tokens.items()})
+    return Access(keys)

@@ -12,7 +12,7 @@ from llmagg_credentials.authz_servicer import AuthorizationServicer
 from llmagg_credentials.domain.access import RULES, Caller
 from llmagg_credentials.domain.client_keys import PREFIX
 
-from .conftest import DISCOVERY_TOKEN, ENV_ADMIN, RATELIMIT_TOKEN, ROUTER_TOKEN
+from .conftest import ENV_ADMIN
 
 
 def check_request(path: str, authorization: str | None) -> authz.CheckRequest:
@@ -74,32 +74,32 @@ async def test_with_the_store_down_an_unseen_key_is_a_503_not_a_pass(access, sto
 
 async def test_leases_and_reports_answer_the_router_token_only(access, keys):
     _, plain = await keys.create("k", "client")
-    assert await access.require("Lease", ROUTER_TOKEN, "") is Caller.ROUTER
-    for service_token, authorization, kind in [
-        ("", f"Bearer {ENV_ADMIN}", ErrorKind.PERMISSION_DENIED),
-        ("", f"Bearer {plain.reveal()}", ErrorKind.PERMISSION_DENIED),
-        ("", "", ErrorKind.UNAUTHENTICATED),
-        ("not-the-router", "", ErrorKind.UNAUTHENTICATED),
+    assert await access.require("Lease", "router", "") is Caller.ROUTER
+    for peer, authorization, kind in [
+        ("gateway", f"Bearer {ENV_ADMIN}", ErrorKind.PERMISSION_DENIED),
+        ("gateway", f"Bearer {plain.reveal()}", ErrorKind.PERMISSION_DENIED),
+        (None, "", ErrorKind.UNAUTHENTICATED),
+        ("gateway", "", ErrorKind.UNAUTHENTICATED),  # through the gateway without a key
     ]:
         with pytest.raises(ServiceError) as caught:
-            await access.require("Lease", service_token, authorization)
+            await access.require("Lease", peer, authorization)
         assert caught.value.kind is kind
 
 
 async def test_management_needs_an_admin_key_and_the_router_may_only_list(access):
-    assert await access.require("AddAccount", "", f"Bearer {ENV_ADMIN}") is Caller.ADMIN
-    assert await access.require("ListAccounts", ROUTER_TOKEN, "") is Caller.ROUTER
+    assert await access.require("AddAccount", "gateway", f"Bearer {ENV_ADMIN}") is Caller.ADMIN
+    assert await access.require("ListAccounts", "router", "") is Caller.ROUTER
     for method in ("AddAccount", "RotateAccountKey", "DeleteAccount", "CreateClientKey", "RevokeClientKey"):
         with pytest.raises(ServiceError) as caught:
-            await access.require(method, ROUTER_TOKEN, "")
+            await access.require(method, "router", "")
         assert caught.value.kind is ErrorKind.PERMISSION_DENIED
 
 
 async def test_ratelimits_token_may_list_accounts_and_nothing_else(access):
-    assert await access.require("ListAccounts", RATELIMIT_TOKEN, "") is Caller.RATELIMIT
+    assert await access.require("ListAccounts", "ratelimit", "") is Caller.RATELIMIT
     for method in ("Lease", "ReportOutcome", "AddAccount", "UpdateAccount", "ListClientKeys"):
         with pytest.raises(ServiceError) as caught:
-            await access.require(method, RATELIMIT_TOKEN, "")
+            await access.require(method, "ratelimit", "")
         assert caught.value.kind is ErrorKind.PERMISSION_DENIED
 
 
@@ -111,11 +111,11 @@ def test_every_rpc_of_the_service_has_a_rule():
 
 
 async def test_discovery_may_list_and_lease_but_not_report_nor_manage(access):
-    assert await access.require("ListAccounts", DISCOVERY_TOKEN, "") is Caller.DISCOVERY
-    assert await access.require("Lease", DISCOVERY_TOKEN, "") is Caller.DISCOVERY
+    assert await access.require("ListAccounts", "discovery", "") is Caller.DISCOVERY
+    assert await access.require("Lease", "discovery", "") is Caller.DISCOVERY
     for method in ("ReportOutcome", "AddAccount", "RotateAccountKey", "CreateClientKey"):
         with pytest.raises(ServiceError) as caught:
-            await access.require(method, DISCOVERY_TOKEN, "")
+            await access.require(method, "discovery", "")
         assert caught.value.kind is ErrorKind.PERMISSION_DENIED
 
 

@@ -59,7 +59,10 @@ def create_catalog_limits(settings: RatelimitSettings, book: LimitBook) -> Disco
         case "discovery":
             if not settings.discovery_address:
                 raise ValueError("RATELIMIT_CATALOG=discovery needs RATELIMIT_DISCOVERY_ADDRESS")
-            return DiscoveryLimits(settings.discovery_address, book)
+            token = settings.discovery_token
+            return DiscoveryLimits(
+                settings.discovery_address, book, Secret(token.get_secret_value()) if token else None
+            )
     raise ValueError(f"unknown catalog {settings.catalog!r}")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llmagg.common.secrets import Secret
 from llmagg.common.server import GrpcServer, ServiceBinding
 from llmagg.registry import Provider, merge_providers, read_yaml, registry_entries
 from llmagg_ratelimit import rls_servicer, servicer
@@ -82,11 +81,10 @@ def build_ratelimit(settings: RatelimitSettings) -> Ratelimit:
 
 
 def build_server(settings: RatelimitSettings, ratelimit: Ratelimit) -> GrpcServer:
-    token = settings.router_token
     bindings = [
         ServiceBinding(
             servicer.SERVICE_NAME,
-            servicer.RatelimitServicer(ratelimit.ledger, Secret(token.get_secret_value()) if token else None),
+            servicer.RatelimitServicer(ratelimit.ledger),
             servicer.add_to_server,
         ),
         ServiceBinding(

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import hmac
-
 import grpc
 
+from llmagg.common.caller_auth import calling_peer
 from llmagg.common.errors import ErrorKind, ServiceError
-from llmagg.common.grpc_interceptors import (
-    CLIENT_ID_METADATA,
-    CLIENT_SCOPE_METADATA,
-    SERVICE_TOKEN_METADATA,
-    metadata_value,
-)
-from llmagg.common.secrets import Secret
+from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA, CLIENT_SCOPE_METADATA, metadata_value
 from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
 from llmagg.ratelimit.v1 import ratelimit_pb2_grpc
 from llmagg_ratelimit import converters
@@ -24,15 +17,13 @@ ADMIN_SCOPE = "admin"
 
 
 class RatelimitServicer(ratelimit_pb2_grpc.RatelimitServiceServicer):
-    def __init__(self, ledger: Ledger, router_token: Secret | None) -> None:
+    def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
-        self._router_token = router_token.reveal().encode() if router_token else None
 
     def _require_router(self, context: grpc.aio.ServicerContext) -> None:
-        """Reserve, Settle and Headroom change or reveal every account's quota: the router's token only
-        (the gateway routes this service's gRPC paths, so a client could otherwise call them)."""
-        token = metadata_value(context.invocation_metadata(), SERVICE_TOKEN_METADATA) or ""
-        if self._router_token is None or not hmac.compare_digest(token.encode(), self._router_token):
+        """Reserve, Settle and Headroom change or reveal every account's quota: the router only, as its
+        token proved (the gateway routes this service's gRPC paths, so a client could otherwise call them)."""
+        if calling_peer.get() != "router":
             raise ServiceError(
                 ErrorKind.PERMISSION_DENIED, "This RPC answers the router's service token only.", code="not_allowed"
             )

@@ -50,6 +50,7 @@ class RatelimitSettings(ServiceSettings):
     # (WatchCatalog; what `make run` uses).
     catalog: Literal["registry", "discovery"] = "registry"
     discovery_address: str | None = None  # host:port of the discovery service
+    discovery_token: SecretStr | None = None  # the service token discovery knows ratelimit by
     # Per-account limit overrides come from the credentials service (its account listing).
     credentials_address: str | None = None
     credentials_token: SecretStr | None = None

@@ -52,7 +52,12 @@ def create_catalog_source(settings: RouterSettings, config: RoutingConfig) -> Ca
         case "discovery":
             if not settings.discovery_address:
                 raise ValueError("ROUTER_CATALOG=discovery needs ROUTER_DISCOVERY_ADDRESS (host:port)")
-            return DiscoveryCatalog(settings.discovery_address, config.providers)
+            token = settings.discovery_token
+            return DiscoveryCatalog(
+                settings.discovery_address,
+                config.providers,
+                token=Secret(token.get_secret_value()) if token else None,
+            )
     raise ValueError(f"unknown catalog source {settings.catalog!r}")
 
 

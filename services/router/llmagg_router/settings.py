@@ -33,12 +33,14 @@ class RouterSettings(ServiceSettings):
     # current by the discovery service's catalogue (WatchCatalog; what `make run` uses).
     catalog: Literal["registry", "discovery"] = "registry"
     discovery_address: str | None = None  # host:port of the discovery service
+    discovery_token: SecretStr | None = None  # the service token discovery knows the router by
     # At start, how long to wait for discovery's first catalogue before serving on the configuration.
     catalog_wait_s: float = Field(default=2.0, ge=0)
     # unmetered: no quota tracked (429s steer through cooldowns); ratelimit: the ratelimit service.
     quota_ledger: Literal["unmetered", "ratelimit"] = "unmetered"
     ratelimit_address: str | None = None  # host:port of the ratelimit service
     ratelimit_token: SecretStr | None = None  # the service token it knows the router by
+    agent_token: SecretStr | None = None  # the agent's service token: the agent may call the router
     ratelimit_timeout_s: float = Field(default=1.0, gt=0)  # per Reserve/Headroom call
     # Settlements waiting to be sent; when full, attempts wait to queue theirs (none is dropped).
     settle_queue_size: int = Field(default=10_000, ge=1)

@@ -17,16 +17,21 @@ class SpanReceiver(trace_service_pb2_grpc.TraceServiceServicer):
 
     def __init__(self, keep: bool = True) -> None:
         self.spans: list[Any] = []
+        self.service_of: dict[bytes, str] = {}  # span id -> the service.name of the process that sent it
         self.received = 0
         self.endpoint = ""
         self._keep = keep
 
     def Export(self, request, context):
         for resource_spans in request.resource_spans:
+            service = next(
+                (a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name"), ""
+            )
             for scope_spans in resource_spans.scope_spans:
                 self.received += len(scope_spans.spans)
                 if self._keep:
                     self.spans.extend(scope_spans.spans)
+                    self.service_of.update((span.span_id, service) for span in scope_spans.spans)
         return trace_service_pb2.ExportTraceServiceResponse()
 
     def environment(self, schedule_delay_ms: int = 50) -> dict[str, str]:

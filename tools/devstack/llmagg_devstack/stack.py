@@ -15,14 +15,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
 import yaml
 
+from llmagg.common.caller_auth import GATEWAY, callers_of
+from llmagg.common.grpc_interceptors import SERVICE_TOKEN_METADATA
 from llmagg.suite import SERVICES, Service, start_order
 from llmagg_devstack import dependencies
 from llmagg_devstack.dependencies import RunningDependency
 from llmagg_devstack.processes import ManagedProcess, ProcessError, free_port, grpc_serving, http_ok, port_in_use
 from llmagg_gateway.__main__ import DEFAULT_DESCRIPTOR, render_text
 from llmagg_gateway.limits import DEFAULT_MAX_HEAP_BYTES
+from llmagg_gateway.service_tokens import sds_document, sds_path
 
 ROOT = Path(__file__).resolve().parents[3]
 START_TIMEOUT_S = 60.0
@@ -191,10 +195,16 @@ class Stack:
     def service_token(self, one: str, other: str) -> str:
         return self._tokens.setdefault(frozenset((one, other)), secrets.token_urlsafe(32))
 
+    def channel(self, name: str) -> grpc.Channel:
+        """A gRPC channel to service `name` that presents the gateway's token (tests calling a service
+        directly, as the gateway would; say who the client is with x-llmagg-client-id)."""
+        token = ((SERVICE_TOKEN_METADATA, self.service_token(name, GATEWAY)),)
+        return grpc.intercept_channel(grpc.insecure_channel(self.address(name)), _WithMetadata(token))
+
     def environment(self, service: Service) -> dict[str, str]:
-        """Port, callee addresses, service tokens and dependency settings for `service`."""
+        """Port, callee addresses, service tokens (the gateway's included) and dependency settings for `service`."""
         env = service_env(service, self.ports)
-        peers = [*service.calls, *(s.name for s in SERVICES if service.name in s.calls)]
+        peers = [*service.calls, *callers_of(service.name)]
         for peer in peers:
             env[service.token_variable(peer)] = self.service_token(service.name, peer)
         for name in service.needs:
@@ -277,12 +287,20 @@ class Stack:
     def render_gateway_config(self) -> Path:
         path = self.run_dir / "envoy.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
+        tokens_dir = self.run_dir / "gateway-tokens"
+        tokens_dir.mkdir(mode=0o700, exist_ok=True)
+        for service in SERVICES:
+            sds_file = Path(sds_path(str(tokens_dir), service.name))
+            document = sds_document(service.name, self.service_token(service.name, GATEWAY))
+            sds_file.touch(mode=0o600)
+            sds_file.write_text(yaml.safe_dump(document))
         text = render_text(
             DEFAULT_DESCRIPTOR,
             str(DEFAULT_DESCRIPTOR),
             listen=f"{self.listen_host}:{self.ports.gateway}",
             admin=f"127.0.0.1:{self.ports.admin}",
             upstreams={s.name: self.address(s.name) for s in SERVICES},
+            tokens_dir=str(tokens_dir),
             client_auth=self.client_auth,
             max_heap_bytes=self.gateway_max_heap_bytes,
             otlp=urllib.parse.urlsplit(self.otlp_endpoint).netloc if self.otlp_endpoint else None,
@@ -334,6 +352,24 @@ class Stack:
     def stop(self) -> None:
         while self.processes:
             self.processes.pop().stop()
+
+
+class _WithMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Adds fixed metadata to every call of a (synchronous) channel, unless the call sets that key itself."""
+
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self._metadata = metadata
+
+    def _details(self, details):
+        own = tuple(details.metadata or ())
+        keys = {key for key, _ in own}
+        return details._replace(metadata=(*own, *(item for item in self._metadata if item[0] not in keys)))
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_unary_stream(self, continuation, client_call_details, request):
+        return continuation(self._details(client_call_details), request)
 
 
 def client_limits_configured(environ: Mapping[str, str]) -> bool:

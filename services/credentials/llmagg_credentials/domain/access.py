@@ -1,7 +1,7 @@
 """Who may call what: the gateway's ext_authz decision per request, and the service's own RPC rules.
 
-Client keys (admin or client scope) and the service tokens of the router, ratelimit and discovery
-reach the service. Management needs an admin key; the account listing also answers the router,
+Client keys (admin or client scope) come through the gateway; the router, ratelimit and discovery call
+as themselves (their service tokens, checked for every service by llmagg.common.caller_auth). Management needs an admin key; the account listing also answers the router,
 ratelimit (which reads the accounts' limit overrides) and discovery; leases answer the router and
 discovery (which calls providers' model lists); outcome reports answer the router only.
 """
@@ -9,12 +9,9 @@ discovery (which calls providers' model lists); outcome reports answer the route
 from __future__ import annotations
 
 import enum
-import hmac
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from llmagg.common.errors import ErrorKind, ServiceError
-from llmagg.common.secrets import Secret
 from llmagg_credentials.domain.client_keys import ADMIN, UNAVAILABLE, ClientKeys, Verdict
 
 # Request paths that manage accounts and keys (REST through the transcoder, or gRPC): admin keys only.
@@ -36,6 +33,8 @@ class Caller(enum.Enum):
     RATELIMIT = "ratelimit"
     DISCOVERY = "discovery"
 
+
+_SERVICES = {caller.value: caller for caller in Caller if caller is not Caller.ADMIN}
 
 _WHO = {
     Caller.ADMIN: "an admin key",
@@ -94,12 +93,8 @@ class Decision:
 
 
 class Access:
-    def __init__(self, keys: ClientKeys, service_tokens: Mapping[Caller, Secret | None]) -> None:
+    def __init__(self, keys: ClientKeys) -> None:
         self._keys = keys
-        # Each service that calls with a token of its own: the token's bytes -> who it is.
-        self._service_tokens = tuple(
-            (token.reveal().encode(), caller) for caller, token in service_tokens.items() if token is not None
-        )
 
     async def decide(self, path: str, authorization: str) -> Decision:
         """ext_authz: any valid key on model routes, an admin key on admin routes."""
@@ -118,22 +113,13 @@ class Access:
             )
         return Decision(200, verdict, keep_authorization=admin_path)
 
-    def _service(self, token: str) -> Caller | None:
-        """The service a token belongs to; every known token is compared (constant time each)."""
-        found = None
-        for known, caller in self._service_tokens:
-            if hmac.compare_digest(token.encode(), known):
-                found = caller
-        return found
-
-    async def require(self, method: str, service_token: str, authorization: str) -> Caller:
-        """The caller of `method`, or UNAUTHENTICATED / PERMISSION_DENIED."""
+    async def require(self, method: str, peer: str | None, authorization: str) -> Caller:
+        """The caller of `method`, or UNAUTHENTICATED / PERMISSION_DENIED. `peer` is who the call's
+        service token proved it came from: a service of the suite calls as itself; through the gateway
+        (or with no peer) the client key in `authorization` decides."""
         allowed = RULES[method]
-        if service_token:
-            caller = self._service(service_token)
-            if caller is None:
-                raise ServiceError(ErrorKind.UNAUTHENTICATED, "Unknown service token.", code="invalid_service_token")
-        else:
+        caller = _SERVICES.get(peer or "")
+        if caller is None:
             verdict = await self._keys.verify(bearer(authorization))
             if verdict is UNAVAILABLE:
                 raise ServiceError(ErrorKind.UNAVAILABLE, verdict.message, code=verdict.problem)

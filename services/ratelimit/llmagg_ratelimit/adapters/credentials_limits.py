@@ -8,6 +8,7 @@ import logging
 
 import grpc
 
+from llmagg.common.grpc_client import service_channel
 from llmagg.common.peers import Periodic, Reachability, service_metadata
 from llmagg.common.secrets import Secret
 from llmagg.credentials.v1 import credentials_pb2 as pb
@@ -30,7 +31,7 @@ class CredentialsLimits:
         self._stub: credentials_pb2_grpc.CredentialsServiceStub | None = None
 
     async def start(self) -> None:
-        self._channel = grpc.aio.insecure_channel(self._address)
+        self._channel = service_channel(self._address)
         self._stub = credentials_pb2_grpc.CredentialsServiceStub(self._channel)
         await self.refresh()
         self._refresher.start()

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Sequence
 
 from llmagg.common.catalog_watch import CatalogWatch
+from llmagg.common.secrets import Secret
 from llmagg.discovery.v1 import discovery_pb2 as pb
 from llmagg_ratelimit.domain.limits import LimitBook
 
@@ -23,8 +24,8 @@ def limits_of(catalog: pb.Catalog) -> tuple[dict[str, dict[str, float]], dict[tu
 
 
 class DiscoveryLimits(CatalogWatch):
-    def __init__(self, address: str, book: LimitBook) -> None:
-        super().__init__(address, self._received, log)
+    def __init__(self, address: str, book: LimitBook, token: Secret | None = None) -> None:
+        super().__init__(address, self._received, log, token=token)
         self._book = book
 
     def _received(self, catalog: pb.Catalog, changes: Sequence[pb.CatalogChange]) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from llmagg.common.catalog_watch import CatalogWatch
 from llmagg.common.logging import log_fields
+from llmagg.common.secrets import Secret
 from llmagg.discovery.v1 import discovery_pb2 as pb
 from llmagg.registry import Provider
 from llmagg_router.domain.catalog_view import (
@@ -62,9 +63,14 @@ def view_from(catalog: pb.Catalog, configured: Mapping[str, Provider]) -> Catalo
 
 class DiscoveryCatalog(CatalogWatch):
     def __init__(
-        self, address: str, configured: Mapping[str, Provider], retry_min_s: float = 0.5, retry_max_s: float = 30.0
+        self,
+        address: str,
+        configured: Mapping[str, Provider],
+        retry_min_s: float = 0.5,
+        retry_max_s: float = 30.0,
+        token: Secret | None = None,
     ) -> None:
-        super().__init__(address, self._received, log, retry_min_s, retry_max_s)
+        super().__init__(address, self._received, log, retry_min_s, retry_max_s, token)
         self._configured = configured
         self._view = registry_view(configured)
         self.generation = 0

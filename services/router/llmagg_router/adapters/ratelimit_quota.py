@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from llmagg.common.grpc_client import service_channel
 from llmagg.common.peers import Reachability, service_metadata
 from llmagg.common.secrets import Secret
 from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
@@ -99,7 +100,7 @@ class RatelimitQuota:
         self.healthy = self._reachability.healthy
 
     async def start(self) -> None:
-        self._channel = grpc.aio.insecure_channel(self._address)
+        self._channel = service_channel(self._address)
         self._stub = ratelimit_pb2_grpc.RatelimitServiceStub(self._channel)
         self._queue = asyncio.Queue(self._queue_size)
         self._sender = asyncio.create_task(self._send_settlements())

@@ -1,0 +1,112 @@
+"""Who may call a service at all: the gateway and the suite's own services, each with its token.
+
+Every service's port refuses a call (UNAUTHENTICATED) unless its `x-llmagg-service-token` is one this
+service shares with a caller: the gateway (Envoy injects its token on every request it sends upstream,
+overwriting whatever a client sent) or a peer of the service table that calls it (a token per pair,
+`<NAME>_<PEER>_TOKEN`). gRPC health checking and reflection are probes: they need none. So the identity
+headers the gateway sets (`x-llmagg-client-id`/`-scope`) can only come from the gateway, or from a
+peer relaying what the gateway told it (the agent to the router).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hmac
+import logging
+from collections.abc import Mapping
+
+import grpc
+
+from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.grpc_interceptors import SERVICE_TOKEN_METADATA, abort_with, metadata_value, wrap_handler
+from llmagg.common.secrets import Secret
+from llmagg.suite import BY_NAME, SERVICES
+
+log = logging.getLogger(__name__)
+
+GATEWAY = "gateway"
+PROBE_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+
+# The authenticated caller of the RPC being served: "gateway" or a peer's name (set for its handler).
+calling_peer: contextvars.ContextVar[str | None] = contextvars.ContextVar("calling_peer", default=None)
+
+_REFUSED = ServiceError(
+    ErrorKind.UNAUTHENTICATED,
+    "This port answers the gateway and the suite's own services only: call through the gateway with a client key.",
+    code="missing_service_token",
+)
+
+
+def callers_of(service: str) -> tuple[str, ...]:
+    """Who may call `service`: the gateway, then every service of the table that calls it."""
+    return (GATEWAY, *(s.name for s in SERVICES if service in s.calls))
+
+
+def caller_tokens(service: str, settings: object) -> dict[str, Secret]:
+    """The token shared with each caller of `service`, from its settings' `<caller>_token` fields
+    (`<NAME>_<CALLER>_TOKEN`); callers without one cannot call it. A service not in the table (a test
+    server) has the gateway only."""
+    names = callers_of(service) if service in BY_NAME else (GATEWAY,)
+    tokens = {}
+    for name in names:
+        value = getattr(settings, f"{name}_token", None)
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        if value:
+            tokens[name] = Secret(value)
+    return tokens
+
+
+async def _refuse(request, context):
+    await abort_with(context, _REFUSED)
+
+
+async def _refuse_streaming(request, context):
+    await abort_with(context, _REFUSED)
+    yield  # pragma: no cover (makes this an async generator)
+
+
+class CallerAuthInterceptor(grpc.aio.ServerInterceptor):
+    """The outermost interceptor: a call without a known token never reaches a servicer (nor a span or log
+    line that would carry its claimed identity)."""
+
+    def __init__(self, tokens: Mapping[str, Secret]) -> None:
+        self._tokens = tuple((token.reveal().encode(), name) for name, token in tokens.items())
+
+    def caller(self, token: str | None) -> str | None:
+        """The caller a token belongs to; every known token is compared (constant time each)."""
+        found, presented = None, (token or "").encode()
+        for known, name in self._tokens:
+            if hmac.compare_digest(presented, known):
+                found = name
+        return found if presented else None
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None or handler_call_details.method.startswith(PROBE_PREFIXES):
+            return handler
+        caller = self.caller(metadata_value(handler_call_details.invocation_metadata, SERVICE_TOKEN_METADATA))
+        if caller is None:
+            return wrap_handler(handler, lambda _: _refuse, lambda _: _refuse_streaming)
+        return _as_caller(handler, caller)
+
+
+def _as_caller(handler: grpc.RpcMethodHandler, caller: str) -> grpc.RpcMethodHandler:
+    """`handler`, run with `calling_peer` set to `caller`."""
+
+    def unary(behaviour):
+        async def run(request, context):
+            calling_peer.set(caller)
+            return await behaviour(request, context)
+
+        return run
+
+    def streaming(behaviour):
+        async def run(request, context):
+            calling_peer.set(caller)
+            async for response in behaviour(request, context):
+                yield response
+
+        return run
+
+    return wrap_handler(handler, unary, streaming)
