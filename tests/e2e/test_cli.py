@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..helpers import ADMIN_KEY
+from ..helpers import ADMIN_KEY, admin_call, arrivals, scenario, wait_for
 
 LLMAGG = str(Path(sys.executable).with_name("llmagg"))
 
@@ -112,3 +112,32 @@ def test_configure_checks_each_key_with_the_provider_and_stores_only_accepted_on
     assert {a for a in aliases if a.startswith("bad-key")} == {"bad-key-acct", "bad-key-backup-acct"}  # none added
     assert "sk-wizard-FAKE" not in run.stdout + run.stderr
     assert llmagg(stack, "accounts", "remove", stored["alias"]).returncode == 0
+
+
+def _account_states(stack, alias: str) -> set[str]:
+    """What `llmagg status` says of one account, for each of its models."""
+    run = llmagg(stack, "status", "--json")
+    assert run.returncode == 0, run.stderr
+    state = json.loads(run.stdout)
+    return {
+        "enabled" if account["usable"] else "disabled"
+        for provider in state["providers"]
+        for account in provider["accounts"]
+        if account["alias"] == alias
+    }
+
+
+def test_an_admin_enable_after_a_401_is_a_fresh_start_for_the_router(stack, simulator):
+    providers = scenario(simulator, "enable-again")
+    chat = {"model": "enable-again", "messages": [{"role": "user", "content": "hi"}]}
+    status, body = admin_call(stack, "POST", "/v1/chat/completions", chat)
+    assert (status, body["provider"]) == (200, "enable-again-backup")
+    assert arrivals(simulator, providers) == ["enable-again", "enable-again-backup"]
+    assert _account_states(stack, "enable-again-acct") == {"disabled"}
+    simulator.set_behaviour("enable-again", "ok")  # the operator fixed the account upstream
+    enabled = llmagg(stack, "accounts", "update", "enable-again-acct", "--enable", "--json")
+    assert json.loads(enabled.stdout)["account"]["enabled"] is True, enabled.stderr
+    wait_for(lambda: _account_states(stack, "enable-again-acct") == {"enabled"}, "status to say enabled", 20)
+    status, body = admin_call(stack, "POST", "/v1/chat/completions", chat)
+    assert (status, body["provider"]) == (200, "enable-again")
+    assert arrivals(simulator, providers) == ["enable-again", "enable-again-backup", "enable-again"]
