@@ -1,14 +1,20 @@
 """Replies Envoy makes itself (unknown path, body too large, no upstream) in OpenAI's error shape.
 
 401 and 403 come from ext_authz denials, whose body the credentials service already wrote in OpenAI's
-shape: those pass through as they are.
+shape: those pass through as they are. The gateway's own `/health` answers `{"status": "ok"}`, or an
+error while a service has no healthy replica. Every mapped reply carries Envoy's response code details
+in `x-llmagg-local-reply` for the error filter (openai_errors.lua), which turns the transcoder's
+failures into precise errors and drops the header.
 """
 
 from __future__ import annotations
 
+HEALTH_PATH = "/health"
+DETAILS_HEADER = "x-llmagg-local-reply"
+
 # OpenAI error `type` and `code` per status; a code of None reports Envoy's own response code details.
 LOCAL_REPLY_ERRORS = {
-    400: ("invalid_request_error", None),
+    400: ("invalid_request_error", "invalid_request"),
     404: ("invalid_request_error", "unknown_url"),
     405: ("invalid_request_error", "method_not_allowed"),
     408: ("timeout_error", "request_timeout"),
@@ -24,11 +30,11 @@ LOCAL_REPLY_ERRORS = {
 RETRY_AFTER_S = {429: 1, 503: 1}
 
 
-def _body(error_type: str, code: str | None) -> dict:
+def _body(error_type: str, code: str | None, message: str = "%LOCAL_REPLY_BODY%") -> dict:
     return {
         "json_format": {
             "error": {
-                "message": "%LOCAL_REPLY_BODY%",
+                "message": message,
                 "type": error_type,
                 "param": None,
                 "code": code or "%RESPONSE_CODE_DETAILS%",
@@ -50,6 +56,40 @@ def _status_filter(status: int) -> dict:
     }
 
 
+def _health_filter(status: int) -> dict:
+    path = {"header": {"name": ":path", "string_match": {"exact": HEALTH_PATH}}}
+    return {"and_filter": {"filters": [_status_filter(status), {"header_filter": path}]}}
+
+
+HEALTH_MAPPERS = [
+    {
+        "filter": _health_filter(200),
+        "body_format_override": {"json_format": {"status": "ok"}, "content_type": "application/json"},
+    },
+    {
+        "filter": _health_filter(503),
+        "body_format_override": _body(
+            "service_unavailable_error", "gateway_unhealthy", "A service of the suite has no healthy replica."
+        ),
+    },
+]
+
+
+def _headers_to_add(status: int) -> list[dict]:
+    details = {
+        "header": {"key": DETAILS_HEADER, "value": "%RESPONSE_CODE_DETAILS%"},
+        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+    }
+    if status not in RETRY_AFTER_S:
+        return [details]
+    # A rate-limit denial brings its own Retry-After (the wait its window needs).
+    retry_after = {
+        "header": {"key": "retry-after", "value": str(RETRY_AFTER_S[status])},
+        "append_action": "ADD_IF_ABSENT",
+    }
+    return [retry_after, details]
+
+
 def local_reply_config() -> dict:
     passed = [
         {
@@ -65,20 +105,8 @@ def local_reply_config() -> dict:
         {
             "filter": _status_filter(status),
             "body_format_override": _body(error_type, code),
-            **(
-                {
-                    # A rate-limit denial brings its own Retry-After (the wait its window needs).
-                    "headers_to_add": [
-                        {
-                            "header": {"key": "retry-after", "value": str(RETRY_AFTER_S[status])},
-                            "append_action": "ADD_IF_ABSENT",
-                        }
-                    ]
-                }
-                if status in RETRY_AFTER_S
-                else {}
-            ),
+            "headers_to_add": _headers_to_add(status),
         }
         for status, (error_type, code) in LOCAL_REPLY_ERRORS.items()
     ]
-    return {"mappers": passed + mappers, "body_format": _body("server_error", None)}
+    return {"mappers": HEALTH_MAPPERS + passed + mappers, "body_format": _body("server_error", None)}
