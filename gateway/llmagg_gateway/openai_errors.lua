@@ -99,7 +99,8 @@ function envoy_on_response(response_handle)
     plain_grpc_message(headers)
     return
   end
-  if details ~= nil and string.find(details, "json_transcode_failure", 1, true) ~= nil then
+  local transcoder_refused = details ~= nil and string.find(details, "json_transcode_failure", 1, true) ~= nil
+  if transcoder_refused and headers:get(":status") == "400" then
     local body = response_handle:body(true)
     local detail = string.match(body:getBytes(0, body:length()), '"message":"(.-)","param":')
     if detail ~= nil then
