@@ -87,6 +87,8 @@ def test_no_admin_key_and_no_gateway_have_their_exit_codes(stack, tmp_path):
     missing = llmagg(stack, "keys", "list", "--admin-key-file", str(tmp_path / "none"), key=None)
     assert missing.returncode == 2 and "LLMAGG_ADMIN_KEY" in missing.stderr
     assert llmagg(stack, "keys", "list", "--url", "http://127.0.0.1:9").returncode == 6
+    assert llmagg(stack, "--url", "http://127.0.0.1:9", "keys", "list").returncode == 6  # before the command too
+    assert "accounts" in json.loads(llmagg(stack, "--json", "accounts", "list").stdout)
     assert llmagg(stack, "keys", "list", key="sk-wrong-FAKE-key").returncode == 5
     file_key = tmp_path / "admin-key"
     file_key.write_text(ADMIN_KEY + "\n")

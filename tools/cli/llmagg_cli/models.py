@@ -88,9 +88,9 @@ def _refresh(client: AdminClient, args: argparse.Namespace) -> None:
 
 
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    group = commands.add_parser("models", help="the catalogue of providers and models (discovery)").add_subparsers(
-        dest="action", required=True, metavar="ACTION"
-    )
+    group = commands.add_parser(
+        "models", parents=[common], help="the catalogue of providers and models (discovery)"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = group.add_parser("list", parents=[common], help="every known model: state, free, context, limits")
     listing.add_argument("--free", action="store_true", help="free models only")
     listing.add_argument("--provider", help="one provider's models")
