@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..helpers import ADMIN_KEY, admin_call, arrivals, scenario, wait_for
+from ..helpers import ADMIN_KEY, admin_call, arrivals, create_client_key, scenario, wait_for
 
 LLMAGG = str(Path(sys.executable).with_name("llmagg"))
 
@@ -143,3 +143,22 @@ def test_an_admin_enable_after_a_401_is_a_fresh_start_for_the_router(stack, simu
     status, body = admin_call(stack, "POST", "/v1/chat/completions", chat)
     assert (status, body["provider"]) == (200, "enable-again")
     assert arrivals(simulator, providers) == ["enable-again", "enable-again-backup", "enable-again"]
+
+
+def test_usage_counts_a_request_once_and_its_attempts_apart(stack, simulator):
+    providers = scenario(simulator, "usage-three")
+    key = create_client_key(stack, "usage counter")
+    client_id = key.split("-")[2]
+    chat = {"model": "usage-three", "messages": [{"role": "user", "content": "hi"}]}
+    status, body = admin_call(stack, "POST", "/v1/chat/completions", chat, key=key)
+    assert (status, body["provider"]) == (200, "usage-ok")
+    assert arrivals(simulator, providers) == ["usage-429", "usage-500", "usage-ok"]
+
+    def settled():
+        rows = json.loads(llmagg(stack, "usage", "--client", client_id, "--json").stdout)["data"]
+        return rows if rows and rows[0].get("attempts", rows[0]["requests"]) == 3 else None
+
+    [row] = wait_for(settled, "the three attempts in the ledger")
+    assert (row["requests"], row["attempts"]) == (1, 3)
+    table = llmagg(stack, "usage", "--client", client_id).stdout.splitlines()
+    assert table[0].split()[:2] == ["REQUESTS", "ATTEMPTS"] and table[2].split()[:2] == ["1", "3"]
