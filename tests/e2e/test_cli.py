@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..helpers import ADMIN_KEY, admin_call, arrivals, create_client_key, scenario, wait_for
+from ..helpers import ADMIN_KEY, SCENARIOS, admin_call, arrivals, create_client_key, scenario, wait_for
 
 LLMAGG = str(Path(sys.executable).with_name("llmagg"))
 
@@ -162,3 +162,13 @@ def test_usage_counts_a_request_once_and_its_attempts_apart(stack, simulator):
     assert (row["requests"], row["attempts"]) == (1, 3)
     table = llmagg(stack, "usage", "--client", client_id).stdout.splitlines()
     assert table[0].split()[:2] == ["REQUESTS", "ATTEMPTS"] and table[2].split()[:2] == ["1", "3"]
+
+
+def test_models_list_shows_what_can_be_routed_and_all_shows_the_whole_catalogue(stack):
+    def providers(*args: str) -> set[str]:
+        run = llmagg(stack, "models", "list", "--json", *args)
+        assert run.returncode == 0, run.stderr
+        return {model["provider"] for model in json.loads(run.stdout)["catalog"]["models"]}
+
+    assert providers() == set(SCENARIOS)  # every scenario provider has an account; no shipped one has
+    assert "groq" in providers("--all")
