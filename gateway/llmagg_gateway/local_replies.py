@@ -2,19 +2,18 @@
 
 401 and 403 come from ext_authz denials, whose body the credentials service already wrote in OpenAI's
 shape: those pass through as they are. The gateway's own `/health` answers `{"status": "ok"}`, or an
-error while a service has no healthy replica. Every mapped reply carries Envoy's response code details
-in `x-llmagg-local-reply` for the error filter (openai_errors.lua), which turns the transcoder's
-failures into precise errors and drops the header.
+error while a service has no healthy replica. A 400's code is Envoy's response code details: the
+error filter (openai_errors.lua) turns the transcoder's (`grpc_json_transcode_failure{...}`) into
+precise errors naming the field.
 """
 
 from __future__ import annotations
 
 HEALTH_PATH = "/health"
-DETAILS_HEADER = "x-llmagg-local-reply"
 
 # OpenAI error `type` and `code` per status; a code of None reports Envoy's own response code details.
 LOCAL_REPLY_ERRORS = {
-    400: ("invalid_request_error", "invalid_request"),
+    400: ("invalid_request_error", None),
     404: ("invalid_request_error", "unknown_url"),
     405: ("invalid_request_error", "method_not_allowed"),
     408: ("timeout_error", "request_timeout"),
@@ -75,21 +74,6 @@ HEALTH_MAPPERS = [
 ]
 
 
-def _headers_to_add(status: int) -> list[dict]:
-    details = {
-        "header": {"key": DETAILS_HEADER, "value": "%RESPONSE_CODE_DETAILS%"},
-        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
-    }
-    if status not in RETRY_AFTER_S:
-        return [details]
-    # A rate-limit denial brings its own Retry-After (the wait its window needs).
-    retry_after = {
-        "header": {"key": "retry-after", "value": str(RETRY_AFTER_S[status])},
-        "append_action": "ADD_IF_ABSENT",
-    }
-    return [retry_after, details]
-
-
 def local_reply_config() -> dict:
     passed = [
         {
@@ -105,7 +89,19 @@ def local_reply_config() -> dict:
         {
             "filter": _status_filter(status),
             "body_format_override": _body(error_type, code),
-            "headers_to_add": _headers_to_add(status),
+            **(
+                {
+                    # A rate-limit denial brings its own Retry-After (the wait its window needs).
+                    "headers_to_add": [
+                        {
+                            "header": {"key": "retry-after", "value": str(RETRY_AFTER_S[status])},
+                            "append_action": "ADD_IF_ABSENT",
+                        }
+                    ]
+                }
+                if status in RETRY_AFTER_S
+                else {}
+            ),
         }
         for status, (error_type, code) in LOCAL_REPLY_ERRORS.items()
     ]

@@ -6,8 +6,8 @@
 -- response untouched, but for the message of a reply Envoy makes itself (an ext_authz denial, no
 -- upstream): their grpc-message is the error's message, not the REST error's JSON.
 -- The transcoder's own failures (a body or query it cannot map to the request message) come as
--- Envoy local replies that local_replies.py marks with their response code details; they are
--- rewritten here into precise OpenAI errors.
+-- Envoy local replies whose code local_replies.py sets to the response code details
+-- (`grpc_json_transcode_failure{...}`); they are rewritten here into precise OpenAI errors.
 
 -- gRPC status code -> HTTP status, OpenAI error type and code, for errors without an OpenAI body.
 local UNSHAPED = {
@@ -17,9 +17,6 @@ local UNSHAPED = {
   ["12"] = {"404", "invalid_request_error", "unknown_url"},
   ["14"] = {"503", "service_unavailable_error", "upstream_unavailable"},
 }
-
--- Envoy's response code details on its local replies (local_replies.py); never sent on.
-local DETAILS = "x-llmagg-local-reply"
 
 -- What a protobuf scalar type asks for, in a client's words.
 local INTEGER, NUMBER = "an integer", "a number"
@@ -93,16 +90,15 @@ end
 function envoy_on_response(response_handle)
   local metadata = response_handle:streamInfo():dynamicMetadata():get("llmagg.gateway")
   local headers = response_handle:headers()
-  local details = headers:get(DETAILS)
-  headers:remove(DETAILS)
   if metadata ~= nil and metadata["grpc_client"] == "true" then
     plain_grpc_message(headers)
     return
   end
-  local transcoder_refused = details ~= nil and string.find(details, "json_transcode_failure", 1, true) ~= nil
-  if transcoder_refused and headers:get(":status") == "400" then
+  if headers:get(":status") == "400" and headers:get("grpc-status") == nil and headers:get("x-openai-error") == nil then
+    -- Envoy's own 400 (local_replies.py's body): the transcoder's is made precise.
     local body = response_handle:body(true)
-    local detail = string.match(body:getBytes(0, body:length()), '"message":"(.-)","param":')
+    local text = body:getBytes(0, body:length())
+    local detail = string.match(text, '^{"error":{"code":"[%w_]*grpc_json_transcode_failure{[%u_]*}","message":"(.-)","param":')
     if detail ~= nil then
       body:setBytes(transcode_failure(detail))
     end
