@@ -42,6 +42,11 @@ SCENARIOS: dict[str, tuple[dict | None, str, int]] = {
     "reject-400-backup": (None, "bad-request", 1),
     "bad-key": ({"type": "401"}, "bad-key", 5),
     "bad-key-backup": (None, "bad-key", 1),
+    "enable-again": ({"type": "401"}, "enable-again", 5),  # rejected, fixed, then enabled by an admin
+    "enable-again-backup": (None, "enable-again", 1),
+    "usage-429": ({"type": "429", "retry_after": 30}, "usage-three", 5),  # one request, three attempts
+    "usage-500": ({"type": "500"}, "usage-three", 4),
+    "usage-ok": (None, "usage-three", 3),
     "watch-429": ({"type": "429", "retry_after": 600}, "watched-fallback", 5),
     "watch-backup": (None, "watched-fallback", 1),
     "or-down": ({"type": "503"}, "openrouter-first", 5),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from llmagg_gateway.limits import MAX_BODY_BYTES
+from llmagg_gateway.local_replies import HEALTH_PATH
 
 LUA_FILTER = Path(__file__).with_name("openai_errors.lua")
 
@@ -99,13 +100,14 @@ def router() -> dict:
 
 def health_check(clusters: list[str]) -> dict:
     """`GET /health` answered by the gateway itself: 200 while every service has a healthy replica and
-    the gateway is not draining, 503 otherwise (for load balancers in front of it)."""
+    the gateway is not draining, 503 otherwise (for load balancers in front of it); local_replies.py
+    gives both their bodies."""
     return {
         "name": "envoy.filters.http.health_check",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck",
             "pass_through_mode": False,
-            "headers": [{"name": ":path", "string_match": {"exact": "/health"}}],
+            "headers": [{"name": ":path", "string_match": {"exact": HEALTH_PATH}}],
             "cluster_min_healthy_percentages": {name: {"value": 100} for name in clusters},
         },
     }

@@ -1,10 +1,15 @@
 """Replies Envoy makes itself (unknown path, body too large, no upstream) in OpenAI's error shape.
 
 401 and 403 come from ext_authz denials, whose body the credentials service already wrote in OpenAI's
-shape: those pass through as they are.
+shape: those pass through as they are. The gateway's own `/health` answers `{"status": "ok"}`, or an
+error while a service has no healthy replica. A 400's code is Envoy's response code details: the
+error filter (openai_errors.lua) turns the transcoder's (`grpc_json_transcode_failure{...}`) into
+precise errors naming the field.
 """
 
 from __future__ import annotations
+
+HEALTH_PATH = "/health"
 
 # OpenAI error `type` and `code` per status; a code of None reports Envoy's own response code details.
 LOCAL_REPLY_ERRORS = {
@@ -24,11 +29,11 @@ LOCAL_REPLY_ERRORS = {
 RETRY_AFTER_S = {429: 1, 503: 1}
 
 
-def _body(error_type: str, code: str | None) -> dict:
+def _body(error_type: str, code: str | None, message: str = "%LOCAL_REPLY_BODY%") -> dict:
     return {
         "json_format": {
             "error": {
-                "message": "%LOCAL_REPLY_BODY%",
+                "message": message,
                 "type": error_type,
                 "param": None,
                 "code": code or "%RESPONSE_CODE_DETAILS%",
@@ -48,6 +53,25 @@ def _status_filter(status: int) -> dict:
             "comparison": {"op": "EQ", "value": {"default_value": status, "runtime_key": f"llmagg.lr.{status}"}}
         }
     }
+
+
+def _health_filter(status: int) -> dict:
+    path = {"header": {"name": ":path", "string_match": {"exact": HEALTH_PATH}}}
+    return {"and_filter": {"filters": [_status_filter(status), {"header_filter": path}]}}
+
+
+HEALTH_MAPPERS = [
+    {
+        "filter": _health_filter(200),
+        "body_format_override": {"json_format": {"status": "ok"}, "content_type": "application/json"},
+    },
+    {
+        "filter": _health_filter(503),
+        "body_format_override": _body(
+            "service_unavailable_error", "gateway_unhealthy", "A service of the suite has no healthy replica."
+        ),
+    },
+]
 
 
 def local_reply_config() -> dict:
@@ -81,4 +105,4 @@ def local_reply_config() -> dict:
         }
         for status, (error_type, code) in LOCAL_REPLY_ERRORS.items()
     ]
-    return {"mappers": passed + mappers, "body_format": _body("server_error", None)}
+    return {"mappers": HEALTH_MAPPERS + passed + mappers, "body_format": _body("server_error", None)}

@@ -3,7 +3,11 @@
 -- gRPC code maps to is not the right one, the status in `x-http-status`); the transcoder hands
 -- trailers of an error response to us as headers. An error a service did not shape (a call cut at
 -- shutdown, a message over gRPC's limits) still gets an OpenAI body. Native gRPC clients get the gRPC
--- response untouched.
+-- response untouched, but for the message of a reply Envoy makes itself (an ext_authz denial, no
+-- upstream): their grpc-message is the error's message, not the REST error's JSON.
+-- The transcoder's own failures (a body or query it cannot map to the request message) come as
+-- Envoy local replies whose code local_replies.py sets to the response code details
+-- (`grpc_json_transcode_failure{...}`); they are rewritten here into precise OpenAI errors.
 
 -- gRPC status code -> HTTP status, OpenAI error type and code, for errors without an OpenAI body.
 local UNSHAPED = {
@@ -13,6 +17,62 @@ local UNSHAPED = {
   ["12"] = {"404", "invalid_request_error", "unknown_url"},
   ["14"] = {"503", "service_unavailable_error", "upstream_unavailable"},
 }
+
+-- What a protobuf scalar type asks for, in a client's words.
+local INTEGER, NUMBER = "an integer", "a number"
+local EXPECTED = {
+  INT32 = INTEGER, INT64 = INTEGER, UINT32 = INTEGER, UINT64 = INTEGER, SINT32 = INTEGER,
+  SINT64 = INTEGER, FIXED32 = INTEGER, FIXED64 = INTEGER, SFIXED32 = INTEGER, SFIXED64 = INTEGER,
+  DOUBLE = NUMBER, FLOAT = NUMBER, STRING = "a string", BOOL = "true or false", BYTES = "base64 text",
+  ENUM = "one of its allowed values",
+}
+local FIELD = "[%w_%.%[%]]"
+
+-- `message` is JSON-escaped already; `param` is a field path (no quote can be in it).
+local function invalid_request(message, code, param)
+  local param_json = "null"
+  if param ~= nil and param ~= "" then
+    param_json = '"' .. param .. '"'
+  end
+  return '{"error":{"message":"' .. message .. '","type":"invalid_request_error","param":' .. param_json
+    .. ',"code":"' .. code .. '"}}'
+end
+
+-- The transcoder's words (JSON-escaped, as the local reply carries them) as an OpenAI error.
+local function transcode_failure(detail)
+  if detail == ": Root element must be a message." then
+    return invalid_request("The request body must be a JSON object.", "invalid_body")
+  end
+  local field, value, type_name = string.match(detail, "^(" .. FIELD .. "+): invalid value (.-) for type TYPE_(%u+%d*)$")
+  if field ~= nil and EXPECTED[type_name] ~= nil then
+    return invalid_request("Invalid type for `" .. field .. "`: expected " .. EXPECTED[type_name] .. ", got "
+      .. value .. ".", "invalid_type", field)
+  end
+  field = string.match(detail, "^(" .. FIELD .. "*): ")
+  if field == nil then
+    -- Not about a field: the JSON itself is broken. Its first line says where (the rest quotes the body).
+    local first_line = string.match(detail, "^(.-)\\n") or detail
+    return invalid_request("We could not parse the JSON body of your request (" .. first_line
+      .. "). The body must be a JSON object.", "invalid_json")
+  end
+  return invalid_request("The request does not fit this route: " .. detail, "invalid_request", field)
+end
+
+-- A JSON string's escapes as a grpc-message wants them (percent-encoded where not printable).
+local GRPC_ESCAPES = {['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "%08", f = "%0C", n = "%0A", r = "%0D", t = "%09"}
+
+local function plain_grpc_message(headers)
+  local message = headers:get("grpc-message")
+  if message == nil or string.sub(message, 1, 10) ~= '{"error":{' then
+    return
+  end
+  local text = string.match(message, '"message":"(.-)","')
+  if text ~= nil then
+    headers:replace("grpc-message", (string.gsub(text, "\\(.)", function(c)
+      return GRPC_ESCAPES[c] or ("\\" .. c)
+    end)))
+  end
+end
 
 local function json_string(text)
   return '"' .. string.gsub(text, '[%c"\\]', function(c)
@@ -29,10 +89,21 @@ end
 
 function envoy_on_response(response_handle)
   local metadata = response_handle:streamInfo():dynamicMetadata():get("llmagg.gateway")
+  local headers = response_handle:headers()
   if metadata ~= nil and metadata["grpc_client"] == "true" then
+    plain_grpc_message(headers)
     return
   end
-  local headers = response_handle:headers()
+  if headers:get(":status") == "400" and headers:get("grpc-status") == nil and headers:get("x-openai-error") == nil then
+    -- Envoy's own 400 (local_replies.py's body): the transcoder's is made precise.
+    local body = response_handle:body(true)
+    local text = body:getBytes(0, body:length())
+    local detail = string.match(text, '^{"error":{"code":"[%w_]*grpc_json_transcode_failure{[%u_]*}","message":"(.-)","param":')
+    if detail ~= nil then
+      body:setBytes(transcode_failure(detail))
+    end
+    return
+  end
   -- gRPC plumbing means nothing to a REST client.
   headers:remove("grpc-accept-encoding")
   headers:remove("grpc-encoding")

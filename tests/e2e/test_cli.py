@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..helpers import ADMIN_KEY
+from ..helpers import ADMIN_KEY, SCENARIOS, admin_call, arrivals, create_client_key, scenario, wait_for
 
 LLMAGG = str(Path(sys.executable).with_name("llmagg"))
 
@@ -87,6 +87,8 @@ def test_no_admin_key_and_no_gateway_have_their_exit_codes(stack, tmp_path):
     missing = llmagg(stack, "keys", "list", "--admin-key-file", str(tmp_path / "none"), key=None)
     assert missing.returncode == 2 and "LLMAGG_ADMIN_KEY" in missing.stderr
     assert llmagg(stack, "keys", "list", "--url", "http://127.0.0.1:9").returncode == 6
+    assert llmagg(stack, "--url", "http://127.0.0.1:9", "keys", "list").returncode == 6  # before the command too
+    assert "accounts" in json.loads(llmagg(stack, "--json", "accounts", "list").stdout)
     assert llmagg(stack, "keys", "list", key="sk-wrong-FAKE-key").returncode == 5
     file_key = tmp_path / "admin-key"
     file_key.write_text(ADMIN_KEY + "\n")
@@ -112,3 +114,61 @@ def test_configure_checks_each_key_with_the_provider_and_stores_only_accepted_on
     assert {a for a in aliases if a.startswith("bad-key")} == {"bad-key-acct", "bad-key-backup-acct"}  # none added
     assert "sk-wizard-FAKE" not in run.stdout + run.stderr
     assert llmagg(stack, "accounts", "remove", stored["alias"]).returncode == 0
+
+
+def _account_states(stack, alias: str) -> set[str]:
+    """What `llmagg status` says of one account, for each of its models."""
+    run = llmagg(stack, "status", "--json")
+    assert run.returncode == 0, run.stderr
+    state = json.loads(run.stdout)
+    return {
+        "enabled" if account["usable"] else "disabled"
+        for provider in state["providers"]
+        for account in provider["accounts"]
+        if account["alias"] == alias
+    }
+
+
+def test_an_admin_enable_after_a_401_is_a_fresh_start_for_the_router(stack, simulator):
+    providers = scenario(simulator, "enable-again")
+    chat = {"model": "enable-again", "messages": [{"role": "user", "content": "hi"}]}
+    status, body = admin_call(stack, "POST", "/v1/chat/completions", chat)
+    assert (status, body["provider"]) == (200, "enable-again-backup")
+    assert arrivals(simulator, providers) == ["enable-again", "enable-again-backup"]
+    assert _account_states(stack, "enable-again-acct") == {"disabled"}
+    simulator.set_behaviour("enable-again", "ok")  # the operator fixed the account upstream
+    enabled = llmagg(stack, "accounts", "update", "enable-again-acct", "--enable", "--json")
+    assert json.loads(enabled.stdout)["account"]["enabled"] is True, enabled.stderr
+    wait_for(lambda: _account_states(stack, "enable-again-acct") == {"enabled"}, "status to say enabled", 20)
+    status, body = admin_call(stack, "POST", "/v1/chat/completions", chat)
+    assert (status, body["provider"]) == (200, "enable-again")
+    assert arrivals(simulator, providers) == ["enable-again", "enable-again-backup", "enable-again"]
+
+
+def test_usage_counts_a_request_once_and_its_attempts_apart(stack, simulator):
+    providers = scenario(simulator, "usage-three")
+    key = create_client_key(stack, "usage counter")
+    client_id = key.split("-")[2]
+    chat = {"model": "usage-three", "messages": [{"role": "user", "content": "hi"}]}
+    status, body = admin_call(stack, "POST", "/v1/chat/completions", chat, key=key)
+    assert (status, body["provider"]) == (200, "usage-ok")
+    assert arrivals(simulator, providers) == ["usage-429", "usage-500", "usage-ok"]
+
+    def settled():
+        rows = json.loads(llmagg(stack, "usage", "--client", client_id, "--json").stdout)["data"]
+        return rows if rows and rows[0].get("attempts", rows[0]["requests"]) == 3 else None
+
+    [row] = wait_for(settled, "the three attempts in the ledger")
+    assert (row["requests"], row["attempts"]) == (1, 3)
+    table = llmagg(stack, "usage", "--client", client_id).stdout.splitlines()
+    assert table[0].split()[:2] == ["REQUESTS", "ATTEMPTS"] and table[2].split()[:2] == ["1", "3"]
+
+
+def test_models_list_shows_what_can_be_routed_and_all_shows_the_whole_catalogue(stack):
+    def providers(*args: str) -> set[str]:
+        run = llmagg(stack, "models", "list", "--json", *args)
+        assert run.returncode == 0, run.stderr
+        return {model["provider"] for model in json.loads(run.stdout)["catalog"]["models"]}
+
+    assert providers() == set(SCENARIOS)  # every scenario provider has an account; no shipped one has
+    assert "groq" in providers("--all")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import urllib.error
 import urllib.request
 
@@ -76,17 +77,75 @@ def test_with_ratelimit_down_client_limits_fail_open_and_the_router_routes_unmet
     assert "quota ledger unreachable, routing unmetered" in (stack_without_ratelimit.run_dir / "router.log").read_text()
 
 
-def gateway_health(stack) -> int:
+def gateway_health_answer(stack) -> tuple[int, str, dict]:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{stack.ports.gateway}/health", timeout=10) as response:
-            return response.status
+            return response.status, response.headers["content-type"], json.loads(response.read())
     except urllib.error.HTTPError as error:
-        return error.code
+        return error.code, error.headers["content-type"], json.loads(error.read())
+
+
+def gateway_health(stack) -> int:
+    return gateway_health_answer(stack)[0]
 
 
 def test_the_gateway_answers_health_without_a_key_while_every_service_is_up(stack):
-    assert gateway_health(stack) == 200
+    assert gateway_health_answer(stack) == (200, "application/json", {"status": "ok"})
 
 
 def test_the_gateway_reports_unhealthy_once_a_service_has_no_healthy_replica(stack_without_router):
     wait_for(lambda: gateway_health(stack_without_router) == 503, "Envoy to find the router gone")
+    assert gateway_health_answer(stack_without_router)[1:] == (
+        "application/json",
+        {
+            "error": {
+                "message": "A service of the suite has no healthy replica.",
+                "type": "service_unavailable_error",
+                "param": None,
+                "code": "gateway_unhealthy",
+            }
+        },
+    )
+
+
+def _invalid(message: str, code: str, param: str | None = None) -> dict:
+    return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "expected"),
+    [
+        (
+            "POST", "/v1/admin/accounts", b"{bad",
+            _invalid(
+                "We could not parse the JSON body of your request (Unexpected end of string. Expected : between "
+                "key:value pair.). The body must be a JSON object.",
+                "invalid_json",
+            ),
+        ),
+        (
+            "POST", "/v1/admin/accounts", b'{"provider": "sim-fast", "priority": "high"}',
+            _invalid('Invalid type for `priority`: expected an integer, got "high".', "invalid_type", "priority"),
+        ),
+        (
+            "POST", "/v1/agents/code/invoke", b'{"instruction": 5}',
+            _invalid("Invalid type for `instruction`: expected a string, got 5.", "invalid_type", "instruction"),
+        ),
+        ("PATCH", "/v1/admin/accounts/some-alias", b"[1]", _invalid("The request body must be a JSON object.", "invalid_body")),
+        (
+            "GET", "/v1/agents/threads?limit=abc", None,
+            _invalid('Invalid type for `limit`: expected an integer, got "abc".', "invalid_type", "limit"),
+        ),
+    ],
+)  # fmt: skip
+def test_a_body_or_query_the_transcoder_cannot_read_is_a_400_in_openai_shape(stack, method, path, body, expected):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{stack.ports.gateway}{path}",
+        data=body,
+        method=method,
+        headers={**AUTHORIZED, "Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    assert (caught.value.code, caught.value.headers["content-type"]) == (400, "application/json")
+    assert json.loads(caught.value.read()) == expected

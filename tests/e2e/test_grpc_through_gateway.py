@@ -5,6 +5,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from llmagg.credentials.v1.credentials_pb2 import ListAccountsRequest
+from llmagg.credentials.v1.credentials_pb2_grpc import CredentialsServiceStub
 from llmagg.router.v1 import router_pb2 as pb
 from llmagg.router.v1 import router_pb2_grpc
 
@@ -38,4 +40,17 @@ def test_a_grpc_call_without_a_key_is_unauthenticated(stub):
     with pytest.raises(grpc.RpcError) as caught:
         stub.Chat(pb.ChatRequest(model="chat-model", messages=HI))
     assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
-    assert "missing_api_key" in caught.value.details()
+    assert caught.value.details() == (
+        "You didn't provide an API key. Send it as `Authorization: Bearer <key>` (`llmagg keys create` makes one; "
+        "see README, 'Client API keys')."
+    )  # the message, not the REST error's JSON
+
+
+def test_a_client_key_on_an_admin_rpc_is_permission_denied_with_a_plain_message(stack, authorized):
+    with grpc.insecure_channel(f"127.0.0.1:{stack.ports.gateway}") as channel:
+        with pytest.raises(grpc.RpcError) as caught:
+            CredentialsServiceStub(channel).ListAccounts(ListAccountsRequest(), metadata=authorized)
+    assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert caught.value.details() == (
+        "This route manages accounts and keys and needs an admin key; this key may call the model routes only."
+    )

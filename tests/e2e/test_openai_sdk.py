@@ -8,7 +8,7 @@ import json
 import openai
 import pytest
 
-from ..helpers import ADMIN_KEY, SIM_KEY, admin_call, arrivals, post_raw, scenario
+from ..helpers import ADMIN_KEY, SCENARIOS, SIM_KEY, admin_call, arrivals, post_raw, scenario
 
 AUTHORIZED = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -73,6 +73,24 @@ def test_the_sdk_retrieves_one_model_as_the_list_shows_it(client, stack, client_
     with pytest.raises(openai.NotFoundError) as raised:
         client.models.retrieve("sim-fast/no-such-model")
     assert raised.value.code == "model_not_found" and "sim-fast/no-such-model" in raised.value.message
+
+
+def test_every_name_chat_resolves_is_retrievable(client, simulator):
+    created = {m.id: m for m in client.models.list()}["auto"].created
+    assert client.models.retrieve("chat-model").to_dict() == {
+        "id": "chat-model",
+        "object": "model",
+        "created": created,
+        "owned_by": "llmagg",
+        "type": "alias",
+        "routes_to": ["sim-fast/sim-small"],
+    }
+    shared = client.models.retrieve("sim-small")  # one id, every scenario provider serves it
+    assert (shared.id, shared.type) == ("sim-small", "alias")
+    assert sorted(shared.routes_to) == sorted(f"{name}/sim-small" for name in SCENARIOS)
+    assert client.models.retrieve("embed-model").routes_to == ["sim-fast/sim-embed"]
+    simulator.reset("sim-fast")
+    assert client.chat.completions.create(model="chat-model", messages=HELLO).provider == "sim-fast"
 
 
 def test_embeddings_in_the_sdks_default_base64_encoding(client):

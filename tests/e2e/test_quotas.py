@@ -187,7 +187,7 @@ def test_llmagg_usage_prints_the_ledger_as_a_table_and_as_json(quota_stack):
         return done if done.returncode == 0 and "c-model" in done.stdout else None
 
     table = wait_for(listed, "c-sim's usage in the table").stdout.splitlines()
-    assert table[0].split()[:4] == ["PROVIDER", "MODEL", "REQUESTS", "PROMPT"]
+    assert table[0].split()[:5] == ["PROVIDER", "MODEL", "REQUESTS", "ATTEMPTS", "PROMPT"]
     assert table[2].split()[:2] == ["c-sim", "c-model"] and int(table[2].split()[2]) >= 1
     as_json = llmagg(quota_stack, "usage", "--json", "--by", "outcome")
     assert as_json.returncode == 0 and json.loads(as_json.stdout)["object"] == "usage"

@@ -153,7 +153,8 @@ def test_client_limits_ask_ratelimit_about_every_client_id_and_fail_open_by_defa
     retry_after = next(
         m["headers_to_add"][0]
         for m in hcm["local_reply_config"]["mappers"]
-        if m["filter"]["status_code_filter"]["comparison"]["value"]["default_value"] == 429
+        if "status_code_filter" in m["filter"]
+        and m["filter"]["status_code_filter"]["comparison"]["value"]["default_value"] == 429
     )
     assert retry_after["append_action"] == "ADD_IF_ABSENT"  # the rate-limit service's own Retry-After wins
     _, closed = rendered(tmp_path, "--client-limits-failure", "closed")

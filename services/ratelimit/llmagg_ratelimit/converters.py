@@ -154,6 +154,7 @@ def usage_response(query: UsageQuery, totals: list[UsageTotal]) -> pb.QueryUsage
                 client_id=dims.get("client_id", ""),
                 outcome=dims.get("outcome", ""),
                 requests=total.requests,
+                attempts=total.attempts,
                 prompt_tokens=total.prompt_tokens,
                 completion_tokens=total.completion_tokens,
                 total_tokens=total.prompt_tokens + total.completion_tokens,

@@ -146,9 +146,9 @@ async def test_every_settlement_is_a_usage_row_with_the_cost_avoided(ledger):
         Settlement(k, "", client_id="cli-2", outcome="server", latency_ms=3),
     ])  # fmt: skip
     rows = await ledger.query_usage(UsageQuery(NOON - 10, NOON + 10, group_by=("client_id", "outcome")))
-    assert [(r.dimensions, r.requests, r.prompt_tokens, r.cost_avoided_usd) for r in rows] == [
-        ((("client_id", "cli-1"), ("outcome", "ok")), 1, 1000000, pytest.approx(3.5)),
-        ((("client_id", "cli-2"), ("outcome", "server")), 1, 0, 0.0),
+    assert [(r.dimensions, r.requests, r.attempts, r.prompt_tokens, r.cost_avoided_usd) for r in rows] == [
+        ((("client_id", "cli-1"), ("outcome", "ok")), 1, 1, 1000000, pytest.approx(3.5)),
+        ((("client_id", "cli-2"), ("outcome", "server")), 0, 1, 0, 0.0),
     ]
 
 
@@ -276,7 +276,7 @@ async def test_a_batch_sent_again_after_a_timeout_is_applied_once(ledger):
     assert await ledger.settle([used], [back], batch_id="batch-1") == 0  # the retry: nothing again
     assert counter(ledger, "rpm") == 0  # the request never reached the provider; the rest came back once
     rows = await ledger.usage.query(UsageQuery(0, 2e9))
-    assert [row.requests for row in rows] == [1]
+    assert [row.attempts for row in rows] == [1]
 
 
 def test_only_whole_finite_request_and_token_limits_are_enforced():

@@ -53,23 +53,24 @@ async def usage(request, tmp_path, postgres):
 
 async def test_totals_by_dimension(usage):
     totals = await usage.query(UsageQuery(*RANGE, group_by=("provider", "outcome")))
-    assert [(t.dimensions, t.requests, t.prompt_tokens, t.completion_tokens) for t in totals] == [
-        ((("provider", "groq"), ("outcome", "ok")), 3, 310, 65),
-        ((("provider", "openrouter"), ("outcome", "rate_limited")), 1, 0, 0),
+    assert [(t.dimensions, t.requests, t.attempts, t.prompt_tokens, t.completion_tokens) for t in totals] == [
+        ((("provider", "groq"), ("outcome", "ok")), 3, 3, 310, 65),
+        ((("provider", "openrouter"), ("outcome", "rate_limited")), 0, 1, 0, 0),  # an attempt, no request served
     ]
     assert totals[0].latency_ms_avg == pytest.approx(80.0) and totals[0].cost_avoided_usd == pytest.approx(0.0031)
 
 
 async def test_hour_day_and_month_buckets_are_utc(usage):
     hours = await usage.query(UsageQuery(*RANGE, bucket="hour"))
-    assert [(t.bucket_start, t.requests) for t in hours] == [(at(30, 10) - 1800, 2), (at(30, 11) - 1800, 1),
-                                                             (at(31, 23) - 1800, 1)]  # fmt: skip
+    assert [(t.bucket_start, t.requests, t.attempts) for t in hours] == [
+        (at(30, 10) - 1800, 2, 2), (at(30, 11) - 1800, 0, 1), (at(31, 23) - 1800, 1, 1),
+    ]  # fmt: skip
     days = await usage.query(UsageQuery(*RANGE, bucket="day", group_by=("client_id",)))
-    assert [(t.bucket_start, dict(t.dimensions)["client_id"], t.requests) for t in days] == [
-        (at(30, 0) - 1800, "cli-1", 2), (at(30, 0) - 1800, "cli-2", 1), (at(31, 0) - 1800, "cli-1", 1),
+    assert [(t.bucket_start, dict(t.dimensions)["client_id"], t.requests, t.attempts) for t in days] == [
+        (at(30, 0) - 1800, "cli-1", 1, 2), (at(30, 0) - 1800, "cli-2", 1, 1), (at(31, 0) - 1800, "cli-1", 1, 1),
     ]  # fmt: skip
     months = await usage.query(UsageQuery(at(1, 0), at(31, 23) + 86400 * 3, bucket="month"))
-    assert [(t.bucket_start, t.requests) for t in months] == [(at(1, 0) - 1800, 4)]
+    assert [(t.bucket_start, t.requests, t.attempts) for t in months] == [(at(1, 0) - 1800, 3, 4)]
 
 
 async def test_filters_and_an_empty_range(usage):

@@ -199,3 +199,15 @@ def openai_models_json(entries: list[CatalogEntry], chains: list[str], created: 
         for e in entries
     ]
     return {"object": "list", "data": data}
+
+
+def openai_alias_json(name: str, routes: list[str], created: int) -> dict[str, Any]:
+    """A name chat resolves that the list does not show (an alias, an id several providers serve)."""
+    return {
+        "id": name,
+        "object": "model",
+        "created": created,
+        "owned_by": "llmagg",
+        "type": "alias",
+        "routes_to": routes,
+    }

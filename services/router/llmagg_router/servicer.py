@@ -217,6 +217,9 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     async def GetModelJson(self, request: pb.GetModelJsonRequest, context) -> httpbody_pb2.HttpBody:
         model = urllib.parse.unquote(request.model)  # the SDK sends `provider/model` as `provider%2Fmodel`
         found = self._catalogue()[2].get(model)
+        if found is None and (routes := self._router.resolver.routes_for(model)):
+            alias = converters.openai_alias_json(model, routes, self._created)
+            return httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(alias))
         if found is None:
             raise ServiceError(
                 ErrorKind.NOT_FOUND,

@@ -104,7 +104,7 @@ def _import(client: AdminClient, args: argparse.Namespace) -> None:
 
 
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    group = commands.add_parser("accounts", help="provider accounts and their keys").add_subparsers(
+    group = commands.add_parser("accounts", parents=[common], help="provider accounts and their keys").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
     add = group.add_parser("add", parents=[common], help="add an account; its key is read hidden or from stdin")

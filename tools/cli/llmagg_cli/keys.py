@@ -39,7 +39,7 @@ def _revoke(client: AdminClient, args: argparse.Namespace) -> None:
 
 
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    group = commands.add_parser("keys", help="client API keys").add_subparsers(
+    group = commands.add_parser("keys", parents=[common], help="client API keys").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
     create = group.add_parser("create", parents=[common], help="a new key; its secret is printed once on stdout")

@@ -14,18 +14,35 @@ from llmagg_cli.errors import OK, CliError
 GROUPS = (accounts, keys, configure, status, models, usage, agent)
 
 
-def parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", default=os.environ.get("LLMAGG_URL", DEFAULT_URL), help="the gateway (LLMAGG_URL)")
-    common.add_argument(
-        "--admin-key-file", help="file holding the admin key (default: LLMAGG_ADMIN_KEY, .run/admin-key)"
+def _global_options(defaults: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after the command's name. Only the top level has their
+    defaults; a command's copies have none (SUPPRESS), so they replace a value only when given there."""
+
+    def default(value):
+        return value if defaults else argparse.SUPPRESS
+
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--url", default=default(os.environ.get("LLMAGG_URL", DEFAULT_URL)), help="the gateway (LLMAGG_URL)"
     )
-    common.add_argument("--json", action="store_true", help="machine-readable output")
+    options.add_argument(
+        "--admin-key-file",
+        default=default(None),
+        help="file holding the admin key (default: LLMAGG_ADMIN_KEY, .run/admin-key)",
+    )
+    options.add_argument("--json", action="store_true", default=default(False), help="machine-readable output")
+    return options
+
+
+def parser() -> argparse.ArgumentParser:
+    common = _global_options(defaults=False)
     root = argparse.ArgumentParser(
         prog="llmagg",
+        parents=[_global_options(defaults=True)],
         description="Manage an llm-aggregator gateway: provider accounts, client keys, the routing state, the model "
         "catalogue, usage. Exit codes: 0 ok, "
-        "1 refused, 2 usage, 3 not found, 4 already exists, 5 not allowed, 6 unreachable.",
+        "1 refused, 2 usage, 3 not found, 4 already exists, 5 not allowed, 6 unreachable. The options --url, "
+        "--admin-key-file and --json go before or after the command.",
     )
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:

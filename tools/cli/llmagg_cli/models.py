@@ -62,10 +62,20 @@ def source_row(source: dict[str, Any]) -> list[Any]:
 
 
 def _list(client: AdminClient, args: argparse.Namespace) -> None:
+    """What the router can route to (a provider with an account, a model in use), or with --all the whole
+    catalogue, retired models included."""
     query = {"provider": args.provider or "", "free_only": "true" if args.free else "false"}
     query["include_retired"] = "true" if args.all else "false"
     answer = client.call("GET", "/v1/admin/discovery/catalog", query=query)
     models = answer["catalog"]["models"]
+    if not args.all:
+        routable = {model["id"] for model in client.call("GET", "/v1/models").get("data", [])}
+        models[:] = [m for m in models if f"{m['provider']}/{m['model']}" in routable]
+        if not models:
+            sys.stderr.write(
+                "llmagg: no model can be routed yet: add a provider account (llmagg accounts add <provider>, "
+                "llmagg configure); --all lists the whole catalogue\n"
+            )
     emit(answer, args.json, [model_row(m) for m in models], MODEL_HEADERS)
 
 
@@ -88,13 +98,17 @@ def _refresh(client: AdminClient, args: argparse.Namespace) -> None:
 
 
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    group = commands.add_parser("models", help="the catalogue of providers and models (discovery)").add_subparsers(
-        dest="action", required=True, metavar="ACTION"
+    group = commands.add_parser(
+        "models", parents=[common], help="the catalogue of providers and models (discovery)"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = group.add_parser(
+        "list", parents=[common], help="the models you can route to: state, free, context, limits (--all: every one)"
     )
-    listing = group.add_parser("list", parents=[common], help="every known model: state, free, context, limits")
     listing.add_argument("--free", action="store_true", help="free models only")
     listing.add_argument("--provider", help="one provider's models")
-    listing.add_argument("--all", action="store_true", help="retired ones too")
+    listing.add_argument(
+        "--all", action="store_true", help="the whole catalogue: providers without an account, retired models too"
+    )
     listing.set_defaults(func=_list)
     changes = group.add_parser("changes", parents=[common], help="what changed: added, retired, limits, pricing")
     changes.add_argument("--since", default="7d", help="a span back from now (30m, 24h, 7d) or an RFC 3339 time")

@@ -1,5 +1,6 @@
-"""`llmagg usage`: the usage ledger as a table (GET /v1/usage): requests, tokens, latency and what free
-use saved, per time bucket and per provider, account, model, client or outcome."""
+"""`llmagg usage`: the usage ledger as a table (GET /v1/usage): requests answered, attempts (fallbacks
+included), tokens, latency and what free use saved, per time bucket and per provider, account, model,
+client or outcome."""
 
 from __future__ import annotations
 
@@ -38,12 +39,12 @@ def _dimensions(text: str) -> list[str]:
 
 def rows(data: list[dict[str, Any]], bucket: str, by: list[str]) -> tuple[list[list[Any]], list[str]]:
     headers = (["BUCKET"] if bucket else []) + [d.upper().replace("_ID", "") for d in by]
-    headers += ["REQUESTS", "PROMPT", "COMPLETION", "TOTAL", "AVG MS", "SAVED USD"]
+    headers += ["REQUESTS", "ATTEMPTS", "PROMPT", "COMPLETION", "TOTAL", "AVG MS", "SAVED USD"]
     table: list[list[Any]] = []
-    totals = [0, 0, 0, 0, 0.0]
+    totals = [0, 0, 0, 0, 0, 0.0]
     for row in data:
-        numbers = [int(row["requests"]), int(row["prompt_tokens"]), int(row["completion_tokens"])]
-        numbers.append(numbers[1] + numbers[2])
+        numbers = [int(row["requests"]), int(row.get("attempts", 0)), int(row["prompt_tokens"])]
+        numbers += [int(row["completion_tokens"]), numbers[2] + int(row["completion_tokens"])]
         cost = float(row["cost_avoided_usd"])
         table.append(
             ([row["bucket_start"][: 16 if bucket == "hour" else 10]] if bucket else [])
@@ -53,10 +54,10 @@ def rows(data: list[dict[str, Any]], bucket: str, by: list[str]) -> tuple[list[l
         )
         totals = [t + n for t, n in zip(totals, [*numbers, cost], strict=True)]
     if len(table) > 1:
-        blanks = [""] * (len(headers) - 6)
+        blanks = [""] * (len(headers) - 7)
         if blanks:
             blanks[0] = "TOTAL"
-        table.append(blanks + [f"{n:,}" for n in totals[:4]] + ["", f"{totals[4]:.4f}"])
+        table.append(blanks + [f"{n:,}" for n in totals[:5]] + ["", f"{totals[5]:.4f}"])
     return table, headers
 
 
@@ -81,7 +82,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     command = commands.add_parser(
         "usage",
         parents=[common],
-        help="requests, tokens and what free use saved, from the usage ledger",
+        help="requests answered, attempts, tokens and what free use saved, from the usage ledger",
         description="An admin key sees every client's usage; a client key (LLMAGG_ADMIN_KEY=<client key>) its own.",
     )
     command.add_argument("--since", default="24h", help="7d, 24h, 2w or a date/time (default 24h)")

@@ -25,10 +25,10 @@ def test_dimensions_are_checked_and_client_means_client_id():
 
 def test_the_table_has_a_row_per_bucket_and_dimension_and_a_total():
     data = [
-        {"bucket_start": "2026-05-19T00:00:00Z", "provider": "groq", "requests": 3, "prompt_tokens": 1200.0,
-         "completion_tokens": 300.0, "latency_ms_avg": 812.4, "cost_avoided_usd": 0.000945},
-        {"bucket_start": "2026-05-20T00:00:00Z", "provider": "openrouter", "requests": 1, "prompt_tokens": 10.0,
-         "completion_tokens": 5.0, "latency_ms_avg": 100.0, "cost_avoided_usd": 0.0},
+        {"bucket_start": "2026-05-19T00:00:00Z", "provider": "groq", "requests": 3, "attempts": 5,
+         "prompt_tokens": 1200.0, "completion_tokens": 300.0, "latency_ms_avg": 812.4, "cost_avoided_usd": 0.000945},
+        {"bucket_start": "2026-05-20T00:00:00Z", "provider": "openrouter", "requests": 1, "attempts": 1,
+         "prompt_tokens": 10.0, "completion_tokens": 5.0, "latency_ms_avg": 100.0, "cost_avoided_usd": 0.0},
     ]  # fmt: skip
     cells, headers = rows(data, "day", ["provider"])
     text = table(cells, headers)
@@ -36,6 +36,7 @@ def test_the_table_has_a_row_per_bucket_and_dimension_and_a_total():
         "BUCKET",
         "PROVIDER",
         "REQUESTS",
+        "ATTEMPTS",
         "PROMPT",
         "COMPLETION",
         "TOTAL",
@@ -44,5 +45,6 @@ def test_the_table_has_a_row_per_bucket_and_dimension_and_a_total():
         "SAVED",
         "USD",
     ]
-    assert cells[0] == ["2026-05-19", "groq", "3", "1,200", "300", "1,500", "812", "0.0009"]
-    assert cells[-1] == ["TOTAL", "", "4", "1,210", "305", "1,515", "", "0.0009"]
+    assert cells[0] == ["2026-05-19", "groq", "3", "5", "1,200", "300", "1,500", "812", "0.0009"]
+    assert cells[1] == ["2026-05-20", "openrouter", "1", "1", "10", "5", "15", "100", "0.0000"]
+    assert cells[-1] == ["TOTAL", "", "4", "6", "1,210", "305", "1,515", "", "0.0009"]

@@ -161,7 +161,7 @@ class QueryUsageRequest(_message.Message):
     def __init__(self, start: _Optional[str] = ..., end: _Optional[str] = ..., bucket: _Optional[str] = ..., group_by: _Optional[_Iterable[str]] = ..., client_id: _Optional[str] = ..., provider: _Optional[str] = ..., account: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
 
 class UsageRow(_message.Message):
-    __slots__ = ("bucket_start", "provider", "account", "model", "client_id", "outcome", "requests", "prompt_tokens", "completion_tokens", "total_tokens", "latency_ms_avg", "cost_avoided_usd")
+    __slots__ = ("bucket_start", "provider", "account", "model", "client_id", "outcome", "requests", "prompt_tokens", "completion_tokens", "total_tokens", "latency_ms_avg", "cost_avoided_usd", "attempts")
     BUCKET_START_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
@@ -174,6 +174,7 @@ class UsageRow(_message.Message):
     TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
     LATENCY_MS_AVG_FIELD_NUMBER: _ClassVar[int]
     COST_AVOIDED_USD_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     bucket_start: str
     provider: str
     account: str
@@ -186,7 +187,8 @@ class UsageRow(_message.Message):
     total_tokens: float
     latency_ms_avg: float
     cost_avoided_usd: float
-    def __init__(self, bucket_start: _Optional[str] = ..., provider: _Optional[str] = ..., account: _Optional[str] = ..., model: _Optional[str] = ..., client_id: _Optional[str] = ..., outcome: _Optional[str] = ..., requests: _Optional[int] = ..., prompt_tokens: _Optional[float] = ..., completion_tokens: _Optional[float] = ..., total_tokens: _Optional[float] = ..., latency_ms_avg: _Optional[float] = ..., cost_avoided_usd: _Optional[float] = ...) -> None: ...
+    attempts: int
+    def __init__(self, bucket_start: _Optional[str] = ..., provider: _Optional[str] = ..., account: _Optional[str] = ..., model: _Optional[str] = ..., client_id: _Optional[str] = ..., outcome: _Optional[str] = ..., requests: _Optional[int] = ..., prompt_tokens: _Optional[float] = ..., completion_tokens: _Optional[float] = ..., total_tokens: _Optional[float] = ..., latency_ms_avg: _Optional[float] = ..., cost_avoided_usd: _Optional[float] = ..., attempts: _Optional[int] = ...) -> None: ...
 
 class QueryUsageResponse(_message.Message):
     __slots__ = ("object", "start", "end", "bucket", "data")

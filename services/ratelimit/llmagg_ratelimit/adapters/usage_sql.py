@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from llmagg_ratelimit.domain.ports import DIMENSIONS, UsageQuery, UsageRecord, UsageTotal
+from llmagg_ratelimit.domain.ports import DIMENSIONS, SERVED, UsageQuery, UsageRecord, UsageTotal
 
 COLUMNS = (
     "ts", "client_id", "provider", "account", "model", "prompt_tokens", "completion_tokens", "latency_ms",
@@ -72,7 +72,8 @@ def _bucket(dialect: Dialect, bucket: str) -> str:
 def select_statement(dialect: Dialect, query: UsageQuery) -> tuple[str, list]:
     """The query's SQL and its parameters. Dimensions come from a fixed list, never from the client.
 
-    The columns are the bucket's start (only when bucketed), the dimensions, then the sums."""
+    The columns are the bucket's start (only when bucketed), the dimensions, then the sums. A row is one
+    attempt: requests are the attempts that answered (SERVED), attempts all of them."""
     dimensions = [d for d in query.group_by if d in DIMENSIONS]
     params: list = [query.start, query.end]
     where = [f"ts >= {dialect.placeholder(1)}", f"ts < {dialect.placeholder(2)}"]
@@ -85,7 +86,8 @@ def select_statement(dialect: Dialect, query: UsageQuery) -> tuple[str, list]:
     positions = ", ".join(str(i + 1) for i in range(len(keys)))
     selected = "".join(f"{key}, " for key in keys)
     sql = (
-        f"SELECT {selected}COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), AVG(latency_ms), "
+        f"SELECT {selected}COUNT(*), SUM(CASE WHEN outcome = '{SERVED}' THEN 1 ELSE 0 END), "
+        "SUM(prompt_tokens), SUM(completion_tokens), AVG(latency_ms), "
         f"SUM(cost_avoided_usd) FROM usage WHERE {' AND '.join(where)}"
     )
     if keys:
@@ -100,14 +102,15 @@ def totals(rows, query: UsageQuery) -> list[UsageTotal]:
         values = list(row)
         bucket = float(values.pop(0)) if query.bucket else query.start
         named = tuple(zip(dimensions, (str(v) for v in values[: len(dimensions)]), strict=True))
-        count, prompt, completion, latency, cost = values[len(dimensions) :]
+        count, served, prompt, completion, latency, cost = values[len(dimensions) :]
         if not count:
             continue  # an aggregate over no row at all
         result.append(
             UsageTotal(
                 bucket_start=bucket,
                 dimensions=named,
-                requests=int(count),
+                requests=int(served or 0),
+                attempts=int(count),
                 prompt_tokens=int(prompt or 0),
                 completion_tokens=int(completion or 0),
                 latency_ms_avg=float(latency or 0.0),

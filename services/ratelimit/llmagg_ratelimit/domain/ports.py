@@ -125,6 +125,7 @@ class UsageRecord:
 
 
 DIMENSIONS = ("provider", "account", "model", "client_id", "outcome")
+SERVED = "ok"  # the outcome of the one attempt that answered a request
 BUCKETS = ("", "hour", "day", "month")
 
 
@@ -141,11 +142,12 @@ class UsageQuery:
 class UsageTotal:
     bucket_start: float
     dimensions: tuple[tuple[str, str], ...]
-    requests: int
+    requests: int  # requests answered: attempts whose outcome is SERVED (one per answered request)
     prompt_tokens: int
     completion_tokens: int
     latency_ms_avg: float
     cost_avoided_usd: float
+    attempts: int  # every call to a provider, the fallbacks' included
 
 
 class UsageStore(Protocol):

@@ -8,7 +8,8 @@
   Leases that were used are renewed in the background before they expire, so requests do not wait.
 - A rejection (401/403) disables the account here at once and is reported; the credentials service
   disables it for every router. After `rejected_for_s` the router probes it once more; a success
-  re-enables it everywhere.
+  re-enables it everywhere. An admin's enable after the rejection was recorded is a fresh start: the
+  first listing that shows it lifts the rejection here too (every replica reads the same listing).
 - With the credentials service (or its Vault) unreachable, held leases keep serving, even past
   their TTL; `healthy()` says so (the `credentials` health name of the router).
 The service token travels as gRPC metadata and is never logged.
@@ -47,6 +48,27 @@ class _State:
     disabled_by: str
     probe_after: float  # wall time after which an account a provider rejected is tried again
     key_version: int
+    updated_at: str  # RFC 3339 (seconds) of the account's last write in credentials
+
+
+@dataclass
+class _Rejection:
+    """An account this router saw rejected, benched here until `until` (monotonic) or a rotation."""
+
+    until: float
+    key_version: int
+    # Once credentials has recorded the disablement: listings numbered above `recorded_after` that show
+    # the account enabled, written no earlier than `recorded_at`, mean someone enabled it since.
+    recorded_after: int | None = None
+    recorded_at: str = ""
+
+    def enabled_since(self, state: _State, listing: int) -> bool:
+        return (
+            self.recorded_after is not None
+            and listing > self.recorded_after
+            and state.enabled
+            and state.updated_at >= self.recorded_at
+        )
 
 
 @dataclass
@@ -87,9 +109,10 @@ class CredentialsKeySource:
         self._states: dict[str, _State] = {}
         self._by_provider: dict[str, tuple[Account, ...]] = {}
         self._leases: dict[str, _Lease] = {}
-        # alias -> (monotonic time until which it is not used, the key version rejected): disabled here at
-        # once, before the listing says so; a rotation (a new key version) lifts it.
-        self._rejected: dict[str, tuple[float, int]] = {}
+        # Accounts disabled here at once, before the listing says so; a rotation (a new key version) or an
+        # enable recorded after the rejection lifts it.
+        self._rejected: dict[str, _Rejection] = {}
+        self._listings_started = 0
         self._skipped: set[str] = set()  # aliases this router cannot use (reported once)
         self._reachability = Reachability(log, "not refreshed yet")
         self.healthy = self._reachability.healthy
@@ -117,6 +140,8 @@ class CredentialsKeySource:
     # --- the listing --------------------------------------------------------------------------------
     async def refresh(self) -> None:
         """Read the accounts; on failure keep what is known and say so (once per outage)."""
+        self._listings_started += 1
+        listing = self._listings_started
         try:
             response = await self._stub.ListAccounts(
                 pb.ListAccountsRequest(), metadata=self._metadata, timeout=_CALL_TIMEOUT_S
@@ -129,9 +154,9 @@ class CredentialsKeySource:
             return
         if self._reachability.answered():
             log.info("accounts listed from the credentials service", extra=log_fields(accounts=len(response.accounts)))
-        self._apply(response.accounts)
+        self._apply(response.accounts, listing)
 
-    def _apply(self, listed) -> None:
+    def _apply(self, listed, listing: int) -> None:
         states: dict[str, _State] = {}
         for item in listed:
             provider = self._providers.get(item.provider)
@@ -150,15 +175,16 @@ class CredentialsKeySource:
                 disabled_by=item.disabled_by,
                 probe_after=_wall_time(item.disabled_at) + self._rejected_for_s,
                 key_version=item.key_version,
+                updated_at=item.updated_at,
             )
         for alias, lease in list(self._leases.items()):
             state = states.get(alias)
             if state is None or state.key_version != lease.key_version or not state.enabled:
                 del self._leases[alias]  # rotated, disabled or gone: never use the held key again
-        for alias, (_, rejected_version) in list(self._rejected.items()):
+        for alias, rejection in list(self._rejected.items()):
             state = states.get(alias)
-            if state is None or state.key_version != rejected_version:
-                del self._rejected[alias]  # gone, or rotated: the new key deserves a try
+            if state is None or state.key_version != rejection.key_version or rejection.enabled_since(state, listing):
+                del self._rejected[alias]  # gone, rotated or enabled again: the key deserves a try
         by_provider: dict[str, list[Account]] = {}
         for state in states.values():  # listed highest priority first
             by_provider.setdefault(state.account.provider, []).append(state.account)
@@ -176,7 +202,7 @@ class CredentialsKeySource:
         alias = account.alias
         rejected = self._rejected.get(alias)
         if rejected is not None:
-            if rejected[0] > self._clock():
+            if rejected.until > self._clock():
                 return False
             del self._rejected[alias]
         state = self._states.get(alias)
@@ -244,16 +270,20 @@ class CredentialsKeySource:
         if outcome is KeyOutcome.REJECTED:
             lease = self._leases.pop(alias, None)
             version = lease.key_version if lease else (state.key_version if state else 0)
-            self._rejected[alias] = (self._clock() + self._rejected_for_s, version)
-            await self._report(account, pb.OUTCOME_REJECTED, version)
+            rejection = _Rejection(self._clock() + self._rejected_for_s, version)
+            self._rejected[alias] = rejection
+            recorded = await self._report(account, pb.OUTCOME_REJECTED, version)
+            if recorded is not None and not recorded.enabled:
+                rejection.recorded_after, rejection.recorded_at = self._listings_started, recorded.updated_at
         elif alias in self._rejected or (state is not None and not state.enabled):
             # A probe of an account a provider had rejected succeeded: enable it everywhere.
             self._rejected.pop(alias, None)
             await self._report(account, pb.OUTCOME_ACCEPTED, state.key_version if state else 0)
 
-    async def _report(self, account: Account, outcome: int, key_version: int) -> None:
+    async def _report(self, account: Account, outcome: int, key_version: int) -> pb.Account | None:
+        """The account as credentials recorded the outcome (None when it could not be told)."""
         try:
-            await self._stub.ReportOutcome(
+            response = await self._stub.ReportOutcome(
                 pb.ReportOutcomeRequest(
                     provider=account.provider, alias=account.alias, outcome=outcome, key_version=key_version
                 ),
@@ -266,3 +296,5 @@ class CredentialsKeySource:
                 error.code().name,
                 extra=log_fields(provider=account.provider, account=account.alias),
             )
+            return None
+        return response.account if response.HasField("account") else None

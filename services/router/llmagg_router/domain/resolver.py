@@ -193,6 +193,21 @@ class Resolver:
             self._static_cache[key] = targets
         return self._with_accounts(targets, self._keys)
 
+    def routes_for(self, model: str) -> list[str]:
+        """The known `provider/model` ids a request for `model` may be routed to, best first: what `resolve`
+        derives before accounts, cooldowns and request preferences (for GET /v1/models/{id}). Empty when
+        a chat or embeddings request for it would be refused, or would pass an unknown id through."""
+        self._current()
+        for model_type in ("chat", "embedding"):
+            try:
+                targets = self._planned(model, None, "balanced", model_type, self._routable, NO_PREFERENCES)
+            except ServiceError:
+                continue
+            known = [f"{t.provider.id}/{t.model_id}" for t in targets if t.model is not None]
+            if known:
+                return known
+        return []
+
     # --- the request's own wishes: a `models` list, OpenRouter's `provider` object, `:variants` ---
     def _planned(
         self,
