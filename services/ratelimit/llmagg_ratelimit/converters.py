@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime
 import re
 import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
@@ -17,6 +19,8 @@ MAX_SETTLEMENTS = 1000
 MAX_LEASE_REQUESTS = 1000
 _MAX_TOKENS = 10**9
 _RESERVATION_ID = re.compile(r"[A-Za-z0-9_-]{0,64}")
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 def _invalid(message: str, param: str) -> ServiceError:
@@ -34,9 +38,11 @@ def from_key(key: QuotaKey) -> pb.QuotaKey:
 
 
 def tokens(value: int, where: str) -> int:
-    if not 0 <= value <= _MAX_TOKENS:
-        raise _invalid(f"`{where}` must be from 0 to {_MAX_TOKENS}.", where)
-    return value
+    """A token count: negative is nonsense (refused); beyond what any request can use, it is clamped, so
+    that a huge estimate is still metered (and denied by a token limit) rather than refused."""
+    if value < 0:
+        raise _invalid(f"`{where}` must be at least 0.", where)
+    return min(value, _MAX_TOKENS)
 
 
 def reserve_response(decision: Decision) -> pb.ReserveResponse:
@@ -69,6 +75,18 @@ def to_settlement(message: pb.Settlement) -> Settlement:
         ended_at=message.ended_at,
         leased=message.leased,
     )
+
+
+def checked_each(items: Sequence[T], convert: Callable[[T], U], where: str) -> tuple[list[U], list[pb.RefusedItem]]:
+    """Every item of a batch converted on its own: the good ones, and the bad ones refused with why."""
+    good: list[U] = []
+    refused: list[pb.RefusedItem] = []
+    for index, item in enumerate(items):
+        try:
+            good.append(convert(item))
+        except ServiceError as error:
+            refused.append(pb.RefusedItem(list=where, index=index, reason=error.message))
+    return good, refused
 
 
 def reservation_id(value: str, where: str) -> str:

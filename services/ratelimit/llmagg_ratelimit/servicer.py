@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 
 import grpc
 
@@ -19,6 +20,7 @@ from llmagg.ratelimit.v1 import ratelimit_pb2_grpc
 from llmagg_ratelimit import converters
 from llmagg_ratelimit.domain.ledger import Ledger
 
+log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RatelimitService"].full_name
 ADMIN_SCOPE = "admin"
 
@@ -54,11 +56,16 @@ class RatelimitServicer(ratelimit_pb2_grpc.RatelimitServiceServicer):
                 code="invalid_request",
                 param="settlements",
             )
-        # Every settlement is checked before any is applied: a bad one changes nothing.
-        settlements = [converters.to_settlement(item) for item in request.settlements]
-        returns = [converters.to_lease_return(item) for item in request.returns]
         batch_id = converters.reservation_id(request.batch_id, "batch_id")
-        return pb.SettleResponse(settled=await self._ledger.settle(settlements, returns, batch_id))
+        # Each settlement is checked on its own: a bad one is refused (and reported) without costing the
+        # others of the batch, which come from other requests and other clients, their accounting.
+        settlements, refused = converters.checked_each(request.settlements, converters.to_settlement, "settlements")
+        returns, refused_returns = converters.checked_each(request.returns, converters.to_lease_return, "returns")
+        refused += refused_returns
+        for item in refused:
+            log.warning("settlement refused: %s[%d]: %s", item.list, item.index, item.reason)
+        settled = await self._ledger.settle(settlements, returns, batch_id)
+        return pb.SettleResponse(settled=settled, refused=refused)
 
     async def Headroom(self, request: pb.HeadroomRequest, context) -> pb.HeadroomResponse:
         self._require_router(context)
