@@ -148,6 +148,28 @@ def test_a_huge_max_tokens_amid_other_clients_requests_is_metered_and_drops_no_o
     assert len(simulator.requests("d-sim")) == SHARED_DAILY
 
 
+@pytest.mark.parametrize(
+    ("fields", "param", "code"),
+    [
+        ({"temperature": "hot"}, "temperature", "invalid_type"),
+        ({"max_tokens": -1}, "max_tokens", "integer_below_min_value"),
+        ({"max_tokens": 2.5}, "max_tokens", "invalid_type"),
+        ({"n": -1}, "n", "integer_below_min_value"),
+        ({"messages": [{"role": "wizard", "content": "hi"}]}, "messages[0].role", "invalid_value"),
+    ],
+)
+def test_nonsense_values_are_an_openai_400_naming_the_field_and_reach_no_provider(
+    quota_stack, simulator, fields, param, code
+):
+    before = len(simulator.requests("c-sim"))
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk(quota_stack).chat.completions.create(model="client-model", **{"messages": HELLO, **fields})
+    error = caught.value.body
+    assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", param, code)
+    assert f"'{param}'" in error["message"] or param.endswith(".role")
+    assert len(simulator.requests("c-sim")) == before
+
+
 def wait_for_a_fresh_minute() -> None:
     """A client's requests per minute are counted per clock minute: start a test early in one."""
     wait_for(lambda: time.time() % 60 < 40, "the first 40 s of a minute", timeout_s=25)
