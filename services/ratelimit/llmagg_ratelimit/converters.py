@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -58,6 +59,9 @@ def reserve_response(decision: Decision) -> pb.ReserveResponse:
 
 
 def to_settlement(message: pb.Settlement) -> Settlement:
+    for name in ("latency_ms", "retry_after_s", "ended_at"):
+        if not math.isfinite(getattr(message, name)):
+            raise _invalid(f"`{name}` must be a finite number.", name)
     return Settlement(
         key=to_key(message.key, "settlements.key"),
         reservation_id=message.reservation_id,

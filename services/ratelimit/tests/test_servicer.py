@@ -30,7 +30,8 @@ def servicer(ledger):
 
 def settlement(client: str, **fields) -> pb.Settlement:
     fields.setdefault("key", pb.QuotaKey(provider="permodel", account="c1", model="m1"))
-    return pb.Settlement(client_id=client, outcome="ok", usage_known=True, ended_at=NOON, **fields)
+    fields.setdefault("ended_at", NOON)
+    return pb.Settlement(client_id=client, outcome="ok", usage_known=True, **fields)
 
 
 async def rows(ledger) -> list[tuple[str, int, int]]:
@@ -46,6 +47,7 @@ async def test_one_bad_settlement_is_refused_alone_and_the_rest_of_the_batch_is_
             settlement("b", prompt_tokens=4),
             settlement("no-key", key=pb.QuotaKey(provider="permodel")),
             settlement("c", prompt_tokens=5),
+            settlement("when", ended_at=float("nan")),
         ],
         returns=[pb.LeaseReturn(reservation_id="gone", requests=1), pb.LeaseReturn(requests=1)],
         batch_id="b1",
@@ -55,6 +57,7 @@ async def test_one_bad_settlement_is_refused_alone_and_the_rest_of_the_batch_is_
     assert [(r.list, r.index, r.reason) for r in reply.refused] == [
         ("settlements", 1, "`prompt_tokens` must be at least 0."),
         ("settlements", 3, "`settlements.key` needs a provider and an account."),
+        ("settlements", 5, "`ended_at` must be a finite number."),
         ("returns", 1, "A lease return needs the lease's reservation_id."),
     ]
     assert await rows(ledger) == [("a", 1, 3), ("b", 1, 4), ("c", 1, 5)]
