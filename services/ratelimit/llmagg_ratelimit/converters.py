@@ -81,13 +81,16 @@ def to_settlement(message: pb.Settlement) -> Settlement:
     )
 
 
-def checked_each(items: Sequence[T], convert: Callable[[T], U], where: str) -> tuple[list[U], list[pb.RefusedItem]]:
-    """Every item of a batch converted on its own: the good ones, and the bad ones refused with why."""
-    good: list[U] = []
+def checked_each(
+    items: Sequence[T], convert: Callable[[T], U], where: str
+) -> tuple[list[tuple[int, U]], list[pb.RefusedItem]]:
+    """Every item of a batch converted on its own: the good ones with their index, and the bad ones
+    refused with why."""
+    good: list[tuple[int, U]] = []
     refused: list[pb.RefusedItem] = []
     for index, item in enumerate(items):
         try:
-            good.append(convert(item))
+            good.append((index, convert(item)))
         except ServiceError as error:
             refused.append(pb.RefusedItem(list=where, index=index, reason=error.message))
     return good, refused

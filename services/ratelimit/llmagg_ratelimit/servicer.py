@@ -64,8 +64,12 @@ class RatelimitServicer(ratelimit_pb2_grpc.RatelimitServiceServicer):
         refused += refused_returns
         for item in refused:
             log.warning("settlement refused: %s[%d]: %s", item.list, item.index, item.reason)
-        settled = await self._ledger.settle(settlements, returns, batch_id)
-        return pb.SettleResponse(settled=settled, refused=refused)
+        settled = await self._ledger.settle([item for _, item in settlements], [item for _, item in returns], batch_id)
+        refused += [
+            pb.RefusedItem(list="settlements", index=settlements[i][0], reason="It could not be applied.")
+            for i in settled.failed
+        ]
+        return pb.SettleResponse(settled=settled.applied, refused=refused)
 
     async def Headroom(self, request: pb.HeadroomRequest, context) -> pb.HeadroomResponse:
         self._require_router(context)

@@ -83,3 +83,29 @@ async def test_a_negative_estimate_is_refused(servicer):
     with pytest.raises(ServiceError) as caught:
         await servicer.Reserve(pb.ReserveRequest(key=key, estimated_tokens=-1), Context())
     assert (caught.value.kind, caught.value.param) == (ErrorKind.INVALID_ARGUMENT, "estimated_tokens")
+
+
+async def test_a_settlement_that_fails_to_apply_costs_the_rest_of_its_batch_nothing(clock):
+    from llmagg_ratelimit.adapters.memory_counters import MemoryCounters
+
+    from .helpers import make_ledger
+
+    class Flaky(MemoryCounters):
+        async def settle(self, reservation_id, *args, **kwargs):
+            if reservation_id == "poison":
+                raise RuntimeError("a store that fails on this one")
+            return await super().settle(reservation_id, *args, **kwargs)
+
+    ledger = make_ledger(clock, counters=Flaky())
+    batch = pb.SettleRequest(
+        settlements=[
+            settlement("a", prompt_tokens=3),
+            settlement("hostile", prompt_tokens=4, reservation_id="poison"),
+            settlement("b", prompt_tokens=5),
+        ],
+        batch_id="b2",
+    )
+    reply = await RatelimitServicer(ledger, Secret(TOKEN)).Settle(batch, Context())
+    assert reply.settled == 2
+    assert [(r.list, r.index) for r in reply.refused] == [("settlements", 1)]
+    assert await rows(ledger) == [("a", 1, 3), ("b", 1, 5)]
