@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import pytest
@@ -18,6 +19,7 @@ from ..helpers import ADMIN_KEY, admin_call, create_client_key, wait_for
 
 KEY_A, KEY_B = "sk-quota-a-FAKE-key", "sk-quota-b-FAKE-key"
 DAILY = 3  # requests per day of each quota account
+SHARED_DAILY = 6  # requests per day of the account six clients share (d-sim)
 CLIENT_RPM, CLIENT_TPD = 3, 50
 HELLO = [{"role": "user", "content": "Hello!"}]
 
@@ -34,6 +36,13 @@ def quota_stack(simulator, tmp_path_factory, make_stack):
             "models": [{"id": "q-model", "aliases": ["quota-model"], "list_price": {"input": 1.0, "output": 2.0}}],
         },
         {
+            "id": "d-sim",
+            "name": "Simulated, 6 requests a day",
+            "base_url": simulator.base_url("d-sim"),
+            "limits": {"rpd": SHARED_DAILY},
+            "models": [{"id": "d-model", "context_window": 32768, "aliases": ["shared-model"]}],
+        },
+        {
             "id": "c-sim",
             "name": "Simulated, unlimited",
             "base_url": simulator.base_url("c-sim"),
@@ -48,6 +57,7 @@ def quota_stack(simulator, tmp_path_factory, make_stack):
                 {"provider": "q-sim", "alias": "q-a", "api_key_env": "Q_KEY_A"},
                 {"provider": "q-sim", "alias": "q-b", "api_key_env": "Q_KEY_B"},
                 {"provider": "c-sim", "alias": "c-acct", "api_key_env": "Q_KEY_A"},
+                {"provider": "d-sim", "alias": "d-acct", "api_key_env": "Q_KEY_A"},
             ],
         },
     )
@@ -59,7 +69,7 @@ def quota_stack(simulator, tmp_path_factory, make_stack):
         "RATELIMIT_CLIENT_RPM": str(CLIENT_RPM),
         "RATELIMIT_CLIENT_TPD": str(CLIENT_TPD),
     }
-    for name in ("q-sim", "c-sim"):
+    for name in ("q-sim", "c-sim", "d-sim"):
         simulator.reset(name)
     with make_stack(run_dir).running(env) as stack:
         yield stack
@@ -103,6 +113,61 @@ def test_accounts_are_spread_over_never_called_exhausted_and_the_ledger_matches_
         row = rows[account]
         assert (row["requests"], row["prompt_tokens"], row["completion_tokens"]) == (DAILY, prompt, completion)
         assert row["cost_avoided_usd"] == pytest.approx((prompt * 1.0 + completion * 2.0) / 1e6)
+
+
+@pytest.mark.parametrize("huge", [2**31 - 1])
+def test_a_huge_max_tokens_amid_other_clients_requests_is_metered_and_drops_no_ones_usage(quota_stack, simulator, huge):
+    """Issue 16, item 2: six clients at once, one of them asking for max_tokens 2**31-1, on an account with
+    six requests a day: all six are served and metered (six usage rows, one per client), and the seventh
+    request is refused without reaching the provider."""
+    keys = [create_client_key(quota_stack, f"shared-{n}") for n in range(SHARED_DAILY)]
+    bodies = [{}] * (SHARED_DAILY - 1) + [{"max_tokens": huge}]
+
+    def ask(key_and_extra: tuple[str, dict]) -> str:
+        key, extra = key_and_extra
+        raw = sdk(quota_stack, key).chat.completions.with_raw_response.create(
+            model="shared-model", messages=HELLO, **extra
+        )
+        return raw.headers["x-llmagg-account"]
+
+    with ThreadPoolExecutor(SHARED_DAILY) as pool:
+        assert list(pool.map(ask, zip(keys, bodies, strict=True))) == ["d-acct"] * SHARED_DAILY
+    client_ids = sorted(key.split("-")[2] for key in keys)
+
+    def ledger() -> list[tuple[str, int]] | None:
+        status, body = usage(quota_stack, group_by="client_id", provider="d-sim")
+        rows = sorted((row["client_id"], int(row["requests"])) for row in body.get("data", [])) if status == 200 else []
+        return rows if sum(requests for _, requests in rows) >= SHARED_DAILY else None
+
+    assert wait_for(ledger, "six settlements of d-sim in the ledger") == [(c, 1) for c in client_ids]
+    with pytest.raises(openai.RateLimitError) as caught:
+        sdk(quota_stack, create_client_key(quota_stack, "shared-late")).chat.completions.create(
+            model="shared-model", messages=HELLO
+        )
+    assert caught.value.code == "rate_limit_exceeded"
+    assert len(simulator.requests("d-sim")) == SHARED_DAILY
+
+
+@pytest.mark.parametrize(
+    ("fields", "param", "code"),
+    [
+        ({"temperature": "hot"}, "temperature", "invalid_type"),
+        ({"max_tokens": -1}, "max_tokens", "integer_below_min_value"),
+        ({"max_tokens": 2.5}, "max_tokens", "invalid_type"),
+        ({"n": -1}, "n", "integer_below_min_value"),
+        ({"messages": [{"role": "wizard", "content": "hi"}]}, "messages[0].role", "invalid_value"),
+    ],
+)
+def test_nonsense_values_are_an_openai_400_naming_the_field_and_reach_no_provider(
+    quota_stack, simulator, fields, param, code
+):
+    before = len(simulator.requests("c-sim"))
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk(quota_stack).chat.completions.create(model="client-model", **{"messages": HELLO, **fields})
+    error = caught.value.body
+    assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", param, code)
+    assert f"'{param}'" in error["message"] or param.endswith(".role")
+    assert len(simulator.requests("c-sim")) == before
 
 
 def wait_for_a_fresh_minute() -> None:

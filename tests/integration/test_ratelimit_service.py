@@ -76,23 +76,25 @@ def test_reserve_settle_and_headroom_answer_the_routers_token_only(ratelimit_sta
     assert ratelimit.Reserve(request, metadata=router_token(ratelimit_stack)).granted
 
 
-def test_bad_input_is_invalid_argument_and_changes_nothing(ratelimit_stack, ratelimit):
+def test_bad_input_is_invalid_argument_and_a_bad_settlement_costs_no_other(ratelimit_stack, ratelimit):
     token = router_token(ratelimit_stack)
     with pytest.raises(grpc.RpcError) as caught:
         ratelimit.Reserve(pb.ReserveRequest(key=pb.QuotaKey(provider="ov-sim")), metadata=token)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     good = pb.Settlement(key=pb.QuotaKey(provider="ov-sim", account="bad-input", model="m"), outcome="ok")
     bad = pb.Settlement(key=pb.QuotaKey(provider="ov-sim", account="bad-input", model="m"), prompt_tokens=-5)
-    with pytest.raises(grpc.RpcError) as caught:
-        ratelimit.Settle(pb.SettleRequest(settlements=[good, bad]), metadata=token)
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    reply = ratelimit.Settle(pb.SettleRequest(settlements=[bad, good]), metadata=token)
+    assert reply.settled == 1
+    assert [(r.list, r.index, r.reason) for r in reply.refused] == [
+        ("settlements", 0, "`prompt_tokens` must be at least 0.")
+    ]
     gateway = ("x-llmagg-service-token", ratelimit_stack.service_token("ratelimit", "gateway"))
     with pytest.raises(grpc.RpcError) as caught:  # usage is served through the gateway, which names the caller
         ratelimit.QueryUsage(pb.QueryUsageRequest(), metadata=(gateway,))
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     admin = (gateway, ("x-llmagg-client-id", "admin-env"), ("x-llmagg-client-scope", "admin"))
     rows = ratelimit.QueryUsage(pb.QueryUsageRequest(account="bad-input"), metadata=admin).data
-    assert list(rows) == []  # the good settlement beside the bad one was not written either
+    assert [row.requests for row in rows] == [1]  # the good settlement beside the bad one was written
 
 
 def test_an_accounts_limit_override_in_credentials_reaches_ratelimit(ratelimit_stack, ratelimit):

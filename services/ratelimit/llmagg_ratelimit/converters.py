@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import math
 import re
 import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
@@ -17,6 +20,8 @@ MAX_SETTLEMENTS = 1000
 MAX_LEASE_REQUESTS = 1000
 _MAX_TOKENS = 10**9
 _RESERVATION_ID = re.compile(r"[A-Za-z0-9_-]{0,64}")
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 def _invalid(message: str, param: str) -> ServiceError:
@@ -34,9 +39,11 @@ def from_key(key: QuotaKey) -> pb.QuotaKey:
 
 
 def tokens(value: int, where: str) -> int:
-    if not 0 <= value <= _MAX_TOKENS:
-        raise _invalid(f"`{where}` must be from 0 to {_MAX_TOKENS}.", where)
-    return value
+    """A token count: negative is nonsense (refused); beyond what any request can use, it is clamped, so
+    that a huge estimate is still metered (and denied by a token limit) rather than refused."""
+    if value < 0:
+        raise _invalid(f"`{where}` must be at least 0.", where)
+    return min(value, _MAX_TOKENS)
 
 
 def reserve_response(decision: Decision) -> pb.ReserveResponse:
@@ -52,6 +59,9 @@ def reserve_response(decision: Decision) -> pb.ReserveResponse:
 
 
 def to_settlement(message: pb.Settlement) -> Settlement:
+    for name in ("latency_ms", "retry_after_s", "ended_at"):
+        if not math.isfinite(getattr(message, name)):
+            raise _invalid(f"`{name}` must be a finite number.", name)
     return Settlement(
         key=to_key(message.key, "settlements.key"),
         reservation_id=message.reservation_id,
@@ -69,6 +79,21 @@ def to_settlement(message: pb.Settlement) -> Settlement:
         ended_at=message.ended_at,
         leased=message.leased,
     )
+
+
+def checked_each(
+    items: Sequence[T], convert: Callable[[T], U], where: str
+) -> tuple[list[tuple[int, U]], list[pb.RefusedItem]]:
+    """Every item of a batch converted on its own: the good ones with their index, and the bad ones
+    refused with why."""
+    good: list[tuple[int, U]] = []
+    refused: list[pb.RefusedItem] = []
+    for index, item in enumerate(items):
+        try:
+            good.append((index, convert(item)))
+        except ServiceError as error:
+            refused.append(pb.RefusedItem(list=where, index=index, reason=error.message))
+    return good, refused
 
 
 def reservation_id(value: str, where: str) -> str:

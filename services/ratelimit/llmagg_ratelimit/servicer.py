@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import grpc
 
 from llmagg.common.caller_auth import calling_peer
@@ -12,6 +14,7 @@ from llmagg.ratelimit.v1 import ratelimit_pb2_grpc
 from llmagg_ratelimit import converters
 from llmagg_ratelimit.domain.ledger import Ledger
 
+log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RatelimitService"].full_name
 ADMIN_SCOPE = "admin"
 
@@ -45,11 +48,20 @@ class RatelimitServicer(ratelimit_pb2_grpc.RatelimitServiceServicer):
                 code="invalid_request",
                 param="settlements",
             )
-        # Every settlement is checked before any is applied: a bad one changes nothing.
-        settlements = [converters.to_settlement(item) for item in request.settlements]
-        returns = [converters.to_lease_return(item) for item in request.returns]
         batch_id = converters.reservation_id(request.batch_id, "batch_id")
-        return pb.SettleResponse(settled=await self._ledger.settle(settlements, returns, batch_id))
+        # Each settlement is checked on its own: a bad one is refused (and reported) without costing the
+        # others of the batch, which come from other requests and other clients, their accounting.
+        settlements, refused = converters.checked_each(request.settlements, converters.to_settlement, "settlements")
+        returns, refused_returns = converters.checked_each(request.returns, converters.to_lease_return, "returns")
+        refused += refused_returns
+        for item in refused:
+            log.warning("settlement refused: %s[%d]: %s", item.list, item.index, item.reason)
+        settled = await self._ledger.settle([item for _, item in settlements], [item for _, item in returns], batch_id)
+        refused += [
+            pb.RefusedItem(list="settlements", index=settlements[i][0], reason="It could not be applied.")
+            for i in settled.failed
+        ]
+        return pb.SettleResponse(settled=settled.applied, refused=refused)
 
     async def Headroom(self, request: pb.HeadroomRequest, context) -> pb.HeadroomResponse:
         self._require_router(context)

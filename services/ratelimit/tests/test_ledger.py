@@ -272,8 +272,8 @@ async def test_a_batch_sent_again_after_a_timeout_is_applied_once(ledger):
     lease = await ledger.reserve(k, 1000, requests=4)
     used = Settlement(k, lease.reservation_id, estimated_tokens=1000, outcome="not_sent", leased=True)
     back = LeaseReturn(lease.reservation_id, 3, 3000)
-    assert await ledger.settle([used], [back], batch_id="batch-1") == 1
-    assert await ledger.settle([used], [back], batch_id="batch-1") == 0  # the retry: nothing again
+    assert (await ledger.settle([used], [back], batch_id="batch-1")).applied == 1
+    assert (await ledger.settle([used], [back], batch_id="batch-1")).applied == 0  # the retry: nothing again
     assert counter(ledger, "rpm") == 0  # the request never reached the provider; the rest came back once
     rows = await ledger.usage.query(UsageQuery(0, 2e9))
     assert [row.attempts for row in rows] == [1]

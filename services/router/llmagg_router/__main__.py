@@ -10,6 +10,7 @@ from llmagg_router.adapters.discovery_catalog import DiscoveryCatalog
 from llmagg_router.adapters.ratelimit_quota import RatelimitQuota
 from llmagg_router.adapters.redis_health import RedisHealthStore
 from llmagg_router.domain.config import ConfigError
+from llmagg_router.memory import keep_allocator_thresholds
 from llmagg_router.server import build_router, build_server, load_config, warn_of_unsupported_protocols
 from llmagg_router.settings import RouterSettings
 
@@ -17,6 +18,8 @@ log = logging.getLogger("router")
 
 
 async def main(settings: RouterSettings) -> None:
+    if not keep_allocator_thresholds():
+        log.info("no glibc mallopt: memory freed after large requests may stay with the process")
     config = load_config(settings)
     router = build_router(settings, config)
     keys, quota, catalog, health = router.ports.keys, router.ports.quota, router.ports.catalog, router.ports.health

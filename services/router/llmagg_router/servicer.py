@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import urllib.parse
@@ -23,6 +24,7 @@ from llmagg_router.domain.catalog import routable_models
 from llmagg_router.domain.router import NO_HINTS, CallerHints, Route, Router
 from llmagg_router.domain.state import routing_state
 from llmagg_router.domain.upstream import Operation
+from llmagg_router.memory import MemoryReleaser
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RouterService"].full_name
@@ -140,6 +142,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         # Request bodies being parsed and routed take several times their size in memory: bound them.
         self._inflight = Budget(max_inflight_body_bytes, "request bytes in flight")
         self._max_body_bytes = max_body_bytes
+        self._memory = MemoryReleaser()
         self._created = int(time.time())
         self._catalogue_generation: int | None = None
         self._models = pb.ListModelsResponse()
@@ -163,6 +166,17 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             self._catalogue_generation = resolver.generation
         return self._models, self._models_json, self._model_json
 
+    @contextlib.contextmanager
+    def _hold(self, amount: int = 0) -> Iterator[Holding]:
+        """Request bytes held in the in-flight budget for the block; freed memory given back after a large body."""
+        holding = None
+        try:
+            with self._inflight.hold(amount) as holding:
+                yield holding
+        finally:
+            if holding is not None:
+                self._memory.request_ended(holding.amount)
+
     # --- REST-facing (raw OpenAI JSON through Envoy) ----------------------------------------------
     async def _read_body(self, pieces: AsyncIterator[Any], holding: Holding) -> bytes:
         """The whole request body from its pieces, refused as soon as it is over a limit."""
@@ -172,6 +186,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             data = piece.http_body.data
             size += len(data)
             if size > self._max_body_bytes:
+                received.clear()  # not kept alive by the error's traceback while it travels
                 raise ServiceError(
                     ErrorKind.INVALID_ARGUMENT,
                     f"The request body is larger than {self._max_body_bytes} bytes.",
@@ -184,7 +199,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
 
     async def CreateChatCompletion(self, requests, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
         own_key, caller = _caller(context)
-        with self._inflight.hold() as holding:
+        with self._hold() as holding:
             body = _parse_json(await self._read_body(requests, holding))
             if not (isinstance(body, dict) and body.get("stream") is True):
                 result = await self._router.complete(body, own_key=own_key, caller=caller)
@@ -210,6 +225,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             yield _DONE
         finally:
             await stream.aclose()
+            self._memory.request_ended(holding.amount)  # the stream held the request's text until now
 
     async def ListModelsJson(self, request, context) -> httpbody_pb2.HttpBody:
         return self._catalogue()[1]
@@ -236,7 +252,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         return httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(state))
 
     async def CreateEmbedding(self, requests, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
-        with self._inflight.hold() as holding:
+        with self._hold() as holding:
             body = _parse_json(await self._read_body(requests, holding))
             result = await self._router.complete(body, Operation.EMBEDDINGS, *_caller(context))
         await context.send_initial_metadata(_route_metadata(result.route))
@@ -245,7 +261,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
 
     # --- typed gRPC ------------------------------------------------------------------------------
     async def Chat(self, request: pb.ChatRequest, context) -> pb.ChatResponse:
-        with self._inflight.hold(request.ByteSize()):
+        with self._hold(request.ByteSize()):
             result = await self._router.complete(
                 converters.chat_request_to_body(request), Operation.CHAT, *_caller(context)
             )
@@ -253,7 +269,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         return converters.chat_response(result.body, result.route)
 
     async def StreamChat(self, request: pb.StreamChatRequest, context) -> AsyncIterator[pb.StreamChatResponse]:
-        with self._inflight.hold(request.ByteSize()):
+        with self._hold(request.ByteSize()):
             stream = await self._router.open_stream(converters.stream_request_to_body(request), *_caller(context))
         try:
             await context.send_initial_metadata(_route_metadata(stream.route))
@@ -266,7 +282,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         return self._catalogue()[0]
 
     async def Embed(self, request: pb.EmbedRequest, context) -> pb.EmbedResponse:
-        with self._inflight.hold(request.ByteSize()):
+        with self._hold(request.ByteSize()):
             result = await self._router.complete(
                 converters.embed_request_to_body(request), Operation.EMBEDDINGS, *_caller(context)
             )

@@ -77,15 +77,15 @@ async def test_a_client_error_is_returned_without_fallback(make_router, upstream
         Failure.CLIENT,
         "HTTP 400",
         status=400,
-        error={"message": "temperature must be <= 2", "code": "invalid_value", "param": "temperature"},
+        error={"message": "logit_bias values must be within 100", "code": "invalid_value", "param": "logit_bias"},
     )
     upstream.on("fast", bad)
-    with pytest.raises(ServiceError) as caught:
-        await router.complete({**CHAT, "model": "fast/llama-8b", "temperature": 9})
+    with pytest.raises(ServiceError) as caught:  # a value the router does not check itself reaches the provider
+        await router.complete({**CHAT, "model": "fast/llama-8b", "logit_bias": {"42": 900}})
     assert len(upstream.calls) == 1
     assert caught.value.kind is ErrorKind.INVALID_ARGUMENT
-    assert (caught.value.code, caught.value.param) == ("invalid_value", "temperature")
-    assert "temperature must be" in caught.value.message
+    assert (caught.value.code, caught.value.param) == ("invalid_value", "logit_bias")
+    assert "logit_bias values must be" in caught.value.message
 
 
 async def test_context_overflow_only_tries_larger_context_models(make_router, upstream):

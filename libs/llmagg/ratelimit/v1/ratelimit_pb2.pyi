@@ -113,10 +113,22 @@ class SettleRequest(_message.Message):
     def __init__(self, settlements: _Optional[_Iterable[_Union[Settlement, _Mapping]]] = ..., returns: _Optional[_Iterable[_Union[LeaseReturn, _Mapping]]] = ..., batch_id: _Optional[str] = ...) -> None: ...
 
 class SettleResponse(_message.Message):
-    __slots__ = ("settled",)
+    __slots__ = ("settled", "refused")
     SETTLED_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
     settled: int
-    def __init__(self, settled: _Optional[int] = ...) -> None: ...
+    refused: _containers.RepeatedCompositeFieldContainer[RefusedItem]
+    def __init__(self, settled: _Optional[int] = ..., refused: _Optional[_Iterable[_Union[RefusedItem, _Mapping]]] = ...) -> None: ...
+
+class RefusedItem(_message.Message):
+    __slots__ = ("list", "index", "reason")
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    list: str
+    index: int
+    reason: str
+    def __init__(self, list: _Optional[str] = ..., index: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class HeadroomRequest(_message.Message):
     __slots__ = ("keys",)

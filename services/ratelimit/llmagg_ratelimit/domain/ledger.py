@@ -59,6 +59,12 @@ class LeaseReturn:
 
 
 @dataclass(frozen=True)
+class Settled:
+    applied: int  # settlements applied
+    failed: tuple[int, ...] = ()  # indices of those that could not be applied (each logged)
+
+
+@dataclass(frozen=True)
 class Headroom:
     remaining: float
     retry_after_s: float = 0.0
@@ -193,63 +199,67 @@ class Ledger:
 
     async def settle(
         self, settlements: Sequence[Settlement], returns: Sequence[LeaseReturn] = (), batch_id: str = ""
-    ) -> int:
+    ) -> Settled:
         """Apply a batch of settlements and lease returns; a batch named `batch_id` is applied once (the
-        router sends it again when its call timed out, which may have been after it was applied)."""
+        router sends it again when its call timed out, which may have been after it was applied). One
+        settlement that cannot be applied costs the others of the batch (other requests, other clients)
+        nothing: it is logged and reported, the rest applied."""
         now = self._clock()
         if batch_id and not await self.counters.first_time(f"settle|{batch_id}", self._ttl_s, now):
             log.info("a batch of settlements came again: already applied")
-            return 0
-        await self._settle(settlements, now)
-        await self._return_leases(returns, now)
-        return len(settlements)
-
-    async def _settle(self, settlements: Sequence[Settlement], now: float) -> None:
-        rows = []
-        for item in settlements:
-            tokens = item.charged_tokens()
-            counted = item.outcome not in NOT_SENT
-            found = False
-            if item.reservation_id:
-                found = await self.counters.settle(
-                    item.reservation_id, 0 if counted else -1, tokens - item.estimated_tokens, now, item.leased
-                )
-            if item.leased and not found:
-                # The lease is gone (returned, expired): what this use spent beyond its estimate still counts.
-                extra = tokens - item.estimated_tokens
-                if extra > 0:
-                    charges = [e for e in self.book.entries(item.key, extra, now) if e.dimension is Dimension.TOKENS]
-                    await self.counters.charge(charges, now)
-            elif not found and (counted or tokens):
-                charges = [
-                    e for e in self.book.entries(item.key, tokens, now) if counted or e.dimension.value == "tokens"
-                ]
-                await self.counters.charge(charges, now)
-            lesson = learn(
-                self.book, item.key, item.upstream_status, item.upstream_headers, item.retry_after_s, item.quota_id, now
-            )
-            if lesson:
-                await self.counters.learn(lesson.limits, lesson.caps, now)
-            if item.client_id and tokens:
-                await self.counters.charge(self.clients.charge(item.client_id, tokens, now), now)
-            price_in, price_out = self.book.price(item.key)
-            prompt, completion = (item.prompt_tokens, item.completion_tokens) if item.usage_known else (0, 0)
-            rows.append(
-                UsageRecord(
-                    ts=item.ended_at or now,
-                    client_id=item.client_id,
-                    provider=item.key.provider,
-                    account=item.key.account,
-                    model=item.key.model,
-                    prompt_tokens=prompt,
-                    completion_tokens=completion,
-                    latency_ms=item.latency_ms,
-                    outcome=item.outcome,
-                    cost_avoided_usd=(prompt * price_in + completion * price_out) / 1e6,
-                )
-            )
+            return Settled(0)
+        rows: list[UsageRecord] = []
+        failed = []
+        for index, item in enumerate(settlements):
+            try:
+                rows.append(await self._settle_one(item, now))
+            except Exception:
+                log.exception("settlement %d of a batch (%s) could not be applied", index, "/".join(item.key))
+                failed.append(index)
         if rows:
             await self.usage.write(rows)
+        await self._return_leases(returns, now)
+        return Settled(len(rows), tuple(failed))
+
+    async def _settle_one(self, item: Settlement, now: float) -> UsageRecord:
+        """Charge one settlement's truth to the counters; its usage row."""
+        tokens = item.charged_tokens()
+        counted = item.outcome not in NOT_SENT
+        found = False
+        if item.reservation_id:
+            found = await self.counters.settle(
+                item.reservation_id, 0 if counted else -1, tokens - item.estimated_tokens, now, item.leased
+            )
+        if item.leased and not found:
+            # The lease is gone (returned, expired): what this use spent beyond its estimate still counts.
+            extra = tokens - item.estimated_tokens
+            if extra > 0:
+                charges = [e for e in self.book.entries(item.key, extra, now) if e.dimension is Dimension.TOKENS]
+                await self.counters.charge(charges, now)
+        elif not found and (counted or tokens):
+            charges = [e for e in self.book.entries(item.key, tokens, now) if counted or e.dimension.value == "tokens"]
+            await self.counters.charge(charges, now)
+        lesson = learn(
+            self.book, item.key, item.upstream_status, item.upstream_headers, item.retry_after_s, item.quota_id, now
+        )
+        if lesson:
+            await self.counters.learn(lesson.limits, lesson.caps, now)
+        if item.client_id and tokens:
+            await self.counters.charge(self.clients.charge(item.client_id, tokens, now), now)
+        price_in, price_out = self.book.price(item.key)
+        prompt, completion = (item.prompt_tokens, item.completion_tokens) if item.usage_known else (0, 0)
+        return UsageRecord(
+            ts=item.ended_at or now,
+            client_id=item.client_id,
+            provider=item.key.provider,
+            account=item.key.account,
+            model=item.key.model,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            latency_ms=item.latency_ms,
+            outcome=item.outcome,
+            cost_avoided_usd=(prompt * price_in + completion * price_out) / 1e6,
+        )
 
     async def headroom(self, keys: Sequence[QuotaKey]) -> dict[QuotaKey, Headroom]:
         """What is left of the tightest window of each key (0..1), and the wait when nothing is."""

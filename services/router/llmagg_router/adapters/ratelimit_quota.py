@@ -13,7 +13,10 @@
   is queued before the router stops.
 With the ratelimit service unreachable the router keeps routing: reservations are granted unmetered
 (providers' 429s still steer through cooldowns), settlements wait in the queue for it to come back
-(up to its bound), headroom is unknown, and the `ratelimit` health name says so.
+(up to its bound), headroom is unknown, and the `ratelimit` health name says so. A ledger that answers
+but refuses a call as invalid is not unreachable: a refused reservation fails the request (never routed
+unmetered), a refused batch is sent again item by item (one bad settlement costs no other). Token counts
+are clamped to what the ledger takes, whatever a request asked or a provider reported.
 The service token travels as gRPC metadata and is never logged.
 """
 
@@ -29,7 +32,11 @@ from dataclasses import dataclass
 
 import grpc
 
+<<<<<<< HEAD
 from llmagg.common.grpc_client import service_channel
+=======
+from llmagg.common.errors import ErrorKind, ServiceError
+>>>>>>> h-validate
 from llmagg.common.peers import Reachability, service_metadata
 from llmagg.common.secrets import Secret
 from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
@@ -48,6 +55,13 @@ _LEASE_IDS = 10_000
 _WAITS = 8  # calls of other attempts one attempt waits for before it asks itself
 _LEASE_SIZES = 65_536
 _SWEEP_S = 0.25  # how often expired leases are looked for (and their rest given back)
+MAX_TOKENS = 10**9  # the most tokens the ledger takes in one count (ratelimit's converters)
+# The ledger answered, and said the call itself is wrong: sending it again changes nothing.
+_REFUSALS = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE})
+
+
+def _tokens(count: int) -> int:
+    return min(max(count, 0), MAX_TOKENS)
 
 
 @dataclass
@@ -164,6 +178,7 @@ class RatelimitQuota:
         """Reserve this attempt, asking for a lease of the key's next size (registered with this attempt
         already spent from it)."""
         now = time.monotonic()
+        estimated_tokens = _tokens(estimated_tokens)
         request = pb.ReserveRequest(
             key=_key(key),
             estimated_tokens=estimated_tokens,
@@ -174,6 +189,14 @@ class RatelimitQuota:
         try:
             reply = await self._stub.Reserve(request, metadata=self._metadata, timeout=self._timeout_s)
         except grpc.aio.AioRpcError as error:
+            if error.code() in _REFUSALS:
+                self._reachable()
+                log.error("the ratelimit service refused a reservation: %s %s", error.code().name, error.details())
+                raise ServiceError(
+                    ErrorKind.INTERNAL,
+                    "The quota ledger refused to meter this request, so it was sent to no provider.",
+                    code="quota_refused",
+                ) from None
             self._unreachable(error)
             if error.code() is not grpc.StatusCode.UNAVAILABLE:
                 # The ledger may have reserved it all the same (a deadline): whatever it did, give it back.
@@ -259,10 +282,10 @@ class RatelimitQuota:
             reservation_id=reservation.id,
             key=_key(reservation.key),
             client_id=reservation.client_id,
-            estimated_tokens=reservation.estimated_tokens,
+            estimated_tokens=_tokens(reservation.estimated_tokens),
             usage_known=usage is not None,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
+            prompt_tokens=_tokens(usage.prompt_tokens) if usage else 0,
+            completion_tokens=_tokens(usage.completion_tokens) if usage else 0,
             outcome=outcome,
             latency_ms=observed.latency_ms,
             upstream_status=observed.status,
@@ -283,7 +306,10 @@ class RatelimitQuota:
                 pb.HeadroomRequest(keys=[_key(k) for k in unique]), metadata=self._metadata, timeout=self._timeout_s
             )
         except grpc.aio.AioRpcError as error:
-            self._unreachable(error)
+            if error.code() in _REFUSALS:
+                log.error("the ratelimit service refused a headroom query: %s", error.details())
+            else:
+                self._unreachable(error)
             return {}
         return {
             QuotaKey(item.key.provider, item.key.account, item.key.model): Headroom(
@@ -300,22 +326,38 @@ class RatelimitQuota:
             await asyncio.sleep(_LINGER_S)
             while len(batch) < _BATCH and not queue.empty():
                 batch.append(queue.get_nowait())
-            request = pb.SettleRequest(
-                settlements=[item for item in batch if isinstance(item, pb.Settlement)],
-                returns=[item for item in batch if isinstance(item, pb.LeaseReturn)],
-                batch_id=secrets.token_hex(12),  # the same on a retry: the ledger applies it once
-            )
-            while True:
-                try:
-                    await self._stub.Settle(request, metadata=self._metadata, timeout=self._timeout_s * 5)
-                except grpc.aio.AioRpcError as error:
-                    if error.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED):
-                        log.error("settlements refused by the ratelimit service: %s", error.code().name)
-                        break  # sending the same batch again would be refused again
-                    self._unreachable(error)
-                    await asyncio.sleep(_RETRY_S)
-                    continue
-                self._reachable()
-                break
+            if not await self._send(batch) and len(batch) > 1:
+                # One item the ledger refuses must not cost the others their accounting: each alone.
+                for item in batch:
+                    await self._send([item])
             for _ in batch:
                 queue.task_done()
+
+    async def _send(self, items: list[pb.Settlement | pb.LeaseReturn]) -> bool:
+        """One Settle call for `items`, retried while the ledger is unreachable; False when it refused them as
+        invalid."""
+        request = pb.SettleRequest(
+            settlements=[item for item in items if isinstance(item, pb.Settlement)],
+            returns=[item for item in items if isinstance(item, pb.LeaseReturn)],
+            batch_id=secrets.token_hex(12),  # the same on a retry: the ledger applies it once
+        )
+        while True:
+            try:
+                reply = await self._stub.Settle(request, metadata=self._metadata, timeout=self._timeout_s * 5)
+            except grpc.aio.AioRpcError as error:
+                if error.code() in _REFUSALS or error.code() is grpc.StatusCode.PERMISSION_DENIED:
+                    log.error(
+                        "%d settlements refused by the ratelimit service: %s %s",
+                        len(items),
+                        error.code().name,
+                        error.details(),
+                    )
+                    # Sending the same batch again would be refused again; another token would not help.
+                    return error.code() not in _REFUSALS
+                self._unreachable(error)
+                await asyncio.sleep(_RETRY_S)
+                continue
+            self._reachable()
+            for refused in reply.refused:
+                log.error("the ratelimit service refused %s[%d]: %s", refused.list, refused.index, refused.reason)
+            return True

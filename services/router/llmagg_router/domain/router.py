@@ -39,8 +39,9 @@ from llmagg_router.domain.preferences import (
     parse_fallback_models,
     parse_provider_object,
 )
+from llmagg_router.domain.request_values import check_chat_values, check_embedding_values
 from llmagg_router.domain.resolver import Resolution, Resolver
-from llmagg_router.domain.tokens import completion_allowance, estimate_prompt_tokens
+from llmagg_router.domain.tokens import completion_allowance, estimate_prompt_tokens, requested_completion_tokens
 from llmagg_router.domain.upstream import Candidate, Failure, Operation, ProviderAdapter, UpstreamError
 
 log = logging.getLogger(__name__)
@@ -120,11 +121,11 @@ def parse_request(body: Any, operation: Operation) -> ParsedRequest:
             "You must provide a model parameter (a model id, `provider/model` or `auto`).", "missing_model", "model"
         )
     if operation is Operation.CHAT:
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise _invalid("`messages` must be a non-empty array.", "invalid_messages", "messages")
+        check_chat_values(body)
     elif "input" not in body:
         raise _invalid("You must provide an `input` parameter.", "missing_input", "input")
+    else:
+        check_embedding_values(body)
     if too_deep(body):
         raise _invalid(f"The request body nests more than {MAX_JSON_DEPTH} levels deep.", "invalid_json", None)
     if not isinstance(body.get("stream", False), bool):
@@ -145,8 +146,7 @@ def parse_request(body: Any, operation: Operation) -> ParsedRequest:
 
 def _with_request_needs(preferences: Preferences, body: dict[str, Any], fallbacks: tuple[str, ...]) -> Preferences:
     needs = needed_capabilities(body)
-    limit = body.get("max_completion_tokens") or body.get("max_tokens")
-    limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
+    limit = requested_completion_tokens(body)
     if not (needs or limit or fallbacks or preferences.require_parameters) and preferences is NO_PREFERENCES:
         return preferences  # the common request: one shared, cached plan key
     return replace(
@@ -233,11 +233,13 @@ class _Walk:
         model: str,
         limits: RouterLimits,
         prompt_tokens: int = 0,
+        allowance: int = 0,
     ) -> None:
         self.model = model
         self.limits = limits
         # Models whose window is smaller than the prompt (as estimated) are skipped without a round trip.
         self.prompt_tokens = prompt_tokens
+        self.allowance = allowance  # the answer's tokens metered, before a candidate's window clamps them
         self.too_small = 0
         self.attempts = 0  # candidates called so far (one without quota is skipped, not called)
         self.earlier_attempts = 0  # by the walks before this one, when the request waited for capacity
@@ -276,6 +278,11 @@ class _Walk:
                 return
             if self._fits(candidate) and candidate.endpoint_circuit not in self._unreachable:
                 yield candidate
+
+    def estimated_tokens(self, candidate: Candidate) -> int:
+        """What an attempt of `candidate` reserves: no answer is longer than its model's context window."""
+        window = candidate.context_window
+        return self.prompt_tokens + (min(self.allowance, window) if window else self.allowance)
 
     def _fits(self, candidate: Candidate) -> bool:
         window = candidate.context_window
@@ -709,13 +716,17 @@ class Router:
                 ports = replace(ports, keys=keys)
             session = session_of(caller.session, request.upstream_body) if self.affinity else None
             prompt_tokens = estimate_prompt_tokens(request.upstream_body)
-            estimated = prompt_tokens + completion_allowance(request.upstream_body)
+            allowance = completion_allowance(request.upstream_body)
             plan = AttemptPlan(
-                operation.value, estimated, self.limits.default_cooldown_s, self._clock, caller.client_id
+                operation.value,
+                prompt_tokens + allowance,
+                self.limits.default_cooldown_s,
+                self._clock,
+                caller.client_id,
             )
             wait_until = self._clock() + min(caller.max_wait_s, self.limits.max_wait_s)
             while True:
-                walk = await self._plan_walk(request, operation, ports, keys, session, prompt_tokens)
+                walk = await self._plan_walk(request, operation, ports, keys, session, prompt_tokens, allowance)
                 walk.earlier_attempts = attempts
                 try:
                     hedge = hedgeable and hedging(self.limits.hedge, request.quality, caller.hedge)
@@ -741,6 +752,7 @@ class Router:
         keys: KeySource | None,
         session: bytes | None,
         prompt_tokens: int,
+        allowance: int,
     ) -> _Walk:
         model_type = "chat" if operation is Operation.CHAT else "embedding"
         resolution = self.resolver.resolve(
@@ -751,7 +763,7 @@ class Router:
         # Headroom ranks and skips candidates; a single one learns the same from its Reserve.
         quota_keys = list(dict.fromkeys(c.quota_key for c in resolution.candidates))
         headroom = await ports.quota.headroom(quota_keys) if len(quota_keys) > 1 else {}
-        return _Walk(resolution, headroom, ports.health, request.model, self.limits, prompt_tokens)
+        return _Walk(resolution, headroom, ports.health, request.model, self.limits, prompt_tokens, allowance)
 
     async def _first_success(
         self,
@@ -768,7 +780,8 @@ class Router:
         async def begin_next() -> tuple[Attempt, Secret | None] | None:
             """The next candidate's attempt with its key (those without quota or key are skipped)."""
             for candidate in candidates:
-                attempt = Attempt(ports, candidate, walk.earlier_attempts + walk.attempts + 1, plan)
+                metered = replace(plan, estimated_tokens=walk.estimated_tokens(candidate))
+                attempt = Attempt(ports, candidate, walk.earlier_attempts + walk.attempts + 1, metered)
                 try:
                     key = await attempt.begin()
                 except QuotaDenied as denial:
