@@ -32,11 +32,8 @@ from dataclasses import dataclass
 
 import grpc
 
-<<<<<<< HEAD
-from llmagg.common.grpc_client import service_channel
-=======
 from llmagg.common.errors import ErrorKind, ServiceError
->>>>>>> h-validate
+from llmagg.common.grpc_client import service_channel
 from llmagg.common.peers import Reachability, service_metadata
 from llmagg.common.secrets import Secret
 from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
