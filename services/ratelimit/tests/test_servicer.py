@@ -6,26 +6,29 @@ from __future__ import annotations
 
 import pytest
 
+from llmagg.common.caller_auth import calling_peer
 from llmagg.common.errors import ErrorKind, ServiceError
-from llmagg.common.secrets import Secret
 from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
+from llmagg_ratelimit.adapters.memory_counters import MemoryCounters
 from llmagg_ratelimit.domain.ports import UsageQuery
 from llmagg_ratelimit.servicer import RatelimitServicer
 
-from .helpers import NOON
+from .helpers import NOON, make_ledger
 
-TOKEN = "router-token"
 MAX_TOKENS = 10**9
 
 
 class Context:
     def invocation_metadata(self):
-        return (("x-llmagg-service-token", TOKEN),)
+        return ()
 
 
 @pytest.fixture
 def servicer(ledger):
-    return RatelimitServicer(ledger, Secret(TOKEN))
+    """The servicer as the router reaches it: the server's caller check has named the router."""
+    called_by = calling_peer.set("router")
+    yield RatelimitServicer(ledger)
+    calling_peer.reset(called_by)
 
 
 def settlement(client: str, **fields) -> pb.Settlement:
@@ -86,9 +89,6 @@ async def test_a_negative_estimate_is_refused(servicer):
 
 
 async def test_a_settlement_that_fails_to_apply_costs_the_rest_of_its_batch_nothing(clock):
-    from llmagg_ratelimit.adapters.memory_counters import MemoryCounters
-
-    from .helpers import make_ledger
 
     class Flaky(MemoryCounters):
         async def settle(self, reservation_id, *args, **kwargs):
@@ -105,7 +105,8 @@ async def test_a_settlement_that_fails_to_apply_costs_the_rest_of_its_batch_noth
         ],
         batch_id="b2",
     )
-    reply = await RatelimitServicer(ledger, Secret(TOKEN)).Settle(batch, Context())
+    calling_peer.set("router")
+    reply = await RatelimitServicer(ledger).Settle(batch, Context())
     assert reply.settled == 2
     assert [(r.list, r.index) for r in reply.refused] == [("settlements", 1)]
     assert await rows(ledger) == [("a", 1, 3), ("b", 1, 5)]
