@@ -14,7 +14,8 @@ from llmagg_router.domain.affinity import Affinity
 from llmagg_router.domain.config import ConfigError, RoutingConfig, build_config
 from llmagg_router.domain.ports import KeySource
 from llmagg_router.domain.resolver import Resolver
-from llmagg_router.domain.router import Router, RouterLimits
+from llmagg_router.domain.router import Router
+from llmagg_router.domain.walk import RouterLimits
 from llmagg_router.servicer import SERVICE_NAME, RouterServicer, add_to_server
 from llmagg_router.settings import RouterSettings
 

@@ -15,7 +15,8 @@ from llmagg_router.domain.affinity import Affinity
 from llmagg_router.domain.config import RoutingConfig
 from llmagg_router.domain.ports import QuotaLedger, RouterPorts
 from llmagg_router.domain.resolver import Resolver
-from llmagg_router.domain.router import Router, RouterLimits
+from llmagg_router.domain.router import Router
+from llmagg_router.domain.walk import RouterLimits
 
 from .helpers import FakeClock, ScriptedUpstream, make_config
 

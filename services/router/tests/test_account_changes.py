@@ -11,7 +11,8 @@ from llmagg_router.adapters.memory_health import MemoryHealthStore
 from llmagg_router.adapters.unmetered_quota import UnmeteredQuota
 from llmagg_router.domain.ports import KeyOutcome, KeyUnavailable, RouterPorts
 from llmagg_router.domain.resolver import Resolver
-from llmagg_router.domain.router import Router, RouterLimits
+from llmagg_router.domain.router import Router
+from llmagg_router.domain.walk import RouterLimits
 
 from .helpers import make_config
 
