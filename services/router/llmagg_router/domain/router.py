@@ -18,6 +18,7 @@ from llmagg.common.secrets import Secret
 from llmagg_router.domain.affinity import Affinity, session_of
 from llmagg_router.domain.attempt import Answer, Attempt, AttemptPlan, QuotaDenied
 from llmagg_router.domain.hedging import MIN_HEDGE_DELAY_S, FirstContentTimes, Race, hedged, hedging
+from llmagg_router.domain.limits import RouterLimits
 from llmagg_router.domain.own_key import OwnKey
 from llmagg_router.domain.ports import KeySource, KeyUnavailable, RouterPorts
 from llmagg_router.domain.request import NO_HINTS, CallerHints, ParsedRequest, parse_request
@@ -31,7 +32,7 @@ from llmagg_router.domain.upstream_stream import (
     as_stream,
     upstream_body_for,
 )
-from llmagg_router.domain.walk import RouterLimits, Walk
+from llmagg_router.domain.walk import Walk
 
 T = TypeVar("T")
 MIN_WAIT_S = 0.1  # a request waiting for capacity sleeps at least this long between walks

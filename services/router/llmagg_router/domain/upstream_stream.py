@@ -15,9 +15,9 @@ from llmagg.common.secrets import Secret
 from llmagg_router.domain.assembly import assemble
 from llmagg_router.domain.attempt import Answer, Attempt
 from llmagg_router.domain.hedging import FirstContentTimes
+from llmagg_router.domain.limits import RouterLimits
 from llmagg_router.domain.request_record import RequestRecord, Route
 from llmagg_router.domain.upstream import Candidate, Failure, ProviderAdapter, UpstreamError
-from llmagg_router.domain.walk import RouterLimits
 
 
 def upstream_body_for(body: dict[str, Any], candidate: Candidate) -> dict[str, Any]:
