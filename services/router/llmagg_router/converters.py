@@ -9,7 +9,7 @@ from google.protobuf import json_format
 
 from llmagg.router.v1 import router_pb2 as pb
 from llmagg_router.domain.catalog import CatalogEntry
-from llmagg_router.domain.router import Route
+from llmagg_router.domain.request_record import Route
 
 _QUALITY_NAMES = {
     pb.MODEL_QUALITY_FASTEST: "fastest",

@@ -12,9 +12,10 @@ from llmagg.registry import RegistryError, read_yaml, registry_entries
 from llmagg_router.backends import create_adapters, create_ports, create_readiness
 from llmagg_router.domain.affinity import Affinity
 from llmagg_router.domain.config import ConfigError, RoutingConfig, build_config
+from llmagg_router.domain.limits import RouterLimits
 from llmagg_router.domain.ports import KeySource
 from llmagg_router.domain.resolver import Resolver
-from llmagg_router.domain.router import Router, RouterLimits
+from llmagg_router.domain.router import Router
 from llmagg_router.servicer import SERVICE_NAME, RouterServicer, add_to_server
 from llmagg_router.settings import RouterSettings
 

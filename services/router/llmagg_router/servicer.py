@@ -21,7 +21,9 @@ from llmagg.router.v1 import router_pb2 as pb
 from llmagg.router.v1 import router_pb2_grpc
 from llmagg_router import converters
 from llmagg_router.domain.catalog import routable_models
-from llmagg_router.domain.router import NO_HINTS, CallerHints, Route, Router
+from llmagg_router.domain.request import NO_HINTS, CallerHints
+from llmagg_router.domain.request_record import Route
+from llmagg_router.domain.router import Router
 from llmagg_router.domain.state import routing_state
 from llmagg_router.domain.upstream import Operation
 from llmagg_router.memory import MemoryReleaser

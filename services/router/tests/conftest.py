@@ -13,9 +13,10 @@ from llmagg_router.adapters.prometheus_metrics import PrometheusRouterMetrics
 from llmagg_router.adapters.unmetered_quota import UnmeteredQuota
 from llmagg_router.domain.affinity import Affinity
 from llmagg_router.domain.config import RoutingConfig
+from llmagg_router.domain.limits import RouterLimits
 from llmagg_router.domain.ports import QuotaLedger, RouterPorts
 from llmagg_router.domain.resolver import Resolver
-from llmagg_router.domain.router import Router, RouterLimits
+from llmagg_router.domain.router import Router
 
 from .helpers import FakeClock, ScriptedUpstream, make_config
 

@@ -9,9 +9,10 @@ from llmagg.common.secrets import Secret
 from llmagg.registry import Account
 from llmagg_router.adapters.memory_health import MemoryHealthStore
 from llmagg_router.adapters.unmetered_quota import UnmeteredQuota
+from llmagg_router.domain.limits import RouterLimits
 from llmagg_router.domain.ports import KeyOutcome, KeyUnavailable, RouterPorts
 from llmagg_router.domain.resolver import Resolver
-from llmagg_router.domain.router import Router, RouterLimits
+from llmagg_router.domain.router import Router
 
 from .helpers import make_config
 

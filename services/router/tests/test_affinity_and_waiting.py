@@ -5,7 +5,7 @@ import pytest
 
 from llmagg.common.errors import ServiceError
 from llmagg_router.domain.affinity import Affinity
-from llmagg_router.domain.router import CallerHints
+from llmagg_router.domain.request import CallerHints
 from llmagg_router.domain.upstream import Failure, UpstreamError
 
 CHAT = {"model": "fast/llama-8b", "messages": [{"role": "user", "content": "hi"}]}

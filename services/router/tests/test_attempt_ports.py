@@ -6,7 +6,7 @@ import pytest
 
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg_router.domain.ports import Headroom, QuotaKey, Usage
-from llmagg_router.domain.router import CallerHints
+from llmagg_router.domain.request import CallerHints
 from llmagg_router.domain.upstream import Failure, UpstreamError
 
 from .helpers import ENV, RecordingQuota, content_chunks

@@ -2,7 +2,7 @@ from google.protobuf import struct_pb2
 
 from llmagg.router.v1 import router_pb2 as pb
 from llmagg_router import converters
-from llmagg_router.domain.router import Route
+from llmagg_router.domain.request_record import Route
 
 ROUTE = Route(provider="groq", model="llama-3.1-8b-instant", account="groq-1", attempts=2)
 

@@ -8,7 +8,7 @@ import pytest
 
 from llmagg.common.errors import ServiceError
 from llmagg_router.domain.hedging import FirstContentTimes, HedgeLost, HedgeMode, Race, hedged, hedging
-from llmagg_router.domain.router import CallerHints
+from llmagg_router.domain.request import CallerHints
 from llmagg_router.domain.upstream import Failure, UpstreamError
 
 from .helpers import RecordingQuota, content_chunks

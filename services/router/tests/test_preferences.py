@@ -4,7 +4,7 @@ that only reach models able to do what the request asks (tools, JSON schema, ans
 import pytest
 
 from llmagg.common.errors import ServiceError
-from llmagg_router.domain.router import parse_request
+from llmagg_router.domain.request import parse_request
 from llmagg_router.domain.upstream import Operation
 
 from .helpers import content_chunks

@@ -4,7 +4,7 @@ and a valid but huge answer allowance is clamped for metering, never sent to the
 import pytest
 
 from llmagg.common.errors import ErrorKind, ServiceError
-from llmagg_router.domain.router import parse_request
+from llmagg_router.domain.request import parse_request
 from llmagg_router.domain.upstream import Operation
 
 from .helpers import RecordingQuota

@@ -128,6 +128,21 @@ def split_variant(model: str) -> tuple[str, str | None]:
     return model, None
 
 
+@dataclass(frozen=True)
+class AskedModel:
+    """A model a request asks for, split from its `:variant` (the resolver keeps it whole when the
+    whole id is a model's own, as OpenRouter's `...:free` ids are)."""
+
+    id: str  # as asked
+    base: str  # without the variant
+    variant: str | None
+
+
+def asked_models(model: str, fallbacks: tuple[str, ...] = ()) -> tuple[AskedModel, ...]:
+    """`model` then its fallbacks, in the order they are tried."""
+    return tuple(AskedModel(m, *split_variant(m)) for m in (model, *fallbacks))
+
+
 def needed_capabilities(body: Mapping[str, Any]) -> frozenset[str]:
     """What a model must be able to do for this request: call tools, follow a JSON schema, see images."""
     needs = set()

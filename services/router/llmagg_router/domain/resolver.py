@@ -11,7 +11,8 @@ from llmagg.registry import Model, Provider
 from llmagg_router.domain.catalog_view import RETIRED, CatalogView, StaticCatalog, Withdrawal
 from llmagg_router.domain.config import RoutingConfig
 from llmagg_router.domain.ports import CatalogSource, HealthStore, KeySource
-from llmagg_router.domain.preferences import NO_PREFERENCES, Preferences, split_variant
+from llmagg_router.domain.preferences import NO_PREFERENCES, AskedModel, Preferences, asked_models
+from llmagg_router.domain.request import ParsedRequest
 from llmagg_router.domain.upstream import Candidate
 
 QUALITY_MODES = ("fastest", "balanced", "best_quality")
@@ -114,7 +115,7 @@ class Resolver:
         self._health = health
         self._protocols = frozenset(protocols)
         self._rotation: dict[str, itertools.count] = {}
-        self._static_cache: dict[tuple[str, str, str, str, Preferences], tuple[Target, ...]] = {}
+        self._static_cache: dict[tuple[tuple[AskedModel, ...], str, str, str, Preferences], tuple[Target, ...]] = {}
         self._derivations = 0
         self._derive()
 
@@ -157,6 +158,13 @@ class Resolver:
         self._current()
         return self._routable
 
+    def resolve_request(self, request: ParsedRequest, own_key: KeySource | None = None) -> Resolution:
+        """A parsed request's candidates in order. With `own_key` (its own provider key for the pinned
+        provider) only that provider is routable, through that key's one account."""
+        return self._resolve(
+            request.asked, request.provider, request.quality, request.model_type, own_key, request.preferences
+        )
+
     def resolve(
         self,
         model: str,
@@ -166,8 +174,19 @@ class Resolver:
         own_key: KeySource | None = None,
         preferences: Preferences = NO_PREFERENCES,
     ) -> Resolution:
-        """Candidates in order. With `own_key` (a request's own provider key for the pinned provider) only
-        that provider is routable, through that key's one account."""
+        """`resolve_request` for a model named outside a request (its fallbacks in `preferences`)."""
+        asked = asked_models(model, preferences.fallbacks)
+        return self._resolve(asked, provider_pin, quality, model_type, own_key, preferences)
+
+    def _resolve(
+        self,
+        asked: tuple[AskedModel, ...],
+        provider_pin: str | None,
+        quality: str | None,
+        model_type: str,
+        own_key: KeySource | None,
+        preferences: Preferences,
+    ) -> Resolution:
         quality = quality or "balanced"
         if quality not in QUALITY_MODES:
             raise ServiceError(
@@ -181,13 +200,13 @@ class Resolver:
         if own_key is not None:
             provider = self.own_key_provider(provider_pin)
             self._rotation.setdefault(provider.id, itertools.count())
-            targets = self._planned(model, provider_pin, quality, model_type, {provider.id: provider}, preferences)
+            targets = self._planned(asked, provider_pin, quality, model_type, {provider.id: provider}, preferences)
             return self._with_accounts(targets, own_key)
         self._current()
-        key = (model, provider_pin or "", quality, model_type, preferences)
+        key = (asked, provider_pin or "", quality, model_type, preferences)
         targets = self._static_cache.get(key)
         if targets is None:
-            targets = self._planned(model, provider_pin, quality, model_type, self._routable, preferences)
+            targets = self._planned(asked, provider_pin, quality, model_type, self._routable, preferences)
             if len(self._static_cache) >= _STATIC_CACHE_SIZE:
                 self._static_cache.clear()  # keys come from clients (pass-through ids): stay bounded
             self._static_cache[key] = targets
@@ -200,7 +219,9 @@ class Resolver:
         self._current()
         for model_type in ("chat", "embedding"):
             try:
-                targets = self._planned(model, None, "balanced", model_type, self._routable, NO_PREFERENCES)
+                targets = self._planned(
+                    asked_models(model), None, "balanced", model_type, self._routable, NO_PREFERENCES
+                )
             except ServiceError:
                 continue
             known = [f"{t.provider.id}/{t.model_id}" for t in targets if t.model is not None]
@@ -211,7 +232,7 @@ class Resolver:
     # --- the request's own wishes: a `models` list, OpenRouter's `provider` object, `:variants` ---
     def _planned(
         self,
-        model: str,
+        asked: tuple[AskedModel, ...],
         pin: str | None,
         quality: str,
         model_type: str,
@@ -222,8 +243,8 @@ class Resolver:
         planned: list[Target] = []
         seen: set[tuple[str, str]] = set()
         unservable: ServiceError | None = None
-        for position, wanted in enumerate((model, *preferences.fallbacks)):
-            wanted, variant = self._variant(wanted)
+        for position, asking in enumerate(asked):
+            wanted, variant = self._variant(asking)
             wishes = preferences.with_variant(variant) if variant else preferences
             try:
                 found = self._targets(wanted, pin, quality, model_type, routable)
@@ -244,12 +265,16 @@ class Resolver:
             raise unservable
         return tuple(sorted(planned, key=lambda t: t.rank))
 
-    def _variant(self, model: str) -> tuple[str, str | None]:
+    def _variant(self, asked: AskedModel) -> tuple[str, str | None]:
         """OpenRouter's `model:free|nitro|floor`, unless the whole id is a model's own (`...:free` ids)."""
-        base, variant = split_variant(model)
-        if variant is None or model.lower() in self._known_ids or model.partition("/")[2].lower() in self._known_ids:
+        model = asked.id
+        if (
+            asked.variant is None
+            or model.lower() in self._known_ids
+            or model.partition("/")[2].lower() in self._known_ids
+        ):
             return model, None
-        return base, variant
+        return asked.base, asked.variant
 
     @staticmethod
     def _admits(target: Target, preferences: Preferences) -> bool:

@@ -37,10 +37,10 @@ def requested_completion_tokens(body: dict[str, Any]) -> int | None:
     return int(min(completion, 2**63 - 1))
 
 
-def completion_allowance(body: dict[str, Any]) -> int:
-    """The answer's tokens the request may use, for metering: its cap (or a default for chat), never more
-    than the metering maximum (a candidate's context window clamps it further: see the router's walk)."""
-    completion = requested_completion_tokens(body)
+def completion_allowance(body: dict[str, Any], completion: int | None) -> int:
+    """The answer's tokens the request may use, for metering: its cap (`requested_completion_tokens`, or a
+    default for chat), never more than the metering maximum (a candidate's context window clamps it
+    further: see walk.py)."""
     if completion is None:
         completion = DEFAULT_COMPLETION_TOKENS if "messages" in body else 0
     return min(completion, MAX_METERED_COMPLETION_TOKENS)
