@@ -197,6 +197,8 @@ class FakeState {
   onProgress: (source: CancellationTokenSource) => void = () => undefined;
   configuration = new EventEmitter<{ affectsConfiguration(section: string): boolean }>();
   untitled = 0;
+  /** How many workspace edits were applied (a streamed answer is appended piece by piece). */
+  applied = 0;
 
   notify(severity: Notification["severity"], message: string, items: string[]): Promise<string | undefined> {
     const notification = { severity, message, items };
@@ -321,6 +323,7 @@ export const workspace = {
     return document;
   },
   async applyEdit(edit: WorkspaceEdit): Promise<boolean> {
+    fake.applied += 1;
     for (const [uri, position, text] of edit.edits) {
       documentFor(uri).apply([[position, position, text]]);
     }
