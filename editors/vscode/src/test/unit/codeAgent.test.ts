@@ -192,3 +192,35 @@ test("without an open editor the generated code opens in a new document", async 
   assert.deepEqual(fake.untitledTexts, ["print('hi')"]);
   extension.dispose();
 });
+
+test("cancelling the progress notification stops waiting for the run and says where its result goes", async () => {
+  const extension = activated({ "openhands.api.baseUrl": url });
+  workspace();
+  let release: (() => void) | undefined;
+  gateway.on(INVOKE, (_request, response) => {
+    release = () => response.end();
+  });
+  fake.onProgress = (source) => {
+    const timer = setInterval(() => {
+      if (gateway.requestsTo(INVOKE).length > 0 && release) {
+        clearInterval(timer);
+        source.cancel();
+      }
+    }, 5);
+  };
+  const before = gateway.requestsTo(INVOKE).length;
+  fake.inputs.push("Take long");
+  await extension.run("openhands.invokeCodeAgent");
+  release?.();
+  assert.equal(gateway.requestsTo(INVOKE).length, before + 1);
+  assert.deepEqual(fake.notifications, [
+    {
+      severity: "information",
+      message:
+        "OpenHands: stopped waiting. The agent may still finish this run on the gateway; its thread keeps the result.",
+      items: [],
+    },
+  ]);
+  assert.deepEqual(fake.untitledTexts, []);
+  extension.dispose();
+});
