@@ -17,6 +17,7 @@ import pytest
 from llmagg_devstack.stack import ROOT
 
 from ..agent_helpers import calls, model_requests, new_project, says, script_model, tool_call, tool_results
+from ..helpers import ADMIN_KEY
 
 EXTENSION = ROOT / "editors" / "vscode"
 SCRIPT = EXTENSION / "out" / "test" / "integration" / "run.js"
@@ -29,28 +30,32 @@ def built_extension() -> Path:
     return SCRIPT
 
 
+def run_scenario(
+    script: Path, gateway: str, key: str, scenario: str, workspace: Path, answers: list[str | None] | None = None
+) -> dict[str, Any]:
+    """Runs a scenario of the extension's integration script; what the editor showed."""
+    env = {
+        **os.environ,
+        "OPENHANDS_GATEWAY_URL": gateway,
+        "OPENHANDS_API_KEY": key,
+        "OPENHANDS_WORKSPACE": str(workspace),
+    }
+    if answers is not None:
+        env["OPENHANDS_ANSWERS"] = json.dumps(answers)
+    done = subprocess.run(
+        [shutil.which("node") or "node", str(script), scenario], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 @pytest.fixture
 def editor(built_extension, stack, client_key):
-    """Runs a scenario of the extension's integration script on this workspace; what the editor showed."""
+    """A scenario on the session's stack with its client key (granted the `workspaces` folder)."""
 
     def run(scenario: str, workspace: Path, answers: list[str | None] | None = None) -> dict[str, Any]:
-        env = {
-            **os.environ,
-            "OPENHANDS_GATEWAY_URL": f"http://127.0.0.1:{stack.ports.gateway}",
-            "OPENHANDS_API_KEY": client_key,
-            "OPENHANDS_WORKSPACE": str(workspace),
-        }
-        if answers is not None:
-            env["OPENHANDS_ANSWERS"] = json.dumps(answers)
-        done = subprocess.run(
-            [shutil.which("node") or "node", str(built_extension), scenario],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+        gateway = f"http://127.0.0.1:{stack.ports.gateway}"
+        return run_scenario(built_extension, gateway, client_key, scenario, workspace, answers)
 
     return run
 
@@ -118,7 +123,7 @@ def test_the_agents_question_is_answered_in_an_input_box_and_the_run_resumed(edi
 
 
 def test_a_wrong_key_is_a_notice_that_offers_to_set_the_key(editor, workspaces):
-    shown = editor("unauthorized", new_project(workspaces))
+    shown = editor("refused-ask", new_project(workspaces), answers=["sk-llmagg-nosuchkey-000000"])
     assert shown["documents"] == []
     assert shown["notifications"] == [
         {
@@ -128,3 +133,13 @@ def test_a_wrong_key_is_a_notice_that_offers_to_set_the_key(editor, workspaces):
             "items": ["Set API Key"],
         }
     ]
+
+
+def test_a_gateway_without_accounts_is_a_notice_that_says_how_to_add_one(built_extension, empty_stack, tmp_path):
+    gateway = f"http://127.0.0.1:{empty_stack.ports.gateway}"
+    shown = run_scenario(built_extension, gateway, ADMIN_KEY, "refused-ask", tmp_path)
+    assert shown["documents"] == []
+    [notice] = shown["notifications"]
+    assert (notice["severity"], notice["items"]) == ("error", ["Retry"])
+    assert notice["message"].startswith("The gateway has no provider account to answer with. No provider account is")
+    assert "llmagg accounts add" in notice["message"]

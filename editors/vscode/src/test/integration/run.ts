@@ -73,9 +73,10 @@ const scenarios: Record<string, () => Promise<unknown>> = {
     return result;
   },
 
-  /** A wrong key: the gateway's 401 as a notice whose action sets the key. */
-  async unauthorized() {
-    const openhands = await extension({}, "sk-llmagg-nosuchkey-000000");
+  /** An ask the gateway refuses (OPENHANDS_ANSWERS: [a key to use instead]): the notice it becomes. */
+  async "refused-ask"() {
+    const [key] = process.env.OPENHANDS_ANSWERS ? JSON.parse(process.env.OPENHANDS_ANSWERS) : [env("OPENHANDS_API_KEY")];
+    const openhands = await extension({}, key);
     fake.inputs.push("echo: hi");
     await openhands.run("openhands.askOpenHands");
     await new Promise((resolve) => setImmediate(resolve));
