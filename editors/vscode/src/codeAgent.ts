@@ -6,7 +6,7 @@
 import { randomBytes } from "crypto";
 import * as vscode from "vscode";
 import { PendingQuestion, RunOutcome, answer, driveRun, invoke, writtenFiles } from "./agentRun";
-import { CodeAgentRequest, GatewayClient } from "./gateway";
+import { Cancelled, CodeAgentRequest, GatewayClient } from "./gateway";
 import { MarkdownView } from "./markdownView";
 import { notifyError } from "./notify";
 import { gatewayClient, readSettings } from "./settings";
@@ -37,7 +37,8 @@ function askHuman(question: string): Promise<string | undefined> {
   );
 }
 
-interface Target {
+/** Where the run was asked from: the code goes there, the folder is its project. */
+export interface Target {
   editor: vscode.TextEditor | undefined;
   selection: vscode.Selection | undefined;
   folder: vscode.WorkspaceFolder | undefined;
@@ -133,7 +134,7 @@ async function run(
       },
     );
   } catch (problem) {
-    if (problem instanceof Error && problem.name === "Cancelled") {
+    if (problem instanceof Cancelled) {
       vscode.window.showInformationMessage(
         "OpenHands: stopped waiting. The agent may still finish this run on the gateway; its thread keeps the result.",
       );

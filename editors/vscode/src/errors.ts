@@ -17,6 +17,15 @@ const SETTINGS = { id: "openSettings", title: "Open Settings" } as const;
 const RETRY = { id: "retry", title: "Retry" } as const;
 const NEW_THREAD = { id: "newThread", title: "Start a New Thread" } as const;
 
+// The agent's thread cannot take this call: waiting for another answer, busy, gone, or no longer waiting.
+const THREAD_REFUSALS = new Set([
+  "thread_not_found",
+  "thread_waiting_for_human",
+  "thread_busy",
+  "thread_not_waiting",
+  "tool_call_id_mismatch",
+]);
+
 function seconds(n: number): string {
   return n === 1 ? "1 second" : `${n} seconds`;
 }
@@ -71,7 +80,7 @@ export function describeError(problem: unknown): ErrorNotice {
       severity: "error",
     };
   }
-  if (code === "thread_not_found" || code === "thread_waiting_for_human" || code === "thread_busy") {
+  if (code !== undefined && THREAD_REFUSALS.has(code)) {
     return { message: `The code agent's thread: ${message}`, actions: [NEW_THREAD], severity: "error" };
   }
   if (status >= 500) {

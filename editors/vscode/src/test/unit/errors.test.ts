@@ -74,6 +74,7 @@ test("each refusal maps to its notice and action", () => {
     [new GatewayError("not granted", 403, "project_directory_not_allowed"), "error", []],
     [new GatewayError("waiting", 409, "thread_waiting_for_human"), "error", ["newThread"]],
     [new GatewayError("gone", 404, "thread_not_found"), "error", ["newThread"]],
+    [new GatewayError("not waiting", 409, "thread_not_waiting"), "error", ["newThread"]],
     [new GatewayError("busy", 503, "server_busy", 2), "warning", ["retry"]],
     [new GatewayError("bad", 400, "invalid_value"), "error", []],
   ];
