@@ -75,7 +75,7 @@ $(VSCODE_DEPS): $(VSCODE)/package-lock.json
 	@touch $@
 
 $(VSCODE_BUILT): $(VSCODE_DEPS) $(VSCODE)/tsconfig.json $(shell find $(VSCODE)/src -name '*.ts')
-	cd $(VSCODE) && npm run --silent compile
+	cd $(VSCODE) && rm -rf out && npm run --silent compile
 	@touch $@
 
 vscode-build: $(VSCODE_BUILT) ## Compile the VS Code extension (installs its node dependencies on first use)
