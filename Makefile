@@ -11,7 +11,8 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt $(PACKA
 # The service table (libs/llmagg/suite.py), read once the venv exists.
 SERVICES = $(shell $(PY) -m llmagg.suite)
 
-.PHONY: help venv lock protos check lint test test-unit test-integration test-e2e run demo bench chaos-load clean
+.PHONY: help venv lock protos check lint test test-unit test-integration test-e2e run demo bench chaos-load clean \
+	vscode vscode-build test-vscode
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z0-9_%-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}'
@@ -50,7 +51,7 @@ check: lint ## Lint, fail on stale generated code, validate the Envoy config
 	$(PY) -m llmagg_gateway --check
 	$(PY) -m pytest -q -p no:cacheprovider tests/gateway  # Envoy validates a rendering (with token files)
 
-test: check ## Everything CI runs: check, then unit, integration and end-to-end tests
+test: check test-vscode ## Everything CI runs: check, the VS Code extension, then unit, integration and end-to-end tests
 	$(PY) -m pytest
 
 test-unit: $(STAMP) ## Unit tests of each library, tool and service of the table
@@ -59,8 +60,32 @@ test-unit: $(STAMP) ## Unit tests of each library, tool and service of the table
 test-integration: $(STAMP) ## Every service process of the table against the provider simulator, over gRPC
 	$(PY) -m pytest tests/integration
 
-test-e2e: $(STAMP) ## The official openai SDK through real Envoy to the services and the simulator
+test-e2e: $(STAMP) vscode-build ## The official openai SDK through real Envoy to the services and the simulator
 	$(PY) -m pytest tests/gateway tests/e2e
+
+# The VS Code extension (editors/vscode): node and npm (from Debian when missing), `npm ci` once per lockfile,
+# tsc when a source changed.
+VSCODE := editors/vscode
+VSCODE_DEPS := $(VSCODE)/node_modules/.package-lock.json
+VSCODE_BUILT := $(VSCODE)/out/.built
+
+$(VSCODE_DEPS): $(VSCODE)/package-lock.json
+	@$(VSCODE)/scripts/ensure-node.sh
+	cd $(VSCODE) && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+$(VSCODE_BUILT): $(VSCODE_DEPS) $(VSCODE)/tsconfig.json $(shell find $(VSCODE)/src -name '*.ts')
+	cd $(VSCODE) && rm -rf out && npm run --silent compile
+	@touch $@
+
+vscode-build: $(VSCODE_BUILT) ## Compile the VS Code extension (installs its node dependencies on first use)
+	@:
+
+vscode: vscode-build ## Lint the VS Code extension and package it as editors/vscode/openhands-ai-assistant.vsix
+	cd $(VSCODE) && npm run --silent lint && npm run --silent package
+
+test-vscode: vscode ## The VS Code extension's unit tests (on a stand-in vscode module), after building its .vsix
+	cd $(VSCODE) && npm test
 
 serve-%: $(STAMP) ## Run one service of the table in the foreground (e.g. make serve-router)
 	$(PY) -m llmagg_$*
