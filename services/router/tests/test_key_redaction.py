@@ -12,6 +12,7 @@ import pytest
 
 from llmagg.common.secrets import Secret
 from llmagg.registry import Account, Provider
+from llmagg_router.adapters.anthropic_messages import AnthropicDialect
 from llmagg_router.adapters.http_adapter import HttpAdapter
 from llmagg_router.adapters.http_upstream import HttpUpstream
 from llmagg_router.adapters.openai_http import OpenAIDialect
@@ -227,3 +228,27 @@ def test_hostile_chunk_shapes_pass_through_without_breaking_the_stream():
     assert out[0]["choices"][0]["delta"] == {"content": "x "}
     assert out[1]["choices"] == [{"index": 0, "delta": {"content": "s"}, "finish_reason": None}]  # before `None`
     assert out[2] == {"choices": None} and joined([out[3]], "content") == REDACTED
+
+
+async def test_a_key_cut_across_text_blocks_a_dialect_joins_comes_back_without_it():
+    """Anthropic, Gemini and Cohere answers carry text in blocks the router joins into one `content`: a key
+    cut in two across two blocks is whole only after the join."""
+
+    async def answer(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        key = request.headers["Authorization"].removeprefix("Bearer ")
+        blocks = [{"type": "text", "text": f"cut {key[:5]}"}, {"type": "text", "text": f"{key[5:]} end"}]
+        return aiohttp.web.json_response({"id": "msg", "model": "m", "content": blocks, "stop_reason": "end_turn"})
+
+    app = aiohttp.web.Application()
+    app.router.add_post("/v1/messages", answer)
+    server = aiohttp.test_utils.TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    adapter = HttpAdapter(HttpUpstream(connect_timeout_s=1, read_timeout_s=2), AnthropicDialect())
+    provider = Provider(id="echo", name="echo", protocol="anthropic", base_url=str(server.make_url("/v1")))
+    target = Candidate(provider, "m", None, Account("echo", "echo-1", provider.base_url))
+    try:
+        answer_ = await adapter.request(target, Secret(KEY), Operation.CHAT, {"model": "m", "messages": []})
+    finally:
+        await adapter.close()
+        await server.close()
+    assert answer_["choices"][0]["message"]["content"] == f"cut {REDACTED} end"

@@ -4,7 +4,8 @@ Error answers are scrubbed where they are read (upstream_errors); this covers th
 steps, both on the hot path and both a plain substring search unless a key is there:
 
 - `KeyRedactor.json`: each JSON document (a whole answer, one stream event) before it is parsed, so every
-  field of it is covered (text, tool-call arguments, id, model, fields the router does not know);
+  field of it is covered (text, tool-call arguments, id, model, fields the router does not know); and
+  `KeyRedactor.answer` the message text a dialect joined from a whole answer's blocks, after translation;
 - `StreamRedactor`: the text a client joins from a stream's chunks (content, tool-call arguments, ...),
   where a key may be cut in two across chunks. The end of a piece that could begin a key is held back until
   the next piece shows whether it does (then it is redacted) or not (then it is passed on); whatever is held
@@ -50,6 +51,17 @@ class KeyRedactor:
             if any(needle in plain for needle in self._needles):
                 return self.json(plain)
         return raw
+
+    def answer(self, answer: dict[str, Any]) -> dict[str, Any]:
+        """A translated whole answer without keys in its messages' text: Anthropic, Gemini and Cohere send
+        text in blocks the router joins, and a key cut across two blocks is whole only once joined."""
+        if not self.keys:
+            return answer
+        for choice in answer.get("choices") or ():
+            message = choice.get("message") if isinstance(choice, dict) else None
+            if isinstance(message, dict) and isinstance(message.get("content"), str):
+                message["content"] = self.text(message["content"])
+        return answer
 
     def text(self, text: str) -> str:
         for key in self.keys:
