@@ -21,6 +21,7 @@ from llmagg_router.domain.assembly import assemble
 from llmagg_router.domain.attempt import Answer, Attempt, AttemptPlan, QuotaDenied, describe
 from llmagg_router.domain.hedging import MIN_HEDGE_DELAY_S, FirstContentTimes, HedgeMode, Race, hedged, hedging
 from llmagg_router.domain.json_limits import MAX_JSON_DEPTH, too_deep
+from llmagg_router.domain.key_redaction import KeyRedactor
 from llmagg_router.domain.own_key import OwnKey
 from llmagg_router.domain.ports import (
     CircuitState,
@@ -693,7 +694,8 @@ class Router:
                     chunks += [chunk async for chunk in rest]
             except TimeoutError:
                 raise UpstreamError(Failure.TIMEOUT, f"no whole answer within {self.limits.stream_max_s:g}s") from None
-        return assemble(chunks), first_content_ms
+        # Joining chunks joins what the stream's redaction leaves whole (a tool call's name cut in pieces).
+        return KeyRedactor(() if key is None else (key.reveal(),)).answer(assemble(chunks)), first_content_ms
 
     async def _walk(
         self,
