@@ -282,3 +282,26 @@ async def test_a_batch_sent_again_after_a_timeout_is_applied_once(ledger):
 def test_only_whole_finite_request_and_token_limits_are_enforced():
     limits = {"rpm": 0.5, "rpd": float("inf"), "tpm": 10.2, "tpd": -3, "credits": 5, "rph": float("nan")}
     assert count_limits(limits) == {"rpm": 1, "tpm": 11}
+
+
+async def test_a_batch_whose_usage_rows_could_not_be_stored_stores_them_when_it_comes_again(ledger):
+    """The usage store fails (PostgreSQL restarting) after the batch was applied to the counters: the
+    router sends the batch again, which must store its rows then, and charge the counters only once."""
+    k = key("permodel", "c1", "m1")
+    lease = await ledger.reserve(k, 100, requests=4)
+    used = Settlement(k, lease.reservation_id, estimated_tokens=100, usage_known=True, leased=True,
+                      prompt_tokens=30, completion_tokens=20, client_id="client-1")  # fmt: skip
+    back = LeaseReturn(lease.reservation_id, 3, 300)
+    write = ledger.usage.write
+
+    async def unavailable(rows):
+        raise ConnectionError("the usage store is restarting")
+
+    ledger.usage.write = unavailable
+    with pytest.raises(ConnectionError):
+        await ledger.settle([used], [back], batch_id="batch-2")
+    ledger.usage.write = write
+    await ledger.settle([used], [back], batch_id="batch-2")  # the router's retry, the same batch id
+    rows = await ledger.usage.query(UsageQuery(0, 2e9))
+    assert [(row.attempts, row.prompt_tokens, row.completion_tokens) for row in rows] == [(1, 30, 20)]
+    assert (counter(ledger, "rpm"), counter(ledger, "tpm")) == (1, 50)  # the lease's unused rest came back once

@@ -3,6 +3,7 @@ and the text a client joins from chunks (a key cut in two across them), without 
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import aiohttp.test_utils
@@ -12,6 +13,7 @@ import pytest
 
 from llmagg.common.secrets import Secret
 from llmagg.registry import Account, Provider
+from llmagg_router.adapters.anthropic_messages import AnthropicDialect
 from llmagg_router.adapters.http_adapter import HttpAdapter
 from llmagg_router.adapters.http_upstream import HttpUpstream
 from llmagg_router.adapters.openai_http import OpenAIDialect
@@ -183,16 +185,24 @@ async def echoing_upstream():
         await response.write(sse(content("", "stop")) + b"data: [DONE]\n\n")
         return response
 
+    async with serving(answer, "/v1/chat/completions", OpenAIDialect(), "openai") as (adapter, target):
+        yield adapter, target
+
+
+@contextlib.asynccontextmanager
+async def serving(answer, path: str, dialect, protocol: str):
+    """An upstream answering `path` with `answer`, and an adapter of `dialect` aimed at it."""
     app = aiohttp.web.Application()
-    app.router.add_post("/v1/chat/completions", answer)
+    app.router.add_post(path, answer)
     server = aiohttp.test_utils.TestServer(app, host="127.0.0.1")
     await server.start_server()
-    adapter = HttpAdapter(HttpUpstream(connect_timeout_s=1, read_timeout_s=2), OpenAIDialect())
-    provider = Provider(id="echo", name="echo", protocol="openai", base_url=str(server.make_url("/v1")))
-    target = Candidate(provider, "m", None, Account("echo", "echo-1", provider.base_url))
-    yield adapter, target
-    await adapter.close()
-    await server.close()
+    adapter = HttpAdapter(HttpUpstream(connect_timeout_s=1, read_timeout_s=2), dialect)
+    provider = Provider(id="echo", name="echo", protocol=protocol, base_url=str(server.make_url("/v1")))
+    try:
+        yield adapter, Candidate(provider, "m", None, Account("echo", "echo-1", provider.base_url))
+    finally:
+        await adapter.close()
+        await server.close()
 
 
 async def test_a_whole_answer_quoting_the_key_comes_back_without_it(echoing_upstream):
@@ -227,3 +237,17 @@ def test_hostile_chunk_shapes_pass_through_without_breaking_the_stream():
     assert out[0]["choices"][0]["delta"] == {"content": "x "}
     assert out[1]["choices"] == [{"index": 0, "delta": {"content": "s"}, "finish_reason": None}]  # before `None`
     assert out[2] == {"choices": None} and joined([out[3]], "content") == REDACTED
+
+
+async def test_a_key_cut_across_text_blocks_a_dialect_joins_comes_back_without_it():
+    """Anthropic, Gemini and Cohere answers carry text in blocks the router joins into one `content`: a key
+    cut in two across two blocks is whole only after the join."""
+
+    async def answer(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        key = request.headers["Authorization"].removeprefix("Bearer ")
+        blocks = [{"type": "text", "text": f"cut {key[:5]}"}, {"type": "text", "text": f"{key[5:]} end"}]
+        return aiohttp.web.json_response({"id": "msg", "model": "m", "content": blocks, "stop_reason": "end_turn"})
+
+    async with serving(answer, "/v1/messages", AnthropicDialect(), "anthropic") as (adapter, target):
+        answered = await adapter.request(target, Secret(KEY), Operation.CHAT, {"model": "m", "messages": []})
+    assert answered["choices"][0]["message"]["content"] == f"cut {REDACTED} end"

@@ -313,3 +313,22 @@ async def test_a_provider_that_rejects_stream_options_is_not_sent_them(make_rout
 async def test_without_upstream_streaming_a_non_stream_request_stays_one_exchange(make_router, upstream):
     result = await make_router(stream_upstream=False).complete({**CHAT, "model": "smart/big-model"})
     assert "stream" not in upstream.calls[0][3] and result.body["choices"][0]["message"]["content"] == "ok"
+
+
+async def test_a_key_cut_across_the_chunks_of_a_tool_calls_name_is_not_in_the_assembled_answer(make_router, upstream):
+    """A non-stream request is read as a stream and put back together: the pieces of a tool call's name are
+    joined there (the stream's redaction holds back only text a client joins, and leaves names whole)."""
+    key = "sk-test-cccccccccccc"  # smart-1's
+    call = {"index": 0, "id": "call-1", "type": "function", "function": {"name": key[:7], "arguments": ""}}
+    upstream.on(
+        "smart",
+        [
+            {"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [call]}}]},
+            {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"name": key[7:]}}]}}]},
+            {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+        ],
+    )
+    result = await make_router().complete({**CHAT, "model": "smart/big-model"})
+    assert upstream.keys == [key]
+    [tool_call] = result.body["choices"][0]["message"]["tool_calls"]
+    assert tool_call["function"]["name"] == "[redacted]"

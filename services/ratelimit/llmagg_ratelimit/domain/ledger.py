@@ -37,6 +37,7 @@ NOT_SENT = frozenset({"not_sent", "connect"})  # never reached the provider: the
 MAY_HAVE_USED = frozenset({"ok", "abandoned", "timeout"})  # without usage, the estimate stays charged
 _SHORTEST_LEASE_S = 0.05  # a window ending sooner than this gets no lease: the attempt reserves alone
 _MAX_LEASE_TOKENS = 10**9  # what a LeaseReturn may carry back
+_UNWRITTEN_BATCHES = 1000  # batches whose rows wait for the router's retry (the oldest is dropped past this)
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,9 @@ class Ledger:
         self._lease_s = lease_s
         self._lease_share = lease_share
         self._clock = clock
+        # batch id -> usage rows of a batch applied to the counters whose write failed: stored when the
+        # router sends that batch again (it does until it is answered), never charged twice.
+        self._unwritten: dict[str, list[UsageRecord]] = {}
 
     async def reserve(
         self, key: QuotaKey, estimated_tokens: int, requests: int = 1, reservation_id: str = ""
@@ -207,6 +211,9 @@ class Ledger:
         now = self._clock()
         if batch_id and not await self.counters.first_time(f"settle|{batch_id}", self._ttl_s, now):
             log.info("a batch of settlements came again: already applied")
+            if batch_id in self._unwritten:
+                await self.usage.write(self._unwritten[batch_id])
+                del self._unwritten[batch_id]
             return Settled(0)
         rows: list[UsageRecord] = []
         failed = []
@@ -216,9 +223,16 @@ class Ledger:
             except Exception:
                 log.exception("settlement %d of a batch (%s) could not be applied", index, "/".join(item.key))
                 failed.append(index)
+        await self._return_leases(returns, now)  # before the rows: a failed write must not keep them
         if rows:
-            await self.usage.write(rows)
-        await self._return_leases(returns, now)
+            try:
+                await self.usage.write(rows)
+            except Exception:
+                if batch_id:
+                    if len(self._unwritten) >= _UNWRITTEN_BATCHES:
+                        del self._unwritten[next(iter(self._unwritten))]
+                    self._unwritten[batch_id] = rows
+                raise
         return Settled(len(rows), tuple(failed))
 
     async def _settle_one(self, item: Settlement, now: float) -> UsageRecord:

@@ -71,8 +71,8 @@ class HttpAdapter:
     ) -> dict[str, Any]:
         exchange = self._dialect.exchange(candidate, key, operation, body)
         raw, headers = await self._http.post(exchange.url, exchange.payload, exchange.headers, self._dialect.classify)
-        raw = _redactor(key).json(raw)
-        answer = UpstreamAnswer(exchange.decode(json_object(raw, "response body")))
+        redactor = _redactor(key)
+        answer = UpstreamAnswer(redactor.answer(exchange.decode(json_object(redactor.json(raw), "response body"))))
         answer.quota_headers = quota_headers(headers)
         return answer
 

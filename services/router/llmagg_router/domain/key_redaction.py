@@ -4,7 +4,9 @@ Error answers are scrubbed where they are read (upstream_errors); this covers th
 steps, both on the hot path and both a plain substring search unless a key is there:
 
 - `KeyRedactor.json`: each JSON document (a whole answer, one stream event) before it is parsed, so every
-  field of it is covered (text, tool-call arguments, id, model, fields the router does not know);
+  field of it is covered (text, tool-call arguments, id, model, fields the router does not know); and
+  `KeyRedactor.answer` a whole answer's messages where the router joined pieces (a dialect's text
+  blocks, a stream's chunks put back together for a non-stream client);
 - `StreamRedactor`: the text a client joins from a stream's chunks (content, tool-call arguments, ...),
   where a key may be cut in two across chunks. The end of a piece that could begin a key is held back until
   the next piece shows whether it does (then it is redacted) or not (then it is passed on); whatever is held
@@ -50,6 +52,24 @@ class KeyRedactor:
             if any(needle in plain for needle in self._needles):
                 return self.json(plain)
         return raw
+
+    def answer(self, answer: dict[str, Any]) -> dict[str, Any]:
+        """A whole answer without keys in its messages, wherever the router joined pieces into them: the text
+        blocks of an Anthropic, Gemini or Cohere answer, the chunks of a stream put back together (a tool
+        call's name included). A key cut across two pieces is whole only once joined."""
+        if not self.keys:
+            return answer
+        for choice in answer.get("choices") or ():
+            if isinstance(choice, dict) and isinstance(choice.get("message"), dict):
+                self._strings(choice["message"])
+        return answer
+
+    def _strings(self, value: dict[str, Any] | list[Any]) -> None:
+        for name, item in value.items() if isinstance(value, dict) else enumerate(value):
+            if isinstance(item, str):
+                value[name] = self.text(item)
+            elif isinstance(item, dict | list):
+                self._strings(item)
 
     def text(self, text: str) -> str:
         for key in self.keys:

@@ -15,6 +15,7 @@ from llmagg.common.secrets import Secret
 from llmagg_router.domain.assembly import assemble
 from llmagg_router.domain.attempt import Answer, Attempt
 from llmagg_router.domain.hedging import FirstContentTimes
+from llmagg_router.domain.key_redaction import KeyRedactor
 from llmagg_router.domain.limits import RouterLimits
 from llmagg_router.domain.request_record import RequestRecord, Route
 from llmagg_router.domain.upstream import Candidate, Failure, ProviderAdapter, UpstreamError
@@ -106,7 +107,8 @@ class UpstreamReader:
                     chunks += [chunk async for chunk in rest]
             except TimeoutError:
                 raise UpstreamError(Failure.TIMEOUT, f"no whole answer within {self.limits.stream_max_s:g}s") from None
-        return assemble(chunks), first_content_ms
+        # Joining chunks joins what the stream's redaction leaves whole (a tool call's name cut in pieces).
+        return KeyRedactor(() if key is None else (key.reveal(),)).answer(assemble(chunks)), first_content_ms
 
 
 class RoutedStream:
