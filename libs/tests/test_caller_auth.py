@@ -99,3 +99,20 @@ def test_every_service_reads_a_token_for_the_gateway_and_for_each_service_that_c
     assert {caller: token.reveal() for caller, token in tokens.items()} == {
         caller: f"{caller}-token-for-tests" for caller in callers_of(service.name)
     }
+
+
+def test_two_callers_sharing_one_token_is_refused_at_start():
+    """A token names one caller: the gateway's token set for the router too would let gateway traffic
+    pass as the router (which may then reserve quota or read every account's headroom)."""
+    from llmagg.common.caller_auth import CallerAuthInterceptor
+    from llmagg.common.secrets import Secret
+
+    with pytest.raises(ValueError) as refused:
+        CallerAuthInterceptor({"gateway": Secret("same-token-1234"), "router": Secret("same-token-1234")})
+    assert str(refused.value) == "the gateway and the router share one service token: each caller needs its own"
+    assert (
+        CallerAuthInterceptor({"gateway": Secret("token-a-1234"), "router": Secret("token-b-1234")}).caller(
+            "token-b-1234"
+        )
+        == "router"
+    )

@@ -72,6 +72,13 @@ class CallerAuthInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, tokens: Mapping[str, Secret]) -> None:
         self._tokens = tuple((token.reveal().encode(), name) for name, token in tokens.items())
+        owners: dict[bytes, str] = {}
+        for token, name in self._tokens:
+            if token in owners:
+                raise ValueError(
+                    f"the {owners[token]} and the {name} share one service token: each caller needs its own"
+                )
+            owners[token] = name
 
     def caller(self, token: str | None) -> str | None:
         """The caller a token belongs to; every known token is compared (constant time each)."""
