@@ -152,6 +152,46 @@ def test_held_tool_call_arguments_are_flushed_in_their_own_shape():
     assert out[-1]["choices"][0]["delta"] == {"tool_calls": [{"index": 0, "function": {"arguments": "s"}}]}
 
 
+def call(name: str | None = None, args: str | None = None, finish: str | None = None) -> dict:
+    function = {k: v for k, v in (("name", name), ("arguments", args)) if v is not None}
+    delta = {"tool_calls": [{"index": 0, "function": function}]}
+    return {"id": "c1", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+def names(chunks: list[dict]) -> list[str]:
+    """Each tool-call name piece as passed on (a client that takes a name whole needs it in one piece)."""
+    found = []
+    for chunk in chunks:
+        for choice in chunk["choices"]:
+            for entry in choice["delta"].get("tool_calls") or ():
+                if "name" in entry.get("function", {}):
+                    found.append(entry["function"]["name"])
+    return found
+
+
+def test_a_key_cut_across_tool_call_name_chunks_is_redacted():
+    out = passed_on(
+        call(name="get_sk-redact-"), call(name="test-0123456789"), call(args="{}"), content("", "tool_calls")
+    )
+    assert names(out) == [f"get_{REDACTED}"]
+
+
+def test_a_name_that_could_start_a_key_goes_on_whole_with_the_next_piece_of_its_call():
+    out = passed_on(call(name="list_files"), call(args='{"path": "."}'), content("", "tool_calls"))
+    assert names(out) == ["list_files"]
+    assert joined(out, "tool_calls", 0, "function", "arguments") == '{"path": "."}'
+    # The call's first chunk (its id and type) goes on at once; its name with the call's next piece.
+    assert [c["choices"][0]["delta"]["tool_calls"][0]["function"] for c in out[:2]] == [
+        {},
+        {"arguments": '{"path": "."}', "name": "list_files"},
+    ]
+
+
+def test_a_name_that_cannot_start_a_key_is_not_held():
+    out = passed_on(call(name="get_weather"), call(args="{}"))
+    assert out[0]["choices"][0]["delta"]["tool_calls"][0]["function"] == {"name": "get_weather"}
+
+
 def test_choices_hold_their_text_apart():
     out = passed_on(content("one sk-redact", index=0), content("two", index=1), content("-test-0123456789", index=0))
     assert joined([c for c in out if c["choices"][0]["index"] == 0], "content") == f"one {REDACTED}"

@@ -10,7 +10,9 @@ steps, both on the hot path and both a plain substring search unless a key is th
 - `StreamRedactor`: the text a client joins from a stream's chunks (content, tool-call arguments, ...),
   where a key may be cut in two across chunks. The end of a piece that could begin a key is held back until
   the next piece shows whether it does (then it is redacted) or not (then it is passed on); whatever is held
-  is passed on before the stream's finishing chunk, its end, or its error, so no byte is lost.
+  is passed on before the stream's finishing chunk, its end, or its error, so no byte is lost. A tool call's
+  name (which some clients join and others take whole) is held back whole and goes on in one piece with its
+  call's next chunk.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import orjson
 from llmagg.common.secrets import MIN_SECRET_LENGTH, REDACTED
 
 _REDACTED_JSON = REDACTED.encode()
-# Delta fields that name or classify rather than carry text a client joins (a repeated name is not joined).
-_NOT_JOINED = frozenset({"index", "type", "id", "role", "name"})
+# Delta fields that name or classify rather than carry text a client joins.
+_NOT_JOINED = frozenset({"index", "type", "id", "role"})
+# Joined by some clients, taken whole by others: held back whole, never passed on in pieces of our making.
+_WHOLE = "name"
 
 Path = tuple[Any, ...]
 
@@ -134,10 +138,18 @@ class StreamRedactor:
         return [flushed] if flushed else []
 
     def _redact(self, delta: dict[str, Any], path: Path, hold: bool) -> None:
-        for name, value in delta.items():
+        whole = (*path, _WHOLE)
+        released = whole in self._held and not isinstance(delta.get(_WHOLE), str)
+        if released:
+            # The name held back did not go on into a key: it goes whole with this next piece of its call.
+            delta[_WHOLE] = self._held.pop(whole)
+        for name, value in list(delta.items()):
             if name in _NOT_JOINED:
                 continue
-            if isinstance(value, str):
+            if name == _WHOLE and isinstance(value, str):
+                if not released:
+                    self._whole(delta, whole, value, hold)
+            elif isinstance(value, str):
                 delta[name] = self._joined((*path, name), value, hold)
             elif isinstance(value, dict):
                 self._redact(value, (*path, name), hold)
@@ -159,6 +171,16 @@ class StreamRedactor:
         if held < len(text):
             self._held[path] = text[held:]
         return text[:held]
+
+    def _whole(self, delta: dict[str, Any], path: Path, piece: str, hold: bool) -> None:
+        """A name (with what was held of it) without keys; held back whole while its end could start one."""
+        redactor = self._redactor
+        text = redactor.text(self._held.pop(path, "") + piece)
+        if hold and redactor.held_from(text) < len(text):
+            self._held[path] = text
+            del delta[path[-1]]
+        else:
+            delta[path[-1]] = text
 
     def _flush(self, paths: set[Path]) -> dict[str, Any] | None:
         """One chunk carrying the held text of `paths` (each in the delta shape it came in), or None."""
