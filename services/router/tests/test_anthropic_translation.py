@@ -40,6 +40,9 @@ def test_max_tokens_comes_from_the_request_else_4096_or_the_models_shorter_longe
     assert request_body(body(user("x")), max_output_tokens=64000)[0]["max_tokens"] == 4096
     assert request_body(body(user("x")), max_output_tokens=1024)[0]["max_tokens"] == 1024
     assert request_body(body(user("x"), max_tokens=2048), max_output_tokens=1024)[0]["max_tokens"] == 2048
+    # A whole number written with a point is a valid OpenAI max_tokens: it is sent as the integer it is.
+    assert request_body(body(user("x"), max_tokens=70.0))[0]["max_tokens"] == 70
+    assert type(request_body(body(user("x"), max_tokens=70.0))[0]["max_tokens"]) is int
 
 
 def test_sampling_stop_user_and_stream_fields_map_and_the_rest_is_left_out():

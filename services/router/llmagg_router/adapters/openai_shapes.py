@@ -146,7 +146,10 @@ def json_schema_of(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None] | 
 
 
 def max_tokens_of(body: dict[str, Any]) -> int | None:
+    """The answer cap the client asked for, as an integer (`70.0` is 70: the router's checks accept it)."""
     value = body.get("max_completion_tokens") or body.get("max_tokens")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
