@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt $(PACKA
 # The service table (libs/llmagg/suite.py), read once the venv exists.
 SERVICES = $(shell $(PY) -m llmagg.suite)
 
-.PHONY: help venv lock protos check lint test test-unit test-integration test-e2e run demo bench chaos-load clean
+.PHONY: help venv lock protos check lint test test-unit test-integration test-e2e test-chaos run demo bench chaos-load clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z0-9_%-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ test-integration: $(STAMP) ## Every service process of the table against the pro
 
 test-e2e: $(STAMP) ## The official openai SDK through real Envoy to the services and the simulator
 	$(PY) -m pytest tests/gateway tests/e2e
+
+test-chaos: $(STAMP) ## The chaos suite alone: hostile input, hung providers, make run's children, no leaked key
+	$(PY) -m pytest tests/chaos
 
 serve-%: $(STAMP) ## Run one service of the table in the foreground (e.g. make serve-router)
 	$(PY) -m llmagg_$*
