@@ -13,7 +13,7 @@ from llmagg_discovery.domain.catalogue import Policy
 from llmagg_discovery.domain.discovery import Discovery, UnknownSource
 from llmagg_discovery.domain.ports import SourceError
 from llmagg_discovery.domain.records import ChangeKind, ModelFacts, ModelKey, ModelState, SourceReport
-from llmagg_discovery.domain.scheduler import Backoff
+from llmagg_discovery.domain.scheduler import source_backoff
 
 from .helpers import REGISTRY, Clock, FakeAccounts, ScriptedSource
 
@@ -47,7 +47,7 @@ async def discovery(tmp_path, clock, sources):
         [RegistrySource(REGISTRY), *sources.values()],
         REGISTRY,
         FakeAccounts(),
-        backoff=Backoff(base_s=60, max_s=60),
+        backoff=source_backoff(base_s=60, max_s=60),
         clock=clock,
         start_delay_s=3600,  # scheduled runs wait: the tests run sources with refresh()
     )
