@@ -6,26 +6,33 @@ from __future__ import annotations
 
 import pytest
 
+from llmagg.common.caller_auth import calling_peer
 from llmagg.common.errors import ErrorKind, ServiceError
-from llmagg.common.secrets import Secret
 from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
 from llmagg_ratelimit.domain.ports import UsageQuery
 from llmagg_ratelimit.servicer import RatelimitServicer
 
 from .helpers import NOON
 
-TOKEN = "router-token"
 MAX_TOKENS = 10**9
 
 
 class Context:
     def invocation_metadata(self):
-        return (("x-llmagg-service-token", TOKEN),)
+        return ()
+
+
+@pytest.fixture(autouse=True)
+def as_the_router():
+    """The caller auth interceptor found the router's token (it sets `calling_peer` for the handler)."""
+    token = calling_peer.set("router")
+    yield
+    calling_peer.reset(token)
 
 
 @pytest.fixture
 def servicer(ledger):
-    return RatelimitServicer(ledger, Secret(TOKEN))
+    return RatelimitServicer(ledger)
 
 
 def settlement(client: str, **fields) -> pb.Settlement:
@@ -105,7 +112,7 @@ async def test_a_settlement_that_fails_to_apply_costs_the_rest_of_its_batch_noth
         ],
         batch_id="b2",
     )
-    reply = await RatelimitServicer(ledger, Secret(TOKEN)).Settle(batch, Context())
+    reply = await RatelimitServicer(ledger).Settle(batch, Context())
     assert reply.settled == 2
     assert [(r.list, r.index) for r in reply.refused] == [("settlements", 1)]
     assert await rows(ledger) == [("a", 1, 3), ("b", 1, 5)]
