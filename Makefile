@@ -5,8 +5,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# Every package of the tree, installed editable: the libraries, the tooling and each services/<name>.
-PACKAGES := libs gateway simulator tools/devstack tools/cli $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml))
+# Every package of the tree, installed editable: the libraries, the tooling and each services/<name>; the CLI
+# last, so that its `llmagg-agent` script (once the agent service's) survives an upgraded venv.
+PACKAGES := libs gateway simulator tools/devstack $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml)) tools/cli
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt $(PACKAGES:%=%/pyproject.toml) | sha1sum | cut -c1-12)
 # The service table (libs/llmagg/suite.py), read once the venv exists.
 SERVICES = $(shell $(PY) -m llmagg.suite)
