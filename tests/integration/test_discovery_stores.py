@@ -8,7 +8,7 @@ import pytest
 from llmagg.discovery.v1 import discovery_pb2 as pb
 from llmagg.discovery.v1 import discovery_pb2_grpc
 from llmagg.suite import service
-from llmagg_devstack.stack import Ports, Stack
+from llmagg_devstack import Ports, Stack
 from llmagg_discovery.adapters.postgres_store import PostgresStore
 from llmagg_discovery.adapters.sqlite_store import SqliteStore
 from llmagg_discovery.domain.records import (

@@ -13,8 +13,7 @@ from llmagg.rpcs import peers_allowed
 from llmagg.suite import SERVICES, Service, start_order
 from llmagg_credentials.domain.access import RULES, caller_enum, caller_rules
 from llmagg_credentials.settings import CredentialsSettings
-from llmagg_devstack.processes import grpc_serving
-from llmagg_devstack.stack import Ports, Stack, clusters_healthy, suite_settings
+from llmagg_devstack import Ports, Stack, clusters_healthy, grpc_serving, suite_settings
 
 
 @pytest.fixture(scope="module")
