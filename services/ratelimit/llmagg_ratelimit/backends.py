@@ -8,9 +8,9 @@ from llmagg_ratelimit.adapters.credentials_limits import CredentialsLimits
 from llmagg_ratelimit.adapters.discovery_limits import DiscoveryLimits
 from llmagg_ratelimit.adapters.failover_counters import FailoverCounters
 from llmagg_ratelimit.adapters.memory_counters import MemoryCounters
-from llmagg_ratelimit.adapters.postgres_usage import PostgresUsage
 from llmagg_ratelimit.adapters.redis_counters import RedisCounters
-from llmagg_ratelimit.adapters.sqlite_usage import SqliteUsage
+from llmagg_ratelimit.adapters.sql_usage import SqlUsage, postgres_usage, sqlite_usage
+from llmagg_ratelimit.adapters.usage_sql import POSTGRES
 from llmagg_ratelimit.domain.clients import ClientLimits, ClientPolicy
 from llmagg_ratelimit.domain.limits import LimitBook
 from llmagg_ratelimit.domain.ports import CounterStore, UsageStore
@@ -32,11 +32,11 @@ def create_counters(settings: RatelimitSettings) -> CounterStore:
 def create_usage(settings: RatelimitSettings) -> UsageStore:
     match settings.usage_store:
         case "sqlite":
-            return SqliteUsage(settings.usage_path)
+            return sqlite_usage(settings.usage_path)
         case "postgres":
             if settings.postgres_dsn is None:
                 raise ValueError("RATELIMIT_USAGE_STORE=postgres needs RATELIMIT_POSTGRES_DSN")
-            return PostgresUsage(settings.postgres_dsn.get_secret_value())
+            return postgres_usage(settings.postgres_dsn.get_secret_value())
     raise ValueError(f"unknown usage store {settings.usage_store!r}")
 
 
@@ -83,7 +83,7 @@ def create_readiness(
     checks = []
     if isinstance(counters, FailoverCounters):
         checks.append(ReadinessCheck("redis", counters.healthy_or_recover, critical=False))
-    if isinstance(usage, PostgresUsage):
+    if isinstance(usage, SqlUsage) and usage.dialect is POSTGRES:
         checks.append(ReadinessCheck("postgres", usage.ping, critical=False))
     if accounts is not None:
         checks.append(ReadinessCheck("credentials", accounts.healthy, critical=False))
