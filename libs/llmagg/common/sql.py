@@ -61,6 +61,14 @@ def without_password(url: str) -> str:
     return url
 
 
+def open_errors() -> tuple[type[BaseException], ...]:
+    """What opening a database raises when it cannot be opened or reached (a service stops at start)."""
+    import psycopg
+    import psycopg_pool
+
+    return (OSError, sqlite3.Error, psycopg.Error, psycopg_pool.PoolTimeout)
+
+
 class SqliteDatabase:
     """One file (or ":memory:"), one connection used by one worker thread at a time, WAL mode."""
 
@@ -68,7 +76,13 @@ class SqliteDatabase:
     dialect = "sqlite"
     unavailable = (sqlite3.OperationalError,)
 
-    def __init__(self, path: Path | str, busy_timeout_s: float = 10.0, begin: str = "BEGIN IMMEDIATE") -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        busy_timeout_s: float = 10.0,
+        begin: str = "BEGIN IMMEDIATE",
+        synchronous: str = "NORMAL",
+    ) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +91,7 @@ class SqliteDatabase:
             str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
         )
         self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.execute("PRAGMA synchronous=NORMAL")
+        self._connection.execute(f"PRAGMA synchronous={synchronous}")
         self._begin = begin  # IMMEDIATE: take the write lock now, no upgrade deadlock with another process
         self._lock = threading.Lock()
 

@@ -13,9 +13,8 @@ from llmagg_discovery.adapters.config_accounts import ConfigAccounts
 from llmagg_discovery.adapters.credentials_accounts import CredentialsAccounts
 from llmagg_discovery.adapters.http import HttpClient
 from llmagg_discovery.adapters.model_list_source import ModelListSource
-from llmagg_discovery.adapters.postgres_store import PostgresStore
 from llmagg_discovery.adapters.probe_source import ProbeSource
-from llmagg_discovery.adapters.sqlite_store import SqliteStore
+from llmagg_discovery.adapters.sql_store import postgres_store, sqlite_store
 from llmagg_discovery.domain.baseline import ConfigSource, RegistrySource
 from llmagg_discovery.domain.ports import AccountDirectory, CatalogueStore, Source
 from llmagg_discovery.domain.probes import ProbePlan
@@ -25,11 +24,11 @@ from llmagg_discovery.settings import DiscoverySettings
 def create_store(settings: DiscoverySettings) -> CatalogueStore:
     match settings.store:
         case "sqlite":
-            return SqliteStore(settings.sqlite_path)
+            return sqlite_store(settings.sqlite_path)
         case "postgres":
             if settings.postgres_dsn is None:
                 raise ValueError("DISCOVERY_STORE=postgres needs DISCOVERY_POSTGRES_DSN (postgresql://...)")
-            return PostgresStore(settings.postgres_dsn.get_secret_value())
+            return postgres_store(settings.postgres_dsn.get_secret_value())
     raise ValueError(f"unknown discovery store {settings.store!r}")
 
 
