@@ -8,8 +8,7 @@ import secrets
 
 import pytest
 
-from llmagg_devstack.dependencies import start_postgres
-from llmagg_devstack.processes import free_port
+from llmagg_devstack import free_port, start_postgres
 from llmagg_ratelimit.adapters.sql_usage import postgres_usage, sqlite_usage
 from llmagg_ratelimit.domain.ports import UsageQuery, UsageRecord
 

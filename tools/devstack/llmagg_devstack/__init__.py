@@ -12,12 +12,21 @@ from typing import Any
 
 _PUBLIC = {
     "demo": ("AGENT_HINTS", "DEMO_KEY_ENV", "banner", "demo_config"),
-    "dependencies": ("CREDENTIALS_POLICY", "STARTERS", "OpenBao", "Valkey", "needed", "start_openbao", "start_valkey"),
+    "dependencies": (
+        "CREDENTIALS_POLICY",
+        "STARTERS",
+        "OpenBao",
+        "Valkey",
+        "needed",
+        "start_openbao",
+        "start_postgres",
+        "start_valkey",
+    ),
     "environment": ("clear_suite_settings",),
     "otlp": ("span_receiver",),
     "postgres": ("running_postgres",),
     "processes": ("ManagedProcess", "ProcessError", "ephemeral_range", "free_port", "grpc_serving"),
-    "simulator": ("SimulatorProcess",),
+    "simulator": ("LISTENING", "SimulatorError", "SimulatorProcess"),
     "stack": ("ROOT", "Ports", "Stack", "clusters_healthy", "envoy_binary", "suite_settings", "write_config"),
 }
 _MODULE_OF = {name: module for module, names in _PUBLIC.items() for name in names}

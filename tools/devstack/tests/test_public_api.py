@@ -9,7 +9,15 @@ from pathlib import Path
 import llmagg_devstack
 
 ROOT = Path(__file__).resolve().parents[3]
-USERS = [ROOT / "conftest.py", *sorted((ROOT / "tests").rglob("*.py")), *sorted((ROOT / "bench").rglob("*.py"))]
+# Every test of the tree but the dev stack's own, and the bench.
+USERS = [
+    ROOT / "conftest.py",
+    *sorted((ROOT / "tests").rglob("*.py")),
+    *sorted((ROOT / "bench").rglob("*.py")),
+    *sorted(
+        path for path in ROOT.glob("*/**/tests/**/*.py") if "devstack" not in path.parts and ".venv" not in path.parts
+    ),
+]
 
 
 def _devstack_imports(path: Path) -> list[tuple[str, list[str]]]:
