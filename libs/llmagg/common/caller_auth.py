@@ -20,6 +20,7 @@ import grpc
 
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.common.grpc_interceptors import SERVICE_TOKEN_METADATA, abort_with, metadata_value, wrap_handler
+from llmagg.common.peers import peer_token
 from llmagg.common.secrets import Secret
 from llmagg.rpcs import peers_allowed, token_of
 from llmagg.suite import SERVICES, Service
@@ -55,15 +56,13 @@ def caller_tokens(
     names = callers_of(service, table) if row is not None else (GATEWAY,)
     tokens = {}
     for name in names:
-        field = f"{name}_token"
-        if hasattr(settings, field):
-            value = getattr(settings, field)
+        if hasattr(settings, f"{name}_token"):
+            token = peer_token(settings, name)
         else:
             value = environ.get(row.token_variable(name)) if row is not None else None
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        if value:
-            tokens[name] = Secret(value)
+            token = Secret(value) if value else None
+        if token is not None:
+            tokens[name] = token
     return tokens
 
 

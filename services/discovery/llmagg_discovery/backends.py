@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from llmagg.common.secrets import Secret
+from llmagg.common.peers import peer_token
 from llmagg.registry import ConfiguredAccount, Provider
 from llmagg_discovery.adapters.account_source import AccountLimitsSource
 from llmagg_discovery.adapters.community_source import CommunitySource
@@ -41,10 +41,9 @@ def create_accounts(
         case "credentials":
             if not settings.credentials_address:
                 raise ValueError("DISCOVERY_KEY_SOURCE=credentials needs DISCOVERY_CREDENTIALS_ADDRESS (host:port)")
-            token = settings.credentials_token
             return CredentialsAccounts(
                 settings.credentials_address,
-                Secret(token.get_secret_value()) if token else None,
+                peer_token(settings, "credentials"),
                 providers,
                 refresh_s=settings.accounts_refresh_s,
             )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmagg.common.secrets import Secret
+from llmagg.common.peers import peer_token
 from llmagg.common.server import ReadinessCheck
 from llmagg_ratelimit.adapters.credentials_limits import CredentialsLimits
 from llmagg_ratelimit.adapters.discovery_limits import DiscoveryLimits
@@ -43,10 +43,9 @@ def create_usage(settings: RatelimitSettings) -> UsageStore:
 def create_account_limits(settings: RatelimitSettings, book: LimitBook) -> CredentialsLimits | None:
     if not settings.credentials_address:
         return None
-    token = settings.credentials_token
     return CredentialsLimits(
         settings.credentials_address,
-        Secret(token.get_secret_value()) if token else None,
+        peer_token(settings, "credentials"),
         book,
         refresh_s=settings.accounts_refresh_s,
     )
@@ -59,10 +58,7 @@ def create_catalog_limits(settings: RatelimitSettings, book: LimitBook) -> Disco
         case "discovery":
             if not settings.discovery_address:
                 raise ValueError("RATELIMIT_CATALOG=discovery needs RATELIMIT_DISCOVERY_ADDRESS")
-            token = settings.discovery_token
-            return DiscoveryLimits(
-                settings.discovery_address, book, Secret(token.get_secret_value()) if token else None
-            )
+            return DiscoveryLimits(settings.discovery_address, book, peer_token(settings, "discovery"))
     raise ValueError(f"unknown catalog {settings.catalog!r}")
 
 
