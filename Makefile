@@ -5,13 +5,14 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# Every package of the tree, installed editable: the libraries, the tooling and each services/<name>.
-PACKAGES := libs gateway simulator tools/devstack tools/cli $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml))
+# Every package of the tree, installed editable: the libraries, the tooling and each services/<name>; the CLI
+# last, so that its `llmagg-agent` script (once the agent service's) survives an upgraded venv.
+PACKAGES := libs gateway simulator tools/devstack $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml)) tools/cli
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt $(PACKAGES:%=%/pyproject.toml) | sha1sum | cut -c1-12)
 # The service table (libs/llmagg/suite.py), read once the venv exists.
 SERVICES = $(shell $(PY) -m llmagg.suite)
 
-.PHONY: help venv lock protos check lint test test-unit test-integration test-e2e run demo bench chaos-load clean \
+.PHONY: help venv lock protos check lint test test-unit test-integration test-e2e test-chaos run demo bench chaos-load clean \
 	vscode vscode-build test-vscode
 
 help: ## Show this help
@@ -62,6 +63,9 @@ test-integration: $(STAMP) ## Every service process of the table against the pro
 
 test-e2e: $(STAMP) vscode-build ## The official openai SDK through real Envoy to the services and the simulator
 	$(PY) -m pytest tests/gateway tests/e2e
+
+test-chaos: $(STAMP) ## The chaos suite alone: hostile input, hung providers, make run's children, no leaked key
+	$(PY) -m pytest tests/chaos
 
 # The VS Code extension (editors/vscode): node and npm (from Debian when missing), `npm ci` once per lockfile,
 # tsc when a source changed.

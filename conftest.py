@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from llmagg_devstack.environment import clear_suite_settings
+from llmagg_devstack import clear_suite_settings
 
 
 @pytest.hookimpl(tryfirst=True)

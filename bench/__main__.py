@@ -27,9 +27,7 @@ import orjson
 
 from bench import hedging, ledger
 from bench.common import create_client_key, percentile
-from llmagg_devstack.otlp import span_receiver
-from llmagg_devstack.simulator import SimulatorProcess
-from llmagg_devstack.stack import ROOT, Ports, Stack, write_config
+from llmagg_devstack import ROOT, Ports, SimulatorProcess, Stack, span_receiver, write_config
 
 BODY = {"model": "sim-small", "messages": [{"role": "user", "content": "Say hello in five words."}], "max_tokens": 16}
 STREAM_BODY = {**BODY, "stream": True}

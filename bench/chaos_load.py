@@ -24,8 +24,7 @@ import aiohttp
 
 from bench.common import create_client_key
 from llmagg.suite import service
-from llmagg_devstack.simulator import SimulatorProcess
-from llmagg_devstack.stack import ROOT, Ports, Stack, write_config
+from llmagg_devstack import ROOT, Ports, SimulatorProcess, Stack, write_config
 
 FIRST_BYTE_S = 2.0
 CLIENT_TIMEOUT_S = 30.0

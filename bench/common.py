@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from llmagg_devstack.stack import Stack
+from llmagg_devstack import Stack
 
 
 def create_client_key(stack: Stack, name: str = "bench") -> str:

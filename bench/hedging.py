@@ -14,8 +14,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.common import create_client_key, percentile
-from llmagg_devstack.simulator import SimulatorProcess
-from llmagg_devstack.stack import Ports, Stack, write_config
+from llmagg_devstack import Ports, SimulatorProcess, Stack, write_config
 
 SLOW_EVERY, SLOW_S = 25, 0.25
 BODY = json.dumps({"model": "tail-model", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16})

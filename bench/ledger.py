@@ -18,9 +18,7 @@ import grpc
 from bench.common import percentile
 from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
 from llmagg.ratelimit.v1 import ratelimit_pb2_grpc
-from llmagg_devstack.dependencies import start_valkey
-from llmagg_devstack.processes import ManagedProcess, free_port, grpc_serving
-from llmagg_devstack.stack import write_config
+from llmagg_devstack import ManagedProcess, free_port, grpc_serving, start_valkey, write_config
 
 TIME_CAP_S = 60.0
 

@@ -12,9 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from llmagg.suite import service
-from llmagg_devstack.processes import ManagedProcess
-from llmagg_devstack.simulator import SimulatorProcess
-from llmagg_devstack.stack import Stack
+from llmagg_devstack import ManagedProcess, SimulatorProcess, Stack
 
 from .helpers import AGENT_TEST_ENV, post_raw, scenario
 

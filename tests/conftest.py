@@ -14,10 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from llmagg_devstack.dependencies import OpenBao, start_openbao
-from llmagg_devstack.processes import free_port
-from llmagg_devstack.simulator import SimulatorProcess
-from llmagg_devstack.stack import Ports, Stack, write_config
+from llmagg_devstack import OpenBao, Ports, SimulatorProcess, Stack, free_port, start_openbao, write_config
 
 from .helpers import (
     AGENT_TEST_ENV,

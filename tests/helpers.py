@@ -9,7 +9,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from llmagg_devstack.simulator import SimulatorProcess
+from llmagg_devstack import SimulatorProcess
 from llmagg_discovery.adapters.community_source import SHIPPED_SNAPSHOT
 
 SIM_KEY_ENV = "SIM_PROVIDER_KEY"

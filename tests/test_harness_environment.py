@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from llmagg_devstack.processes import ManagedProcess
+from llmagg_devstack import ManagedProcess
 
 from .helpers import wait_for
 

@@ -1,6 +1,8 @@
 """The service table: every service of the suite, declared once.
 
-The Makefile, the gateway generator, the dev stack (`make run`, `make demo`), the test fixtures and
+Who may call whom (and the token each pair shares, `<NAME>_<PEER>_TOKEN`), which RPCs each peer may call
+(`rpcs`) and, with the protos' `(llmagg.admin_only)` option, what the gateway keeps for admin keys are
+derived from it (llmagg.rpcs, llmagg.common.caller_auth). The Makefile, the gateway generator, the dev stack (`make run`, `make demo`), the test fixtures and
 (when they land) the Kubernetes manifests read this table; adding a service is its folder, its proto
 and one row here.
 
@@ -13,8 +15,10 @@ A service's name is its one name everywhere: the folder `services/<name>`, the i
 
 from __future__ import annotations
 
+import graphlib
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -23,10 +27,18 @@ class Service:
     port: int  # default gRPC port; <NAME>_PORT changes it
     metrics_port: int  # default Prometheus port (/metrics); <NAME>_METRICS_PORT changes it, 0 turns it off
     calls: tuple[str, ...] = ()  # services it sends requests to: started first, their addresses passed in
+    # The RPCs it calls on a callee that answers its peers per RPC (credentials, ratelimit): the callee
+    # answers this service those only (llmagg.rpcs). A callee not named here: every RPC.
+    rpcs: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
     # External dependencies (the dev stack's registry, llmagg_devstack/dependencies.py, starts them
     # first and hands their settings to the services that need them): "openbao", "valkey". A dependency
     # may be optional (valkey: only when the service's settings choose it; see dependencies.py).
     needs: tuple[str, ...] = ()
+    # What the dev stack (make run, the tests) sets for it, by variable without the prefix; `$run_dir`
+    # (the run directory) and `$root` (the checkout) are filled in. `dev_defaults` only where the
+    # environment does not set the variable itself.
+    dev: Mapping[str, str] = field(default_factory=dict, compare=False)
+    dev_defaults: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def title(self) -> str:
@@ -65,16 +77,50 @@ class Service:
 SERVICES: tuple[Service, ...] = (
     # Valkey only with ROUTER_HEALTH_STORE=redis (cooldowns and circuits shared by its replicas).
     Service(
-        "router", port=50051, metrics_port=9101, calls=("credentials", "ratelimit", "discovery"), needs=("valkey",)
+        "router",
+        port=50051,
+        metrics_port=9101,
+        calls=("credentials", "ratelimit", "discovery"),
+        rpcs={
+            "credentials": ("ListAccounts", "Lease", "ReportOutcome"),
+            "ratelimit": ("Reserve", "Settle", "Headroom"),
+        },
+        needs=("valkey",),
+        dev={"KEY_SOURCE": "credentials", "QUOTA_LEDGER": "ratelimit", "CATALOG": "discovery"},
     ),
-    Service("credentials", port=50052, metrics_port=9102, needs=("openbao",)),
+    # The dev stack's first admin key is written to the run directory.
+    Service(
+        "credentials", port=50052, metrics_port=9102, needs=("openbao",), dev={"ADMIN_KEY_FILE": "$run_dir/admin-key"}
+    ),
     # Valkey only with RATELIMIT_STORE=redis, PostgreSQL only with RATELIMIT_USAGE_STORE=postgres (the dev
     # stack starts them then): memory and SQLite by default.
     Service(
-        "ratelimit", port=50053, metrics_port=9103, calls=("credentials", "discovery"), needs=("valkey", "postgres")
+        "ratelimit",
+        port=50053,
+        metrics_port=9103,
+        calls=("credentials", "discovery"),
+        rpcs={"credentials": ("ListAccounts",)},  # the accounts' limit overrides
+        needs=("valkey", "postgres"),
+        dev={"USAGE_PATH": "$run_dir/usage.sqlite3", "CATALOG": "discovery"},
     ),
-    Service("agent", port=50054, metrics_port=9104, calls=("router",)),
-    Service("discovery", port=50055, metrics_port=9105, calls=("credentials",)),
+    # The agent never reaches the run directory (the admin key, OpenBao's data); admin keys are granted
+    # the checkout unless the environment grants roots itself.
+    Service(
+        "agent",
+        port=50054,
+        metrics_port=9104,
+        calls=("router",),
+        dev={"PROTECTED_PATHS": '["$run_dir"]'},
+        dev_defaults={"WORKSPACE_ROOTS": '{"admin": ["$root"]}'},
+    ),
+    Service(
+        "discovery",
+        port=50055,
+        metrics_port=9105,
+        calls=("credentials",),
+        rpcs={"credentials": ("ListAccounts", "Lease")},  # it reads providers' model lists with the accounts' keys
+        dev={"KEY_SOURCE": "credentials", "SQLITE_PATH": "$run_dir/discovery.sqlite3"},
+    ),
 )
 
 BY_NAME = {service.name: service for service in SERVICES}
@@ -88,27 +134,18 @@ def service(name: str) -> Service:
 
 
 def start_order(services: tuple[Service, ...] = SERVICES) -> list[Service]:
-    """Services ordered so that each comes after every service it calls."""
+    """Services ordered so that each comes after every service it calls (table order among equals)."""
     by_name = {s.name: s for s in services}
-    ordered: list[Service] = []
-    visiting: set[str] = set()
-
-    def visit(current: Service) -> None:
-        if current in ordered:
-            return
-        if current.name in visiting:
-            raise ValueError(f"the service table has a cycle through {current.name!r}")
-        visiting.add(current.name)
+    graph = graphlib.TopologicalSorter()
+    for current in services:
         for callee in current.calls:
             if callee not in by_name:
                 raise ValueError(f"{current.name!r} calls {callee!r}, which is not in the service table")
-            visit(by_name[callee])
-        visiting.discard(current.name)
-        ordered.append(current)
-
-    for item in services:
-        visit(item)
-    return ordered
+        graph.add(current.name, *current.calls)
+    try:
+        return [by_name[name] for name in graph.static_order()]
+    except graphlib.CycleError as cycle:
+        raise ValueError(f"the service table has a cycle through {cycle.args[1][0]!r}") from None
 
 
 if __name__ == "__main__":

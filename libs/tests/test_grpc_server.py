@@ -205,7 +205,7 @@ async def test_every_rpc_is_counted_by_method_and_status_on_the_metrics_port():
     from prometheus_client import CollectorRegistry
     from prometheus_client.parser import text_string_to_metric_families
 
-    from llmagg_devstack.processes import free_port
+    from llmagg_devstack import free_port
 
     settings = ServiceSettings(
         host="127.0.0.1", port=0, gateway_token=GATEWAY_TOKEN, drain_s=0, grace_s=0.1, metrics_port=free_port()

@@ -19,7 +19,7 @@ from typing import Any
 import openai
 import pytest
 
-from llmagg_devstack.simulator import SimulatorProcess
+from llmagg_devstack import SimulatorProcess
 
 from .helpers import (
     API_KEY,

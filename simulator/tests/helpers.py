@@ -18,7 +18,7 @@ import openai
 from google import genai
 from google.genai import types as genai_types
 
-from llmagg_devstack.simulator import SimulatorProcess
+from llmagg_devstack import SimulatorProcess
 
 API_KEY = "sk-sim-FAKE-test-key"
 SIMULATOR_COMMAND = [sys.executable, "-m", "llmagg_simulator"]

@@ -7,7 +7,7 @@ import json
 import openai
 import pytest
 
-from llmagg_devstack.simulator import SimulatorError
+from llmagg_devstack import SimulatorError
 
 from .helpers import HELLO, json_headers, sdk_for
 

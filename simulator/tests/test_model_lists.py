@@ -11,7 +11,7 @@ import openai
 import pytest
 from google.genai import errors as genai_errors
 
-from llmagg_devstack.simulator import SimulatorError
+from llmagg_devstack import SimulatorError
 
 from .helpers import API_KEY
 

@@ -8,7 +8,7 @@ import json
 import openai
 import pytest
 
-from llmagg_devstack.simulator import SimulatorError
+from llmagg_devstack import SimulatorError
 
 from .helpers import HELLO, WEATHER_TOOL, anthropic_for
 

@@ -11,8 +11,7 @@ import time
 import openai
 import pytest
 
-from llmagg_devstack.processes import ManagedProcess
-from llmagg_devstack.simulator import LISTENING, SimulatorError, SimulatorProcess
+from llmagg_devstack import LISTENING, ManagedProcess, SimulatorError, SimulatorProcess
 
 from .helpers import HELLO, SIMULATOR_COMMAND, sdk_for
 

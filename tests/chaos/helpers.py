@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from llmagg_devstack.stack import Stack, write_config
+from llmagg_devstack import Stack, write_config
 
 KEY_ENV = "CHAOS_PROVIDER_KEY"
 KEY = "sk-chaos-FAKE-0123456789abcdef"

@@ -8,8 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from llmagg.suite import SERVICES
-from llmagg_devstack.dependencies import STARTERS
-from llmagg_devstack.processes import ManagedProcess, free_port
+from llmagg_devstack import STARTERS, ManagedProcess, free_port
 
 UP = re.compile(r"llm-aggregator is up")
 

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from llmagg_devstack.simulator import SimulatorProcess
+from llmagg_devstack import SimulatorProcess
 
 from ..helpers import wait_for
 from .helpers import openai_error, provider, start_stack

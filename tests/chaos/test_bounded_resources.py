@@ -10,7 +10,7 @@ import socket
 import aiohttp
 import pytest
 
-from llmagg_devstack.simulator import SimulatorProcess
+from llmagg_devstack import SimulatorProcess
 
 from ..helpers import wait_for
 from .helpers import is_complete_completion, openai_error, provider, start_stack

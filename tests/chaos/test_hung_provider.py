@@ -9,8 +9,7 @@ import time
 import openai
 import pytest
 
-from llmagg_devstack.processes import free_port
-from llmagg_devstack.simulator import SimulatorProcess
+from llmagg_devstack import SimulatorProcess, free_port
 
 from ..helpers import wait_for
 from .helpers import provider, start_stack

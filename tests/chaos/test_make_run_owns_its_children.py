@@ -10,7 +10,7 @@ import socket
 import pytest
 
 from llmagg.suite import SERVICES
-from llmagg_devstack.dependencies import needed
+from llmagg_devstack import needed
 
 from ..helpers import wait_for
 from .make_run import UP, alive, children_of, free_ports, launch

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from llmagg.suite import SERVICES
-from llmagg_devstack.simulator import SimulatorProcess
-from llmagg_devstack.stack import write_config
+from llmagg_devstack import SimulatorProcess, write_config
 
 from ..helpers import ADMIN_KEY, SIM_KEY, SIM_KEY_ENV, wait_for
 from .make_run import UP, alive, child_named, children_of, free_ports, launch

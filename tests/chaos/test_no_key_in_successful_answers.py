@@ -10,7 +10,7 @@ import json
 import openai
 import pytest
 
-from llmagg_devstack.simulator import SimulatorProcess
+from llmagg_devstack import SimulatorProcess
 
 from .helpers import start_stack
 

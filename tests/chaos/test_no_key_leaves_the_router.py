@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from llmagg_devstack.otlp import span_receiver
+from llmagg_devstack import span_receiver
 
 from ..helpers import wait_for
 from .helpers import provider, start_stack

@@ -9,7 +9,7 @@ import aiohttp
 import openai
 import pytest
 
-from llmagg_devstack.simulator import SimulatorProcess
+from llmagg_devstack import SimulatorProcess
 
 from ..helpers import wait_for
 from .helpers import is_complete_completion, openai_error, provider, start_stack

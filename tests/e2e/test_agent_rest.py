@@ -16,9 +16,7 @@ from pathlib import Path
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from llmagg_devstack.__main__ import AGENT_HINTS, DEMO_KEY_ENV, banner, demo_config
-from llmagg_devstack.simulator import SimulatorProcess
-from llmagg_devstack.stack import ROOT, Stack, write_config
+from llmagg_devstack import AGENT_HINTS, DEMO_KEY_ENV, ROOT, SimulatorProcess, Stack, banner, demo_config, write_config
 
 from ..agent_helpers import (
     RestClient,

@@ -15,8 +15,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from llmagg_devstack.simulator import SimulatorProcess
-from llmagg_devstack.stack import Stack, write_config
+from llmagg_devstack import SimulatorProcess, Stack, write_config
 
 from ..helpers import ROUTER_TEST_ENV, SIM_KEY, SIM_KEY_ENV, create_client_key
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 import pytest
 
-from llmagg_devstack.stack import write_config
+from llmagg_devstack import write_config
 
 from ..helpers import ADMIN_KEY, admin_call, create_client_key, wait_for
 

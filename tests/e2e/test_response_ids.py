@@ -10,8 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from llmagg_devstack.otlp import span_receiver
-from llmagg_devstack.stack import Stack
+from llmagg_devstack import Stack, span_receiver
 
 from ..helpers import ADMIN_KEY, ROUTER_TEST_ENV
 

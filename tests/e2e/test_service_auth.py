@@ -13,7 +13,7 @@ from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA, CLIENT_SCOPE_MET
 from llmagg.router.v1 import router_pb2, router_pb2_grpc
 from llmagg.suite import SERVICES
 from llmagg_credentials.domain.client_keys import PREFIX
-from llmagg_devstack.processes import grpc_serving
+from llmagg_devstack import grpc_serving
 
 from ..agent_helpers import RestClient, says, script_model
 from ..helpers import create_client_key

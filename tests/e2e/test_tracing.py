@@ -8,7 +8,7 @@ import urllib.request
 import openai
 import pytest
 
-from llmagg_devstack.otlp import span_receiver
+from llmagg_devstack import span_receiver
 
 from ..agent_helpers import agent_env, calls, new_project, says, script_model, tool_call
 from ..helpers import (

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from llmagg.suite import SERVICES
-from llmagg_devstack.stack import envoy_binary
+from llmagg_devstack import envoy_binary
 from llmagg_gateway.__main__ import DEFAULT_DESCRIPTOR, main, table_services
 from llmagg_gateway.config import GatewayConfigError, render
 from llmagg_gateway.descriptor import llmagg_services

@@ -13,8 +13,7 @@ import pytest
 
 from llmagg.agent.v1 import agent_pb2 as pb
 from llmagg.agent.v1 import agent_pb2_grpc
-from llmagg_devstack.postgres import running_postgres
-from llmagg_devstack.stack import Stack
+from llmagg_devstack import Stack, running_postgres
 
 from ..agent_helpers import (
     AGENT_PROVIDER,

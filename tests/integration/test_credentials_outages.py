@@ -10,7 +10,7 @@ from llmagg.credentials.v1 import credentials_pb2 as pb
 from llmagg.credentials.v1 import credentials_pb2_grpc
 from llmagg.router.v1 import router_pb2 as rpb
 from llmagg.router.v1 import router_pb2_grpc
-from llmagg_devstack.stack import Ports, Stack
+from llmagg_devstack import Ports, Stack
 
 from ..helpers import ADMIN_KEY, ROUTER_TEST_ENV, SIM_KEY, wait_for
 

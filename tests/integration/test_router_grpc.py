@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from llmagg.router.v1 import router_pb2 as pb
 from llmagg.router.v1 import router_pb2_grpc
-from llmagg_devstack.processes import ProcessError
+from llmagg_devstack import ProcessError
 
 from ..helpers import ROUTER_TEST_ENV, arrivals, scenario
 

@@ -16,9 +16,17 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from llmagg.router.v1 import router_pb2 as pb
 from llmagg.router.v1 import router_pb2_grpc
 from llmagg.suite import service
-from llmagg_devstack.dependencies import Valkey, needed, start_valkey
-from llmagg_devstack.processes import ManagedProcess, free_port, grpc_serving
-from llmagg_devstack.stack import Ports, Stack, write_config
+from llmagg_devstack import (
+    ManagedProcess,
+    Ports,
+    Stack,
+    Valkey,
+    free_port,
+    grpc_serving,
+    needed,
+    start_valkey,
+    write_config,
+)
 
 from ..helpers import SIM_KEY, SIM_KEY_ENV, arrivals, wait_for
 

@@ -9,7 +9,7 @@ from hvac import exceptions as hvac_errors
 
 from llmagg_credentials.adapters.vault_store import VaultLogin, VaultStore
 from llmagg_credentials.domain.store import ACCOUNTS, StoreUnavailable, VersionConflict
-from llmagg_devstack.dependencies import CREDENTIALS_POLICY
+from llmagg_devstack import CREDENTIALS_POLICY
 
 from ..helpers import wait_for
 

@@ -13,14 +13,17 @@ from __future__ import annotations
 import contextvars
 import hmac
 import logging
+import os
 from collections.abc import Mapping
 
 import grpc
 
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.common.grpc_interceptors import SERVICE_TOKEN_METADATA, abort_with, metadata_value, wrap_handler
+from llmagg.common.peers import peer_token
 from llmagg.common.secrets import Secret
-from llmagg.suite import BY_NAME, SERVICES
+from llmagg.rpcs import peers_allowed, token_of
+from llmagg.suite import SERVICES, Service
 
 log = logging.getLogger(__name__)
 
@@ -37,24 +40,40 @@ _REFUSED = ServiceError(
 )
 
 
-def callers_of(service: str) -> tuple[str, ...]:
+def callers_of(service: str, table: tuple[Service, ...] = SERVICES) -> tuple[str, ...]:
     """Who may call `service`: the gateway, then every service of the table that calls it."""
-    return (GATEWAY, *(s.name for s in SERVICES if service in s.calls))
+    return (GATEWAY, *(s.name for s in table if service in s.calls))
 
 
-def caller_tokens(service: str, settings: object) -> dict[str, Secret]:
-    """The token shared with each caller of `service`, from its settings' `<caller>_token` fields
-    (`<NAME>_<CALLER>_TOKEN`); callers without one cannot call it. A service not in the table (a test
-    server) has the gateway only."""
-    names = callers_of(service) if service in BY_NAME else (GATEWAY,)
+def caller_tokens(
+    service: str, settings: object, environ: Mapping[str, str] = os.environ, table: tuple[Service, ...] = SERVICES
+) -> dict[str, Secret]:
+    """The token shared with each caller of `service`: its settings' `<caller>_token` field where it has
+    one, else the variable the table names (`<NAME>_<CALLER>_TOKEN`), so a new caller needs no field
+    here; callers without one cannot call it. A service not in the table (a test server) has the gateway
+    only."""
+    row = next((s for s in table if s.name == service), None)
+    names = callers_of(service, table) if row is not None else (GATEWAY,)
     tokens = {}
     for name in names:
-        value = getattr(settings, f"{name}_token", None)
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        if value:
-            tokens[name] = Secret(value)
+        if hasattr(settings, f"{name}_token"):
+            token = peer_token(settings, name)
+        else:
+            value = environ.get(row.token_variable(name)) if row is not None else None
+            token = Secret(value) if value else None
+        if token is not None:
+            tokens[name] = token
     return tokens
+
+
+def require_peer(service: str, method: str) -> None:
+    """PERMISSION_DENIED unless the call came from a peer the service table lets call `method` of
+    `service` (for services whose RPCs answer their peers only: the gateway routes every gRPC path, so a
+    client could otherwise call them)."""
+    allowed = peers_allowed(service, method)
+    if calling_peer.get() not in allowed:
+        who = " or ".join(token_of(peer) for peer in allowed) or "no caller"
+        raise ServiceError(ErrorKind.PERMISSION_DENIED, f"This RPC answers {who} only.", code="not_allowed")
 
 
 async def _refuse(request, context):

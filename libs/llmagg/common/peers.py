@@ -18,6 +18,15 @@ def service_metadata(token: Secret | None) -> tuple[tuple[str, str], ...]:
     return ((SERVICE_TOKEN_METADATA, token.reveal()),) if token else ()
 
 
+def peer_token(settings: object, peer: str) -> Secret | None:
+    """The service token this service shares with `peer`, from its settings' `<peer>_token` field
+    (`<NAME>_<PEER>_TOKEN`); None without one."""
+    value = getattr(settings, f"{peer}_token", None)
+    if hasattr(value, "get_secret_value"):
+        value = value.get_secret_value()
+    return Secret(value) if value else None
+
+
 class Reachability:
     """Whether a peer answered last time; `healthy` is a readiness probe."""
 

@@ -38,7 +38,8 @@ class ServiceSettings(BaseSettings):
     drain_s: float = 3.0
     grace_s: float = 10.0
     # The token the gateway sends with every request to this service (<NAME>_GATEWAY_TOKEN): without it
-    # (or a peer's `<peer>_token`) a call is refused (llmagg.common.caller_auth).
+    # (or the token of a peer the service table names, <NAME>_<PEER>_TOKEN) a call is refused
+    # (llmagg.common.caller_auth).
     gateway_token: SecretStr | None = None
     # Clients of the suite ping every this many seconds on idle connections; the server accepts that.
     keepalive_s: float = KEEPALIVE_S

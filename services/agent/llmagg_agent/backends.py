@@ -7,6 +7,7 @@ import sqlite3
 import psycopg
 import psycopg_pool
 
+from llmagg.common.sql import POSTGRES_SCHEMES, PostgresDatabase, SqliteDatabase, sqlite_path
 from llmagg_agent.adapters.prometheus_metrics import PrometheusAgentMetrics
 from llmagg_agent.adapters.router_client import RouterClient
 from llmagg_agent.adapters.sql_store import SqlThreadStore
@@ -21,13 +22,9 @@ STARTUP_ERRORS = (ValueError, OSError, sqlite3.Error, psycopg.Error, psycopg_poo
 def create_store(settings: AgentSettings) -> ThreadStore:
     url = settings.database()
     if url.startswith("sqlite:"):
-        from llmagg_agent.adapters.sqlite_db import SqliteDatabase, sqlite_path
-
         return SqlThreadStore(SqliteDatabase(sqlite_path(url)))
-    if url.startswith(("postgresql://", "postgres://")):
-        from llmagg_agent.adapters.postgres_db import PostgresDatabase
-
-        return SqlThreadStore(PostgresDatabase(url))
+    if url.startswith(POSTGRES_SCHEMES):
+        return SqlThreadStore(PostgresDatabase(url, pool_name="agent-threads"))
     raise ValueError(f"AGENT_DATABASE_URL must start with sqlite:/// or postgresql://, got {url.split(':')[0]!r}...")
 
 

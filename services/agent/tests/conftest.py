@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from llmagg.common.sql import SqliteDatabase
 from llmagg_agent.adapters.sql_store import SqlThreadStore
-from llmagg_agent.adapters.sqlite_db import SqliteDatabase
 from llmagg_agent.domain.agent import AgentLimits, CodeAgent
 from llmagg_agent.domain.workspace import FileLimits, WorkspacePolicy
-from llmagg_devstack.postgres import running_postgres
+from llmagg_devstack import running_postgres
 
 from .helpers import CountingStore, ScriptedModel
 

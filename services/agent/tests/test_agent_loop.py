@@ -9,9 +9,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.sql import SqliteDatabase
 from llmagg_agent.adapters.prometheus_metrics import PrometheusAgentMetrics
 from llmagg_agent.adapters.sql_store import SqlThreadStore
-from llmagg_agent.adapters.sqlite_db import SqliteDatabase
 from llmagg_agent.domain.agent import INTERRUPTED, AgentLimits, CodeAgent
 from llmagg_agent.domain.requests import InvokeRequest, ResumeRequest
 from llmagg_agent.domain.threads import AgentStatus

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.sql import SqliteDatabase, sqlite_path
 from llmagg_agent.adapters.sql_store import SqlThreadStore
-from llmagg_agent.adapters.sqlite_db import SqliteDatabase, sqlite_path
 from llmagg_agent.domain.threads import AgentStatus, HumanInput, StaleThread, Thread
 
 
@@ -23,7 +23,7 @@ async def replicas(request, tmp_path) -> AsyncIterator[tuple[SqlThreadStore, Sql
     else:
         import psycopg
 
-        from llmagg_agent.adapters.postgres_db import PostgresDatabase
+        from llmagg.common.sql import PostgresDatabase
 
         url = request.getfixturevalue("postgres_url")
         with psycopg.connect(url, autocommit=True) as connection:  # the server is shared by the session

@@ -44,12 +44,6 @@ class CredentialsSettings(ServiceSettings):
     authz_cache_ttl_s: float = Field(default=10.0, ge=0)
     # How long an account listing read from the store is served before it is read again.
     store_cache_s: float = Field(default=2.0, ge=0)
-    # The router's service token (the dev stack makes one per run): Lease answers it only.
-    router_token: SecretStr | None = None
-    # The ratelimit service's token: it may list accounts (for their limit overrides), nothing else.
-    ratelimit_token: SecretStr | None = None
-    # The discovery service's token: ListAccounts and Lease answer it (it reads providers' model lists).
-    discovery_token: SecretStr | None = None
     # An admin key from the environment (scripts, CI); otherwise the first start writes one to
     # `admin_key_file`.
     admin_key: SecretStr | None = Field(

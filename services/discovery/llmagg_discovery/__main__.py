@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import sys
 
-import asyncpg
-
 from llmagg.common.server import serve_until_signalled, service_cli
+from llmagg.common.sql import open_errors
 from llmagg.registry import RegistryError
 from llmagg_discovery.server import build_discovery, build_server, load_baseline
 from llmagg_discovery.settings import DiscoverySettings
@@ -20,7 +18,7 @@ async def main(settings: DiscoverySettings) -> None:
     discovery, http = build_discovery(settings, load_baseline(settings))
     try:
         await discovery.start()
-    except (OSError, sqlite3.Error, asyncpg.PostgresError) as problem:
+    except open_errors() as problem:
         log.error("cannot open the catalogue store: %s: %s", type(problem).__name__, problem)
         await http.close()
         sys.exit(1)

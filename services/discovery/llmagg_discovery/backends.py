@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from llmagg.common.secrets import Secret
+from llmagg.common.peers import peer_token
 from llmagg.registry import ConfiguredAccount, Provider
 from llmagg_discovery.adapters.account_source import AccountLimitsSource
 from llmagg_discovery.adapters.community_source import CommunitySource
@@ -13,9 +13,8 @@ from llmagg_discovery.adapters.config_accounts import ConfigAccounts
 from llmagg_discovery.adapters.credentials_accounts import CredentialsAccounts
 from llmagg_discovery.adapters.http import HttpClient
 from llmagg_discovery.adapters.model_list_source import ModelListSource
-from llmagg_discovery.adapters.postgres_store import PostgresStore
 from llmagg_discovery.adapters.probe_source import ProbeSource
-from llmagg_discovery.adapters.sqlite_store import SqliteStore
+from llmagg_discovery.adapters.sql_store import postgres_store, sqlite_store
 from llmagg_discovery.domain.baseline import ConfigSource, RegistrySource
 from llmagg_discovery.domain.ports import AccountDirectory, CatalogueStore, Source
 from llmagg_discovery.domain.probes import ProbePlan
@@ -25,11 +24,11 @@ from llmagg_discovery.settings import DiscoverySettings
 def create_store(settings: DiscoverySettings) -> CatalogueStore:
     match settings.store:
         case "sqlite":
-            return SqliteStore(settings.sqlite_path)
+            return sqlite_store(settings.sqlite_path)
         case "postgres":
             if settings.postgres_dsn is None:
                 raise ValueError("DISCOVERY_STORE=postgres needs DISCOVERY_POSTGRES_DSN (postgresql://...)")
-            return PostgresStore(settings.postgres_dsn.get_secret_value())
+            return postgres_store(settings.postgres_dsn.get_secret_value())
     raise ValueError(f"unknown discovery store {settings.store!r}")
 
 
@@ -42,10 +41,9 @@ def create_accounts(
         case "credentials":
             if not settings.credentials_address:
                 raise ValueError("DISCOVERY_KEY_SOURCE=credentials needs DISCOVERY_CREDENTIALS_ADDRESS (host:port)")
-            token = settings.credentials_token
             return CredentialsAccounts(
                 settings.credentials_address,
-                Secret(token.get_secret_value()) if token else None,
+                peer_token(settings, "credentials"),
                 providers,
                 refresh_s=settings.accounts_refresh_s,
             )

@@ -17,7 +17,7 @@ from llmagg_discovery.adapters.prometheus_metrics import DiscoveryCollector
 from llmagg_discovery.backends import create_accounts, create_sources, create_store
 from llmagg_discovery.domain.catalogue import Policy
 from llmagg_discovery.domain.discovery import Discovery
-from llmagg_discovery.domain.scheduler import Backoff
+from llmagg_discovery.domain.scheduler import source_backoff
 from llmagg_discovery.settings import DiscoverySettings
 
 
@@ -46,7 +46,7 @@ def build_discovery(settings: DiscoverySettings, baseline: Baseline) -> tuple[Di
         create_sources(settings, baseline.shipped, baseline.user_entries, http),
         baseline.providers,
         create_accounts(settings, baseline.providers, baseline.accounts),
-        backoff=Backoff(settings.backoff_base_s, settings.backoff_max_s),
+        backoff=source_backoff(settings.backoff_base_s, settings.backoff_max_s),
     )
     return discovery, http
 

@@ -28,9 +28,6 @@ class DiscoverySettings(ServiceSettings):
     key_source: Literal["config", "credentials"] = "config"
     credentials_address: str | None = None
     credentials_token: SecretStr | None = None
-    # The router's and ratelimit's service tokens: they follow the catalogue (WatchCatalog).
-    router_token: SecretStr | None = None
-    ratelimit_token: SecretStr | None = None
     accounts_refresh_s: float = Field(default=30.0, gt=0)
     # Where the catalogue and its history live.
     store: Literal["sqlite", "postgres"] = "sqlite"

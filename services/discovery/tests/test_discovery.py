@@ -7,13 +7,13 @@ import asyncio
 
 import pytest
 
-from llmagg_discovery.adapters.sqlite_store import SqliteStore
+from llmagg_discovery.adapters.sql_store import sqlite_store
 from llmagg_discovery.domain.baseline import RegistrySource
 from llmagg_discovery.domain.catalogue import Policy
 from llmagg_discovery.domain.discovery import Discovery, UnknownSource
 from llmagg_discovery.domain.ports import SourceError
 from llmagg_discovery.domain.records import ChangeKind, ModelFacts, ModelKey, ModelState, SourceReport
-from llmagg_discovery.domain.scheduler import Backoff
+from llmagg_discovery.domain.scheduler import source_backoff
 
 from .helpers import REGISTRY, Clock, FakeAccounts, ScriptedSource
 
@@ -43,11 +43,11 @@ def sources():
 async def discovery(tmp_path, clock, sources):
     core = Discovery(
         Policy(grace_s=0, suspend_after=3),
-        SqliteStore(tmp_path / "catalogue.sqlite3"),
+        sqlite_store(tmp_path / "catalogue.sqlite3"),
         [RegistrySource(REGISTRY), *sources.values()],
         REGISTRY,
         FakeAccounts(),
-        backoff=Backoff(base_s=60, max_s=60),
+        backoff=source_backoff(base_s=60, max_s=60),
         clock=clock,
         start_delay_s=3600,  # scheduled runs wait: the tests run sources with refresh()
     )
@@ -99,7 +99,7 @@ async def test_the_catalogue_and_history_survive_a_restart(tmp_path, discovery, 
     await discovery.refresh(["models"])
     await discovery.stop()
     again = Discovery(
-        Policy(grace_s=0), SqliteStore(tmp_path / "catalogue.sqlite3"), [RegistrySource(REGISTRY)], REGISTRY,
+        Policy(grace_s=0), sqlite_store(tmp_path / "catalogue.sqlite3"), [RegistrySource(REGISTRY)], REGISTRY,
         FakeAccounts(), clock=clock,
     )  # fmt: skip
     await again.start()

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 
 from llmagg.registry import merge_providers
-from llmagg_devstack.simulator import SimulatorProcess
+from llmagg_devstack import SimulatorProcess
 from llmagg_discovery.adapters.account_source import AccountLimitsSource
 from llmagg_discovery.adapters.community_source import CommunitySource
 from llmagg_discovery.adapters.http import HttpClient

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from llmagg.common.secrets import Secret
+from llmagg.common.peers import peer_token
 from llmagg.common.server import ReadinessCheck
 from llmagg_ratelimit.adapters.credentials_limits import CredentialsLimits
 from llmagg_ratelimit.adapters.discovery_limits import DiscoveryLimits
 from llmagg_ratelimit.adapters.failover_counters import FailoverCounters
 from llmagg_ratelimit.adapters.memory_counters import MemoryCounters
-from llmagg_ratelimit.adapters.postgres_usage import PostgresUsage
 from llmagg_ratelimit.adapters.redis_counters import RedisCounters
-from llmagg_ratelimit.adapters.sqlite_usage import SqliteUsage
+from llmagg_ratelimit.adapters.sql_usage import SqlUsage, postgres_usage, sqlite_usage
+from llmagg_ratelimit.adapters.usage_sql import POSTGRES
 from llmagg_ratelimit.domain.clients import ClientLimits, ClientPolicy
 from llmagg_ratelimit.domain.limits import LimitBook
 from llmagg_ratelimit.domain.ports import CounterStore, UsageStore
@@ -32,21 +32,20 @@ def create_counters(settings: RatelimitSettings) -> CounterStore:
 def create_usage(settings: RatelimitSettings) -> UsageStore:
     match settings.usage_store:
         case "sqlite":
-            return SqliteUsage(settings.usage_path)
+            return sqlite_usage(settings.usage_path)
         case "postgres":
             if settings.postgres_dsn is None:
                 raise ValueError("RATELIMIT_USAGE_STORE=postgres needs RATELIMIT_POSTGRES_DSN")
-            return PostgresUsage(settings.postgres_dsn.get_secret_value())
+            return postgres_usage(settings.postgres_dsn.get_secret_value())
     raise ValueError(f"unknown usage store {settings.usage_store!r}")
 
 
 def create_account_limits(settings: RatelimitSettings, book: LimitBook) -> CredentialsLimits | None:
     if not settings.credentials_address:
         return None
-    token = settings.credentials_token
     return CredentialsLimits(
         settings.credentials_address,
-        Secret(token.get_secret_value()) if token else None,
+        peer_token(settings, "credentials"),
         book,
         refresh_s=settings.accounts_refresh_s,
     )
@@ -59,10 +58,7 @@ def create_catalog_limits(settings: RatelimitSettings, book: LimitBook) -> Disco
         case "discovery":
             if not settings.discovery_address:
                 raise ValueError("RATELIMIT_CATALOG=discovery needs RATELIMIT_DISCOVERY_ADDRESS")
-            token = settings.discovery_token
-            return DiscoveryLimits(
-                settings.discovery_address, book, Secret(token.get_secret_value()) if token else None
-            )
+            return DiscoveryLimits(settings.discovery_address, book, peer_token(settings, "discovery"))
     raise ValueError(f"unknown catalog {settings.catalog!r}")
 
 
@@ -83,7 +79,7 @@ def create_readiness(
     checks = []
     if isinstance(counters, FailoverCounters):
         checks.append(ReadinessCheck("redis", counters.healthy_or_recover, critical=False))
-    if isinstance(usage, PostgresUsage):
+    if isinstance(usage, SqlUsage) and usage.dialect is POSTGRES:
         checks.append(ReadinessCheck("postgres", usage.ping, critical=False))
     if accounts is not None:
         checks.append(ReadinessCheck("credentials", accounts.healthy, critical=False))

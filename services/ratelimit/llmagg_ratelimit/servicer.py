@@ -6,7 +6,7 @@ import logging
 
 import grpc
 
-from llmagg.common.caller_auth import calling_peer
+from llmagg.common.caller_auth import require_peer
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA, CLIENT_SCOPE_METADATA, metadata_value
 from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
@@ -23,16 +23,8 @@ class RatelimitServicer(ratelimit_pb2_grpc.RatelimitServiceServicer):
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
 
-    def _require_router(self, context: grpc.aio.ServicerContext) -> None:
-        """Reserve, Settle and Headroom change or reveal every account's quota: the router only, as its
-        token proved (the gateway routes this service's gRPC paths, so a client could otherwise call them)."""
-        if calling_peer.get() != "router":
-            raise ServiceError(
-                ErrorKind.PERMISSION_DENIED, "This RPC answers the router's service token only.", code="not_allowed"
-            )
-
     async def Reserve(self, request: pb.ReserveRequest, context) -> pb.ReserveResponse:
-        self._require_router(context)
+        require_peer("ratelimit", "Reserve")  # it changes or reveals every account's quota
         key = converters.to_key(request.key)
         tokens = converters.tokens(request.estimated_tokens, "estimated_tokens")
         requests = min(request.lease_requests, converters.MAX_LEASE_REQUESTS)
@@ -40,7 +32,7 @@ class RatelimitServicer(ratelimit_pb2_grpc.RatelimitServiceServicer):
         return converters.reserve_response(await self._ledger.reserve(key, tokens, requests, named))
 
     async def Settle(self, request: pb.SettleRequest, context) -> pb.SettleResponse:
-        self._require_router(context)
+        require_peer("ratelimit", "Settle")  # it changes or reveals every account's quota
         if len(request.settlements) + len(request.returns) > converters.MAX_SETTLEMENTS:
             raise ServiceError(
                 ErrorKind.INVALID_ARGUMENT,
@@ -64,7 +56,7 @@ class RatelimitServicer(ratelimit_pb2_grpc.RatelimitServiceServicer):
         return pb.SettleResponse(settled=settled.applied, refused=refused)
 
     async def Headroom(self, request: pb.HeadroomRequest, context) -> pb.HeadroomResponse:
-        self._require_router(context)
+        require_peer("ratelimit", "Headroom")  # it changes or reveals every account's quota
         if len(request.keys) > converters.MAX_KEYS:
             raise ServiceError(
                 ErrorKind.INVALID_ARGUMENT, f"At most {converters.MAX_KEYS} keys per call.", code="invalid_request"

@@ -55,5 +55,3 @@ class RatelimitSettings(ServiceSettings):
     credentials_address: str | None = None
     credentials_token: SecretStr | None = None
     accounts_refresh_s: float = Field(default=5.0, gt=0)
-    # The router's service token: Reserve, Settle and Headroom answer it only.
-    router_token: SecretStr | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 
 from llmagg_ratelimit.adapters.memory_counters import MemoryCounters
-from llmagg_ratelimit.adapters.sqlite_usage import SqliteUsage
+from llmagg_ratelimit.adapters.sql_usage import sqlite_usage
 from llmagg_ratelimit.domain.clients import ClientLimits, ClientPolicy
 from llmagg_ratelimit.domain.ledger import Ledger
 from llmagg_ratelimit.domain.limits import LimitBook, ProviderQuota, QuotaKey
@@ -35,8 +35,8 @@ class Clock:
 
 
 def make_ledger(clock: Clock, clients: ClientLimits | None = None, counters=None) -> Ledger:
-    usage = SqliteUsage(":memory:")
-    usage._open()
+    usage = sqlite_usage(":memory:")
+    usage.open()
     return Ledger(
         LimitBook(PROVIDERS),
         MemoryCounters() if counters is None else counters,

@@ -12,8 +12,7 @@ import time
 
 import pytest
 
-from llmagg_devstack.dependencies import start_valkey
-from llmagg_devstack.processes import free_port
+from llmagg_devstack import free_port, start_valkey
 from llmagg_ratelimit.adapters.failover_counters import FailoverCounters
 from llmagg_ratelimit.adapters.memory_counters import MemoryCounters
 from llmagg_ratelimit.adapters.redis_counters import RedisCounters

@@ -9,11 +9,10 @@ import pytest
 from llmagg.common.caller_auth import calling_peer
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
-from llmagg_ratelimit.adapters.memory_counters import MemoryCounters
 from llmagg_ratelimit.domain.ports import UsageQuery
 from llmagg_ratelimit.servicer import RatelimitServicer
 
-from .helpers import NOON, make_ledger
+from .helpers import NOON
 
 MAX_TOKENS = 10**9
 
@@ -23,12 +22,17 @@ class Context:
         return ()
 
 
+@pytest.fixture(autouse=True)
+def as_the_router():
+    """The caller auth interceptor found the router's token (it sets `calling_peer` for the handler)."""
+    token = calling_peer.set("router")
+    yield
+    calling_peer.reset(token)
+
+
 @pytest.fixture
 def servicer(ledger):
-    """The servicer as the router reaches it: the server's caller check has named the router."""
-    called_by = calling_peer.set("router")
-    yield RatelimitServicer(ledger)
-    calling_peer.reset(called_by)
+    return RatelimitServicer(ledger)
 
 
 def settlement(client: str, **fields) -> pb.Settlement:
@@ -89,6 +93,9 @@ async def test_a_negative_estimate_is_refused(servicer):
 
 
 async def test_a_settlement_that_fails_to_apply_costs_the_rest_of_its_batch_nothing(clock):
+    from llmagg_ratelimit.adapters.memory_counters import MemoryCounters
+
+    from .helpers import make_ledger
 
     class Flaky(MemoryCounters):
         async def settle(self, reservation_id, *args, **kwargs):
@@ -105,7 +112,6 @@ async def test_a_settlement_that_fails_to_apply_costs_the_rest_of_its_batch_noth
         ],
         batch_id="b2",
     )
-    calling_peer.set("router")
     reply = await RatelimitServicer(ledger).Settle(batch, Context())
     assert reply.settled == 2
     assert [(r.list, r.index) for r in reply.refused] == [("settlements", 1)]

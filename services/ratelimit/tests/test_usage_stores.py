@@ -8,10 +8,8 @@ import secrets
 
 import pytest
 
-from llmagg_devstack.dependencies import start_postgres
-from llmagg_devstack.processes import free_port
-from llmagg_ratelimit.adapters.postgres_usage import PostgresUsage
-from llmagg_ratelimit.adapters.sqlite_usage import SqliteUsage
+from llmagg_devstack import free_port, start_postgres
+from llmagg_ratelimit.adapters.sql_usage import postgres_usage, sqlite_usage
 from llmagg_ratelimit.domain.ports import UsageQuery, UsageRecord
 
 
@@ -40,9 +38,9 @@ def postgres(tmp_path_factory):
 @pytest.fixture(params=["sqlite", "postgres"])
 async def usage(request, tmp_path, postgres):
     if request.param == "sqlite":
-        store = SqliteUsage(tmp_path / "usage.sqlite3")
+        store = sqlite_usage(tmp_path / "usage.sqlite3")
     else:
-        store = PostgresUsage(postgres.create_database(f"t_{secrets.token_hex(4)}"))
+        store = postgres_usage(postgres.create_database(f"t_{secrets.token_hex(4)}"))
     await store.start()
     await store.write(ROWS)
     try:

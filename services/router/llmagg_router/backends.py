@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from llmagg.common.secrets import Secret
+from llmagg.common.peers import peer_token
 from llmagg.common.server import ReadinessCheck
 from llmagg_router.adapters.anthropic_messages import AnthropicDialect
 from llmagg_router.adapters.cohere_chat import CohereDialect
@@ -34,10 +34,9 @@ def create_key_source(settings: RouterSettings, config: RoutingConfig) -> KeySou
         case "credentials":
             if not settings.credentials_address:
                 raise ValueError("ROUTER_KEY_SOURCE=credentials needs ROUTER_CREDENTIALS_ADDRESS (host:port)")
-            token = settings.credentials_token
             return CredentialsKeySource(
                 settings.credentials_address,
-                Secret(token.get_secret_value()) if token else None,
+                peer_token(settings, "credentials"),
                 config.providers,
                 refresh_s=settings.accounts_refresh_s,
                 rejected_for_s=settings.rejected_key_cooldown_s,
@@ -52,11 +51,10 @@ def create_catalog_source(settings: RouterSettings, config: RoutingConfig) -> Ca
         case "discovery":
             if not settings.discovery_address:
                 raise ValueError("ROUTER_CATALOG=discovery needs ROUTER_DISCOVERY_ADDRESS (host:port)")
-            token = settings.discovery_token
             return DiscoveryCatalog(
                 settings.discovery_address,
                 config.providers,
-                token=Secret(token.get_secret_value()) if token else None,
+                token=peer_token(settings, "discovery"),
             )
     raise ValueError(f"unknown catalog source {settings.catalog!r}")
 
@@ -82,10 +80,9 @@ def create_quota_ledger(settings: RouterSettings) -> QuotaLedger:
         case "ratelimit":
             if not settings.ratelimit_address:
                 raise ValueError("ROUTER_QUOTA_LEDGER=ratelimit needs ROUTER_RATELIMIT_ADDRESS (host:port)")
-            token = settings.ratelimit_token
             return RatelimitQuota(
                 settings.ratelimit_address,
-                Secret(token.get_secret_value()) if token else None,
+                peer_token(settings, "ratelimit"),
                 timeout_s=settings.ratelimit_timeout_s,
                 queue_size=settings.settle_queue_size,
             )

@@ -40,7 +40,6 @@ class RouterSettings(ServiceSettings):
     quota_ledger: Literal["unmetered", "ratelimit"] = "unmetered"
     ratelimit_address: str | None = None  # host:port of the ratelimit service
     ratelimit_token: SecretStr | None = None  # the service token it knows the router by
-    agent_token: SecretStr | None = None  # the agent's service token: the agent may call the router
     ratelimit_timeout_s: float = Field(default=1.0, gt=0)  # per Reserve/Headroom call
     # Settlements waiting to be sent; when full, attempts wait to queue theirs (none is dropped).
     settle_queue_size: int = Field(default=10_000, ge=1)

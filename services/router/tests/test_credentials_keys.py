@@ -44,7 +44,7 @@ def key_source(credentials: ScriptedCredentials) -> CredentialsKeySource:
     provider = Provider(id="p", name="P", base_url=ACCOUNT.base_url, auth="none")
     # Wall time 0: an upstream-disabled account is never due its hourly probe in these tests.
     source = CredentialsKeySource("127.0.0.1:9", None, {"p": provider}, wall_clock=lambda: 0.0)
-    source._stub = credentials
+    source._client._stub = credentials
     return source
 
 
@@ -68,7 +68,7 @@ async def test_a_listing_read_before_the_rejection_was_recorded_does_not_lift_it
     await keys.refresh()
     stale = pb.ListAccountsResponse(accounts=[credentials.account])  # read before the report landed
     await keys.report(ACCOUNT, KeyOutcome.REJECTED)
-    keys._apply(stale.accounts, keys._listings_started)
+    keys._apply(stale.accounts, keys._client.listings)
     assert keys.usable(ACCOUNT) is False
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from llmagg.common.secrets import Secret
 from llmagg.registry import Account, Provider
-from llmagg_devstack.simulator import SimulatorProcess
+from llmagg_devstack import SimulatorProcess
 from llmagg_router.adapters.anthropic_messages import AnthropicDialect
 from llmagg_router.adapters.cohere_chat import CohereDialect
 from llmagg_router.adapters.gemini_generate import GeminiDialect

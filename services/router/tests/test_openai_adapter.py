@@ -12,7 +12,7 @@ import pytest
 
 from llmagg.common.secrets import Secret
 from llmagg.registry import Account, Provider
-from llmagg_devstack.simulator import SimulatorProcess
+from llmagg_devstack import SimulatorProcess
 from llmagg_router.adapters.http_adapter import HttpAdapter
 from llmagg_router.adapters.http_upstream import HttpUpstream
 from llmagg_router.adapters.openai_http import OpenAIChunks, OpenAIDialect
@@ -128,7 +128,7 @@ async def test_a_stream_that_fails_before_starting_raises_on_open(sim, adapter):
 
 
 async def test_a_closed_port_is_a_connect_failure(adapter):
-    from llmagg_devstack.processes import free_port
+    from llmagg_devstack import free_port
 
     error = await failure_of(
         adapter.request(candidate(f"http://127.0.0.1:{free_port()}/v1"), SECRET, Operation.CHAT, BODY)

@@ -14,8 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from llmagg.registry import registry_entries
-from llmagg_devstack.dependencies import start_valkey
-from llmagg_devstack.processes import free_port
+from llmagg_devstack import free_port, start_valkey
 from llmagg_router.adapters.redis_health import RedisHealthStore
 from llmagg_router.backends import create_ports, create_readiness
 from llmagg_router.domain.config import build_config

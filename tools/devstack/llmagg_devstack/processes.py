@@ -26,7 +26,7 @@ _HELD_PORTS: dict[int, int] = {}
 _PORT_LOCKS = Path(tempfile.gettempdir()) / f"llmagg-ports-{os.getuid()}"
 
 
-def _ephemeral_range() -> tuple[int, int]:
+def ephemeral_range() -> tuple[int, int]:
     try:
         low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
         return int(low), int(high)
@@ -41,7 +41,7 @@ def free_port() -> int:
     between now and the child's bind. Below it, a lock file held until this process exits keeps other
     test runs and stacks on the machine (which pick the same way) off the port.
     """
-    low, _ = _ephemeral_range()
+    low, _ = ephemeral_range()
     first = 10_000
     if low - first < 1_000:  # no room below the ephemeral range: let the kernel pick
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

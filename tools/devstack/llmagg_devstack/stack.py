@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import shutil
+import string
 import sys
 import time
 import urllib.parse
@@ -86,33 +87,19 @@ def service_env(service: Service, ports: Ports) -> dict[str, str]:
     return env
 
 
-def suite_settings(service: Service, run_dir: Path) -> dict[str, str]:
-    """What the dev stack chooses for particular services (the environment given to a start may say
-    otherwise): the router and discovery lease keys from credentials, the router keeps its quotas with
-    ratelimit and follows discovery's catalogue, credentials writes the first admin key to the run
-    directory, ratelimit keeps its usage ledger and discovery its catalogue there, and the agent never
-    reaches the run directory (the admin key, OpenBao's data) and grants admin keys the repository unless
-    the environment grants roots itself (AGENT_WORKSPACE_ROOTS)."""
-    env: dict[str, str] = {}
-    if service.name in ("router", "discovery") and "credentials" in service.calls:
-        env[f"{service.env_prefix}KEY_SOURCE"] = "credentials"
-    if service.name == "router":
-        if "ratelimit" in service.calls:
-            env["ROUTER_QUOTA_LEDGER"] = "ratelimit"
-        if "discovery" in service.calls:
-            env["ROUTER_CATALOG"] = "discovery"
-    if service.name == "agent":
-        env["AGENT_PROTECTED_PATHS"] = json.dumps([str(run_dir.resolve())])
-        if not os.environ.get("AGENT_WORKSPACE_ROOTS"):
-            env["AGENT_WORKSPACE_ROOTS"] = json.dumps({"admin": [str(ROOT)]})
-    if service.name == "credentials":
-        env["CREDENTIALS_ADMIN_KEY_FILE"] = str(admin_key_file(run_dir))
-    if service.name == "ratelimit":
-        env["RATELIMIT_USAGE_PATH"] = str(run_dir / "usage.sqlite3")
-        if "discovery" in service.calls:
-            env["RATELIMIT_CATALOG"] = "discovery"
-    if service.name == "discovery":
-        env["DISCOVERY_SQLITE_PATH"] = str(run_dir / "discovery.sqlite3")
+def suite_settings(service: Service, run_dir: Path, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """What the dev stack chooses for a service, from its row of the table (`dev`, and `dev_defaults`
+    where `environ` does not say otherwise); the environment given to a start may say otherwise still.
+    Paths are filled in JSON-escaped where the value is JSON."""
+    places = {"run_dir": str(run_dir.resolve()), "root": str(ROOT)}
+    chosen = {
+        **{k: v for k, v in service.dev_defaults.items() if not environ.get(service.env_prefix + k)},
+        **service.dev,
+    }
+    env = {}
+    for name, template in chosen.items():
+        escaped = places if not template.startswith(("[", "{")) else {k: json.dumps(v)[1:-1] for k, v in places.items()}
+        env[service.env_prefix + name] = string.Template(template).substitute(escaped)
     return env
 
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from llmagg.common.backoff import Backoff
 from llmagg_devstack.processes import ManagedProcess
 
 FIRST_DELAY_S = 1.0
@@ -24,6 +25,7 @@ MAX_DELAY_S = 30.0
 STABLE_S = 60.0  # up (and ready) this long: its next exit starts the back-off over
 READY_TIMEOUT_S = 60.0  # restarted but not ready within this: stopped, counted as a failure
 CRASH_LOOP = 5
+_RESTART_BACKOFF = Backoff(FIRST_DELAY_S, MAX_DELAY_S)
 
 
 def describe_exit(returncode: int) -> str:
@@ -36,7 +38,7 @@ def describe_exit(returncode: int) -> str:
 
 def delay_after(failures: int) -> float:
     """The back-off before the restart that follows `failures` fast failures in a row (1, 2, 4, ... 30 s)."""
-    return min(MAX_DELAY_S, FIRST_DELAY_S * 2 ** max(0, failures - 1))
+    return _RESTART_BACKOFF.delay(failures)
 
 
 @dataclass

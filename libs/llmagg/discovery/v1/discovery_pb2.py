@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from llmagg import options_pb2 as llmagg_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#llmagg/discovery/v1/discovery.proto\x12\x13llmagg.discovery.v1\x1a\x1cgoogle/api/annotations.proto\"-\n\x07Pricing\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x12\n\ncompletion\x18\x02 \x01(\t\"\x80\x05\n\x0c\x43\x61talogModel\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12.\n\x05state\x18\x05 \x01(\x0e\x32\x1f.llmagg.discovery.v1.ModelState\x12\x14\n\x0cstate_reason\x18\x06 \x01(\t\x12\x13\n\x0bstate_since\x18\x07 \x01(\t\x12\x0c\n\x04\x66ree\x18\x08 \x01(\x08\x12\x16\n\x0e\x63ontext_length\x18\t \x01(\x03\x12\x0f\n\x07quality\x18\n \x01(\x05\x12\x0f\n\x07\x61liases\x18\x0b \x03(\t\x12=\n\x06limits\x18\x0c \x03(\x0b\x32-.llmagg.discovery.v1.CatalogModel.LimitsEntry\x12\x14\n\x0c\x63\x61pabilities\x18\r \x03(\t\x12\x17\n\x0f\x65xpiration_date\x18\x0e \x01(\t\x12-\n\x07pricing\x18\x0f \x01(\x0b\x32\x1c.llmagg.discovery.v1.Pricing\x12\x45\n\nprovenance\x18\x10 \x03(\x0b\x32\x31.llmagg.discovery.v1.CatalogModel.ProvenanceEntry\x12\x12\n\nconfidence\x18\x11 \x01(\x01\x12\x12\n\nfirst_seen\x18\x12 \x01(\t\x12\x11\n\tlast_seen\x18\x13 \x01(\t\x12\x0f\n\x07sources\x18\x14 \x03(\t\x1a-\n\x0bLimitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x31\n\x0fProvenanceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"$\n\x07\x43redits\x12\x0b\n\x03usd\x18\x01 \x01(\x01\x12\x0c\n\x04text\x18\x02 \x01(\t\"\xa7\x02\n\rAccountStatus\x12\r\n\x05\x61lias\x18\x01 \x01(\t\x12\x11\n\tfree_tier\x18\x02 \x01(\x08\x12>\n\x06limits\x18\x03 \x03(\x0b\x32..llmagg.discovery.v1.AccountStatus.LimitsEntry\x12\x11\n\tusage_usd\x18\x04 \x01(\x01\x12\x16\n\tlimit_usd\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12 \n\x13limit_remaining_usd\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\nchecked_at\x18\x07 \x01(\t\x1a-\n\x0bLimitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x0c\n\n_limit_usdB\x16\n\x14_limit_remaining_usd\"\xd3\x04\n\x0f\x43\x61talogProvider\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04tier\x18\x03 \x01(\t\x12.\n\x05state\x18\x04 \x01(\x0e\x32\x1f.llmagg.discovery.v1.ModelState\x12\x14\n\x0cstate_reason\x18\x05 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x06 \x01(\t\x12\x10\n\x08protocol\x18\x07 \x01(\t\x12\x0f\n\x07website\x18\x08 \x01(\t\x12@\n\x06limits\x18\t \x03(\x0b\x32\x30.llmagg.discovery.v1.CatalogProvider.LimitsEntry\x12\x14\n\x0cshared_quota\x18\n \x01(\x08\x12-\n\x07\x63redits\x18\x0b \x01(\x0b\x32\x1c.llmagg.discovery.v1.Credits\x12\r\n\x05notes\x18\x0c \x03(\t\x12H\n\nprovenance\x18\r \x03(\x0b\x32\x34.llmagg.discovery.v1.CatalogProvider.ProvenanceEntry\x12\x34\n\x08\x61\x63\x63ounts\x18\x0e \x03(\x0b\x32\".llmagg.discovery.v1.AccountStatus\x12\x12\n\nfirst_seen\x18\x0f \x01(\t\x12\x11\n\tlast_seen\x18\x10 \x01(\t\x1a-\n\x0bLimitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x31\n\x0fProvenanceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9b\x01\n\x07\x43\x61talog\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12\x12\n\nupdated_at\x18\x02 \x01(\t\x12\x37\n\tproviders\x18\x03 \x03(\x0b\x32$.llmagg.discovery.v1.CatalogProvider\x12\x31\n\x06models\x18\x04 \x03(\x0b\x32!.llmagg.discovery.v1.CatalogModel\"\x97\x01\n\rCatalogChange\x12\n\n\x02id\x18\x01 \x01(\x03\x12\n\n\x02\x61t\x18\x02 \x01(\t\x12-\n\x04kind\x18\x03 \x01(\x0e\x32\x1f.llmagg.discovery.v1.ChangeKind\x12\x10\n\x08provider\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\"\xba\x01\n\x0cSourceStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x02 \x01(\x08\x12\x12\n\ninterval_s\x18\x03 \x01(\x01\x12\x17\n\x0flast_attempt_at\x18\x04 \x01(\t\x12\x17\n\x0flast_success_at\x18\x05 \x01(\t\x12\x12\n\nlast_error\x18\x06 \x01(\t\x12\x1c\n\x14\x63onsecutive_failures\x18\x07 \x01(\x05\x12\x13\n\x0bnext_run_at\x18\x08 \x01(\t\"Q\n\x11GetCatalogRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x11\n\tfree_only\x18\x02 \x01(\x08\x12\x17\n\x0finclude_retired\x18\x03 \x01(\x08\"w\n\x12GetCatalogResponse\x12-\n\x07\x63\x61talog\x18\x01 \x01(\x0b\x32\x1c.llmagg.discovery.v1.Catalog\x12\x32\n\x07sources\x18\x02 \x03(\x0b\x32!.llmagg.discovery.v1.SourceStatus\"\x15\n\x13WatchCatalogRequest\"z\n\x14WatchCatalogResponse\x12-\n\x07\x63\x61talog\x18\x01 \x01(\x0b\x32\x1c.llmagg.discovery.v1.Catalog\x12\x33\n\x07\x63hanges\x18\x02 \x03(\x0b\x32\".llmagg.discovery.v1.CatalogChange\"D\n\x12ListChangesRequest\x12\r\n\x05since\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"J\n\x13ListChangesResponse\x12\x33\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\".llmagg.discovery.v1.CatalogChange\"$\n\x11RefreshNowRequest\x12\x0f\n\x07sources\x18\x01 \x03(\t\"\x8f\x01\n\x12RefreshNowResponse\x12\x32\n\x07sources\x18\x01 \x03(\x0b\x32!.llmagg.discovery.v1.SourceStatus\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12\x33\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\".llmagg.discovery.v1.CatalogChange*\x92\x01\n\nModelState\x12\x1b\n\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12MODEL_STATE_ACTIVE\x10\x01\x12\x1b\n\x17MODEL_STATE_UNCONFIRMED\x10\x02\x12\x19\n\x15MODEL_STATE_SUSPENDED\x10\x03\x12\x17\n\x13MODEL_STATE_RETIRED\x10\x04*\xe8\x01\n\nChangeKind\x12\x1b\n\x17\x43HANGE_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43HANGE_KIND_ADDED\x10\x01\x12\x17\n\x13\x43HANGE_KIND_RETIRED\x10\x02\x12\x19\n\x15\x43HANGE_KIND_SUSPENDED\x10\x03\x12\x18\n\x14\x43HANGE_KIND_RESTORED\x10\x04\x12\x1e\n\x1a\x43HANGE_KIND_LIMITS_CHANGED\x10\x05\x12\x1f\n\x1b\x43HANGE_KIND_PRICING_CHANGED\x10\x06\x12\x17\n\x13\x43HANGE_KIND_UPDATED\x10\x07\x32\x8e\x04\n\x10\x44iscoveryService\x12\x82\x01\n\nGetCatalog\x12&.llmagg.discovery.v1.GetCatalogRequest\x1a\'.llmagg.discovery.v1.GetCatalogResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/admin/discovery/catalog\x12\x65\n\x0cWatchCatalog\x12(.llmagg.discovery.v1.WatchCatalogRequest\x1a).llmagg.discovery.v1.WatchCatalogResponse0\x01\x12\x85\x01\n\x0bListChanges\x12\'.llmagg.discovery.v1.ListChangesRequest\x1a(.llmagg.discovery.v1.ListChangesResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/admin/discovery/changes\x12\x85\x01\n\nRefreshNow\x12&.llmagg.discovery.v1.RefreshNowRequest\x1a\'.llmagg.discovery.v1.RefreshNowResponse\"&\x82\xd3\xe4\x93\x02 \"\x1b/v1/admin/discovery/refresh:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#llmagg/discovery/v1/discovery.proto\x12\x13llmagg.discovery.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x14llmagg/options.proto\"-\n\x07Pricing\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x12\n\ncompletion\x18\x02 \x01(\t\"\x80\x05\n\x0c\x43\x61talogModel\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12.\n\x05state\x18\x05 \x01(\x0e\x32\x1f.llmagg.discovery.v1.ModelState\x12\x14\n\x0cstate_reason\x18\x06 \x01(\t\x12\x13\n\x0bstate_since\x18\x07 \x01(\t\x12\x0c\n\x04\x66ree\x18\x08 \x01(\x08\x12\x16\n\x0e\x63ontext_length\x18\t \x01(\x03\x12\x0f\n\x07quality\x18\n \x01(\x05\x12\x0f\n\x07\x61liases\x18\x0b \x03(\t\x12=\n\x06limits\x18\x0c \x03(\x0b\x32-.llmagg.discovery.v1.CatalogModel.LimitsEntry\x12\x14\n\x0c\x63\x61pabilities\x18\r \x03(\t\x12\x17\n\x0f\x65xpiration_date\x18\x0e \x01(\t\x12-\n\x07pricing\x18\x0f \x01(\x0b\x32\x1c.llmagg.discovery.v1.Pricing\x12\x45\n\nprovenance\x18\x10 \x03(\x0b\x32\x31.llmagg.discovery.v1.CatalogModel.ProvenanceEntry\x12\x12\n\nconfidence\x18\x11 \x01(\x01\x12\x12\n\nfirst_seen\x18\x12 \x01(\t\x12\x11\n\tlast_seen\x18\x13 \x01(\t\x12\x0f\n\x07sources\x18\x14 \x03(\t\x1a-\n\x0bLimitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x31\n\x0fProvenanceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"$\n\x07\x43redits\x12\x0b\n\x03usd\x18\x01 \x01(\x01\x12\x0c\n\x04text\x18\x02 \x01(\t\"\xa7\x02\n\rAccountStatus\x12\r\n\x05\x61lias\x18\x01 \x01(\t\x12\x11\n\tfree_tier\x18\x02 \x01(\x08\x12>\n\x06limits\x18\x03 \x03(\x0b\x32..llmagg.discovery.v1.AccountStatus.LimitsEntry\x12\x11\n\tusage_usd\x18\x04 \x01(\x01\x12\x16\n\tlimit_usd\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12 \n\x13limit_remaining_usd\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\nchecked_at\x18\x07 \x01(\t\x1a-\n\x0bLimitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x0c\n\n_limit_usdB\x16\n\x14_limit_remaining_usd\"\xd3\x04\n\x0f\x43\x61talogProvider\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04tier\x18\x03 \x01(\t\x12.\n\x05state\x18\x04 \x01(\x0e\x32\x1f.llmagg.discovery.v1.ModelState\x12\x14\n\x0cstate_reason\x18\x05 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x06 \x01(\t\x12\x10\n\x08protocol\x18\x07 \x01(\t\x12\x0f\n\x07website\x18\x08 \x01(\t\x12@\n\x06limits\x18\t \x03(\x0b\x32\x30.llmagg.discovery.v1.CatalogProvider.LimitsEntry\x12\x14\n\x0cshared_quota\x18\n \x01(\x08\x12-\n\x07\x63redits\x18\x0b \x01(\x0b\x32\x1c.llmagg.discovery.v1.Credits\x12\r\n\x05notes\x18\x0c \x03(\t\x12H\n\nprovenance\x18\r \x03(\x0b\x32\x34.llmagg.discovery.v1.CatalogProvider.ProvenanceEntry\x12\x34\n\x08\x61\x63\x63ounts\x18\x0e \x03(\x0b\x32\".llmagg.discovery.v1.AccountStatus\x12\x12\n\nfirst_seen\x18\x0f \x01(\t\x12\x11\n\tlast_seen\x18\x10 \x01(\t\x1a-\n\x0bLimitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x31\n\x0fProvenanceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9b\x01\n\x07\x43\x61talog\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12\x12\n\nupdated_at\x18\x02 \x01(\t\x12\x37\n\tproviders\x18\x03 \x03(\x0b\x32$.llmagg.discovery.v1.CatalogProvider\x12\x31\n\x06models\x18\x04 \x03(\x0b\x32!.llmagg.discovery.v1.CatalogModel\"\x97\x01\n\rCatalogChange\x12\n\n\x02id\x18\x01 \x01(\x03\x12\n\n\x02\x61t\x18\x02 \x01(\t\x12-\n\x04kind\x18\x03 \x01(\x0e\x32\x1f.llmagg.discovery.v1.ChangeKind\x12\x10\n\x08provider\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\"\xba\x01\n\x0cSourceStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x02 \x01(\x08\x12\x12\n\ninterval_s\x18\x03 \x01(\x01\x12\x17\n\x0flast_attempt_at\x18\x04 \x01(\t\x12\x17\n\x0flast_success_at\x18\x05 \x01(\t\x12\x12\n\nlast_error\x18\x06 \x01(\t\x12\x1c\n\x14\x63onsecutive_failures\x18\x07 \x01(\x05\x12\x13\n\x0bnext_run_at\x18\x08 \x01(\t\"Q\n\x11GetCatalogRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x11\n\tfree_only\x18\x02 \x01(\x08\x12\x17\n\x0finclude_retired\x18\x03 \x01(\x08\"w\n\x12GetCatalogResponse\x12-\n\x07\x63\x61talog\x18\x01 \x01(\x0b\x32\x1c.llmagg.discovery.v1.Catalog\x12\x32\n\x07sources\x18\x02 \x03(\x0b\x32!.llmagg.discovery.v1.SourceStatus\"\x15\n\x13WatchCatalogRequest\"z\n\x14WatchCatalogResponse\x12-\n\x07\x63\x61talog\x18\x01 \x01(\x0b\x32\x1c.llmagg.discovery.v1.Catalog\x12\x33\n\x07\x63hanges\x18\x02 \x03(\x0b\x32\".llmagg.discovery.v1.CatalogChange\"D\n\x12ListChangesRequest\x12\r\n\x05since\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"J\n\x13ListChangesResponse\x12\x33\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\".llmagg.discovery.v1.CatalogChange\"$\n\x11RefreshNowRequest\x12\x0f\n\x07sources\x18\x01 \x03(\t\"\x8f\x01\n\x12RefreshNowResponse\x12\x32\n\x07sources\x18\x01 \x03(\x0b\x32!.llmagg.discovery.v1.SourceStatus\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12\x33\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\".llmagg.discovery.v1.CatalogChange*\x92\x01\n\nModelState\x12\x1b\n\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12MODEL_STATE_ACTIVE\x10\x01\x12\x1b\n\x17MODEL_STATE_UNCONFIRMED\x10\x02\x12\x19\n\x15MODEL_STATE_SUSPENDED\x10\x03\x12\x17\n\x13MODEL_STATE_RETIRED\x10\x04*\xe8\x01\n\nChangeKind\x12\x1b\n\x17\x43HANGE_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43HANGE_KIND_ADDED\x10\x01\x12\x17\n\x13\x43HANGE_KIND_RETIRED\x10\x02\x12\x19\n\x15\x43HANGE_KIND_SUSPENDED\x10\x03\x12\x18\n\x14\x43HANGE_KIND_RESTORED\x10\x04\x12\x1e\n\x1a\x43HANGE_KIND_LIMITS_CHANGED\x10\x05\x12\x1f\n\x1b\x43HANGE_KIND_PRICING_CHANGED\x10\x06\x12\x17\n\x13\x43HANGE_KIND_UPDATED\x10\x07\x32\x9a\x04\n\x10\x44iscoveryService\x12\x86\x01\n\nGetCatalog\x12&.llmagg.discovery.v1.GetCatalogRequest\x1a\'.llmagg.discovery.v1.GetCatalogResponse\"\'\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/admin/discovery/catalog\x12\x65\n\x0cWatchCatalog\x12(.llmagg.discovery.v1.WatchCatalogRequest\x1a).llmagg.discovery.v1.WatchCatalogResponse0\x01\x12\x89\x01\n\x0bListChanges\x12\'.llmagg.discovery.v1.ListChangesRequest\x1a(.llmagg.discovery.v1.ListChangesResponse\"\'\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/admin/discovery/changes\x12\x89\x01\n\nRefreshNow\x12&.llmagg.discovery.v1.RefreshNowRequest\x1a\'.llmagg.discovery.v1.RefreshNowResponse\"*\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02 \"\x1b/v1/admin/discovery/refresh:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,57 +44,57 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CATALOGPROVIDER_PROVENANCEENTRY']._loaded_options = None
   _globals['_CATALOGPROVIDER_PROVENANCEENTRY']._serialized_options = b'8\001'
   _globals['_DISCOVERYSERVICE'].methods_by_name['GetCatalog']._loaded_options = None
-  _globals['_DISCOVERYSERVICE'].methods_by_name['GetCatalog']._serialized_options = b'\202\323\344\223\002\035\022\033/v1/admin/discovery/catalog'
+  _globals['_DISCOVERYSERVICE'].methods_by_name['GetCatalog']._serialized_options = b'\310\363\030\001\202\323\344\223\002\035\022\033/v1/admin/discovery/catalog'
   _globals['_DISCOVERYSERVICE'].methods_by_name['ListChanges']._loaded_options = None
-  _globals['_DISCOVERYSERVICE'].methods_by_name['ListChanges']._serialized_options = b'\202\323\344\223\002\035\022\033/v1/admin/discovery/changes'
+  _globals['_DISCOVERYSERVICE'].methods_by_name['ListChanges']._serialized_options = b'\310\363\030\001\202\323\344\223\002\035\022\033/v1/admin/discovery/changes'
   _globals['_DISCOVERYSERVICE'].methods_by_name['RefreshNow']._loaded_options = None
-  _globals['_DISCOVERYSERVICE'].methods_by_name['RefreshNow']._serialized_options = b'\202\323\344\223\002 \"\033/v1/admin/discovery/refresh:\001*'
-  _globals['_MODELSTATE']._serialized_start=2897
-  _globals['_MODELSTATE']._serialized_end=3043
-  _globals['_CHANGEKIND']._serialized_start=3046
-  _globals['_CHANGEKIND']._serialized_end=3278
-  _globals['_PRICING']._serialized_start=90
-  _globals['_PRICING']._serialized_end=135
-  _globals['_CATALOGMODEL']._serialized_start=138
-  _globals['_CATALOGMODEL']._serialized_end=778
-  _globals['_CATALOGMODEL_LIMITSENTRY']._serialized_start=682
-  _globals['_CATALOGMODEL_LIMITSENTRY']._serialized_end=727
-  _globals['_CATALOGMODEL_PROVENANCEENTRY']._serialized_start=729
-  _globals['_CATALOGMODEL_PROVENANCEENTRY']._serialized_end=778
-  _globals['_CREDITS']._serialized_start=780
-  _globals['_CREDITS']._serialized_end=816
-  _globals['_ACCOUNTSTATUS']._serialized_start=819
-  _globals['_ACCOUNTSTATUS']._serialized_end=1114
-  _globals['_ACCOUNTSTATUS_LIMITSENTRY']._serialized_start=682
-  _globals['_ACCOUNTSTATUS_LIMITSENTRY']._serialized_end=727
-  _globals['_CATALOGPROVIDER']._serialized_start=1117
-  _globals['_CATALOGPROVIDER']._serialized_end=1712
-  _globals['_CATALOGPROVIDER_LIMITSENTRY']._serialized_start=682
-  _globals['_CATALOGPROVIDER_LIMITSENTRY']._serialized_end=727
-  _globals['_CATALOGPROVIDER_PROVENANCEENTRY']._serialized_start=729
-  _globals['_CATALOGPROVIDER_PROVENANCEENTRY']._serialized_end=778
-  _globals['_CATALOG']._serialized_start=1715
-  _globals['_CATALOG']._serialized_end=1870
-  _globals['_CATALOGCHANGE']._serialized_start=1873
-  _globals['_CATALOGCHANGE']._serialized_end=2024
-  _globals['_SOURCESTATUS']._serialized_start=2027
-  _globals['_SOURCESTATUS']._serialized_end=2213
-  _globals['_GETCATALOGREQUEST']._serialized_start=2215
-  _globals['_GETCATALOGREQUEST']._serialized_end=2296
-  _globals['_GETCATALOGRESPONSE']._serialized_start=2298
-  _globals['_GETCATALOGRESPONSE']._serialized_end=2417
-  _globals['_WATCHCATALOGREQUEST']._serialized_start=2419
-  _globals['_WATCHCATALOGREQUEST']._serialized_end=2440
-  _globals['_WATCHCATALOGRESPONSE']._serialized_start=2442
-  _globals['_WATCHCATALOGRESPONSE']._serialized_end=2564
-  _globals['_LISTCHANGESREQUEST']._serialized_start=2566
-  _globals['_LISTCHANGESREQUEST']._serialized_end=2634
-  _globals['_LISTCHANGESRESPONSE']._serialized_start=2636
-  _globals['_LISTCHANGESRESPONSE']._serialized_end=2710
-  _globals['_REFRESHNOWREQUEST']._serialized_start=2712
-  _globals['_REFRESHNOWREQUEST']._serialized_end=2748
-  _globals['_REFRESHNOWRESPONSE']._serialized_start=2751
-  _globals['_REFRESHNOWRESPONSE']._serialized_end=2894
-  _globals['_DISCOVERYSERVICE']._serialized_start=3281
-  _globals['_DISCOVERYSERVICE']._serialized_end=3807
+  _globals['_DISCOVERYSERVICE'].methods_by_name['RefreshNow']._serialized_options = b'\310\363\030\001\202\323\344\223\002 \"\033/v1/admin/discovery/refresh:\001*'
+  _globals['_MODELSTATE']._serialized_start=2919
+  _globals['_MODELSTATE']._serialized_end=3065
+  _globals['_CHANGEKIND']._serialized_start=3068
+  _globals['_CHANGEKIND']._serialized_end=3300
+  _globals['_PRICING']._serialized_start=112
+  _globals['_PRICING']._serialized_end=157
+  _globals['_CATALOGMODEL']._serialized_start=160
+  _globals['_CATALOGMODEL']._serialized_end=800
+  _globals['_CATALOGMODEL_LIMITSENTRY']._serialized_start=704
+  _globals['_CATALOGMODEL_LIMITSENTRY']._serialized_end=749
+  _globals['_CATALOGMODEL_PROVENANCEENTRY']._serialized_start=751
+  _globals['_CATALOGMODEL_PROVENANCEENTRY']._serialized_end=800
+  _globals['_CREDITS']._serialized_start=802
+  _globals['_CREDITS']._serialized_end=838
+  _globals['_ACCOUNTSTATUS']._serialized_start=841
+  _globals['_ACCOUNTSTATUS']._serialized_end=1136
+  _globals['_ACCOUNTSTATUS_LIMITSENTRY']._serialized_start=704
+  _globals['_ACCOUNTSTATUS_LIMITSENTRY']._serialized_end=749
+  _globals['_CATALOGPROVIDER']._serialized_start=1139
+  _globals['_CATALOGPROVIDER']._serialized_end=1734
+  _globals['_CATALOGPROVIDER_LIMITSENTRY']._serialized_start=704
+  _globals['_CATALOGPROVIDER_LIMITSENTRY']._serialized_end=749
+  _globals['_CATALOGPROVIDER_PROVENANCEENTRY']._serialized_start=751
+  _globals['_CATALOGPROVIDER_PROVENANCEENTRY']._serialized_end=800
+  _globals['_CATALOG']._serialized_start=1737
+  _globals['_CATALOG']._serialized_end=1892
+  _globals['_CATALOGCHANGE']._serialized_start=1895
+  _globals['_CATALOGCHANGE']._serialized_end=2046
+  _globals['_SOURCESTATUS']._serialized_start=2049
+  _globals['_SOURCESTATUS']._serialized_end=2235
+  _globals['_GETCATALOGREQUEST']._serialized_start=2237
+  _globals['_GETCATALOGREQUEST']._serialized_end=2318
+  _globals['_GETCATALOGRESPONSE']._serialized_start=2320
+  _globals['_GETCATALOGRESPONSE']._serialized_end=2439
+  _globals['_WATCHCATALOGREQUEST']._serialized_start=2441
+  _globals['_WATCHCATALOGREQUEST']._serialized_end=2462
+  _globals['_WATCHCATALOGRESPONSE']._serialized_start=2464
+  _globals['_WATCHCATALOGRESPONSE']._serialized_end=2586
+  _globals['_LISTCHANGESREQUEST']._serialized_start=2588
+  _globals['_LISTCHANGESREQUEST']._serialized_end=2656
+  _globals['_LISTCHANGESRESPONSE']._serialized_start=2658
+  _globals['_LISTCHANGESRESPONSE']._serialized_end=2732
+  _globals['_REFRESHNOWREQUEST']._serialized_start=2734
+  _globals['_REFRESHNOWREQUEST']._serialized_end=2770
+  _globals['_REFRESHNOWRESPONSE']._serialized_start=2773
+  _globals['_REFRESHNOWRESPONSE']._serialized_end=2916
+  _globals['_DISCOVERYSERVICE']._serialized_start=3303
+  _globals['_DISCOVERYSERVICE']._serialized_end=3841
 # @@protoc_insertion_point(module_scope)

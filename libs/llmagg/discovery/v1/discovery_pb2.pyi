@@ -1,4 +1,5 @@
 from google.api import annotations_pb2 as _annotations_pb2
+from llmagg import options_pb2 as _options_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor

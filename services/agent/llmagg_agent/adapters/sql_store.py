@@ -1,21 +1,19 @@
-"""The thread store in SQL: the same statements on SQLite and PostgreSQL, each behind a `Database`.
+"""The thread store in SQL: the same statements on SQLite and PostgreSQL (llmagg.common.sql).
 
 Tables: `agent_threads` (one row per thread: status, the state as JSON, counters, the version every save
 checks), `agent_messages` (the conversation, one row per message, only ever appended) and
-`agent_leases` (which run holds a thread, until when). Statements run in a worker thread through a
-DB-API connection; each save is one transaction.
+`agent_leases` (which run holds a thread, until when). Each save is one transaction.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.sql import Cursor, Database, Sql
 from llmagg_agent.domain.threads import AgentStatus, StaleThread, Thread, ThreadSummary
 
 T = TypeVar("T")
@@ -61,45 +59,17 @@ _RELEASE = "DELETE FROM agent_leases WHERE thread_id = ? AND holder = ?"
 _HELD_BY = "SELECT 1 FROM agent_leases WHERE thread_id = ? AND holder = ?"
 
 
-class Cursor(Protocol):
-    rowcount: int
-
-    def execute(self, sql: str, parameters: Sequence[Any] = ...) -> Any: ...
-    def executemany(self, sql: str, parameters: Sequence[Sequence[Any]]) -> Any: ...
-    def fetchone(self) -> Any: ...
-    def fetchall(self) -> list[Any]: ...
-
-
-class Database(Protocol):
-    """A DB-API connection source: SQLite or PostgreSQL."""
-
-    name: str
-    placeholder: str  # "?" (SQLite) or "%s" (psycopg)
-    unavailable: tuple[type[Exception], ...]  # errors that mean the database cannot be used right now
-
-    def transaction(self) -> contextlib.AbstractContextManager[Cursor]:
-        """A cursor in a transaction: committed when the block ends, rolled back when it raises."""
-
-    def close(self) -> None: ...
-
-
 class SqlThreadStore:
     """ThreadStore on a Database; blocking calls run in a worker thread."""
 
     def __init__(self, database: Database) -> None:
         self._db = database
-        self._placeholder = database.placeholder
-
-    def _sql(self, statement: str) -> str:
-        return statement if self._placeholder == "?" else statement.replace("?", self._placeholder)
+        self._store = Sql(database)
+        self._sql = self._store.text
 
     async def _run(self, work: Callable[[Cursor], T]) -> T:
-        def transact() -> T:
-            with self._db.transaction() as cursor:
-                return work(cursor)
-
         try:
-            return await asyncio.to_thread(transact)
+            return await self._store.run(work)
         except self._db.unavailable as problem:
             raise ServiceError(
                 ErrorKind.UNAVAILABLE,
@@ -230,4 +200,4 @@ class SqlThreadStore:
         await self._run(lambda cursor: cursor.execute("SELECT 1"))
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._db.close)
+        await self._store.close()

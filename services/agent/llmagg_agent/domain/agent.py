@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 from opentelemetry import trace
 
+from llmagg.common.backoff import Backoff
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.common.logging import log_fields
 from llmagg_agent.domain.answer import extract
@@ -58,6 +59,7 @@ tracer = trace.get_tracer("llmagg.agent")
 ONE_QUESTION = "Error: only one question can wait for the human at a time; ask this one again after the answer."
 INTERRUPTED = "Error: the run ended before this call was carried out; call the tool again if it is still needed."
 MAX_PAGE = 500
+_CLAIM_BACKOFF = Backoff(0.05, 1.0)  # a thread another replica holds: looked at again, less often each time
 DEFAULT_PAGE = 50
 
 
@@ -321,12 +323,13 @@ class CodeAgent:
         """The store's lease on the thread, for this run only: another replica's run makes it wait."""
         holder = f"{self.replica}/{uuid.uuid4().hex[:12]}"
         lease_s = self.limits.run_deadline_s + self.limits.lease_margin_s
-        pause = 0.05
+        tries = 0
         while not await self.store.claim(thread_id, holder, self._clock() + lease_s, self._clock()):
+            tries += 1
+            pause = _CLAIM_BACKOFF.delay(tries)
             if self._monotonic() + pause > deadline:
                 raise thread_busy(thread_id)
             await asyncio.sleep(pause)  # look again, less often each time, until the deadline
-            pause = min(pause * 2, 1.0)
         try:
             yield holder
         finally:

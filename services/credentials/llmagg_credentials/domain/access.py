@@ -1,9 +1,11 @@
 """Who may call what: the gateway's ext_authz decision per request, and the service's own RPC rules.
 
-Client keys (admin or client scope) come through the gateway; the router, ratelimit and discovery call
-as themselves (their service tokens, checked for every service by llmagg.common.caller_auth). Management needs an admin key; the account listing also answers the router,
-ratelimit (which reads the accounts' limit overrides) and discovery; leases answer the router and
-discovery (which calls providers' model lists); outcome reports answer the router only.
+Client keys (admin or client scope) come through the gateway; the services that call credentials call
+as themselves (their service tokens, checked for every service by llmagg.common.caller_auth). Both
+the callers and the rules are derived (llmagg.rpcs): management needs an admin key (the protos'
+admin_only RPCs), and each service of the table may call the RPCs its row names (`rpcs`): today the
+account listing answers the router, ratelimit and discovery; leases the router and discovery;
+outcome reports the router only.
 """
 
 from __future__ import annotations
@@ -12,51 +14,43 @@ import enum
 from dataclasses import dataclass
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.rpcs import admin_only_methods, admin_paths, descriptor, peers_allowed, token_of
+from llmagg.suite import SERVICES, Service, service
 from llmagg_credentials.domain.client_keys import ADMIN, UNAVAILABLE, ClientKeys, Verdict
 
-# Request paths that manage accounts and keys (REST through the transcoder, or gRPC): admin keys only.
-ADMIN_PATHS = (
-    "/v1/admin/",
-    "/llmagg.credentials.v1.CredentialsService/",
-    "/llmagg.router.v1.RouterService/GetRoutingState",
-    # The catalogue with account statuses, its history, refreshes (RefreshNow, ListChanges, ...); the
-    # router reaches discovery directly, never through the gateway.
-    "/llmagg.discovery.v1.DiscoveryService/",
-)
+# Request paths that manage accounts and keys, the routing state and the catalogue (REST through the
+# transcoder, or gRPC): admin keys only. Derived from the protos' (llmagg.admin_only) RPCs; the router
+# reaches discovery directly, never through the gateway.
+ADMIN_PATHS = admin_paths()
 CLIENT_ID_HEADER = "x-llmagg-client-id"
 CLIENT_SCOPE_HEADER = "x-llmagg-client-scope"
+_CREDENTIALS = service("credentials")
 
 
-class Caller(enum.Enum):
-    ADMIN = "admin"
-    ROUTER = "router"
-    RATELIMIT = "ratelimit"
-    DISCOVERY = "discovery"
+def caller_enum(table: tuple[Service, ...] = SERVICES) -> type[enum.Enum]:
+    """An admin key, or a service of the table that calls credentials (by its service token)."""
+    peers = [s.name for s in table if _CREDENTIALS.name in s.calls]
+    return enum.Enum("Caller", {"ADMIN": "admin", **{name.upper(): name for name in peers}})
 
 
+def caller_rules(caller: type[enum.Enum], table: tuple[Service, ...] = SERVICES) -> dict[str, frozenset]:
+    """Which callers each RPC of CredentialsService answers: an admin key where the proto says
+    admin_only, each peer the RPCs its row of the table names."""
+    admin_only = set(admin_only_methods(_CREDENTIALS))
+    return {
+        method.name: frozenset({caller.ADMIN} if method.name in admin_only else set())
+        | {caller(peer) for peer in peers_allowed(_CREDENTIALS.name, method.name, table)}
+        for method in descriptor(_CREDENTIALS).methods
+    }
+
+
+Caller = caller_enum()
+RULES: dict[str, frozenset] = caller_rules(Caller)
 _SERVICES = {caller.value: caller for caller in Caller if caller is not Caller.ADMIN}
 
-_WHO = {
-    Caller.ADMIN: "an admin key",
-    Caller.ROUTER: "the router's service token",
-    Caller.RATELIMIT: "the ratelimit service's token",
-    Caller.DISCOVERY: "the discovery service's token",
-}
 
-# Which callers each RPC of CredentialsService answers.
-RULES: dict[str, frozenset[Caller]] = {
-    "AddAccount": frozenset({Caller.ADMIN}),
-    "ListAccounts": frozenset({Caller.ADMIN, Caller.ROUTER, Caller.RATELIMIT, Caller.DISCOVERY}),
-    "GetAccount": frozenset({Caller.ADMIN}),
-    "UpdateAccount": frozenset({Caller.ADMIN}),
-    "RotateAccountKey": frozenset({Caller.ADMIN}),
-    "DeleteAccount": frozenset({Caller.ADMIN}),
-    "Lease": frozenset({Caller.ROUTER, Caller.DISCOVERY}),
-    "ReportOutcome": frozenset({Caller.ROUTER}),
-    "CreateClientKey": frozenset({Caller.ADMIN}),
-    "ListClientKeys": frozenset({Caller.ADMIN}),
-    "RevokeClientKey": frozenset({Caller.ADMIN}),
-}
+def _who(caller: enum.Enum) -> str:
+    return "an admin key" if caller is Caller.ADMIN else token_of(caller.value)
 
 
 def bearer(authorization: str) -> str:
@@ -133,6 +127,6 @@ class Access:
                 )
             caller = Caller.ADMIN
         if caller not in allowed:
-            who = " or ".join(_WHO[c] for c in sorted(allowed, key=lambda c: c.value))
+            who = " or ".join(_who(c) for c in sorted(allowed, key=lambda c: c.value))
             raise ServiceError(ErrorKind.PERMISSION_DENIED, f"{method} answers {who} only.", code="not_allowed")
         return caller

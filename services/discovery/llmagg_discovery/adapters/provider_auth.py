@@ -1,11 +1,10 @@
-"""The headers that carry a key, per auth style and model-list API."""
+"""The headers of a model-list or probe call: the key in the API's auth style (llmagg.registry.auth)."""
 
 from __future__ import annotations
 
 from llmagg.common.secrets import Secret
 from llmagg.registry import Provider
-
-ANTHROPIC_VERSION = "2023-06-01"
+from llmagg.registry.auth import ANTHROPIC_VERSION, key_headers, listing_auth_style
 
 
 def auth_headers(provider: Provider, key: Secret | None, api: str | None = None) -> dict[str, str]:
@@ -13,15 +12,4 @@ def auth_headers(provider: Provider, key: Secret | None, api: str | None = None)
     headers: dict[str, str] = {"Accept": "application/json"}
     if api == "anthropic" or provider.protocol == "anthropic":
         headers["anthropic-version"] = ANTHROPIC_VERSION
-    if key is None:
-        return headers
-    value = key.reveal()
-    if api == "gemini":
-        headers["x-goog-api-key"] = value
-    elif api == "anthropic" or provider.auth == "x-api-key":
-        headers["x-api-key"] = value
-    elif provider.auth == "token":
-        headers["Authorization"] = f"Token {value}"
-    elif provider.auth != "none":
-        headers["Authorization"] = f"Bearer {value}"
-    return headers
+    return headers | key_headers(listing_auth_style(provider, api), key)

@@ -14,12 +14,13 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 
+from llmagg.common.backoff import Backoff
 from llmagg.common.logging import log_fields
 from llmagg.registry import Provider
 from llmagg_discovery.domain.catalogue import Catalogue, Policy, snapshot
 from llmagg_discovery.domain.ports import AccountDirectory, CatalogueStore, Source, SourceContext
 from llmagg_discovery.domain.records import CatalogueSnapshot, Change, SourceReport
-from llmagg_discovery.domain.scheduler import Backoff, SourceRunner, SourceStatus
+from llmagg_discovery.domain.scheduler import SourceRunner, SourceStatus, source_backoff
 
 log = logging.getLogger(__name__)
 _RECENT_REVISIONS = 256  # changes kept in memory for watchers that are behind
@@ -51,7 +52,7 @@ class Discovery:
         self._start_delay_s = start_delay_s
         self.catalogue = Catalogue(policy)
         self._runners = {
-            source.name: SourceRunner(source, self._apply, self._context, backoff or Backoff(), clock)
+            source.name: SourceRunner(source, self._apply, self._context, backoff or source_backoff(), clock)
             for source in sources
         }
         self._lock = asyncio.Lock()

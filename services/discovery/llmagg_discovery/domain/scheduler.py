@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from llmagg.common.backoff import Backoff
 from llmagg.common.logging import log_fields, scrub
 from llmagg_discovery.domain.ports import Source, SourceContext
 from llmagg_discovery.domain.records import Change, SourceReport
@@ -34,14 +34,9 @@ class SourceStatus:
     next_run_at: float = 0.0
 
 
-@dataclass(frozen=True)
-class Backoff:
-    base_s: float = 5.0
-    max_s: float = 3600.0
-
-    def delay(self, failures: int, interval_s: float) -> float:
-        ceiling = min(self.max_s, interval_s) if interval_s > 0 else self.max_s
-        return min(ceiling, self.base_s * 2 ** max(failures - 1, 0)) * random.uniform(0.8, 1.0)
+def source_backoff(base_s: float = 5.0, max_s: float = 3600.0) -> Backoff:
+    """A failed source's retry: from `base_s`, doubling, up to `max_s` and never past its own interval."""
+    return Backoff(base_s, max_s, jitter=(0.8, 1.0))
 
 
 class SourceRunner:
@@ -74,7 +69,8 @@ class SourceRunner:
                 status.consecutive_failures += 1
                 reason = "timed out" if isinstance(problem, TimeoutError) else f"{type(problem).__name__}: {problem}"
                 status.last_error = scrub(reason)[:_ERROR_LIMIT]
-                delay = self._backoff.delay(status.consecutive_failures, self.source.interval_s)
+                interval = self.source.interval_s
+                delay = self._backoff.delay(status.consecutive_failures, interval if interval > 0 else None)
                 status.next_run_at = self._clock() + delay
                 log.warning(
                     "source %s failed: %s (retry in %.0fs)",

@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from llmagg.common.catalog_watch import CatalogWatch
 from llmagg.common.secrets import Secret
 from llmagg.discovery.v1 import discovery_pb2 as pb
+from llmagg.discovery.watch import CatalogWatch
 from llmagg_ratelimit.domain.limits import LimitBook
 
 log = logging.getLogger(__name__)

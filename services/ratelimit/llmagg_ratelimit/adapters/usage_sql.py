@@ -21,7 +21,7 @@ class Dialect:
     month_start: str  # SQL giving the epoch start of the UTC month of `ts`
 
     def placeholder(self, index: int) -> str:
-        return "?" if self.name == "sqlite" else f"${index}"
+        return "?"  # llmagg.common.sql spells it for the driver
 
 
 SQLITE = Dialect("sqlite", "REAL", "CAST(strftime('%s', ts, 'unixepoch', 'start of month') AS REAL)")

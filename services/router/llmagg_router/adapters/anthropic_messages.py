@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 
 from llmagg.common.secrets import Secret
+from llmagg.registry.auth import ANTHROPIC_VERSION
 from llmagg_router.adapters.http_adapter import Exchange
 from llmagg_router.adapters.http_upstream import auth_headers
 from llmagg_router.adapters.openai_shapes import (
@@ -61,7 +62,6 @@ from llmagg_router.adapters.upstream_errors import classify_error, clean, read_e
 from llmagg_router.domain.upstream import Candidate, Failure, Operation, UpstreamError
 
 PROTOCOL = "anthropic"
-VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096  # every current Claude model can write at least this much
 JSON_TOOL = "json_answer"
 STOP_REASONS = {
@@ -351,7 +351,7 @@ class AnthropicDialect:
         if operation is not Operation.CHAT:
             raise unsupported(PROTOCOL, "embeddings")
         payload, json_tool = request_body(body, candidate.model.max_output_tokens if candidate.model else None)
-        headers = {**auth_headers(candidate, key), "anthropic-version": VERSION}
+        headers = {**auth_headers(candidate, key), "anthropic-version": ANTHROPIC_VERSION}
         return Exchange(
             candidate.account.base_url + "/messages",
             headers,

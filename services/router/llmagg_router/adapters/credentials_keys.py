@@ -12,7 +12,8 @@
   first listing that shows it lifts the rejection here too (every replica reads the same listing).
 - With the credentials service (or its Vault) unreachable, held leases keep serving, even past
   their TTL; `healthy()` says so (the `credentials` health name of the router).
-The service token travels as gRPC metadata and is never logged.
+The calls, the listing poll and the lease cache are the suite's one credentials client
+(llmagg.credentials.client); what this module adds is the router's bookkeeping of them.
 """
 
 from __future__ import annotations
@@ -21,24 +22,17 @@ import contextlib
 import datetime
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import grpc
-
-from llmagg.common.grpc_client import service_channel
 from llmagg.common.logging import log_fields
-from llmagg.common.peers import Periodic, Reachability, service_metadata
 from llmagg.common.secrets import Secret
+from llmagg.credentials.client import CredentialsClient, CredentialsError, Lease
 from llmagg.credentials.v1 import credentials_pb2 as pb
-from llmagg.credentials.v1 import credentials_pb2_grpc
 from llmagg.registry import Account, Provider, RegistryError, fill_placeholders
 from llmagg_router.domain.ports import KeyOutcome, KeyUnavailable
 
 log = logging.getLogger(__name__)
-
-_CALL_TIMEOUT_S = 3.0
-_GONE = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.PERMISSION_DENIED)
 
 
 @dataclass(frozen=True)
@@ -71,14 +65,6 @@ class _Rejection:
         )
 
 
-@dataclass
-class _Lease:
-    key: Secret | None
-    key_version: int
-    expires_at: float  # monotonic
-    used: bool = False
-
-
 def _wall_time(rfc3339: str) -> float:
     try:
         return datetime.datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
@@ -98,8 +84,7 @@ class CredentialsKeySource:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self._address = address
-        self._metadata = service_metadata(token)
+        self._client = CredentialsClient(address, token, refresh_s=refresh_s, clock=clock)
         self._providers = providers
         self._refresh_s = refresh_s
         self._rejected_for_s = rejected_for_s
@@ -108,55 +93,31 @@ class CredentialsKeySource:
         self.generation = 0
         self._states: dict[str, _State] = {}
         self._by_provider: dict[str, tuple[Account, ...]] = {}
-        self._leases: dict[str, _Lease] = {}
+        self._leases = self._client.leases
         # Accounts disabled here at once, before the listing says so; a rotation (a new key version) or an
         # enable recorded after the rejection lifts it.
         self._rejected: dict[str, _Rejection] = {}
-        self._listings_started = 0
         self._skipped: set[str] = set()  # aliases this router cannot use (reported once)
-        self._reachability = Reachability(log, "not refreshed yet")
-        self.healthy = self._reachability.healthy
-        self._refresher = Periodic(refresh_s, self._refresh_round, log, "refreshing accounts from credentials")
-        self._channel: grpc.aio.Channel | None = None
-        self._stub: credentials_pb2_grpc.CredentialsServiceStub | None = None
+        self.healthy = self._client.healthy
 
     # --- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
         """Open the channel (on the serving loop), read the accounts once, then keep them fresh."""
-        self._channel = service_channel(self._address)
-        self._stub = credentials_pb2_grpc.CredentialsServiceStub(self._channel)
+        await self._client.start()
         await self.refresh()
-        self._refresher.start()
+        self._client.poll(self._apply, after=self._renew_used_leases)
 
     async def close(self) -> None:
-        await self._refresher.stop()
-        if self._channel is not None:
-            await self._channel.close()
-
-    async def _refresh_round(self) -> None:
-        await self.refresh()
-        await self._renew_used_leases()
+        await self._client.close()
 
     # --- the listing --------------------------------------------------------------------------------
     async def refresh(self) -> None:
-        """Read the accounts; on failure keep what is known and say so (once per outage)."""
-        self._listings_started += 1
-        listing = self._listings_started
-        try:
-            response = await self._stub.ListAccounts(
-                pb.ListAccountsRequest(), metadata=self._metadata, timeout=_CALL_TIMEOUT_S
-            )
-        except grpc.aio.AioRpcError as error:
-            self._reachability.failed(
-                f"credentials service at {self._address}: {error.code().name} {error.details()}",
-                f"cannot list accounts, keeping the {len(self._states)} known: %s",
-            )
-            return
-        if self._reachability.answered():
-            log.info("accounts listed from the credentials service", extra=log_fields(accounts=len(response.accounts)))
-        self._apply(response.accounts, listing)
+        """Read the accounts; on failure keep what is known (the client says so, once per outage)."""
+        listed = await self._client.refresh()
+        if listed is not None:
+            self._apply(listed, self._client.listings)
 
-    def _apply(self, listed, listing: int) -> None:
+    def _apply(self, listed: Sequence[pb.Account], listing: int) -> None:
         states: dict[str, _State] = {}
         for item in listed:
             provider = self._providers.get(item.provider)
@@ -219,36 +180,24 @@ class CredentialsKeySource:
             return held.key
         return await self._lease(account, held)
 
-    async def _lease(self, account: Account, held: _Lease | None) -> Secret | None:
+    async def _lease(self, account: Account, held: Lease | None) -> Secret | None:
         state = self._states.get(account.alias)
+        probe = state is not None and not state.enabled
         try:
-            response = await self._stub.Lease(
-                pb.LeaseRequest(
-                    provider=account.provider, alias=account.alias, probe=state is not None and not state.enabled
-                ),
-                metadata=self._metadata,
-                timeout=_CALL_TIMEOUT_S,
-            )
-        except grpc.aio.AioRpcError as error:
-            if error.code() in _GONE:
-                self._leases.pop(account.alias, None)
-                raise KeyUnavailable(error.details() or error.code().name) from None
+            lease = await self._client.lease(account.provider, account.alias, probe=probe)
+        except CredentialsError as error:
+            if error.gone:
+                raise KeyUnavailable(error.details or error.code.name) from None
             if held is not None:
                 log.warning(
                     "lease renewal failed (%s); serving the held key",
-                    error.code().name,
+                    error.code.name,
                     extra=log_fields(provider=account.provider, account=account.alias),
                 )
                 held.used = True
                 return held.key
-            raise KeyUnavailable(f"the credentials service cannot lease a key now ({error.code().name})") from None
-        lease = _Lease(
-            key=Secret(response.api_key) if response.api_key else None,
-            key_version=response.key_version,
-            expires_at=self._clock() + response.ttl_seconds,
-            used=True,
-        )
-        self._leases[account.alias] = lease
+            raise KeyUnavailable(f"the credentials service cannot lease a key now ({error.code.name})") from None
+        lease.used = True
         return lease.key
 
     async def _renew_used_leases(self) -> None:
@@ -274,7 +223,7 @@ class CredentialsKeySource:
             self._rejected[alias] = rejection
             recorded = await self._report(account, pb.OUTCOME_REJECTED, version)
             if recorded is not None and not recorded.enabled:
-                rejection.recorded_after, rejection.recorded_at = self._listings_started, recorded.updated_at
+                rejection.recorded_after, rejection.recorded_at = self._client.listings, recorded.updated_at
         elif alias in self._rejected or (state is not None and not state.enabled):
             # A probe of an account a provider had rejected succeeded: enable it everywhere.
             self._rejected.pop(alias, None)
@@ -283,18 +232,11 @@ class CredentialsKeySource:
     async def _report(self, account: Account, outcome: int, key_version: int) -> pb.Account | None:
         """The account as credentials recorded the outcome (None when it could not be told)."""
         try:
-            response = await self._stub.ReportOutcome(
-                pb.ReportOutcomeRequest(
-                    provider=account.provider, alias=account.alias, outcome=outcome, key_version=key_version
-                ),
-                metadata=self._metadata,
-                timeout=_CALL_TIMEOUT_S,
-            )
-        except grpc.aio.AioRpcError as error:
+            return await self._client.report_outcome(account.provider, account.alias, outcome, key_version)
+        except CredentialsError as error:
             log.warning(
                 "could not report a key outcome to the credentials service: %s",
-                error.code().name,
+                error.code.name,
                 extra=log_fields(provider=account.provider, account=account.alias),
             )
             return None
-        return response.account if response.HasField("account") else None

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
-from llmagg.common.catalog_watch import CatalogWatch
 from llmagg.common.logging import log_fields
 from llmagg.common.secrets import Secret
 from llmagg.discovery.v1 import discovery_pb2 as pb
+from llmagg.discovery.watch import CatalogWatch
 from llmagg.registry import Provider
 from llmagg_router.domain.catalog_view import (
     CatalogView,

@@ -12,6 +12,7 @@ import aiohttp
 import orjson
 
 from llmagg.common.secrets import Secret
+from llmagg.registry.auth import key_headers
 from llmagg_router.domain.json_limits import too_deep
 from llmagg_router.domain.upstream import Candidate, Failure, UpstreamError
 
@@ -35,16 +36,7 @@ def json_object(raw: bytes, what: str) -> dict[str, Any]:
 def auth_headers(candidate: Candidate, key: Secret | None) -> dict[str, str]:
     """Content type, our user agent, and the key in the provider's auth style."""
     headers = {"Content-Type": "application/json", "User-Agent": "llm-aggregator/0.1"}
-    if key is None:
-        return headers
-    style = candidate.provider.auth
-    if style == "bearer":
-        headers["Authorization"] = f"Bearer {key.reveal()}"
-    elif style == "token":
-        headers["Authorization"] = f"Token {key.reveal()}"
-    elif style in ("x-api-key", "x-goog-api-key"):
-        headers[style] = key.reveal()
-    return headers
+    return headers | key_headers(candidate.provider.auth, key)
 
 
 def _buffered(content: aiohttp.StreamReader) -> bytes:

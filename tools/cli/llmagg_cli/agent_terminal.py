@@ -11,7 +11,7 @@ Exit codes (those of `llmagg`): 0 completed, 1 the agent stopped with an error o
 key, or a project outside the agent's workspace roots), 6 the gateway is unreachable, 7 no answer to
 the agent's question (stdin closed).
 
-`llmagg agent ...` is the same command inside the `llmagg` CLI (tools/cli registers it).
+`llmagg agent ...` is the same command inside the `llmagg` CLI (llmagg_cli.agent registers it).
 """
 
 from __future__ import annotations

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Callable, Sequence
 
 import grpc
 
+from llmagg.common.backoff import Backoff
 from llmagg.common.grpc_client import service_channel
 from llmagg.common.logging import log_fields
 from llmagg.common.peers import service_metadata
@@ -37,8 +37,7 @@ class CatalogWatch:
         self._metadata = service_metadata(token)  # the token discovery knows this service by
         self._apply = apply
         self._log = log
-        self._retry_min_s = retry_min_s
-        self._retry_max_s = retry_max_s
+        self._backoff = Backoff(retry_min_s, retry_max_s, jitter=(0.8, 1.2))
         self.problem: str | None = "not connected yet"
         self._channel: grpc.aio.Channel | None = None
         self._task: asyncio.Task[None] | None = None
@@ -74,7 +73,7 @@ class CatalogWatch:
 
     async def _follow(self) -> None:
         stub = discovery_pb2_grpc.DiscoveryServiceStub(self._channel)
-        delay = self._retry_min_s
+        failures = 0
         while True:
             try:
                 async for message in stub.WatchCatalog(
@@ -86,7 +85,7 @@ class CatalogWatch:
                         )
                     self.received(message.catalog, message.changes)
                     self.problem = None  # only once a catalogue has been applied: one that cannot be backs off
-                    delay = self._retry_min_s
+                    failures = 0
                 problem = "the catalogue watch ended"
             except grpc.aio.AioRpcError as error:
                 problem = f"discovery at {self._address}: {error.code().name}"
@@ -96,5 +95,5 @@ class CatalogWatch:
             if self.problem != problem:
                 self._log.warning("discovery catalogue unavailable, keeping the last one: %s", problem)
             self.problem = problem
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, self._retry_max_s)
+            failures += 1
+            await asyncio.sleep(self._backoff.delay(failures))

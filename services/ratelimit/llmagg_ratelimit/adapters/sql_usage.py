@@ -1,0 +1,71 @@
+"""The usage ledger in SQL (llmagg.common.sql): SQLite, the embedded default (one file), or PostgreSQL at
+scale (a small pool); rows written in batches, one transaction per batch."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from llmagg.common.sql import Database, PostgresDatabase, Sql, SqliteDatabase
+from llmagg_ratelimit.adapters.usage_sql import (
+    POSTGRES,
+    SQLITE,
+    Dialect,
+    GroupCommit,
+    create_statements,
+    insert_statement,
+    row_values,
+    select_statement,
+    totals,
+)
+from llmagg_ratelimit.domain.ports import UsageQuery, UsageRecord, UsageTotal
+
+
+class SqlUsage:
+    def __init__(self, open_database: Callable[[], Database], dialect: Dialect) -> None:
+        self._open = open_database  # opened on start, on a worker thread
+        self.dialect = dialect
+        self._sql: Sql | None = None
+        self._commits = GroupCommit(self._insert)
+
+    def open(self) -> None:
+        """Open the database and create the table (blocking: start() does it on a worker thread)."""
+        database = self._open()
+        with database.transaction() as cursor:
+            for statement in create_statements(self.dialect):
+                cursor.execute(statement)
+        self._sql = Sql(database)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.open)
+
+    async def close(self) -> None:
+        if self._sql is not None:
+            await self._sql.close()
+            self._sql = None
+
+    async def ping(self) -> bool:
+        return await self._sql.run(lambda cursor: cursor.execute("SELECT 1").fetchone()[0] == 1)
+
+    async def write(self, rows: Sequence[UsageRecord]) -> None:
+        await self._commits.write(rows)
+
+    async def _insert(self, rows: Sequence[UsageRecord]) -> None:
+        statement = self._sql.text(insert_statement(self.dialect))
+        values = [row_values(r) for r in rows]
+        await self._sql.run(lambda cursor: cursor.executemany(statement, values))
+
+    async def query(self, query: UsageQuery) -> list[UsageTotal]:
+        sql, params = select_statement(self.dialect, query)
+        statement = self._sql.text(sql)
+        rows = await self._sql.run(lambda cursor: cursor.execute(statement, params).fetchall())
+        return totals(rows, query)
+
+
+def sqlite_usage(path: Path | str) -> SqlUsage:
+    return SqlUsage(lambda: SqliteDatabase(path, begin="BEGIN"), SQLITE)
+
+
+def postgres_usage(dsn: str) -> SqlUsage:
+    return SqlUsage(lambda: PostgresDatabase(dsn, max_connections=4, pool_name="ratelimit-usage"), POSTGRES)
