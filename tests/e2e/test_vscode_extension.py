@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from llmagg_devstack.stack import ROOT
+from llmagg_devstack import ROOT
 
 from ..agent_helpers import calls, model_requests, new_project, says, script_model, tool_call, tool_results
 from ..helpers import ADMIN_KEY

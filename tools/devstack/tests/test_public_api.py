@@ -15,7 +15,9 @@ USERS = [
     *sorted((ROOT / "tests").rglob("*.py")),
     *sorted((ROOT / "bench").rglob("*.py")),
     *sorted(
-        path for path in ROOT.glob("*/**/tests/**/*.py") if "devstack" not in path.parts and ".venv" not in path.parts
+        path
+        for path in ROOT.glob("*/**/tests/**/*.py")
+        if "devstack" not in path.parts and ".venv" not in path.parts and "node_modules" not in path.parts
     ),
 ]
 
