@@ -6,7 +6,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Every package of the tree, installed editable: the libraries, the tooling and each services/<name>; the CLI
-# last, so that its `llmagg-agent` script (once the agent service's) survives an upgraded venv.
+# last and on its own, so that its `llmagg-agent` script (once the agent service's, whose reinstall removes
+# it) survives an upgraded venv.
 PACKAGES := libs gateway simulator tools/devstack $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml)) tools/cli
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt $(PACKAGES:%=%/pyproject.toml) | sha1sum | cut -c1-12)
 # The service table (libs/llmagg/suite.py), read once the venv exists.
@@ -26,7 +27,8 @@ $(STAMP): requirements.txt constraints.txt $(PACKAGES:%=%/pyproject.toml)
 	@# packages that own those names go in again after it, so that theirs are the ones imported.
 	$(PY) -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps -c constraints.txt \
 		googleapis-common-protos opentelemetry-proto
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps --config-settings editable_mode=compat $(PACKAGES:%=-e ./%)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps --config-settings editable_mode=compat $(patsubst %,-e ./%,$(filter-out tools/cli,$(PACKAGES)))
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps --config-settings editable_mode=compat --force-reinstall -e ./tools/cli
 	$(PY) -m pip check --disable-pip-version-check > /dev/null
 	@rm -f $(VENV)/.installed-* && touch $@
 

@@ -37,9 +37,12 @@ def sample(samples: dict, name: str, **labels: str) -> float:
 
 def test_every_service_in_the_table_serves_its_grpc_metrics(stack, client):
     client.models.list()  # the router (and credentials' ext_authz)
+    hello = [{"role": "user", "content": "hi"}]
+    client.chat.completions.create(model="sim-fast/sim-small", messages=hello)  # ratelimit: the quota's lease
     assert (
         admin_call(stack, "GET", "/v1/admin/discovery/changes")[0] == 200
     )  # discovery (the router's watch never ends)
+    assert admin_call(stack, "GET", "/v1/agents/threads")[0] == 200  # the agent
     for service in SERVICES:
         names = {name for name, _ in scrape(stack.metrics_url(service.name))}
         assert "llmagg_grpc_server_handled_total" in names, f"{service.name} exports no RPC metrics"

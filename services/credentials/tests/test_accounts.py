@@ -205,3 +205,31 @@ async def test_config_import_is_idempotent_rotates_changed_keys_and_leaves_api_a
     assert await book.import_configured([configured("mine", KEY_B)]) == (0, 0)
     assert (await book.get("mine")).key == Secret(KEY_A)
     assert (await book.get("c1")).source == "config"
+
+
+async def test_a_write_made_while_a_listing_is_read_is_not_lost_from_it(book, store, clocks):
+    """A listing read from the store while this replica adds or deletes an account (the routers poll the list
+    all the time) must not put back the world before that write for the cache time: `accounts add` then
+    `accounts list` shows the new account, and a deleted one stays gone."""
+    import asyncio
+
+    await book.add("groq", "old", KEY_A)
+    await book.add("groq", "gone", KEY_A)
+    clocks.advance(5)
+    reading, go_on = asyncio.Event(), asyncio.Event()
+    read = store.read
+
+    async def slow_read(kind, name):
+        reading.set()
+        await go_on.wait()
+        return await read(kind, name)
+
+    store.read = slow_read
+    listing = asyncio.create_task(book.list())
+    await reading.wait()
+    store.read = read
+    await book.add("groq", "new", KEY_B)
+    await book.delete("gone")
+    go_on.set()
+    await listing
+    assert [r.alias for r in await book.list()] == ["new", "old"]

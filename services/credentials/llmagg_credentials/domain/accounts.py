@@ -50,6 +50,9 @@ class AccountBook:
         self._monotonic = monotonic
         self._listing: dict[str, AccountRecord] | None = None
         self._listed_at = 0.0
+        # This replica's own writes while a listing is read from the store (alias -> record, None: deleted):
+        # laid over that listing, which may have been read before them.
+        self._written_meanwhile: list[dict[str, AccountRecord | None]] = []
 
     # --- validation ---------------------------------------------------------------------------------
     def _provider(self, provider_id: str) -> Provider:
@@ -117,20 +120,34 @@ class AccountBook:
 
     async def _load(self) -> dict[str, AccountRecord]:
         listing: dict[str, AccountRecord] = {}
-        for name in await self._store.names(ACCOUNTS):
-            document = await self._store.read(ACCOUNTS, name)
-            if document is not None:
-                listing[name] = AccountRecord.from_document(document.data, document.version)
+        written: dict[str, AccountRecord | None] = {}
+        self._written_meanwhile.append(written)
+        try:
+            for name in await self._store.names(ACCOUNTS):
+                document = await self._store.read(ACCOUNTS, name)
+                if document is not None:
+                    listing[name] = AccountRecord.from_document(document.data, document.version)
+        finally:
+            self._written_meanwhile.remove(written)
+        for alias, record in written.items():
+            if record is None:
+                listing.pop(alias, None)
+            elif alias not in listing or listing[alias].version < record.version:
+                listing[alias] = record
         self._listing, self._listed_at = listing, self._monotonic()
         return listing
 
     def _remember(self, record: AccountRecord) -> None:
         if self._listing is not None:
             self._listing[record.alias] = record
+        for written in self._written_meanwhile:
+            written[record.alias] = record
 
     def _forget(self, alias: str) -> None:
         if self._listing is not None:
             self._listing.pop(alias, None)
+        for written in self._written_meanwhile:
+            written[alias] = None
 
     # --- writes -------------------------------------------------------------------------------------
     async def _write(self, record: AccountRecord) -> AccountRecord:
