@@ -21,6 +21,7 @@ from llmagg_credentials.domain.store import Document, StoreUnavailable, VersionC
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+DEFAULT_JWT_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 
 class VaultLogin:
@@ -50,6 +51,21 @@ class VaultLogin:
         """Whether a refused token can be replaced (a token given as a value cannot)."""
         return self.method != "token" or self._token_file is not None
 
+    @property
+    def auth_mount(self) -> str:
+        return self._mount or self.method
+
+    def refusal(self) -> str:
+        """What a refused login means, without any secret: for the operator reading the readiness message."""
+        if self.method == "kubernetes":
+            return (
+                f"refused the kubernetes login (role {self._kubernetes_role!r} at auth/{self.auth_mount}):"
+                " check the role's bound ServiceAccount names and namespaces"
+            )
+        if self.method == "approle":
+            return f"refused the approle login (at auth/{self.auth_mount}): check the role id and secret id"
+        return "refused this service's token"
+
     def login(self, client: hvac.Client) -> None:
         if self.method == "token":
             token = self._token_file.read_text().strip() if self._token_file else self._token
@@ -58,10 +74,19 @@ class VaultLogin:
             client.token = token
         elif self.method == "approle":
             secret_id = self._secret_id_file.read_text().strip() if self._secret_id_file else self._secret_id
-            client.auth.approle.login(self._role_id, secret_id, mount_point=self._mount or "approle")
+            client.auth.approle.login(self._role_id, secret_id, mount_point=self.auth_mount)
         elif self.method == "kubernetes":
-            jwt = (self._jwt_file or Path("/var/run/secrets/kubernetes.io/serviceaccount/token")).read_text().strip()
-            client.auth.kubernetes.login(self._kubernetes_role, jwt, mount_point=self._mount or "kubernetes")
+            if not self._kubernetes_role:
+                raise StoreUnavailable("the Vault kubernetes login needs CREDENTIALS_VAULT_KUBERNETES_ROLE")
+            jwt_file = self._jwt_file or DEFAULT_JWT_FILE
+            try:  # re-read at every login: kubelet rotates the projected token in place
+                jwt = jwt_file.read_text().strip()
+            except OSError as exc:
+                raise StoreUnavailable(
+                    f"cannot read the ServiceAccount token file {jwt_file} for the Vault kubernetes login"
+                    f" ({type(exc).__name__})"
+                ) from None
+            client.auth.kubernetes.login(self._kubernetes_role, jwt, mount_point=self.auth_mount)
         else:
             raise ValueError(f"unknown Vault auth method {self.method!r}")
 
@@ -83,8 +108,7 @@ class VaultStore:
         for attempt in (1, 2):
             try:
                 if not self._logged_in:
-                    self._login.login(self._client)
-                    self._logged_in = True
+                    self._log_in()
                 return operation()
             except hvac_errors.Forbidden:
                 if attempt == 2 or not self._login.can_log_in_again:
@@ -95,6 +119,14 @@ class VaultStore:
             except (hvac_errors.VaultDown, hvac_errors.InternalServerError, hvac_errors.BadGateway) as exc:
                 raise StoreUnavailable(f"{self.describe()} cannot serve: {type(exc).__name__}") from None
         raise AssertionError("unreachable")
+
+    def _log_in(self) -> None:
+        """Log in once; a refused login is final (the same credentials would be refused again)."""
+        try:
+            self._login.login(self._client)
+        except (hvac_errors.Forbidden, hvac_errors.InvalidRequest, hvac_errors.Unauthorized):
+            raise StoreUnavailable(f"{self.describe()} {self._login.refusal()}") from None
+        self._logged_in = True
 
     async def _run(self, operation: Callable[[], T]) -> T:
         return await asyncio.to_thread(self._call, operation)
