@@ -170,9 +170,9 @@ def token_review(tmp_path_factory, issuer) -> Iterator[tuple[str, str]]:
         server.server_close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def kubernetes_auth(openbao, token_review) -> tuple[str, str, str]:
-    """A KV mount with the credentials policy, and a kubernetes auth mount whose role binds only
+    """Per test, a KV mount with the credentials policy and a kubernetes auth mount whose role binds only
     llmagg/credentials, with tokens that live 2 s: (kv mount, auth mount, role)."""
     host, ca_pem = token_review
     suffix = secrets.token_hex(3)
