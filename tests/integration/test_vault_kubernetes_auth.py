@@ -264,6 +264,15 @@ async def test_another_service_account_is_refused_with_a_clear_message_and_no_to
     )
     assert "router" not in issuer.reviews  # OpenBao refused it on the role's binding, before any TokenReview
     assert jwt not in caplog.text and jwt.split(".")[2] not in caplog.text
+    # the operator binds the ServiceAccount: the next readiness round logs in, no restart needed
+    openbao.root_client().write(
+        f"auth/{auth}/role/{role}",
+        bound_service_account_names=[BOUND_SA, "router"],
+        bound_service_account_namespaces=[NAMESPACE],
+        token_policies=[f"{kv}-credentials"],
+    )
+    assert await vault_health(server) == health_pb2.HealthCheckResponse.SERVING
+    assert issuer.reviews.count("router") == 1
 
 
 async def test_a_rotated_token_file_keeps_working_after_the_vault_token_expires(

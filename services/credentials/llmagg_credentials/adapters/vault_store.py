@@ -121,7 +121,7 @@ class VaultStore:
         raise AssertionError("unreachable")
 
     def _log_in(self) -> None:
-        """Log in once; a refused login is final (the same credentials would be refused again)."""
+        """Log in; a refused login is not retried within this call (the same credentials would be refused again)."""
         try:
             self._login.login(self._client)
         except (hvac_errors.Forbidden, hvac_errors.InvalidRequest, hvac_errors.Unauthorized):
