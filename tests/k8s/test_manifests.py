@@ -226,3 +226,22 @@ def test_the_production_overlay_scales_samples_and_names_secrets_only():
     envoy = yaml.safe_load(objects[("ConfigMap", "gateway-envoy")]["data"]["envoy.yaml"])
     hcm = envoy["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
     assert hcm["tracing"]["random_sampling"]["value"] < 100
+
+
+def test_the_token_secrets_pair_every_call_of_the_table_and_the_gateway():
+    spec = importlib.util.spec_from_file_location("k8s_tokens", K8S / "tokens.py")
+    tokens = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tokens)
+    made = {s["metadata"]["name"]: s["stringData"] for s in tokens.token_secrets("the-admin-key")}
+    assert set(made) == {f"{s.name}-tokens" for s in SERVICES} | {"gateway-tokens"}
+    for service in SERVICES:
+        own = made[f"{service.name}-tokens"]
+        sds = yaml.safe_load(made["gateway-tokens"][f"{service.name}.yaml"])
+        assert (
+            sds["resources"][0]["generic_secret"]["secret"]["inline_string"]
+            == own[f"{service.env_prefix}GATEWAY_TOKEN"]
+        )
+        for callee in service.calls:
+            callee_side = made[f"{callee}-tokens"][f"{callee.upper()}_{service.name.upper()}_TOKEN"]
+            assert own[service.token_variable(callee)] == callee_side
+    assert made["credentials-tokens"]["CREDENTIALS_ADMIN_KEY"] == "the-admin-key"
