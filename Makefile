@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt $(PACKA
 # The service table (libs/llmagg/suite.py), read once the venv exists.
 SERVICES = $(shell $(PY) -m llmagg.suite)
 
-.PHONY: help venv lock protos check lint test test-unit test-integration test-e2e test-chaos run demo bench chaos-load clean \
+.PHONY: help venv lock protos check lint test test-unit test-integration test-e2e test-chaos run demo bench chaos-load clean k8s-validate \
 	vscode vscode-build test-vscode
 
 help: ## Show this help
@@ -44,6 +44,7 @@ lock: ## Re-pin every transitive dependency in constraints.txt from a fresh venv
 protos: $(STAMP) ## Regenerate Python stubs, the descriptor set and gateway/envoy.yaml from protos/ and the service table
 	$(PY) tools/gen_protos.py
 	$(PY) -m llmagg_gateway
+	$(PY) deploy/k8s/generate.py
 
 lint: $(STAMP) ## Ruff lint and format check
 	$(PY) -m ruff check .
@@ -52,9 +53,26 @@ lint: $(STAMP) ## Ruff lint and format check
 check: lint ## Lint, fail on stale generated code, validate the Envoy config
 	$(PY) tools/gen_protos.py --check
 	$(PY) -m llmagg_gateway --check
+	$(PY) deploy/k8s/generate.py --check
 	$(PY) -m pytest -q -p no:cacheprovider tests/gateway  # Envoy validates a rendering (with token files)
 
-test: check test-vscode ## Everything CI runs: check, the VS Code extension, then unit, integration and end-to-end tests
+# The Kubernetes versions the manifests are validated against: the oldest we support (native gRPC probes are
+# GA from 1.27) and the newest kubernetes-validate bundles.
+K8S_VERSIONS := 1.27.0 1.37.0
+K8S_OVERLAYS := $(notdir $(wildcard deploy/k8s/overlays/*))
+
+k8s-validate: $(STAMP) ## Render every Kubernetes overlay with the pinned kubectl, validate strictly, tie them to the service table
+	$(PY) deploy/k8s/generate.py --check
+	@mkdir -p .run/k8s
+	set -e; for overlay in $(K8S_OVERLAYS); do \
+		$(VENV)/bin/kubectl kustomize deploy/k8s/overlays/$$overlay > .run/k8s/$$overlay.yaml; \
+		for version in $(K8S_VERSIONS); do \
+			$(VENV)/bin/kubernetes-validate --strict --quiet -k $$version .run/k8s/$$overlay.yaml; \
+		done; \
+	done
+	$(PY) -m pytest -q -p no:cacheprovider tests/k8s
+
+test: check k8s-validate test-vscode ## Everything CI runs: check, the manifests, the VS Code extension, then unit, integration and end-to-end tests
 	$(PY) -m pytest
 
 test-unit: $(STAMP) ## Unit tests of each library, tool and service of the table
