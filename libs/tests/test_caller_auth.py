@@ -116,3 +116,37 @@ def test_two_callers_sharing_one_token_is_refused_at_start():
         )
         == "router"
     )
+
+
+async def test_a_refused_call_is_counted_and_logged_without_its_token(caplog):
+    """An operator sees calls refused at a service's port (a misconfigured peer, a scan): counted as
+    UNAUTHENTICATED for the method, and said in the log without the token presented."""
+    from prometheus_client import CollectorRegistry
+
+    from llmagg_devstack import free_port
+
+    registry = CollectorRegistry()
+    settings = ServiceSettings(
+        host="127.0.0.1", port=0, metrics_port=free_port(), gateway_token=TOKEN, drain_s=0, grace_s=0.1
+    )
+    binding = ServiceBinding(
+        "llmagg.router.v1.RouterService", Recorder(), router_pb2_grpc.add_RouterServiceServicer_to_server
+    )
+    server = GrpcServer("test", settings, [binding], registry=registry)
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = router_pb2_grpc.RouterServiceStub(channel)
+            for _ in range(3):
+                with pytest.raises(grpc.aio.AioRpcError):
+                    await stub.Chat(router_pb2.ChatRequest(), metadata=(("x-llmagg-service-token", "forged-1234"),))
+    finally:
+        await server.stop()
+    labels = {"service": "test", "method": "/llmagg.router.v1.RouterService/Chat", "code": "UNAUTHENTICATED"}
+    assert registry.get_sample_value("llmagg_grpc_server_handled_total", labels) == 3
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert refused == [
+        "refused a call to /llmagg.router.v1.RouterService/Chat without a known service token"
+        " (said once a minute per method)"
+    ]
+    assert "forged-1234" not in caplog.text

@@ -14,12 +14,14 @@ import contextvars
 import hmac
 import logging
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 import grpc
 
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.common.grpc_interceptors import SERVICE_TOKEN_METADATA, abort_with, metadata_value, wrap_handler
+from llmagg.common.metrics import RpcMetrics
 from llmagg.common.peers import peer_token
 from llmagg.common.secrets import Secret
 from llmagg.rpcs import peers_allowed, token_of
@@ -76,21 +78,32 @@ def require_peer(service: str, method: str) -> None:
         raise ServiceError(ErrorKind.PERMISSION_DENIED, f"This RPC answers {who} only.", code="not_allowed")
 
 
-async def _refuse(request, context):
-    await abort_with(context, _REFUSED)
+REFUSAL_LOG_EVERY_S = 60.0  # a scan must not flood the log: one line per method and minute
 
 
-async def _refuse_streaming(request, context):
-    await abort_with(context, _REFUSED)
-    yield  # pragma: no cover (makes this an async generator)
+def _refusals(method: str, noted: Callable[[], None]):
+    """Handlers that refuse a call to `method`, noting each refusal first."""
+
+    async def refuse(request, context):
+        noted()
+        await abort_with(context, _REFUSED)
+
+    async def refuse_streaming(request, context):
+        noted()
+        await abort_with(context, _REFUSED)
+        yield  # pragma: no cover (makes this an async generator)
+
+    return refuse, refuse_streaming
 
 
 class CallerAuthInterceptor(grpc.aio.ServerInterceptor):
     """The outermost interceptor: a call without a known token never reaches a servicer (nor a span or log
     line that would carry its claimed identity)."""
 
-    def __init__(self, tokens: Mapping[str, Secret]) -> None:
+    def __init__(self, tokens: Mapping[str, Secret], metrics: RpcMetrics | None = None) -> None:
         self._tokens = tuple((token.reveal().encode(), name) for name, token in tokens.items())
+        self._metrics = metrics
+        self._logged_at: dict[str, float] = {}  # method -> when a refusal of it was last logged
         owners: dict[bytes, str] = {}
         for token, name in self._tokens:
             if token in owners:
@@ -113,8 +126,20 @@ class CallerAuthInterceptor(grpc.aio.ServerInterceptor):
             return handler
         caller = self.caller(metadata_value(handler_call_details.invocation_metadata, SERVICE_TOKEN_METADATA))
         if caller is None:
-            return wrap_handler(handler, lambda _: _refuse, lambda _: _refuse_streaming)
+            method = handler_call_details.method
+            refuse, refuse_streaming = _refusals(method, lambda: self._refused(method))
+            return wrap_handler(handler, lambda _: refuse, lambda _: refuse_streaming)
         return _as_caller(handler, caller)
+
+    def _refused(self, method: str) -> None:
+        """Counted as UNAUTHENTICATED for `method` (a registered one: bounded labels) and logged, never
+        with the token presented."""
+        if self._metrics is not None:
+            self._metrics.observe(method, grpc.StatusCode.UNAUTHENTICATED, 0.0)
+        now = time.monotonic()
+        if now - self._logged_at.get(method, -REFUSAL_LOG_EVERY_S) >= REFUSAL_LOG_EVERY_S:
+            self._logged_at[method] = now
+            log.warning("refused a call to %s without a known service token (said once a minute per method)", method)
 
 
 def _as_caller(handler: grpc.RpcMethodHandler, caller: str) -> grpc.RpcMethodHandler:

@@ -91,7 +91,7 @@ class GrpcServer:
                 "no caller token is set (%sGATEWAY_TOKEN, ...): every call but health checks will be refused",
                 self.settings.model_config.get("env_prefix", ""),
             )
-        interceptors.insert(0, CallerAuthInterceptor(tokens))
+        interceptors.insert(0, CallerAuthInterceptor(tokens, self._rpc_metrics))
         limit = self.settings.max_message_bytes
         server = grpc.aio.server(
             interceptors=interceptors,
