@@ -149,26 +149,14 @@ class RoutedStream:
         try:
             try:
                 with self._interruptible():
-                    for chunk in self._head:
-                        chunk["provider"] = provider
-                        last = chunk
-                        finish_reasons += finish_reasons_of(chunk)
-                        if answered is not None:
-                            answered.append(chunk)
-                        yield chunk
-                    self._head = []
-                    while True:
-                        try:
-                            async with asyncio.timeout_at(self._deadline):
-                                chunk = await anext(self._rest)
-                        except StopAsyncIteration:
-                            break
-                        chunk["provider"] = provider
-                        last = chunk
-                        finish_reasons += finish_reasons_of(chunk)
-                        if answered is not None:
-                            answered.append(chunk)
-                        yield chunk
+                    async with contextlib.aclosing(self._upstream_chunks()) as chunks:
+                        async for chunk in chunks:
+                            chunk["provider"] = provider
+                            last = chunk
+                            finish_reasons += finish_reasons_of(chunk)
+                            if answered is not None:
+                                answered.append(chunk)
+                            yield chunk
             except UpstreamError as error:
                 await self._attempt.fail(error)
                 raise ServiceError(
@@ -191,6 +179,19 @@ class RoutedStream:
             self._record.served(self.route, answer, None if answered is None else answered_messages(assemble(answered)))
         finally:
             await self.aclose()
+
+    async def _upstream_chunks(self) -> AsyncIterator[dict[str, Any]]:
+        """The chunks read before the stream was handed over, then the rest, all within the stream's deadline."""
+        for chunk in self._head:
+            yield chunk
+        self._head = []
+        while True:
+            try:
+                async with asyncio.timeout_at(self._deadline):
+                    chunk = await anext(self._rest)
+            except StopAsyncIteration:
+                return
+            yield chunk
 
     async def aclose(self) -> None:
         """Release the upstream connection; safe to call more than once."""
