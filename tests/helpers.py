@@ -173,3 +173,19 @@ def wait_for(condition: Callable[[], Any], what: str, timeout_s: float = 15) -> 
             return found
         time.sleep(0.05)
     raise AssertionError(f"no {what} within {timeout_s}s")
+
+
+def wait_until_token_expired(openbao, token: str, what: str, timeout_s: float = 15) -> None:
+    """Wait until OpenBao no longer knows the Vault `token` (a login whose TTL ran out)."""
+    from hvac import exceptions as hvac_errors
+
+    root = openbao.root_client()
+
+    def expired() -> bool:
+        try:
+            root.auth.token.lookup(token)
+        except hvac_errors.Forbidden:
+            return True
+        return False
+
+    wait_for(expired, what, timeout_s)

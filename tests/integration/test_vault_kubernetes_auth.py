@@ -27,7 +27,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2
-from hvac import exceptions as hvac_errors
 
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg_credentials.domain.store import ACCOUNTS
@@ -35,7 +34,7 @@ from llmagg_credentials.server import build_credentials, build_server, load_cata
 from llmagg_credentials.settings import CredentialsSettings
 from llmagg_devstack import CREDENTIALS_POLICY
 
-from ..helpers import wait_for
+from ..helpers import wait_until_token_expired
 
 NAMESPACE = "llmagg"
 BOUND_SA = "credentials"
@@ -289,16 +288,7 @@ async def test_a_rotated_token_file_keeps_working_after_the_vault_token_expires(
     second_jwt = issuer.mint(NAMESPACE, BOUND_SA)
     jwt_file.write_text(second_jwt)
     issuer.revoke(first_jwt)
-    root = openbao.root_client()
-
-    def expired() -> bool:
-        try:
-            root.auth.token.lookup(first_token)
-        except hvac_errors.Forbidden:
-            return True
-        return False
-
-    wait_for(expired, "the Kubernetes-login token to expire", timeout_s=15)  # the role's tokens live 2 s
+    wait_until_token_expired(openbao, first_token, "the Kubernetes-login token to expire")  # tokens live 2 s
     assert await vault_health(server) == health_pb2.HealthCheckResponse.SERVING  # its ping logged in again
     assert (await store.read(ACCOUNTS, "rotated")).data == {"n": 1}
     assert store._client.token != first_token

@@ -5,13 +5,12 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from hvac import exceptions as hvac_errors
 
 from llmagg_credentials.adapters.vault_store import VaultLogin, VaultStore
 from llmagg_credentials.domain.store import ACCOUNTS, StoreUnavailable, VersionConflict
 from llmagg_devstack import CREDENTIALS_POLICY
 
-from ..helpers import wait_for
+from ..helpers import wait_until_token_expired
 
 
 @pytest.fixture(scope="module")
@@ -61,16 +60,7 @@ async def test_approle_login_and_a_fresh_login_when_the_token_expires(openbao, m
     store = VaultStore(openbao.address, VaultLogin("approle", role_id=role_id, secret_id=secret_id), mount=mount)
     assert await store.write(ACCOUNTS, "by-approle", {"x": 1}, version=0) == 1
     first_token = store._client.token
-    root = openbao.root_client()
-
-    def expired() -> bool:
-        try:
-            root.auth.token.lookup(first_token)
-        except hvac_errors.Forbidden:
-            return True
-        return False
-
-    wait_for(expired, "the AppRole token to expire", timeout_s=15)  # the role's tokens live 2 s
+    wait_until_token_expired(openbao, first_token, "the AppRole token to expire")  # the role's tokens live 2 s
     assert (await store.read(ACCOUNTS, "by-approle")).data == {"x": 1}
     assert store._client.token != first_token  # it logged in again rather than failing
 
