@@ -83,6 +83,14 @@ def inspect(container: str) -> dict:
     return json.loads(found.stdout)[0]
 
 
+def manifest_command(deployment: dict) -> list[str]:
+    return deployment["spec"]["template"]["spec"]["containers"][0]["command"]
+
+
+def gateway_deployment() -> dict:
+    return next(o for o in generate.gateway_objects(SERVICES) if o["kind"] == "Deployment")
+
+
 def test_the_image_path_and_user_are_the_manifests(image):
     assert IMAGE_DESCRIPTOR == generate.GATEWAY_DESCRIPTOR
     config = inspect(image)["Config"]
@@ -93,14 +101,14 @@ def test_every_service_of_the_table_serves_from_its_own_container(image_stack, l
     for service in SERVICES:
         container = inspect(launcher.containers[service.name])
         assert (container["ImageName"], container["State"]["Running"]) == (f"localhost/{IMAGE}", True)
-        assert container["Config"]["Cmd"] == ["python", "-m", service.package]
+        assert container["Config"]["Cmd"] == manifest_command(generate.deployment(service))
         assert grpc_serving(image_stack.address(service.name)), service.name
 
 
 def test_a_chat_goes_through_the_gateway_container_to_the_simulator(image_stack, launcher, simulator):
     gateway = inspect(launcher.containers["gateway"])
     assert (gateway["ImageName"], gateway["State"]["Running"]) == (f"localhost/{IMAGE}", True)
-    assert gateway["Config"]["Cmd"][:1] == ["envoy"]
+    assert gateway["Config"]["Cmd"][:1] == manifest_command(gateway_deployment())[:1]
     providers = scenario(simulator, "chat-model")
     key = create_client_key(image_stack, "image test")
     body = {"model": "chat-model", "messages": [{"role": "user", "content": "echo: from the image"}]}

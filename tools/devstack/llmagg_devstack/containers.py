@@ -42,7 +42,7 @@ class PodmanLauncher:
             "podman", "run", "--rm", f"--name={container}", "--pull=never", "--network=host",
             "--read-only", "--tmpfs=/tmp", "--cap-drop=all", "--security-opt=no-new-privileges",
             *volumes, *(f"--env={n}" for n in passed),
-            self.image, Path(argv[0]).name, *argv[1:],
+            self.image, _in_image(argv[0]), *argv[1:],
         ]  # fmt: skip
 
     def remove(self) -> None:
@@ -52,3 +52,9 @@ class PodmanLauncher:
                 ["podman", "rm", "--force", "--ignore", "--time=2", *self._started], capture_output=True, check=False
             )
             self._started.clear()
+
+
+def _in_image(program: str) -> str:
+    """The image's own program for a venv's (python3.11 -> python, envoy -> envoy; both on the image's PATH)."""
+    name = Path(program).name
+    return "python" if name.startswith("python") else name
