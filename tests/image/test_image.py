@@ -97,6 +97,17 @@ def test_the_image_path_and_user_are_the_manifests(image):
     assert config["User"] == f"{generate.POD_SECURITY['runAsUser']}:{generate.POD_SECURITY['runAsGroup']}"
 
 
+def test_the_image_holds_no_compiler_pip_or_build_leftovers(image):
+    probe = (
+        "for p in gcc cc c++ make; do command -v $p; done; ls -d /opt/build /wheels /src /root/.cache 2>/dev/null;"
+        " python -c 'import pip' 2>/dev/null && echo pip; true"
+    )
+    found = subprocess.run(
+        ["podman", "run", "--rm", "--pull=never", image, "sh", "-c", probe], capture_output=True, text=True
+    )
+    assert (found.returncode, found.stdout) == (0, "")
+
+
 def test_every_service_of_the_table_serves_from_its_own_container(image_stack, launcher):
     for service in SERVICES:
         container = inspect(launcher.containers[service.name])
