@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs podman and what the image build needs (Debian packages), and configures podman for this kind of
-# host: rootful (we are root), runc (crun was seen to fail on a cgroup-hybrid, v1, host), and explicit
-# ulimits (podman's default nofile of 1048576 is above the host's hard limit: "error setting rlimit type 7:
-# operation not permitted"; nproc likewise, type 6). Storage: podman's default overlay driver works here.
-# Idempotent; run by `make image` and the image test.
+# host: rootful (we are root); runc, since crun refuses a cgroup-hybrid (v1) host ("crun: cgroups in hybrid
+# mode not supported, drop all controllers from cgroupv2"); explicit ulimits, since podman's default nofile
+# (1048576) is above the host's hard limit ("error setting rlimit type 7: operation not permitted") and an
+# nproc of 65536 or the host's hard limit fails likewise ("rlimit type 6") where 4096 works. Storage: podman's
+# default overlay driver works here. Idempotent; `make image` runs it.
 set -euo pipefail
 
 packages=(podman runc mmdebstrap uidmap fuse-overlayfs slirp4netns containernetworking-plugins ca-certificates)
