@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The local base image for `make image` where no container registry can be reached: Debian bookworm with
 # its python3 (3.11) and python3-venv, made from Debian packages by mmdebstrap and imported into podman.
-# Skipped when the image exists and was made by this version of the script (a label holds its hash).
+# Skipped when the image exists and was made by this version of the script (a label holds its hash);
+# `podman rmi localhost/llmagg-base:bookworm` makes the next `make image` take in Debian's latest updates.
 # Usage: make-base.sh [IMAGE]   (default localhost/llmagg-base:bookworm)
 set -euo pipefail
 image=${1:-localhost/llmagg-base:bookworm}
