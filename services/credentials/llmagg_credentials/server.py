@@ -48,12 +48,14 @@ def _secret(value) -> Secret | None:
 def build_credentials(settings: CredentialsSettings, providers: Mapping[str, Provider], store: Store | None = None):
     store = store or create_store(settings)
     keys = ClientKeys(store, cache_ttl_s=settings.authz_cache_ttl_s, env_admin_key=_secret(settings.admin_key))
+    key_table = KeyTableSource(keys, poll_s=settings.key_table_poll_s)
+    keys.after_change = key_table.publish  # an admin call returns with its key in effect at the gateways
     return Credentials(
         store=store,
         accounts=AccountBook(store, providers, cache_s=settings.store_cache_s),
         keys=keys,
         access=Access(keys),
-        key_table=KeyTableSource(keys, poll_s=settings.key_table_poll_s),
+        key_table=key_table,
     )
 
 

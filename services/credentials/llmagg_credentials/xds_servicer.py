@@ -66,6 +66,7 @@ class ExtensionConfigServicer(config_discovery_pb2_grpc.ExtensionConfigDiscovery
             await requests.put(None)
 
         receiver = asyncio.create_task(receive())
+        stream = object()
         names: frozenset[str] | None = None
         sent = None  # the table last sent
         nonce = 0
@@ -83,6 +84,7 @@ class ExtensionConfigServicer(config_discovery_pb2_grpc.ExtensionConfigDiscovery
                     if request is None:
                         return
                     if request.HasField("error_detail"):
+                        await self._source.applied(stream, request.version_info)  # what it still applies
                         log.warning(
                             "a gateway rejected client key config %s: %s",
                             request.version_info,
@@ -92,6 +94,7 @@ class ExtensionConfigServicer(config_discovery_pb2_grpc.ExtensionConfigDiscovery
                         continue
                     wanted = frozenset(request.resource_names)
                     if wanted == names and sent is not None and request.version_info == sent.version:
+                        await self._source.applied(stream, sent.version)
                         continue  # an acknowledgement
                     names = wanted
                     if not self._source.loaded:
@@ -101,6 +104,7 @@ class ExtensionConfigServicer(config_discovery_pb2_grpc.ExtensionConfigDiscovery
                 yield response(table, names, nonce)
                 sent = table
         finally:
+            await self._source.applied(stream, None)
             receiver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await receiver

@@ -19,7 +19,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from llmagg.common.errors import ErrorKind, ServiceError
@@ -90,6 +90,8 @@ class ClientKeys:
         self._monotonic = monotonic
         self._verdicts: dict[bytes, tuple[Verdict, float]] = {}
         self._known: dict[str, ClientKeyRecord] = {}  # last record read per id: checks while the store is down
+        # Run after a key was created or revoked here, before the call returns (the gateways' table).
+        self.after_change: Callable[[], Awaitable[object]] | None = None
 
     # --- management ---------------------------------------------------------------------------------
     async def create(self, name: str, scope: str) -> tuple[ClientKeyRecord, Secret]:
@@ -118,7 +120,7 @@ class ClientKeys:
                 continue
             stored = replace(record, version=version)
             self._known[key_id] = stored
-            await self._note_change()
+            await self._note_change(published=True)
             log.info("client key created", extra=log_fields(client_id=key_id, scope=scope))
             return stored, Secret(secret)
         raise ServiceError(ErrorKind.INTERNAL, "Could not allocate a key id; retry.", code="key_id_clash")
@@ -154,14 +156,20 @@ class ClientKeys:
             revoked = replace(revoked, version=version)
             self._known[key_id] = revoked
             self._verdicts = {k: v for k, v in self._verdicts.items() if v[0].client_id != key_id}
-            await self._note_change()
+            await self._note_change(published=True)
             log.info("client key revoked", extra=log_fields(client_id=key_id))
             return revoked
         raise ServiceError(ErrorKind.UNAVAILABLE, f"The key {key_id!r} kept changing; retry.", code="conflict")
 
-    async def _note_change(self) -> None:
+    async def _note_change(self, published: bool = False) -> None:
         """Bump the change note every replica polls (key_table.py). Best effort: the key is written
-        already, and each replica also rereads every key now and then."""
+        already, and each replica also rereads every key now and then. `published`: and wait until
+        the gateways this replica serves have the change (after_change)."""
+        await self._bump_note()
+        if published and self.after_change is not None:
+            await self.after_change()
+
+    async def _bump_note(self) -> None:
         for _ in range(5):
             try:
                 with store_errors():

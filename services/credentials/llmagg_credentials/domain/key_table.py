@@ -59,6 +59,7 @@ class KeyTableSource:
         self.table = DENY_ALL
         self.loaded = False
         self._changed = asyncio.Condition()
+        self._applied: dict[object, str] = {}  # per gateway stream: the table version it acknowledged
 
     async def refresh(self) -> bool:
         """Reread the keys if the change note moved (or it is time); True when the table changed."""
@@ -73,6 +74,29 @@ class KeyTableSource:
             async with self._changed:
                 self._changed.notify_all()
         return changed
+
+    async def publish(self, within_s: float = 1.0) -> bool:
+        """After a change made here: reread now and wait (at most `within_s`) until every gateway this
+        replica serves has applied the new table, so an admin call returns with its key in effect.
+        False when some gateway did not acknowledge in time (it gets the table all the same)."""
+        try:
+            await self.refresh()
+            async with self._changed:
+                return await asyncio.wait_for(
+                    self._changed.wait_for(lambda: all(v == self.table.version for v in self._applied.values())),
+                    within_s,
+                )
+        except (TimeoutError, StoreUnavailable, ServiceError):
+            return False
+
+    async def applied(self, stream: object, version: str | None) -> None:
+        """What a gateway's stream acknowledged (None: it closed)."""
+        async with self._changed:
+            if version is None:
+                self._applied.pop(stream, None)
+            else:
+                self._applied[stream] = version
+            self._changed.notify_all()
 
     async def run(self) -> None:
         """Poll until cancelled."""
