@@ -14,9 +14,10 @@ from llmagg import gateway_keys
 from llmagg.suite import service
 from llmagg_credentials.backends import create_store
 from llmagg_credentials.domain.client_keys import ClientKeys
+from llmagg_credentials.domain.store import CLIENT_KEYS
 from llmagg_credentials.settings import CredentialsSettings
 
-from ..helpers import admin_call, create_client_key
+from ..helpers import admin_call, create_client_key, post_raw
 
 PROPAGATION_S = 1.0
 
@@ -39,13 +40,16 @@ def _seconds_until(condition, timeout_s: float = 15) -> float:
     return time.monotonic() - start
 
 
-def _revoke_on_another_replica(stack, monkeypatch, key_id: str) -> None:
-    """What a second credentials replica does on a revocation: write the store (the running replica's
-    cache knows nothing of it)."""
+def _another_replica(stack, monkeypatch) -> ClientKeys:
+    """The keys as a second credentials replica sees them: the same store (the running replica's
+    caches know nothing of what it does)."""
     for name, value in stack.environment(service("credentials")).items():
         monkeypatch.setenv(name, value)
-    keys = ClientKeys(create_store(CredentialsSettings()))
-    assert asyncio.run(keys.revoke(key_id)).revoked
+    return ClientKeys(create_store(CredentialsSettings()))
+
+
+def _revoke_on_another_replica(stack, monkeypatch, key_id: str) -> None:
+    assert asyncio.run(_another_replica(stack, monkeypatch).revoke(key_id)).revoked
 
 
 @pytest.mark.parametrize("where", ["admin API", "another replica"])
@@ -83,3 +87,38 @@ def test_envoys_config_holds_no_key(stack):
     # and the hashes (which Envoy redacts in its dump besides).
     assert all(name in dump for name in gateway_keys.FILTER_NAMES)
     assert admin_key.split("-")[2] in dump
+
+
+def test_a_key_stored_before_the_gateway_checked_keys_works_and_moves_to_envoys_check(stack, monkeypatch):
+    keys = _another_replica(stack, monkeypatch)
+    store = keys._store
+
+    async def make_legacy_key() -> tuple[str, str]:
+        record, secret = await keys.create("made before hashes", "client")
+        document = await store.read(CLIENT_KEYS, record.id)
+        data = {k: v for k, v in document.data.items() if k != "envoy_hash"}  # as stored before
+        await store.write(CLIENT_KEYS, record.id, data, version=document.version)
+        await keys._bump_note()
+        return record.id, secret.reveal()
+
+    key_id, key = asyncio.run(make_legacy_key())
+    # Checked by ext_authz until its first verification records the hash...
+    assert _seconds_until(lambda: _accepted(stack, key)) < PROPAGATION_S
+
+    async def stored_hash() -> str:
+        return (await store.read(CLIENT_KEYS, key_id)).data.get("envoy_hash", "")
+
+    assert asyncio.run(stored_hash()) == gateway_keys.sha_hash(key)
+    # ...then by the gateway itself: a revocation elsewhere is refused within a second (ext_authz's
+    # cache would keep it for 10 s).
+    assert _accepted(stack, key)
+    _revoke_on_another_replica(stack, monkeypatch, key_id)
+    assert _seconds_until(lambda: not _accepted(stack, key)) < PROPAGATION_S
+
+
+def test_envoys_own_apis_are_admin_paths_through_the_gateway(stack, client_key):
+    path = "/envoy.service.extension.v3.ExtensionConfigDiscoveryService/StreamExtensionConfigs"
+    status, _, body = post_raw(
+        f"http://127.0.0.1:{stack.ports.gateway}{path}", b"{}", {"Authorization": f"Bearer {client_key}"}
+    )
+    assert status == 403 and body["error"]["code"] == "insufficient_scope", body
