@@ -4,8 +4,10 @@ effect at the gateway within a second, and Envoy's config holds hashes only, nev
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import urllib.request
+from collections.abc import Iterator
 
 import openai
 import pytest
@@ -16,6 +18,7 @@ from llmagg_credentials.backends import create_store
 from llmagg_credentials.domain.client_keys import ClientKeys
 from llmagg_credentials.domain.store import CLIENT_KEYS
 from llmagg_credentials.settings import CredentialsSettings
+from llmagg_devstack import Stack, free_port
 
 from ..helpers import admin_call, create_client_key, post_raw
 
@@ -66,6 +69,38 @@ def test_a_revoked_key_is_refused_at_the_gateway_within_a_second(stack, monkeypa
         _revoke_on_another_replica(stack, monkeypatch, key_id)
     assert _seconds_until(lambda: not _accepted(stack, key)) < PROPAGATION_S
     assert not _accepted(stack, key)
+
+
+@pytest.fixture
+def second_gateway(stack, tmp_path) -> Iterator[Stack]:
+    """Another Envoy in front of the same services (as a second gateway pod would be)."""
+    other = dataclasses.replace(
+        stack,
+        run_dir=tmp_path,
+        ports=dataclasses.replace(stack.ports, gateway=free_port(), admin=free_port()),
+        processes=[],
+        readiness={},
+    )
+    try:
+        other.start_gateway()
+        yield other
+    finally:
+        for process in other.processes:
+            process.stop()
+
+
+def test_a_key_revoked_on_another_replica_is_refused_by_every_gateway_within_a_second(
+    stack, second_gateway, monkeypatch
+):
+    gateways = (stack, second_gateway)
+    key = create_client_key(stack, "revoked behind two gateways")
+    assert _seconds_until(lambda: all(_accepted(g, key) for g in gateways)) < PROPAGATION_S
+    _revoke_on_another_replica(stack, monkeypatch, key.split("-")[2])
+    revoked_at = time.monotonic()
+    for gateway in gateways:
+        _seconds_until(lambda g=gateway: not _accepted(g, key))
+        assert time.monotonic() - revoked_at < PROPAGATION_S
+    assert not any(_accepted(g, key) for g in gateways)
 
 
 def test_a_created_key_works_at_the_gateway_within_a_second(stack):
