@@ -126,23 +126,24 @@ def test_envoys_config_holds_no_key(stack):
 
 def test_a_key_stored_before_the_gateway_checked_keys_works_and_moves_to_envoys_check(stack, monkeypatch):
     keys = _another_replica(stack, monkeypatch)
-    store = keys._store
+    store = create_store(CredentialsSettings())
 
     async def make_legacy_key() -> tuple[str, str]:
         record, secret = await keys.create("made before hashes", "client")
         document = await store.read(CLIENT_KEYS, record.id)
         data = {k: v for k, v in document.data.items() if k != "envoy_hash"}  # as stored before
         await store.write(CLIENT_KEYS, record.id, data, version=document.version)
-        await keys._bump_note()
+        await keys.create("any change: every replica rereads the keys", "client")
         return record.id, secret.reveal()
 
     key_id, key = asyncio.run(make_legacy_key())
-    # Checked by ext_authz until its first verification records the hash...
-    assert _seconds_until(lambda: _accepted(stack, key)) < PROPAGATION_S
 
     async def stored_hash() -> str:
         return (await store.read(CLIENT_KEYS, key_id)).data.get("envoy_hash", "")
 
+    # Accepted all along; once the gateways know it has no hash (the next poll), ext_authz checks it,
+    # and its first verification records the hash...
+    _seconds_until(lambda: _accepted(stack, key) and asyncio.run(stored_hash()), timeout_s=5)
     assert asyncio.run(stored_hash()) == gateway_keys.sha_hash(key)
     # ...then by the gateway itself: a revocation elsewhere is refused within a second (ext_authz's
     # cache would keep it for 10 s).
