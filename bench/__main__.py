@@ -206,7 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1000, help="sequential requests per target")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument(
-        "--client-auth", choices=["on", "off"], default="on", help="check the client key at the gateway (ext_authz)"
+        "--client-auth",
+        choices=["on", "off"],
+        default="on",
+        help="check the client key at the gateway (inside Envoy, keys by xDS)",
     )
     parser.add_argument(
         "--tracing", choices=["off", "on", "both"], default="both", help="export spans to a local OTLP receiver"
@@ -247,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         simulator.stop()
     print(
-        f"gateway+services, client auth (ext_authz) {args.client_auth}, quota ledger {args.quota_ledger}\n"
+        f"gateway+services, client auth (keys checked in Envoy) {args.client_auth}, quota ledger {args.quota_ledger}\n"
         f"{report(results)}"
     )
     if args.hedging_requests:

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 import yaml
 
+from llmagg import gateway_keys
 from llmagg.suite import SERVICES
 from llmagg_devstack import envoy_binary
 from llmagg_gateway.__main__ import DEFAULT_DESCRIPTOR, main, table_services
@@ -101,23 +102,39 @@ def test_the_error_filter_runs_before_the_transcoder(tmp_path):
     assert names[-1] == "envoy.filters.http.router"
 
 
-def test_client_auth_checks_every_request_with_credentials_fail_closed_between_errors_and_transcoder(tmp_path):
+def test_client_keys_are_checked_inside_envoy_with_config_by_xds_and_admin_paths_by_ext_authz(tmp_path):
     _, config = rendered(tmp_path)
     hcm = _connection_manager(config)
     names = [f["name"] for f in hcm["http_filters"]]
     assert names == [
         "envoy.filters.http.health_check",  # /health answers without a key
         "envoy.filters.http.lua",
-        "envoy.filters.http.ext_authz",
-        "envoy.filters.http.ratelimit",  # client limits, keyed by the client id ext_authz has just set
+        gateway_keys.ROUTING_FILTER,  # by xDS from credentials
+        gateway_keys.HASHES_FILTER,
+        "envoy.filters.http.ext_authz",  # admin paths and keys stored without a hash
+        "envoy.filters.http.ratelimit",  # client limits, keyed by the client id just set
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.router",
     ]
-    authz = hcm["http_filters"][2]["typed_config"]
+    for discovered in hcm["http_filters"][2:4]:
+        discovery = discovered["config_discovery"]
+        source = discovery["config_source"]["api_config_source"]
+        assert source["api_type"] == "GRPC" and source["grpc_services"] == [
+            {"envoy_grpc": {"cluster_name": "credentials"}}
+        ]
+        # Until the service answers: the listener warms, then denies every key (fail closed).
+        assert "apply_default_config_without_warming" not in discovery
+    routing, hashes = (f["config_discovery"]["default_config"] for f in hcm["http_filters"][2:4])
+    assert routing == gateway_keys.routing_filter(gateway_keys.DENY_ALL)["typed_config"]
+    assert hashes["extension_config"]["typed_config"]["users"] == {"inline_string": "nobody:{SHA}" + "A" * 27 + "=\n"}
+    authz = hcm["http_filters"][4]["typed_config"]
     assert authz["grpc_service"]["envoy_grpc"]["cluster_name"] == "credentials"
     assert authz["failure_mode_allow"] is False and authz["status_on_error"] == {"code": 503}
     assert authz["allowed_headers"] == {"patterns": [{"exact": "authorization"}]}  # never x-provider-api-key
-    assert not any("request_headers_to_add" in r for r in hcm["route_config"]["virtual_hosts"][0]["routes"])
+    assert authz["filter_enabled_metadata"]["filter"] == gateway_keys.METADATA_NAMESPACE
+    routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    assert not any("request_headers_to_add" in r for r in routes)
+    assert all(r["request_headers_to_remove"] == ["x-llmagg-basic", "x-llmagg-auth"] for r in routes[:-1])
     passed = [m for m in hcm["local_reply_config"]["mappers"] if "text_format_source" in m["body_format_override"]]
     assert sorted(m["filter"]["status_code_filter"]["comparison"]["value"]["default_value"] for m in passed) == [
         401,
