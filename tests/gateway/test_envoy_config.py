@@ -234,3 +234,12 @@ def test_tracing_samples_the_percent_asked_and_exports_in_batches_and_envoy_acce
 def test_a_traced_share_beyond_0_to_100_percent_is_refused(tmp_path, percent, capsys):
     assert main(["--out", str(tmp_path / "envoy.yaml"), "--otlp", "127.0.0.1:4317", "--trace-percent", percent]) == 2
     assert f"the share of requests traced is a percent from 0 to 100, not {percent}" in capsys.readouterr().err
+
+
+def test_envoy_spreads_a_services_streams_over_several_connections(tmp_path):
+    """The kernel gives each connection to one of the router's workers (SO_REUSEPORT): under load Envoy
+    must open several, not carry every stream of a thread on one."""
+    _, config = rendered(tmp_path)
+    for cluster in config["static_resources"]["clusters"]:
+        options = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+        assert options["explicit_http_config"]["http2_protocol_options"] == {"max_concurrent_streams": 4}
