@@ -7,7 +7,6 @@ from llmagg_gateway.addresses import socket_address
 from llmagg_gateway.limits import CONNECTION_BUFFER_BYTES
 from llmagg_gateway.service_tokens import upstream_filters
 
-
 # Envoy opens another connection to a service once each has this many streams: the kernel hands each
 # connection to one of the processes sharing the port (ROUTER_WORKERS, SO_REUSEPORT), so under load the
 # requests spread over them rather than riding the one connection per Envoy thread to one process.

@@ -124,13 +124,18 @@ class Workers:
         plan = self.plan
         try:
             holder = hold_port(plan.host, plan.port)
-            for index in range(plan.workers if plan.metrics_port else 0):
-                free_or_raise(plan.host, plan.metrics_port + index)
         except OSError as exc:
             log.error("cannot serve %d workers on %s:%d: %s", plan.workers, plan.host, plan.port, exc)
             return 1
         with holder:
             self.port = holder.getsockname()[1]
+            for index in range(plan.workers if plan.metrics_port else 0):
+                try:
+                    free_or_raise(plan.host, plan.metrics_port + index)
+                except OSError as exc:
+                    port = plan.metrics_port + index
+                    log.error("cannot serve worker %d's metrics on %s:%d: %s", index, plan.host, port, exc)
+                    return 1
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, self._on_signal)
             for index in range(plan.workers):
