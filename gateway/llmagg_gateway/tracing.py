@@ -1,10 +1,10 @@
 """Envoy's OpenTelemetry tracer: every request gets a gateway span, the first of its trace.
 
 Envoy continues a client's W3C `traceparent` and passes its own span on to the services, so the
-trace runs from the edge through every service and attempt. Envoy decides for a request that comes
-without a sampled `traceparent`: `random_sampling` percent of them are traced (the caller's decision
-stands when it sent one), and its `traceparent` tells the services, which follow it (ParentBased,
-llmagg.common.telemetry).
+trace runs from the edge through every service and attempt. Envoy decides for every request:
+`random_sampling` percent of them are traced, whatever the sampled flag of a caller's `traceparent`
+(its trace id is kept; `x-client-trace-id` forces a trace), and the `traceparent` Envoy passes on
+tells the services, which follow it (ParentBased, llmagg.common.telemetry).
 
 Envoy's exporter sends a span batch when it holds `min_flush_spans`, else every `flush_interval_ms`
 (runtime keys of the OpenTelemetry tracer; Envoy's defaults are 5 spans and 5 s: an export RPC per
