@@ -218,3 +218,45 @@ def test_a_proto_without_a_row_in_the_table_is_refused(monkeypatch):
 
 def test_the_descriptor_declares_exactly_the_tables_services():
     assert llmagg_services(DEFAULT_DESCRIPTOR) == sorted(s.grpc_service for s in SERVICES)
+
+
+def test_tracing_samples_the_percent_asked_and_exports_in_batches_and_envoy_accepts_it(tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    for service in SERVICES:
+        (tokens / f"{service.name}.yaml").write_text(yaml.safe_dump(sds_document(service.name, "a-token")))
+    out, config = rendered(
+        tmp_path, "--otlp", "127.0.0.1:4317", "--trace-percent", "2.5", "--tokens-dir", str(tokens),
+        "--listen", "127.0.0.1:18000", "--admin", "127.0.0.1:19901",
+    )  # fmt: skip
+    tracing = _connection_manager(config)["tracing"]
+    assert tracing["random_sampling"] == {"value": 2.5}
+    [layer] = config["layered_runtime"]["layers"]
+    assert layer["static_layer"] == {
+        "tracing.opentelemetry.min_flush_spans": 64,
+        "tracing.opentelemetry.flush_interval_ms": 1000,
+    }
+    result = subprocess.run(
+        [envoy_binary(), "--mode", "validate", "-c", str(out), "--log-level", "error"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    _, untraced = rendered(tmp_path)
+    assert "tracing" not in _connection_manager(untraced) and "layered_runtime" not in untraced
+
+
+@pytest.mark.parametrize("percent", ["-1", "100.5"])
+def test_a_traced_share_beyond_0_to_100_percent_is_refused(tmp_path, percent, capsys):
+    assert main(["--out", str(tmp_path / "envoy.yaml"), "--otlp", "127.0.0.1:4317", "--trace-percent", percent]) == 2
+    assert f"the share of requests traced is a percent from 0 to 100, not {percent}" in capsys.readouterr().err
+
+
+def test_envoy_spreads_a_services_streams_over_several_connections(tmp_path):
+    """The kernel gives each connection to one of the router's workers (SO_REUSEPORT): under load Envoy
+    must open several, not carry every stream of a thread on one."""
+    _, config = rendered(tmp_path)
+    for cluster in config["static_resources"]["clusters"]:
+        options = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+        assert options["explicit_http_config"]["http2_protocol_options"] == {"max_concurrent_streams": 4}

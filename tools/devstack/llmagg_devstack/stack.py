@@ -147,6 +147,9 @@ class Stack:
     gateway_max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES
     # An OTLP/gRPC collector (http://HOST:PORT) the gateway sends its spans to; services read OTEL_*.
     otlp_endpoint: str | None = None
+    # The share of requests traced: Envoy's random sampling, and the services' OTEL_TRACES_SAMPLER_ARG
+    # (for the traces they start themselves; a request follows Envoy's decision).
+    trace_ratio: float = 1.0
     processes: list[ManagedProcess] = field(default_factory=list)
     # Keeps this stack's data apart in dependencies shared with other stacks (an OpenBao mount).
     namespace: str = "llmagg"
@@ -251,6 +254,7 @@ class Stack:
         drain = f"{service.env_prefix}DRAIN_S"
         defaults = {} if drain in os.environ else {drain: "0"}
         defaults[f"{service.env_prefix}STATE_DIR"] = str(self.run_dir / service.name)
+        defaults["OTEL_TRACES_SAMPLER_ARG"] = f"{self.trace_ratio:g}"
         settings = {**defaults, **suite_settings(service, self.run_dir), **(env or {}), **self.environment(service)}
         process = ManagedProcess(
             service.name,
@@ -292,6 +296,7 @@ class Stack:
             client_auth=self.client_auth,
             max_heap_bytes=self.gateway_max_heap_bytes,
             otlp=urllib.parse.urlsplit(self.otlp_endpoint).netloc if self.otlp_endpoint else None,
+            trace_percent=self.trace_ratio * 100,
             client_limits=self.client_limits is not False,
             client_limits_fail_closed=self.client_limits_fail_closed,
         )
