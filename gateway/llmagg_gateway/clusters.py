@@ -1,14 +1,17 @@
 """One upstream cluster per service: HTTP/2, the gateway's token on every request, actively health-checked
-over gRPC health (health checks need no token)."""
+over gRPC health (health checks need no token). A cluster has one endpoint per address given (replicas on
+loopback; a headless Service's DNS name in Kubernetes gives every pod behind one address)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from llmagg_gateway.addresses import socket_address
 from llmagg_gateway.limits import CONNECTION_BUFFER_BYTES
 from llmagg_gateway.service_tokens import upstream_filters
 
 
-def service_cluster(name: str, host_port: str, grpc_service: str, tokens_dir: str) -> dict:
+def service_cluster(name: str, host_ports: Sequence[str], grpc_service: str, tokens_dir: str) -> dict:
     return {
         "name": name,
         "type": "STRICT_DNS",
@@ -38,6 +41,8 @@ def service_cluster(name: str, host_port: str, grpc_service: str, tokens_dir: st
         ],
         "load_assignment": {
             "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket_address(host_port)}}]}],
+            "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": socket_address(host_port)}} for host_port in host_ports]}
+            ],
         },
     }
