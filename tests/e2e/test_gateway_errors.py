@@ -53,6 +53,7 @@ def test_with_the_key_checker_down_requests_are_refused_not_let_through(stack_wi
     assert status == 503, body  # fail closed: ext_authz's status_on_error, never the router
     assert body["error"]["type"] == "service_unavailable_error"
     assert body["error"]["code"] == "gateway_upstream_unavailable"  # Envoy's own reply, not the router's
+    assert "retry" in body["error"]["message"], body  # says what happened and what to do, never empty
 
 
 @pytest.fixture
