@@ -49,13 +49,17 @@ class Ports:
     dependencies: dict[str, int] = field(
         default_factory=lambda: {name: starter.port for name, starter in dependencies.STARTERS.items()}
     )
-    # The gRPC ports of a service's further replicas (its first is `services`); their metrics are off.
+    # (gRPC port, metrics port) of each further replica of a service (its first: `services`, `metrics`).
     # Envoy gets one endpoint per replica, the services calling it every address (see callee_address).
-    replicas: dict[str, list[int]] = field(default_factory=dict)
+    replicas: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
     def grpc_ports(self, name: str) -> list[int]:
         """Every replica's gRPC port, the first replica's first."""
-        return [self.services[name], *self.replicas.get(name, [])]
+        return [self.services[name], *(grpc_port for grpc_port, _ in self.replicas.get(name, []))]
+
+    def metrics_ports(self, name: str) -> list[int]:
+        """Every replica's metrics port (0: off), the first replica's first."""
+        return [self.metrics[name], *(metrics_port for _, metrics_port in self.replicas.get(name, []))]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Ports:
@@ -81,7 +85,9 @@ class Ports:
             services={s.name: free_port() for s in SERVICES},
             metrics={s.name: free_port() for s in SERVICES},
             dependencies={name: free_port() for name in dependencies.STARTERS},
-            replicas={name: [free_port() for _ in range(count - 1)] for name, count in (replicas or {}).items()},
+            replicas={
+                name: [(free_port(), free_port()) for _ in range(count - 1)] for name, count in (replicas or {}).items()
+            },
         )
 
 
@@ -212,8 +218,8 @@ class Stack:
         [found] = [process for process in self.processes if process.name == name]
         return found
 
-    def metrics_url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.ports.metrics[name]}/metrics"
+    def metrics_url(self, name: str, replica: int = 0) -> str:
+        return f"http://127.0.0.1:{self.ports.metrics_ports(name)[replica]}/metrics"
 
     @property
     def admin_key_file(self) -> Path:
@@ -245,8 +251,9 @@ class Stack:
         wanted = [(self.ports.dependencies[name], name) for name in needed if name not in self.dependencies]
         for service in SERVICES:
             wanted.extend((port, service.name) for port in self.ports.grpc_ports(service.name))
-            if self.ports.metrics[service.name]:
-                wanted.append((self.ports.metrics[service.name], f"{service.name}'s metrics"))
+            wanted.extend(
+                (port, f"{service.name}'s metrics") for port in self.ports.metrics_ports(service.name) if port
+            )
         return [
             *((port, what, "127.0.0.1") for port, what in wanted),
             (self.ports.gateway, "the gateway", self.listen_host),
@@ -281,7 +288,7 @@ class Stack:
         name = self.replica_name(service.name, replica)
         address = self.addresses(service.name)[replica]
         _ensure_free(self.ports.grpc_ports(service.name)[replica], name)
-        metrics_port = self.ports.metrics[service.name] if replica == 0 else 0
+        metrics_port = self.ports.metrics_ports(service.name)[replica]
         if metrics_port:
             _ensure_free(metrics_port, f"{service.name}'s metrics")
         self.start_dependencies([service], env)
