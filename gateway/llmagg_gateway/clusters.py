@@ -29,6 +29,22 @@ def service_cluster(name: str, host_ports: Sequence[str], grpc_service: str, tok
         },
         # A single replica that is draining (NOT_SERVING) must get no traffic: no panic routing.
         "common_lb_config": {"healthy_panic_threshold": {"value": 0}},
+        # A replica that refuses a connection is gone (killed, crashed): taken out at once, not after the
+        # health checks' two misses (~2 s, in which every other request would go to it and fail); the
+        # health checks bring it back. Its answers (a router's 5xx for a provider's failure) eject nothing.
+        "outlier_detection": {
+            "split_external_local_origin_errors": True,
+            "consecutive_local_origin_failure": 1,
+            "enforcing_consecutive_local_origin_failure": 100,
+            "enforcing_consecutive_5xx": 0,
+            "enforcing_consecutive_gateway_failure": 0,
+            "enforcing_success_rate": 0,
+            "enforcing_local_origin_success_rate": 0,
+            "enforcing_failure_percentage": 0,
+            "enforcing_failure_percentage_local_origin": 0,
+            "base_ejection_time": "1s",
+            "max_ejection_percent": 100,
+        },
         "health_checks": [
             {
                 "timeout": "1s",
