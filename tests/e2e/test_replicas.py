@@ -100,6 +100,21 @@ class Cluster:
             )
         return counts
 
+    def wait_until_nothing_ends_on(self, cluster: str, address: str, quiet_s: float = 0.15) -> None:
+        """Until no request through `address` has ended for `quiet_s`. A router keeps the settlements of
+        the answers it finished for ~20 ms (they go to ratelimit in batches) and a SIGKILL loses them: the
+        ledger would miss an answer the client got (a known gap, see the closing note), so the router dies
+        when it has finished nothing lately."""
+        last: list = [None, time.monotonic()]
+
+        def quiet() -> bool:
+            ended = self.host_requests(cluster)[address] - self.active(cluster)[address]
+            if ended != last[0]:
+                last[:] = [ended, time.monotonic()]
+            return time.monotonic() - last[1] >= quiet_s
+
+        wait_for(quiet, f"a quiet moment on {address}")
+
     def kill(self, name: str) -> tuple[str, float]:
         """SIGKILL the replica process `name`; its address and when it died (monotonic)."""
         process = self.stack.process(name)
@@ -239,9 +254,10 @@ def finish_stream(stream: Iterator, words: str = WORDS) -> str:
 LONG_WORDS = " ".join(f"long{n}" for n in range(100))  # four seconds of chunks
 
 
-def streams_in_flight_on(cluster: Cluster, address: str) -> list[Iterator]:
+def streams_in_flight_on(cluster: Cluster, address: str) -> tuple[list[Iterator], int]:
     """Long streams opened one at a time, each past its first chunk, until one is being served through
-    `address` (Envoy counts it active there): the replica there dies mid-stream if killed now."""
+    `address` (Envoy counts it active there): the replica there dies mid-stream if killed now. The streams,
+    and how many of them `address` serves."""
     client, held = cluster.sdk(), []
     for _ in range(6):
         stream = iter(
@@ -251,8 +267,8 @@ def streams_in_flight_on(cluster: Cluster, address: str) -> list[Iterator]:
         )
         first = next(stream)
         held.append(itertools.chain([first], stream))
-        if cluster.active("router")[address] >= 1:
-            return held
+        if on_victim := cluster.active("router")[address]:
+            return held, on_victim
     raise AssertionError(f"no stream landed on {address}")
 
 
@@ -309,11 +325,13 @@ def test_a_replica_killed_under_mixed_load_costs_no_truncated_answer_and_the_sur
 
     address = cluster.stack.addresses(service)[1]
     # A router dies in the middle of a stream it has started: these streams, one of them on the victim.
-    held = streams_in_flight_on(cluster, address) if service == "router" else []
+    held, on_victim = streams_in_flight_on(cluster, address) if service == "router" else ([], 0)
     routed = sum(cluster.host_requests("router").values())
 
     def kill_when_busy() -> None:
         wait_for(lambda: sum(cluster.host_requests("router").values()) >= routed + 4, "the load under way")
+        if service == "router":
+            cluster.wait_until_nothing_ends_on("router", address)
         _, killed_at = cluster.kill(victim)
         wait_for(lambda: not cluster.health(service)[address], f"Envoy marking {victim} unhealthy", timeout_s=20)
         timings["unhealthy_after_s"] = round(time.monotonic() - killed_at, 2)
@@ -325,6 +343,9 @@ def test_a_replica_killed_under_mixed_load_costs_no_truncated_answer_and_the_sur
         assert min(before) > 0, before
     outcomes = mixed_load(cluster, REQUESTS_PER_KILL, during=kill_when_busy)
     cut = Counter(finish_stream(stream, LONG_WORDS) for stream in held)
+    # Every stream the victim was serving was cut, and the client was told (the SDK raised); the others ended whole.
+    assert cut["ok"] == len(held) - on_victim, cut
+    assert all(kind.startswith("stream cut after 200 (openai.APIConnectionError") for kind in cut if kind != "ok"), cut
     cluster.figures.sent += len(held)
     cluster.figures.outcomes.update(cut)
     cluster.figures.answered[LOAD] += cut["ok"]
