@@ -26,7 +26,16 @@ import httpx
 import openai
 import pytest
 
-from llmagg_devstack import Ports, SimulatorProcess, Stack, endpoint_health, free_port, start_postgres, write_config
+from llmagg_devstack import (
+    Ports,
+    SimulatorProcess,
+    Stack,
+    endpoint_health,
+    endpoint_stat,
+    free_port,
+    start_postgres,
+    write_config,
+)
 
 from ..agent_helpers import RestClient, calls, says, tool_call
 from ..helpers import ADMIN_KEY, admin_call, create_client_key, wait_for
@@ -76,10 +85,10 @@ class Cluster:
 
     def host_requests(self, cluster: str) -> dict[str, int]:
         """Each endpoint's requests so far, as Envoy counts them."""
-        return _host_stat(self.stack.ports.admin, cluster, "rq_total")
+        return endpoint_stat(self.stack.ports.admin, cluster, "rq_total")
 
     def active(self, cluster: str) -> dict[str, int]:
-        return _host_stat(self.stack.ports.admin, cluster, "rq_active")
+        return endpoint_stat(self.stack.ports.admin, cluster, "rq_active")
 
     def handled(self, service: str, rpc: str) -> list[int]:
         """How many `rpc` calls each replica of `service` has answered, as its own metrics count them."""
@@ -103,7 +112,7 @@ class Cluster:
     def wait_until_nothing_ends_on(self, cluster: str, address: str, quiet_s: float = 0.15) -> None:
         """Until no request through `address` has ended for `quiet_s`. A router keeps the settlements of
         the answers it finished for ~20 ms (they go to ratelimit in batches) and a SIGKILL loses them: the
-        ledger would miss an answer the client got (a known gap, see the closing note), so the router dies
+        ledger would miss an answer the client got (a known gap: this module's last test), so the router dies
         when it has finished nothing lately."""
         last: list = [None, time.monotonic()]
 
@@ -124,18 +133,6 @@ class Cluster:
         process.process.wait(10)
         self.figures.killed.append(name)
         return address, time.monotonic()
-
-
-def _host_stat(admin_port: int, cluster: str, stat: str) -> dict[str, int]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/clusters?format=json", timeout=2) as response:
-        statuses = json.loads(response.read())["cluster_statuses"]
-    [status] = [s for s in statuses if s["name"] == cluster]
-    return {
-        "{address}:{port_value}".format(**host["address"]["socket_address"]): next(
-            (int(s.get("value", 0)) for s in host["stats"] if s["name"] == stat), 0
-        )
-        for host in status["host_statuses"]
-    }
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,7 @@ _PUBLIC = {
         "Stack",
         "clusters_healthy",
         "endpoint_health",
+        "endpoint_stat",
         "envoy_binary",
         "suite_settings",
         "write_config",

@@ -145,19 +145,31 @@ def _ensure_free(port: int, what: str, host: str = "127.0.0.1", deadline: float 
         time.sleep(0.1)
 
 
+def _endpoints(admin_port: int) -> Iterator[tuple[str, str, dict]]:
+    """(cluster, HOST:PORT, Envoy's host status) of every endpoint Envoy's admin shows."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/clusters?format=json", timeout=2) as response:
+        statuses = json.loads(response.read())["cluster_statuses"]
+    for status in statuses:
+        for host in status.get("host_statuses", []):
+            yield status["name"], "{address}:{port_value}".format(**host["address"]["socket_address"]), host
+
+
 def endpoint_health(admin_port: int) -> dict[str, dict[str, bool]]:
     """Cluster name -> each endpoint's HOST:PORT -> whether Envoy's active health checks find it healthy."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/clusters?format=json", timeout=1) as response:
-        statuses = json.loads(response.read())["cluster_statuses"]
+    health: dict[str, dict[str, bool]] = {}
+    for cluster, address, host in _endpoints(admin_port):
+        status = host["health_status"]
+        healthy = status.get("eds_health_status") == "HEALTHY" and not status.get("failed_active_health_check")
+        health.setdefault(cluster, {})[address] = healthy
+    return health
+
+
+def endpoint_stat(admin_port: int, cluster: str, stat: str) -> dict[str, int]:
+    """Each endpoint of `cluster` (HOST:PORT) -> one of Envoy's per-host statistics (rq_total, rq_active...)."""
     return {
-        status["name"]: {
-            "{address}:{port_value}".format(**host["address"]["socket_address"]): (
-                host["health_status"].get("eds_health_status") == "HEALTHY"
-                and not host["health_status"].get("failed_active_health_check")
-            )
-            for host in status.get("host_statuses", [])
-        }
-        for status in statuses
+        address: next((int(s.get("value", 0)) for s in host["stats"] if s["name"] == stat), 0)
+        for name, address, host in _endpoints(admin_port)
+        if name == cluster
     }
 
 
