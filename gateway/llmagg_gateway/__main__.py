@@ -46,7 +46,7 @@ def render_text(
     descriptor_in_config: str,
     listen: str,
     admin: str,
-    upstreams: dict[str, str],
+    upstreams: dict[str, str | list[str]],
     tokens_dir: str = DEFAULT_TOKENS_DIR,
     client_auth: bool = True,
     max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES,
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="NAME=HOST:PORT",
-        help="a service's address (default: the table's port on loopback)",
+        help="a service's address (default: the table's port on loopback); repeated for a service: one endpoint each",
     )
     parser.add_argument(
         "--client-auth",
@@ -122,7 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="where to write the config; - for stdout")
     parser.add_argument("--check", action="store_true", help="fail if --out differs from a fresh rendering")
     args = parser.parse_args(argv)
-    upstreams = dict(item.partition("=")[::2] for item in args.upstream)
+    upstreams: dict[str, list[str]] = {}
+    for item in args.upstream:
+        name, _, address = item.partition("=")
+        upstreams.setdefault(name, []).append(address)
     descriptor = pathlib.Path(args.descriptor) if args.descriptor else DEFAULT_DESCRIPTOR
     # The checked-in config must not depend on where the repo is cloned: Envoy runs from its root.
     in_config = args.descriptor_path_in_config or args.descriptor or str(DEFAULT_DESCRIPTOR.relative_to(REPO))

@@ -1,7 +1,10 @@
 """One upstream cluster per service: HTTP/2, the gateway's token on every request, actively health-checked
-over gRPC health (health checks need no token)."""
+over gRPC health (health checks need no token). A cluster has one endpoint per address given (replicas on
+loopback; a headless Service's DNS name in Kubernetes gives every pod behind one address)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from llmagg_gateway.addresses import socket_address
 from llmagg_gateway.limits import CONNECTION_BUFFER_BYTES
@@ -13,7 +16,7 @@ from llmagg_gateway.service_tokens import upstream_filters
 STREAMS_PER_CONNECTION = 4
 
 
-def service_cluster(name: str, host_port: str, grpc_service: str, tokens_dir: str) -> dict:
+def service_cluster(name: str, host_ports: Sequence[str], grpc_service: str, tokens_dir: str) -> dict:
     return {
         "name": name,
         "type": "STRICT_DNS",
@@ -31,6 +34,22 @@ def service_cluster(name: str, host_port: str, grpc_service: str, tokens_dir: st
         },
         # A single replica that is draining (NOT_SERVING) must get no traffic: no panic routing.
         "common_lb_config": {"healthy_panic_threshold": {"value": 0}},
+        # A replica that refuses a connection is gone (killed, crashed): taken out at once, not after the
+        # health checks' two misses (~2 s, in which every other request would go to it and fail); the
+        # health checks bring it back. Its answers (a router's 5xx for a provider's failure) eject nothing.
+        "outlier_detection": {
+            "split_external_local_origin_errors": True,
+            "consecutive_local_origin_failure": 1,
+            "enforcing_consecutive_local_origin_failure": 100,
+            "enforcing_consecutive_5xx": 0,
+            "enforcing_consecutive_gateway_failure": 0,
+            "enforcing_success_rate": 0,
+            "enforcing_local_origin_success_rate": 0,
+            "enforcing_failure_percentage": 0,
+            "enforcing_failure_percentage_local_origin": 0,
+            "base_ejection_time": "1s",
+            "max_ejection_percent": 100,
+        },
         "health_checks": [
             {
                 "timeout": "1s",
@@ -43,6 +62,8 @@ def service_cluster(name: str, host_port: str, grpc_service: str, tokens_dir: st
         ],
         "load_assignment": {
             "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket_address(host_port)}}]}],
+            "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": socket_address(host_port)}} for host_port in host_ports]}
+            ],
         },
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from llmagg_gateway.addresses import socket_address
 from llmagg_gateway.clusters import service_cluster
@@ -31,7 +31,7 @@ def render(
     descriptor: str,
     listen: str,
     admin: str,
-    upstreams: Mapping[str, str],
+    upstreams: Mapping[str, str | Sequence[str]],
     tokens_dir: str,
     client_auth: bool = True,
     max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES,
@@ -40,7 +40,8 @@ def render(
     client_limits_fail_closed: bool = False,
     trace_percent: float = 100.0,
 ) -> dict:
-    """`grpc_services` are routed and transcoded; `upstreams` maps each service's name to HOST:PORT;
+    """`grpc_services` are routed and transcoded; `upstreams` maps each service's name to HOST:PORT
+    (or a list of them: one endpoint per replica);
     `tokens_dir` holds the SDS file with the gateway's token for each service (service_tokens.py).
 
     With `client_auth` every request is checked by the credentials service (ext_authz); without it
@@ -65,7 +66,9 @@ def render(
         raise GatewayConfigError(f"the share of requests traced is a percent from 0 to 100, not {trace_percent:g}")
     if client_auth and AUTH_SERVICE not in {service_name(s) for s in grpc_services}:
         raise GatewayConfigError(f"client authentication needs the {AUTH_SERVICE} service in the service table")
-    clusters = [service_cluster(service_name(s), upstreams[service_name(s)], s, tokens_dir) for s in grpc_services]
+    clusters = [
+        service_cluster(service_name(s), _endpoints(upstreams[service_name(s)]), s, tokens_dir) for s in grpc_services
+    ]
     names = {service_name(s) for s in grpc_services}
     limits = LIMITS_SERVICE if client_limits and LIMITS_SERVICE in names else None
     filters = http_filters(
@@ -91,3 +94,7 @@ def render(
     if otlp:
         config["layered_runtime"] = tracing_runtime()
     return config
+
+
+def _endpoints(upstream: str | Sequence[str]) -> list[str]:
+    return [upstream] if isinstance(upstream, str) else list(upstream)

@@ -30,6 +30,13 @@ LOCAL_REPLY_ERRORS = {
 }
 # Statuses a client should retry after a pause: they say so the way OpenAI's API does.
 RETRY_AFTER_S = {429: 1, 503: 1}
+# A message of the gateway's own where Envoy's reply has none or only its internals: the key check that
+# could not be made (ext_authz's error reply is empty), a replica gone mid-request ("upstream connect
+# error or disconnect/reset before headers...", which stays in the access log's details).
+OWN_MESSAGES = {
+    503: "The gateway could not get an answer from a service this request needs (a replica may be restarting); "
+    "retry shortly.",
+}
 
 
 def _body(error_type: str, code: str | None, message: str = "%LOCAL_REPLY_BODY%") -> dict:
@@ -113,7 +120,7 @@ def local_reply_config() -> dict:
     mappers = [
         {
             "filter": _status_filter(status),
-            "body_format_override": _body(error_type, code),
+            "body_format_override": _body(error_type, code, OWN_MESSAGES.get(status, "%LOCAL_REPLY_BODY%")),
             **(
                 {
                     # A rate-limit denial brings its own Retry-After (the wait its window needs).

@@ -56,3 +56,41 @@ def test_every_channel_between_services_is_made_by_service_channel():
     own = [p for p in sources if "_pb2" not in p.name and p.name != "grpc_client.py"]
     assert len(own) > 50
     assert [str(p.relative_to(root)) for p in own if "insecure_channel(" in p.read_text()] == []
+
+
+async def test_a_channel_to_several_replicas_spreads_calls_over_all_and_goes_on_without_a_dead_one():
+    """The address of a replicated service lists every replica (gRPC's ipv4: list on loopback, a headless
+    Service's DNS name in Kubernetes): calls go round all of them, and once one is gone, to the others."""
+    counts: list[int] = []
+    servers = []
+    for index in range(2):
+
+        class Counting(router_pb2_grpc.RouterServiceServicer):
+            async def ListModels(self, request, context, index=index):
+                counts.append(index)
+                return router_pb2.ListModelsResponse()
+
+        server = grpc.aio.server()
+        router_pb2_grpc.add_RouterServiceServicer_to_server(Counting(), server)
+        servers.append((server, server.add_insecure_port("127.0.0.1:0")))
+        await server.start()
+    try:
+        target = "ipv4:" + ",".join(f"127.0.0.1:{port}" for _, port in servers)
+        async with service_channel(target) as channel:
+            stub = router_pb2_grpc.RouterServiceStub(channel)
+            for _ in range(20):  # until the channel has connected to both (the first calls may find one ready)
+                await stub.ListModels(router_pb2.ListModelsRequest(), timeout=5)
+                if set(counts) == {0, 1}:
+                    break
+            counts.clear()
+            for _ in range(4):
+                await stub.ListModels(router_pb2.ListModelsRequest(), timeout=5)
+            assert sorted(counts) == [0, 0, 1, 1]
+            await servers[0][0].stop(0)
+            counts.clear()
+            for _ in range(4):
+                await stub.ListModels(router_pb2.ListModelsRequest(), timeout=5, wait_for_ready=True)
+            assert counts == [1, 1, 1, 1]
+    finally:
+        for server, _ in servers:
+            await server.stop(0)

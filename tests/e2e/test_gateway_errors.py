@@ -54,6 +54,7 @@ def test_with_the_key_checker_down_admin_routes_are_refused_and_keys_are_checked
     assert status == 503, body  # fail closed: ext_authz's status_on_error, never the service
     assert body["error"]["type"] == "service_unavailable_error"
     assert body["error"]["code"] == "gateway_upstream_unavailable"  # Envoy's own reply, not the router's
+    assert "retry" in body["error"]["message"], body  # says what happened and what to do, never empty
     # Model routes: the gateway checks keys itself against the last table it was sent.
     status, _, body = post_raw(
         f"{stack_without_credentials.base_url}/chat/completions",

@@ -47,6 +47,15 @@ def test_every_service_of_the_table_is_transcoded_routed_and_health_checked(tmp_
     assert address["socket_address"] == {"address": "10.0.0.7", "port_value": 7000}
 
 
+def test_an_upstream_given_twice_is_one_cluster_with_an_endpoint_per_replica(tmp_path):
+    _, config = rendered(tmp_path, "--upstream", "router=127.0.0.1:7000", "--upstream", "router=127.0.0.1:7001")
+    clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
+    [locality] = clusters["router"]["load_assignment"]["endpoints"]
+    assert [e["endpoint"]["address"]["socket_address"]["port_value"] for e in locality["lb_endpoints"]] == [7000, 7001]
+    [other] = clusters["agent"]["load_assignment"]["endpoints"]
+    assert len(other["lb_endpoints"]) == 1
+
+
 def test_without_an_upstream_each_service_is_on_its_table_port(tmp_path):
     _, config = rendered(tmp_path)
     for cluster in config["static_resources"]["clusters"]:

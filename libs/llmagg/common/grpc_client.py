@@ -5,6 +5,10 @@ which the callee's TracingInterceptor continues. Keepalive pings keep long strea
 alive through idle spells; `keepalive_policy` is what every server of the suite (llmagg.common.server)
 accepts, so the two never disagree (a server that thinks a client pings too often drops the connection
 with GOAWAY too_many_pings).
+
+An address may name several replicas (a headless Service's DNS name, or gRPC's `ipv4:HOST:PORT,HOST:PORT`):
+calls go round all of them (round_robin; gRPC's default would pin every call to the first), and a replica
+that is gone is left out until it is back.
 """
 
 from __future__ import annotations
@@ -96,5 +100,7 @@ def service_channel(
     pinging as every server of the suite allows."""
     interceptors = [_UnaryUnary(), _UnaryStream(), _StreamUnary(), _StreamStream()] if tracing_enabled() else None
     return grpc.aio.insecure_channel(
-        address, options=[*keepalive_options(keepalive_s), *options], interceptors=interceptors
+        address,
+        options=[("grpc.lb_policy_name", "round_robin"), *keepalive_options(keepalive_s), *options],
+        interceptors=interceptors,
     )

@@ -1,9 +1,12 @@
 """Reserve, settle and headroom on the memory store: windows, scopes, the tightest limit, expiry."""
 
+import asyncio
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from llmagg_ratelimit.adapters.memory_counters import MemoryCounters
 from llmagg_ratelimit.domain.ledger import LeaseReturn, Settlement
 from llmagg_ratelimit.domain.limits import QuotaKey, count_limits
 from llmagg_ratelimit.domain.ports import UsageQuery
@@ -294,7 +297,7 @@ async def test_a_batch_whose_usage_rows_could_not_be_stored_stores_them_when_it_
     back = LeaseReturn(lease.reservation_id, 3, 300)
     write = ledger.usage.write
 
-    async def unavailable(rows):
+    async def unavailable(rows, batch_id=""):
         raise ConnectionError("the usage store is restarting")
 
     ledger.usage.write = unavailable
@@ -305,3 +308,28 @@ async def test_a_batch_whose_usage_rows_could_not_be_stored_stores_them_when_it_
     rows = await ledger.usage.query(UsageQuery(0, 2e9))
     assert [(row.attempts, row.prompt_tokens, row.completion_tokens) for row in rows] == [(1, 30, 20)]
     assert (counter(ledger, "rpm"), counter(ledger, "tpm")) == (1, 50)  # the lease's unused rest came back once
+
+
+async def test_a_batch_whose_replica_died_before_storing_its_rows_is_stored_once_by_the_replica_it_goes_to_next(clock):
+    """Two ratelimit replicas share the counters (Valkey) and the usage ledger (PostgreSQL). One applies a
+    batch to the counters and is killed before its rows are stored; the router sends the batch again and
+    it reaches the other replica: the rows are stored then, once, and the counters are not charged again.
+    A third sending (the answer lost again) stores nothing more."""
+    counters = MemoryCounters()
+    dying, survivor = make_ledger(clock, counters=counters), make_ledger(clock, counters=counters)
+    survivor.usage = shared = make_ledger(clock).usage  # the one usage ledger behind both replicas
+    k = key("permodel", "c1", "m1")
+    used = Settlement(k, "", estimated_tokens=100, usage_known=True, prompt_tokens=30, completion_tokens=20,
+                      client_id="client-1")  # fmt: skip
+
+    async def killed(rows, batch_id=""):
+        raise asyncio.CancelledError  # SIGKILL in the middle of the write: nothing stored, no answer
+
+    dying.usage.write = killed
+    with pytest.raises(asyncio.CancelledError):
+        await dying.settle([used], batch_id="batch-3")
+    await survivor.settle([used], batch_id="batch-3")
+    await survivor.settle([used], batch_id="batch-3")
+    rows = await shared.query(UsageQuery(0, 2e9))
+    assert [(row.attempts, row.prompt_tokens, row.completion_tokens) for row in rows] == [(1, 30, 20)]
+    assert (counter(survivor, "rpm"), counter(survivor, "tpm")) == (1, 50)

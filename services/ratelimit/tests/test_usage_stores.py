@@ -3,6 +3,7 @@ rows written in batches, summed by time bucket and dimension, filtered."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import secrets
 
@@ -75,3 +76,30 @@ async def test_filters_and_an_empty_range(usage):
     own = await usage.query(UsageQuery(*RANGE, filters=(("client_id", "cli-2"),)))
     assert [(t.requests, t.prompt_tokens) for t in own] == [(1, 200)]
     assert await usage.query(UsageQuery(at(1, 0), at(2, 0))) == []
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def replica_stores(request, tmp_path, postgres):
+    """Makes usage stores on one database, as two ratelimit replicas have them."""
+    if request.param == "sqlite":
+        return lambda: sqlite_usage(tmp_path / "usage.sqlite3")
+    dsn = postgres.create_database(f"t_{secrets.token_hex(4)}")
+    return lambda: postgres_usage(dsn)
+
+
+async def test_a_batch_written_again_under_its_id_is_stored_once_even_by_two_replicas_at_once(replica_stores):
+    """A batch the router sent to both replicas (its answer lost) adds its rows once, whichever writes first;
+    rows without a batch id are always added."""
+    one, two = replica_stores(), replica_stores()
+    await one.start()
+    await two.start()
+    try:
+        rows = [UsageRecord(at(30, 12), "cli-9", "groq", "g9", "llama", 1, 1, 1.0, "ok", 0.0)]
+        await asyncio.gather(one.write(rows, "batch-a"), two.write(rows, "batch-a"))
+        await two.write(rows, "batch-a")
+        await one.write(rows)  # no id: no promise
+        [total] = await one.query(UsageQuery(*RANGE, filters=(("client_id", "cli-9"),)))
+        assert total.requests == 2
+    finally:
+        await one.close()
+        await two.close()

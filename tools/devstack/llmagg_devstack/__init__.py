@@ -28,7 +28,17 @@ _PUBLIC = {
     "postgres": ("running_postgres",),
     "processes": ("ManagedProcess", "ProcessError", "ephemeral_range", "free_port", "grpc_serving"),
     "simulator": ("LISTENING", "SimulatorError", "SimulatorProcess"),
-    "stack": ("ROOT", "Ports", "Stack", "clusters_healthy", "envoy_binary", "suite_settings", "write_config"),
+    "stack": (
+        "ROOT",
+        "Ports",
+        "Stack",
+        "clusters_healthy",
+        "endpoint_health",
+        "endpoint_stat",
+        "envoy_binary",
+        "suite_settings",
+        "write_config",
+    ),
 }
 _MODULE_OF = {name: module for module, names in _PUBLIC.items() for name in names}
 __all__ = sorted(_MODULE_OF)

@@ -49,6 +49,17 @@ class Ports:
     dependencies: dict[str, int] = field(
         default_factory=lambda: {name: starter.port for name, starter in dependencies.STARTERS.items()}
     )
+    # (gRPC port, metrics port) of each further replica of a service (its first: `services`, `metrics`).
+    # Envoy gets one endpoint per replica, the services calling it every address (see callee_address).
+    replicas: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+
+    def grpc_ports(self, name: str) -> list[int]:
+        """Every replica's gRPC port, the first replica's first."""
+        return [self.services[name], *(grpc_port for grpc_port, _ in self.replicas.get(name, []))]
+
+    def metrics_ports(self, name: str) -> list[int]:
+        """Every replica's metrics port (0: off), the first replica's first."""
+        return [self.metrics[name], *(metrics_port for _, metrics_port in self.replicas.get(name, []))]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Ports:
@@ -66,14 +77,26 @@ class Ports:
         )
 
     @classmethod
-    def free(cls) -> Ports:
+    def free(cls, replicas: Mapping[str, int] | None = None) -> Ports:
+        """Free ports for everything; `replicas`: how many processes of a service (default one)."""
         return cls(
             gateway=free_port(),
             admin=free_port(),
             services={s.name: free_port() for s in SERVICES},
             metrics={s.name: free_port() for s in SERVICES},
             dependencies={name: free_port() for name in dependencies.STARTERS},
+            replicas={
+                name: [(free_port(), free_port()) for _ in range(count - 1)] for name, count in (replicas or {}).items()
+            },
         )
+
+
+def callee_address(ports: Ports, callee: str) -> str:
+    """How a service is told where `callee` listens: HOST:PORT, or with several replicas gRPC's list of
+    addresses (what a headless Service's DNS name resolves to in Kubernetes): the channel connects to one
+    and goes on to another when that one is gone."""
+    addresses = [f"127.0.0.1:{port}" for port in ports.grpc_ports(callee)]
+    return addresses[0] if len(addresses) == 1 else "ipv4:" + ",".join(addresses)
 
 
 def service_env(service: Service, ports: Ports) -> dict[str, str]:
@@ -83,7 +106,7 @@ def service_env(service: Service, ports: Ports) -> dict[str, str]:
         f"{service.env_prefix}METRICS_PORT": str(ports.metrics[service.name]),
     }
     for callee in service.calls:
-        env[service.address_variable(callee)] = f"127.0.0.1:{ports.services[callee]}"
+        env[service.address_variable(callee)] = callee_address(ports, callee)
     return env
 
 
@@ -122,18 +145,38 @@ def _ensure_free(port: int, what: str, host: str = "127.0.0.1", deadline: float 
         time.sleep(0.1)
 
 
-def clusters_healthy(admin_port: int, names: Iterable[str]) -> bool:
-    """True when Envoy's active health checks have found every named cluster's endpoint healthy."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/clusters?format=json", timeout=1) as response:
+def _endpoints(admin_port: int) -> Iterator[tuple[str, str, dict]]:
+    """(cluster, HOST:PORT, Envoy's host status) of every endpoint Envoy's admin shows."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/clusters?format=json", timeout=2) as response:
         statuses = json.loads(response.read())["cluster_statuses"]
-    healthy = {
-        status["name"]
-        for status in statuses
-        if status.get("host_statuses")
-        and all(host["health_status"].get("eds_health_status") == "HEALTHY" for host in status["host_statuses"])
-        and not any(host["health_status"].get("failed_active_health_check") for host in status["host_statuses"])
+    for status in statuses:
+        for host in status.get("host_statuses", []):
+            yield status["name"], "{address}:{port_value}".format(**host["address"]["socket_address"]), host
+
+
+def endpoint_health(admin_port: int) -> dict[str, dict[str, bool]]:
+    """Cluster name -> each endpoint's HOST:PORT -> whether Envoy's active health checks find it healthy."""
+    health: dict[str, dict[str, bool]] = {}
+    for cluster, address, host in _endpoints(admin_port):
+        status = host["health_status"]
+        healthy = status.get("eds_health_status") == "HEALTHY" and not status.get("failed_active_health_check")
+        health.setdefault(cluster, {})[address] = healthy
+    return health
+
+
+def endpoint_stat(admin_port: int, cluster: str, stat: str) -> dict[str, int]:
+    """Each endpoint of `cluster` (HOST:PORT) -> one of Envoy's per-host statistics (rq_total, rq_active...)."""
+    return {
+        address: next((int(s.get("value", 0)) for s in host["stats"] if s["name"] == stat), 0)
+        for name, address, host in _endpoints(admin_port)
+        if name == cluster
     }
-    return set(names) <= healthy
+
+
+def clusters_healthy(admin_port: int, names: Iterable[str]) -> bool:
+    """True when Envoy's active health checks have found every endpoint of every named cluster healthy."""
+    health = endpoint_health(admin_port)
+    return all(health.get(name) and all(health[name].values()) for name in names)
 
 
 @dataclass
@@ -178,10 +221,25 @@ class Stack:
         return f"http://127.0.0.1:{self.ports.gateway}/v1"
 
     def address(self, name: str) -> str:
+        """The first replica's address."""
         return f"127.0.0.1:{self.ports.services[name]}"
 
-    def metrics_url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.ports.metrics[name]}/metrics"
+    def addresses(self, name: str) -> list[str]:
+        """Every replica's address, the first's first."""
+        return [f"127.0.0.1:{port}" for port in self.ports.grpc_ports(name)]
+
+    @staticmethod
+    def replica_name(service: str, replica: int) -> str:
+        """The process name of a service's replica: the service's name for the first, then name-2, name-3..."""
+        return service if replica == 0 else f"{service}-{replica + 1}"
+
+    def process(self, name: str) -> ManagedProcess:
+        """The running process named `name` (a replica_name, a dependency, "gateway")."""
+        [found] = [process for process in self.processes if process.name == name]
+        return found
+
+    def metrics_url(self, name: str, replica: int = 0) -> str:
+        return f"http://127.0.0.1:{self.ports.metrics_ports(name)[replica]}/metrics"
 
     @property
     def admin_key_file(self) -> Path:
@@ -212,9 +270,10 @@ class Stack:
         needed = dependencies.needed(start_order(), {**os.environ, **(env or {})})
         wanted = [(self.ports.dependencies[name], name) for name in needed if name not in self.dependencies]
         for service in SERVICES:
-            wanted.append((self.ports.services[service.name], service.name))
-            if self.ports.metrics[service.name]:
-                wanted.append((self.ports.metrics[service.name], f"{service.name}'s metrics"))
+            wanted.extend((port, service.name) for port in self.ports.grpc_ports(service.name))
+            wanted.extend(
+                (port, f"{service.name}'s metrics") for port in self.ports.metrics_ports(service.name) if port
+            )
         return [
             *((port, what, "127.0.0.1") for port, what in wanted),
             (self.ports.gateway, "the gateway", self.listen_host),
@@ -244,28 +303,42 @@ class Stack:
             self.dependencies[name] = dependency
             self.readiness[name] = dependency.ready
 
-    def start_service(self, service: Service, env: Mapping[str, str] | None = None) -> ManagedProcess:
-        _ensure_free(self.ports.services[service.name], service.name)
-        if self.ports.metrics[service.name]:
-            _ensure_free(self.ports.metrics[service.name], f"{service.name}'s metrics")
+    def start_service(self, service: Service, env: Mapping[str, str] | None = None, replica: int = 0) -> ManagedProcess:
+        """One replica of `service` (the first by default), named by replica_name."""
+        name = self.replica_name(service.name, replica)
+        address = self.addresses(service.name)[replica]
+        _ensure_free(self.ports.grpc_ports(service.name)[replica], name)
+        metrics_port = self.ports.metrics_ports(service.name)[replica]
+        if metrics_port:
+            _ensure_free(metrics_port, f"{service.name}'s metrics")
         self.start_dependencies([service], env)
         # One replica has nobody to drain to: stop at once unless told otherwise. Files a service keeps
-        # (the agent's SQLite threads) go to its folder of the run directory.
+        # (the agent's SQLite threads) go to its replica's folder of the run directory.
         drain = f"{service.env_prefix}DRAIN_S"
         defaults = {} if drain in os.environ else {drain: "0"}
-        defaults[f"{service.env_prefix}STATE_DIR"] = str(self.run_dir / service.name)
+        defaults[f"{service.env_prefix}STATE_DIR"] = str(self.run_dir / name)
         defaults["OTEL_TRACES_SAMPLER_ARG"] = f"{self.trace_ratio:g}"
-        settings = {**defaults, **suite_settings(service, self.run_dir), **(env or {}), **self.environment(service)}
+        own_ports = {
+            f"{service.env_prefix}PORT": address.rpartition(":")[2],
+            f"{service.env_prefix}METRICS_PORT": str(metrics_port),
+        }
+        settings = {
+            **defaults,
+            **suite_settings(service, self.run_dir),
+            **(env or {}),
+            **self.environment(service),
+            **own_ports,
+        }
         process = ManagedProcess(
-            service.name,
-            self._command(service.name, [sys.executable, "-m", service.package], settings),
-            log_path=self.run_dir / f"{service.name}.log",
+            name,
+            self._command(name, [sys.executable, "-m", service.package], settings),
+            log_path=self.run_dir / f"{name}.log",
             env=settings,
             die_with_launcher=self.die_with_launcher,
         )
         self.processes.append(process)
-        self.readiness[service.name] = lambda: grpc_serving(self.address(service.name))
-        process.wait_until(self.readiness[service.name], START_TIMEOUT_S, "gRPC health SERVING")
+        self.readiness[name] = lambda: grpc_serving(address)
+        process.wait_until(self.readiness[name], START_TIMEOUT_S, "gRPC health SERVING")
         return process
 
     def start_services(self, env: Mapping[str, str] | None = None) -> list[ManagedProcess]:
@@ -274,7 +347,11 @@ class Stack:
         if self.client_limits is None:
             self.client_limits = client_limits_configured({**os.environ, **(env or {})})
         self.start_dependencies(order, env)
-        return [self.start_service(service, env) for service in order]
+        return [
+            self.start_service(service, env, replica)
+            for service in order
+            for replica in range(len(self.ports.grpc_ports(service.name)))
+        ]
 
     def render_gateway_config(self) -> Path:
         path = self.run_dir / "envoy.yaml"
@@ -291,7 +368,7 @@ class Stack:
             self.gateway_descriptor,
             listen=f"{self.listen_host}:{self.ports.gateway}",
             admin=f"127.0.0.1:{self.ports.admin}",
-            upstreams={s.name: self.address(s.name) for s in SERVICES},
+            upstreams={s.name: self.addresses(s.name) for s in SERVICES},
             tokens_dir=str(tokens_dir),
             client_auth=self.client_auth,
             max_heap_bytes=self.gateway_max_heap_bytes,

@@ -4,13 +4,18 @@ scale (a small pool); rows written in batches, one transaction per batch."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from llmagg.common.sql import Database, PostgresDatabase, Sql, SqliteDatabase
 from llmagg_ratelimit.adapters.usage_sql import (
+    BATCH_STATEMENT,
+    BATCHES_KEPT_S,
     POSTGRES,
+    PRUNE_BATCHES_STATEMENT,
     SQLITE,
+    Batch,
     Dialect,
     GroupCommit,
     create_statements,
@@ -48,13 +53,29 @@ class SqlUsage:
     async def ping(self) -> bool:
         return await self._sql.run(lambda cursor: cursor.execute("SELECT 1").fetchone()[0] == 1)
 
-    async def write(self, rows: Sequence[UsageRecord]) -> None:
-        await self._commits.write(rows)
+    async def write(self, rows: Sequence[UsageRecord], batch_id: str = "") -> None:
+        await self._commits.write(rows, batch_id)
 
-    async def _insert(self, rows: Sequence[UsageRecord]) -> None:
-        statement = self._sql.text(insert_statement(self.dialect))
-        values = [row_values(r) for r in rows]
-        await self._sql.run(lambda cursor: cursor.executemany(statement, values))
+    async def _insert(self, batches: list[Batch]) -> None:
+        """One transaction: each batch's rows, unless its id says they are stored already."""
+        insert, mark = self._sql.text(insert_statement(self.dialect)), self._sql.text(BATCH_STATEMENT)
+        prune = self._sql.text(PRUNE_BATCHES_STATEMENT)
+        now = time.time()
+
+        def store(cursor) -> None:
+            values = []
+            for rows, batch_id in batches:
+                if batch_id:
+                    cursor.execute(mark, (batch_id, now))
+                    if cursor.rowcount == 0:
+                        continue  # sent again: its rows are in
+                values.extend(row_values(r) for r in rows)
+            if values:
+                cursor.executemany(insert, values)
+            if any(batch_id for _, batch_id in batches):
+                cursor.execute(prune, (now - BATCHES_KEPT_S,))
+
+        await self._sql.run(store)
 
     async def query(self, query: UsageQuery) -> list[UsageTotal]:
         sql, params = select_statement(self.dialect, query)

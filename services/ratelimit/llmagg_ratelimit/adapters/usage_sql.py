@@ -49,12 +49,21 @@ def create_statements(dialect: Dialect) -> list[str]:
         )""",
         "CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts)",
         "CREATE INDEX IF NOT EXISTS usage_client_ts ON usage (client_id, ts)",
+        # The batches whose rows are stored, written in the rows' transaction: a batch the router sends
+        # again (its answer lost, the replica that had it killed) is stored once, by whichever replica.
+        f"CREATE TABLE IF NOT EXISTS usage_batches (batch_id TEXT PRIMARY KEY, ts {real} NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS usage_batches_ts ON usage_batches (ts)",
     ]
 
 
 def insert_statement(dialect: Dialect) -> str:
     places = ", ".join(dialect.placeholder(i + 1) for i in range(len(COLUMNS)))
     return f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES ({places})"
+
+
+BATCH_STATEMENT = "INSERT INTO usage_batches (batch_id, ts) VALUES (?, ?) ON CONFLICT DO NOTHING"
+PRUNE_BATCHES_STATEMENT = "DELETE FROM usage_batches WHERE ts < ?"
+BATCHES_KEPT_S = 7 * 86400.0  # far longer than a router resends a batch
 
 
 def row_values(row: UsageRecord) -> tuple:
@@ -120,19 +129,22 @@ def totals(rows, query: UsageQuery) -> list[UsageTotal]:
     return result
 
 
+Batch = tuple[Sequence[UsageRecord], str]  # rows and the batch id they are stored once under ("": none)
+
+
 class GroupCommit:
     """Rows written by concurrent callers go to the database together: one transaction for everything
     that arrived while the previous one was being written. Each caller returns once its rows are stored
     (or gets the error that stopped them)."""
 
-    def __init__(self, write: Callable[[list[UsageRecord]], Awaitable[None]]) -> None:
+    def __init__(self, write: Callable[[list[Batch]], Awaitable[None]]) -> None:
         self._write = write
-        self._pending: list[tuple[Sequence[UsageRecord], asyncio.Future[None]]] = []
+        self._pending: list[tuple[Batch, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def write(self, rows: Sequence[UsageRecord]) -> None:
+    async def write(self, rows: Sequence[UsageRecord], batch_id: str = "") -> None:
         done = asyncio.get_running_loop().create_future()
-        self._pending.append((rows, done))
+        self._pending.append(((rows, batch_id), done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
         await done
@@ -141,7 +153,7 @@ class GroupCommit:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                await self._write([row for rows, _ in batch for row in rows])
+                await self._write([rows for rows, _ in batch])
             except Exception as error:  # every caller of this batch learns it was not stored
                 for _, done in batch:
                     if not done.done():

@@ -37,7 +37,6 @@ NOT_SENT = frozenset({"not_sent", "connect"})  # never reached the provider: the
 MAY_HAVE_USED = frozenset({"ok", "abandoned", "timeout"})  # without usage, the estimate stays charged
 _SHORTEST_LEASE_S = 0.05  # a window ending sooner than this gets no lease: the attempt reserves alone
 _MAX_LEASE_TOKENS = 10**9  # what a LeaseReturn may carry back
-_UNWRITTEN_BATCHES = 1000  # batches whose rows wait for the router's retry (the oldest is dropped past this)
 
 
 @dataclass(frozen=True)
@@ -144,7 +143,6 @@ class Ledger:
         self._clock = clock
         # batch id -> usage rows of a batch applied to the counters whose write failed: stored when the
         # router sends that batch again (it does until it is answered), never charged twice.
-        self._unwritten: dict[str, list[UsageRecord]] = {}
 
     async def reserve(
         self, key: QuotaKey, estimated_tokens: int, requests: int = 1, reservation_id: str = ""
@@ -210,10 +208,10 @@ class Ledger:
         nothing: it is logged and reported, the rest applied."""
         now = self._clock()
         if batch_id and not await self.counters.first_time(f"settle|{batch_id}", self._ttl_s, now):
-            log.info("a batch of settlements came again: already applied")
-            if batch_id in self._unwritten:
-                await self.usage.write(self._unwritten[batch_id])
-                del self._unwritten[batch_id]
+            # Applied to the counters already (here or by another replica, which may have died before its
+            # rows were stored): the rows go to the usage store again, which keeps a batch's rows once.
+            log.info("a batch of settlements came again: already applied to the counters")
+            await self.usage.write([self._usage_row(item, now) for item in settlements], batch_id)
             return Settled(0)
         rows: list[UsageRecord] = []
         failed = []
@@ -225,14 +223,7 @@ class Ledger:
                 failed.append(index)
         await self._return_leases(returns, now)  # before the rows: a failed write must not keep them
         if rows:
-            try:
-                await self.usage.write(rows)
-            except Exception:
-                if batch_id:
-                    if len(self._unwritten) >= _UNWRITTEN_BATCHES:
-                        del self._unwritten[next(iter(self._unwritten))]
-                    self._unwritten[batch_id] = rows
-                raise
+            await self.usage.write(rows, batch_id)  # when it fails, the router sends the batch again
         return Settled(len(rows), tuple(failed))
 
     async def _settle_one(self, item: Settlement, now: float) -> UsageRecord:
@@ -260,6 +251,9 @@ class Ledger:
             await self.counters.learn(lesson.limits, lesson.caps, now)
         if item.client_id and tokens:
             await self.counters.charge(self.clients.charge(item.client_id, tokens, now), now)
+        return self._usage_row(item, now)
+
+    def _usage_row(self, item: Settlement, now: float) -> UsageRecord:
         price_in, price_out = self.book.price(item.key)
         prompt, completion = (item.prompt_tokens, item.completion_tokens) if item.usage_known else (0, 0)
         return UsageRecord(
