@@ -9,6 +9,8 @@ precise errors naming the field.
 
 from __future__ import annotations
 
+from llmagg_gateway.console_routes import console_reply_mappers
+
 HEALTH_PATH = "/health"
 
 # OpenAI error `type` and `code` per status; a code of None reports Envoy's own response code details.
@@ -18,6 +20,7 @@ LOCAL_REPLY_ERRORS = {
     405: ("invalid_request_error", "method_not_allowed"),
     408: ("timeout_error", "request_timeout"),
     413: ("invalid_request_error", "request_too_large"),
+    415: ("invalid_request_error", "unsupported_media_type"),
     426: ("invalid_request_error", "http_version_not_supported"),
     429: ("rate_limit_error", "rate_limit_exceeded"),
     431: ("invalid_request_error", "request_headers_too_large"),
@@ -105,4 +108,7 @@ def local_reply_config() -> dict:
         }
         for status, (error_type, code) in LOCAL_REPLY_ERRORS.items()
     ]
-    return {"mappers": HEALTH_MAPPERS + passed + mappers, "body_format": _body("server_error", None)}
+    return {
+        "mappers": HEALTH_MAPPERS + console_reply_mappers() + passed + mappers,
+        "body_format": _body("server_error", None),
+    }
