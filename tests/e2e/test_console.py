@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -202,3 +203,229 @@ def test_every_route_the_console_reads_refuses_a_client_key(console_stack):
     for path in CONSOLE_ROUTES:
         status, body = admin_call(console_stack, "GET", path, key=key)
         assert (status, body["error"]["type"]) == (403, "permission_error"), path
+
+
+# --- The browser ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no browser: {CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements.txt: make venv")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots() -> Path:
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    print(f"\nconsole screenshots: {SCREENSHOTS}")
+    return SCREENSHOTS
+
+
+@pytest.fixture
+def page(browser, workload):
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
+
+
+def sign_in(page, stack, key: str = ADMIN_KEY) -> None:
+    page.goto(gateway(stack) + "/ui")
+    page.fill("#key", key)
+    page.click("#signin-form button[type=submit]")
+
+
+def show(page, name: str) -> None:
+    page.click(f"#nav a[data-page={name}]")
+    page.wait_for_selector(f"#page[data-page={name}]")
+
+
+def by_testid(page, name: str):
+    return page.locator(f"[data-testid={name}]")
+
+
+def usage_rows(stack, query: str) -> list[dict]:
+    status, body = admin_call(stack, "GET", f"/v1/usage?{query}")
+    assert status == 200, body
+    return body["data"]
+
+
+def integer(value: float) -> str:
+    return f"{round(value):,}"
+
+
+def usd(value: float) -> str:
+    return f"${value:.2f}" if value >= 1 else f"${value:.6f}"
+
+
+def test_a_client_key_or_a_wrong_key_is_refused_at_sign_in(page, workload):
+    from playwright.sync_api import expect
+
+    sign_in(page, workload, create_client_key(workload, "console browser client"))
+    expect(page.locator("#signin-error")).to_contain_text("not an admin key")
+    expect(page.locator("#app")).to_be_hidden()
+    assert page.evaluate("sessionStorage.length") == 0 and page.evaluate("localStorage.length") == 0
+    sign_in(page, workload, "sk-wrong-FAKE")
+    expect(page.locator("#signin-error")).not_to_be_empty()
+    expect(page.locator("#app")).to_be_hidden()
+
+
+def test_the_key_stays_in_the_tab_and_never_in_the_page(page, workload):
+    from playwright.sync_api import expect
+
+    sign_in(page, workload)
+    expect(by_testid(page, "requests-today")).to_be_visible()
+    expect(page.locator("#signin")).to_be_hidden()
+    assert page.evaluate("localStorage.length") == 0
+    assert page.evaluate("document.cookie") == ""
+    assert ADMIN_KEY not in page.content()
+    assert page.input_value("#key") == ""
+    page.click("#signout")
+    expect(page.locator("#signin")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_the_overview_shows_the_usage_api_numbers(page, workload, screenshots):
+    from playwright.sync_api import expect
+
+    today = __import__("datetime").datetime.now(__import__("datetime").UTC).strftime("%Y-%m-%d")
+    rows = usage_rows(workload, f"start={today}&group_by=provider&group_by=account&group_by=outcome")
+    attempts = sum(r["attempts"] for r in rows)
+    ok = [r for r in rows if r["outcome"] == "ok"]
+    assert (sum(r["requests"] for r in rows), attempts) == (DAILY_LIMIT, 8)  # 3 served; 1 + 1 + 3 + 3 tries
+    sign_in(page, workload)
+    expect(by_testid(page, "requests-today")).to_have_text(integer(DAILY_LIMIT))
+    expect(by_testid(page, "attempts-today")).to_have_text(integer(attempts))
+    expect(by_testid(page, "success-rate")).to_have_text(f"{100 * sum(r['attempts'] for r in ok) / attempts:.1f}%")
+    expect(by_testid(page, "tokens-today")).to_have_text(integer(sum(r["total_tokens"] for r in rows)))
+    expect(by_testid(page, "cost-today")).to_have_text(usd(sum(r["cost_avoided_usd"] for r in rows)))
+    assert sum(r["cost_avoided_usd"] for r in rows) > 0  # con-ok has a list price
+    latency = sum(r["latency_ms_avg"] * r["attempts"] for r in ok) / sum(r["attempts"] for r in ok)
+    expect(by_testid(page, "latency-avg")).to_have_text(f"{round(latency)} ms")
+    for provider in PROVIDERS:
+        mine = [r for r in rows if r["provider"] == provider]
+        row = page.locator(f"[data-testid=providers-today] tr[data-provider={provider}]")
+        expect(row.locator("[data-testid=provider-requests]")).to_have_text(integer(sum(r["requests"] for r in mine)))
+        expect(row.locator("[data-testid=provider-attempts]")).to_have_text(integer(sum(r["attempts"] for r in mine)))
+        expect(row.locator("[data-testid=provider-tokens]")).to_have_text(integer(sum(r["total_tokens"] for r in mine)))
+    quota = page.locator("[data-testid=quota] tr[data-alias=con-ok-acct]")
+    expect(quota.locator("[data-testid=quota-used]")).to_have_text(integer(DAILY_LIMIT))
+    expect(quota.locator("[data-testid=quota-limit]")).to_have_text(integer(DAILY_LIMIT))
+    page.screenshot(path=screenshots / "1-overview.png", full_page=True)
+
+
+def test_accounts_show_what_the_api_says_and_an_account_is_disabled_and_enabled_from_the_page(
+    page, workload, screenshots
+):
+    from playwright.sync_api import expect
+
+    _, accounts = admin_call(workload, "GET", "/v1/admin/accounts")
+    rejected = next(a for a in accounts["accounts"] if a["alias"] == "con-401-acct")
+    assert rejected["enabled"] is False and rejected["disabled_by"] == "upstream"
+    sign_in(page, workload)
+    show(page, "accounts")
+    table = page.locator("[data-testid=accounts]")
+    expect(table.locator("tr[data-alias=con-401-acct] [data-testid=state]")).to_have_text(
+        f"disabled by upstream {rejected['disabled_reason']}"
+    )
+    expect(table.locator("tr[data-alias=con-429-acct] [data-testid=cooling]")).to_contain_text("sim-small: 9")
+    expect(table.locator("tr[data-alias=con-ok-acct] [data-testid=cooling]")).to_have_text("\u2013")  # an en dash: none
+    page.screenshot(path=screenshots / "2-accounts.png", full_page=True)
+
+    row = table.locator("tr[data-alias=con-disc-acct]")
+    row.locator("[data-testid=toggle]").click()
+    wait_for(
+        lambda: admin_call(workload, "GET", "/v1/admin/accounts/con-disc-acct")[1]["account"]["enabled"] is False,
+        "the account disabled from the page",
+    )
+    expect(row.locator("[data-testid=state]")).to_contain_text("disabled by admin")
+    row.locator("[data-testid=toggle]").click()
+    wait_for(
+        lambda: admin_call(workload, "GET", "/v1/admin/accounts/con-disc-acct")[1]["account"]["enabled"] is True,
+        "the account enabled again from the page",
+    )
+    expect(row.locator("[data-testid=state]")).to_have_text("enabled")
+
+
+def test_usage_per_provider_matches_the_api_and_exports_the_same_rows_as_csv(page, workload, screenshots):
+    from playwright.sync_api import expect
+
+    sign_in(page, workload)
+    show(page, "usage")
+    expect(page.locator("[data-testid=usage-chart] rect")).not_to_have_count(0)
+    rows = usage_rows(workload, "bucket=hour&group_by=provider")
+    for provider in PROVIDERS:
+        mine = [r for r in rows if r["provider"] == provider]
+        line = page.locator(f"[data-testid=usage-totals] tr[data-group={provider}]")
+        expect(line.locator("[data-testid=usage-requests]")).to_have_text(integer(sum(r["requests"] for r in mine)))
+        expect(line.locator("[data-testid=usage-attempts]")).to_have_text(integer(sum(r["attempts"] for r in mine)))
+        expect(line.locator("[data-testid=usage-tokens]")).to_have_text(integer(sum(r["total_tokens"] for r in mine)))
+    page.screenshot(path=screenshots / "3-usage.png", full_page=True)
+    with page.expect_download() as download:
+        by_testid(page, "csv").click()
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert lines[0].split(",")[:2] == ["bucket_start", "provider"]
+    exported = {(cells[1], int(cells[5]), int(cells[6])) for cells in (line.split(",") for line in lines[1:])}
+    assert exported == {(r["provider"], r["requests"], r["attempts"]) for r in rows}
+
+    page.select_option("[data-testid=usage-by]", "account")
+    expect(
+        page.locator("[data-testid=usage-totals] tr[data-group=con-ok-acct] [data-testid=usage-requests]")
+    ).to_have_text(integer(DAILY_LIMIT))
+
+
+def test_the_catalogue_shows_the_retired_model_and_its_change(page, workload, screenshots):
+    from playwright.sync_api import expect
+
+    sign_in(page, workload)
+    show(page, "catalogue")
+    retired = page.locator(f"[data-testid=models] tr[data-model='{RETIRING[0]}/{RETIRING[1]}']")
+    expect(retired.locator("[data-testid=model-state]")).to_contain_text("retired")
+    _, changes = admin_call(workload, "GET", "/v1/admin/discovery/changes?since=7d&limit=200")
+    expect(page.locator("[data-testid=changes] tbody tr")).to_have_count(len(changes["changes"]))
+    expect(page.locator("[data-testid=changes] tr[data-kind=CHANGE_KIND_RETIRED]")).to_contain_text(
+        f"{RETIRING[0]}/{RETIRING[1]}"
+    )
+    page.screenshot(path=screenshots / "4-catalogue.png", full_page=True)
+
+
+def test_the_alerts_show_the_rejected_key_the_cooldown_the_exhausted_quota_and_the_retired_model(
+    page, workload, screenshots
+):
+    from playwright.sync_api import expect
+
+    sign_in(page, workload)
+    show(page, "alerts")
+    alerts = page.locator("[data-testid=alerts] li")
+    expect(alerts.first).to_be_visible()
+    expect(page.locator("#alert-count")).to_have_text(str(alerts.count()))
+    found = {(item.get_attribute("data-kind"), item.get_attribute("data-subject")) for item in alerts.all()}
+    assert {
+        ("key_rejected", "con-401-acct"),
+        ("cooling", "con-429-acct"),
+        ("near_limit", "con-ok-acct"),
+        ("retired", f"{RETIRING[0]}/{RETIRING[1]}"),
+    } <= found
+    # A circuit alert exactly where the routing state has a circuit that is not closed.
+    _, routing = admin_call(workload, "GET", "/v1/admin/routing")
+    not_closed = {
+        name
+        for provider in routing["providers"]
+        for name, circuit in [
+            *((e["endpoint"], e["circuit"]) for e in provider["endpoints"]),
+            *((f"{provider['provider']}/{m['model']}", m["circuit"]) for m in provider["models"]),
+        ]
+        if circuit["state"] != "closed"
+    }
+    assert {subject for kind, subject in found if kind == "circuit_open"} == not_closed
+    page.screenshot(path=screenshots / "5-alerts.png", full_page=True)

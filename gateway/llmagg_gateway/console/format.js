@@ -2,7 +2,11 @@
 export function integer(value) {
   return String(Math.round(Number(value) || 0)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
 }
-export const usd = (value) => `$${(Number(value) || 0).toFixed(4)}`;
+// Free-tier savings are often fractions of a cent: small amounts keep six decimals.
+export function usd(value) {
+  const amount = Number(value) || 0;
+  return `$${amount.toFixed(amount >= 1 ? 2 : 6)}`;
+}
 export const percent = (share) => (share === null ? "–" : `${(share * 100).toFixed(1)}%`);
 export const ms = (value) => (value === null || value === undefined ? "–" : `${Math.round(value)} ms`);
 export function seconds(value) {
@@ -18,3 +22,12 @@ export const limits = (map) =>
     .join(" · ");
 // The start of today, UTC, as the usage route takes it.
 export const today = () => new Date().toISOString().slice(0, 10);
+// Every bucket start (as the usage route writes it) from `startMs` to now: empty hours are drawn too.
+export function bucketStarts(startMs, bucket) {
+  const step = bucket === "day" ? 86400000 : 3600000;
+  const starts = [];
+  for (let t = Math.floor(startMs / step) * step; t <= Date.now(); t += step) {
+    starts.push(new Date(t).toISOString().replace(".000Z", "Z"));
+  }
+  return starts;
+}

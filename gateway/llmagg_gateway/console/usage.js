@@ -2,7 +2,7 @@
 import { usage } from "./api.js";
 import { stackedBars } from "./chart.js";
 import { el, table } from "./dom.js";
-import { integer, ms, usd } from "./format.js";
+import { bucketStarts, integer, ms, usd } from "./format.js";
 
 const RANGES = { "24h": 24, "7d": 24 * 7, "30d": 24 * 30 };
 const DIMENSIONS = { provider: "Provider", account: "Account", model: "Model", client_id: "Client key" };
@@ -35,10 +35,11 @@ function download(rows) {
 }
 
 export async function renderUsage(_data, refresh) {
-  const start = new Date(Date.now() - RANGES[state.range] * 3600 * 1000).toISOString().slice(0, 19) + "Z";
+  const startMs = Date.now() - RANGES[state.range] * 3600 * 1000;
+  const start = new Date(startMs).toISOString().slice(0, 19) + "Z";
   const answer = await usage({ start, bucket: state.bucket, group_by: [state.by] });
   const rows = answer.data || [];
-  const buckets = [...new Set(rows.map((r) => r.bucket_start))].sort();
+  const buckets = [...new Set([...bucketStarts(startMs, state.bucket), ...rows.map((r) => r.bucket_start)])].sort();
   const groups = [...new Set(rows.map((r) => r[state.by]))].sort();
   const series = groups.map((name) => ({
     name,
