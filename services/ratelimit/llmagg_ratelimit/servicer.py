@@ -17,6 +17,8 @@ from llmagg_ratelimit.domain.ledger import Ledger
 log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RatelimitService"].full_name
 ADMIN_SCOPE = "admin"
+DEFAULT_RECENT = 100
+MAX_RECENT = 500
 
 
 class RatelimitServicer(ratelimit_pb2_grpc.RatelimitServiceServicer):
@@ -83,6 +85,23 @@ class RatelimitServicer(ratelimit_pb2_grpc.RatelimitServiceServicer):
             )
         query = converters.to_usage_query(request, None if scope == ADMIN_SCOPE else client)
         return converters.usage_response(query, await self._ledger.query_usage(query))
+
+    async def ListRecentAttempts(self, request: pb.ListRecentAttemptsRequest, context) -> pb.ListRecentAttemptsResponse:
+        # The gateway lets admin keys only through (admin_only); checked again here for any other way in.
+        scope = metadata_value(context.invocation_metadata(), CLIENT_SCOPE_METADATA)
+        if scope != ADMIN_SCOPE:
+            raise ServiceError(
+                ErrorKind.PERMISSION_DENIED, "Recent attempts are for admin keys only.", code="insufficient_scope"
+            )
+        if not 0 <= request.limit <= MAX_RECENT:
+            raise ServiceError(
+                ErrorKind.INVALID_ARGUMENT,
+                f"limit must be between 1 and {MAX_RECENT} (0: {DEFAULT_RECENT}).",
+                code="invalid_request",
+                param="limit",
+            )
+        records = await self._ledger.recent_attempts(request.limit or DEFAULT_RECENT)
+        return converters.recent_response(records)
 
 
 def add_to_server(servicer: RatelimitServicer, server: grpc.aio.Server) -> None:

@@ -75,3 +75,9 @@ async def test_filters_and_an_empty_range(usage):
     own = await usage.query(UsageQuery(*RANGE, filters=(("client_id", "cli-2"),)))
     assert [(t.requests, t.prompt_tokens) for t in own] == [(1, 200)]
     assert await usage.query(UsageQuery(at(1, 0), at(2, 0))) == []
+
+
+async def test_the_latest_rows_newest_first_at_most_the_limit(usage):
+    assert await usage.recent(2) == [ROWS[3], ROWS[2]]
+    assert await usage.recent(1) == [ROWS[3]]
+    assert len(await usage.recent(10)) == len(ROWS)

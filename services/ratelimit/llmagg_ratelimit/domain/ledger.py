@@ -317,3 +317,6 @@ class Ledger:
 
     async def query_usage(self, query: UsageQuery) -> list[UsageTotal]:
         return await self.usage.query(query)
+
+    async def recent_attempts(self, limit: int) -> list[UsageRecord]:
+        return await self.usage.recent(limit)
