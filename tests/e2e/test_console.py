@@ -47,6 +47,8 @@ CONSOLE_ROUTES = [
     "/v1/admin/accounts",
     "/v1/admin/discovery/catalog",
     "/v1/admin/discovery/changes",
+    "/v1/admin/usage/recent",
+    "/v1/admin/keys",
 ]
 
 
@@ -384,6 +386,43 @@ def test_usage_per_provider_matches_the_api_and_exports_the_same_rows_as_csv(pag
     ).to_have_text(integer(DAILY_LIMIT))
 
 
+def test_the_requests_page_lists_the_ledgers_latest_attempts(page, workload, screenshots):
+    from playwright.sync_api import expect
+
+    status, recent = admin_call(workload, "GET", "/v1/admin/usage/recent?limit=100")
+    assert status == 200, recent
+    attempts = recent["data"]
+    # Newest first: the last request answered by con-ok, the first one's fallbacks through 429, 401 and 500.
+    assert [(a["provider"], a["outcome"]) for a in reversed(attempts)] == [
+        ("con-429", "rate_limited"),
+        ("con-401", "auth"),
+        ("con-500", "server"),
+        ("con-ok", "ok"),
+        ("con-500", "server"),
+        ("con-ok", "ok"),
+        ("con-500", "server"),
+        ("con-ok", "ok"),
+    ]
+    sign_in(page, workload)
+    show(page, "requests")
+    rows = page.locator("[data-testid=attempts] tr[data-testid=attempt]")
+    expect(rows).to_have_count(len(attempts))
+    expect(rows.locator("[data-testid=route]")).to_have_text([f"{a['provider']}/{a['model']}" for a in attempts])
+    expect(rows.locator("[data-testid=outcome]")).to_have_text([a["outcome"] for a in attempts])
+    expect(rows.locator("[data-testid=tokens]")).to_have_text(
+        [f"{int(a['prompt_tokens']):,} / {int(a['completion_tokens']):,}" for a in attempts]
+    )
+    expect(rows.locator("[data-testid=latency]")).to_have_text([f"{round(a['latency_ms'])} ms" for a in attempts])
+    page.screenshot(path=screenshots / "4-requests.png", full_page=True)
+    status, client = admin_call(workload, "GET", "/v1/admin/usage/recent", key=create_client_key(workload, "peek"))
+    assert (status, client["error"]["type"]) == (403, "permission_error")
+
+
+def test_a_limit_out_of_range_is_a_400_in_openai_shape(console_stack):
+    status, body = admin_call(console_stack, "GET", "/v1/admin/usage/recent?limit=501")
+    assert (status, body["error"]["type"], body["error"]["param"]) == (400, "invalid_request_error", "limit")
+
+
 def test_the_catalogue_shows_the_retired_model_and_its_change(page, workload, screenshots):
     from playwright.sync_api import expect
 
@@ -396,7 +435,7 @@ def test_the_catalogue_shows_the_retired_model_and_its_change(page, workload, sc
     expect(page.locator("[data-testid=changes] tr[data-kind=CHANGE_KIND_RETIRED]")).to_contain_text(
         f"{RETIRING[0]}/{RETIRING[1]}"
     )
-    page.screenshot(path=screenshots / "4-catalogue.png", full_page=True)
+    page.screenshot(path=screenshots / "5-catalogue.png", full_page=True)
 
 
 def test_the_alerts_show_the_rejected_key_the_cooldown_the_exhausted_quota_and_the_retired_model(
@@ -428,4 +467,4 @@ def test_the_alerts_show_the_rejected_key_the_cooldown_the_exhausted_quota_and_t
         if circuit["state"] != "closed"
     }
     assert {subject for kind, subject in found if kind == "circuit_open"} == not_closed
-    page.screenshot(path=screenshots / "5-alerts.png", full_page=True)
+    page.screenshot(path=screenshots / "6-alerts.png", full_page=True)

@@ -6,10 +6,11 @@ import { renderCatalogue } from "./catalogue.js";
 import { snapshot } from "./data.js";
 import { clock } from "./format.js";
 import { renderOverview } from "./overview.js";
+import { renderRequests } from "./requests.js";
 import { renderUsage } from "./usage.js";
 
-const PAGES = { overview: renderOverview, accounts: renderAccounts, usage: renderUsage, catalogue: renderCatalogue,
-  alerts: renderAlerts };
+const PAGES = { overview: renderOverview, accounts: renderAccounts, usage: renderUsage, requests: renderRequests,
+  catalogue: renderCatalogue, alerts: renderAlerts };
 const REFRESH_MS = 3000;
 const $ = (id) => document.getElementById(id);
 let timer = null;
