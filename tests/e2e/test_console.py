@@ -10,6 +10,7 @@ disable it. Screenshots of each page go to $LLMAGG_CONSOLE_SCREENSHOTS or .run/c
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -314,6 +315,14 @@ def test_the_overview_shows_the_usage_api_numbers(page, workload, screenshots):
     assert sum(r["cost_avoided_usd"] for r in rows) > 0  # con-ok has a list price
     latency = sum(r["latency_ms_avg"] * r["attempts"] for r in ok) / sum(r["attempts"] for r in ok)
     expect(by_testid(page, "latency-avg")).to_have_text(f"{round(latency)} ms")
+    _, recent = admin_call(workload, "GET", "/v1/admin/usage/recent?limit=500")
+    served = sorted(a["latency_ms"] for a in recent["data"] if a["outcome"] == "ok")
+    assert len(served) == DAILY_LIMIT
+
+    def percentile(share: float) -> str:  # nearest rank
+        return f"{round(served[max(0, math.ceil(share * len(served)) - 1)])} ms"
+
+    expect(by_testid(page, "latency-percentiles")).to_have_text(f"{percentile(0.5)} / {percentile(0.95)}")
     for provider in PROVIDERS:
         mine = [r for r in rows if r["provider"] == provider]
         row = page.locator(f"[data-testid=providers-today] tr[data-provider={provider}]")

@@ -1,11 +1,22 @@
 // Today at a glance: traffic, success, latency, tokens, what the free tiers saved, quota used per account.
-import { usage } from "./api.js";
+import { get, usage } from "./api.js";
 import { EMPTY, dailyLimit, totals } from "./data.js";
 import { card, el, pill, table } from "./dom.js";
 import { integer, ms, percent, usd } from "./format.js";
 
+const RECENT = 500; // attempts the latency percentiles are taken over
+
+// Nearest-rank percentile of sorted values (null when there are none).
+export function percentile(sorted, share) {
+  return sorted.length ? sorted[Math.max(0, Math.ceil(share * sorted.length) - 1)] : null;
+}
+
 export async function renderOverview(data) {
-  const recent = await usage({ start: new Date(Date.now() - 5 * 60 * 1000).toISOString().slice(0, 19) + "Z" });
+  const [recent, attempts] = await Promise.all([
+    usage({ start: new Date(Date.now() - 5 * 60 * 1000).toISOString().slice(0, 19) + "Z" }),
+    get(`/v1/admin/usage/recent?limit=${RECENT}`),
+  ]);
+  const latencies = (attempts.data || []).filter((a) => a.outcome === "ok").map((a) => a.latency_ms).sort((a, b) => a - b);
   const lastFive = (recent.data || []).reduce((sum, row) => sum + row.requests, 0);
   const all = totals(data.usageToday).get("all") || EMPTY;
   const byProvider = totals(data.usageToday, (row) => row.provider);
@@ -35,6 +46,8 @@ export async function renderOverview(data) {
       card("Provider attempts", integer(all.attempts), "attempts-today", "fallbacks included"),
       card("Attempt success rate", percent(all.successRate), "success-rate"),
       card("Average latency", ms(all.latency), "latency-avg", "successful attempts"),
+      card("p50 / p95 latency", `${ms(percentile(latencies, 0.5))} / ${ms(percentile(latencies, 0.95))}`, "latency-percentiles",
+        `the latest ${latencies.length} successful attempts`),
       card("Tokens", integer(all.tokens), "tokens-today", `${integer(all.prompt)} in · ${integer(all.completion)} out`),
       card("Saved at list prices", usd(all.cost), "cost-today", "the registry's list_price of each model"),
       card("Requests / min", (lastFive / 5).toFixed(1), "requests-per-minute", "last 5 minutes")),
