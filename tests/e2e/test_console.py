@@ -51,6 +51,7 @@ CONSOLE_ROUTES = [
     "/v1/admin/usage/recent",
     "/v1/admin/keys",
 ]
+CONSOLE_ACTIONS = [("/v1/admin/quotas", {"keys": []})]
 
 
 def console_config(simulator) -> dict:
@@ -206,6 +207,9 @@ def test_every_route_the_console_reads_refuses_a_client_key(console_stack):
     for path in CONSOLE_ROUTES:
         status, body = admin_call(console_stack, "GET", path, key=key)
         assert (status, body["error"]["type"]) == (403, "permission_error"), path
+    for path, body in CONSOLE_ACTIONS:
+        status, answer = admin_call(console_stack, "POST", path, body, key=key)
+        assert (status, answer["error"]["type"]) == (403, "permission_error"), path
 
 
 # --- The browser ---------------------------------------------------------------------------------------------
@@ -351,6 +355,16 @@ def test_accounts_show_what_the_api_says_and_an_account_is_disabled_and_enabled_
     )
     expect(table.locator("tr[data-alias=con-429-acct] [data-testid=cooling]")).to_contain_text("sim-small: 9")
     expect(table.locator("tr[data-alias=con-ok-acct] [data-testid=cooling]")).to_have_text("\u2013")  # an en dash: none
+    keys = [{"provider": "con-ok", "account": "con-ok-acct", "model": "sim-small"}]
+    status, quotas = admin_call(workload, "POST", "/v1/admin/quotas", {"keys": keys})
+    assert status == 200, quotas
+    [window] = quotas["windows"]  # con-ok's only limit: its requests per day, all used
+    assert (window["name"], window["applies_to"], window["used"], window["limit"]) == (
+        "rpd", "con-ok/con-ok-acct", DAILY_LIMIT, DAILY_LIMIT,
+    )  # fmt: skip
+    shown = table.locator("tr[data-alias=con-ok-acct] [data-testid=windows] [data-window='rpd con-ok/con-ok-acct']")
+    expect(shown).to_contain_text(f"rpd {DAILY_LIMIT}/{DAILY_LIMIT}")
+    expect(shown).to_contain_text(f"resets {window['resets_at'][11:16]} UTC")
     page.screenshot(path=screenshots / "2-accounts.png", full_page=True)
 
     row = table.locator("tr[data-alias=con-disc-acct]")

@@ -1,14 +1,36 @@
 // Accounts and providers: enabled or why not, cooldowns with their end, circuits, latency; enable/disable.
-import { patch } from "./api.js";
+import { patch, post } from "./api.js";
 import { el, pill, table } from "./dom.js";
-import { clock, limits, ms, seconds } from "./format.js";
+import { clock, integer, limits, ms, seconds } from "./format.js";
 
 function circuitPill(circuit) {
   if (circuit.state === "closed") return pill("closed", "good");
   return pill(`${circuit.state} · ${circuit.failures} failures · ${seconds(circuit.reopens_in_s)}`, "bad");
 }
 
-export function renderAccounts(data, refresh) {
+// Every limited window of every account (its pool, or each of its provider's models), read from ratelimit.
+async function quotaWindows(routing) {
+  const keys = routing.flatMap((p) => p.accounts.flatMap((a) =>
+    p.models.map((m) => ({ provider: p.provider, account: a.alias, model: m.model }))));
+  if (!keys.length) return new Map();
+  const answer = await post("/v1/admin/quotas", { keys: keys.slice(0, 500) });
+  const byAccount = new Map();
+  for (const w of answer.windows || []) {
+    if (!byAccount.has(w.key.account)) byAccount.set(w.key.account, []);
+    byAccount.get(w.key.account).push(w);
+  }
+  return byAccount;
+}
+
+function windowLine(w) {
+  const full = w.used >= w.limit;
+  return el("div", { "data-window": `${w.name} ${w.applies_to}` },
+    pill(`${w.name} ${integer(w.used)}/${integer(w.limit)}`, full ? "bad" : w.used >= 0.8 * w.limit ? "warn" : "good"),
+    " ", el("span", { class: "muted" }, `${w.applies_to} · resets ${w.resets_at.slice(11, 16)} UTC (in ${seconds(w.resets_in_s)})`));
+}
+
+export async function renderAccounts(data, refresh) {
+  const windows = await quotaWindows(data.routing);
   const routed = new Map();
   for (const provider of data.routing) for (const a of provider.accounts) routed.set(a.alias, a);
   const now = Date.now();
@@ -26,6 +48,7 @@ export function renderAccounts(data, refresh) {
       el("td", {}, live.usable ? pill("yes", "good") : pill("no", "bad")),
       el("td", { "data-testid": "cooling" }, live.cooling.length ? live.cooling.map((c) =>
         el("div", {}, `${c.model}: ${seconds(c.remaining_s)} (until ${clock(new Date(now + c.remaining_s * 1000))})`)) : "–"),
+      el("td", { "data-testid": "windows" }, (windows.get(account.alias) || []).map(windowLine)),
       el("td", {}, limits(account.limits) || el("span", { class: "muted" }, "registry")),
       el("td", { class: "num" }, String(account.priority)),
       el("td", {}, el("button", { class: "secondary", type: "button", "data-testid": "toggle", onclick: toggle },
@@ -42,7 +65,7 @@ export function renderAccounts(data, refresh) {
   });
   return [
     el("h2", {}, "Accounts"),
-    table(["Provider", "Account", "State", "Usable now", "Cooling down", "Limit overrides", { label: "Priority", num: true }, ""],
+    table(["Provider", "Account", "State", "Usable now", "Cooling down", "Quota windows (used/limit)", "Limit overrides", { label: "Priority", num: true }, ""],
       rows, { "data-testid": "accounts" }),
     el("h2", {}, "Providers"),
     table(["Provider", "Tier", "Free limits", "Endpoint circuit", "Models: circuit, observed latency"], providers,

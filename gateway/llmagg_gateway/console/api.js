@@ -46,6 +46,7 @@ export async function signIn(key) {
 
 export const get = (path) => call("GET", path);
 export const patch = (path, body) => call("PATCH", path, body);
+export const post = (path, body) => call("POST", path, body);
 
 export function query(params) {
   const search = new URLSearchParams();

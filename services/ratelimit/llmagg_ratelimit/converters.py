@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
-from llmagg_ratelimit.domain.ledger import Decision, Headroom, LeaseReturn, Settlement
+from llmagg_ratelimit.domain.ledger import Decision, Headroom, LeaseReturn, QuotaWindow, Settlement
 from llmagg_ratelimit.domain.limits import QuotaKey
 from llmagg_ratelimit.domain.ports import BUCKETS, DIMENSIONS, UsageQuery, UsageRecord, UsageTotal
 
@@ -210,4 +210,22 @@ def recent_response(records: list[UsageRecord]) -> pb.ListRecentAttemptsResponse
             )
             for r in records
         ],
+    )
+
+
+def windows_response(windows: list[QuotaWindow]) -> pb.GetQuotaWindowsResponse:
+    return pb.GetQuotaWindowsResponse(
+        windows=[
+            pb.QuotaWindow(
+                key=pb.QuotaKey(provider=w.key.provider, account=w.key.account, model=w.key.model),
+                name=w.name,
+                applies_to=w.applies_to,
+                dimension=w.dimension,
+                used=w.used,
+                limit=w.limit,
+                resets_in_s=round(w.resets_in_s, 3),
+                resets_at=rfc3339(w.resets_at),
+            )
+            for w in windows
+        ]
     )

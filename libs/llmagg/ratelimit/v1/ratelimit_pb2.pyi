@@ -254,3 +254,35 @@ class ListRecentAttemptsResponse(_message.Message):
     object: str
     data: _containers.RepeatedCompositeFieldContainer[RecentAttempt]
     def __init__(self, object: _Optional[str] = ..., data: _Optional[_Iterable[_Union[RecentAttempt, _Mapping]]] = ...) -> None: ...
+
+class GetQuotaWindowsRequest(_message.Message):
+    __slots__ = ("keys",)
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[QuotaKey]
+    def __init__(self, keys: _Optional[_Iterable[_Union[QuotaKey, _Mapping]]] = ...) -> None: ...
+
+class QuotaWindow(_message.Message):
+    __slots__ = ("key", "name", "applies_to", "dimension", "used", "limit", "resets_in_s", "resets_at")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    APPLIES_TO_FIELD_NUMBER: _ClassVar[int]
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    USED_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    RESETS_IN_S_FIELD_NUMBER: _ClassVar[int]
+    RESETS_AT_FIELD_NUMBER: _ClassVar[int]
+    key: QuotaKey
+    name: str
+    applies_to: str
+    dimension: str
+    used: float
+    limit: float
+    resets_in_s: float
+    resets_at: str
+    def __init__(self, key: _Optional[_Union[QuotaKey, _Mapping]] = ..., name: _Optional[str] = ..., applies_to: _Optional[str] = ..., dimension: _Optional[str] = ..., used: _Optional[float] = ..., limit: _Optional[float] = ..., resets_in_s: _Optional[float] = ..., resets_at: _Optional[str] = ...) -> None: ...
+
+class GetQuotaWindowsResponse(_message.Message):
+    __slots__ = ("windows",)
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    windows: _containers.RepeatedCompositeFieldContainer[QuotaWindow]
+    def __init__(self, windows: _Optional[_Iterable[_Union[QuotaWindow, _Mapping]]] = ...) -> None: ...
