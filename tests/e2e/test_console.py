@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from llmagg_devstack import write_config
+from llmagg_devstack import banner, write_config
 from llmagg_gateway.console_routes import CONSOLE_DIR
 
 from ..helpers import ADMIN_KEY, SIM_KEY, SIM_KEY_ENV, admin_call, create_client_key, wait_for
@@ -174,6 +174,13 @@ def test_the_console_loads_without_a_key_under_a_strict_policy(console_stack, pa
         page = body.decode()
         assert not re.search(r"<script(?![^>]*\bsrc=)", page), "an inline script"
         assert " style=" not in page and "<style" not in page
+
+
+def test_make_runs_banner_names_the_console_and_it_answers(console_stack):
+    [line] = [line for line in banner(console_stack, "auto", "").splitlines() if "web console" in line]
+    url = line.split()[2]
+    assert url == f"{gateway(console_stack)}/ui"
+    assert get(url)[0] == 200
 
 
 def test_data_routes_are_not_cached(console_stack):
