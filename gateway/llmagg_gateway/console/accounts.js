@@ -1,25 +1,11 @@
 // Accounts and providers: enabled or why not, cooldowns with their end, circuits, latency; enable/disable.
-import { patch, post } from "./api.js";
+import { patch } from "./api.js";
 import { el, pill, table } from "./dom.js";
 import { clock, integer, limits, ms, seconds } from "./format.js";
 
 function circuitPill(circuit) {
   if (circuit.state === "closed") return pill("closed", "good");
   return pill(`${circuit.state} · ${circuit.failures} failures · ${seconds(circuit.reopens_in_s)}`, "bad");
-}
-
-// Every limited window of every account (its pool, or each of its provider's models), read from ratelimit.
-async function quotaWindows(routing) {
-  const keys = routing.flatMap((p) => p.accounts.flatMap((a) =>
-    p.models.map((m) => ({ provider: p.provider, account: a.alias, model: m.model }))));
-  if (!keys.length) return new Map();
-  const answer = await post("/v1/admin/quotas", { keys: keys.slice(0, 500) });
-  const byAccount = new Map();
-  for (const w of answer.windows || []) {
-    if (!byAccount.has(w.key.account)) byAccount.set(w.key.account, []);
-    byAccount.get(w.key.account).push(w);
-  }
-  return byAccount;
 }
 
 function windowLine(w) {
@@ -29,8 +15,9 @@ function windowLine(w) {
     " ", el("span", { class: "muted" }, `${w.applies_to} · resets ${w.resets_at.slice(11, 16)} UTC (in ${seconds(w.resets_in_s)})`));
 }
 
-export async function renderAccounts(data, refresh) {
-  const windows = await quotaWindows(data.routing);
+export function renderAccounts(data, refresh) {
+  const windows = new Map();
+  for (const w of data.windows) windows.set(w.key.account, [...(windows.get(w.key.account) || []), w]);
   const routed = new Map();
   for (const provider of data.routing) for (const a of provider.accounts) routed.set(a.alias, a);
   const now = Date.now();

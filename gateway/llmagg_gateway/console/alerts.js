@@ -1,24 +1,22 @@
 // What needs an operator's eye, worked out from the same snapshot the pages show.
-import { dailyLimit, totals } from "./data.js";
 import { el, pill } from "./dom.js";
 import { integer, seconds } from "./format.js";
 
-export const NEAR_LIMIT = 0.8; // share of a daily limit used that raises an alert
+export const NEAR_LIMIT = 0.8; // share of a quota window used that raises an alert
 
 export function alerts(data) {
   const found = [];
   const add = (severity, kind, subject, text) => found.push({ severity, kind, subject, text });
-  const used = totals(data.usageToday, (row) => row.account);
   for (const account of data.accounts) {
     if (!account.enabled && account.disabled_by === "upstream") {
       add("critical", "key_rejected", account.alias,
         `${account.provider}/${account.alias}: key rejected by the provider — ${account.disabled_reason}`);
     }
-    const limit = dailyLimit(account, data.catalogue);
-    const attempts = (used.get(account.alias) || { attempts: 0 }).attempts;
-    if (limit && attempts >= NEAR_LIMIT * limit) {
-      add(attempts >= limit ? "critical" : "warning", "near_limit", account.alias,
-        `${account.provider}/${account.alias}: ${integer(attempts)} of ${integer(limit)} requests per day used`);
+  }
+  for (const w of data.windows) {
+    if (w.used >= NEAR_LIMIT * w.limit) {
+      add(w.used >= w.limit ? "critical" : "warning", "near_limit", w.key.account,
+        `${w.applies_to}: ${w.name} ${integer(w.used)} of ${integer(w.limit)} used, resets in ${seconds(w.resets_in_s)}`);
     }
   }
   for (const provider of data.routing) {

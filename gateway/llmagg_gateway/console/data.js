@@ -1,5 +1,5 @@
-// What every page reads, fetched together on each refresh (five admin GETs).
-import { get, usage } from "./api.js";
+// What every page reads, fetched together on each refresh (five admin GETs, then the quota windows).
+import { get, post, usage } from "./api.js";
 import { today } from "./format.js";
 
 export async function snapshot() {
@@ -10,14 +10,24 @@ export async function snapshot() {
     get("/v1/admin/discovery/changes?since=7d&limit=200"),
     usage({ start: today(), group_by: ["provider", "account", "outcome"] }),
   ]);
+  const providers = routing.providers || [];
   return {
-    routing: routing.providers || [],
+    routing: providers,
+    windows: await quotaWindows(providers),
     accounts: accounts.accounts || [],
     catalogue: catalogue.catalog || { providers: [], models: [] },
     sources: catalogue.sources || [],
     changes: changes.changes || [],
     usageToday: usageToday.data || [],
   };
+}
+
+// Every limited quota window of every account (its pool, or each model of its provider), read from ratelimit.
+async function quotaWindows(routing) {
+  const keys = routing.flatMap((p) => p.accounts.flatMap((a) =>
+    p.models.map((m) => ({ provider: p.provider, account: a.alias, model: m.model }))));
+  if (!keys.length) return [];
+  return (await post("/v1/admin/quotas", { keys: keys.slice(0, 500) })).windows || [];
 }
 
 // Sums usage rows into one total per key (a function of the row).
