@@ -462,6 +462,16 @@ def test_the_catalogue_shows_the_retired_model_and_its_change(page, workload, sc
     expect(retired.locator("[data-testid=model-state]")).to_contain_text("retired")
     _, changes = admin_call(workload, "GET", "/v1/admin/discovery/changes?since=7d&limit=200")
     expect(page.locator("[data-testid=changes] tbody tr")).to_have_count(len(changes["changes"]))
+    _, catalogue = admin_call(workload, "GET", "/v1/admin/discovery/catalog?include_retired=true")
+    expect(page.locator("[data-testid=models] tbody tr")).to_have_count(len(catalogue["catalog"]["models"]))
+    page.fill("[data-testid=catalogue-filter]", "con-")
+    page.press("[data-testid=catalogue-filter]", "Enter")
+    ours = [m for m in catalogue["catalog"]["models"] if f"{m['provider']}/{m['model']}".startswith("con-")]
+    expect(page.locator("[data-testid=models] tbody tr")).to_have_count(len(ours))
+    page.select_option("[data-testid=catalogue-state]", "MODEL_STATE_RETIRED")
+    expect(page.locator("[data-testid=models] tbody tr")).to_have_count(1)
+    page.select_option("[data-testid=catalogue-state]", "")
+    expect(page.locator("[data-testid=models] tbody tr")).to_have_count(len(ours))
     expect(page.locator("[data-testid=changes] tr[data-kind=CHANGE_KIND_RETIRED]")).to_contain_text(
         f"{RETIRING[0]}/{RETIRING[1]}"
     )
