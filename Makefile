@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt $(PACKA
 # The service table (libs/llmagg/suite.py), read once the venv exists.
 SERVICES = $(shell $(PY) -m llmagg.suite)
 
-.PHONY: help venv lock protos check lint test test-unit test-integration test-e2e test-chaos run demo bench chaos-load clean k8s-validate \
+.PHONY: help venv lock protos check lint test test-unit test-integration test-e2e test-chaos run demo bench chaos-load clean k8s-validate image test-image \
 	vscode vscode-build test-vscode
 
 help: ## Show this help
@@ -72,8 +72,8 @@ k8s-validate: $(STAMP) ## Render every Kubernetes overlay with the pinned kubect
 	done
 	$(PY) -m pytest -q -p no:cacheprovider tests/k8s
 
-test: check k8s-validate test-vscode ## Everything CI runs: check, the manifests, the VS Code extension, then unit, integration and end-to-end tests
-	$(PY) -m pytest
+test: check k8s-validate test-vscode ## Everything CI runs but the image: check, the manifests, the VS Code extension, then unit, integration and end-to-end tests
+	$(PY) -m pytest -m "not image"
 
 test-unit: $(STAMP) ## Unit tests of each library, tool and service of the table
 	$(PY) -m pytest libs tools simulator $(SERVICES:%=services/%/tests)
@@ -86,6 +86,25 @@ test-e2e: $(STAMP) vscode-build ## The official openai SDK through real Envoy to
 
 test-chaos: $(STAMP) ## The chaos suite alone: hostile input, hung providers, make run's children, no leaked key
 	$(PY) -m pytest tests/chaos
+
+# The suite's one image (deploy/image/Containerfile), built by podman. IMAGE_BASE: the local Debian base that
+# deploy/image/make-base.sh makes (no registry needed), or e.g. docker.io/library/python:3.12-slim with
+# IMAGE_PULL=missing where a registry is reachable. The tag is the one deploy/k8s's manifests run.
+IMAGE := llm-aggregator:$(shell sed -n 's/^VERSION = "\(.*\)".*/\1/p' deploy/k8s/generate.py)
+IMAGE_BASE ?= localhost/llmagg-base:bookworm
+IMAGE_PULL ?= never
+# A CA bundle for pip inside the build (a build secret, not kept in the image): the host's, which trusts
+# what the host's pip trusts.
+IMAGE_PIP_CERT ?= $(or $(PIP_CERT),/etc/ssl/certs/ca-certificates.crt)
+
+image: ## Build the suite's image (llm-aggregator:<version>) with podman, from a local Debian base unless IMAGE_BASE says otherwise
+	deploy/image/podman-setup.sh
+	@if [ "$(IMAGE_BASE)" = localhost/llmagg-base:bookworm ]; then deploy/image/make-base.sh $(IMAGE_BASE); fi
+	podman build --pull=$(IMAGE_PULL) --network=host --build-arg BASE=$(IMAGE_BASE) \
+		--secret id=pip-cert,src=$(IMAGE_PIP_CERT) -f deploy/image/Containerfile -t $(IMAGE) .
+
+test-image: $(STAMP) image ## Every service and the gateway from the image (one container each), serving, one chat through them
+	$(PY) -m pytest -q -p no:cacheprovider -m image tests/image
 
 # The VS Code extension (editors/vscode): node and npm (from Debian when missing), `npm ci` once per lockfile,
 # tsc when a source changed.

@@ -140,12 +140,15 @@ def report(results: dict) -> str:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc; 0 where it cannot be read)."""
+    """User + system CPU time a process and its children (a router's workers) have used so far (Linux
+    /proc; 0 where it cannot be read)."""
     try:
         fields = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
+        children = open(f"/proc/{pid}/task/{pid}/children").read().split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def cpu_per_request(stack: Stack, before: dict[str, float], requests: int) -> dict[str, float]:
@@ -158,23 +161,30 @@ def cpu_per_request(stack: Stack, before: dict[str, float], requests: int) -> di
     }
 
 
-def gateway_run(simulator: SimulatorProcess, args: argparse.Namespace, tracing: bool) -> dict:
-    """Gateway and services on their own run dir; with `tracing`, every one exports its spans to a local
-    OTLP receiver, as in production."""
-    run_dir = ROOT / ".run" / "bench" / ("traced" if tracing else "untraced")
+def gateway_run(simulator: SimulatorProcess, args: argparse.Namespace, trace_ratio: float | None) -> dict:
+    """Gateway and services on their own run dir; with a `trace_ratio`, Envoy traces that share of the
+    requests and every process exports its spans to a local OTLP receiver, as in production."""
+    run_dir = ROOT / ".run" / "bench" / ("untraced" if trace_ratio is None else f"traced-{trace_ratio:g}")
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh OpenBao and admin key per run
     with contextlib.ExitStack() as running:
         env = {
             "LLMAGG_CONFIG": str(write_config(run_dir / "config.yaml", bench_config(simulator))),
             "BENCH_KEY": BENCH_PROVIDER_KEY,
             "ROUTER_QUOTA_LEDGER": args.quota_ledger,
+            "ROUTER_WORKERS": str(args.router_workers),
         }
         otlp = None
-        if tracing:
+        if trace_ratio is not None:
             receiver = running.enter_context(span_receiver(keep=False))
             env |= receiver.environment(schedule_delay_ms=5000)  # the SDK's default batching
             otlp = receiver.endpoint
-        stack = Stack(run_dir, Ports.free(), client_auth=args.client_auth == "on", otlp_endpoint=otlp)
+        stack = Stack(
+            run_dir,
+            Ports.free(),
+            client_auth=args.client_auth == "on",
+            otlp_endpoint=otlp,
+            trace_ratio=1.0 if trace_ratio is None else trace_ratio,
+        )
         running.callback(stack.stop)
         stack.start_services(env)
         stack.start_gateway()
@@ -182,7 +192,7 @@ def gateway_run(simulator: SimulatorProcess, args: argparse.Namespace, tracing: 
         before = {p.name: cpu_seconds(p.process.pid) for p in stack.processes}
         figures = asyncio.run(measure(stack.base_url, headers, args.requests, args.concurrency))
         figures["cpu_ms_per_request"] = cpu_per_request(stack, before, figures.pop("requests"))
-        if tracing:
+        if trace_ratio is not None:
             figures["spans_exported"] = receiver.received
         return figures
 
@@ -206,11 +216,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1000, help="sequential requests per target")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument(
-        "--client-auth", choices=["on", "off"], default="on", help="check the client key at the gateway (ext_authz)"
+        "--client-auth",
+        choices=["on", "off"],
+        default="on",
+        help="check the client key at the gateway (inside Envoy, keys by xDS)",
     )
     parser.add_argument(
-        "--tracing", choices=["off", "on", "both"], default="both", help="export spans to a local OTLP receiver"
+        "--tracing",
+        choices=["off", "on", "production", "both", "all"],
+        default="both",
+        help="export spans to a local OTLP receiver: on traces every request, production --trace-ratio of them; "
+        "both: off and on, all: off, production and on",
     )
+    parser.add_argument(
+        "--trace-ratio", type=float, default=0.1, help="the share traced with --tracing production (the overlay's)"
+    )
+    parser.add_argument("--router-workers", type=int, default=1, help="ROUTER_WORKERS: router processes on its port")
     parser.add_argument(
         "--quota-ledger",
         choices=["ratelimit", "unmetered"],
@@ -229,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency": args.concurrency,
         "client_auth": args.client_auth,
         "quota_ledger": args.quota_ledger,
+        "router_workers": args.router_workers,
     }
     simulator = SimulatorProcess()
     try:
@@ -238,16 +260,20 @@ def main(argv: list[str] | None = None) -> int:
         )
         results["direct"].pop("requests")
         results["gateway"] = {}
-        for tracing in {"off": (False,), "on": (True,), "both": (False, True)}[args.tracing]:
-            figures = gateway_run(simulator, args, tracing)
-            name = "tracing on" if tracing else "tracing off"
+        production = args.trace_ratio
+        runs = {"off": (None,), "on": (1.0,), "production": (production,), "both": (None, 1.0)}
+        runs["all"] = (None, production, 1.0)
+        for trace_ratio in runs[args.tracing]:
+            figures = gateway_run(simulator, args, trace_ratio)
+            name = "tracing off" if trace_ratio is None else f"tracing {trace_ratio:.0%}"
             results["gateway"][name] = {"figures": figures, "added": added(results["direct"], figures)}
         if args.hedging_requests:
             results["hedging"] = hedging.measure(simulator, ROOT / ".run" / "bench" / "hedging", args.hedging_requests)
     finally:
         simulator.stop()
     print(
-        f"gateway+services, client auth (ext_authz) {args.client_auth}, quota ledger {args.quota_ledger}\n"
+        f"gateway+services, client auth (keys checked in Envoy) {args.client_auth}, quota ledger {args.quota_ledger}, "
+        f"router workers {args.router_workers}\n"
         f"{report(results)}"
     )
     if args.hedging_requests:

@@ -29,6 +29,8 @@ EXPORTED = {
     "OPENBAO_PORT": "1",
     "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
     "OTEL_SERVICE_NAME": "nonexistent",
+    "OTEL_TRACES_SAMPLER_ARG": "0",
+    "ROUTER_WORKERS": "3",
 }
 
 

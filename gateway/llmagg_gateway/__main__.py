@@ -53,6 +53,7 @@ def render_text(
     otlp: str | None = None,
     client_limits: bool = True,
     client_limits_fail_closed: bool = False,
+    trace_percent: float = 100.0,
 ) -> str:
     addresses = {service.name: f"127.0.0.1:{service.port}" for service in SERVICES} | upstreams
     config = render(
@@ -67,6 +68,7 @@ def render_text(
         otlp=otlp,
         client_limits=client_limits,
         client_limits_fail_closed=client_limits_fail_closed,
+        trace_percent=trace_percent,
     )
     return HEADER + yaml.safe_dump(config, sort_keys=False, width=120)
 
@@ -96,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-heap-bytes", type=int, default=DEFAULT_MAX_HEAP_BYTES, help="Envoy's heap bound (overload manager)"
     )
-    parser.add_argument("--otlp", metavar="HOST:PORT", help="trace every request to this OTLP/gRPC collector")
+    parser.add_argument("--otlp", metavar="HOST:PORT", help="trace requests to this OTLP/gRPC collector")
+    parser.add_argument(
+        "--trace-percent", type=float, default=100.0, help="with --otlp: the percent of requests traced (default 100)"
+    )
     parser.add_argument(
         "--client-limits",
         choices=["on", "off"],
@@ -134,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             otlp=args.otlp,
             client_limits=args.client_limits == "on",
             client_limits_fail_closed=args.client_limits_failure == "closed",
+            trace_percent=args.trace_percent,
         )
     except GatewayConfigError as exc:
         print(exc, file=sys.stderr)

@@ -7,6 +7,11 @@ from llmagg_gateway.addresses import socket_address
 from llmagg_gateway.limits import CONNECTION_BUFFER_BYTES
 from llmagg_gateway.service_tokens import upstream_filters
 
+# Envoy opens another connection to a service once each has this many streams: the kernel hands each
+# connection to one of the processes sharing the port (ROUTER_WORKERS, SO_REUSEPORT), so under load the
+# requests spread over them rather than riding the one connection per Envoy thread to one process.
+STREAMS_PER_CONNECTION = 4
+
 
 def service_cluster(name: str, host_port: str, grpc_service: str, tokens_dir: str) -> dict:
     return {
@@ -17,7 +22,7 @@ def service_cluster(name: str, host_port: str, grpc_service: str, tokens_dir: st
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}},
+                "explicit_http_config": {"http2_protocol_options": {"max_concurrent_streams": STREAMS_PER_CONNECTION}},
                 "http_filters": upstream_filters(name, tokens_dir),
             }
         },

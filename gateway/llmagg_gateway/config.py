@@ -14,7 +14,7 @@ from llmagg_gateway.listener import connection_manager, public_listener
 from llmagg_gateway.overload import overload_manager
 from llmagg_gateway.routes import client_rate_limits, service_routes
 from llmagg_gateway.service_tokens import NODE
-from llmagg_gateway.tracing import otlp_cluster, tracing
+from llmagg_gateway.tracing import otlp_cluster, tracing, tracing_runtime
 
 
 class GatewayConfigError(ValueError):
@@ -39,13 +39,14 @@ def render(
     otlp: str | None = None,
     client_limits: bool = True,
     client_limits_fail_closed: bool = False,
+    trace_percent: float = 100.0,
 ) -> dict:
     """`grpc_services` are routed and transcoded; `upstreams` maps each service's name to HOST:PORT;
     `tokens_dir` holds the SDS file with the gateway's token for each service (service_tokens.py).
 
     With `client_auth` every request is checked by the credentials service (ext_authz); without it
     the gateway refuses to listen anywhere but on loopback. With `otlp` (HOST:PORT of an OTLP/gRPC
-    collector) the gateway traces every request. With `client_limits` and the ratelimit service in the
+    collector) the gateway traces `trace_percent` of the requests. With `client_limits` and the ratelimit service in the
     table every request is checked against its client's limits (without: no client has limits, and
     requests skip that hop); `client_limits_fail_closed` refuses requests (503) while that service
     cannot answer, instead of letting them through (the default).
@@ -61,6 +62,8 @@ def render(
             f"refusing to listen on {host} with client authentication off: anyone who can reach it could use "
             "every account. Listen on 127.0.0.1 or switch client authentication on (GATEWAY_CLIENT_AUTH=on)."
         )
+    if not 0 <= trace_percent <= 100:
+        raise GatewayConfigError(f"the share of requests traced is a percent from 0 to 100, not {trace_percent:g}")
     if client_auth and AUTH_SERVICE not in {service_name(s) for s in grpc_services}:
         raise GatewayConfigError(f"client authentication needs the {AUTH_SERVICE} service in the service table")
     clusters = [service_cluster(service_name(s), upstreams[service_name(s)], s, tokens_dir) for s in grpc_services]
@@ -80,11 +83,14 @@ def render(
         client_rate_limits(client_auth) if limits else None,
     )
     if otlp:
-        manager["tracing"] = tracing()
+        manager["tracing"] = tracing(trace_percent)
         clusters.append(otlp_cluster(otlp))
-    return {
+    config = {
         "node": NODE,
         "admin": {"address": socket_address(admin)},
         "overload_manager": overload_manager(max_heap_bytes),
         "static_resources": {"listeners": [public_listener(listen, manager)], "clusters": clusters},
     }
+    if otlp:
+        config["layered_runtime"] = tracing_runtime()
+    return config

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from llmagg import gateway_keys
+
 CONSOLE_DIR = Path(__file__).with_name("console")
 PREFIX = "/ui"
 CONTENT_TYPES = {
@@ -73,6 +75,8 @@ def _skip(*filters: str) -> dict:
 
 TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
 EXT_AUTHZ = "envoy.filters.http.ext_authz"
+# The client-key check: the key-routing Lua and the hashes (basic_auth) filter, then ext_authz.
+KEY_CHECK = (*gateway_keys.FILTER_NAMES, EXT_AUTHZ)
 
 
 def console_routes(client_auth: bool = True, directory: Path = CONSOLE_DIR) -> list[dict]:
@@ -85,7 +89,7 @@ def console_routes(client_auth: bool = True, directory: Path = CONSOLE_DIR) -> l
             "response_headers_to_add": _headers({**SECURITY_HEADERS, "content-type": CONTENT_TYPES[path.suffix]}),
         }
         # No key to load a page, and no gRPC method behind it.
-        route["typed_per_filter_config"] = _skip(TRANSCODER, *([EXT_AUTHZ] if client_auth else []))
+        route["typed_per_filter_config"] = _skip(TRANSCODER, *(KEY_CHECK if client_auth else ()))
         routes.append(route)
     return [*routes, json_actions_only()]
 

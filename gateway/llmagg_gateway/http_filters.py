@@ -1,7 +1,8 @@
 """The HTTP filter chain, in order: the gateway's own /health, REST error shaping, (client auth),
 (client limits), transcoding, routing.
 
-Client authentication (ext_authz -> credentials) and client rate limits (Envoy's rate-limit filter ->
+Client authentication (client keys checked inside Envoy, with config from the credentials service by
+xDS; ext_authz -> credentials for admin paths) and client rate limits (Envoy's rate-limit filter ->
 ratelimit) take their places between the error filter and the transcoder, so that their rejections
 are shaped like every other error and nothing unauthenticated reaches a service.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from llmagg import gateway_keys
 from llmagg_gateway.limits import MAX_BODY_BYTES
 from llmagg_gateway.local_replies import HEALTH_PATH
 
@@ -26,14 +28,39 @@ def openai_errors() -> dict:
     }
 
 
-def client_auth(cluster: str) -> dict:
-    """ext_authz over gRPC to the credentials service: every request, fail closed (503 when it cannot answer).
-
-    Only `authorization` is sent along (the check needs nothing else; a BYOK provider key never
-    leaves for it). The service's OK sets x-llmagg-client-id/-scope and removes `authorization`;
-    its denials carry their OpenAI-shaped body, passed through by local_replies.py.
-    """
+def _discovered(name: str, default: dict, cluster: str) -> dict:
+    """A filter whose config comes by xDS (ECDS) from `cluster`. Until the first answer the listener
+    waits (warming), then serves with `default`: deny-all for client keys, so the gateway fails closed."""
     return {
+        "name": name,
+        "config_discovery": {
+            "config_source": {
+                "api_config_source": {
+                    "api_type": "GRPC",
+                    "transport_api_version": "V3",
+                    "grpc_services": [{"envoy_grpc": {"cluster_name": cluster}}],
+                    "set_node_on_first_message_only": True,
+                },
+                "resource_api_version": "V3",
+                "initial_fetch_timeout": "10s",
+            },
+            "default_config": default["typed_config"],
+            "type_urls": [default["typed_config"]["@type"]],
+        },
+    }
+
+
+def client_auth(cluster: str) -> list[dict]:
+    """Client keys checked inside Envoy (llmagg.gateway_keys): the key-routing Lua and the basic_auth
+    hashes, both served by the credentials service's xDS server; then ext_authz over gRPC to the same
+    service for what they leave to it (admin paths, keys stored before hashes were), fail closed
+    (503 when it cannot answer).
+
+    ext_authz gets only `authorization` (the check needs nothing else; a BYOK provider key never
+    leaves for it). Its OK sets x-llmagg-client-id/-scope and removes `authorization`; its denials
+    carry their OpenAI-shaped body, passed through by local_replies.py.
+    """
+    ext_authz = {
         "name": "envoy.filters.http.ext_authz",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
@@ -42,8 +69,18 @@ def client_auth(cluster: str) -> dict:
             "failure_mode_allow": False,
             "status_on_error": {"code": 503},
             "allowed_headers": {"patterns": [{"exact": "authorization"}]},
+            "filter_enabled_metadata": {
+                "filter": gateway_keys.METADATA_NAMESPACE,
+                "path": [{"key": gateway_keys.METADATA_KEY}],
+                "value": {"string_match": {"exact": gateway_keys.EXT_AUTHZ}},
+            },
         },
     }
+    return [
+        _discovered(gateway_keys.ROUTING_FILTER, gateway_keys.routing_filter(gateway_keys.DENY_ALL), cluster),
+        _discovered(gateway_keys.HASHES_FILTER, gateway_keys.hashes_filter(gateway_keys.DENY_ALL), cluster),
+        ext_authz,
+    ]
 
 
 def client_limits(cluster: str, fail_closed: bool = False) -> dict:
@@ -123,6 +160,6 @@ def http_filters(
 ) -> list[dict]:
     """`auth_cluster`: the service answering ext_authz, or None when client authentication is off;
     `limits_cluster`: the service answering Envoy's rate-limit API, or None for no client limits."""
-    auth = [client_auth(auth_cluster)] if auth_cluster else []
+    auth = client_auth(auth_cluster) if auth_cluster else []
     limits = [client_limits(limits_cluster, limits_fail_closed)] if limits_cluster else []
     return [health_check(clusters), openai_errors(), *auth, *limits, transcoder(descriptor, grpc_services), router()]

@@ -1,7 +1,8 @@
 """Replies Envoy makes itself (unknown path, body too large, no upstream) in OpenAI's error shape.
 
-401 and 403 come from ext_authz denials, whose body the credentials service already wrote in OpenAI's
-shape: those pass through as they are. The gateway's own `/health` answers `{"status": "ok"}`, or an
+401 and 403 from ext_authz denials carry the body the credentials service wrote in OpenAI's shape: those
+pass through as they are. A 401 from the key check inside Envoy (basic_auth) gets the same bodies the
+service writes, by what the key-routing filter found (`x-llmagg-auth`: no key, or a key it checked). The gateway's own `/health` answers `{"status": "ok"}`, or an
 error while a service has no healthy replica. A 400's code is Envoy's response code details: the
 error filter (openai_errors.lua) turns the transcoder's (`grpc_json_transcode_failure{...}`) into
 precise errors naming the field.
@@ -9,6 +10,7 @@ precise errors naming the field.
 
 from __future__ import annotations
 
+from llmagg import gateway_keys
 from llmagg_gateway.console_routes import console_reply_mappers
 
 HEALTH_PATH = "/health"
@@ -77,6 +79,28 @@ HEALTH_MAPPERS = [
 ]
 
 
+def _key_filter(check: str) -> dict:
+    header = {"header": {"name": gateway_keys.AUTH_HEADER, "string_match": {"exact": check}}}
+    return {"and_filter": {"filters": [_status_filter(401), {"header_filter": header}]}}
+
+
+def _key_error(code: str, message: str) -> dict:
+    error = {"message": message, "type": "authentication_error", "param": None, "code": code}
+    return {"json_format": {"error": error}, "content_type": "application/json"}
+
+
+KEY_MAPPERS = [
+    {
+        "filter": _key_filter("missing"),
+        "body_format_override": _key_error("missing_api_key", gateway_keys.MISSING_MESSAGE),
+    },
+    {
+        "filter": _key_filter("envoy"),
+        "body_format_override": _key_error("invalid_api_key", gateway_keys.INVALID_MESSAGE),
+    },
+]
+
+
 def local_reply_config() -> dict:
     passed = [
         {
@@ -109,6 +133,6 @@ def local_reply_config() -> dict:
         for status, (error_type, code) in LOCAL_REPLY_ERRORS.items()
     ]
     return {
-        "mappers": HEALTH_MAPPERS + console_reply_mappers() + passed + mappers,
+        "mappers": HEALTH_MAPPERS + console_reply_mappers() + KEY_MAPPERS + passed + mappers,
         "body_format": _body("server_error", None),
     }

@@ -90,6 +90,8 @@ end
 function envoy_on_response(response_handle)
   local metadata = response_handle:streamInfo():dynamicMetadata():get("llmagg.gateway")
   local headers = response_handle:headers()
+  -- A key refused inside Envoy (basic_auth) is a bearer key's 401, not a browser's login prompt.
+  headers:remove("www-authenticate")
   if metadata ~= nil and metadata["grpc_client"] == "true" then
     plain_grpc_message(headers)
     return

@@ -46,13 +46,25 @@ def stack_without_credentials(tmp_path, make_stack):
     yield from stack_without(make_stack, tmp_path, "credentials")
 
 
-def test_with_the_key_checker_down_requests_are_refused_not_let_through(stack_without_credentials):
+def test_with_the_key_checker_down_admin_routes_are_refused_and_keys_are_checked_from_the_last_table(
+    stack_without_credentials,
+):
+    admin = {"Authorization": AUTHORIZED["Authorization"]}
+    status, _, body = post_raw(f"{stack_without_credentials.base_url}/admin/keys", b'{"name": "x"}', admin)
+    assert status == 503, body  # fail closed: ext_authz's status_on_error, never the service
+    assert body["error"]["type"] == "service_unavailable_error"
+    assert body["error"]["code"] == "gateway_upstream_unavailable"  # Envoy's own reply, not the router's
+    # Model routes: the gateway checks keys itself against the last table it was sent.
+    status, _, body = post_raw(
+        f"{stack_without_credentials.base_url}/chat/completions",
+        b'{"model": "auto"}',
+        {"Authorization": "Bearer sk-llmagg-0123456789ab-FAKE"},
+    )
+    assert status == 401 and body["error"]["code"] == "invalid_api_key", body
     status, _, body = post_raw(
         f"{stack_without_credentials.base_url}/chat/completions", b'{"model": "auto"}', AUTHORIZED
     )
-    assert status == 503, body  # fail closed: ext_authz's status_on_error, never the router
-    assert body["error"]["type"] == "service_unavailable_error"
-    assert body["error"]["code"] == "gateway_upstream_unavailable"  # Envoy's own reply, not the router's
+    assert status == 400 and body["error"]["param"] == "messages", body  # passed the key check, reached the router
 
 
 @pytest.fixture

@@ -135,6 +135,27 @@ def hop(spans, name: str):
     return client, server
 
 
+def gateway_span_of(receiver, request_id: str):
+    """Envoy's span of the request Envoy gave `request_id` (its x-request-id), once exported."""
+    return next((s for s in receiver.spans if attributes(s).get("guid:x-request-id") == request_id), None)
+
+
+def test_at_100_percent_a_request_without_a_traceparent_is_traced_through_every_attempt(
+    traced_stack, receiver, simulator
+):
+    providers = scenario(simulator, "usage-three")
+    client = openai.OpenAI(base_url=traced_stack.base_url, api_key=ADMIN_KEY, max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model="usage-three", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert raw.parse().provider == "usage-ok" and arrivals(simulator, providers) == providers
+    edge = wait_for(lambda: gateway_span_of(receiver, raw.headers["x-request-id"]), "the gateway's span")
+    assert not edge.parent_span_id  # Envoy started the trace: its own random sampling chose it
+    spans = spans_of_trace(receiver, edge.trace_id.hex(), 6, SERVER, CHECK, *["chat sim-small"] * 3)
+    attempts = sorted((s for s in spans if s.name == "chat sim-small"), key=lambda s: attributes(s)["llmagg.attempt"])
+    assert [attributes(a)["gen_ai.provider.name"] for a in attempts] == providers
+
+
 def test_the_quota_hop_is_in_the_requests_trace(traced_stack, receiver, simulator):
     """The router's Reserve call to ratelimit continues the request's trace; ratelimit's own
     reads of credentials (a background refresh, no request's) are traced from ratelimit into credentials."""
@@ -292,3 +313,41 @@ def test_no_provider_client_or_own_key_reaches_a_log_a_span_or_an_error_body(
         assert not [b for b in bodies if secret in b], secret
         for name, text in outputs.items():
             assert secret not in text, (secret, name)
+
+
+@pytest.fixture(scope="module")
+def unsampled_receiver():
+    with span_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def unsampled_stack(unsampled_receiver, router_config, tmp_path_factory, make_stack):
+    """Tracing on, at ratio 0: Envoy samples no request, the services start no trace of their own."""
+    stack = make_stack(tmp_path_factory.mktemp("unsampled"), otlp_endpoint=unsampled_receiver.endpoint, trace_ratio=0)
+    env = {**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config), **unsampled_receiver.environment()}
+    with stack.running(env):
+        yield stack
+
+
+def test_at_ratio_0_a_request_envoy_did_not_sample_leaves_no_span_anywhere(unsampled_stack, unsampled_receiver):
+    client = openai.OpenAI(base_url=unsampled_stack.base_url, api_key=ADMIN_KEY, max_retries=0)
+    # Envoy's decision is the request's: a caller's sampled traceparent does not overrule it.
+    client.chat.completions.create(
+        model="chat-model",
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"traceparent": f"00-{'d' * 32}-{PARENT_SPAN_ID}-01"},
+    )
+    # A request Envoy is told to trace (x-client-trace-id) is traced by every service: once its spans from
+    # each process the first request went through are in, anything that request left would be too.
+    trace_id = "cbf92f3577b34da6a3ce929d0e0e473d"
+    client.chat.completions.create(
+        model="chat-model",
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"traceparent": f"00-{trace_id}-{PARENT_SPAN_ID}-01", "x-client-trace-id": "force"},
+    )
+    spans_of_trace(unsampled_receiver, trace_id, 3, SERVER, CHECK)
+    wait_for(lambda: edge_spans(unsampled_receiver, trace_id), "the gateway's spans")
+    others = [(s.name, unsampled_receiver.service_of[s.span_id]) for s in unsampled_receiver.spans
+              if s.trace_id.hex() != trace_id]  # fmt: skip
+    assert others == []

@@ -30,6 +30,8 @@ def test_every_console_file_is_a_keyless_route_ahead_of_the_services(tmp_path):
         assert headers["content-security-policy"] == CONTENT_SECURITY_POLICY
         assert headers["cache-control"] == "no-store" and headers["x-frame-options"] == "DENY"
         assert set(route["typed_per_filter_config"]) == {
+            "llmagg.client-key-routing",
+            "llmagg.client-key-hashes",
             "envoy.filters.http.ext_authz",
             "envoy.filters.http.grpc_json_transcoder",
         }
@@ -37,13 +39,15 @@ def test_every_console_file_is_a_keyless_route_ahead_of_the_services(tmp_path):
 
 def test_without_client_auth_there_is_no_ext_authz_to_skip(tmp_path):
     for route in console_routes(client_auth=False):
-        assert "envoy.filters.http.ext_authz" not in route.get("typed_per_filter_config", {})
+        assert set(route.get("typed_per_filter_config", {})) <= {"envoy.filters.http.grpc_json_transcoder"}
 
 
 def test_an_admin_body_that_is_not_json_is_refused_before_any_service(tmp_path):
     [rule] = [r for r in routes_of(tmp_path) if r.get("direct_response", {}).get("status") == 415]
     assert rule["match"]["prefix"] == "/v1/admin/"
-    assert "envoy.filters.http.ext_authz" not in rule["typed_per_filter_config"]  # the key is checked first
+    assert set(rule["typed_per_filter_config"]) == {
+        "envoy.filters.http.grpc_json_transcoder"
+    }  # the key is checked first
 
 
 def test_a_file_the_console_cannot_serve_is_refused(tmp_path):

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 import yaml
 
+from llmagg import gateway_keys
 from llmagg.suite import SERVICES
 from llmagg_devstack import envoy_binary
 from llmagg_gateway.__main__ import DEFAULT_DESCRIPTOR, main, table_services
@@ -105,23 +106,39 @@ def test_the_error_filter_runs_before_the_transcoder(tmp_path):
     assert names[-1] == "envoy.filters.http.router"
 
 
-def test_client_auth_checks_every_request_with_credentials_fail_closed_between_errors_and_transcoder(tmp_path):
+def test_client_keys_are_checked_inside_envoy_with_config_by_xds_and_admin_paths_by_ext_authz(tmp_path):
     _, config = rendered(tmp_path)
     hcm = _connection_manager(config)
     names = [f["name"] for f in hcm["http_filters"]]
     assert names == [
         "envoy.filters.http.health_check",  # /health answers without a key
         "envoy.filters.http.lua",
-        "envoy.filters.http.ext_authz",
-        "envoy.filters.http.ratelimit",  # client limits, keyed by the client id ext_authz has just set
+        gateway_keys.ROUTING_FILTER,  # by xDS from credentials
+        gateway_keys.HASHES_FILTER,
+        "envoy.filters.http.ext_authz",  # admin paths and keys stored without a hash
+        "envoy.filters.http.ratelimit",  # client limits, keyed by the client id just set
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.router",
     ]
-    authz = hcm["http_filters"][2]["typed_config"]
+    for discovered in hcm["http_filters"][2:4]:
+        discovery = discovered["config_discovery"]
+        source = discovery["config_source"]["api_config_source"]
+        assert source["api_type"] == "GRPC" and source["grpc_services"] == [
+            {"envoy_grpc": {"cluster_name": "credentials"}}
+        ]
+        # Until the service answers: the listener warms, then denies every key (fail closed).
+        assert "apply_default_config_without_warming" not in discovery
+    routing, hashes = (f["config_discovery"]["default_config"] for f in hcm["http_filters"][2:4])
+    assert routing == gateway_keys.routing_filter(gateway_keys.DENY_ALL)["typed_config"]
+    assert hashes["extension_config"]["typed_config"]["users"] == {"inline_string": "nobody:{SHA}" + "A" * 27 + "=\n"}
+    authz = hcm["http_filters"][4]["typed_config"]
     assert authz["grpc_service"]["envoy_grpc"]["cluster_name"] == "credentials"
     assert authz["failure_mode_allow"] is False and authz["status_on_error"] == {"code": 503}
     assert authz["allowed_headers"] == {"patterns": [{"exact": "authorization"}]}  # never x-provider-api-key
-    assert not any("request_headers_to_add" in r for r in hcm["route_config"]["virtual_hosts"][0]["routes"])
+    assert authz["filter_enabled_metadata"]["filter"] == gateway_keys.METADATA_NAMESPACE
+    routes = [r for r in hcm["route_config"]["virtual_hosts"][0]["routes"] if "route" in r]  # not the console's
+    assert not any("request_headers_to_add" in r for r in routes)
+    assert all(r["request_headers_to_remove"] == ["x-llmagg-basic", "x-llmagg-auth"] for r in routes[:-1])
     passed = [
         m
         for m in hcm["local_reply_config"]["mappers"]
@@ -209,3 +226,45 @@ def test_a_proto_without_a_row_in_the_table_is_refused(monkeypatch):
 
 def test_the_descriptor_declares_exactly_the_tables_services():
     assert llmagg_services(DEFAULT_DESCRIPTOR) == sorted(s.grpc_service for s in SERVICES)
+
+
+def test_tracing_samples_the_percent_asked_and_exports_in_batches_and_envoy_accepts_it(tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    for service in SERVICES:
+        (tokens / f"{service.name}.yaml").write_text(yaml.safe_dump(sds_document(service.name, "a-token")))
+    out, config = rendered(
+        tmp_path, "--otlp", "127.0.0.1:4317", "--trace-percent", "2.5", "--tokens-dir", str(tokens),
+        "--listen", "127.0.0.1:18000", "--admin", "127.0.0.1:19901",
+    )  # fmt: skip
+    tracing = _connection_manager(config)["tracing"]
+    assert tracing["random_sampling"] == {"value": 2.5}
+    [layer] = config["layered_runtime"]["layers"]
+    assert layer["static_layer"] == {
+        "tracing.opentelemetry.min_flush_spans": 64,
+        "tracing.opentelemetry.flush_interval_ms": 1000,
+    }
+    result = subprocess.run(
+        [envoy_binary(), "--mode", "validate", "-c", str(out), "--log-level", "error"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    _, untraced = rendered(tmp_path)
+    assert "tracing" not in _connection_manager(untraced) and "layered_runtime" not in untraced
+
+
+@pytest.mark.parametrize("percent", ["-1", "100.5"])
+def test_a_traced_share_beyond_0_to_100_percent_is_refused(tmp_path, percent, capsys):
+    assert main(["--out", str(tmp_path / "envoy.yaml"), "--otlp", "127.0.0.1:4317", "--trace-percent", percent]) == 2
+    assert f"the share of requests traced is a percent from 0 to 100, not {percent}" in capsys.readouterr().err
+
+
+def test_envoy_spreads_a_services_streams_over_several_connections(tmp_path):
+    """The kernel gives each connection to one of the router's workers (SO_REUSEPORT): under load Envoy
+    must open several, not carry every stream of a thread on one."""
+    _, config = rendered(tmp_path)
+    for cluster in config["static_resources"]["clusters"]:
+        options = cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+        assert options["explicit_http_config"]["http2_protocol_options"] == {"max_concurrent_streams": 4}

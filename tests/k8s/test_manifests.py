@@ -206,6 +206,7 @@ def test_the_dev_overlay_runs_the_dependencies_in_the_cluster_and_traces_to_jaeg
     assert objects[("ConfigMap", "credentials-settings")]["data"]["CREDENTIALS_VAULT_AUTH"] == "kubernetes"
     envoy = objects[("ConfigMap", "gateway-envoy")]["data"]["envoy.yaml"]
     assert envoy == (K8S / "overlays" / "dev" / "envoy.yaml").read_text() and "jaeger" in envoy
+    assert traced_shares(objects) == {1.0}
 
 
 def test_the_production_overlay_scales_samples_and_names_secrets_only():
@@ -221,11 +222,19 @@ def test_the_production_overlay_scales_samples_and_names_secrets_only():
         for e in container(o).get("env", [])
     }
     assert referenced == {"llmagg-redis", "llmagg-postgres", "llmagg-vault"}
-    for service in SERVICES:
-        assert float(objects[("ConfigMap", f"{service.name}-settings")]["data"]["OTEL_TRACES_SAMPLER_ARG"]) < 1
+    assert traced_shares(objects) == {0.1}
+
+
+def traced_shares(objects) -> set[float]:
+    """The share of requests each service and Envoy trace (one setting: they must agree)."""
+    shares = {
+        float(objects[("ConfigMap", f"{service.name}-settings")]["data"]["OTEL_TRACES_SAMPLER_ARG"])
+        for service in SERVICES
+    }
+    assert not [s for s in SERVICES if "OTEL_TRACES_SAMPLER" in objects[("ConfigMap", f"{s.name}-settings")]["data"]]
     envoy = yaml.safe_load(objects[("ConfigMap", "gateway-envoy")]["data"]["envoy.yaml"])
     hcm = envoy["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-    assert hcm["tracing"]["random_sampling"]["value"] < 100
+    return shares | {hcm["tracing"]["random_sampling"]["value"] / 100}
 
 
 def test_the_token_secrets_pair_every_call_of_the_table_and_the_gateway():

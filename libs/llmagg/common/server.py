@@ -58,9 +58,12 @@ class GrpcServer:
         readiness: Sequence[ReadinessCheck] = (),
         interrupt: Callable[[], None] | None = None,
         registry: CollectorRegistry = REGISTRY,
+        reuse_port: bool = False,
     ) -> None:
         """`interrupt` is called at shutdown when RPCs are still running shortly before the grace period
-        ends: the service ends them with an explicit error rather than letting them be cut."""
+        ends: the service ends them with an explicit error rather than letting them be cut. With
+        `reuse_port` the port is shared with the service's other workers (llmagg.common.workers); without,
+        a port another process serves on is an error."""
         self.service = service
         self._interrupt = interrupt
         self.settings = settings
@@ -77,6 +80,7 @@ class GrpcServer:
         self._server: grpc.aio.Server | None = None
         self._rpc_metrics = RpcMetrics(service, registry) if settings.metrics_port else None
         self._registry = registry
+        self._reuse_port = reuse_port
         self.port = 0
         self.metrics_port = 0
 
@@ -100,7 +104,7 @@ class GrpcServer:
                 ("grpc.max_send_message_length", limit),
                 ("grpc.max_metadata_size", self.settings.max_metadata_bytes),
                 ("grpc.absolute_max_metadata_size", self.settings.max_metadata_bytes),
-                ("grpc.so_reuseport", 0),
+                ("grpc.so_reuseport", int(self._reuse_port)),
                 *keepalive_policy(self.settings.keepalive_s),
             ],
         )

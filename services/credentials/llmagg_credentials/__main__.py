@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from llmagg.common.errors import ServiceError
@@ -29,7 +30,12 @@ async def main(settings: CredentialsSettings) -> None:
             credentials.store.describe(),
             extra=log_fields(imported=added, rotated_from_config=rotated),
         )
-    await serve_until_signalled(build_server(settings, credentials))
+    # Every gateway's client keys (xDS) follow the store from here on.
+    key_table = asyncio.create_task(credentials.key_table.run())
+    try:
+        await serve_until_signalled(build_server(settings, credentials))
+    finally:
+        key_table.cancel()
 
 
 def cli() -> None:

@@ -11,11 +11,12 @@ from pathlib import Path
 from llmagg.common.secrets import Secret
 from llmagg.common.server import GrpcServer, ReadinessCheck, ServiceBinding
 from llmagg.registry import ConfiguredAccount, Provider, merge_providers, parse_accounts, read_yaml, registry_entries
-from llmagg_credentials import authz_servicer, servicer
+from llmagg_credentials import authz_servicer, servicer, xds_servicer
 from llmagg_credentials.backends import create_store
 from llmagg_credentials.domain.access import Access
 from llmagg_credentials.domain.accounts import AccountBook
 from llmagg_credentials.domain.client_keys import ADMIN, ClientKeys
+from llmagg_credentials.domain.key_table import KeyTableSource
 from llmagg_credentials.domain.store import Store
 from llmagg_credentials.settings import CredentialsSettings
 
@@ -28,6 +29,7 @@ class Credentials:
     accounts: AccountBook
     keys: ClientKeys
     access: Access
+    key_table: KeyTableSource
 
 
 def load_catalogue(
@@ -46,11 +48,14 @@ def _secret(value) -> Secret | None:
 def build_credentials(settings: CredentialsSettings, providers: Mapping[str, Provider], store: Store | None = None):
     store = store or create_store(settings)
     keys = ClientKeys(store, cache_ttl_s=settings.authz_cache_ttl_s, env_admin_key=_secret(settings.admin_key))
+    key_table = KeyTableSource(keys, poll_s=settings.key_table_poll_s)
+    keys.after_change = key_table.publish  # an admin call returns with its key in effect at the gateways
     return Credentials(
         store=store,
         accounts=AccountBook(store, providers, cache_s=settings.store_cache_s),
         keys=keys,
         access=Access(keys),
+        key_table=key_table,
     )
 
 
@@ -67,6 +72,11 @@ def build_server(settings: CredentialsSettings, credentials: Credentials) -> Grp
             authz_servicer.SERVICE_NAME,
             authz_servicer.AuthorizationServicer(credentials.access),
             authz_servicer.add_to_server,
+        ),
+        ServiceBinding(
+            xds_servicer.SERVICE_NAME,
+            xds_servicer.ExtensionConfigServicer(credentials.key_table),
+            xds_servicer.add_to_server,
         ),
     ]
     # Not critical: with the store down, ext_authz keeps checking known keys and the router keeps its

@@ -42,6 +42,9 @@ class CredentialsSettings(ServiceSettings):
     lease_ttl_s: float = Field(default=60.0, gt=0)
     # How long a verdict on a client key is cached: a revoked key is refused within this.
     authz_cache_ttl_s: float = Field(default=10.0, ge=0)
+    # How often the store's change note is read for the client keys every gateway checks (xDS): a key
+    # created or revoked on any replica reaches every gateway within about this.
+    key_table_poll_s: float = Field(default=0.25, gt=0)
     # How long an account listing read from the store is served before it is read again.
     store_cache_s: float = Field(default=2.0, ge=0)
     # An admin key from the environment (scripts, CI); otherwise the first start writes one to

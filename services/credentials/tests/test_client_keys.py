@@ -8,6 +8,7 @@ import json
 import pytest
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.gateway_keys import sha_hash
 from llmagg_credentials.domain.client_keys import ENV_ADMIN_ID, INVALID, MISSING, PREFIX, UNAVAILABLE, Verdict
 from llmagg_credentials.domain.store import CLIENT_KEYS
 
@@ -22,7 +23,9 @@ async def test_a_new_key_is_shown_once_and_stored_only_as_a_salted_hash(keys, st
     secret_part = secret.reveal().removeprefix(f"sk-llmagg-{record.id}-")  # it may hold dashes itself
     assert secret.reveal() not in dumped and secret_part not in dumped
     assert stored["digest"] != hashlib.sha256(secret.reveal().encode()).hexdigest()  # salted, not a bare hash
-    assert set(stored) == {"id", "name", "scope", "salt", "digest", "created_at", "revoked_at"}
+    assert set(stored) == {"id", "name", "scope", "salt", "digest", "created_at", "revoked_at", "envoy_hash"}
+    # What every Envoy checks the key against: a hash of a 192-bit random secret, not the key.
+    assert stored["envoy_hash"] == sha_hash(secret.reveal()) and stored["envoy_hash"].startswith("{SHA}")
     assert await keys.verify(secret.reveal()) == Verdict(client_id=record.id, scope="client")
 
 

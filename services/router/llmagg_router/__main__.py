@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sys
 
-from llmagg.common.logging import log_fields
+from llmagg.common.logging import configure_logging, log_fields
 from llmagg.common.server import serve_until_signalled, service_cli
+from llmagg.common.workers import WorkerPlan, Workers
 from llmagg_router.adapters.discovery_catalog import DiscoveryCatalog
 from llmagg_router.adapters.ratelimit_quota import RatelimitQuota
 from llmagg_router.adapters.redis_health import RedisHealthStore
@@ -59,7 +61,23 @@ async def main(settings: RouterSettings) -> None:
 
 
 def cli() -> None:
-    service_cli("router", RouterSettings(), main, (ConfigError,))
+    settings = RouterSettings()
+    if settings.workers > 1 and settings.worker is None:
+        configure_logging("router", settings.log_level, settings.log_format)
+        sys.exit(Workers(worker_plan(settings)).run())
+    service_cli("router", settings, main, (ConfigError,))
+
+
+def worker_plan(settings: RouterSettings) -> WorkerPlan:
+    return WorkerPlan(
+        package="llmagg_router",
+        env_prefix=settings.model_config["env_prefix"],
+        workers=settings.workers,
+        host=settings.host,
+        port=settings.port,
+        metrics_port=settings.metrics_port,
+        stop_timeout_s=settings.drain_s + settings.grace_s + 5,
+    )
 
 
 if __name__ == "__main__":

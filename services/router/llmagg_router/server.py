@@ -70,5 +70,10 @@ def build_server(settings: RouterSettings, router: Router) -> GrpcServer:
     servicer = RouterServicer(router, settings.max_inflight_body_bytes, settings.max_body_bytes)
     binding = ServiceBinding(SERVICE_NAME, servicer, add_to_server)
     return GrpcServer(
-        "router", settings, [binding], readiness=create_readiness(router.ports), interrupt=router.interrupt
+        "router",
+        settings,
+        [binding],
+        readiness=create_readiness(router.ports),
+        interrupt=router.interrupt,
+        reuse_port=settings.worker is not None,
     )

@@ -18,6 +18,10 @@ class RouterSettings(ServiceSettings):
 
     port: int = service("router").port
     metrics_port: int = service("router").metrics_port
+    # Router processes serving the one port (SO_REUSEPORT; llmagg.common.workers): one machine's cores.
+    # Worker i serves /metrics on metrics_port + i. In Kubernetes keep 1 and scale replicas.
+    workers: int = Field(default=1, ge=1)
+    worker: int | None = None  # set by the parent for each of its workers, not by an operator
     # The user's YAML (accounts, extra providers, fallback chains). LLMAGG_CONFIG is the documented name.
     config: Path | None = Field(default=None, validation_alias=AliasChoices("ROUTER_CONFIG", "LLMAGG_CONFIG"))
     registry: Path = SHIPPED_REGISTRY

@@ -11,6 +11,7 @@ import importlib
 from typing import Any
 
 _PUBLIC = {
+    "containers": ("IMAGE_DESCRIPTOR", "PodmanLauncher"),
     "demo": ("AGENT_HINTS", "DEMO_KEY_ENV", "banner", "demo_config"),
     "dependencies": (
         "CREDENTIALS_POLICY",

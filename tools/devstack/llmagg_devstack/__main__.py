@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from llmagg.common.telemetry import trace_ratio
 from llmagg.suite import SERVICES
 from llmagg_devstack.demo import AGENT_HINTS, DEMO_KEY_ENV, banner, demo_config
 from llmagg_devstack.follow import LogFollower
@@ -43,11 +44,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m llmagg_devstack")
     parser.add_argument("mode", choices=["run", "demo"])
     args = parser.parse_args(argv)
+    try:
+        traced_share = trace_ratio()
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     stack = Stack(
         run_dir(args.mode),
         Ports.from_env(),
         die_with_launcher=True,
         otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        trace_ratio=traced_share,  # OTEL_TRACES_SAMPLER_ARG; unset: every request (a dev stack sees all)
         client_auth=os.environ.get("GATEWAY_CLIENT_AUTH", "on").lower() not in ("off", "0", "false", "no"),
         listen_host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
         client_limits_fail_closed=os.environ.get("GATEWAY_CLIENT_LIMITS_FAILURE", "open").lower() == "closed",

@@ -147,6 +147,9 @@ class Stack:
     gateway_max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES
     # An OTLP/gRPC collector (http://HOST:PORT) the gateway sends its spans to; services read OTEL_*.
     otlp_endpoint: str | None = None
+    # The share of requests traced: Envoy's random sampling, and the services' OTEL_TRACES_SAMPLER_ARG
+    # (for the traces they start themselves; a request follows Envoy's decision).
+    trace_ratio: float = 1.0
     processes: list[ManagedProcess] = field(default_factory=list)
     # Keeps this stack's data apart in dependencies shared with other stacks (an OpenBao mount).
     namespace: str = "llmagg"
@@ -164,6 +167,11 @@ class Stack:
     _tokens: dict[frozenset[str], str] = field(default_factory=dict)
     # How to tell that each started process (by name) serves again after a restart (make run's supervisor).
     readiness: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    # Runs each service and Envoy some other way: (name, argv, env) -> the command to start instead (in a
+    # container of the suite's image: llmagg_devstack.containers.PodmanLauncher). None: argv as it is.
+    launcher: Callable[[str, list[str], Mapping[str, str]], list[str]] | None = None
+    # The descriptor set's path as Envoy sees it (from the image: its own copy, IMAGE_DESCRIPTOR).
+    gateway_descriptor: str = str(DEFAULT_DESCRIPTOR)
 
     @property
     def base_url(self) -> str:
@@ -246,16 +254,13 @@ class Stack:
         drain = f"{service.env_prefix}DRAIN_S"
         defaults = {} if drain in os.environ else {drain: "0"}
         defaults[f"{service.env_prefix}STATE_DIR"] = str(self.run_dir / service.name)
+        defaults["OTEL_TRACES_SAMPLER_ARG"] = f"{self.trace_ratio:g}"
+        settings = {**defaults, **suite_settings(service, self.run_dir), **(env or {}), **self.environment(service)}
         process = ManagedProcess(
             service.name,
-            [sys.executable, "-m", service.package],
+            self._command(service.name, [sys.executable, "-m", service.package], settings),
             log_path=self.run_dir / f"{service.name}.log",
-            env={
-                **defaults,
-                **suite_settings(service, self.run_dir),
-                **(env or {}),
-                **self.environment(service),
-            },
+            env=settings,
             die_with_launcher=self.die_with_launcher,
         )
         self.processes.append(process)
@@ -283,7 +288,7 @@ class Stack:
             sds_file.write_text(yaml.safe_dump(document))
         text = render_text(
             DEFAULT_DESCRIPTOR,
-            str(DEFAULT_DESCRIPTOR),
+            self.gateway_descriptor,
             listen=f"{self.listen_host}:{self.ports.gateway}",
             admin=f"127.0.0.1:{self.ports.admin}",
             upstreams={s.name: self.address(s.name) for s in SERVICES},
@@ -291,6 +296,7 @@ class Stack:
             client_auth=self.client_auth,
             max_heap_bytes=self.gateway_max_heap_bytes,
             otlp=urllib.parse.urlsplit(self.otlp_endpoint).netloc if self.otlp_endpoint else None,
+            trace_percent=self.trace_ratio * 100,
             client_limits=self.client_limits is not False,
             client_limits_fail_closed=self.client_limits_fail_closed,
         )
@@ -302,17 +308,18 @@ class Stack:
         _ensure_free(self.ports.gateway, "the gateway", self.listen_host)
         _ensure_free(self.ports.admin, "the gateway's admin")
         config = self.render_gateway_config()
+        argv = [
+            envoy_binary(), "-c", str(config), "--log-level", "warn",
+            "--base-id", str(self.ports.admin),  # lets several Envoys share a machine
+            "--drain-time-s", "1", "--parent-shutdown-time-s", "2",
+            "--file-flush-interval-msec", "200",  # access log lines show (and can be checked) promptly
+        ]  # fmt: skip
         envoy = ManagedProcess(
             "gateway",
-            [
-                envoy_binary(), "-c", str(config), "--log-level", "warn",
-                "--base-id", str(self.ports.admin),  # lets several Envoys share a machine
-                "--drain-time-s", "1", "--parent-shutdown-time-s", "2",
-                "--file-flush-interval-msec", "200",  # access log lines show (and can be checked) promptly
-            ],
+            self._command("gateway", argv, {}),
             log_path=self.run_dir / "envoy.log",
             die_with_launcher=self.die_with_launcher,
-        )  # fmt: skip
+        )
         self.processes.append(envoy)
         admin = f"http://127.0.0.1:{self.ports.admin}"
         self.readiness[envoy.name] = lambda: http_ok(f"{admin}/ready")
@@ -331,6 +338,9 @@ class Stack:
             yield self
         finally:
             self.stop()
+
+    def _command(self, name: str, argv: list[str], env: Mapping[str, str]) -> list[str]:
+        return self.launcher(name, argv, env) if self.launcher else argv
 
     def supervised(self) -> list[tuple[ManagedProcess, Callable[[], bool]]]:
         """Every process this stack started, with its readiness check (for llmagg_devstack.supervisor)."""

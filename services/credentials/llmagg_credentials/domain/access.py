@@ -14,6 +14,7 @@ import enum
 from dataclasses import dataclass
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.gateway_keys import ENVOY_PATHS
 from llmagg.rpcs import admin_only_methods, admin_paths, descriptor, peers_allowed, token_of
 from llmagg.suite import SERVICES, Service, service
 from llmagg_credentials.domain.client_keys import ADMIN, UNAVAILABLE, ClientKeys, Verdict
@@ -21,7 +22,7 @@ from llmagg_credentials.domain.client_keys import ADMIN, UNAVAILABLE, ClientKeys
 # Request paths that manage accounts and keys, the routing state and the catalogue (REST through the
 # transcoder, or gRPC): admin keys only. Derived from the protos' (llmagg.admin_only) RPCs; the router
 # reaches discovery directly, never through the gateway.
-ADMIN_PATHS = admin_paths()
+ADMIN_PATHS = (*admin_paths(), *ENVOY_PATHS)  # and Envoy's own APIs (xDS, ext_authz): never a client's
 CLIENT_ID_HEADER = "x-llmagg-client-id"
 CLIENT_SCOPE_HEADER = "x-llmagg-client-scope"
 _CREDENTIALS = service("credentials")

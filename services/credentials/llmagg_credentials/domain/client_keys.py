@@ -3,8 +3,11 @@
 A key reads `sk-llmagg-<id>-<secret>`: the public id finds its one stored record, HMAC-SHA256 with the
 record's salt checks the rest. Verdicts are cached for `cache_ttl_s` under a SHA-256 of the presented
 key (never the key), so the gateway's check of each request costs a dictionary lookup; a revocation
-therefore takes effect within that TTL everywhere, and at once on the replica that revoked. While the
-store is down, keys verified before are still checked against the records last read.
+therefore takes effect within that TTL wherever this service checks keys (ext_authz: admin paths and
+keys stored before Envoy checked them; admin RPCs). Every Envoy checks the other keys itself against
+their `envoy_hash` (key_table.py, by xDS). Each create, revoke or recorded hash bumps the store's
+change note, so every replica notices within its poll. While the store is down, keys verified before
+are still checked against the records last read.
 `LLMAGG_ADMIN_KEY`, when set, is an admin key of id `admin-env` that lives only in the environment.
 """
 
@@ -16,21 +19,21 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.common.logging import log_fields
 from llmagg.common.secrets import Secret
+from llmagg.gateway_keys import ENV_ADMIN_ID, INVALID_MESSAGE, MISSING_MESSAGE, sha_hash
 from llmagg_credentials.domain.errors import invalid, not_found, store_errors
 from llmagg_credentials.domain.records import ClientKeyRecord, Clock, timestamp, utc_now
-from llmagg_credentials.domain.store import CLIENT_KEYS, Store, StoreUnavailable, VersionConflict
+from llmagg_credentials.domain.store import CHANGES, CLIENT_KEYS, Store, StoreUnavailable, VersionConflict
 
 log = logging.getLogger(__name__)
 
 ADMIN, CLIENT = "admin", "client"
 SCOPES = (ADMIN, CLIENT)
-ENV_ADMIN_ID = "admin-env"
 PREFIX = "sk-llmagg-"
 _ID = re.compile(r"^[0-9a-f]{12}$")
 _MAX_CACHED = 10_000
@@ -50,12 +53,8 @@ class Verdict:
         return not self.problem
 
 
-MISSING = Verdict(
-    problem="missing_api_key",
-    message="You didn't provide an API key. Send it as `Authorization: Bearer <key>` "
-    "(`llmagg keys create` makes one; see README, 'Client API keys').",
-)
-INVALID = Verdict(problem="invalid_api_key", message="Incorrect API key provided, or the key was revoked.")
+MISSING = Verdict(problem="missing_api_key", message=MISSING_MESSAGE)
+INVALID = Verdict(problem="invalid_api_key", message=INVALID_MESSAGE)
 UNAVAILABLE = Verdict(
     problem="credential_store_unavailable",
     message="The key store is unavailable and this key was not seen before; retry shortly.",
@@ -86,10 +85,13 @@ class ClientKeys:
         self._store = store
         self._ttl = cache_ttl_s
         self._env_admin = hashlib.sha256(env_admin_key.reveal().encode()).digest() if env_admin_key else None
+        self.env_admin_hash = sha_hash(env_admin_key.reveal()) if env_admin_key else ""
         self._clock = clock
         self._monotonic = monotonic
         self._verdicts: dict[bytes, tuple[Verdict, float]] = {}
         self._known: dict[str, ClientKeyRecord] = {}  # last record read per id: checks while the store is down
+        # Run after a key was created or revoked here, before the call returns (the gateways' table).
+        self.after_change: Callable[[], Awaitable[object]] | None = None
 
     # --- management ---------------------------------------------------------------------------------
     async def create(self, name: str, scope: str) -> tuple[ClientKeyRecord, Secret]:
@@ -109,6 +111,7 @@ class ClientKeys:
                 salt=salt.hex(),
                 digest=_digest(salt, secret),
                 created_at=timestamp(self._clock),
+                envoy_hash=sha_hash(secret),
             )
             try:
                 with store_errors():
@@ -117,6 +120,7 @@ class ClientKeys:
                 continue
             stored = replace(record, version=version)
             self._known[key_id] = stored
+            await self._note_change(published=True)
             log.info("client key created", extra=log_fields(client_id=key_id, scope=scope))
             return stored, Secret(secret)
         raise ServiceError(ErrorKind.INTERNAL, "Could not allocate a key id; retry.", code="key_id_clash")
@@ -152,9 +156,56 @@ class ClientKeys:
             revoked = replace(revoked, version=version)
             self._known[key_id] = revoked
             self._verdicts = {k: v for k, v in self._verdicts.items() if v[0].client_id != key_id}
+            await self._note_change(published=True)
             log.info("client key revoked", extra=log_fields(client_id=key_id))
             return revoked
         raise ServiceError(ErrorKind.UNAVAILABLE, f"The key {key_id!r} kept changing; retry.", code="conflict")
+
+    async def _note_change(self, published: bool = False) -> None:
+        """Bump the change note every replica polls (key_table.py). Best effort: the key is written
+        already, and each replica also rereads every key now and then. `published`: and wait until
+        the gateways this replica serves have the change (after_change)."""
+        await self._bump_note()
+        if published and self.after_change is not None:
+            await self.after_change()
+
+    async def _bump_note(self) -> None:
+        for _ in range(5):
+            try:
+                with store_errors():
+                    note = await self._store.read(CHANGES, CLIENT_KEYS)
+                    await self._store.write(
+                        CHANGES, CLIENT_KEYS, {"at": timestamp(self._clock)}, version=note.version if note else 0
+                    )
+                return
+            except VersionConflict:
+                continue
+            except ServiceError:
+                log.warning("the client keys' change note was not written: replicas see the change later")
+                return
+
+    async def change_note(self) -> int:
+        """The change note's version: it moves whenever a key was created, revoked or got its hash."""
+        note = await self._store.read(CHANGES, CLIENT_KEYS)
+        return note.version if note else 0
+
+    async def usable(self) -> list[ClientKeyRecord]:
+        """Every key not revoked, read from the store now."""
+        return [record for record in await self.list() if not record.revoked]
+
+    async def _record_envoy_hash(self, record: ClientKeyRecord, presented: str) -> None:
+        """A key stored before Envoy checked keys, verified now: store its hash, so that from now on
+        every Envoy checks it itself (the migration of existing keys; needs the key, which only its
+        client has)."""
+        hashed = replace(record, envoy_hash=sha_hash(presented))
+        try:
+            with store_errors():
+                version = await self._store.write(CLIENT_KEYS, record.id, hashed.document(), version=record.version)
+        except (VersionConflict, ServiceError):
+            return  # changed meanwhile (revoked?) or the store is down: the next presentation tries again
+        self._known[record.id] = replace(hashed, version=version)
+        await self._note_change()
+        log.info("client key hash recorded for the gateway", extra=log_fields(client_id=record.id))
 
     async def has_admin(self) -> bool:
         """Whether any usable admin key exists (the environment's counts)."""
@@ -198,4 +249,6 @@ class ClientKeys:
             self._known[key_id] = record
         if record.revoked or not hmac.compare_digest(_digest(bytes.fromhex(record.salt), presented), record.digest):
             return INVALID
+        if not record.envoy_hash:
+            await self._record_envoy_hash(record, presented)
         return Verdict(client_id=record.id, scope=record.scope)

@@ -93,6 +93,9 @@ class ClientKeyRecord:
     created_at: str
     revoked_at: str = ""
     version: int = 0
+    # `{SHA}` + base64 SHA-1 of the key: what Envoy checks it against (llmagg.gateway_keys). Empty for
+    # a key stored before: recorded when the key is first verified by the service (ext_authz).
+    envoy_hash: str = ""
 
     @property
     def revoked(self) -> bool:
@@ -107,6 +110,7 @@ class ClientKeyRecord:
             "digest": self.digest,
             "created_at": self.created_at,
             "revoked_at": self.revoked_at,
+            "envoy_hash": self.envoy_hash,
         }
 
     @classmethod
@@ -120,4 +124,5 @@ class ClientKeyRecord:
             created_at=str(data.get("created_at", "")),
             revoked_at=str(data.get("revoked_at", "")),
             version=version,
+            envoy_hash=str(data.get("envoy_hash", "")),
         )

@@ -13,6 +13,9 @@ from typing import Any, Protocol
 
 ACCOUNTS = "accounts"
 CLIENT_KEYS = "client-keys"
+# Change notes: one small document per kind whose version moves on every change of that kind, for
+# replicas to poll cheaply (one read) instead of rereading every document.
+CHANGES = "changes"
 
 
 class StoreUnavailable(Exception):

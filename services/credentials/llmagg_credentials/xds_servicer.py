@@ -1,0 +1,114 @@
+"""Envoy's extension config discovery (ECDS, `envoy.service.extension.v3`, state of the world): every
+gateway's client-key filters (llmagg.gateway_keys) from this replica's KeyTable.
+
+Per stream: a request that names filters (none: all of them) is answered with the current table's
+configs unless it acknowledges that very version; each new table is pushed at once. A rejected
+config (NACK) is logged and not resent: the next table is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+
+# The configs' types, registered for json_format by importing them.
+import envoy.extensions.common.matching.v3.extension_matcher_pb2
+import envoy.extensions.filters.common.matcher.action.v3.skip_action_pb2
+import envoy.extensions.filters.http.basic_auth.v3.basic_auth_pb2
+import envoy.extensions.filters.http.lua.v3.lua_pb2
+import envoy.type.matcher.v3.http_inputs_pb2  # noqa: F401
+import grpc
+from envoy.config.core.v3 import extension_pb2
+from envoy.service.discovery.v3 import discovery_pb2
+from envoy.service.extension.v3 import config_discovery_pb2_grpc
+from google.protobuf import any_pb2, json_format
+
+from llmagg import gateway_keys
+from llmagg_credentials.domain.key_table import KeyTableSource
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "envoy.service.extension.v3.ExtensionConfigDiscoveryService"
+TYPE_URL = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig"
+
+
+@functools.lru_cache(maxsize=8)
+def resources(table: gateway_keys.KeyTable) -> dict[str, any_pb2.Any]:
+    """Each filter's config for `table`, packed as ECDS sends it."""
+    packed = {}
+    for name, config in gateway_keys.filters(table).items():
+        resource = any_pb2.Any()
+        resource.Pack(json_format.ParseDict(config, extension_pb2.TypedExtensionConfig()))
+        packed[name] = resource
+    return packed
+
+
+def response(table: gateway_keys.KeyTable, names: frozenset[str], nonce: int) -> discovery_pb2.DiscoveryResponse:
+    configs = resources(table)
+    wanted = sorted(names & configs.keys()) if names else sorted(configs)
+    return discovery_pb2.DiscoveryResponse(
+        version_info=table.version, resources=[configs[n] for n in wanted], type_url=TYPE_URL, nonce=str(nonce)
+    )
+
+
+class ExtensionConfigServicer(config_discovery_pb2_grpc.ExtensionConfigDiscoveryServiceServicer):
+    def __init__(self, source: KeyTableSource) -> None:
+        self._source = source
+
+    async def StreamExtensionConfigs(self, request_iterator, context):
+        requests: asyncio.Queue = asyncio.Queue()
+
+        async def receive() -> None:
+            async for request in request_iterator:
+                await requests.put(request)
+            await requests.put(None)
+
+        receiver = asyncio.create_task(receive())
+        stream = object()
+        names: frozenset[str] | None = None
+        sent = None  # the table last sent
+        nonce = 0
+        try:
+            while True:
+                next_request = asyncio.create_task(requests.get())
+                waits = {next_request}
+                if names is not None:  # a table before the first request: the request gets it
+                    waits.add(asyncio.create_task(self._source.next_table(sent)))
+                done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                for task in pending:
+                    task.cancel()
+                if next_request in done:
+                    request = next_request.result()
+                    if request is None:
+                        return
+                    if request.HasField("error_detail"):
+                        await self._source.applied(stream, request.version_info)  # what it still applies
+                        log.warning(
+                            "a gateway rejected client key config %s: %s",
+                            request.version_info,
+                            request.error_detail.message,
+                        )
+                        names = frozenset(request.resource_names)
+                        continue
+                    wanted = frozenset(request.resource_names)
+                    if wanted == names and sent is not None and request.version_info == sent.version:
+                        await self._source.applied(stream, sent.version)
+                        continue  # an acknowledgement
+                    names = wanted
+                    if not self._source.loaded:
+                        continue  # answered when the store was read: next_table waits for it
+                table = self._source.table
+                nonce += 1
+                yield response(table, names, nonce)
+                sent = table
+        finally:
+            await self._source.applied(stream, None)
+            receiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await receiver
+
+
+def add_to_server(servicer: ExtensionConfigServicer, server: grpc.aio.Server) -> None:
+    config_discovery_pb2_grpc.add_ExtensionConfigDiscoveryServiceServicer_to_server(servicer, server)
