@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from llmagg_gateway.addresses import socket_address
 from llmagg_gateway.clusters import service_cluster
+from llmagg_gateway.console_routes import console_routes
 from llmagg_gateway.descriptor import service_name
 from llmagg_gateway.http_filters import http_filters
 from llmagg_gateway.limits import DEFAULT_MAX_HEAP_BYTES
@@ -80,7 +81,9 @@ def render(
         client_limits_fail_closed,
     )
     manager = connection_manager(
-        service_routes(grpc_services, client_auth), filters, client_rate_limits(client_auth) if limits else None
+        console_routes(client_auth) + service_routes(grpc_services, client_auth),
+        filters,
+        client_rate_limits(client_auth) if limits else None,
     )
     if otlp:
         manager["tracing"] = tracing(trace_percent)

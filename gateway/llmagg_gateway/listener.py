@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from llmagg_gateway.access_log import access_log
 from llmagg_gateway.addresses import socket_address
+from llmagg_gateway.console_routes import MAX_ASSET_BYTES
 from llmagg_gateway.limits import (
     CONNECTION_BUFFER_BYTES,
     MAX_CONCURRENT_STREAMS,
@@ -20,7 +21,11 @@ def connection_manager(routes: list[dict], http_filters: list[dict], rate_limits
         "domains": ["*"],
         "routes": routes,
         # Which trace a request is in, for a client to quote (the request id comes anyway).
-        "response_headers_to_add": [{"header": {"key": "x-trace-id", "value": "%TRACE_ID%"}}],
+        "response_headers_to_add": [
+            {"header": {"key": "x-trace-id", "value": "%TRACE_ID%"}},
+            # Answers carry usage, keys' names and account states: no cache keeps them.
+            {"header": {"key": "cache-control", "value": "no-store"}, "append_action": "ADD_IF_ABSENT"},
+        ],
         # Only bodies up to this are kept for a retry: a large upload streams through once.
         "per_request_buffer_limit_bytes": CONNECTION_BUFFER_BYTES,
     }
@@ -37,7 +42,11 @@ def connection_manager(routes: list[dict], http_filters: list[dict], rate_limits
         "http2_protocol_options": {"max_concurrent_streams": MAX_CONCURRENT_STREAMS},
         "access_log": [access_log()],
         "local_reply_config": local_reply_config(),
-        "route_config": {"name": "llmagg", "virtual_hosts": [virtual_host]},
+        "route_config": {
+            "name": "llmagg",
+            "virtual_hosts": [virtual_host],
+            "max_direct_response_body_size_bytes": MAX_ASSET_BYTES,  # the console's files (console_routes.py)
+        },
         "http_filters": http_filters,
     }
 

@@ -11,6 +11,7 @@ precise errors naming the field.
 from __future__ import annotations
 
 from llmagg import gateway_keys
+from llmagg_gateway.console_routes import console_reply_mappers
 
 HEALTH_PATH = "/health"
 
@@ -21,6 +22,7 @@ LOCAL_REPLY_ERRORS = {
     405: ("invalid_request_error", "method_not_allowed"),
     408: ("timeout_error", "request_timeout"),
     413: ("invalid_request_error", "request_too_large"),
+    415: ("invalid_request_error", "unsupported_media_type"),
     426: ("invalid_request_error", "http_version_not_supported"),
     429: ("rate_limit_error", "rate_limit_exceeded"),
     431: ("invalid_request_error", "request_headers_too_large"),
@@ -137,4 +139,7 @@ def local_reply_config() -> dict:
         }
         for status, (error_type, code) in LOCAL_REPLY_ERRORS.items()
     ]
-    return {"mappers": HEALTH_MAPPERS + KEY_MAPPERS + passed + mappers, "body_format": _body("server_error", None)}
+    return {
+        "mappers": HEALTH_MAPPERS + console_reply_mappers() + KEY_MAPPERS + passed + mappers,
+        "body_format": _body("server_error", None),
+    }

@@ -11,9 +11,9 @@ from typing import TypeVar
 
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
-from llmagg_ratelimit.domain.ledger import Decision, Headroom, LeaseReturn, Settlement
+from llmagg_ratelimit.domain.ledger import Decision, Headroom, LeaseReturn, QuotaWindow, Settlement
 from llmagg_ratelimit.domain.limits import QuotaKey
-from llmagg_ratelimit.domain.ports import BUCKETS, DIMENSIONS, UsageQuery, UsageTotal
+from llmagg_ratelimit.domain.ports import BUCKETS, DIMENSIONS, UsageQuery, UsageRecord, UsageTotal
 
 MAX_KEYS = 1000
 MAX_SETTLEMENTS = 1000
@@ -189,4 +189,43 @@ def usage_response(query: UsageQuery, totals: list[UsageTotal]) -> pb.QueryUsage
         )
     return pb.QueryUsageResponse(
         object="usage", start=rfc3339(query.start), end=rfc3339(query.end), bucket=query.bucket, data=rows
+    )
+
+
+def recent_response(records: list[UsageRecord]) -> pb.ListRecentAttemptsResponse:
+    return pb.ListRecentAttemptsResponse(
+        object="list",
+        data=[
+            pb.RecentAttempt(
+                at=rfc3339(r.ts),
+                client_id=r.client_id,
+                provider=r.provider,
+                account=r.account,
+                model=r.model,
+                outcome=r.outcome,
+                prompt_tokens=r.prompt_tokens,
+                completion_tokens=r.completion_tokens,
+                latency_ms=round(r.latency_ms, 3),
+                cost_avoided_usd=round(r.cost_avoided_usd, 6),
+            )
+            for r in records
+        ],
+    )
+
+
+def windows_response(windows: list[QuotaWindow]) -> pb.GetQuotaWindowsResponse:
+    return pb.GetQuotaWindowsResponse(
+        windows=[
+            pb.QuotaWindow(
+                key=pb.QuotaKey(provider=w.key.provider, account=w.key.account, model=w.key.model),
+                name=w.name,
+                applies_to=w.applies_to,
+                dimension=w.dimension,
+                used=w.used,
+                limit=w.limit,
+                resets_in_s=round(w.resets_in_s, 3),
+                resets_at=rfc3339(w.resets_at),
+            )
+            for w in windows
+        ]
     )

@@ -17,6 +17,9 @@ from llmagg_ratelimit.domain.ledger import Ledger
 log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RatelimitService"].full_name
 ADMIN_SCOPE = "admin"
+DEFAULT_RECENT = 100
+MAX_RECENT = 500
+MAX_QUOTA_KEYS = 500
 
 
 class RatelimitServicer(ratelimit_pb2_grpc.RatelimitServiceServicer):
@@ -83,6 +86,33 @@ class RatelimitServicer(ratelimit_pb2_grpc.RatelimitServiceServicer):
             )
         query = converters.to_usage_query(request, None if scope == ADMIN_SCOPE else client)
         return converters.usage_response(query, await self._ledger.query_usage(query))
+
+    async def ListRecentAttempts(self, request: pb.ListRecentAttemptsRequest, context) -> pb.ListRecentAttemptsResponse:
+        _require_admin(context, "Recent attempts")
+        if not 0 <= request.limit <= MAX_RECENT:
+            raise ServiceError(
+                ErrorKind.INVALID_ARGUMENT,
+                f"limit must be between 1 and {MAX_RECENT} (0: {DEFAULT_RECENT}).",
+                code="invalid_request",
+                param="limit",
+            )
+        records = await self._ledger.recent_attempts(request.limit or DEFAULT_RECENT)
+        return converters.recent_response(records)
+
+    async def GetQuotaWindows(self, request: pb.GetQuotaWindowsRequest, context) -> pb.GetQuotaWindowsResponse:
+        _require_admin(context, "Quota windows")
+        if len(request.keys) > MAX_QUOTA_KEYS:
+            raise ServiceError(
+                ErrorKind.INVALID_ARGUMENT, f"At most {MAX_QUOTA_KEYS} keys.", code="invalid_request", param="keys"
+            )
+        keys = [converters.to_key(key, "keys") for key in request.keys]
+        return converters.windows_response(await self._ledger.quota_windows(keys))
+
+
+def _require_admin(context, what: str) -> None:
+    """The gateway lets admin keys only through (admin_only); checked again here for any other way in."""
+    if metadata_value(context.invocation_metadata(), CLIENT_SCOPE_METADATA) != ADMIN_SCOPE:
+        raise ServiceError(ErrorKind.PERMISSION_DENIED, f"{what} are for admin keys only.", code="insufficient_scope")
 
 
 def add_to_server(servicer: RatelimitServicer, server: grpc.aio.Server) -> None:

@@ -103,3 +103,9 @@ async def test_a_batch_written_again_under_its_id_is_stored_once_even_by_two_rep
     finally:
         await one.close()
         await two.close()
+
+
+async def test_the_latest_rows_newest_first_at_most_the_limit(usage):
+    assert await usage.recent(2) == [ROWS[3], ROWS[2]]
+    assert await usage.recent(1) == [ROWS[3]]
+    assert len(await usage.recent(10)) == len(ROWS)

@@ -76,6 +76,7 @@ def banner(stack: Stack, model: str, note: str, agent: str = AGENT_HINTS["run"])
     return f"""
 llm-aggregator is up.
   OpenAI-compatible API   {url}          (gRPC on the same port)
+  web console             http://127.0.0.1:{stack.ports.gateway}/ui   (sign in with the admin key)
   Envoy admin             http://127.0.0.1:{stack.ports.admin}
   logs                    {stack.run_dir}/*.log
 {keys}{note}

@@ -1,4 +1,5 @@
 from google.api import annotations_pb2 as _annotations_pb2
+from llmagg import options_pb2 as _options_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -215,3 +216,73 @@ class QueryUsageResponse(_message.Message):
     bucket: str
     data: _containers.RepeatedCompositeFieldContainer[UsageRow]
     def __init__(self, object: _Optional[str] = ..., start: _Optional[str] = ..., end: _Optional[str] = ..., bucket: _Optional[str] = ..., data: _Optional[_Iterable[_Union[UsageRow, _Mapping]]] = ...) -> None: ...
+
+class ListRecentAttemptsRequest(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+
+class RecentAttempt(_message.Message):
+    __slots__ = ("at", "client_id", "provider", "account", "model", "outcome", "prompt_tokens", "completion_tokens", "latency_ms", "cost_avoided_usd")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    COST_AVOIDED_USD_FIELD_NUMBER: _ClassVar[int]
+    at: str
+    client_id: str
+    provider: str
+    account: str
+    model: str
+    outcome: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float
+    cost_avoided_usd: float
+    def __init__(self, at: _Optional[str] = ..., client_id: _Optional[str] = ..., provider: _Optional[str] = ..., account: _Optional[str] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., latency_ms: _Optional[float] = ..., cost_avoided_usd: _Optional[float] = ...) -> None: ...
+
+class ListRecentAttemptsResponse(_message.Message):
+    __slots__ = ("object", "data")
+    OBJECT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    object: str
+    data: _containers.RepeatedCompositeFieldContainer[RecentAttempt]
+    def __init__(self, object: _Optional[str] = ..., data: _Optional[_Iterable[_Union[RecentAttempt, _Mapping]]] = ...) -> None: ...
+
+class GetQuotaWindowsRequest(_message.Message):
+    __slots__ = ("keys",)
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[QuotaKey]
+    def __init__(self, keys: _Optional[_Iterable[_Union[QuotaKey, _Mapping]]] = ...) -> None: ...
+
+class QuotaWindow(_message.Message):
+    __slots__ = ("key", "name", "applies_to", "dimension", "used", "limit", "resets_in_s", "resets_at")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    APPLIES_TO_FIELD_NUMBER: _ClassVar[int]
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    USED_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    RESETS_IN_S_FIELD_NUMBER: _ClassVar[int]
+    RESETS_AT_FIELD_NUMBER: _ClassVar[int]
+    key: QuotaKey
+    name: str
+    applies_to: str
+    dimension: str
+    used: float
+    limit: float
+    resets_in_s: float
+    resets_at: str
+    def __init__(self, key: _Optional[_Union[QuotaKey, _Mapping]] = ..., name: _Optional[str] = ..., applies_to: _Optional[str] = ..., dimension: _Optional[str] = ..., used: _Optional[float] = ..., limit: _Optional[float] = ..., resets_in_s: _Optional[float] = ..., resets_at: _Optional[str] = ...) -> None: ...
+
+class GetQuotaWindowsResponse(_message.Message):
+    __slots__ = ("windows",)
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    windows: _containers.RepeatedCompositeFieldContainer[QuotaWindow]
+    def __init__(self, windows: _Optional[_Iterable[_Union[QuotaWindow, _Mapping]]] = ...) -> None: ...

@@ -61,6 +61,16 @@ class RatelimitServiceStub:
                 request_serializer=llmagg_dot_ratelimit_dot_v1_dot_ratelimit__pb2.QueryUsageRequest.SerializeToString,
                 response_deserializer=llmagg_dot_ratelimit_dot_v1_dot_ratelimit__pb2.QueryUsageResponse.FromString,
                 _registered_method=True)
+        self.ListRecentAttempts = channel.unary_unary(
+                '/llmagg.ratelimit.v1.RatelimitService/ListRecentAttempts',
+                request_serializer=llmagg_dot_ratelimit_dot_v1_dot_ratelimit__pb2.ListRecentAttemptsRequest.SerializeToString,
+                response_deserializer=llmagg_dot_ratelimit_dot_v1_dot_ratelimit__pb2.ListRecentAttemptsResponse.FromString,
+                _registered_method=True)
+        self.GetQuotaWindows = channel.unary_unary(
+                '/llmagg.ratelimit.v1.RatelimitService/GetQuotaWindows',
+                request_serializer=llmagg_dot_ratelimit_dot_v1_dot_ratelimit__pb2.GetQuotaWindowsRequest.SerializeToString,
+                response_deserializer=llmagg_dot_ratelimit_dot_v1_dot_ratelimit__pb2.GetQuotaWindowsResponse.FromString,
+                _registered_method=True)
 
 
 class RatelimitServiceServicer:
@@ -110,6 +120,24 @@ class RatelimitServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRecentAttempts(self, request, context):
+        """The latest rows of the usage ledger, newest first: one per settled attempt (who asked, which account
+        and model answered or failed, how, how fast, the tokens). Admin keys only; what the web console's
+        Requests page lists. Read from the ledger, so it costs the router nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetQuotaWindows(self, request, context):
+        """Every limited window of these keys (each window once, however many keys share it): what is used,
+        the limit in force and when the window resets. Admin keys only; the console's Accounts page. A read,
+        though a POST: the keys are a list.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RatelimitServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -132,6 +160,16 @@ def add_RatelimitServiceServicer_to_server(servicer, server):
                     servicer.QueryUsage,
                     request_deserializer=llmagg_dot_ratelimit_dot_v1_dot_ratelimit__pb2.QueryUsageRequest.FromString,
                     response_serializer=llmagg_dot_ratelimit_dot_v1_dot_ratelimit__pb2.QueryUsageResponse.SerializeToString,
+            ),
+            'ListRecentAttempts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRecentAttempts,
+                    request_deserializer=llmagg_dot_ratelimit_dot_v1_dot_ratelimit__pb2.ListRecentAttemptsRequest.FromString,
+                    response_serializer=llmagg_dot_ratelimit_dot_v1_dot_ratelimit__pb2.ListRecentAttemptsResponse.SerializeToString,
+            ),
+            'GetQuotaWindows': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQuotaWindows,
+                    request_deserializer=llmagg_dot_ratelimit_dot_v1_dot_ratelimit__pb2.GetQuotaWindowsRequest.FromString,
+                    response_serializer=llmagg_dot_ratelimit_dot_v1_dot_ratelimit__pb2.GetQuotaWindowsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -249,6 +287,60 @@ class RatelimitService:
             '/llmagg.ratelimit.v1.RatelimitService/QueryUsage',
             llmagg_dot_ratelimit_dot_v1_dot_ratelimit__pb2.QueryUsageRequest.SerializeToString,
             llmagg_dot_ratelimit_dot_v1_dot_ratelimit__pb2.QueryUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRecentAttempts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmagg.ratelimit.v1.RatelimitService/ListRecentAttempts',
+            llmagg_dot_ratelimit_dot_v1_dot_ratelimit__pb2.ListRecentAttemptsRequest.SerializeToString,
+            llmagg_dot_ratelimit_dot_v1_dot_ratelimit__pb2.ListRecentAttemptsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQuotaWindows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmagg.ratelimit.v1.RatelimitService/GetQuotaWindows',
+            llmagg_dot_ratelimit_dot_v1_dot_ratelimit__pb2.GetQuotaWindowsRequest.SerializeToString,
+            llmagg_dot_ratelimit_dot_v1_dot_ratelimit__pb2.GetQuotaWindowsResponse.FromString,
             options,
             channel_credentials,
             insecure,

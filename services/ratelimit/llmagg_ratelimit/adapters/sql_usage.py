@@ -20,6 +20,8 @@ from llmagg_ratelimit.adapters.usage_sql import (
     GroupCommit,
     create_statements,
     insert_statement,
+    recent_statement,
+    record,
     row_values,
     select_statement,
     totals,
@@ -82,6 +84,11 @@ class SqlUsage:
         statement = self._sql.text(sql)
         rows = await self._sql.run(lambda cursor: cursor.execute(statement, params).fetchall())
         return totals(rows, query)
+
+    async def recent(self, limit: int) -> list[UsageRecord]:
+        statement = self._sql.text(recent_statement(limit))
+        rows = await self._sql.run(lambda cursor: cursor.execute(statement).fetchall())
+        return [record(row) for row in rows]
 
 
 def sqlite_usage(path: Path | str) -> SqlUsage:

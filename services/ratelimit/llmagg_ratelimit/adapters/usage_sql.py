@@ -70,6 +70,20 @@ def row_values(row: UsageRecord) -> tuple:
     return tuple(getattr(row, column) for column in COLUMNS)
 
 
+def recent_statement(limit: int) -> str:
+    """The latest `limit` rows, newest first (`limit` is an int the servicer has checked)."""
+    return f"SELECT {', '.join(COLUMNS)} FROM usage ORDER BY ts DESC LIMIT {int(limit)}"
+
+
+def record(row) -> UsageRecord:
+    values = dict(zip(COLUMNS, row, strict=True))
+    for column in ("prompt_tokens", "completion_tokens"):
+        values[column] = int(values[column])
+    for column in ("ts", "latency_ms", "cost_avoided_usd"):
+        values[column] = float(values[column])
+    return UsageRecord(**values)
+
+
 def _bucket(dialect: Dialect, bucket: str) -> str:
     if bucket == "hour":
         return "(CAST(ts / 3600 AS BIGINT) * 3600)" if dialect.name == "sqlite" else "(floor(ts / 3600) * 3600)"

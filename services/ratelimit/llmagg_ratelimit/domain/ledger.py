@@ -65,6 +65,20 @@ class Settled:
 
 
 @dataclass(frozen=True)
+class QuotaWindow:
+    """One limited window as an operator reads it: `name` (rpd, ...) on `applies_to`, used of limit."""
+
+    key: QuotaKey
+    name: str
+    applies_to: str
+    dimension: str
+    used: int
+    limit: int
+    resets_in_s: float
+    resets_at: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
 class Headroom:
     remaining: float
     retry_after_s: float = 0.0
@@ -292,6 +306,32 @@ class Ledger:
             result[key] = Headroom(0.0, max(waits)) if waits else Headroom(remaining)
         return result
 
+    async def quota_windows(self, keys: Sequence[QuotaKey]) -> list[QuotaWindow]:
+        """Every window of these keys that has a limit, each once (keys of one account share its pool)."""
+        now = self._clock()
+        pairs = [(key, entry) for key in keys for entry in self.book.entries(key, 0, now)]
+        readings = await self.counters.peek([entry for _, entry in pairs], now)
+        windows, seen = [], set()
+        for (key, entry), reading in zip(pairs, readings, strict=True):
+            if reading.limit is None or entry.tied_to_cap or entry.counter in seen:
+                continue
+            seen.add(entry.counter)
+            name, _, applies_to = entry.label.partition(f" {LIMIT_PLACEHOLDER} on ")
+            resets_in_s = max(entry.expires_at - now, 0.0)
+            windows.append(
+                QuotaWindow(
+                    key,
+                    name,
+                    applies_to,
+                    entry.dimension.value,
+                    reading.used,
+                    reading.limit,
+                    resets_in_s,
+                    resets_at=entry.expires_at,
+                )
+            )
+        return windows
+
     async def check_client(self, client_id: str, hits: int = 1, scope: str = "client") -> ClientDecision:
         """The gateway's question for one request: within the client's requests per minute and token budgets?"""
         now = self._clock()
@@ -311,3 +351,6 @@ class Ledger:
 
     async def query_usage(self, query: UsageQuery) -> list[UsageTotal]:
         return await self.usage.query(query)
+
+    async def recent_attempts(self, limit: int) -> list[UsageRecord]:
+        return await self.usage.recent(limit)
