@@ -123,6 +123,7 @@ def _route_metadata(route: Route) -> tuple[tuple[str, str], ...]:
         ("x-llmagg-model", _header_value(route.model)),
         ("x-llmagg-account", _header_value(route.account)),
         ("x-llmagg-attempts", str(route.attempts)),
+        ("x-llmagg-route-reason", _header_value(route.reason or "model asked")),
     )
 
 
