@@ -389,3 +389,34 @@ def test_a_non_ascii_model_id_passes_through_to_a_pinned_provider(client, simula
     assert raw.parse().model == "模型-ü"
     assert raw.headers["x-llmagg-provider"] == "sim-fast"
     assert raw.headers["x-llmagg-model"].isascii()
+
+
+# --- the meta-controller -------------------------------------------------------------------------
+
+
+def test_auto_says_why_it_routed_and_takes_feedback_on_the_answer(client, stack, client_key):
+    raw = client.chat.completions.with_raw_response.create(model="auto", messages=HELLO)
+    completion = raw.parse()
+    # The sampled model first; when it fails, the others in the static order.
+    first = raw.headers["x-llmagg-attempts"] == "1"
+    reason = "thompson; profile=chat; of=" if first else "fallback in static order; profile=chat"
+    assert raw.headers["x-llmagg-route-reason"].startswith(reason)
+    key = {"Authorization": f"Bearer {client_key}"}
+    url = f"{stack.base_url}/feedback"
+    status, _, body = post_raw(url, json.dumps({"request_id": completion.id, "score": 0.25}).encode(), key)
+    served = f"{completion.provider}/{completion.model}"
+    assert (status, body) == (
+        200,
+        {"object": "feedback", "request_id": completion.id, "score": 0.25, "model": served},
+    )
+    status, _, body = post_raw(url, json.dumps({"request_id": "chatcmpl-none", "score": 1}).encode(), key)
+    assert (status, body["error"]["code"]) == (404, "unknown_request_id")
+    status, _, body = post_raw(url, json.dumps({"request_id": completion.id, "score": 2}).encode(), key)
+    assert (status, body["error"]["code"], body["error"]["param"]) == (400, "invalid_score", "score")
+    status, state = admin_call(stack, "GET", "/v1/admin/routing")
+    assert status == 200 and state["meta_controller"]["profiles"]["chat"][served]["quality"] == 0.25
+
+
+def test_a_named_model_is_routed_as_asked(client):
+    raw = client.chat.completions.with_raw_response.create(model="sim-fast/sim-small", messages=HELLO)
+    assert raw.headers["x-llmagg-route-reason"] == "model asked"

@@ -252,7 +252,20 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     async def GetRoutingState(self, request, context) -> httpbody_pb2.HttpBody:
         ports = self._router.ports
         state = routing_state(self._router.resolver.routable_providers, ports.keys, ports.health.snapshot())
+        if self._router.meta is not None:
+            state["meta_controller"] = {"profiles": self._router.meta.scores()}
         return httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(state))
+
+    async def CreateFeedback(self, request: pb.CreateFeedbackRequest, context) -> httpbody_pb2.HttpBody:
+        meta = self._router.meta
+        if meta is None:
+            raise ServiceError(
+                ErrorKind.FAILED_PRECONDITION,
+                "Feedback needs the meta-controller, which is off on this router (ROUTER_META_CONTROLLER).",
+                code="feedback_disabled",
+            )
+        taken = await meta.feedback_json(_parse_json(request.http_body.data))
+        return httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(taken))
 
     async def CreateEmbedding(self, requests, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
         with self._hold() as holding:

@@ -11,10 +11,15 @@ REMEMBERED_REQUESTS = 10_000  # feedback is for recent requests: older ones are 
 
 
 class MemoryRoutingStats:
-    def __init__(self, remembered: int = REMEMBERED_REQUESTS) -> None:
+    def __init__(self, remembered: int = REMEMBERED_REQUESTS, served: OrderedDict[str, Served] | None = None) -> None:
         self._stats: dict[str, dict[str, ArmStats]] = defaultdict(dict)
-        self._served: OrderedDict[str, Served] = OrderedDict()
+        self._served: OrderedDict[str, Served] = OrderedDict() if served is None else served
         self._remembered = remembered
+
+    @property
+    def remembered(self) -> OrderedDict[str, Served]:
+        """Which model served each recent request (shared with a store that takes this one's place)."""
+        return self._served
 
     def stats(self, profile: str) -> Mapping[str, ArmStats]:
         return self._stats.get(profile, {})

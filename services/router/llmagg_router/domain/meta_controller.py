@@ -44,8 +44,9 @@ class MetaController:
         self._rng = rng or random.Random()
 
     def choose(self, profile: str, candidates: Sequence[Candidate], quality_mode: str | None) -> Choice:
-        """The candidates reordered: models by a Thompson sample of their value on `profile`, each
-        model's accounts kept together in the order they came (headroom ranks them later)."""
+        """The model with the best Thompson sample of its value on `profile` first (its accounts in the
+        order they came); the others stay in the resolver's order behind it, so that exploring costs at
+        most one attempt and a request falls back as it always did."""
         groups: dict[str, list[Candidate]] = {}
         for candidate in candidates:
             groups.setdefault(arm_of(candidate), []).append(candidate)
@@ -57,13 +58,12 @@ class MetaController:
         for position, (arm, members) in enumerate(groups.items()):
             value = self._sample(stats.get(arm) or ArmStats(), members[0], weight)
             scored.append((0 if _is_free(members[0]) else 1, -value, position, arm, value))
-        scored.sort()
-        reasons = {}
-        for rank, (_, _, _, arm, value) in enumerate(scored, 1):
-            seen = stats.get(arm)
-            n = int(seen.attempts) if seen else 0
-            reasons[arm] = f"thompson; profile={profile}; rank={rank}/{len(scored)}; sample={value:.3f}; n={n}"
-        ordered = tuple(c for *_, arm, _ in scored for c in groups[arm])
+        _, _, _, chosen, value = min(scored)
+        seen = stats.get(chosen)
+        n = int(seen.attempts) if seen else 0
+        reasons = dict.fromkeys(groups, f"fallback in static order; profile={profile}")
+        reasons[chosen] = f"thompson; profile={profile}; of={len(groups)}; sample={value:.3f}; n={n}"
+        ordered = (*groups[chosen], *(c for c in candidates if arm_of(c) != chosen))
         return Choice(ordered, reasons)
 
     def _sample(self, stats: ArmStats, candidate: Candidate, latency_weight: float) -> float:
@@ -117,6 +117,26 @@ class MetaController:
             served.profile, served.arm, ArmStats(good=FEEDBACK_WEIGHT * score, bad=FEEDBACK_WEIGHT * (1 - score))
         )
         return served
+
+    async def feedback_json(self, body: object) -> dict[str, object]:
+        """`POST /v1/feedback`: {"request_id": <an answer's id>, "score": 0..1}."""
+        if not isinstance(body, dict):
+            raise ServiceError(
+                ErrorKind.INVALID_ARGUMENT,
+                'The feedback must be a JSON object: {"request_id": "<the answer\'s id>", "score": 0..1}.',
+                code="invalid_body",
+            )
+        request_id = body.get("request_id")
+        if not isinstance(request_id, str):
+            raise ServiceError(
+                ErrorKind.INVALID_ARGUMENT,
+                "`request_id` must be the id of an answer (a string).",
+                code="missing_request_id",
+                param="request_id",
+            )
+        score = body.get("score")
+        served = await self.feedback(request_id, score)  # type: ignore[arg-type]
+        return {"object": "feedback", "request_id": request_id, "score": score, "model": served.arm}
 
     def scores(self) -> dict[str, dict[str, dict[str, float | None]]]:
         """Every profile's estimates per model, for /v1/admin/routing."""
