@@ -68,6 +68,6 @@ def line_chart(
                     dot(previous[0] + round((point[0] - previous[0]) * s / steps),
                         previous[1] + round((point[1] - previous[1]) * s / steps), colour)  # fmt: skip
             previous = point
-        for dx in range(20):  # the legend: a swatch per series, top left, in order
-            dot(margin + 10 + dx, margin + 10 + 12 * number, colour)
+        for dx in range(20):  # the legend: a swatch per series, bottom right, first lowest
+            dot(width - margin - 40 + dx, margin + plot_h - 20 - 12 * number, colour)
     write_png(path, pixels)
