@@ -420,3 +420,19 @@ def test_auto_says_why_it_routed_and_takes_feedback_on_the_answer(client, stack,
 def test_a_named_model_is_routed_as_asked(client):
     raw = client.chat.completions.with_raw_response.create(model="sim-fast/sim-small", messages=HELLO)
     assert raw.headers["x-llmagg-route-reason"] == "model asked"
+
+
+def test_an_ensemble_answers_with_its_candidates(client):
+    raw = client.chat.completions.with_raw_response.create(
+        model="ensemble",
+        messages=[{"role": "user", "content": "echo: Paris"}],
+        extra_body={"ensemble": {"models": ["sim-fast/sim-small", "rl-backup/sim-small"], "strategy": "vote"}},
+    )
+    completion = raw.parse()
+    assert completion.choices[0].message.content == "Paris"
+    report = completion.model_extra["ensemble"]
+    assert [(c["provider"], c["agreement"], c["chosen"]) for c in report["candidates"]] == [
+        ("sim-fast", 1.0, True),
+        ("rl-backup", 1.0, False),
+    ]
+    assert raw.headers["x-llmagg-route-reason"] == "ensemble; strategy=vote; answered=2/2"

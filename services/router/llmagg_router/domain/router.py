@@ -18,6 +18,7 @@ from llmagg.common.secrets import Secret
 from llmagg_router.domain import meta_routing
 from llmagg_router.domain.affinity import Affinity, session_of
 from llmagg_router.domain.attempt import Answer, Attempt, AttemptPlan, QuotaDenied
+from llmagg_router.domain.ensemble import complete_ensemble, is_ensemble, plan_ensemble
 from llmagg_router.domain.hedging import MIN_HEDGE_DELAY_S, FirstContentTimes, Race, hedged, hedging
 from llmagg_router.domain.limits import RouterLimits
 from llmagg_router.domain.meta_controller import MetaController
@@ -121,6 +122,8 @@ class Router:
     ) -> RoutedResponse:
         """One JSON exchange. `own_key`: the client's own provider key for this request (BYOK); `caller`:
         who asks (the quota ledger records it), its session and how long it may wait."""
+        if operation is Operation.CHAT and is_ensemble(body):
+            return await complete_ensemble(self, body, own_key, caller)
         request = parse_request(body, operation)
         record = RequestRecord(self.ports.metrics, request, self._clock, self.trace_content)
         streamed = operation is Operation.CHAT and self.limits.stream_upstream
@@ -151,6 +154,8 @@ class Router:
     async def open_stream(
         self, body: Any, own_key: Secret | None = None, caller: CallerHints = NO_HINTS
     ) -> RoutedStream:
+        if is_ensemble(body):
+            plan_ensemble(body, self.resolver)  # says why an ensemble does not stream (a 400)
         request = parse_request(body, Operation.CHAT)
         record = RequestRecord(self.ports.metrics, request, self._clock, self.trace_content)
 
