@@ -13,7 +13,7 @@ from bench.routing import PROFILES, bench, check, oracle_model, table
 
 @pytest.fixture(scope="module")
 async def runs():
-    return await bench(300, seed=22)
+    return await bench(600, seed=22)  # what docs/routing.md reports
 
 
 def served(run, profile, last=None):
@@ -24,26 +24,26 @@ def served(run, profile, last=None):
 async def test_static_auto_sends_every_task_to_the_top_tier_model(runs):
     """Static `auto` tries the top tier first on every task; the others serve only when it fails."""
     assert {p: served(runs["static"], p) for p in PROFILES} == {
-        "math": {"generalist": 107, "jsonsmith": 4},
-        "json": {"generalist": 97, "jsonsmith": 4, "coder": 1},
-        "code": {"generalist": 85, "coder": 1, "jsonsmith": 1},
+        "math": {"generalist": 197, "jsonsmith": 12, "coder": 1},
+        "json": {"generalist": 185, "jsonsmith": 11, "coder": 1},
+        "code": {"generalist": 182, "coder": 2, "jsonsmith": 9},
     }
 
 
 async def test_the_meta_controller_settles_on_each_profiles_best_model(runs):
     meta = runs["meta"]
     assert {p: oracle_model(p) for p in PROFILES} == {"math": "mathlete", "json": "jsonsmith", "code": "coder"}
-    assert {p: meta.settled_after(p) for p in PROFILES} == {"math": 26, "json": 92, "code": 73}
+    assert {p: meta.settled_after(p) for p in PROFILES} == {"math": 39, "json": 179, "code": 96}
     assert {p: served(meta, p, last=20) for p in PROFILES} == {
         "math": {"mathlete": 20},
-        "json": {"jsonsmith": 16, "generalist": 4},  # jsonsmith fails 1 in 10: the static order falls back
-        "code": {"coder": 17, "jsonsmith": 1, "generalist": 2},
+        "json": {"jsonsmith": 16, "generalist": 3, "coder": 1},  # jsonsmith fails 1 in 10: fallbacks serve
+        "code": {"coder": 20},
     }
 
 
-async def test_accuracy_static_below_meta_below_oracle(runs):
+async def test_accuracy_of_static_auto_the_meta_controller_the_oracle_and_a_vote_of_all(runs):
     accuracy = {name: round(run.accuracy(), 3) for name, run in runs.items()}
-    assert accuracy == {"static": 0.633, "meta": 0.88, "oracle": 0.947}
+    assert accuracy == {"static": 0.682, "meta": 0.852, "oracle": 0.935, "ensemble": 0.875}
 
 
 def test_the_answers_are_checked_against_known_results():
