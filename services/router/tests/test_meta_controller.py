@@ -144,3 +144,22 @@ async def test_client_feedback_updates_the_quality_of_the_model_that_answered(ro
     with pytest.raises(ServiceError) as bad:
         await meta.feedback(result.body["id"], 3)
     assert bad.value.code == "invalid_score"
+
+
+def _two_models(make_resolver, big_tier: int):
+    """fast/llama-8b (tier 1) and smart/big-model (tier `big_tier`, as a catalogue change would set it)."""
+    from dataclasses import replace as changed
+
+    candidates = make_resolver().resolve("auto", None, None).candidates
+    picked = [c for c in candidates if c.model_id in ("llama-8b", "big-model") and c.account.alias != "fast-2"]
+    return [changed(c, model=changed(c.model, quality=big_tier)) if c.model_id == "big-model" else c for c in picked]
+
+
+def test_the_catalogues_tier_is_the_prior_so_a_catalogue_change_moves_the_choice_at_once(make_resolver):
+    """Unmeasured models are chosen by their tier's prior, read from the live catalogue at every choice."""
+    firsts = {}
+    for tier in (5, 1):
+        meta = MetaController(MemoryRoutingStats(), random.Random(3))
+        candidates = _two_models(make_resolver, tier)
+        firsts[tier] = Counter(meta.choose("chat", candidates, None).candidates[0].model_id for _ in range(200))
+    assert firsts == {5: {"big-model": 143, "llama-8b": 57}, 1: {"big-model": 90, "llama-8b": 110}}
