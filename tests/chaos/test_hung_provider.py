@@ -21,6 +21,7 @@ ROUTER_ENV = {
     "ROUTER_CIRCUIT_FAILURE_THRESHOLD": "3",
     "ROUTER_CIRCUIT_OPEN_S": str(OPEN_S),
     "ROUTER_READ_TIMEOUT_S": "30",
+    "ROUTER_META_CONTROLLER": "false",  # `auto` in the static order: the attempts per request are exact
 }
 HELLO = [{"role": "user", "content": "hi"}]
 

@@ -389,3 +389,51 @@ def test_a_non_ascii_model_id_passes_through_to_a_pinned_provider(client, simula
     assert raw.parse().model == "模型-ü"
     assert raw.headers["x-llmagg-provider"] == "sim-fast"
     assert raw.headers["x-llmagg-model"].isascii()
+
+
+# --- the meta-controller -------------------------------------------------------------------------
+
+
+def test_auto_says_why_it_routed_and_takes_feedback_on_the_answer(client, stack, client_key):
+    # Two well-behaved providers (the stack's others fail on purpose): one is sampled, it answers.
+    only = {"provider": {"only": ["sim-fast", "rl-backup"]}}
+    raw = client.chat.completions.with_raw_response.create(model="auto", messages=HELLO, extra_body=only)
+    completion = raw.parse()
+    assert raw.headers["x-llmagg-attempts"] == "1"
+    assert raw.headers["x-llmagg-route-reason"].startswith("thompson; profile=chat; of=2; sample=")
+    key = {"Authorization": f"Bearer {client_key}"}
+    url = f"{stack.base_url}/feedback"
+    status, _, body = post_raw(url, json.dumps({"request_id": completion.id, "score": 0.25}).encode(), key)
+    served = f"{completion.provider}/{completion.model}"
+    assert (status, body) == (
+        200,
+        {"object": "feedback", "request_id": completion.id, "score": 0.25, "model": served},
+    )
+    status, _, body = post_raw(url, json.dumps({"request_id": "chatcmpl-none", "score": 1}).encode(), key)
+    assert (status, body["error"]["code"]) == (404, "unknown_request_id")
+    status, _, body = post_raw(url, json.dumps({"request_id": completion.id, "score": 2}).encode(), key)
+    assert (status, body["error"]["code"], body["error"]["param"]) == (400, "invalid_score", "score")
+    status, state = admin_call(stack, "GET", "/v1/admin/routing")
+    assert status == 200 and state["meta_controller"]["profiles"]["chat"][served]["quality"] == 0.25
+
+
+def test_a_named_model_is_routed_as_asked(client):
+    raw = client.chat.completions.with_raw_response.create(model="sim-fast/sim-small", messages=HELLO)
+    assert raw.headers["x-llmagg-route-reason"] == "model asked"
+
+
+def test_an_ensemble_answers_with_its_candidates(client):
+    raw = client.chat.completions.with_raw_response.create(
+        model="ensemble",
+        messages=[{"role": "user", "content": "echo: Paris"}],
+        extra_body={"ensemble": {"models": ["sim-fast/sim-small", "rl-backup/sim-small"], "strategy": "vote"}},
+    )
+    completion = raw.parse()
+    assert completion.choices[0].message.content == "Paris"
+    candidates = completion.model_extra["ensemble"]["candidates"]
+    assert [(c["provider"], c["agreement"]) for c in candidates] == [("sim-fast", 1.0), ("rl-backup", 1.0)]
+    # A tie in votes goes to the better score (what earlier tests taught the meta-controller), then to the first.
+    best = max(candidates, key=lambda c: c["score"])
+    assert [c["chosen"] for c in candidates] == [c is best for c in candidates]
+    assert raw.headers["x-llmagg-provider"] == best["provider"]
+    assert raw.headers["x-llmagg-route-reason"] == "ensemble; strategy=vote; answered=2/2"

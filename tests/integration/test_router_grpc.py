@@ -44,6 +44,7 @@ def test_typed_chat_answers_with_the_route_it_took(stub, simulator):
         "x-llmagg-model": "sim-small",
         "x-llmagg-account": "rl-backup-acct",
         "x-llmagg-attempts": "2",
+        "x-llmagg-route-reason": "model asked",
     }
     assert arrivals(simulator, providers) == ["rl-first", "rl-backup"]
     assert response.usage.total_tokens > 0

@@ -31,6 +31,8 @@ async def main(settings: RouterSettings) -> None:
     if isinstance(health, RedisHealthStore):
         await health.start()  # reads the cooldowns and open circuits the other replicas shared
     await catalog.start()
+    if router.meta is not None:
+        await router.meta.store.start()  # what the replicas learned before this one started
     if isinstance(catalog, DiscoveryCatalog) and not await catalog.first_catalogue(settings.catalog_wait_s):
         log.warning("no catalogue from discovery yet: routing on the configuration until it comes")
     accounts = sum(len(keys.accounts(provider)) for provider in config.providers)
@@ -53,6 +55,8 @@ async def main(settings: RouterSettings) -> None:
         if isinstance(health, RedisHealthStore):
             await health.close()  # writes the health events still queued
         await catalog.close()
+        if router.meta is not None:
+            await router.meta.store.close()  # writes what this replica learned last
         await keys.close()
         for adapter in router.adapters.values():
             await adapter.close()

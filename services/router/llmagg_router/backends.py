@@ -15,14 +15,18 @@ from llmagg_router.adapters.gemini_generate import GeminiDialect
 from llmagg_router.adapters.http_adapter import HttpAdapter
 from llmagg_router.adapters.http_upstream import HttpUpstream
 from llmagg_router.adapters.memory_health import MemoryHealthStore
+from llmagg_router.adapters.memory_routing_stats import MemoryRoutingStats
 from llmagg_router.adapters.openai_http import OpenAIDialect
 from llmagg_router.adapters.prometheus_metrics import HealthCollector, PrometheusRouterMetrics
 from llmagg_router.adapters.ratelimit_quota import RatelimitQuota
 from llmagg_router.adapters.redis_health import RedisHealthStore
+from llmagg_router.adapters.redis_routing_stats import RedisRoutingStats
 from llmagg_router.adapters.unmetered_quota import UnmeteredQuota
 from llmagg_router.domain.catalog_view import StaticCatalog
 from llmagg_router.domain.config import RoutingConfig
+from llmagg_router.domain.meta_controller import MetaController
 from llmagg_router.domain.ports import CatalogSource, HealthStore, KeySource, QuotaLedger, RouterPorts
+from llmagg_router.domain.routing_stats import RoutingStatsStore
 from llmagg_router.domain.upstream import ProviderAdapter
 from llmagg_router.settings import RouterSettings
 
@@ -105,6 +109,24 @@ def create_health_store(settings: RouterSettings) -> HealthStore:
                 open_for_s=settings.circuit_open_s,
             )
     raise ValueError(f"unknown health store {settings.health_store!r}")
+
+
+def create_routing_stats(settings: RouterSettings) -> RoutingStatsStore:
+    match settings.routing_stats:
+        case "memory":
+            return MemoryRoutingStats()
+        case "redis":
+            return RedisRoutingStats(
+                settings.redis_url.get_secret_value(),
+                prefix=settings.redis_prefix,
+                timeout_s=settings.redis_timeout_s,
+                sync_s=settings.routing_stats_sync_s,
+            )
+    raise ValueError(f"unknown routing stats store {settings.routing_stats!r}")
+
+
+def create_meta_controller(settings: RouterSettings) -> MetaController | None:
+    return MetaController(create_routing_stats(settings)) if settings.meta_controller else None
 
 
 def create_ports(

@@ -9,7 +9,7 @@ from collections.abc import Collection, Mapping
 from llmagg.common.logging import log_fields
 from llmagg.common.server import GrpcServer, ServiceBinding
 from llmagg.registry import RegistryError, read_yaml, registry_entries
-from llmagg_router.backends import create_adapters, create_ports, create_readiness
+from llmagg_router.backends import create_adapters, create_meta_controller, create_ports, create_readiness
 from llmagg_router.domain.affinity import Affinity
 from llmagg_router.domain.config import ConfigError, RoutingConfig, build_config
 from llmagg_router.domain.limits import RouterLimits
@@ -63,7 +63,15 @@ def build_router(settings: RouterSettings, config: RoutingConfig) -> Router:
         hedge_delay_s=settings.hedge_delay_s,
     )
     affinity = Affinity(ttl_s=settings.affinity_ttl_s) if settings.affinity_ttl_s else None
-    return Router(resolver, ports, adapters, limits, trace_content=settings.trace_content, affinity=affinity)
+    return Router(
+        resolver,
+        ports,
+        adapters,
+        limits,
+        trace_content=settings.trace_content,
+        affinity=affinity,
+        meta=create_meta_controller(settings),
+    )
 
 
 def build_server(settings: RouterSettings, router: Router) -> GrpcServer:

@@ -123,6 +123,7 @@ def _route_metadata(route: Route) -> tuple[tuple[str, str], ...]:
         ("x-llmagg-model", _header_value(route.model)),
         ("x-llmagg-account", _header_value(route.account)),
         ("x-llmagg-attempts", str(route.attempts)),
+        ("x-llmagg-route-reason", _header_value(route.reason or "model asked")),
     )
 
 
@@ -251,7 +252,20 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     async def GetRoutingState(self, request, context) -> httpbody_pb2.HttpBody:
         ports = self._router.ports
         state = routing_state(self._router.resolver.routable_providers, ports.keys, ports.health.snapshot())
+        if self._router.meta is not None:
+            state["meta_controller"] = {"profiles": self._router.meta.scores()}
         return httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(state))
+
+    async def CreateFeedback(self, request: pb.CreateFeedbackRequest, context) -> httpbody_pb2.HttpBody:
+        meta = self._router.meta
+        if meta is None:
+            raise ServiceError(
+                ErrorKind.FAILED_PRECONDITION,
+                "Feedback needs the meta-controller, which is off on this router (ROUTER_META_CONTROLLER).",
+                code="feedback_disabled",
+            )
+        taken = await meta.feedback_json(_parse_json(request.http_body.data))
+        return httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(taken))
 
     async def CreateEmbedding(self, requests, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
         with self._hold() as holding:

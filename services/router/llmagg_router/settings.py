@@ -51,6 +51,11 @@ class RouterSettings(ServiceSettings):
     # view) or redis (that view, with cooldowns and open circuits shared by every replica through
     # Redis/Valkey, so a 429 seen by one steers them all; adapters/redis_health.py).
     health_store: Literal["memory", "redis"] = "memory"
+    # `auto` learns which model answers best per task profile (domain/meta_controller.py); its stats live
+    # in this process (memory) or in Valkey at redis_url, shared by the replicas and kept over restarts.
+    meta_controller: bool = True
+    routing_stats: Literal["memory", "redis"] = "memory"
+    routing_stats_sync_s: float = Field(default=1.0, gt=0)
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     redis_prefix: str = "llmagg"  # every key and channel starts with it: stacks sharing one server stay apart
     redis_timeout_s: float = Field(default=0.5, gt=0)

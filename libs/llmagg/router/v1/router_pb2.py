@@ -28,7 +28,7 @@ from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dllmagg/router/v1/router.proto\x12\x10llmagg.router.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x14llmagg/options.proto\x1a\x19google/api/httpbody.proto\x1a\x1cgoogle/protobuf/struct.proto\"F\n\x1b\x43reateChatCompletionRequest\x12\'\n\thttp_body\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"\x17\n\x15ListModelsJsonRequest\"$\n\x13GetModelJsonRequest\x12\r\n\x05model\x18\x01 \x01(\t\"\x18\n\x16GetRoutingStateRequest\"A\n\x16\x43reateEmbeddingRequest\x12\'\n\thttp_body\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"3\n\x10ToolCallFunction\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\targuments\x18\x02 \x01(\t\"i\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x34\n\x08\x66unction\x18\x03 \x01(\x0b\x32\".llmagg.router.v1.ToolCallFunction\x12\r\n\x05index\x18\x04 \x01(\x05\"\xc0\x01\n\x0b\x43hatMessage\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x14\n\x07\x63ontent\x18\x02 \x01(\tH\x00\x88\x01\x01\x12-\n\rcontent_parts\x18\x03 \x03(\x0b\x32\x16.google.protobuf.Value\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x14\n\x0ctool_call_id\x18\x05 \x01(\t\x12.\n\ntool_calls\x18\x06 \x03(\x0b\x32\x1a.llmagg.router.v1.ToolCallB\n\n\x08_content\"\xbc\x02\n\x0b\x43hatRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12/\n\x08messages\x18\x02 \x03(\x0b\x32\x1d.llmagg.router.v1.ChatMessage\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x35\n\rmodel_quality\x18\x04 \x01(\x0e\x32\x1e.llmagg.router.v1.ModelQuality\x12\x18\n\x0btemperature\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x07 \x01(\x05H\x02\x88\x01\x01\x12\x0c\n\x04stop\x18\x08 \x03(\t\x12&\n\x05\x65xtra\x18\t \x01(\x0b\x32\x17.google.protobuf.StructB\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\r\n\x0b_max_tokens\"W\n\x11StreamChatRequest\x12+\n\x04\x63hat\x18\x01 \x01(\x0b\x32\x1d.llmagg.router.v1.ChatRequest\x12\x15\n\rinclude_usage\x18\x02 \x01(\x08\"O\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x05\"b\n\nChatChoice\x12\r\n\x05index\x18\x01 \x01(\x05\x12.\n\x07message\x18\x02 \x01(\x0b\x32\x1d.llmagg.router.v1.ChatMessage\x12\x15\n\rfinish_reason\x18\x03 \x01(\t\"O\n\tRouteInfo\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x03 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\x05\"\xbd\x01\n\x0c\x43hatResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x03 \x01(\t\x12-\n\x07\x63hoices\x18\x04 \x03(\x0b\x32\x1c.llmagg.router.v1.ChatChoice\x12&\n\x05usage\x18\x05 \x01(\x0b\x32\x17.llmagg.router.v1.Usage\x12*\n\x05route\x18\x06 \x01(\x0b\x32\x1b.llmagg.router.v1.RouteInfo\"k\n\tChatDelta\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x14\n\x07\x63ontent\x18\x02 \x01(\tH\x00\x88\x01\x01\x12.\n\ntool_calls\x18\x03 \x03(\x0b\x32\x1a.llmagg.router.v1.ToolCallB\n\n\x08_content\"`\n\x0cStreamChoice\x12\r\n\x05index\x18\x01 \x01(\x05\x12*\n\x05\x64\x65lta\x18\x02 \x01(\x0b\x32\x1b.llmagg.router.v1.ChatDelta\x12\x15\n\rfinish_reason\x18\x03 \x01(\t\"\xc5\x01\n\x12StreamChatResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x03 \x01(\t\x12/\n\x07\x63hoices\x18\x04 \x03(\x0b\x32\x1e.llmagg.router.v1.StreamChoice\x12&\n\x05usage\x18\x05 \x01(\x0b\x32\x17.llmagg.router.v1.Usage\x12*\n\x05route\x18\x06 \x01(\x0b\x32\x1b.llmagg.router.v1.RouteInfo\"\x13\n\x11ListModelsRequest\"\xa6\x02\n\x05Model\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x16\n\x0eprovider_model\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x16\n\x0e\x63ontext_window\x18\x05 \x01(\x05\x12\x0f\n\x07quality\x18\x06 \x01(\x05\x12\x0f\n\x07\x61liases\x18\x07 \x03(\t\x12\x0c\n\x04\x66ree\x18\x08 \x01(\x08\x12\x33\n\x06limits\x18\t \x03(\x0b\x32#.llmagg.router.v1.Model.LimitsEntry\x12\x14\n\x0c\x63\x61pabilities\x18\n \x03(\t\x12\x17\n\x0f\x65xpiration_date\x18\x0b \x01(\t\x1a-\n\x0bLimitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"V\n\x12ListModelsResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.llmagg.router.v1.Model\x12\x17\n\x0f\x66\x61llback_chains\x18\x02 \x03(\t\"f\n\x0c\x45mbedRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05input\x18\x02 \x03(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x17\n\ndimensions\x18\x04 \x01(\x05H\x00\x88\x01\x01\x42\r\n\x0b_dimensions\"*\n\tEmbedding\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0e\n\x06values\x18\x02 \x03(\x02\"\xa3\x01\n\rEmbedResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12/\n\nembeddings\x18\x02 \x03(\x0b\x32\x1b.llmagg.router.v1.Embedding\x12&\n\x05usage\x18\x03 \x01(\x0b\x32\x17.llmagg.router.v1.Usage\x12*\n\x05route\x18\x04 \x01(\x0b\x32\x1b.llmagg.router.v1.RouteInfo*\x84\x01\n\x0cModelQuality\x12\x1d\n\x19MODEL_QUALITY_UNSPECIFIED\x10\x00\x12\x19\n\x15MODEL_QUALITY_FASTEST\x10\x01\x12\x1a\n\x16MODEL_QUALITY_BALANCED\x10\x02\x12\x1e\n\x1aMODEL_QUALITY_BEST_QUALITY\x10\x03\x32\x9c\x07\n\rRouterService\x12\x88\x01\n\x14\x43reateChatCompletion\x12-.llmagg.router.v1.CreateChatCompletionRequest\x1a\x14.google.api.HttpBody\"\'\x82\xd3\xe4\x93\x02!\"\x14/v1/chat/completions:\thttp_body(\x01\x30\x01\x12\x63\n\x0eListModelsJson\x12\'.llmagg.router.v1.ListModelsJsonRequest\x1a\x14.google.api.HttpBody\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/models\x12j\n\x0cGetModelJson\x12%.llmagg.router.v1.GetModelJsonRequest\x1a\x14.google.api.HttpBody\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/models/{model=**}\x12x\n\x0f\x43reateEmbedding\x12(.llmagg.router.v1.CreateEmbeddingRequest\x1a\x14.google.api.HttpBody\"!\x82\xd3\xe4\x93\x02\x1b\"\x0e/v1/embeddings:\thttp_body(\x01\x30\x01\x12p\n\x0fGetRoutingState\x12(.llmagg.router.v1.GetRoutingStateRequest\x1a\x14.google.api.HttpBody\"\x1d\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/admin/routing\x12\x45\n\x04\x43hat\x12\x1d.llmagg.router.v1.ChatRequest\x1a\x1e.llmagg.router.v1.ChatResponse\x12Y\n\nStreamChat\x12#.llmagg.router.v1.StreamChatRequest\x1a$.llmagg.router.v1.StreamChatResponse0\x01\x12W\n\nListModels\x12#.llmagg.router.v1.ListModelsRequest\x1a$.llmagg.router.v1.ListModelsResponse\x12H\n\x05\x45mbed\x12\x1e.llmagg.router.v1.EmbedRequest\x1a\x1f.llmagg.router.v1.EmbedResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dllmagg/router/v1/router.proto\x12\x10llmagg.router.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x14llmagg/options.proto\x1a\x19google/api/httpbody.proto\x1a\x1cgoogle/protobuf/struct.proto\"F\n\x1b\x43reateChatCompletionRequest\x12\'\n\thttp_body\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"\x17\n\x15ListModelsJsonRequest\"$\n\x13GetModelJsonRequest\x12\r\n\x05model\x18\x01 \x01(\t\"\x18\n\x16GetRoutingStateRequest\"@\n\x15\x43reateFeedbackRequest\x12\'\n\thttp_body\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"A\n\x16\x43reateEmbeddingRequest\x12\'\n\thttp_body\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"3\n\x10ToolCallFunction\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\targuments\x18\x02 \x01(\t\"i\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x34\n\x08\x66unction\x18\x03 \x01(\x0b\x32\".llmagg.router.v1.ToolCallFunction\x12\r\n\x05index\x18\x04 \x01(\x05\"\xc0\x01\n\x0b\x43hatMessage\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x14\n\x07\x63ontent\x18\x02 \x01(\tH\x00\x88\x01\x01\x12-\n\rcontent_parts\x18\x03 \x03(\x0b\x32\x16.google.protobuf.Value\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x14\n\x0ctool_call_id\x18\x05 \x01(\t\x12.\n\ntool_calls\x18\x06 \x03(\x0b\x32\x1a.llmagg.router.v1.ToolCallB\n\n\x08_content\"\xbc\x02\n\x0b\x43hatRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12/\n\x08messages\x18\x02 \x03(\x0b\x32\x1d.llmagg.router.v1.ChatMessage\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x35\n\rmodel_quality\x18\x04 \x01(\x0e\x32\x1e.llmagg.router.v1.ModelQuality\x12\x18\n\x0btemperature\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x07 \x01(\x05H\x02\x88\x01\x01\x12\x0c\n\x04stop\x18\x08 \x03(\t\x12&\n\x05\x65xtra\x18\t \x01(\x0b\x32\x17.google.protobuf.StructB\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\r\n\x0b_max_tokens\"W\n\x11StreamChatRequest\x12+\n\x04\x63hat\x18\x01 \x01(\x0b\x32\x1d.llmagg.router.v1.ChatRequest\x12\x15\n\rinclude_usage\x18\x02 \x01(\x08\"O\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x05\"b\n\nChatChoice\x12\r\n\x05index\x18\x01 \x01(\x05\x12.\n\x07message\x18\x02 \x01(\x0b\x32\x1d.llmagg.router.v1.ChatMessage\x12\x15\n\rfinish_reason\x18\x03 \x01(\t\"O\n\tRouteInfo\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x03 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\x05\"\xbd\x01\n\x0c\x43hatResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x03 \x01(\t\x12-\n\x07\x63hoices\x18\x04 \x03(\x0b\x32\x1c.llmagg.router.v1.ChatChoice\x12&\n\x05usage\x18\x05 \x01(\x0b\x32\x17.llmagg.router.v1.Usage\x12*\n\x05route\x18\x06 \x01(\x0b\x32\x1b.llmagg.router.v1.RouteInfo\"k\n\tChatDelta\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x14\n\x07\x63ontent\x18\x02 \x01(\tH\x00\x88\x01\x01\x12.\n\ntool_calls\x18\x03 \x03(\x0b\x32\x1a.llmagg.router.v1.ToolCallB\n\n\x08_content\"`\n\x0cStreamChoice\x12\r\n\x05index\x18\x01 \x01(\x05\x12*\n\x05\x64\x65lta\x18\x02 \x01(\x0b\x32\x1b.llmagg.router.v1.ChatDelta\x12\x15\n\rfinish_reason\x18\x03 \x01(\t\"\xc5\x01\n\x12StreamChatResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x03 \x01(\t\x12/\n\x07\x63hoices\x18\x04 \x03(\x0b\x32\x1e.llmagg.router.v1.StreamChoice\x12&\n\x05usage\x18\x05 \x01(\x0b\x32\x17.llmagg.router.v1.Usage\x12*\n\x05route\x18\x06 \x01(\x0b\x32\x1b.llmagg.router.v1.RouteInfo\"\x13\n\x11ListModelsRequest\"\xa6\x02\n\x05Model\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x16\n\x0eprovider_model\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x16\n\x0e\x63ontext_window\x18\x05 \x01(\x05\x12\x0f\n\x07quality\x18\x06 \x01(\x05\x12\x0f\n\x07\x61liases\x18\x07 \x03(\t\x12\x0c\n\x04\x66ree\x18\x08 \x01(\x08\x12\x33\n\x06limits\x18\t \x03(\x0b\x32#.llmagg.router.v1.Model.LimitsEntry\x12\x14\n\x0c\x63\x61pabilities\x18\n \x03(\t\x12\x17\n\x0f\x65xpiration_date\x18\x0b \x01(\t\x1a-\n\x0bLimitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"V\n\x12ListModelsResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.llmagg.router.v1.Model\x12\x17\n\x0f\x66\x61llback_chains\x18\x02 \x03(\t\"f\n\x0c\x45mbedRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05input\x18\x02 \x03(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x17\n\ndimensions\x18\x04 \x01(\x05H\x00\x88\x01\x01\x42\r\n\x0b_dimensions\"*\n\tEmbedding\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0e\n\x06values\x18\x02 \x03(\x02\"\xa3\x01\n\rEmbedResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12/\n\nembeddings\x18\x02 \x03(\x0b\x32\x1b.llmagg.router.v1.Embedding\x12&\n\x05usage\x18\x03 \x01(\x0b\x32\x17.llmagg.router.v1.Usage\x12*\n\x05route\x18\x04 \x01(\x0b\x32\x1b.llmagg.router.v1.RouteInfo*\x84\x01\n\x0cModelQuality\x12\x1d\n\x19MODEL_QUALITY_UNSPECIFIED\x10\x00\x12\x19\n\x15MODEL_QUALITY_FASTEST\x10\x01\x12\x1a\n\x16MODEL_QUALITY_BALANCED\x10\x02\x12\x1e\n\x1aMODEL_QUALITY_BEST_QUALITY\x10\x03\x32\x8e\x08\n\rRouterService\x12\x88\x01\n\x14\x43reateChatCompletion\x12-.llmagg.router.v1.CreateChatCompletionRequest\x1a\x14.google.api.HttpBody\"\'\x82\xd3\xe4\x93\x02!\"\x14/v1/chat/completions:\thttp_body(\x01\x30\x01\x12\x63\n\x0eListModelsJson\x12\'.llmagg.router.v1.ListModelsJsonRequest\x1a\x14.google.api.HttpBody\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/models\x12j\n\x0cGetModelJson\x12%.llmagg.router.v1.GetModelJsonRequest\x1a\x14.google.api.HttpBody\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/models/{model=**}\x12x\n\x0f\x43reateEmbedding\x12(.llmagg.router.v1.CreateEmbeddingRequest\x1a\x14.google.api.HttpBody\"!\x82\xd3\xe4\x93\x02\x1b\"\x0e/v1/embeddings:\thttp_body(\x01\x30\x01\x12p\n\x0fGetRoutingState\x12(.llmagg.router.v1.GetRoutingStateRequest\x1a\x14.google.api.HttpBody\"\x1d\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/admin/routing\x12p\n\x0e\x43reateFeedback\x12\'.llmagg.router.v1.CreateFeedbackRequest\x1a\x14.google.api.HttpBody\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x0c/v1/feedback:\thttp_body\x12\x45\n\x04\x43hat\x12\x1d.llmagg.router.v1.ChatRequest\x1a\x1e.llmagg.router.v1.ChatResponse\x12Y\n\nStreamChat\x12#.llmagg.router.v1.StreamChatRequest\x1a$.llmagg.router.v1.StreamChatResponse0\x01\x12W\n\nListModels\x12#.llmagg.router.v1.ListModelsRequest\x1a$.llmagg.router.v1.ListModelsResponse\x12H\n\x05\x45mbed\x12\x1e.llmagg.router.v1.EmbedRequest\x1a\x1f.llmagg.router.v1.EmbedResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,8 +47,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ROUTERSERVICE'].methods_by_name['CreateEmbedding']._serialized_options = b'\202\323\344\223\002\033\"\016/v1/embeddings:\thttp_body'
   _globals['_ROUTERSERVICE'].methods_by_name['GetRoutingState']._loaded_options = None
   _globals['_ROUTERSERVICE'].methods_by_name['GetRoutingState']._serialized_options = b'\310\363\030\001\202\323\344\223\002\023\022\021/v1/admin/routing'
-  _globals['_MODELQUALITY']._serialized_start=2733
-  _globals['_MODELQUALITY']._serialized_end=2865
+  _globals['_ROUTERSERVICE'].methods_by_name['CreateFeedback']._loaded_options = None
+  _globals['_ROUTERSERVICE'].methods_by_name['CreateFeedback']._serialized_options = b'\202\323\344\223\002\031\"\014/v1/feedback:\thttp_body'
+  _globals['_MODELQUALITY']._serialized_start=2799
+  _globals['_MODELQUALITY']._serialized_end=2931
   _globals['_CREATECHATCOMPLETIONREQUEST']._serialized_start=160
   _globals['_CREATECHATCOMPLETIONREQUEST']._serialized_end=230
   _globals['_LISTMODELSJSONREQUEST']._serialized_start=232
@@ -57,46 +59,48 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETMODELJSONREQUEST']._serialized_end=293
   _globals['_GETROUTINGSTATEREQUEST']._serialized_start=295
   _globals['_GETROUTINGSTATEREQUEST']._serialized_end=319
-  _globals['_CREATEEMBEDDINGREQUEST']._serialized_start=321
-  _globals['_CREATEEMBEDDINGREQUEST']._serialized_end=386
-  _globals['_TOOLCALLFUNCTION']._serialized_start=388
-  _globals['_TOOLCALLFUNCTION']._serialized_end=439
-  _globals['_TOOLCALL']._serialized_start=441
-  _globals['_TOOLCALL']._serialized_end=546
-  _globals['_CHATMESSAGE']._serialized_start=549
-  _globals['_CHATMESSAGE']._serialized_end=741
-  _globals['_CHATREQUEST']._serialized_start=744
-  _globals['_CHATREQUEST']._serialized_end=1060
-  _globals['_STREAMCHATREQUEST']._serialized_start=1062
-  _globals['_STREAMCHATREQUEST']._serialized_end=1149
-  _globals['_USAGE']._serialized_start=1151
-  _globals['_USAGE']._serialized_end=1230
-  _globals['_CHATCHOICE']._serialized_start=1232
-  _globals['_CHATCHOICE']._serialized_end=1330
-  _globals['_ROUTEINFO']._serialized_start=1332
-  _globals['_ROUTEINFO']._serialized_end=1411
-  _globals['_CHATRESPONSE']._serialized_start=1414
-  _globals['_CHATRESPONSE']._serialized_end=1603
-  _globals['_CHATDELTA']._serialized_start=1605
-  _globals['_CHATDELTA']._serialized_end=1712
-  _globals['_STREAMCHOICE']._serialized_start=1714
-  _globals['_STREAMCHOICE']._serialized_end=1810
-  _globals['_STREAMCHATRESPONSE']._serialized_start=1813
-  _globals['_STREAMCHATRESPONSE']._serialized_end=2010
-  _globals['_LISTMODELSREQUEST']._serialized_start=2012
-  _globals['_LISTMODELSREQUEST']._serialized_end=2031
-  _globals['_MODEL']._serialized_start=2034
-  _globals['_MODEL']._serialized_end=2328
-  _globals['_MODEL_LIMITSENTRY']._serialized_start=2283
-  _globals['_MODEL_LIMITSENTRY']._serialized_end=2328
-  _globals['_LISTMODELSRESPONSE']._serialized_start=2330
-  _globals['_LISTMODELSRESPONSE']._serialized_end=2416
-  _globals['_EMBEDREQUEST']._serialized_start=2418
-  _globals['_EMBEDREQUEST']._serialized_end=2520
-  _globals['_EMBEDDING']._serialized_start=2522
-  _globals['_EMBEDDING']._serialized_end=2564
-  _globals['_EMBEDRESPONSE']._serialized_start=2567
-  _globals['_EMBEDRESPONSE']._serialized_end=2730
-  _globals['_ROUTERSERVICE']._serialized_start=2868
-  _globals['_ROUTERSERVICE']._serialized_end=3792
+  _globals['_CREATEFEEDBACKREQUEST']._serialized_start=321
+  _globals['_CREATEFEEDBACKREQUEST']._serialized_end=385
+  _globals['_CREATEEMBEDDINGREQUEST']._serialized_start=387
+  _globals['_CREATEEMBEDDINGREQUEST']._serialized_end=452
+  _globals['_TOOLCALLFUNCTION']._serialized_start=454
+  _globals['_TOOLCALLFUNCTION']._serialized_end=505
+  _globals['_TOOLCALL']._serialized_start=507
+  _globals['_TOOLCALL']._serialized_end=612
+  _globals['_CHATMESSAGE']._serialized_start=615
+  _globals['_CHATMESSAGE']._serialized_end=807
+  _globals['_CHATREQUEST']._serialized_start=810
+  _globals['_CHATREQUEST']._serialized_end=1126
+  _globals['_STREAMCHATREQUEST']._serialized_start=1128
+  _globals['_STREAMCHATREQUEST']._serialized_end=1215
+  _globals['_USAGE']._serialized_start=1217
+  _globals['_USAGE']._serialized_end=1296
+  _globals['_CHATCHOICE']._serialized_start=1298
+  _globals['_CHATCHOICE']._serialized_end=1396
+  _globals['_ROUTEINFO']._serialized_start=1398
+  _globals['_ROUTEINFO']._serialized_end=1477
+  _globals['_CHATRESPONSE']._serialized_start=1480
+  _globals['_CHATRESPONSE']._serialized_end=1669
+  _globals['_CHATDELTA']._serialized_start=1671
+  _globals['_CHATDELTA']._serialized_end=1778
+  _globals['_STREAMCHOICE']._serialized_start=1780
+  _globals['_STREAMCHOICE']._serialized_end=1876
+  _globals['_STREAMCHATRESPONSE']._serialized_start=1879
+  _globals['_STREAMCHATRESPONSE']._serialized_end=2076
+  _globals['_LISTMODELSREQUEST']._serialized_start=2078
+  _globals['_LISTMODELSREQUEST']._serialized_end=2097
+  _globals['_MODEL']._serialized_start=2100
+  _globals['_MODEL']._serialized_end=2394
+  _globals['_MODEL_LIMITSENTRY']._serialized_start=2349
+  _globals['_MODEL_LIMITSENTRY']._serialized_end=2394
+  _globals['_LISTMODELSRESPONSE']._serialized_start=2396
+  _globals['_LISTMODELSRESPONSE']._serialized_end=2482
+  _globals['_EMBEDREQUEST']._serialized_start=2484
+  _globals['_EMBEDREQUEST']._serialized_end=2586
+  _globals['_EMBEDDING']._serialized_start=2588
+  _globals['_EMBEDDING']._serialized_end=2630
+  _globals['_EMBEDRESPONSE']._serialized_start=2633
+  _globals['_EMBEDRESPONSE']._serialized_end=2796
+  _globals['_ROUTERSERVICE']._serialized_start=2934
+  _globals['_ROUTERSERVICE']._serialized_end=3972
 # @@protoc_insertion_point(module_scope)

@@ -42,6 +42,12 @@ class GetRoutingStateRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class CreateFeedbackRequest(_message.Message):
+    __slots__ = ("http_body",)
+    HTTP_BODY_FIELD_NUMBER: _ClassVar[int]
+    http_body: _httpbody_pb2.HttpBody
+    def __init__(self, http_body: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
+
 class CreateEmbeddingRequest(_message.Message):
     __slots__ = ("http_body",)
     HTTP_BODY_FIELD_NUMBER: _ClassVar[int]

@@ -67,6 +67,11 @@ class RouterServiceStub:
                 request_serializer=llmagg_dot_router_dot_v1_dot_router__pb2.GetRoutingStateRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
+        self.CreateFeedback = channel.unary_unary(
+                '/llmagg.router.v1.RouterService/CreateFeedback',
+                request_serializer=llmagg_dot_router_dot_v1_dot_router__pb2.CreateFeedbackRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
         self.Chat = channel.unary_unary(
                 '/llmagg.router.v1.RouterService/Chat',
                 request_serializer=llmagg_dot_router_dot_v1_dot_router__pb2.ChatRequest.SerializeToString,
@@ -137,6 +142,14 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateFeedback(self, request, context):
+        """Client feedback on an answer (`POST /v1/feedback` with `{"request_id": <the answer's id>, "score":
+        0..1}`): the meta-controller updates its estimate of the quality of the model that gave it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Chat(self, request, context):
         """Typed chat for gRPC clients.
         """
@@ -191,6 +204,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
             'GetRoutingState': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRoutingState,
                     request_deserializer=llmagg_dot_router_dot_v1_dot_router__pb2.GetRoutingStateRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'CreateFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateFeedback,
+                    request_deserializer=llmagg_dot_router_dot_v1_dot_router__pb2.CreateFeedbackRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
             'Chat': grpc.unary_unary_rpc_method_handler(
@@ -355,6 +373,33 @@ class RouterService:
             target,
             '/llmagg.router.v1.RouterService/GetRoutingState',
             llmagg_dot_router_dot_v1_dot_router__pb2.GetRoutingStateRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmagg.router.v1.RouterService/CreateFeedback',
+            llmagg_dot_router_dot_v1_dot_router__pb2.CreateFeedbackRequest.SerializeToString,
             google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,

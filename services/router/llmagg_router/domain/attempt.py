@@ -94,6 +94,8 @@ class Attempt:
         # The rate-limit headers of the provider's answer, once it has answered (for the ledger).
         self.quota_headers: Mapping[str, str] = {}
         self.race: Race | None = None  # the hedged request's race this attempt runs in
+        self.answer: Answer | None = None  # once it succeeded (the meta-controller learns from it)
+        self.route_reason = ""  # why the router tried this candidate (x-llmagg-route-reason)
 
     async def begin(self) -> Secret | None:
         """Reserve quota (QuotaDenied when there is none), lease the key, open the span."""
@@ -137,6 +139,7 @@ class Attempt:
         """The provider answered in full."""
         if self._close():
             return
+        self.answer = answer
         candidate = self.candidate
         health = self._ports.health
         health.record_success(candidate.model_circuit)

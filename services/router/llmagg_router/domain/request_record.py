@@ -28,6 +28,7 @@ class Route:
     model: str
     account: str
     attempts: int
+    reason: str = ""  # why this candidate (x-llmagg-route-reason)
 
 
 class RequestRecord:
@@ -98,4 +99,6 @@ class RequestRecord:
 
 def route_of(attempt: Attempt) -> Route:
     candidate = attempt.candidate
-    return Route(candidate.provider.id, candidate.model_id, candidate.account.alias, attempt.number)
+    return Route(
+        candidate.provider.id, candidate.model_id, candidate.account.alias, attempt.number, attempt.route_reason
+    )

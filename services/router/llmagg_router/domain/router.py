@@ -15,10 +15,13 @@ from opentelemetry import trace
 
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.common.secrets import Secret
+from llmagg_router.domain import meta_routing
 from llmagg_router.domain.affinity import Affinity, session_of
 from llmagg_router.domain.attempt import Answer, Attempt, AttemptPlan, QuotaDenied
+from llmagg_router.domain.ensemble import complete_ensemble, is_ensemble, plan_ensemble
 from llmagg_router.domain.hedging import MIN_HEDGE_DELAY_S, FirstContentTimes, Race, hedged, hedging
 from llmagg_router.domain.limits import RouterLimits
+from llmagg_router.domain.meta_controller import MetaController
 from llmagg_router.domain.own_key import OwnKey
 from llmagg_router.domain.ports import KeySource, KeyUnavailable, RouterPorts
 from llmagg_router.domain.request import NO_HINTS, CallerHints, ParsedRequest, parse_request
@@ -65,7 +68,9 @@ class Router:
         trace_content: bool = False,
         affinity: Affinity | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        meta: MetaController | None = None,
     ) -> None:
+        self.meta = meta  # orders `auto`'s candidates and learns from outcomes (None: static ranking)
         self.resolver = resolver
         self.ports = ports
         self.adapters = adapters
@@ -117,6 +122,8 @@ class Router:
     ) -> RoutedResponse:
         """One JSON exchange. `own_key`: the client's own provider key for this request (BYOK); `caller`:
         who asks (the quota ledger records it), its session and how long it may wait."""
+        if operation is Operation.CHAT and is_ensemble(body):
+            return await complete_ensemble(self, body, own_key, caller)
         request = parse_request(body, operation)
         record = RequestRecord(self.ports.metrics, request, self._clock, self.trace_content)
         streamed = operation is Operation.CHAT and self.limits.stream_upstream
@@ -147,6 +154,8 @@ class Router:
     async def open_stream(
         self, body: Any, own_key: Secret | None = None, caller: CallerHints = NO_HINTS
     ) -> RoutedStream:
+        if is_ensemble(body):
+            plan_ensemble(body, self.resolver)  # says why an ensemble does not stream (a 400)
         request = parse_request(body, Operation.CHAT)
         record = RequestRecord(self.ports.metrics, request, self._clock, self.trace_content)
 
@@ -225,12 +234,17 @@ class Router:
         session: bytes | None,
     ) -> Walk:
         resolution = self.resolver.resolve_request(request, keys)
+        profile, reasons = "", {}
+        if self.meta is not None:
+            resolution, profile, reasons = meta_routing.planned(self.meta, request, resolution)
         if session is not None and self.affinity is not None:
             resolution = replace(resolution, candidates=tuple(self.affinity.first(session, resolution.candidates)))
         # Headroom ranks and skips candidates; a single one learns the same from its Reserve.
         quota_keys = list(dict.fromkeys(c.quota_key for c in resolution.candidates))
         headroom = await ports.quota.headroom(quota_keys) if len(quota_keys) > 1 else {}
-        return Walk(request, resolution, headroom, ports.health, self.limits)
+        walk = Walk(request, resolution, headroom, ports.health, self.limits)
+        walk.profile, walk.route_reasons = profile, reasons
+        return walk
 
     async def _first_success(
         self,
@@ -257,6 +271,7 @@ class Router:
                     walk.no_key(candidate, problem)
                     continue
                 walk.attempts += 1
+                attempt.route_reason = meta_routing.reason_for(walk.route_reasons, attempt)
                 return attempt, key
             return None
 
@@ -266,11 +281,15 @@ class Router:
                 # The upstream call's own spans nest under the attempt; the attempt records its outcome itself.
                 with trace.use_span(attempt.span, record_exception=False, set_status_on_exception=False):
                     served = await call(attempt, key)
+                if self.meta is not None:
+                    meta_routing.learn_served(self.meta, walk.profile, walk.request, attempt, served)
                 if session is not None and self.affinity is not None:
                     self.affinity.remember(session, attempt.candidate)
                 return served
             except UpstreamError as error:
                 await attempt.fail(error)
+                if self.meta is not None:
+                    meta_routing.learn_failed(self.meta, walk.profile, attempt, error)
                 walk.failed(attempt.candidate, error)
                 raise
             except BaseException:

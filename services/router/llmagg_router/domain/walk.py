@@ -47,6 +47,7 @@ class Walk:
         limits: RouterLimits,
     ) -> None:
         self.model = request.model
+        self.request = request
         self.limits = limits
         # Models whose window is smaller than the prompt (as estimated) are skipped without a round trip.
         self.prompt_tokens = request.prompt_tokens
@@ -62,6 +63,8 @@ class Walk:
         self._health = health
         self._unreachable: set[str] = set()  # endpoints this request could not connect to
         self._candidates: list[Candidate] = []
+        self.profile = ""  # the request's task profile key (task_profile.py)
+        self.route_reasons: dict[str, str] = {}  # provider/model -> why the meta-controller put it there
         for candidate in resolution.candidates:
             room = headroom.get(candidate.quota_key)
             if room is not None and room.remaining <= 0:

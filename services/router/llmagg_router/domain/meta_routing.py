@@ -1,0 +1,62 @@
+"""Where the meta-controller meets a request's walk: it orders an `auto` request's candidates (the
+reasons go out as `x-llmagg-route-reason`) and learns from every attempt's outcome. All of it is local
+and synchronous; the stats store writes out in the background."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from llmagg_router.domain.answer_quality import answer_quality
+from llmagg_router.domain.attempt import Attempt
+from llmagg_router.domain.meta_controller import MetaController, arm_of
+from llmagg_router.domain.request import ParsedRequest
+from llmagg_router.domain.resolver import AUTO, Resolution
+from llmagg_router.domain.task_profile import profile_of
+from llmagg_router.domain.upstream import Failure, UpstreamError
+
+# Failures that say something about the model; a rate limit, a bad request or a too-long prompt do not.
+_MODEL_FAILURES = frozenset({Failure.SERVER, Failure.TIMEOUT, Failure.BAD_RESPONSE, Failure.NOT_FOUND})
+ASKED = "model asked"
+
+
+def is_auto(request: ParsedRequest) -> bool:
+    return bool(request.asked) and request.asked[0].base == AUTO and not request.preferences.fallbacks
+
+
+def planned(
+    meta: MetaController, request: ParsedRequest, resolution: Resolution
+) -> tuple[Resolution, str, dict[str, str]]:
+    """The resolution with `auto`'s candidates in the controller's order, the profile, the reasons."""
+    profile = profile_of(request).key
+    if not is_auto(request):
+        return resolution, profile, {}
+    choice = meta.choose(profile, resolution.candidates, request.quality)
+    return replace(resolution, candidates=choice.candidates), profile, choice.reasons
+
+
+def reason_for(reasons: dict[str, str], attempt: Attempt) -> str:
+    return reasons.get(arm_of(attempt.candidate), ASKED)
+
+
+def learn_served(meta: MetaController, profile: str, request: ParsedRequest, attempt: Attempt, served: Any) -> None:
+    """A served attempt: its time to first content, tokens per second and what its answer shows."""
+    body = getattr(served, "body", None)
+    if isinstance(body, dict):  # a whole answer
+        answer = attempt.answer
+        ttft_ms = answer.latency_ms if answer else attempt.elapsed_ms()
+        elapsed_s = attempt.elapsed_ms() / 1000
+        tokens_per_s = None
+        if answer and answer.usage and answer.usage.completion_tokens:
+            generating_s = max(elapsed_s - ttft_ms / 1000, 0) or elapsed_s
+            tokens_per_s = answer.usage.completion_tokens / generating_s if generating_s > 0 else None
+        quality = answer_quality(request.upstream_body, body)
+        request_id = body.get("id") if isinstance(body.get("id"), str) else None
+        meta.succeeded(profile, attempt.candidate, ttft_ms, tokens_per_s, quality, request_id)
+    else:  # a stream, at its first content (now): what it answers is not known yet
+        meta.succeeded(profile, attempt.candidate, attempt.elapsed_ms(), None, None, None)
+
+
+def learn_failed(meta: MetaController, profile: str, attempt: Attempt, error: UpstreamError) -> None:
+    if error.failure in _MODEL_FAILURES:
+        meta.failed(profile, attempt.candidate)

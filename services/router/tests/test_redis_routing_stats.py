@@ -1,0 +1,73 @@
+"""The meta-controller's stats in Valkey: shared by the replicas, kept over a restart."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from llmagg_devstack import free_port, start_valkey
+from llmagg_router.adapters.redis_routing_stats import RedisRoutingStats
+from llmagg_router.backends import create_meta_controller
+from llmagg_router.domain.routing_stats import ArmStats, Served
+from llmagg_router.settings import RouterSettings
+
+
+@pytest.fixture(scope="module")
+def valkey(tmp_path_factory):
+    server = start_valkey(tmp_path_factory.mktemp("valkey"), free_port())
+    try:
+        yield server
+    finally:
+        server.process.stop()
+
+
+@pytest.fixture
+async def replicas(valkey):
+    prefix = f"t{secrets.token_hex(4)}"
+    started: list[RedisRoutingStats] = []
+
+    async def start() -> RedisRoutingStats:
+        store = RedisRoutingStats(valkey.url, prefix=prefix, timeout_s=0.3, sync_s=3600)  # synced by hand
+        await store.start()
+        started.append(store)
+        return store
+
+    yield start
+    for store in started:
+        await store.close()
+
+
+async def test_what_one_replica_learns_the_other_reads_after_a_sync(replicas):
+    one, two = await replicas(), await replicas()
+    one.record("math", "fast/llama-8b", ArmStats(successes=1, good=0.75, bad=0.25, ttft_ms_sum=120, ttft_n=1))
+    two.record("math", "fast/llama-8b", ArmStats(failures=1))
+    assert one.stats("math")["fast/llama-8b"].attempts == 1  # at once, locally, without I/O
+    await one.sync()
+    await two.sync()
+    await one.sync()
+    for store in (one, two):
+        seen = store.stats("math")["fast/llama-8b"]
+        assert (seen.successes, seen.failures, seen.quality, seen.ttft_ms) == (1, 1, 0.75, 120)
+
+
+async def test_the_stats_and_the_served_requests_survive_a_restart(replicas):
+    one = await replicas()
+    one.record("code", "smart/big-model", ArmStats(successes=2))
+    one.remember("chatcmpl-1", Served("code", "smart/big-model"))
+    await one.close()
+    again = await replicas()
+    assert again.stats("code")["smart/big-model"].successes == 2
+    assert await again.served("chatcmpl-1") == Served("code", "smart/big-model")
+    assert await again.served("chatcmpl-unknown") is None
+
+
+def test_the_settings_choose_the_store(valkey):
+    memory = create_meta_controller(RouterSettings(routing_stats="memory"))
+    shared = create_meta_controller(RouterSettings(routing_stats="redis", redis_url=valkey.url))
+    off = create_meta_controller(RouterSettings(meta_controller=False))
+    assert (type(memory.store).__name__, type(shared.store).__name__, off) == (
+        "MemoryRoutingStats",
+        "RedisRoutingStats",
+        None,
+    )
