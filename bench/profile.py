@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--native", action="store_true", help="C frames too (grpc, the event loop, the GC)")
     parser.add_argument("--no-sampler", action="store_true", help="only the CPU per request, without py-spy")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="for the services (repeat)")
     args = parser.parse_args(argv)
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     run_dir = ROOT / ".run" / "bench" / "profile"
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {
             "LLMAGG_CONFIG": str(write_config(run_dir / "config.yaml", bench_config(simulator))),
             "BENCH_KEY": BENCH_PROVIDER_KEY,
+            **dict(item.split("=", 1) for item in args.env),
         }
         stack = Stack(run_dir, Ports.free())
         running.callback(stack.stop)
