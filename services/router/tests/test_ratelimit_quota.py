@@ -36,6 +36,8 @@ class ScriptedLedger(ratelimit_pb2_grpc.RatelimitServiceServicer):
         if request.estimated_tokens > LEDGER_MAX:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "`estimated_tokens` must be from 0 to 1000000000.")
         remaining = self.remaining.get(request.key.account, 0.5)
+        if not remaining:
+            return pb.ReserveResponse(granted=False, retry_after_s=30.0, reason="rpd 3 on p/" + request.key.account)
         return pb.ReserveResponse(granted=True, reservation_id=request.reservation_id, requests=1, remaining=remaining)
 
     async def Headroom(self, request, context):
@@ -158,4 +160,28 @@ async def test_a_key_not_reserved_lately_is_refreshed_in_the_background(ledger):
         "a2": (0.7, None),
     }
     assert len(ledger.headroom_calls) == 2
+    await quota.close()
+
+
+async def test_a_key_whose_reserve_was_denied_ranks_last_until_headroom_says_how_long_it_is_exhausted(ledger):
+    clock = [1000.0]
+    quota = RatelimitQuota(ledger.address, None, timeout_s=5, clock=lambda: clock[0])
+    await quota.start()
+    await quota.headroom(ACCOUNTS)
+    ledger.remaining = {"a1": 0.0}
+    assert not (await quota.reserve(ACCOUNTS[0], 10)).granted
+    # The denial was for this attempt's size: the key is ranked last, not skipped, and asked about again.
+    room = await quota.headroom(ACCOUNTS)
+    assert {k.account: (h.remaining > 0, h.remaining < 0.5) for k, h in room.items()} == {
+        "a1": (True, True),
+        "a2": (True, False),
+    }
+    async with asyncio.timeout(10):
+        await quota._refresh
+    assert ledger.headroom_calls == [["a1", "a2"], ["a1"]]
+    room = await quota.headroom(ACCOUNTS)
+    assert {k.account: (h.remaining, h.retry_after_s) for k, h in room.items()} == {
+        "a1": (0.0, 30.0),
+        "a2": (0.5, None),
+    }
     await quota.close()
