@@ -3,7 +3,7 @@
 Starts the simulator and the stack as `make bench` does (tracing off), sends non-streamed chat requests
 through the gateway at a concurrency while py-spy samples the router, then prints the frames with the
 most own time (where the samples were taken) and with the most time in them and below, and the CPU
-per request of each process. The raw stacks (collapsed, for flame graphs) stay in .run/bench/profile/.
+per request of each process (with `--env ROUTER_WORKERS=2`, of all the router's workers together). The raw stacks (collapsed, for flame graphs) stay in .run/bench/profile/.
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         [router] = [p for p in stack.processes if p.name == "router"]
         collapsed = run_dir / "router.collapsed"
         command = [py_spy, "record", "--pid", str(router.process.pid), "--rate", str(args.rate), "--format", "raw"]
-        command += ["--output", str(collapsed), *(["--native"] if args.native else ["--nonblocking"])]
+        command += ["--output", str(collapsed), "--subprocesses"]  # ROUTER_WORKERS: the workers are children
+        command += ["--native"] if args.native else ["--nonblocking"]
         sampler = None if args.no_sampler else subprocess.Popen(command, stdout=subprocess.DEVNULL)
         time.sleep(1.0)  # py-spy attaches
         before = {p.name: cpu_seconds(p.process.pid) for p in stack.processes}
