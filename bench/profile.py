@@ -62,6 +62,13 @@ def summarize(collapsed: Path, top: int) -> str:
     return "\n".join(lines)
 
 
+def _config(simulator: SimulatorProcess, accounts: int) -> dict:
+    config = bench_config(simulator)
+    [account] = config["accounts"]
+    config["accounts"] = [{**account, "alias": f"bench-{n}"} for n in range(1, accounts + 1)]
+    return config
+
+
 async def load(url: str, headers: dict, requests: int, concurrency: int) -> None:
     connector = aiohttp.TCPConnector(limit=concurrency + 4)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -77,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--native", action="store_true", help="C frames too (grpc, the event loop, the GC)")
     parser.add_argument("--no-sampler", action="store_true", help="only the CPU per request, without py-spy")
+    parser.add_argument("--accounts", type=int, default=1, help="accounts of the model (more: ranked by headroom)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="for the services (repeat)")
     args = parser.parse_args(argv)
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -86,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as running:
         running.callback(simulator.stop)
         env = {
-            "LLMAGG_CONFIG": str(write_config(run_dir / "config.yaml", bench_config(simulator))),
+            "LLMAGG_CONFIG": str(write_config(run_dir / "config.yaml", _config(simulator, args.accounts))),
             "BENCH_KEY": BENCH_PROVIDER_KEY,
             **dict(item.split("=", 1) for item in args.env),
         }
