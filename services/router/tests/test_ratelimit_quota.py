@@ -29,6 +29,8 @@ class ScriptedLedger(ratelimit_pb2_grpc.RatelimitServiceServicer):
         self.calls = 0
         self.remaining: dict[str, float] = {}  # account -> the headroom the ledger reports (default 0.5)
         self.headroom_calls: list[list[str]] = []  # the accounts each Headroom call asked for
+        self.settle_gate: asyncio.Event | None = None  # when set: each Settle call waits for it
+        self.settle_arrived = asyncio.Event()
 
     async def Reserve(self, request, context):
         if self.reserve_status is not None:
@@ -50,6 +52,9 @@ class ScriptedLedger(ratelimit_pb2_grpc.RatelimitServiceServicer):
 
     async def Settle(self, request, context):
         self.calls += 1
+        self.settle_arrived.set()
+        if self.settle_gate is not None:
+            await self.settle_gate.wait()
         for item in request.settlements:
             if item.estimated_tokens > LEDGER_MAX or item.prompt_tokens > LEDGER_MAX or not item.key.account:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "bad settlement")
@@ -185,3 +190,47 @@ async def test_a_key_whose_reserve_was_denied_ranks_last_until_headroom_says_how
         "a2": (0.5, None),
     }
     await quota.close()
+
+
+async def test_a_served_answer_settles_before_it_returns_and_answers_ending_together_share_one_call(ledger, quota):
+    """The answer waits for the ledger: when `settle` returns, the row is applied (a router killed right
+    after answering loses nothing); concurrent answers go in one Settle call."""
+    await quota.settle(Reservation(KEY, granted=True, id="r0", client_id="c0"), Usage(1, 1), "ok")
+    assert [s.client_id for s in ledger.applied] == ["c0"] and ledger.calls == 1
+    ledger.settle_gate = asyncio.Event()  # the next call waits until let through
+    ledger.settle_arrived.clear()
+    first = asyncio.ensure_future(quota.settle(Reservation(KEY, granted=True, id="r1", client_id="c1"), None, "ok"))
+    await asyncio.wait_for(ledger.settle_arrived.wait(), 5)
+    together = [
+        asyncio.ensure_future(quota.settle(Reservation(KEY, granted=True, id=f"r{n}", client_id=f"c{n}"), None, "ok"))
+        for n in (2, 3)
+    ]
+    await asyncio.sleep(0)
+    assert not first.done() and not any(t.done() for t in together)
+    ledger.settle_gate.set()
+    await asyncio.wait_for(asyncio.gather(first, *together), 5)
+    assert [s.client_id for s in ledger.applied] == ["c0", "c1", "c2", "c3"]
+    assert ledger.calls == 3  # c0; c1; c2 and c3 gathered while c1's call was under way
+
+
+async def test_a_failed_attempt_does_not_wait_for_its_settlement(ledger, quota):
+    ledger.settle_gate = asyncio.Event()
+    await asyncio.wait_for(quota.settle(Reservation(KEY, granted=True, id="r1", client_id="c1"), None, "server"), 1)
+    assert ledger.applied == []
+    ledger.settle_gate.set()
+    async with asyncio.timeout(10):
+        await quota._queue.join()
+    assert [s.outcome for s in ledger.applied] == ["server"]
+
+
+async def test_with_settle_before_answer_off_an_answer_does_not_wait_for_the_ledger(ledger):
+    quota = RatelimitQuota(ledger.address, None, timeout_s=5, settle_before_answer=False)
+    await quota.start()
+    try:
+        ledger.settle_gate = asyncio.Event()
+        await asyncio.wait_for(quota.settle(Reservation(KEY, granted=True, id="r1", client_id="c1"), None, "ok"), 1)
+        assert ledger.applied == []
+        ledger.settle_gate.set()
+    finally:
+        await quota.close()
+    assert [s.client_id for s in ledger.applied] == ["c1"]

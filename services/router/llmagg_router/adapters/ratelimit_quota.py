@@ -13,8 +13,11 @@
   one replaces it goes back at once. So the decision stays the shared one: nothing is spent that the
   ledger did not grant;
 - `settle`: queued (bounded; a full queue makes the attempt wait rather than lose a settlement) and
-  sent in batches (what gathers within 20 ms) by one background task, so no request waits for its accounting; `close` sends what
-  is queued before the router stops.
+  sent in batches by one background task; `close` sends what is queued before the router stops. A served
+  answer's settlement (`settle_before_answer`, the default) is sent at once and its answer waits for the
+  ledger's acknowledgement (at most the call timeout: an unreachable ledger delays no answer longer), so
+  a router killed right after answering loses no usage row; answers finishing together share one call
+  (the next batch gathers while one is under way). Other settlements wait up to 20 ms for company.
 With the ratelimit service unreachable the router keeps routing: reservations are granted unmetered
 (providers' 429s still steer through cooldowns), settlements wait in the queue for it to come back
 (up to its bound), headroom is unknown, and the `ratelimit` health name says so. A ledger that answers
@@ -48,8 +51,8 @@ log = logging.getLogger(__name__)
 
 _BATCH = 256
 _RETRY_S = 0.5
-# Settlements wait this long for company before they are sent: one Settle call per batch instead of one
-# per request (accounting is not in any request's path; the reservation's estimate holds meanwhile).
+# Settlements no answer waits for wait this long for company before they are sent: one Settle call per
+# batch instead of one per request (the reservation's estimate holds meanwhile).
 _LINGER_S = 0.02
 _MAX_LEASE = 64
 _LEASE_IDS = 10_000
@@ -118,6 +121,7 @@ class RatelimitQuota:
         timeout_s: float = 1.0,
         queue_size: int = 10_000,
         flush_timeout_s: float = 5.0,
+        settle_before_answer: bool = True,
         clock: Callable[[], float] = time.monotonic,  # when headroom was learned, and how old it is
     ) -> None:
         self._clock = clock
@@ -125,6 +129,9 @@ class RatelimitQuota:
         self._metadata = service_metadata(token)
         self._timeout_s = timeout_s
         self._flush_timeout_s = flush_timeout_s
+        self._settle_before_answer = settle_before_answer
+        self._acks: dict[int, asyncio.Future[None]] = {}  # queued settlements an answer waits for, by id()
+        self._urgent = asyncio.Event()  # one of them is queued: the batch goes without lingering
         self._queue: asyncio.Queue[pb.Settlement | pb.LeaseReturn] | None = None
         self._queue_size = queue_size
         self._channel: grpc.aio.Channel | None = None
@@ -329,7 +336,15 @@ class RatelimitQuota:
             ended_at=time.time(),
             leased=reservation.id in self._lease_ids,
         )
+        if not (self._settle_before_answer and outcome == "ok"):
+            await self._queue.put(item)
+            return
+        acknowledged = asyncio.get_running_loop().create_future()
+        self._acks[id(item)] = acknowledged
         await self._queue.put(item)
+        self._urgent.set()
+        with contextlib.suppress(TimeoutError):  # still queued: it is sent when the ledger is back
+            await asyncio.wait_for(asyncio.shield(acknowledged), self._timeout_s)
 
     async def headroom(self, keys: Sequence[QuotaKey]) -> Mapping[QuotaKey, Headroom]:
         now = self._clock()
@@ -378,15 +393,21 @@ class RatelimitQuota:
         queue = self._queue
         while True:
             batch = [await queue.get()]
-            await asyncio.sleep(_LINGER_S)
+            if not self._acks:
+                with contextlib.suppress(TimeoutError):  # gather company, unless an answer is waiting
+                    await asyncio.wait_for(self._urgent.wait(), _LINGER_S)
+            self._urgent.clear()
             while len(batch) < _BATCH and not queue.empty():
                 batch.append(queue.get_nowait())
             if not await self._send(batch) and len(batch) > 1:
                 # One item the ledger refuses must not cost the others their accounting: each alone.
                 for item in batch:
                     await self._send([item])
-            for _ in batch:
+            for item in batch:
                 queue.task_done()
+                acknowledged = self._acks.pop(id(item), None)
+                if acknowledged is not None and not acknowledged.done():
+                    acknowledged.set_result(None)
 
     async def _send(self, items: list[pb.Settlement | pb.LeaseReturn]) -> bool:
         """One Settle call for `items`, retried while the ledger is unreachable; False when it refused them as
