@@ -12,6 +12,8 @@ def test_the_gateway_keeps_for_admin_keys_what_the_protos_mark_admin_only():
         "/llmagg.credentials.v1.CredentialsService/",
         "/llmagg.router.v1.RouterService/GetRoutingState",
         "/llmagg.discovery.v1.DiscoveryService/",
+        "/llmagg.ratelimit.v1.RatelimitService/GetQuotaWindows",
+        "/llmagg.ratelimit.v1.RatelimitService/ListRecentAttempts",
     }
     assert admin_only_methods(service("router")) == ("GetRoutingState",)
     assert "Lease" not in admin_only_methods(service("credentials"))

@@ -20,7 +20,7 @@ from llmagg_credentials.domain.store import CLIENT_KEYS
 from llmagg_credentials.settings import CredentialsSettings
 from llmagg_devstack import Stack, free_port
 
-from ..helpers import admin_call, create_client_key, post_raw
+from ..helpers import ROUTER_TEST_ENV, admin_call, create_client_key, post_raw
 
 PROPAGATION_S = 1.0
 
@@ -101,6 +101,28 @@ def test_a_key_revoked_on_another_replica_is_refused_by_every_gateway_within_a_s
         _seconds_until(lambda g=gateway: not _accepted(g, key))
         assert time.monotonic() - revoked_at < PROPAGATION_S
     assert not any(_accepted(g, key) for g in gateways)
+
+
+@pytest.fixture
+def slow_table_stack(tmp_path, make_stack, router_config) -> Iterator[Stack]:
+    """A stack whose credentials replica reads the key store's changes only every 30 s, so a key made on
+    another replica stays out of the gateway's table for the whole test."""
+    env = {**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config), "CREDENTIALS_KEY_TABLE_POLL_S": "30"}
+    with make_stack(tmp_path).running(env) as stack:
+        yield stack
+
+
+def test_a_key_created_on_another_replica_works_at_once_before_the_gateways_table_has_it(slow_table_stack, monkeypatch):
+    """The admin call that made it returned: its client may use it now, whichever credentials replica
+    feeds the gateway (Envoy sends an id its table does not know yet to ext_authz, which reads the store).
+    A revoked key's id is in the table: Envoy refuses it itself."""
+    stack = slow_table_stack
+    known = create_client_key(stack, "made here")
+    assert _seconds_until(lambda: _accepted(stack, known)) < PROPAGATION_S
+    record, secret = asyncio.run(_another_replica(stack, monkeypatch).create("made elsewhere", "client"))
+    assert _accepted(stack, secret.reveal())
+    assert not _accepted(stack, known.replace(known.split("-")[3], "0" * 32))  # a known id, a wrong secret
+    assert not _accepted(stack, f"sk-llmagg-{'0' * 12}-{'1' * 32}")  # an id no store holds
 
 
 def test_a_created_key_works_at_the_gateway_within_a_second(stack):

@@ -2,7 +2,8 @@
 credentials service, rendered here for both (the gateway's deny-all default, the service's tables).
 
 - `llmagg.client-key-routing` (Lua, client_keys.lua): removes identity headers a client sent, sends
-  admin paths and keys without a stored {SHA} hash (LEGACY_IDS) to ext_authz, turns every other
+  admin paths, keys without a stored {SHA} hash (LEGACY_IDS) and key ids the table does not know yet
+  (created a moment ago on another credentials replica) to ext_authz, turns every other
   bearer key into basic credentials in `x-llmagg-basic` and sets the key's scope.
 - `llmagg.client-key-hashes` (basic_auth): checks them against `<id>:{SHA}<base64 SHA-1 of the key>`
   lines and forwards the id as `x-llmagg-client-id`; skipped where ext_authz decides.
@@ -61,10 +62,17 @@ class KeyTable:
     hashes: tuple[tuple[str, str], ...] = ()  # (id, {SHA} hash), sorted by id
     admin_ids: frozenset[str] = frozenset()
     legacy_ids: frozenset[str] = frozenset()
+    revoked_ids: frozenset[str] = frozenset()  # refused here too: never sent on to ext_authz
+
+    @property
+    def known_ids(self) -> frozenset[str]:
+        """Ids Envoy decides itself; any other `sk-llmagg-` id may be a key created a moment ago on a
+        credentials replica whose change this table does not have yet: ext_authz reads the store."""
+        return frozenset(user for user, _ in self.hashes) | self.revoked_ids
 
     @property
     def version(self) -> str:
-        canonical = json.dumps([self.hashes, sorted(self.admin_ids), sorted(self.legacy_ids)])
+        canonical = json.dumps([self.hashes, sorted(self.admin_ids), sorted(self.legacy_ids), sorted(self.revoked_ids)])
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -81,6 +89,7 @@ def routing_filter(table: KeyTable) -> dict:
         f"local ADMIN_PATHS = {{{paths}}}\n"
         f"local ADMIN_IDS = {_lua_set(table.admin_ids)}\n"
         f"local LEGACY_IDS = {_lua_set(table.legacy_ids)}\n"
+        f"local KNOWN_IDS = {_lua_set(table.known_ids)}\n"
         f"local ENV_ADMIN_ID = {json.dumps(ENV_ADMIN_ID)}\n"
     )
     return {

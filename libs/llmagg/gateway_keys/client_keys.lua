@@ -1,7 +1,9 @@
 -- Which check a request's client key gets, and what the check reads (llmagg.gateway_keys renders this
 -- with its tables; the credentials service serves it to every Envoy by xDS). Nothing a client sends
 -- may say who it is: the identity headers are removed first.
---   admin paths (and Envoy's own APIs), and keys stored before Envoy could check them (LEGACY_IDS):
+--   admin paths (and Envoy's own APIs), keys stored before Envoy could check them (LEGACY_IDS) and
+--   key ids this table does not know (KNOWN_IDS: hashed or revoked; a key created a moment ago on a
+--   credentials replica whose change has not reached this table yet):
 --     ext_authz asks the credentials service, as it did for every request before;
 --   every other request: the basic_auth filter after this one checks the key against its {SHA}
 --     hash: `Authorization: Bearer sk-llmagg-<id>-<secret>` becomes `Basic <id>:<the whole key>` in
@@ -49,7 +51,7 @@ function envoy_on_request(request_handle)
     return
   end
   local user = string.match(key, "^sk%-llmagg%-(" .. string.rep("[0-9a-f]", 12) .. ")%-.") or ENV_ADMIN_ID
-  if LEGACY_IDS[user] then
+  if LEGACY_IDS[user] or (user ~= ENV_ADMIN_ID and not KNOWN_IDS[user]) then
     ask_the_credentials_service(request_handle, headers)
     return
   end

@@ -23,7 +23,7 @@ from llmagg_credentials.xds_servicer import TYPE_URL, ExtensionConfigServicer
 from .conftest import ENV_ADMIN
 
 
-async def test_the_table_holds_usable_keys_hashes_admin_ids_and_keys_stored_without_a_hash(keys, store):
+async def test_the_table_holds_usable_keys_hashes_admin_ids_keys_stored_without_a_hash_and_revoked_ids(keys, store):
     client, client_secret = await keys.create("c", "client")
     admin, admin_secret = await keys.create("a", "admin")
     revoked, _ = await keys.create("r", "client")
@@ -32,7 +32,7 @@ async def test_the_table_holds_usable_keys_hashes_admin_ids_and_keys_stored_with
     document = await store.read(CLIENT_KEYS, legacy.id)
     await store.write(CLIENT_KEYS, legacy.id, {**document.data, "envoy_hash": ""}, version=document.version)
 
-    table = key_table(await keys.usable(), keys.env_admin_hash)
+    table = key_table(await keys.list(), keys.env_admin_hash)
     assert table.hashes == tuple(
         sorted(
             [
@@ -44,6 +44,9 @@ async def test_the_table_holds_usable_keys_hashes_admin_ids_and_keys_stored_with
     )
     assert table.admin_ids == {admin.id, legacy.id, ENV_ADMIN_ID}
     assert table.legacy_ids == {legacy.id}
+    assert table.revoked_ids == {revoked.id}
+    # Envoy decides these itself; another sk-llmagg- id goes to ext_authz (a key newer than the table).
+    assert table.known_ids == {client.id, admin.id, ENV_ADMIN_ID, revoked.id}
 
 
 def test_a_version_names_the_tables_content():

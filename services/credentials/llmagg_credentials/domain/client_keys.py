@@ -189,10 +189,6 @@ class ClientKeys:
         note = await self._store.read(CHANGES, CLIENT_KEYS)
         return note.version if note else 0
 
-    async def usable(self) -> list[ClientKeyRecord]:
-        """Every key not revoked, read from the store now."""
-        return [record for record in await self.list() if not record.revoked]
-
     async def _record_envoy_hash(self, record: ClientKeyRecord, presented: str) -> None:
         """A key stored before Envoy checked keys, verified now: store its hash, so that from now on
         every Envoy checks it itself (the migration of existing keys; needs the key, which only its

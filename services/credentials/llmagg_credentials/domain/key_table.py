@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 
 
 def key_table(records: Iterable[ClientKeyRecord], env_admin_hash: str = "") -> KeyTable:
-    """The table of the usable keys: ids with hashes, admin ids, and the ids stored without a hash
-    (ext_authz checks those until their first verification records one)."""
+    """The table of the keys: the usable ones' ids with hashes, admin ids, the ids stored without a hash
+    (ext_authz checks those until their first verification records one), and the revoked ids."""
+    records = list(records)
     usable = [r for r in records if not r.revoked]
     hashes = [(r.id, r.envoy_hash) for r in usable if r.envoy_hash]
     admin_ids = {r.id for r in usable if r.scope == ADMIN}
@@ -36,6 +37,7 @@ def key_table(records: Iterable[ClientKeyRecord], env_admin_hash: str = "") -> K
         hashes=tuple(sorted(hashes)),
         admin_ids=frozenset(admin_ids),
         legacy_ids=frozenset(r.id for r in usable if not r.envoy_hash),
+        revoked_ids=frozenset(r.id for r in records if r.revoked),
     )
 
 
@@ -66,7 +68,7 @@ class KeyTableSource:
         note = await self._keys.change_note()
         if note == self._note and self._monotonic() - self._read_at < self._reread_s:
             return False
-        table = key_table(await self._keys.usable(), self._keys.env_admin_hash)
+        table = key_table(await self._keys.list(), self._keys.env_admin_hash)
         self._note, self._read_at = note, self._monotonic()
         changed = table != self.table or not self.loaded
         if changed:
