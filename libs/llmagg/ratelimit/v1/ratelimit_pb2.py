@@ -26,7 +26,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from llmagg import options_pb2 as llmagg_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#llmagg/ratelimit/v1/ratelimit.proto\x12\x13llmagg.ratelimit.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x14llmagg/options.proto\"<\n\x08QuotaKey\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\"\x99\x01\n\x0eReserveRequest\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x18\n\x10\x65stimated_tokens\x18\x02 \x01(\x03\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x16\n\x0elease_requests\x18\x04 \x01(\r\x12\x16\n\x0ereservation_id\x18\x05 \x01(\t\"\x98\x01\n\x0fReserveResponse\x12\x0f\n\x07granted\x18\x01 \x01(\x08\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\x12\x15\n\rretry_after_s\x18\x03 \x01(\x01\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x10\n\x08requests\x18\x05 \x01(\r\x12\x0e\n\x06tokens\x18\x06 \x01(\x03\x12\x13\n\x0bvalid_for_s\x18\x07 \x01(\x01\"\xd5\x03\n\nSettlement\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12*\n\x03key\x18\x02 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x18\n\x10\x65stimated_tokens\x18\x04 \x01(\x03\x12\x13\n\x0busage_known\x18\x05 \x01(\x08\x12\x15\n\rprompt_tokens\x18\x06 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x07 \x01(\x03\x12\x0f\n\x07outcome\x18\x08 \x01(\t\x12\x12\n\nlatency_ms\x18\t \x01(\x01\x12\x17\n\x0fupstream_status\x18\n \x01(\x05\x12N\n\x10upstream_headers\x18\x0b \x03(\x0b\x32\x34.llmagg.ratelimit.v1.Settlement.UpstreamHeadersEntry\x12\x15\n\rretry_after_s\x18\x0c \x01(\x01\x12\x10\n\x08quota_id\x18\r \x01(\t\x12\x10\n\x08\x65nded_at\x18\x0e \x01(\x01\x12\x0e\n\x06leased\x18\x0f \x01(\x08\x1a\x36\n\x14UpstreamHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Z\n\x0bLeaseReturn\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x10\n\x08requests\x18\x02 \x01(\r\x12\x0e\n\x06tokens\x18\x03 \x01(\x03\x12\x11\n\tunclaimed\x18\x04 \x01(\x08\"\x8a\x01\n\rSettleRequest\x12\x34\n\x0bsettlements\x18\x01 \x03(\x0b\x32\x1f.llmagg.ratelimit.v1.Settlement\x12\x31\n\x07returns\x18\x02 \x03(\x0b\x32 .llmagg.ratelimit.v1.LeaseReturn\x12\x10\n\x08\x62\x61tch_id\x18\x03 \x01(\t\"T\n\x0eSettleResponse\x12\x0f\n\x07settled\x18\x01 \x01(\x05\x12\x31\n\x07refused\x18\x02 \x03(\x0b\x32 .llmagg.ratelimit.v1.RefusedItem\":\n\x0bRefusedItem\x12\x0c\n\x04list\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\r\x12\x0e\n\x06reason\x18\x03 \x01(\t\">\n\x0fHeadroomRequest\x12+\n\x04keys\x18\x01 \x03(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\"c\n\x0bKeyHeadroom\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x11\n\tremaining\x18\x02 \x01(\x01\x12\x15\n\rretry_after_s\x18\x03 \x01(\x01\"F\n\x10HeadroomResponse\x12\x32\n\x08headroom\x18\x01 \x03(\x0b\x32 .llmagg.ratelimit.v1.KeyHeadroom\"\x96\x01\n\x11QueryUsageRequest\x12\r\n\x05start\x18\x01 \x01(\t\x12\x0b\n\x03\x65nd\x18\x02 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x03 \x01(\t\x12\x10\n\x08group_by\x18\x04 \x03(\t\x12\x11\n\tclient_id\x18\x05 \x01(\t\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x07 \x01(\t\x12\r\n\x05model\x18\x08 \x01(\t\"\x94\x02\n\x08UsageRow\x12\x14\n\x0c\x62ucket_start\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x11\n\tclient_id\x18\x05 \x01(\t\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x10\n\x08requests\x18\x07 \x01(\r\x12\x15\n\rprompt_tokens\x18\x08 \x01(\x01\x12\x19\n\x11\x63ompletion_tokens\x18\t \x01(\x01\x12\x14\n\x0ctotal_tokens\x18\n \x01(\x01\x12\x16\n\x0elatency_ms_avg\x18\x0b \x01(\x01\x12\x18\n\x10\x63ost_avoided_usd\x18\x0c \x01(\x01\x12\x10\n\x08\x61ttempts\x18\r \x01(\r\"}\n\x12QueryUsageResponse\x12\x0e\n\x06object\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\t\x12\x0b\n\x03\x65nd\x18\x03 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x04 \x01(\t\x12+\n\x04\x64\x61ta\x18\x05 \x03(\x0b\x32\x1d.llmagg.ratelimit.v1.UsageRow\"*\n\x19ListRecentAttemptsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"\xd1\x01\n\rRecentAttempt\x12\n\n\x02\x61t\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x15\n\rprompt_tokens\x18\x07 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x08 \x01(\x03\x12\x12\n\nlatency_ms\x18\t \x01(\x01\x12\x18\n\x10\x63ost_avoided_usd\x18\n \x01(\x01\"^\n\x1aListRecentAttemptsResponse\x12\x0e\n\x06object\x18\x01 \x01(\t\x12\x30\n\x04\x64\x61ta\x18\x02 \x03(\x0b\x32\".llmagg.ratelimit.v1.RecentAttempt\"E\n\x16GetQuotaWindowsRequest\x12+\n\x04keys\x18\x01 \x03(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\"\xb3\x01\n\x0bQuotaWindow\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\napplies_to\x18\x03 \x01(\t\x12\x11\n\tdimension\x18\x04 \x01(\t\x12\x0c\n\x04used\x18\x05 \x01(\x01\x12\r\n\x05limit\x18\x06 \x01(\x01\x12\x13\n\x0bresets_in_s\x18\x07 \x01(\x01\x12\x11\n\tresets_at\x18\x08 \x01(\t\"L\n\x17GetQuotaWindowsResponse\x12\x31\n\x07windows\x18\x01 \x03(\x0b\x32 .llmagg.ratelimit.v1.QuotaWindow2\xb2\x05\n\x10RatelimitService\x12T\n\x07Reserve\x12#.llmagg.ratelimit.v1.ReserveRequest\x1a$.llmagg.ratelimit.v1.ReserveResponse\x12Q\n\x06Settle\x12\".llmagg.ratelimit.v1.SettleRequest\x1a#.llmagg.ratelimit.v1.SettleResponse\x12W\n\x08Headroom\x12$.llmagg.ratelimit.v1.HeadroomRequest\x1a%.llmagg.ratelimit.v1.HeadroomResponse\x12p\n\nQueryUsage\x12&.llmagg.ratelimit.v1.QueryUsageRequest\x1a\'.llmagg.ratelimit.v1.QueryUsageResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/usage\x12\x99\x01\n\x12ListRecentAttempts\x12..llmagg.ratelimit.v1.ListRecentAttemptsRequest\x1a/.llmagg.ratelimit.v1.ListRecentAttemptsResponse\"\"\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/admin/usage/recent\x12\x8d\x01\n\x0fGetQuotaWindows\x12+.llmagg.ratelimit.v1.GetQuotaWindowsRequest\x1a,.llmagg.ratelimit.v1.GetQuotaWindowsResponse\"\x1f\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x15\"\x10/v1/admin/quotas:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#llmagg/ratelimit/v1/ratelimit.proto\x12\x13llmagg.ratelimit.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x14llmagg/options.proto\"<\n\x08QuotaKey\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\"\x99\x01\n\x0eReserveRequest\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x18\n\x10\x65stimated_tokens\x18\x02 \x01(\x03\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x16\n\x0elease_requests\x18\x04 \x01(\r\x12\x16\n\x0ereservation_id\x18\x05 \x01(\t\"\x98\x01\n\x0fReserveResponse\x12\x0f\n\x07granted\x18\x01 \x01(\x08\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\x12\x15\n\rretry_after_s\x18\x03 \x01(\x01\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x10\n\x08requests\x18\x05 \x01(\r\x12\x0e\n\x06tokens\x18\x06 \x01(\x03\x12\x13\n\x0bvalid_for_s\x18\x07 \x01(\x01\"\x98\x04\n\nSettlement\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12*\n\x03key\x18\x02 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x18\n\x10\x65stimated_tokens\x18\x04 \x01(\x03\x12\x13\n\x0busage_known\x18\x05 \x01(\x08\x12\x15\n\rprompt_tokens\x18\x06 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x07 \x01(\x03\x12\x0f\n\x07outcome\x18\x08 \x01(\t\x12\x12\n\nlatency_ms\x18\t \x01(\x01\x12\x17\n\x0fupstream_status\x18\n \x01(\x05\x12N\n\x10upstream_headers\x18\x0b \x03(\x0b\x32\x34.llmagg.ratelimit.v1.Settlement.UpstreamHeadersEntry\x12\x15\n\rretry_after_s\x18\x0c \x01(\x01\x12\x10\n\x08quota_id\x18\r \x01(\t\x12\x10\n\x08\x65nded_at\x18\x0e \x01(\x01\x12\x0e\n\x06leased\x18\x0f \x01(\x08\x12\x17\n\x0frequested_model\x18\x10 \x01(\t\x12\x10\n\x08trace_id\x18\x11 \x01(\t\x12\x16\n\x0e\x66irst_token_ms\x18\x12 \x01(\x01\x1a\x36\n\x14UpstreamHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Z\n\x0bLeaseReturn\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x10\n\x08requests\x18\x02 \x01(\r\x12\x0e\n\x06tokens\x18\x03 \x01(\x03\x12\x11\n\tunclaimed\x18\x04 \x01(\x08\"\x8a\x01\n\rSettleRequest\x12\x34\n\x0bsettlements\x18\x01 \x03(\x0b\x32\x1f.llmagg.ratelimit.v1.Settlement\x12\x31\n\x07returns\x18\x02 \x03(\x0b\x32 .llmagg.ratelimit.v1.LeaseReturn\x12\x10\n\x08\x62\x61tch_id\x18\x03 \x01(\t\"T\n\x0eSettleResponse\x12\x0f\n\x07settled\x18\x01 \x01(\x05\x12\x31\n\x07refused\x18\x02 \x03(\x0b\x32 .llmagg.ratelimit.v1.RefusedItem\":\n\x0bRefusedItem\x12\x0c\n\x04list\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\r\x12\x0e\n\x06reason\x18\x03 \x01(\t\">\n\x0fHeadroomRequest\x12+\n\x04keys\x18\x01 \x03(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\"c\n\x0bKeyHeadroom\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x11\n\tremaining\x18\x02 \x01(\x01\x12\x15\n\rretry_after_s\x18\x03 \x01(\x01\"F\n\x10HeadroomResponse\x12\x32\n\x08headroom\x18\x01 \x03(\x0b\x32 .llmagg.ratelimit.v1.KeyHeadroom\"\x96\x01\n\x11QueryUsageRequest\x12\r\n\x05start\x18\x01 \x01(\t\x12\x0b\n\x03\x65nd\x18\x02 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x03 \x01(\t\x12\x10\n\x08group_by\x18\x04 \x03(\t\x12\x11\n\tclient_id\x18\x05 \x01(\t\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x07 \x01(\t\x12\r\n\x05model\x18\x08 \x01(\t\"\x94\x02\n\x08UsageRow\x12\x14\n\x0c\x62ucket_start\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x11\n\tclient_id\x18\x05 \x01(\t\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x10\n\x08requests\x18\x07 \x01(\r\x12\x15\n\rprompt_tokens\x18\x08 \x01(\x01\x12\x19\n\x11\x63ompletion_tokens\x18\t \x01(\x01\x12\x14\n\x0ctotal_tokens\x18\n \x01(\x01\x12\x16\n\x0elatency_ms_avg\x18\x0b \x01(\x01\x12\x18\n\x10\x63ost_avoided_usd\x18\x0c \x01(\x01\x12\x10\n\x08\x61ttempts\x18\r \x01(\r\"}\n\x12QueryUsageResponse\x12\x0e\n\x06object\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\t\x12\x0b\n\x03\x65nd\x18\x03 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x04 \x01(\t\x12+\n\x04\x64\x61ta\x18\x05 \x03(\x0b\x32\x1d.llmagg.ratelimit.v1.UsageRow\"*\n\x19ListRecentAttemptsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"\x94\x02\n\rRecentAttempt\x12\n\n\x02\x61t\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x15\n\rprompt_tokens\x18\x07 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x08 \x01(\x03\x12\x12\n\nlatency_ms\x18\t \x01(\x01\x12\x18\n\x10\x63ost_avoided_usd\x18\n \x01(\x01\x12\x17\n\x0frequested_model\x18\x0b \x01(\t\x12\x10\n\x08trace_id\x18\x0c \x01(\t\x12\x16\n\x0e\x66irst_token_ms\x18\r \x01(\x01\"^\n\x1aListRecentAttemptsResponse\x12\x0e\n\x06object\x18\x01 \x01(\t\x12\x30\n\x04\x64\x61ta\x18\x02 \x03(\x0b\x32\".llmagg.ratelimit.v1.RecentAttempt\"E\n\x16GetQuotaWindowsRequest\x12+\n\x04keys\x18\x01 \x03(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\"\xb3\x01\n\x0bQuotaWindow\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\napplies_to\x18\x03 \x01(\t\x12\x11\n\tdimension\x18\x04 \x01(\t\x12\x0c\n\x04used\x18\x05 \x01(\x01\x12\r\n\x05limit\x18\x06 \x01(\x01\x12\x13\n\x0bresets_in_s\x18\x07 \x01(\x01\x12\x11\n\tresets_at\x18\x08 \x01(\t\"L\n\x17GetQuotaWindowsResponse\x12\x31\n\x07windows\x18\x01 \x03(\x0b\x32 .llmagg.ratelimit.v1.QuotaWindow2\xb2\x05\n\x10RatelimitService\x12T\n\x07Reserve\x12#.llmagg.ratelimit.v1.ReserveRequest\x1a$.llmagg.ratelimit.v1.ReserveResponse\x12Q\n\x06Settle\x12\".llmagg.ratelimit.v1.SettleRequest\x1a#.llmagg.ratelimit.v1.SettleResponse\x12W\n\x08Headroom\x12$.llmagg.ratelimit.v1.HeadroomRequest\x1a%.llmagg.ratelimit.v1.HeadroomResponse\x12p\n\nQueryUsage\x12&.llmagg.ratelimit.v1.QueryUsageRequest\x1a\'.llmagg.ratelimit.v1.QueryUsageResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/usage\x12\x99\x01\n\x12ListRecentAttempts\x12..llmagg.ratelimit.v1.ListRecentAttemptsRequest\x1a/.llmagg.ratelimit.v1.ListRecentAttemptsResponse\"\"\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/admin/usage/recent\x12\x8d\x01\n\x0fGetQuotaWindows\x12+.llmagg.ratelimit.v1.GetQuotaWindowsRequest\x1a,.llmagg.ratelimit.v1.GetQuotaWindowsResponse\"\x1f\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x15\"\x10/v1/admin/quotas:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,41 +48,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESERVERESPONSE']._serialized_start=331
   _globals['_RESERVERESPONSE']._serialized_end=483
   _globals['_SETTLEMENT']._serialized_start=486
-  _globals['_SETTLEMENT']._serialized_end=955
-  _globals['_SETTLEMENT_UPSTREAMHEADERSENTRY']._serialized_start=901
-  _globals['_SETTLEMENT_UPSTREAMHEADERSENTRY']._serialized_end=955
-  _globals['_LEASERETURN']._serialized_start=957
-  _globals['_LEASERETURN']._serialized_end=1047
-  _globals['_SETTLEREQUEST']._serialized_start=1050
-  _globals['_SETTLEREQUEST']._serialized_end=1188
-  _globals['_SETTLERESPONSE']._serialized_start=1190
-  _globals['_SETTLERESPONSE']._serialized_end=1274
-  _globals['_REFUSEDITEM']._serialized_start=1276
-  _globals['_REFUSEDITEM']._serialized_end=1334
-  _globals['_HEADROOMREQUEST']._serialized_start=1336
-  _globals['_HEADROOMREQUEST']._serialized_end=1398
-  _globals['_KEYHEADROOM']._serialized_start=1400
-  _globals['_KEYHEADROOM']._serialized_end=1499
-  _globals['_HEADROOMRESPONSE']._serialized_start=1501
-  _globals['_HEADROOMRESPONSE']._serialized_end=1571
-  _globals['_QUERYUSAGEREQUEST']._serialized_start=1574
-  _globals['_QUERYUSAGEREQUEST']._serialized_end=1724
-  _globals['_USAGEROW']._serialized_start=1727
-  _globals['_USAGEROW']._serialized_end=2003
-  _globals['_QUERYUSAGERESPONSE']._serialized_start=2005
-  _globals['_QUERYUSAGERESPONSE']._serialized_end=2130
-  _globals['_LISTRECENTATTEMPTSREQUEST']._serialized_start=2132
-  _globals['_LISTRECENTATTEMPTSREQUEST']._serialized_end=2174
-  _globals['_RECENTATTEMPT']._serialized_start=2177
-  _globals['_RECENTATTEMPT']._serialized_end=2386
-  _globals['_LISTRECENTATTEMPTSRESPONSE']._serialized_start=2388
-  _globals['_LISTRECENTATTEMPTSRESPONSE']._serialized_end=2482
-  _globals['_GETQUOTAWINDOWSREQUEST']._serialized_start=2484
-  _globals['_GETQUOTAWINDOWSREQUEST']._serialized_end=2553
-  _globals['_QUOTAWINDOW']._serialized_start=2556
-  _globals['_QUOTAWINDOW']._serialized_end=2735
-  _globals['_GETQUOTAWINDOWSRESPONSE']._serialized_start=2737
-  _globals['_GETQUOTAWINDOWSRESPONSE']._serialized_end=2813
-  _globals['_RATELIMITSERVICE']._serialized_start=2816
-  _globals['_RATELIMITSERVICE']._serialized_end=3506
+  _globals['_SETTLEMENT']._serialized_end=1022
+  _globals['_SETTLEMENT_UPSTREAMHEADERSENTRY']._serialized_start=968
+  _globals['_SETTLEMENT_UPSTREAMHEADERSENTRY']._serialized_end=1022
+  _globals['_LEASERETURN']._serialized_start=1024
+  _globals['_LEASERETURN']._serialized_end=1114
+  _globals['_SETTLEREQUEST']._serialized_start=1117
+  _globals['_SETTLEREQUEST']._serialized_end=1255
+  _globals['_SETTLERESPONSE']._serialized_start=1257
+  _globals['_SETTLERESPONSE']._serialized_end=1341
+  _globals['_REFUSEDITEM']._serialized_start=1343
+  _globals['_REFUSEDITEM']._serialized_end=1401
+  _globals['_HEADROOMREQUEST']._serialized_start=1403
+  _globals['_HEADROOMREQUEST']._serialized_end=1465
+  _globals['_KEYHEADROOM']._serialized_start=1467
+  _globals['_KEYHEADROOM']._serialized_end=1566
+  _globals['_HEADROOMRESPONSE']._serialized_start=1568
+  _globals['_HEADROOMRESPONSE']._serialized_end=1638
+  _globals['_QUERYUSAGEREQUEST']._serialized_start=1641
+  _globals['_QUERYUSAGEREQUEST']._serialized_end=1791
+  _globals['_USAGEROW']._serialized_start=1794
+  _globals['_USAGEROW']._serialized_end=2070
+  _globals['_QUERYUSAGERESPONSE']._serialized_start=2072
+  _globals['_QUERYUSAGERESPONSE']._serialized_end=2197
+  _globals['_LISTRECENTATTEMPTSREQUEST']._serialized_start=2199
+  _globals['_LISTRECENTATTEMPTSREQUEST']._serialized_end=2241
+  _globals['_RECENTATTEMPT']._serialized_start=2244
+  _globals['_RECENTATTEMPT']._serialized_end=2520
+  _globals['_LISTRECENTATTEMPTSRESPONSE']._serialized_start=2522
+  _globals['_LISTRECENTATTEMPTSRESPONSE']._serialized_end=2616
+  _globals['_GETQUOTAWINDOWSREQUEST']._serialized_start=2618
+  _globals['_GETQUOTAWINDOWSREQUEST']._serialized_end=2687
+  _globals['_QUOTAWINDOW']._serialized_start=2690
+  _globals['_QUOTAWINDOW']._serialized_end=2869
+  _globals['_GETQUOTAWINDOWSRESPONSE']._serialized_start=2871
+  _globals['_GETQUOTAWINDOWSRESPONSE']._serialized_end=2947
+  _globals['_RATELIMITSERVICE']._serialized_start=2950
+  _globals['_RATELIMITSERVICE']._serialized_end=3640
 # @@protoc_insertion_point(module_scope)
