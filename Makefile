@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt $(PACKA
 # The service table (libs/llmagg/suite.py), read once the venv exists.
 SERVICES = $(shell $(PY) -m llmagg.suite)
 
-.PHONY: help venv lock protos check lint test test-unit test-integration test-e2e test-chaos run demo bench bench-routing chaos-load clean k8s-validate image test-image \
+.PHONY: help venv lock protos check lint test test-unit test-integration test-e2e test-chaos run demo bench bench-routing profile-router chaos-load clean k8s-validate image test-image \
 	vscode vscode-build test-vscode
 
 help: ## Show this help
@@ -144,6 +144,9 @@ bench: $(STAMP) ## Added latency and throughput of the gateway and services vers
 
 bench-routing: $(STAMP) ## Does `auto` learn the best model per task? Meta-controller vs static auto vs an oracle (table + .run/bench-routing.png)
 	$(PY) -m bench.routing
+
+profile-router: $(STAMP) ## Where the router's CPU goes under load (py-spy): top frames by own and total time, CPU per request
+	$(PY) -m bench.profile
 
 chaos-load: $(STAMP) ## 60 s of mixed load under faults (hang, 429, router restart, upstream kill), every answer counted
 	$(PY) -m bench.chaos_load

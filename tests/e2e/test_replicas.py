@@ -414,11 +414,6 @@ def test_the_usage_ledger_holds_one_row_per_answer_across_both_ratelimit_replica
     assert cluster.figures.ledger_rows == answered
 
 
-@pytest.mark.xfail(
-    reason="known gap: a router keeps the settlements of the answers it finished in memory for ~20 ms (sent to "
-    "ratelimit in batches, so no request waits for its accounting); a SIGKILL in that moment loses them",
-    strict=False,
-)
 def test_an_answer_the_client_got_is_in_the_ledger_even_when_its_router_is_killed_right_after(cluster):
     """Last: it kills the last router. The answer reached the client, so it must be metered."""
     [router] = [p.name for p in cluster.stack.processes if p.name.startswith("router") and p.returncode is None]

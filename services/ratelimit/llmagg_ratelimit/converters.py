@@ -57,6 +57,7 @@ def reserve_response(decision: Decision) -> pb.ReserveResponse:
         requests=decision.requests if decision.granted else 0,
         tokens=decision.tokens,
         valid_for_s=decision.valid_for_s,
+        remaining=decision.remaining if decision.granted else 0.0,
     )
 
 

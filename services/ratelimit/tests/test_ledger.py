@@ -140,6 +140,18 @@ async def test_headroom_reports_the_tightest_window_and_the_wait_when_empty(ledg
     assert room[key("unknown", "u", "m")].remaining == 1.0
 
 
+async def test_a_reservation_says_what_headroom_would_say_of_its_key_once_charged(ledger):
+    # The router ranks accounts from its own reservations' answers (no Headroom call per request).
+    await grants(ledger, key(), 14)
+    single = await ledger.reserve(key(), 0)
+    assert single.remaining == pytest.approx(0.25) == (await ledger.headroom([key()]))[key()].remaining
+    k = key("permodel", "c1", "m1")  # 30 RPM: a lease of 7 leaves 23 of 30
+    lease = await ledger.reserve(k, 1000, requests=64)
+    assert (lease.requests, lease.remaining) == (7, pytest.approx(23 / 30))
+    await grants(ledger, key(), 5)
+    assert (await ledger.reserve(key(), 0)).remaining == 0.0  # denied
+
+
 async def test_every_settlement_is_a_usage_row_with_the_cost_avoided(ledger):
     k = key("permodel", "c1", "m1")
     r = await ledger.reserve(k, 100)

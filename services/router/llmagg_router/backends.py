@@ -89,6 +89,7 @@ def create_quota_ledger(settings: RouterSettings) -> QuotaLedger:
                 peer_token(settings, "ratelimit"),
                 timeout_s=settings.ratelimit_timeout_s,
                 queue_size=settings.settle_queue_size,
+                settle_before_answer=settings.settle_before_answer,
             )
     raise ValueError(f"unknown quota ledger {settings.quota_ledger!r}")
 

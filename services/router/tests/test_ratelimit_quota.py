@@ -27,16 +27,34 @@ class ScriptedLedger(ratelimit_pb2_grpc.RatelimitServiceServicer):
         self.reserve_status: grpc.StatusCode | None = None
         self.applied: list[pb.Settlement] = []
         self.calls = 0
+        self.remaining: dict[str, float] = {}  # account -> the headroom the ledger reports (default 0.5)
+        self.headroom_calls: list[list[str]] = []  # the accounts each Headroom call asked for
+        self.settle_gate: asyncio.Event | None = None  # when set: each Settle call waits for it
+        self.settle_arrived = asyncio.Event()
 
     async def Reserve(self, request, context):
         if self.reserve_status is not None:
             await context.abort(self.reserve_status, "scripted")
         if request.estimated_tokens > LEDGER_MAX:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "`estimated_tokens` must be from 0 to 1000000000.")
-        return pb.ReserveResponse(granted=True, reservation_id=request.reservation_id, requests=1)
+        remaining = self.remaining.get(request.key.account, 0.5)
+        if not remaining:
+            return pb.ReserveResponse(granted=False, retry_after_s=30.0, reason="rpd 3 on p/" + request.key.account)
+        return pb.ReserveResponse(granted=True, reservation_id=request.reservation_id, requests=1, remaining=remaining)
+
+    async def Headroom(self, request, context):
+        self.headroom_calls.append([k.account for k in request.keys])
+        return pb.HeadroomResponse(headroom=[self._room(k) for k in request.keys])
+
+    def _room(self, key: pb.QuotaKey) -> pb.KeyHeadroom:
+        remaining = self.remaining.get(key.account, 0.5)
+        return pb.KeyHeadroom(key=key, remaining=remaining, retry_after_s=0.0 if remaining else 30.0)
 
     async def Settle(self, request, context):
         self.calls += 1
+        self.settle_arrived.set()
+        if self.settle_gate is not None:
+            await self.settle_gate.wait()
         for item in request.settlements:
             if item.estimated_tokens > LEDGER_MAX or item.prompt_tokens > LEDGER_MAX or not item.key.account:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "bad settlement")
@@ -121,3 +139,112 @@ async def test_the_model_asked_the_trace_and_the_time_to_first_token_reach_the_l
         ("auto", trace_id, 12.5),
         ("my-alias", "", 0.0),  # not traced, no first token: the proto's empty values
     ]
+
+
+ACCOUNTS = [QuotaKey("p", "a1", "m"), QuotaKey("p", "a2", "m")]
+
+
+async def test_requests_rank_accounts_from_the_reserve_answers_without_a_headroom_call_each(ledger, quota):
+    """Issue 19: the first request asks Headroom for keys never seen; in steady state (every key reserved
+    within the last second) requests make no Headroom call, and the ranking follows what the last Reserve
+    of each key said."""
+    assert {k.account: h.remaining for k, h in (await quota.headroom(ACCOUNTS)).items()} == {"a1": 0.5, "a2": 0.5}
+    assert ledger.headroom_calls == [["a1", "a2"]]
+    ledger.remaining = {"a1": 0.9, "a2": 0.2}
+    for _ in range(20):  # a request: rank its candidates, then reserve both (one failed over, say)
+        await quota.headroom(ACCOUNTS)
+        for key in ACCOUNTS:
+            await quota.reserve(key, 10)
+    room = await quota.headroom(ACCOUNTS)
+    assert {k.account: h.remaining for k, h in room.items()} == {"a1": 0.9, "a2": 0.2}
+    assert ledger.headroom_calls == [["a1", "a2"]]
+
+
+async def test_a_key_not_reserved_lately_is_refreshed_in_the_background(ledger):
+    clock = [1000.0]
+    quota = RatelimitQuota(ledger.address, None, timeout_s=5, clock=lambda: clock[0])
+    await quota.start()
+    await quota.headroom(ACCOUNTS)
+    ledger.remaining = {"a1": 0.0, "a2": 0.7}
+    clock[0] += 1.5  # both keys are stale now
+    stale = await quota.headroom(ACCOUNTS)
+    assert {k.account: h.remaining for k, h in stale.items()} == {"a1": 0.5, "a2": 0.5}  # not waited for
+    async with asyncio.timeout(10):
+        await quota._refresh  # the background refresh
+    assert ledger.headroom_calls == [["a1", "a2"], ["a1", "a2"]]
+    clock[0] += 0.5
+    fresh = await quota.headroom(ACCOUNTS)
+    assert {k.account: (h.remaining, h.retry_after_s) for k, h in fresh.items()} == {
+        "a1": (0.0, 29.5),  # exhausted: skipped for as long as the ledger said
+        "a2": (0.7, None),
+    }
+    assert len(ledger.headroom_calls) == 2
+    await quota.close()
+
+
+async def test_a_key_whose_reserve_was_denied_ranks_last_until_headroom_says_how_long_it_is_exhausted(ledger):
+    clock = [1000.0]
+    quota = RatelimitQuota(ledger.address, None, timeout_s=5, clock=lambda: clock[0])
+    await quota.start()
+    await quota.headroom(ACCOUNTS)
+    ledger.remaining = {"a1": 0.0}
+    assert not (await quota.reserve(ACCOUNTS[0], 10)).granted
+    # The denial was for this attempt's size: the key is ranked last, not skipped, and asked about again.
+    room = await quota.headroom(ACCOUNTS)
+    assert {k.account: (h.remaining > 0, h.remaining < 0.5) for k, h in room.items()} == {
+        "a1": (True, True),
+        "a2": (True, False),
+    }
+    async with asyncio.timeout(10):
+        await quota._refresh
+    assert ledger.headroom_calls == [["a1", "a2"], ["a1"]]
+    room = await quota.headroom(ACCOUNTS)
+    assert {k.account: (h.remaining, h.retry_after_s) for k, h in room.items()} == {
+        "a1": (0.0, 30.0),
+        "a2": (0.5, None),
+    }
+    await quota.close()
+
+
+async def test_a_served_answer_settles_before_it_returns_and_answers_ending_together_share_one_call(ledger, quota):
+    """The answer waits for the ledger: when `settle` returns, the row is applied (a router killed right
+    after answering loses nothing); concurrent answers go in one Settle call."""
+    await quota.settle(Reservation(KEY, granted=True, id="r0", client_id="c0"), Usage(1, 1), "ok")
+    assert [s.client_id for s in ledger.applied] == ["c0"] and ledger.calls == 1
+    ledger.settle_gate = asyncio.Event()  # the next call waits until let through
+    ledger.settle_arrived.clear()
+    first = asyncio.ensure_future(quota.settle(Reservation(KEY, granted=True, id="r1", client_id="c1"), None, "ok"))
+    await asyncio.wait_for(ledger.settle_arrived.wait(), 5)
+    together = [
+        asyncio.ensure_future(quota.settle(Reservation(KEY, granted=True, id=f"r{n}", client_id=f"c{n}"), None, "ok"))
+        for n in (2, 3)
+    ]
+    await asyncio.sleep(0)
+    assert not first.done() and not any(t.done() for t in together)
+    ledger.settle_gate.set()
+    await asyncio.wait_for(asyncio.gather(first, *together), 5)
+    assert [s.client_id for s in ledger.applied] == ["c0", "c1", "c2", "c3"]
+    assert ledger.calls == 3  # c0; c1; c2 and c3 gathered while c1's call was under way
+
+
+async def test_a_failed_attempt_does_not_wait_for_its_settlement(ledger, quota):
+    ledger.settle_gate = asyncio.Event()
+    await asyncio.wait_for(quota.settle(Reservation(KEY, granted=True, id="r1", client_id="c1"), None, "server"), 1)
+    assert ledger.applied == []
+    ledger.settle_gate.set()
+    async with asyncio.timeout(10):
+        await quota._queue.join()
+    assert [s.outcome for s in ledger.applied] == ["server"]
+
+
+async def test_with_settle_before_answer_off_an_answer_does_not_wait_for_the_ledger(ledger):
+    quota = RatelimitQuota(ledger.address, None, timeout_s=5, settle_before_answer=False)
+    await quota.start()
+    try:
+        ledger.settle_gate = asyncio.Event()
+        await asyncio.wait_for(quota.settle(Reservation(KEY, granted=True, id="r1", client_id="c1"), None, "ok"), 1)
+        assert ledger.applied == []
+        ledger.settle_gate.set()
+    finally:
+        await quota.close()
+    assert [s.client_id for s in ledger.applied] == ["c1"]

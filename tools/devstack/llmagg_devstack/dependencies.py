@@ -20,8 +20,11 @@ one server never see each other's data (OpenBao: one KV mount and policy per nam
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,6 +238,25 @@ def _postgres_bin(name: str) -> str:
     return str(binary)
 
 
+def _postgres_state_dir(run_dir: Path) -> Path:
+    """Where its files go: `<run_dir>/postgres`, except as root under the temporary directory. There the
+    server, run as another user, must pass through pytest's top folder, which every pytest start makes
+    private again (mode 0700): a second test run starting meanwhile made initdb fail. So its files go in
+    a folder of their own in the temporary directory, `<run_dir>/postgres` links to it, and it is
+    removed when this process ends."""
+    own = run_dir / "postgres"
+    if own.is_symlink():  # started before in this run directory
+        return own.resolve()
+    temporary = Path(tempfile.gettempdir()).resolve()
+    if os.geteuid() != 0 or not run_dir.resolve().is_relative_to(temporary) or own.exists():
+        return own
+    relocated = Path(tempfile.mkdtemp(prefix="llmagg-postgres-"))
+    atexit.register(shutil.rmtree, relocated, True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    own.symlink_to(relocated)
+    return relocated
+
+
 def _system_user_for_postgres(state_dir: Path) -> str | None:
     """None when not root; as root, a user PostgreSQL may run as, who can reach its files and binaries."""
     if os.geteuid() != 0:
@@ -290,7 +312,7 @@ class Postgres:
 def start_postgres(run_dir: Path, port: int, die_with_launcher: bool = False) -> Postgres:
     import subprocess
 
-    state_dir = run_dir / "postgres"
+    state_dir = _postgres_state_dir(run_dir)
     data = state_dir / "data"
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     (state_dir / "sockets").mkdir(exist_ok=True, mode=0o700)

@@ -33,7 +33,7 @@ class ReserveRequest(_message.Message):
     def __init__(self, key: _Optional[_Union[QuotaKey, _Mapping]] = ..., estimated_tokens: _Optional[int] = ..., client_id: _Optional[str] = ..., lease_requests: _Optional[int] = ..., reservation_id: _Optional[str] = ...) -> None: ...
 
 class ReserveResponse(_message.Message):
-    __slots__ = ("granted", "reservation_id", "retry_after_s", "reason", "requests", "tokens", "valid_for_s")
+    __slots__ = ("granted", "reservation_id", "retry_after_s", "reason", "requests", "tokens", "valid_for_s", "remaining")
     GRANTED_FIELD_NUMBER: _ClassVar[int]
     RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
     RETRY_AFTER_S_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +41,7 @@ class ReserveResponse(_message.Message):
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     TOKENS_FIELD_NUMBER: _ClassVar[int]
     VALID_FOR_S_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
     granted: bool
     reservation_id: str
     retry_after_s: float
@@ -48,7 +49,8 @@ class ReserveResponse(_message.Message):
     requests: int
     tokens: int
     valid_for_s: float
-    def __init__(self, granted: _Optional[bool] = ..., reservation_id: _Optional[str] = ..., retry_after_s: _Optional[float] = ..., reason: _Optional[str] = ..., requests: _Optional[int] = ..., tokens: _Optional[int] = ..., valid_for_s: _Optional[float] = ...) -> None: ...
+    remaining: float
+    def __init__(self, granted: _Optional[bool] = ..., reservation_id: _Optional[str] = ..., retry_after_s: _Optional[float] = ..., reason: _Optional[str] = ..., requests: _Optional[int] = ..., tokens: _Optional[int] = ..., valid_for_s: _Optional[float] = ..., remaining: _Optional[float] = ...) -> None: ...
 
 class Settlement(_message.Message):
     __slots__ = ("reservation_id", "key", "client_id", "estimated_tokens", "usage_known", "prompt_tokens", "completion_tokens", "outcome", "latency_ms", "upstream_status", "upstream_headers", "retry_after_s", "quota_id", "ended_at", "leased", "requested_model", "trace_id", "first_token_ms")

@@ -106,7 +106,8 @@ class RatelimitServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Headroom(self, request, context):
-        """What is left for many keys in one call (the router ranks its candidates with it).
+        """What is left for many keys in one call (the router ranks its candidates with it: for keys it has
+        not reserved lately; its Reserve answers carry the rest).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

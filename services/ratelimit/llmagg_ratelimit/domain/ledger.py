@@ -48,6 +48,7 @@ class Decision:
     requests: int = 1  # more than one: a lease, spendable for valid_for_s
     tokens: int = 0
     valid_for_s: float = 0.0
+    remaining: float = 0.0  # share of the tightest window free once this is charged (0 when denied)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,15 @@ class Settlement:
         return self.estimated_tokens if self.outcome in MAY_HAVE_USED else 0
 
 
+def _remaining(readings: Sequence[Reading]) -> float:
+    """Share of the tightest window still free, 0..1 (1 when no limit is in force)."""
+    remaining = 1.0
+    for reading in readings:
+        if reading.limit is not None:
+            remaining = min(remaining, max(reading.limit - reading.used, 0) / reading.limit if reading.limit else 0.0)
+    return remaining
+
+
 def _denial(entries: Sequence[Entry], readings: Sequence[Reading]) -> tuple[float, str]:
     """The wait until every entry that blocked has room again, and what blocked."""
     blocked = [
@@ -177,7 +187,7 @@ class Ledger:
                 return lease
         decision = await self.counters.reserve(entries, reservation_id, self._ttl_s, now)
         if decision.granted:
-            return Decision(True, reservation_id, tokens=estimated_tokens)
+            return Decision(True, reservation_id, tokens=estimated_tokens, remaining=_remaining(decision.readings))
         wait, label = _denial(entries, decision.readings)
         return Decision(False, retry_after_s=wait, reason=label)
 
@@ -205,7 +215,14 @@ class Ledger:
         decision = await self.counters.reserve(leased, reservation_id, self._ttl_s, now)
         if not decision.granted:
             return None
-        return Decision(True, reservation_id, requests=count, tokens=tokens, valid_for_s=valid_for_s)
+        return Decision(
+            True,
+            reservation_id,
+            requests=count,
+            tokens=tokens,
+            valid_for_s=valid_for_s,
+            remaining=_remaining(decision.readings),
+        )
 
     async def _return_leases(self, returns: Sequence[LeaseReturn], now: float) -> None:
         """Give back what is left of each lease and forget it; an unclaimed one (its answer never reached the
@@ -300,16 +317,8 @@ class Ledger:
         for key, entries in zip(keys, per_key, strict=True):
             mine = readings[index : index + len(entries)]
             index += len(entries)
-            remaining, waits = 1.0, []
-            for reading in mine:
-                if reading.limit is None:
-                    continue
-                if reading.blocks(1):
-                    waits.append(reading.wait_s)
-                remaining = min(
-                    remaining, max(reading.limit - reading.used, 0) / reading.limit if reading.limit else 0.0
-                )
-            result[key] = Headroom(0.0, max(waits)) if waits else Headroom(remaining)
+            waits = [reading.wait_s for reading in mine if reading.blocks(1)]
+            result[key] = Headroom(0.0, max(waits)) if waits else Headroom(_remaining(mine))
         return result
 
     async def quota_windows(self, keys: Sequence[QuotaKey]) -> list[QuotaWindow]:

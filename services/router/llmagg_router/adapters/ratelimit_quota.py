@@ -1,6 +1,10 @@
 """The QuotaLedger of the suite: the ratelimit service over gRPC (ROUTER_QUOTA_LEDGER=ratelimit).
 
-- `headroom`: one Headroom call per request for all its candidates;
+- `headroom`: answered here, from what the ledger last said of each key: every Reserve answer carries
+  what is left of the key's tightest window, and a Headroom call (batched, in the background, one at a
+  time) refreshes keys not reserved within a second; only keys never seen before wait for one. A stale
+  ranking only changes the order of the attempts: each is still reserved, and the ledger decides. An
+  exhausted key is skipped only until the wait the ledger gave;
 - `reserve`: a Reserve call asks for a lease of several requests of the key (as many as the last lease
   of the key served, doubled when it was spent early: up to 64); the ledger grants at most a share of
   what each limit has left, charged at once, for at most a second and never past a window's end, and
@@ -9,8 +13,11 @@
   one replaces it goes back at once. So the decision stays the shared one: nothing is spent that the
   ledger did not grant;
 - `settle`: queued (bounded; a full queue makes the attempt wait rather than lose a settlement) and
-  sent in batches (what gathers within 20 ms) by one background task, so no request waits for its accounting; `close` sends what
-  is queued before the router stops.
+  sent in batches by one background task; `close` sends what is queued before the router stops. A served
+  answer's settlement (`settle_before_answer`, the default) is sent at once and its answer waits for the
+  ledger's acknowledgement (at most the call timeout: an unreachable ledger delays no answer longer), so
+  a router killed right after answering loses no usage row; answers finishing together share one call
+  (the next batch gathers while one is under way). Other settlements wait up to 20 ms for company.
 With the ratelimit service unreachable the router keeps routing: reservations are granted unmetered
 (providers' 429s still steer through cooldowns), settlements wait in the queue for it to come back
 (up to its bound), headroom is unknown, and the `ratelimit` health name says so. A ledger that answers
@@ -27,7 +34,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -44,14 +51,17 @@ log = logging.getLogger(__name__)
 
 _BATCH = 256
 _RETRY_S = 0.5
-# Settlements wait this long for company before they are sent: one Settle call per batch instead of one
-# per request (accounting is not in any request's path; the reservation's estimate holds meanwhile).
+# Settlements no answer waits for wait this long for company before they are sent: one Settle call per
+# batch instead of one per request (the reservation's estimate holds meanwhile).
 _LINGER_S = 0.02
 _MAX_LEASE = 64
 _LEASE_IDS = 10_000
 _WAITS = 8  # calls of other attempts one attempt waits for before it asks itself
 _LEASE_SIZES = 65_536
 _SWEEP_S = 0.25  # how often expired leases are looked for (and their rest given back)
+_FRESH_S = 1.0  # a key's headroom older than this is asked again (in the background)
+_ROOM_KEYS = 65_536
+_LEAST = 1e-6  # the headroom of a key whose Reserve found nothing left: last, yet not skipped
 MAX_TOKENS = 10**9  # the most tokens the ledger takes in one count (ratelimit's converters)
 # The ledger answered, and said the call itself is wrong: sending it again changes nothing.
 _REFUSALS = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE})
@@ -59,6 +69,26 @@ _REFUSALS = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_
 
 def _tokens(count: int) -> int:
     return min(max(count, 0), MAX_TOKENS)
+
+
+@dataclass(frozen=True)
+class _Room:
+    """What the ledger last said of a key's headroom, and when (monotonic)."""
+
+    remaining: float
+    retry_after_s: float
+    at: float
+    stale: bool = False  # to be asked again at the next chance
+
+    def fresh(self, now: float) -> bool:
+        return not self.stale and now - self.at < _FRESH_S
+
+    def now(self, now: float) -> Headroom | None:
+        """As it stands now; None once an exhausted key's wait is over (its Reserve decides again)."""
+        if self.remaining > 0:
+            return Headroom(self.remaining)
+        left = self.retry_after_s - (now - self.at)
+        return Headroom(0.0, left) if left > 0 else None
 
 
 @dataclass
@@ -91,11 +121,17 @@ class RatelimitQuota:
         timeout_s: float = 1.0,
         queue_size: int = 10_000,
         flush_timeout_s: float = 5.0,
+        settle_before_answer: bool = True,
+        clock: Callable[[], float] = time.monotonic,  # when headroom was learned, and how old it is
     ) -> None:
+        self._clock = clock
         self._address = address
         self._metadata = service_metadata(token)
         self._timeout_s = timeout_s
         self._flush_timeout_s = flush_timeout_s
+        self._settle_before_answer = settle_before_answer
+        self._acks: dict[int, asyncio.Future[None]] = {}  # queued settlements an answer waits for, by id()
+        self._urgent = asyncio.Event()  # one of them is queued: the batch goes without lingering
         self._queue: asyncio.Queue[pb.Settlement | pb.LeaseReturn] | None = None
         self._queue_size = queue_size
         self._channel: grpc.aio.Channel | None = None
@@ -107,6 +143,8 @@ class RatelimitQuota:
         self._asking: dict[QuotaKey, asyncio.Future[Reservation]] = {}  # the Reserve call under way, per key
         self._lease_sizes: dict[QuotaKey, int] = {}  # what the next lease of a key asks for
         self._returns: list[pb.LeaseReturn] = []  # waiting for room in the queue (it is bounded)
+        self._room: dict[QuotaKey, _Room] = {}  # the ledger's last word on each key's headroom
+        self._refresh: asyncio.Task[None] | None = None  # the background Headroom call under way
         self._reachability = Reachability(log)
         self.healthy = self._reachability.healthy
 
@@ -119,6 +157,8 @@ class RatelimitQuota:
 
     async def close(self) -> None:
         """Give back what leases have left, send every queued settlement (within the flush timeout), then stop."""
+        if self._refresh is not None:
+            self._refresh.cancel()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -174,7 +214,7 @@ class RatelimitQuota:
     async def _ask(self, key: QuotaKey, estimated_tokens: int, client_id: str) -> Reservation:
         """Reserve this attempt, asking for a lease of the key's next size (registered with this attempt
         already spent from it)."""
-        now = time.monotonic()
+        now, asked_at = time.monotonic(), self._clock()
         estimated_tokens = _tokens(estimated_tokens)
         request = pb.ReserveRequest(
             key=_key(key),
@@ -200,6 +240,10 @@ class RatelimitQuota:
                 self._give_back(pb.LeaseReturn(reservation_id=request.reservation_id, unclaimed=True))
             return Reservation(key, granted=True, estimated_tokens=estimated_tokens, client_id=client_id)
         self._reachable()
+        if reply.granted and reply.remaining > 0:
+            self._learn(key, reply.remaining, 0.0, asked_at)
+        else:  # the wait is the ledger's for this attempt's size: rank the key last, ask Headroom what is left
+            self._learn(key, _LEAST, 0.0, asked_at, stale=True)
         if reply.granted and reply.requests > 1:
             current = self._leases.get(key)
             if current is not None:
@@ -295,43 +339,78 @@ class RatelimitQuota:
             trace_id=observed.trace_id,
             first_token_ms=observed.first_token_ms or 0.0,
         )
+        if not (self._settle_before_answer and outcome == "ok"):
+            await self._queue.put(item)
+            return
+        acknowledged = asyncio.get_running_loop().create_future()
+        self._acks[id(item)] = acknowledged
         await self._queue.put(item)
+        self._urgent.set()
+        with contextlib.suppress(TimeoutError):  # still queued: it is sent when the ledger is back
+            await asyncio.wait_for(asyncio.shield(acknowledged), self._timeout_s)
 
     async def headroom(self, keys: Sequence[QuotaKey]) -> Mapping[QuotaKey, Headroom]:
-        unique = list(dict.fromkeys(keys))
-        if not unique:
-            return {}
+        now = self._clock()
+        unseen = [key for key in dict.fromkeys(keys) if key not in self._room]
+        if unseen:
+            await self._ask_headroom(unseen)
+        stale = [key for key in dict.fromkeys(keys) if key in self._room and not self._room[key].fresh(now)]
+        if stale and self._refresh is None:
+            self._refresh = asyncio.create_task(self._ask_headroom(stale))
+            self._refresh.add_done_callback(self._refreshed)
+        known = {key: self._room[key].now(now) for key in keys if key in self._room}
+        return {key: room for key, room in known.items() if room is not None}
+
+    def _refreshed(self, task: asyncio.Task[None]) -> None:
+        self._refresh = None
+        if not task.cancelled():
+            task.exception()  # _ask_headroom logs its own failures
+
+    def _learn(self, key: QuotaKey, remaining: float, retry_after_s: float, at: float, stale: bool = False) -> None:
+        known = self._room.get(key)
+        if known is not None and known.at > at:
+            return  # a Headroom answer older than the last Reserve answer
+        if known is None and len(self._room) >= _ROOM_KEYS:
+            self._room.clear()  # keys come from clients too (pass-through model ids): stay bounded
+        self._room[key] = _Room(remaining, retry_after_s, at, stale)
+
+    async def _ask_headroom(self, keys: list[QuotaKey]) -> None:
+        """One Headroom call for `keys`; what it says is learned (nothing when the ledger does not answer)."""
+        now = self._clock()
         try:
             reply = await self._stub.Headroom(
-                pb.HeadroomRequest(keys=[_key(k) for k in unique]), metadata=self._metadata, timeout=self._timeout_s
+                pb.HeadroomRequest(keys=[_key(k) for k in keys]), metadata=self._metadata, timeout=self._timeout_s
             )
         except grpc.aio.AioRpcError as error:
             if error.code() in _REFUSALS:
                 log.error("the ratelimit service refused a headroom query: %s", error.details())
             else:
                 self._unreachable(error)
-            return {}
-        return {
-            QuotaKey(item.key.provider, item.key.account, item.key.model): Headroom(
-                item.remaining, item.retry_after_s or None
-            )
-            for item in reply.headroom
-        }
+            return
+        for item in reply.headroom:
+            key = QuotaKey(item.key.provider, item.key.account, item.key.model)
+            self._learn(key, item.remaining, item.retry_after_s, now)
 
     # --- the settlement queue --------------------------------------------------------------------
     async def _send_settlements(self) -> None:
         queue = self._queue
         while True:
             batch = [await queue.get()]
-            await asyncio.sleep(_LINGER_S)
+            if not self._acks:
+                with contextlib.suppress(TimeoutError):  # gather company, unless an answer is waiting
+                    await asyncio.wait_for(self._urgent.wait(), _LINGER_S)
+            self._urgent.clear()
             while len(batch) < _BATCH and not queue.empty():
                 batch.append(queue.get_nowait())
             if not await self._send(batch) and len(batch) > 1:
                 # One item the ledger refuses must not cost the others their accounting: each alone.
                 for item in batch:
                     await self._send([item])
-            for _ in batch:
+            for item in batch:
                 queue.task_done()
+                acknowledged = self._acks.pop(id(item), None)
+                if acknowledged is not None and not acknowledged.done():
+                    acknowledged.set_result(None)
 
     async def _send(self, items: list[pb.Settlement | pb.LeaseReturn]) -> bool:
         """One Settle call for `items`, retried while the ledger is unreachable; False when it refused them as
