@@ -14,6 +14,7 @@ import yaml
 
 from llmagg.suite import SERVICES
 from llmagg_gateway.config import GatewayConfigError, render
+from llmagg_gateway.console_routes import DEFAULT_JAEGER_UI
 from llmagg_gateway.descriptor import llmagg_services
 from llmagg_gateway.limits import DEFAULT_MAX_HEAP_BYTES
 
@@ -54,6 +55,7 @@ def render_text(
     client_limits: bool = True,
     client_limits_fail_closed: bool = False,
     trace_percent: float = 100.0,
+    jaeger_ui: str = DEFAULT_JAEGER_UI,
 ) -> str:
     addresses = {service.name: f"127.0.0.1:{service.port}" for service in SERVICES} | upstreams
     config = render(
@@ -69,6 +71,7 @@ def render_text(
         client_limits=client_limits,
         client_limits_fail_closed=client_limits_fail_closed,
         trace_percent=trace_percent,
+        jaeger_ui=jaeger_ui,
     )
     return HEADER + yaml.safe_dump(config, sort_keys=False, width=120)
 
@@ -101,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--otlp", metavar="HOST:PORT", help="trace requests to this OTLP/gRPC collector")
     parser.add_argument(
         "--trace-percent", type=float, default=100.0, help="with --otlp: the percent of requests traced (default 100)"
+    )
+    parser.add_argument(
+        "--jaeger-ui",
+        default=DEFAULT_JAEGER_UI,
+        metavar="URL",
+        help=f"the Jaeger UI the console links each traced request to (default {DEFAULT_JAEGER_UI})",
     )
     parser.add_argument(
         "--client-limits",
@@ -143,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             client_limits=args.client_limits == "on",
             client_limits_fail_closed=args.client_limits_failure == "closed",
             trace_percent=args.trace_percent,
+            jaeger_ui=args.jaeger_ui,
         )
     except GatewayConfigError as exc:
         print(exc, file=sys.stderr)

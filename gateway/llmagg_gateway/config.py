@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from llmagg_gateway.addresses import socket_address
 from llmagg_gateway.clusters import service_cluster
-from llmagg_gateway.console_routes import console_routes
+from llmagg_gateway.console_routes import DEFAULT_JAEGER_UI, console_routes, jaeger_ui_url
 from llmagg_gateway.descriptor import service_name
 from llmagg_gateway.http_filters import http_filters
 from llmagg_gateway.limits import DEFAULT_MAX_HEAP_BYTES
@@ -40,6 +40,7 @@ def render(
     client_limits: bool = True,
     client_limits_fail_closed: bool = False,
     trace_percent: float = 100.0,
+    jaeger_ui: str = DEFAULT_JAEGER_UI,
 ) -> dict:
     """`grpc_services` are routed and transcoded; `upstreams` maps each service's name to HOST:PORT
     (or a list of them: one endpoint per replica);
@@ -50,7 +51,7 @@ def render(
     collector) the gateway traces `trace_percent` of the requests. With `client_limits` and the ratelimit service in the
     table every request is checked against its client's limits (without: no client has limits, and
     requests skip that hop); `client_limits_fail_closed` refuses requests (503) while that service
-    cannot answer, instead of letting them through (the default).
+    cannot answer, instead of letting them through (the default). `jaeger_ui`: where the console links traces.
     """
     missing = sorted({service_name(s) for s in grpc_services} - set(upstreams))
     if missing:
@@ -65,6 +66,10 @@ def render(
         )
     if not 0 <= trace_percent <= 100:
         raise GatewayConfigError(f"the share of requests traced is a percent from 0 to 100, not {trace_percent:g}")
+    try:
+        jaeger_ui_url(jaeger_ui)
+    except ValueError as exc:
+        raise GatewayConfigError(str(exc)) from None
     if client_auth and AUTH_SERVICE not in {service_name(s) for s in grpc_services}:
         raise GatewayConfigError(f"client authentication needs the {AUTH_SERVICE} service in the service table")
     clusters = [
@@ -81,7 +86,7 @@ def render(
         client_limits_fail_closed,
     )
     manager = connection_manager(
-        console_routes(client_auth) + service_routes(grpc_services, client_auth),
+        console_routes(client_auth, jaeger_ui=jaeger_ui) + service_routes(grpc_services, client_auth),
         filters,
         client_rate_limits(client_auth) if limits else None,
     )

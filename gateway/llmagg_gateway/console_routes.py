@@ -13,6 +13,8 @@ this origin, no framing), no sniffing, no referrer, and nothing cached.
 
 from __future__ import annotations
 
+import json
+import urllib.parse
 from pathlib import Path
 
 from llmagg import gateway_keys
@@ -24,7 +26,12 @@ CONTENT_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
+    ".json": "application/json",
 }
+# Where the Requests page links each traced attempt: <jaeger_ui>/trace/<trace id> (python -m llmagg_gateway
+# --jaeger-ui; make run: GATEWAY_JAEGER_UI_URL).
+DEFAULT_JAEGER_UI = "http://localhost:16686"
+SETTINGS_PATH = f"{PREFIX}/settings.json"
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -79,14 +86,32 @@ EXT_AUTHZ = "envoy.filters.http.ext_authz"
 KEY_CHECK = (*gateway_keys.FILTER_NAMES, EXT_AUTHZ)
 
 
-def console_routes(client_auth: bool = True, directory: Path = CONSOLE_DIR) -> list[dict]:
-    """One route per console file (no key needed to load a page: it holds no data), then the JSON rule."""
+def jaeger_ui_url(url: str) -> str:
+    """The Jaeger UI's base URL, checked: http(s) with a host, no query or fragment; no trailing slash."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"the Jaeger UI's URL must be http(s)://HOST[:PORT][/PATH], not {url!r}")
+    return url.rstrip("/")
+
+
+def console_settings(jaeger_ui: str = DEFAULT_JAEGER_UI) -> str:
+    """What the pages need to know of this deployment (nothing secret: the file needs no key)."""
+    return json.dumps({"jaeger_ui": jaeger_ui_url(jaeger_ui)})
+
+
+def console_routes(
+    client_auth: bool = True, directory: Path = CONSOLE_DIR, jaeger_ui: str = DEFAULT_JAEGER_UI
+) -> list[dict]:
+    """One route per console file and its settings (no key needed to load a page: it holds no data), then the
+    JSON rule."""
+    bodies = {url: (path.read_text(), path.suffix) for url, path in console_files(directory).items()}
+    bodies[SETTINGS_PATH] = (console_settings(jaeger_ui), ".json")
     routes = []
-    for url, path in console_files(directory).items():
+    for url, (body, suffix) in bodies.items():
         route: dict = {
             "match": {"path": url},
-            "direct_response": {"status": 200, "body": {"inline_string": path.read_text()}},
-            "response_headers_to_add": _headers({**SECURITY_HEADERS, "content-type": CONTENT_TYPES[path.suffix]}),
+            "direct_response": {"status": 200, "body": {"inline_string": body}},
+            "response_headers_to_add": _headers({**SECURITY_HEADERS, "content-type": CONTENT_TYPES[suffix]}),
         }
         # No key to load a page, and no gRPC method behind it.
         route["typed_per_filter_config"] = _skip(TRANSCODER, *(KEY_CHECK if client_auth else ()))

@@ -2,7 +2,7 @@
 
 A scripted workload first: one alias served by a provider that answers 429 (its account cools for 600 s), one
 whose key is rejected (401: its account is disabled), one that fails (500) and one that answers, with a daily
-limit of 3 requests; then discovery retires a model. Every page must show the numbers the admin API gives
+limit of 3 requests (the last one streamed; every one traced to a span receiver); then discovery retires a model. Every page must show the numbers the admin API gives
 (exactly), the alerts must appear, a client key must be refused, and disabling an account from the page must
 disable it. Screenshots of each page go to $LLMAGG_CONSOLE_SCREENSHOTS or .run/console-screenshots/.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from llmagg_devstack import banner, write_config
+from llmagg_devstack import banner, span_receiver, write_config
 from llmagg_gateway.console_routes import CONSOLE_DIR
 
 from ..helpers import ADMIN_KEY, SIM_KEY, SIM_KEY_ENV, admin_call, create_client_key, wait_for
@@ -43,6 +43,7 @@ ALIAS = "console-model"
 PROVIDERS = {"con-429": ("429", 5), "con-401": ("401", 4), "con-500": ("500", 3), "con-ok": (None, 1)}
 DAILY_LIMIT = 3  # con-ok's requests per day: the workload uses all of them
 RETIRING = ("con-disc", "sim-large")
+JAEGER_UI = "http://jaeger.console.test:16686"  # the stack's --jaeger-ui: the Requests page's trace links
 CONSOLE_ROUTES = [
     "/v1/admin/routing",
     "/v1/admin/accounts",
@@ -82,7 +83,13 @@ def console_config(simulator) -> dict:
 
 
 @pytest.fixture(scope="module")
-def console_stack(simulator, tmp_path_factory, make_stack):
+def receiver():
+    with span_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def console_stack(simulator, tmp_path_factory, make_stack, receiver):
     for name, (behaviour, _) in PROVIDERS.items():
         simulator.reset(name)
         if behaviour == "429":
@@ -98,30 +105,38 @@ def console_stack(simulator, tmp_path_factory, make_stack):
         "DISCOVERY_MODELS_INTERVAL_S": "3600",  # at start, then only when asked
         "DISCOVERY_RETIRE_AFTER_S": "0",
         "DISCOVERY_HTTP_TIMEOUT_S": "3",
+        **receiver.environment(),
     }
-    with make_stack(run_dir).running(env) as stack:
+    with make_stack(run_dir, otlp_endpoint=receiver.endpoint, jaeger_ui=JAEGER_UI).running(env) as stack:
         yield stack
 
 
-def chat(stack, model: str, key: str = ADMIN_KEY) -> tuple[int, dict]:
+def chat(stack, model: str, key: str = ADMIN_KEY, stream: bool = False) -> tuple[int, dict]:
+    """One chat completion; streamed, its answer is the list of its events' JSON (without [DONE])."""
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}], **({"stream": True} if stream else {})}
     request = urllib.request.Request(
         f"{stack.base_url}/chat/completions",
-        data=json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}]}).encode(),
+        data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
+            text = response.read()
+            if not stream:
+                return response.status, json.loads(text)
+            events = [line.removeprefix(b"data: ") for line in text.splitlines() if line.startswith(b"data: ")]
+            return response.status, {"events": [json.loads(e) for e in events if e != b"[DONE]"]}
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
 
 
 @pytest.fixture(scope="module")
 def workload(console_stack, simulator):
-    """Three requests through 429, 401, 500 to the answering provider; then a model retired by discovery."""
+    """Three requests through 429, 401, 500 to the answering provider (the last one streamed); then a model
+    retired by discovery."""
     stack = console_stack
-    for _ in range(DAILY_LIMIT):
-        status, body = chat(stack, ALIAS)
+    for number in range(DAILY_LIMIT):
+        status, body = chat(stack, ALIAS, stream=number == DAILY_LIMIT - 1)
         assert status == 200, body
     simulator.remove_model(*RETIRING)
     status, body = admin_call(stack, "POST", "/v1/admin/discovery/refresh", {"sources": ["models"]})
@@ -280,6 +295,11 @@ def integer(value: float) -> str:
     return f"{round(value):,}"
 
 
+def ms(value: float) -> str:
+    """As the page's Math.round writes it (half up, where Python's round() goes to even)."""
+    return f"{math.floor(value + 0.5)} ms"
+
+
 def usd(value: float) -> str:
     return f"${value:.2f}" if value >= 1 else f"${value:.6f}"
 
@@ -332,10 +352,14 @@ def test_the_overview_shows_the_usage_api_numbers(page, workload, screenshots):
     served = sorted(a["latency_ms"] for a in recent["data"] if a["outcome"] == "ok")
     assert len(served) == DAILY_LIMIT
 
-    def percentile(share: float) -> str:  # nearest rank
-        return f"{round(served[max(0, math.ceil(share * len(served)) - 1)])} ms"
+    def percentiles(values: list[float]) -> str:  # nearest rank, p50 / p95
+        return " / ".join(ms(values[max(0, math.ceil(share * len(values)) - 1)]) for share in (0.5, 0.95))
 
-    expect(by_testid(page, "latency-percentiles")).to_have_text(f"{percentile(0.5)} / {percentile(0.95)}")
+    expect(by_testid(page, "latency-percentiles")).to_have_text(percentiles(served))
+    # Every answer was streamed from upstream (the router's default), so each has its first token timed.
+    first_tokens = sorted(a["first_token_ms"] for a in recent["data"] if a["outcome"] == "ok")
+    assert len(first_tokens) == DAILY_LIMIT and all(0 < ttft for ttft in first_tokens)
+    expect(by_testid(page, "ttft-percentiles")).to_have_text(percentiles(first_tokens))
     for provider in PROVIDERS:
         mine = [r for r in rows if r["provider"] == provider]
         row = page.locator(f"[data-testid=providers-today] tr[data-provider={provider}]")
@@ -418,7 +442,7 @@ def test_usage_per_provider_matches_the_api_and_exports_the_same_rows_as_csv(pag
     ).to_have_text(integer(DAILY_LIMIT))
 
 
-def test_the_requests_page_lists_the_ledgers_latest_attempts(page, workload, screenshots):
+def test_the_requests_page_lists_the_ledgers_latest_attempts(page, workload, screenshots, receiver):
     from playwright.sync_api import expect
 
     status, recent = admin_call(workload, "GET", "/v1/admin/usage/recent?limit=100")
@@ -444,7 +468,28 @@ def test_the_requests_page_lists_the_ledgers_latest_attempts(page, workload, scr
     expect(rows.locator("[data-testid=tokens]")).to_have_text(
         [f"{int(a['prompt_tokens']):,} / {int(a['completion_tokens']):,}" for a in attempts]
     )
-    expect(rows.locator("[data-testid=latency]")).to_have_text([f"{round(a['latency_ms'])} ms" for a in attempts])
+    expect(rows.locator("[data-testid=latency]")).to_have_text([ms(a["latency_ms"]) for a in attempts])
+    assert {a["requested_model"] for a in attempts} == {ALIAS}  # what the client asked; `model` served it
+    expect(rows.locator("[data-testid=requested-model]")).to_have_text([a["requested_model"] for a in attempts])
+    # Time to first token: the answers' (the newest, streamed to the client too), none for a failure.
+    assert [a["first_token_ms"] > 0 for a in attempts] == [a["outcome"] == "ok" for a in attempts]
+    assert attempts[0]["outcome"] == "ok" and attempts[0]["first_token_ms"] > 0  # the streamed request's
+    expect(rows.locator("[data-testid=first-token]")).to_have_text(
+        [ms(a["first_token_ms"]) if a["first_token_ms"] else "\u2013" for a in attempts]
+    )
+    # Every request was sampled: each attempt links to its request's trace, one trace per request.
+    traces = [a["trace_id"] for a in attempts]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", t) for t in traces), traces
+    assert [len(set(traces[i:j])) for i, j in ((0, 2), (2, 4), (4, 8))] == [1, 1, 1] and len(set(traces)) == 3
+    links = rows.locator("[data-testid=trace] a")
+    expect(links).to_have_count(len(attempts))
+    assert [links.nth(i).get_attribute("href") for i in range(len(attempts))] == [
+        f"{JAEGER_UI}/trace/{t}" for t in traces
+    ]
+    wait_for(  # and they are real traces: the router's attempt spans were exported under them
+        lambda: set(traces) <= {s.trace_id.hex() for s in receiver.spans},
+        "the attempts' spans at the receiver",
+    )
     page.screenshot(path=screenshots / "4-requests.png", full_page=True)
     status, client = admin_call(workload, "GET", "/v1/admin/usage/recent", key=create_client_key(workload, "peek"))
     assert (status, client["error"]["type"]) == (403, "permission_error")

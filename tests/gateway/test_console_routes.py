@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
 from llmagg_gateway.__main__ import main
-from llmagg_gateway.console_routes import CONSOLE_DIR, CONTENT_SECURITY_POLICY, console_files, console_routes
+from llmagg_gateway.console_routes import (
+    CONSOLE_DIR,
+    CONTENT_SECURITY_POLICY,
+    DEFAULT_JAEGER_UI,
+    SETTINGS_PATH,
+    console_files,
+    console_routes,
+)
 
 
 def routes_of(tmp_path, *extra) -> list[dict]:
@@ -20,12 +29,14 @@ def test_every_console_file_is_a_keyless_route_ahead_of_the_services(tmp_path):
     routes = routes_of(tmp_path)
     files = sorted(p.name for p in CONSOLE_DIR.iterdir())
     served = {r["match"]["path"]: r for r in routes if "path" in r["match"]}
-    assert sorted(served) == sorted(["/ui", "/ui/", *(f"/ui/{name}" for name in files)])
+    assert sorted(served) == sorted(["/ui", "/ui/", SETTINGS_PATH, *(f"/ui/{name}" for name in files)])
     first_service = next(i for i, r in enumerate(routes) if "route" in r)
     assert all(routes.index(r) < first_service for r in served.values())
     for path, route in served.items():
         name = "index.html" if path in ("/ui", "/ui/") else path.removeprefix("/ui/")
-        assert route["direct_response"] == {"status": 200, "body": {"inline_string": (CONSOLE_DIR / name).read_text()}}
+        if path != SETTINGS_PATH:
+            body = (CONSOLE_DIR / name).read_text()
+            assert route["direct_response"] == {"status": 200, "body": {"inline_string": body}}
         headers = {h["header"]["key"]: h["header"]["value"] for h in route["response_headers_to_add"]}
         assert headers["content-security-policy"] == CONTENT_SECURITY_POLICY
         assert headers["cache-control"] == "no-store" and headers["x-frame-options"] == "DENY"
@@ -54,3 +65,23 @@ def test_a_file_the_console_cannot_serve_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(ValueError, match="serves only"):
         console_files(tmp_path)
+
+
+def settings_of(tmp_path, *extra) -> dict:
+    [route] = [r for r in routes_of(tmp_path, *extra) if r["match"].get("path") == SETTINGS_PATH]
+    headers = {h["header"]["key"]: h["header"]["value"] for h in route["response_headers_to_add"]}
+    assert headers["content-type"] == "application/json"
+    return json.loads(route["direct_response"]["body"]["inline_string"])
+
+
+def test_the_console_links_traces_to_jaeger_on_localhost_unless_told_another_ui(tmp_path):
+    assert settings_of(tmp_path) == {"jaeger_ui": DEFAULT_JAEGER_UI} == {"jaeger_ui": "http://localhost:16686"}
+    assert settings_of(tmp_path, "--jaeger-ui", "https://jaeger.example.org/tracing/") == {
+        "jaeger_ui": "https://jaeger.example.org/tracing"
+    }
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "jaeger:16686", "http://jaeger/?q=1", "ftp://jaeger"])
+def test_a_jaeger_ui_that_is_no_http_url_is_refused(tmp_path, capsys, url):
+    assert main(["--out", str(tmp_path / "envoy.yaml"), "--jaeger-ui", url]) == 2
+    assert "Jaeger UI" in capsys.readouterr().err

@@ -58,4 +58,12 @@ export function query(params) {
   return search.toString();
 }
 
+// This deployment's settings (the gateway renders them; no key needed, nothing secret): where traces are.
+let settingsOnce = null;
+export function settings() {
+  settingsOnce ??= fetch("/ui/settings.json", { cache: "no-store", credentials: "omit" }).then((r) => r.json())
+    .catch((error) => { settingsOnce = null; throw error; });
+  return settingsOnce;
+}
+
 export const usage = (params) => get(`/v1/usage?${query(params)}`);

@@ -4,7 +4,7 @@ import { EMPTY, dailyLimit, totals } from "./data.js";
 import { card, el, pill, table } from "./dom.js";
 import { integer, ms, percent, usd } from "./format.js";
 
-const RECENT = 500; // attempts the latency percentiles are taken over
+const RECENT = 500; // attempts the latency and time-to-first-token percentiles are taken over
 
 // Nearest-rank percentile of sorted values (null when there are none).
 export function percentile(sorted, share) {
@@ -16,7 +16,10 @@ export async function renderOverview(data) {
     usage({ start: new Date(Date.now() - 5 * 60 * 1000).toISOString().slice(0, 19) + "Z" }),
     get(`/v1/admin/usage/recent?limit=${RECENT}`),
   ]);
-  const latencies = (attempts.data || []).filter((a) => a.outcome === "ok").map((a) => a.latency_ms).sort((a, b) => a - b);
+  const served = (attempts.data || []).filter((a) => a.outcome === "ok");
+  const latencies = served.map((a) => a.latency_ms).sort((a, b) => a - b);
+  // Only streamed answers have a first token timed (first_token_ms 0: not measured).
+  const firstTokens = served.filter((a) => a.first_token_ms > 0).map((a) => a.first_token_ms).sort((a, b) => a - b);
   const lastFive = (recent.data || []).reduce((sum, row) => sum + row.requests, 0);
   const all = totals(data.usageToday).get("all") || EMPTY;
   const byProvider = totals(data.usageToday, (row) => row.provider);
@@ -48,6 +51,8 @@ export async function renderOverview(data) {
       card("Average latency", ms(all.latency), "latency-avg", "successful attempts"),
       card("p50 / p95 latency", `${ms(percentile(latencies, 0.5))} / ${ms(percentile(latencies, 0.95))}`, "latency-percentiles",
         `the latest ${latencies.length} successful attempts`),
+      card("p50 / p95 time to first token", `${ms(percentile(firstTokens, 0.5))} / ${ms(percentile(firstTokens, 0.95))}`,
+        "ttft-percentiles", `the latest ${firstTokens.length} streamed answers, to their first content chunk`),
       card("Tokens", integer(all.tokens), "tokens-today", `${integer(all.prompt)} in · ${integer(all.completion)} out`),
       card("Saved at list prices", usd(all.cost), "cost-today", "the registry's list_price of each model"),
       card("Requests / min", (lastFive / 5).toFixed(1), "requests-per-minute", "last 5 minutes")),

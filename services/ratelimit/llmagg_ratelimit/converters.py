@@ -20,6 +20,8 @@ MAX_SETTLEMENTS = 1000
 MAX_LEASE_REQUESTS = 1000
 _MAX_TOKENS = 10**9
 _RESERVATION_ID = re.compile(r"[A-Za-z0-9_-]{0,64}")
+_TRACE_ID = re.compile(r"(?:[0-9a-f]{32})?")  # W3C trace-context's, as OpenTelemetry writes it; "": not traced
+MAX_REQUESTED_MODEL = 256
 T = TypeVar("T")
 U = TypeVar("U")
 
@@ -60,9 +62,13 @@ def reserve_response(decision: Decision) -> pb.ReserveResponse:
 
 
 def to_settlement(message: pb.Settlement) -> Settlement:
-    for name in ("latency_ms", "retry_after_s", "ended_at"):
+    for name in ("latency_ms", "retry_after_s", "ended_at", "first_token_ms"):
         if not math.isfinite(getattr(message, name)):
             raise _invalid(f"`{name}` must be a finite number.", name)
+    if not _TRACE_ID.fullmatch(message.trace_id):
+        raise _invalid("`trace_id` must be 32 lowercase hex digits (or empty: not traced).", "trace_id")
+    if len(message.requested_model) > MAX_REQUESTED_MODEL:
+        raise _invalid(f"`requested_model` must be at most {MAX_REQUESTED_MODEL} characters.", "requested_model")
     return Settlement(
         key=to_key(message.key, "settlements.key"),
         reservation_id=message.reservation_id,
@@ -79,6 +85,9 @@ def to_settlement(message: pb.Settlement) -> Settlement:
         quota_id=message.quota_id,
         ended_at=message.ended_at,
         leased=message.leased,
+        requested_model=message.requested_model,
+        trace_id=message.trace_id,
+        first_token_ms=message.first_token_ms if message.first_token_ms > 0 else None,
     )
 
 
@@ -208,6 +217,9 @@ def recent_response(records: list[UsageRecord]) -> pb.ListRecentAttemptsResponse
                 completion_tokens=r.completion_tokens,
                 latency_ms=round(r.latency_ms, 3),
                 cost_avoided_usd=round(r.cost_avoided_usd, 6),
+                requested_model=r.requested_model,
+                trace_id=r.trace_id,
+                first_token_ms=round(r.first_token_ms, 3) if r.first_token_ms is not None else 0.0,
             )
             for r in records
         ],

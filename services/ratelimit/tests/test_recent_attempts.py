@@ -45,6 +45,50 @@ async def test_the_latest_attempts_newest_first(ledger):
     assert (answer.data[1].prompt_tokens, answer.data[1].completion_tokens, answer.data[1].latency_ms) == (3, 4, 12.5)
     one = await servicer.ListRecentAttempts(pb.ListRecentAttemptsRequest(limit=1), Context("admin"))
     assert [a.client_id for a in one.data] == ["b"]
+    # Neither asked for a model by name, was traced nor timed to its first token: all empty.
+    assert [(a.requested_model, a.trace_id, a.first_token_ms) for a in answer.data] == [("", "", 0.0)] * 2
+
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+async def test_the_model_asked_the_trace_and_the_time_to_first_token_are_listed(ledger):
+    servicer = RatelimitServicer(ledger)
+    item = settlement("a", "ok", NOON)
+    item.requested_model, item.trace_id, item.first_token_ms = "auto", TRACE, 42.25
+    token = calling_peer.set("router")
+    try:
+        answer = await servicer.Settle(pb.SettleRequest(settlements=[item]), None)
+    finally:
+        calling_peer.reset(token)
+    assert (answer.settled, list(answer.refused)) == (1, [])
+    [listed] = (await servicer.ListRecentAttempts(pb.ListRecentAttemptsRequest(), Context("admin"))).data
+    assert (listed.requested_model, listed.trace_id, listed.first_token_ms, listed.model) == (
+        "auto",
+        TRACE,
+        42.25,
+        "m1",
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("trace_id", "not-a-trace"), ("trace_id", TRACE.upper()), ("first_token_ms", float("nan")),
+     ("requested_model", "m" * 257)],
+)  # fmt: skip
+async def test_a_settlement_with_a_bad_new_field_is_refused_naming_it(ledger, field, value):
+    item = settlement("a", "ok", NOON)
+    setattr(item, field, value)
+    token = calling_peer.set("router")
+    try:
+        answer = await RatelimitServicer(ledger).Settle(
+            pb.SettleRequest(settlements=[item, settlement("b", "ok", NOON)]), None
+        )
+    finally:
+        calling_peer.reset(token)
+    assert answer.settled == 1
+    [refused] = answer.refused
+    assert (refused.list, refused.index) == ("settlements", 0) and field in refused.reason
 
 
 @pytest.mark.parametrize("limit", [-1, MAX_RECENT + 1])

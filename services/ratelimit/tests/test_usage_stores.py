@@ -109,3 +109,65 @@ async def test_the_latest_rows_newest_first_at_most_the_limit(usage):
     assert await usage.recent(2) == [ROWS[3], ROWS[2]]
     assert await usage.recent(1) == [ROWS[3]]
     assert len(await usage.recent(10)) == len(ROWS)
+
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+OLD_TABLE = """CREATE TABLE usage (
+    ts REAL NOT NULL, client_id TEXT NOT NULL, provider TEXT NOT NULL, account TEXT NOT NULL, model TEXT NOT NULL,
+    prompt_tokens BIGINT NOT NULL, completion_tokens BIGINT NOT NULL, latency_ms REAL NOT NULL,
+    outcome TEXT NOT NULL, cost_avoided_usd REAL NOT NULL
+)"""  # the table as releases before the model asked, the trace id and the time to first token made it
+
+
+async def test_the_model_asked_the_trace_id_and_the_time_to_first_token_are_kept(usage):
+    traced = UsageRecord(at(31, 23) + 60, "cli-1", "groq", "g1", "llama", 5, 6, 70.0, "ok", 0.0, "auto", TRACE, 41.5)
+    untimed = UsageRecord(at(31, 23) + 61, "cli-1", "groq", "g1", "llama", 0, 0, 9.0, "server", 0.0, "my-alias")
+    await usage.write([traced, untimed])
+    assert await usage.recent(3) == [untimed, traced, ROWS[3]]
+    assert (untimed.trace_id, untimed.first_token_ms, ROWS[3].requested_model) == ("", None, "")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def old_database(request, tmp_path, postgres):
+    """A usage table written by an older release (one row in it), and a function opening a store on it."""
+    if request.param == "sqlite":
+        import sqlite3
+
+        path = tmp_path / "usage.sqlite3"
+        with sqlite3.connect(path) as connection:
+            connection.execute(OLD_TABLE)
+            connection.execute(
+                "INSERT INTO usage VALUES (?, 'cli-1', 'groq', 'g1', 'llama', 1, 2, 3.0, 'ok', 0.5)", (at(30, 1),)
+            )
+        connection.close()
+        return lambda: sqlite_usage(path)
+    import psycopg
+
+    dsn = postgres.create_database(f"t_{secrets.token_hex(4)}")
+    with psycopg.connect(dsn) as connection:
+        connection.execute(OLD_TABLE.replace("REAL", "DOUBLE PRECISION"))
+        connection.execute(
+            "INSERT INTO usage VALUES (%s, 'cli-1', 'groq', 'g1', 'llama', 1, 2, 3.0, 'ok', 0.5)", (at(30, 1),)
+        )
+    return lambda: postgres_usage(dsn)
+
+
+async def test_an_older_table_gains_the_new_columns_and_keeps_its_rows(old_database):
+    old = UsageRecord(at(30, 1), "cli-1", "groq", "g1", "llama", 1, 2, 3.0, "ok", 0.5)
+    new = UsageRecord(at(30, 2), "cli-1", "groq", "g1", "llama", 4, 5, 6.0, "ok", 0.0, "auto", TRACE, 2.5)
+    store = old_database()
+    await store.start()
+    try:
+        assert await store.recent(5) == [old]  # read back with the new columns empty
+        await store.write([new])
+        assert await store.recent(5) == [new, old]
+        [total] = await store.query(UsageQuery(*RANGE))
+        assert (total.requests, total.prompt_tokens) == (2, 5)
+    finally:
+        await store.close()
+    again = old_database()  # a second start (another replica, a restart) finds the columns there
+    await again.start()
+    try:
+        assert await again.recent(5) == [new, old]
+    finally:
+        await again.close()

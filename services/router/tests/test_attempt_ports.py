@@ -3,6 +3,8 @@
 import asyncio
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg_router.domain.ports import Headroom, QuotaKey, Usage
@@ -150,3 +152,34 @@ async def test_a_request_with_one_candidate_asks_no_headroom_its_reserve_says_en
     quota = RecordingQuota()
     await make_router(quota=quota).complete({**CHAT, "model": "smart/big-model"})
     assert quota.asked == [] and [(p, a) for p, a, _, _ in quota.reserved] == [("smart", "smart-1")]
+
+
+async def test_every_attempt_settles_with_the_model_the_client_asked_for(make_router, upstream):
+    quota = RecordingQuota()
+    upstream.on("fast", UpstreamError(Failure.SERVER, "HTTP 500", status=500), ANSWER)
+    await make_router(quota=quota).complete(CHAT)
+    assert [o.requested_model for o in quota.observed] == ["fast/llama-8b", "fast/llama-8b"]
+
+
+async def test_a_streamed_answer_settles_with_its_time_to_first_token_a_failure_with_none(make_router, upstream):
+    quota = RecordingQuota()
+    upstream.on("fast", UpstreamError(Failure.SERVER, "HTTP 500", status=500), content_chunks("a", "b"))
+    stream = await make_router(quota=quota).open_stream({**CHAT, "stream": True})
+    _ = [chunk async for chunk in stream]
+    failed, served = quota.observed
+    assert failed.first_token_ms is None
+    assert served.first_token_ms is not None and 0 <= served.first_token_ms <= served.latency_ms
+
+
+async def test_a_sampled_request_settles_with_its_trace_id_an_unsampled_or_untraced_one_without(make_router):
+    quota = RecordingQuota()
+    sampled = TracerProvider().get_tracer("test")
+    with sampled.start_as_current_span("request") as span:
+        await make_router(quota=quota).complete(CHAT)
+    assert quota.observed[-1].trace_id == format(span.get_span_context().trace_id, "032x")
+    unsampled = TracerProvider(sampler=ALWAYS_OFF).get_tracer("test")
+    with unsampled.start_as_current_span("request") as span:
+        assert span.get_span_context().is_valid  # a trace id exists, but no trace was kept
+        await make_router(quota=quota).complete(CHAT)
+    await make_router(quota=quota).complete(CHAT)  # no tracing at all
+    assert [o.trace_id for o in quota.observed[1:]] == ["", ""]

@@ -13,7 +13,7 @@ from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
 from llmagg.ratelimit.v1 import ratelimit_pb2_grpc
 from llmagg_router.adapters.ratelimit_quota import RatelimitQuota
-from llmagg_router.domain.ports import QuotaKey, Reservation, Usage
+from llmagg_router.domain.ports import Observed, QuotaKey, Reservation, Usage
 
 KEY = QuotaKey("p", "acct", "m")
 LEDGER_MAX = MAX_TOKENS = 10**9  # what the ratelimit service takes
@@ -125,6 +125,20 @@ async def test_a_batch_refused_as_invalid_is_sent_again_item_by_item_so_one_bad_
     async with asyncio.timeout(10):
         await quota._queue.join()
     assert sorted(s.client_id for s in ledger.applied) == ["c0", "c1", "c2"]
+
+
+async def test_the_model_asked_the_trace_and_the_time_to_first_token_reach_the_ledger(ledger, quota):
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    streamed = Observed(80.0, 200, requested_model="auto", trace_id=trace_id, first_token_ms=12.5)
+    await quota.settle(Reservation(KEY, granted=True, id="r1", client_id="a"), Usage(1, 2), "ok", streamed)
+    failed = Observed(5.0, 500, requested_model="my-alias")
+    await quota.settle(Reservation(KEY, granted=True, id="r2", client_id="a"), None, "server", failed)
+    async with asyncio.timeout(10):
+        await quota._queue.join()
+    assert [(s.requested_model, s.trace_id, s.first_token_ms) for s in ledger.applied] == [
+        ("auto", trace_id, 12.5),
+        ("my-alias", "", 0.0),  # not traced, no first token: the proto's empty values
+    ]
 
 
 ACCOUNTS = [QuotaKey("p", "a1", "m"), QuotaKey("p", "a2", "m")]

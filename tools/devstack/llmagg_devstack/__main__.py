@@ -19,6 +19,7 @@ from llmagg_devstack.simulator import SimulatorProcess
 from llmagg_devstack.stack import ROOT, Ports, Stack, write_config
 from llmagg_devstack.supervisor import Supervisor
 from llmagg_gateway.config import GatewayConfigError
+from llmagg_gateway.console_routes import DEFAULT_JAEGER_UI
 
 
 def run_dir(mode: str) -> Path:
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         die_with_launcher=True,
         otlp_endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
         trace_ratio=traced_share,  # OTEL_TRACES_SAMPLER_ARG; unset: every request (a dev stack sees all)
+        jaeger_ui=os.environ.get("GATEWAY_JAEGER_UI_URL") or DEFAULT_JAEGER_UI,
         client_auth=os.environ.get("GATEWAY_CLIENT_AUTH", "on").lower() not in ("off", "0", "false", "no"),
         listen_host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
         client_limits_fail_closed=os.environ.get("GATEWAY_CLIENT_LIMITS_FAILURE", "open").lower() == "closed",

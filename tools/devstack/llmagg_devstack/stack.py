@@ -26,6 +26,7 @@ from llmagg_devstack import dependencies
 from llmagg_devstack.dependencies import RunningDependency
 from llmagg_devstack.processes import ManagedProcess, ProcessError, free_port, grpc_serving, http_ok, port_in_use
 from llmagg_gateway.__main__ import DEFAULT_DESCRIPTOR, render_text
+from llmagg_gateway.console_routes import DEFAULT_JAEGER_UI
 from llmagg_gateway.limits import DEFAULT_MAX_HEAP_BYTES
 from llmagg_gateway.service_tokens import sds_document, sds_path
 
@@ -193,6 +194,8 @@ class Stack:
     # The share of requests traced: Envoy's random sampling, and the services' OTEL_TRACES_SAMPLER_ARG
     # (for the traces they start themselves; a request follows Envoy's decision).
     trace_ratio: float = 1.0
+    # Where the web console links each traced request (<jaeger_ui>/trace/<trace id>).
+    jaeger_ui: str = DEFAULT_JAEGER_UI
     processes: list[ManagedProcess] = field(default_factory=list)
     # Keeps this stack's data apart in dependencies shared with other stacks (an OpenBao mount).
     namespace: str = "llmagg"
@@ -374,6 +377,7 @@ class Stack:
             max_heap_bytes=self.gateway_max_heap_bytes,
             otlp=urllib.parse.urlsplit(self.otlp_endpoint).netloc if self.otlp_endpoint else None,
             trace_percent=self.trace_ratio * 100,
+            jaeger_ui=self.jaeger_ui,
             client_limits=self.client_limits is not False,
             client_limits_fail_closed=self.client_limits_fail_closed,
         )

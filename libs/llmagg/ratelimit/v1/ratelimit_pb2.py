@@ -26,7 +26,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from llmagg import options_pb2 as llmagg_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#llmagg/ratelimit/v1/ratelimit.proto\x12\x13llmagg.ratelimit.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x14llmagg/options.proto\"<\n\x08QuotaKey\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\"\x99\x01\n\x0eReserveRequest\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x18\n\x10\x65stimated_tokens\x18\x02 \x01(\x03\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x16\n\x0elease_requests\x18\x04 \x01(\r\x12\x16\n\x0ereservation_id\x18\x05 \x01(\t\"\xab\x01\n\x0fReserveResponse\x12\x0f\n\x07granted\x18\x01 \x01(\x08\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\x12\x15\n\rretry_after_s\x18\x03 \x01(\x01\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x10\n\x08requests\x18\x05 \x01(\r\x12\x0e\n\x06tokens\x18\x06 \x01(\x03\x12\x13\n\x0bvalid_for_s\x18\x07 \x01(\x01\x12\x11\n\tremaining\x18\x08 \x01(\x01\"\xd5\x03\n\nSettlement\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12*\n\x03key\x18\x02 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x18\n\x10\x65stimated_tokens\x18\x04 \x01(\x03\x12\x13\n\x0busage_known\x18\x05 \x01(\x08\x12\x15\n\rprompt_tokens\x18\x06 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x07 \x01(\x03\x12\x0f\n\x07outcome\x18\x08 \x01(\t\x12\x12\n\nlatency_ms\x18\t \x01(\x01\x12\x17\n\x0fupstream_status\x18\n \x01(\x05\x12N\n\x10upstream_headers\x18\x0b \x03(\x0b\x32\x34.llmagg.ratelimit.v1.Settlement.UpstreamHeadersEntry\x12\x15\n\rretry_after_s\x18\x0c \x01(\x01\x12\x10\n\x08quota_id\x18\r \x01(\t\x12\x10\n\x08\x65nded_at\x18\x0e \x01(\x01\x12\x0e\n\x06leased\x18\x0f \x01(\x08\x1a\x36\n\x14UpstreamHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Z\n\x0bLeaseReturn\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x10\n\x08requests\x18\x02 \x01(\r\x12\x0e\n\x06tokens\x18\x03 \x01(\x03\x12\x11\n\tunclaimed\x18\x04 \x01(\x08\"\x8a\x01\n\rSettleRequest\x12\x34\n\x0bsettlements\x18\x01 \x03(\x0b\x32\x1f.llmagg.ratelimit.v1.Settlement\x12\x31\n\x07returns\x18\x02 \x03(\x0b\x32 .llmagg.ratelimit.v1.LeaseReturn\x12\x10\n\x08\x62\x61tch_id\x18\x03 \x01(\t\"T\n\x0eSettleResponse\x12\x0f\n\x07settled\x18\x01 \x01(\x05\x12\x31\n\x07refused\x18\x02 \x03(\x0b\x32 .llmagg.ratelimit.v1.RefusedItem\":\n\x0bRefusedItem\x12\x0c\n\x04list\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\r\x12\x0e\n\x06reason\x18\x03 \x01(\t\">\n\x0fHeadroomRequest\x12+\n\x04keys\x18\x01 \x03(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\"c\n\x0bKeyHeadroom\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x11\n\tremaining\x18\x02 \x01(\x01\x12\x15\n\rretry_after_s\x18\x03 \x01(\x01\"F\n\x10HeadroomResponse\x12\x32\n\x08headroom\x18\x01 \x03(\x0b\x32 .llmagg.ratelimit.v1.KeyHeadroom\"\x96\x01\n\x11QueryUsageRequest\x12\r\n\x05start\x18\x01 \x01(\t\x12\x0b\n\x03\x65nd\x18\x02 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x03 \x01(\t\x12\x10\n\x08group_by\x18\x04 \x03(\t\x12\x11\n\tclient_id\x18\x05 \x01(\t\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x07 \x01(\t\x12\r\n\x05model\x18\x08 \x01(\t\"\x94\x02\n\x08UsageRow\x12\x14\n\x0c\x62ucket_start\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x11\n\tclient_id\x18\x05 \x01(\t\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x10\n\x08requests\x18\x07 \x01(\r\x12\x15\n\rprompt_tokens\x18\x08 \x01(\x01\x12\x19\n\x11\x63ompletion_tokens\x18\t \x01(\x01\x12\x14\n\x0ctotal_tokens\x18\n \x01(\x01\x12\x16\n\x0elatency_ms_avg\x18\x0b \x01(\x01\x12\x18\n\x10\x63ost_avoided_usd\x18\x0c \x01(\x01\x12\x10\n\x08\x61ttempts\x18\r \x01(\r\"}\n\x12QueryUsageResponse\x12\x0e\n\x06object\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\t\x12\x0b\n\x03\x65nd\x18\x03 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x04 \x01(\t\x12+\n\x04\x64\x61ta\x18\x05 \x03(\x0b\x32\x1d.llmagg.ratelimit.v1.UsageRow\"*\n\x19ListRecentAttemptsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"\xd1\x01\n\rRecentAttempt\x12\n\n\x02\x61t\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x15\n\rprompt_tokens\x18\x07 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x08 \x01(\x03\x12\x12\n\nlatency_ms\x18\t \x01(\x01\x12\x18\n\x10\x63ost_avoided_usd\x18\n \x01(\x01\"^\n\x1aListRecentAttemptsResponse\x12\x0e\n\x06object\x18\x01 \x01(\t\x12\x30\n\x04\x64\x61ta\x18\x02 \x03(\x0b\x32\".llmagg.ratelimit.v1.RecentAttempt\"E\n\x16GetQuotaWindowsRequest\x12+\n\x04keys\x18\x01 \x03(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\"\xb3\x01\n\x0bQuotaWindow\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\napplies_to\x18\x03 \x01(\t\x12\x11\n\tdimension\x18\x04 \x01(\t\x12\x0c\n\x04used\x18\x05 \x01(\x01\x12\r\n\x05limit\x18\x06 \x01(\x01\x12\x13\n\x0bresets_in_s\x18\x07 \x01(\x01\x12\x11\n\tresets_at\x18\x08 \x01(\t\"L\n\x17GetQuotaWindowsResponse\x12\x31\n\x07windows\x18\x01 \x03(\x0b\x32 .llmagg.ratelimit.v1.QuotaWindow2\xb2\x05\n\x10RatelimitService\x12T\n\x07Reserve\x12#.llmagg.ratelimit.v1.ReserveRequest\x1a$.llmagg.ratelimit.v1.ReserveResponse\x12Q\n\x06Settle\x12\".llmagg.ratelimit.v1.SettleRequest\x1a#.llmagg.ratelimit.v1.SettleResponse\x12W\n\x08Headroom\x12$.llmagg.ratelimit.v1.HeadroomRequest\x1a%.llmagg.ratelimit.v1.HeadroomResponse\x12p\n\nQueryUsage\x12&.llmagg.ratelimit.v1.QueryUsageRequest\x1a\'.llmagg.ratelimit.v1.QueryUsageResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/usage\x12\x99\x01\n\x12ListRecentAttempts\x12..llmagg.ratelimit.v1.ListRecentAttemptsRequest\x1a/.llmagg.ratelimit.v1.ListRecentAttemptsResponse\"\"\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/admin/usage/recent\x12\x8d\x01\n\x0fGetQuotaWindows\x12+.llmagg.ratelimit.v1.GetQuotaWindowsRequest\x1a,.llmagg.ratelimit.v1.GetQuotaWindowsResponse\"\x1f\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x15\"\x10/v1/admin/quotas:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#llmagg/ratelimit/v1/ratelimit.proto\x12\x13llmagg.ratelimit.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x14llmagg/options.proto\"<\n\x08QuotaKey\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\"\x99\x01\n\x0eReserveRequest\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x18\n\x10\x65stimated_tokens\x18\x02 \x01(\x03\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x16\n\x0elease_requests\x18\x04 \x01(\r\x12\x16\n\x0ereservation_id\x18\x05 \x01(\t\"\xab\x01\n\x0fReserveResponse\x12\x0f\n\x07granted\x18\x01 \x01(\x08\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\x12\x15\n\rretry_after_s\x18\x03 \x01(\x01\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x10\n\x08requests\x18\x05 \x01(\r\x12\x0e\n\x06tokens\x18\x06 \x01(\x03\x12\x13\n\x0bvalid_for_s\x18\x07 \x01(\x01\x12\x11\n\tremaining\x18\x08 \x01(\x01\"\x98\x04\n\nSettlement\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12*\n\x03key\x18\x02 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x18\n\x10\x65stimated_tokens\x18\x04 \x01(\x03\x12\x13\n\x0busage_known\x18\x05 \x01(\x08\x12\x15\n\rprompt_tokens\x18\x06 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x07 \x01(\x03\x12\x0f\n\x07outcome\x18\x08 \x01(\t\x12\x12\n\nlatency_ms\x18\t \x01(\x01\x12\x17\n\x0fupstream_status\x18\n \x01(\x05\x12N\n\x10upstream_headers\x18\x0b \x03(\x0b\x32\x34.llmagg.ratelimit.v1.Settlement.UpstreamHeadersEntry\x12\x15\n\rretry_after_s\x18\x0c \x01(\x01\x12\x10\n\x08quota_id\x18\r \x01(\t\x12\x10\n\x08\x65nded_at\x18\x0e \x01(\x01\x12\x0e\n\x06leased\x18\x0f \x01(\x08\x12\x17\n\x0frequested_model\x18\x10 \x01(\t\x12\x10\n\x08trace_id\x18\x11 \x01(\t\x12\x16\n\x0e\x66irst_token_ms\x18\x12 \x01(\x01\x1a\x36\n\x14UpstreamHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Z\n\x0bLeaseReturn\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x10\n\x08requests\x18\x02 \x01(\r\x12\x0e\n\x06tokens\x18\x03 \x01(\x03\x12\x11\n\tunclaimed\x18\x04 \x01(\x08\"\x8a\x01\n\rSettleRequest\x12\x34\n\x0bsettlements\x18\x01 \x03(\x0b\x32\x1f.llmagg.ratelimit.v1.Settlement\x12\x31\n\x07returns\x18\x02 \x03(\x0b\x32 .llmagg.ratelimit.v1.LeaseReturn\x12\x10\n\x08\x62\x61tch_id\x18\x03 \x01(\t\"T\n\x0eSettleResponse\x12\x0f\n\x07settled\x18\x01 \x01(\x05\x12\x31\n\x07refused\x18\x02 \x03(\x0b\x32 .llmagg.ratelimit.v1.RefusedItem\":\n\x0bRefusedItem\x12\x0c\n\x04list\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\r\x12\x0e\n\x06reason\x18\x03 \x01(\t\">\n\x0fHeadroomRequest\x12+\n\x04keys\x18\x01 \x03(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\"c\n\x0bKeyHeadroom\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x11\n\tremaining\x18\x02 \x01(\x01\x12\x15\n\rretry_after_s\x18\x03 \x01(\x01\"F\n\x10HeadroomResponse\x12\x32\n\x08headroom\x18\x01 \x03(\x0b\x32 .llmagg.ratelimit.v1.KeyHeadroom\"\x96\x01\n\x11QueryUsageRequest\x12\r\n\x05start\x18\x01 \x01(\t\x12\x0b\n\x03\x65nd\x18\x02 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x03 \x01(\t\x12\x10\n\x08group_by\x18\x04 \x03(\t\x12\x11\n\tclient_id\x18\x05 \x01(\t\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x07 \x01(\t\x12\r\n\x05model\x18\x08 \x01(\t\"\x94\x02\n\x08UsageRow\x12\x14\n\x0c\x62ucket_start\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x11\n\tclient_id\x18\x05 \x01(\t\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x10\n\x08requests\x18\x07 \x01(\r\x12\x15\n\rprompt_tokens\x18\x08 \x01(\x01\x12\x19\n\x11\x63ompletion_tokens\x18\t \x01(\x01\x12\x14\n\x0ctotal_tokens\x18\n \x01(\x01\x12\x16\n\x0elatency_ms_avg\x18\x0b \x01(\x01\x12\x18\n\x10\x63ost_avoided_usd\x18\x0c \x01(\x01\x12\x10\n\x08\x61ttempts\x18\r \x01(\r\"}\n\x12QueryUsageResponse\x12\x0e\n\x06object\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\t\x12\x0b\n\x03\x65nd\x18\x03 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x04 \x01(\t\x12+\n\x04\x64\x61ta\x18\x05 \x03(\x0b\x32\x1d.llmagg.ratelimit.v1.UsageRow\"*\n\x19ListRecentAttemptsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"\x94\x02\n\rRecentAttempt\x12\n\n\x02\x61t\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x15\n\rprompt_tokens\x18\x07 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x08 \x01(\x03\x12\x12\n\nlatency_ms\x18\t \x01(\x01\x12\x18\n\x10\x63ost_avoided_usd\x18\n \x01(\x01\x12\x17\n\x0frequested_model\x18\x0b \x01(\t\x12\x10\n\x08trace_id\x18\x0c \x01(\t\x12\x16\n\x0e\x66irst_token_ms\x18\r \x01(\x01\"^\n\x1aListRecentAttemptsResponse\x12\x0e\n\x06object\x18\x01 \x01(\t\x12\x30\n\x04\x64\x61ta\x18\x02 \x03(\x0b\x32\".llmagg.ratelimit.v1.RecentAttempt\"E\n\x16GetQuotaWindowsRequest\x12+\n\x04keys\x18\x01 \x03(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\"\xb3\x01\n\x0bQuotaWindow\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.llmagg.ratelimit.v1.QuotaKey\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\napplies_to\x18\x03 \x01(\t\x12\x11\n\tdimension\x18\x04 \x01(\t\x12\x0c\n\x04used\x18\x05 \x01(\x01\x12\r\n\x05limit\x18\x06 \x01(\x01\x12\x13\n\x0bresets_in_s\x18\x07 \x01(\x01\x12\x11\n\tresets_at\x18\x08 \x01(\t\"L\n\x17GetQuotaWindowsResponse\x12\x31\n\x07windows\x18\x01 \x03(\x0b\x32 .llmagg.ratelimit.v1.QuotaWindow2\xb2\x05\n\x10RatelimitService\x12T\n\x07Reserve\x12#.llmagg.ratelimit.v1.ReserveRequest\x1a$.llmagg.ratelimit.v1.ReserveResponse\x12Q\n\x06Settle\x12\".llmagg.ratelimit.v1.SettleRequest\x1a#.llmagg.ratelimit.v1.SettleResponse\x12W\n\x08Headroom\x12$.llmagg.ratelimit.v1.HeadroomRequest\x1a%.llmagg.ratelimit.v1.HeadroomResponse\x12p\n\nQueryUsage\x12&.llmagg.ratelimit.v1.QueryUsageRequest\x1a\'.llmagg.ratelimit.v1.QueryUsageResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/usage\x12\x99\x01\n\x12ListRecentAttempts\x12..llmagg.ratelimit.v1.ListRecentAttemptsRequest\x1a/.llmagg.ratelimit.v1.ListRecentAttemptsResponse\"\"\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/admin/usage/recent\x12\x8d\x01\n\x0fGetQuotaWindows\x12+.llmagg.ratelimit.v1.GetQuotaWindowsRequest\x1a,.llmagg.ratelimit.v1.GetQuotaWindowsResponse\"\x1f\xc8\xf3\x18\x01\x82\xd3\xe4\x93\x02\x15\"\x10/v1/admin/quotas:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,41 +48,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESERVERESPONSE']._serialized_start=331
   _globals['_RESERVERESPONSE']._serialized_end=502
   _globals['_SETTLEMENT']._serialized_start=505
-  _globals['_SETTLEMENT']._serialized_end=974
-  _globals['_SETTLEMENT_UPSTREAMHEADERSENTRY']._serialized_start=920
-  _globals['_SETTLEMENT_UPSTREAMHEADERSENTRY']._serialized_end=974
-  _globals['_LEASERETURN']._serialized_start=976
-  _globals['_LEASERETURN']._serialized_end=1066
-  _globals['_SETTLEREQUEST']._serialized_start=1069
-  _globals['_SETTLEREQUEST']._serialized_end=1207
-  _globals['_SETTLERESPONSE']._serialized_start=1209
-  _globals['_SETTLERESPONSE']._serialized_end=1293
-  _globals['_REFUSEDITEM']._serialized_start=1295
-  _globals['_REFUSEDITEM']._serialized_end=1353
-  _globals['_HEADROOMREQUEST']._serialized_start=1355
-  _globals['_HEADROOMREQUEST']._serialized_end=1417
-  _globals['_KEYHEADROOM']._serialized_start=1419
-  _globals['_KEYHEADROOM']._serialized_end=1518
-  _globals['_HEADROOMRESPONSE']._serialized_start=1520
-  _globals['_HEADROOMRESPONSE']._serialized_end=1590
-  _globals['_QUERYUSAGEREQUEST']._serialized_start=1593
-  _globals['_QUERYUSAGEREQUEST']._serialized_end=1743
-  _globals['_USAGEROW']._serialized_start=1746
-  _globals['_USAGEROW']._serialized_end=2022
-  _globals['_QUERYUSAGERESPONSE']._serialized_start=2024
-  _globals['_QUERYUSAGERESPONSE']._serialized_end=2149
-  _globals['_LISTRECENTATTEMPTSREQUEST']._serialized_start=2151
-  _globals['_LISTRECENTATTEMPTSREQUEST']._serialized_end=2193
-  _globals['_RECENTATTEMPT']._serialized_start=2196
-  _globals['_RECENTATTEMPT']._serialized_end=2405
-  _globals['_LISTRECENTATTEMPTSRESPONSE']._serialized_start=2407
-  _globals['_LISTRECENTATTEMPTSRESPONSE']._serialized_end=2501
-  _globals['_GETQUOTAWINDOWSREQUEST']._serialized_start=2503
-  _globals['_GETQUOTAWINDOWSREQUEST']._serialized_end=2572
-  _globals['_QUOTAWINDOW']._serialized_start=2575
-  _globals['_QUOTAWINDOW']._serialized_end=2754
-  _globals['_GETQUOTAWINDOWSRESPONSE']._serialized_start=2756
-  _globals['_GETQUOTAWINDOWSRESPONSE']._serialized_end=2832
-  _globals['_RATELIMITSERVICE']._serialized_start=2835
-  _globals['_RATELIMITSERVICE']._serialized_end=3525
+  _globals['_SETTLEMENT']._serialized_end=1041
+  _globals['_SETTLEMENT_UPSTREAMHEADERSENTRY']._serialized_start=987
+  _globals['_SETTLEMENT_UPSTREAMHEADERSENTRY']._serialized_end=1041
+  _globals['_LEASERETURN']._serialized_start=1043
+  _globals['_LEASERETURN']._serialized_end=1133
+  _globals['_SETTLEREQUEST']._serialized_start=1136
+  _globals['_SETTLEREQUEST']._serialized_end=1274
+  _globals['_SETTLERESPONSE']._serialized_start=1276
+  _globals['_SETTLERESPONSE']._serialized_end=1360
+  _globals['_REFUSEDITEM']._serialized_start=1362
+  _globals['_REFUSEDITEM']._serialized_end=1420
+  _globals['_HEADROOMREQUEST']._serialized_start=1422
+  _globals['_HEADROOMREQUEST']._serialized_end=1484
+  _globals['_KEYHEADROOM']._serialized_start=1486
+  _globals['_KEYHEADROOM']._serialized_end=1585
+  _globals['_HEADROOMRESPONSE']._serialized_start=1587
+  _globals['_HEADROOMRESPONSE']._serialized_end=1657
+  _globals['_QUERYUSAGEREQUEST']._serialized_start=1660
+  _globals['_QUERYUSAGEREQUEST']._serialized_end=1810
+  _globals['_USAGEROW']._serialized_start=1813
+  _globals['_USAGEROW']._serialized_end=2089
+  _globals['_QUERYUSAGERESPONSE']._serialized_start=2091
+  _globals['_QUERYUSAGERESPONSE']._serialized_end=2216
+  _globals['_LISTRECENTATTEMPTSREQUEST']._serialized_start=2218
+  _globals['_LISTRECENTATTEMPTSREQUEST']._serialized_end=2260
+  _globals['_RECENTATTEMPT']._serialized_start=2263
+  _globals['_RECENTATTEMPT']._serialized_end=2539
+  _globals['_LISTRECENTATTEMPTSRESPONSE']._serialized_start=2541
+  _globals['_LISTRECENTATTEMPTSRESPONSE']._serialized_end=2635
+  _globals['_GETQUOTAWINDOWSREQUEST']._serialized_start=2637
+  _globals['_GETQUOTAWINDOWSREQUEST']._serialized_end=2706
+  _globals['_QUOTAWINDOW']._serialized_start=2709
+  _globals['_QUOTAWINDOW']._serialized_end=2888
+  _globals['_GETQUOTAWINDOWSRESPONSE']._serialized_start=2890
+  _globals['_GETQUOTAWINDOWSRESPONSE']._serialized_end=2966
+  _globals['_RATELIMITSERVICE']._serialized_start=2969
+  _globals['_RATELIMITSERVICE']._serialized_end=3659
 # @@protoc_insertion_point(module_scope)

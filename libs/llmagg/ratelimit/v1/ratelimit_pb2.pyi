@@ -53,7 +53,7 @@ class ReserveResponse(_message.Message):
     def __init__(self, granted: _Optional[bool] = ..., reservation_id: _Optional[str] = ..., retry_after_s: _Optional[float] = ..., reason: _Optional[str] = ..., requests: _Optional[int] = ..., tokens: _Optional[int] = ..., valid_for_s: _Optional[float] = ..., remaining: _Optional[float] = ...) -> None: ...
 
 class Settlement(_message.Message):
-    __slots__ = ("reservation_id", "key", "client_id", "estimated_tokens", "usage_known", "prompt_tokens", "completion_tokens", "outcome", "latency_ms", "upstream_status", "upstream_headers", "retry_after_s", "quota_id", "ended_at", "leased")
+    __slots__ = ("reservation_id", "key", "client_id", "estimated_tokens", "usage_known", "prompt_tokens", "completion_tokens", "outcome", "latency_ms", "upstream_status", "upstream_headers", "retry_after_s", "quota_id", "ended_at", "leased", "requested_model", "trace_id", "first_token_ms")
     class UpstreamHeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +76,9 @@ class Settlement(_message.Message):
     QUOTA_ID_FIELD_NUMBER: _ClassVar[int]
     ENDED_AT_FIELD_NUMBER: _ClassVar[int]
     LEASED_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_MODEL_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    FIRST_TOKEN_MS_FIELD_NUMBER: _ClassVar[int]
     reservation_id: str
     key: QuotaKey
     client_id: str
@@ -91,7 +94,10 @@ class Settlement(_message.Message):
     quota_id: str
     ended_at: float
     leased: bool
-    def __init__(self, reservation_id: _Optional[str] = ..., key: _Optional[_Union[QuotaKey, _Mapping]] = ..., client_id: _Optional[str] = ..., estimated_tokens: _Optional[int] = ..., usage_known: _Optional[bool] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., outcome: _Optional[str] = ..., latency_ms: _Optional[float] = ..., upstream_status: _Optional[int] = ..., upstream_headers: _Optional[_Mapping[str, str]] = ..., retry_after_s: _Optional[float] = ..., quota_id: _Optional[str] = ..., ended_at: _Optional[float] = ..., leased: _Optional[bool] = ...) -> None: ...
+    requested_model: str
+    trace_id: str
+    first_token_ms: float
+    def __init__(self, reservation_id: _Optional[str] = ..., key: _Optional[_Union[QuotaKey, _Mapping]] = ..., client_id: _Optional[str] = ..., estimated_tokens: _Optional[int] = ..., usage_known: _Optional[bool] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., outcome: _Optional[str] = ..., latency_ms: _Optional[float] = ..., upstream_status: _Optional[int] = ..., upstream_headers: _Optional[_Mapping[str, str]] = ..., retry_after_s: _Optional[float] = ..., quota_id: _Optional[str] = ..., ended_at: _Optional[float] = ..., leased: _Optional[bool] = ..., requested_model: _Optional[str] = ..., trace_id: _Optional[str] = ..., first_token_ms: _Optional[float] = ...) -> None: ...
 
 class LeaseReturn(_message.Message):
     __slots__ = ("reservation_id", "requests", "tokens", "unclaimed")
@@ -226,7 +232,7 @@ class ListRecentAttemptsRequest(_message.Message):
     def __init__(self, limit: _Optional[int] = ...) -> None: ...
 
 class RecentAttempt(_message.Message):
-    __slots__ = ("at", "client_id", "provider", "account", "model", "outcome", "prompt_tokens", "completion_tokens", "latency_ms", "cost_avoided_usd")
+    __slots__ = ("at", "client_id", "provider", "account", "model", "outcome", "prompt_tokens", "completion_tokens", "latency_ms", "cost_avoided_usd", "requested_model", "trace_id", "first_token_ms")
     AT_FIELD_NUMBER: _ClassVar[int]
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
@@ -237,6 +243,9 @@ class RecentAttempt(_message.Message):
     COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     COST_AVOIDED_USD_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_MODEL_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    FIRST_TOKEN_MS_FIELD_NUMBER: _ClassVar[int]
     at: str
     client_id: str
     provider: str
@@ -247,7 +256,10 @@ class RecentAttempt(_message.Message):
     completion_tokens: int
     latency_ms: float
     cost_avoided_usd: float
-    def __init__(self, at: _Optional[str] = ..., client_id: _Optional[str] = ..., provider: _Optional[str] = ..., account: _Optional[str] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., latency_ms: _Optional[float] = ..., cost_avoided_usd: _Optional[float] = ...) -> None: ...
+    requested_model: str
+    trace_id: str
+    first_token_ms: float
+    def __init__(self, at: _Optional[str] = ..., client_id: _Optional[str] = ..., provider: _Optional[str] = ..., account: _Optional[str] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., latency_ms: _Optional[float] = ..., cost_avoided_usd: _Optional[float] = ..., requested_model: _Optional[str] = ..., trace_id: _Optional[str] = ..., first_token_ms: _Optional[float] = ...) -> None: ...
 
 class ListRecentAttemptsResponse(_message.Message):
     __slots__ = ("object", "data")

@@ -18,7 +18,10 @@ from llmagg_ratelimit.adapters.usage_sql import (
     Batch,
     Dialect,
     GroupCommit,
+    add_column_statement,
+    added_columns,
     create_statements,
+    existing_columns_statement,
     insert_statement,
     recent_statement,
     record,
@@ -37,11 +40,16 @@ class SqlUsage:
         self._commits = GroupCommit(self._insert)
 
     def open(self) -> None:
-        """Open the database and create the table (blocking: start() does it on a worker thread)."""
+        """Open the database, create the table or add what an older one lacks (blocking: start() does it on a
+        worker thread)."""
         database = self._open()
         with database.transaction() as cursor:
             for statement in create_statements(self.dialect):
                 cursor.execute(statement)
+            existing = {row[0] for row in cursor.execute(existing_columns_statement(self.dialect)).fetchall()}
+            for name, definition in added_columns(self.dialect):
+                if name not in existing:
+                    cursor.execute(add_column_statement(self.dialect, name, definition))
         self._sql = Sql(database)
 
     async def start(self) -> None:

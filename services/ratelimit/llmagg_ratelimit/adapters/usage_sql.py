@@ -10,7 +10,7 @@ from llmagg_ratelimit.domain.ports import DIMENSIONS, SERVED, UsageQuery, UsageR
 
 COLUMNS = (
     "ts", "client_id", "provider", "account", "model", "prompt_tokens", "completion_tokens", "latency_ms",
-    "outcome", "cost_avoided_usd",
+    "outcome", "cost_avoided_usd", "requested_model", "trace_id", "first_token_ms",
 )  # fmt: skip
 
 
@@ -56,6 +56,27 @@ def create_statements(dialect: Dialect) -> list[str]:
     ]
 
 
+def added_columns(dialect: Dialect) -> list[tuple[str, str]]:
+    """Columns later than the first table, added to a table that lacks them (an older release's database)."""
+    return [
+        ("requested_model", "TEXT NOT NULL DEFAULT ''"),
+        ("trace_id", "TEXT NOT NULL DEFAULT ''"),
+        ("first_token_ms", dialect.real),  # NULL: not measured
+    ]
+
+
+def existing_columns_statement(dialect: Dialect) -> str:
+    if dialect.name == "sqlite":
+        return "SELECT name FROM pragma_table_info('usage')"
+    return "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'usage'"
+
+
+def add_column_statement(dialect: Dialect, name: str, definition: str) -> str:
+    # PostgreSQL's IF NOT EXISTS: two replicas starting at once both add it, the second as a no-op.
+    if_missing = "IF NOT EXISTS " if dialect.name == "postgres" else ""
+    return f"ALTER TABLE usage ADD COLUMN {if_missing}{name} {definition}"
+
+
 def insert_statement(dialect: Dialect) -> str:
     places = ", ".join(dialect.placeholder(i + 1) for i in range(len(COLUMNS)))
     return f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES ({places})"
@@ -81,6 +102,8 @@ def record(row) -> UsageRecord:
         values[column] = int(values[column])
     for column in ("ts", "latency_ms", "cost_avoided_usd"):
         values[column] = float(values[column])
+    if values["first_token_ms"] is not None:
+        values["first_token_ms"] = float(values["first_token_ms"])
     return UsageRecord(**values)
 
 

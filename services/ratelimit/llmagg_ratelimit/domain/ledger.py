@@ -115,6 +115,9 @@ class Settlement:
     quota_id: str = ""
     ended_at: float = 0.0
     leased: bool = False  # spent from the lease reservation_id names
+    requested_model: str = ""  # what the client asked for ("auto", an alias)
+    trace_id: str = ""  # the attempt's trace when it was sampled
+    first_token_ms: float | None = None  # to the first content chunk of a streamed answer; None: not measured
 
     def charged_tokens(self) -> int:
         if self.usage_known:
@@ -298,6 +301,9 @@ class Ledger:
             latency_ms=item.latency_ms,
             outcome=item.outcome,
             cost_avoided_usd=(prompt * price_in + completion * price_out) / 1e6,
+            requested_model=item.requested_model,
+            trace_id=item.trace_id,
+            first_token_ms=item.first_token_ms,
         )
 
     async def headroom(self, keys: Sequence[QuotaKey]) -> dict[QuotaKey, Headroom]:

@@ -122,6 +122,9 @@ class UsageRecord:
     latency_ms: float
     outcome: str
     cost_avoided_usd: float
+    requested_model: str = ""  # what the client asked for ("auto", an alias); `model` served it
+    trace_id: str = ""  # the attempt's trace when it was sampled ("": not traced)
+    first_token_ms: float | None = None  # to the first content chunk of a streamed answer; None: not measured
 
 
 DIMENSIONS = ("provider", "account", "model", "client_id", "outcome")

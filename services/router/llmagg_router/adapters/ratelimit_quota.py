@@ -335,6 +335,9 @@ class RatelimitQuota:
             quota_id=observed.quota_id,
             ended_at=time.time(),
             leased=reservation.id in self._lease_ids,
+            requested_model=observed.requested_model,
+            trace_id=observed.trace_id,
+            first_token_ms=observed.first_token_ms or 0.0,
         )
         if not (self._settle_before_answer and outcome == "ok"):
             await self._queue.put(item)

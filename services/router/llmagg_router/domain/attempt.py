@@ -51,6 +51,15 @@ def usage_of(body: dict[str, Any]) -> Usage | None:
     return Usage(prompt, completion)
 
 
+def sampled_trace_id(span: trace.Span) -> str:
+    """The trace id of a span, or of the current one when tracing is off in this process (the no-op span),
+    when the trace is sampled: only then does the tracing backend keep it. "" otherwise."""
+    context = span.get_span_context()
+    if not context.is_valid:
+        context = trace.get_current_span().get_span_context()
+    return trace.format_trace_id(context.trace_id) if context.is_valid and context.trace_flags.sampled else ""
+
+
 @dataclass(frozen=True)
 class Answer:
     """What an attempt that succeeded learned of the provider's answer."""
@@ -79,6 +88,7 @@ class AttemptPlan:
     default_cooldown_s: float
     clock: Callable[[], float] = time.monotonic
     client_id: str = ""  # who the request is for (the gateway's x-llmagg-client-id)
+    requested_model: str = ""  # what the client asked for ("auto", an alias), for the usage ledger
 
 
 class Attempt:
@@ -96,6 +106,7 @@ class Attempt:
         self.race: Race | None = None  # the hedged request's race this attempt runs in
         self.answer: Answer | None = None  # once it succeeded (the meta-controller learns from it)
         self.route_reason = ""  # why the router tried this candidate (x-llmagg-route-reason)
+        self.trace_id = ""  # set when the attempt's trace is sampled (kept by the tracing backend)
 
     async def begin(self) -> Secret | None:
         """Reserve quota (QuotaDenied when there is none), lease the key, open the span."""
@@ -123,6 +134,7 @@ class Attempt:
                 "llmagg.attempt": self.number,
             },
         )
+        self.trace_id = sampled_trace_id(self.span)
         self._started = self._plan.clock()
         return secret
 
@@ -159,7 +171,7 @@ class Attempt:
         self.span.end()
         self._measure("ok", first_chunk_ms, answer.usage)
         await self._ports.keys.report(candidate.account, KeyOutcome.ACCEPTED)
-        await self._settle(answer.usage, "ok", Observed(self.elapsed_ms(), 200, self.quota_headers))
+        await self._settle(answer.usage, "ok", self._observed(200, self.quota_headers, first_token_ms=first_chunk_ms))
 
     async def fail(self, error: UpstreamError) -> None:
         """Learn from the failure: cool the account down, disable its key or count toward the circuit."""
@@ -197,7 +209,7 @@ class Attempt:
         )  # fmt: skip
         if failure is Failure.AUTH:
             await self._ports.keys.report(candidate.account, KeyOutcome.REJECTED)
-        observed = Observed(self.elapsed_ms(), error.status or 0, error.headers, error.retry_after_s, error.quota_id)
+        observed = self._observed(error.status or 0, error.headers, error.retry_after_s, error.quota_id)
         await self._settle(None, failure.value, observed)
 
     def _count_toward(self, circuit: str) -> None:
@@ -222,7 +234,7 @@ class Attempt:
         self.span.set_attribute("llmagg.outcome", outcome)
         self.span.end()
         self._measure(outcome)
-        await self._settle(None, outcome, Observed(self.elapsed_ms()))
+        await self._settle(None, outcome, self._observed())
 
     def _measure(self, outcome: str, first_chunk_ms: float | None = None, usage: Usage | None = None) -> None:
         candidate = self.candidate
@@ -240,6 +252,11 @@ class Attempt:
         """Mark the attempt ended; True when it already was."""
         ended, self._ended = self._ended, True
         return ended
+
+    def _observed(self, *args: Any, **fields: Any) -> Observed:
+        return Observed(
+            self.elapsed_ms(), *args, requested_model=self._plan.requested_model, trace_id=self.trace_id, **fields
+        )
 
     async def _settle(self, usage: Usage | None, outcome: str, observed: Observed) -> None:
         if self._reservation is not None:

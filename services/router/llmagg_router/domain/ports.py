@@ -111,6 +111,10 @@ class Observed:
     headers: Mapping[str, str] = field(default_factory=dict)  # its rate-limit headers, names lowercase
     retry_after_s: float | None = None  # the wait it asked for, however it said it
     quota_id: str = ""  # Gemini's QuotaFailure quotaId of a 429
+    requested_model: str = ""  # what the client asked for ("auto", an alias)
+    trace_id: str = ""  # the attempt's trace, 32 hex digits, when it was sampled ("": not traced)
+    # To the first content chunk of a streamed answer (None: not measured: a failure, an unstreamed answer).
+    first_token_ms: float | None = None
 
 
 @dataclass(frozen=True)

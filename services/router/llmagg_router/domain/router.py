@@ -205,6 +205,7 @@ class Router:
                 self.limits.default_cooldown_s,
                 self._clock,
                 caller.client_id,
+                request.model[:256],  # as much as the usage ledger keeps of it (longer: it refuses the row)
             )
             wait_until = self._clock() + min(caller.max_wait_s, self.limits.max_wait_s)
             while True:
