@@ -119,7 +119,7 @@ def test_a_key_created_on_another_replica_works_at_once_before_the_gateways_tabl
     stack = slow_table_stack
     known = create_client_key(stack, "made here")
     assert _seconds_until(lambda: _accepted(stack, known)) < PROPAGATION_S
-    record, secret = asyncio.run(_another_replica(stack, monkeypatch).create("made elsewhere", "client"))
+    _, secret = asyncio.run(_another_replica(stack, monkeypatch).create("made elsewhere", "client"))
     assert _accepted(stack, secret.reveal())
     assert not _accepted(stack, known.replace(known.split("-")[3], "0" * 32))  # a known id, a wrong secret
     assert not _accepted(stack, f"sk-llmagg-{'0' * 12}-{'1' * 32}")  # an id no store holds
