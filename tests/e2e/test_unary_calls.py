@@ -97,3 +97,12 @@ def post_raw_text(url: str, data: bytes, key: str) -> tuple[int, dict, str]:
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read().decode()
+
+
+def test_the_unary_binding_refuses_a_body_over_the_limit_like_the_streaming_one(stack, client_key):
+    oversized = b'{"model": "auto", "messages": [{"role": "user", "content": "' + b"x" * (33 * 1024 * 1024) + b'"}]}'
+    authorized = {"Authorization": f"Bearer {client_key}"}
+    for path in ("/chat/completions:unary", "/embeddings:unary"):
+        status, _, body = post_raw(f"{stack.base_url}{path}", oversized, authorized)
+        assert status == 413, path
+        assert body["error"]["type"] == "invalid_request_error" and body["error"]["code"] == "request_too_large"
