@@ -13,7 +13,10 @@ def create_client_key(stack: Stack, name: str = "bench") -> str:
     request = urllib.request.Request(
         f"{stack.base_url}/admin/keys",
         data=json.dumps({"name": name, "scope": "client"}).encode(),
-        headers={"Authorization": f"Bearer {stack.admin_key_file.read_text().strip()}"},
+        headers={
+            "Authorization": f"Bearer {stack.admin_key_file.read_text().strip()}",
+            "Content-Type": "application/json",
+        },
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=30) as response:

@@ -15,6 +15,7 @@ def access_log() -> dict:
                     # The transcoder turns every REST call into a POST: log what the client sent.
                     "method": "%REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)%",
                     "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+                    "rpc": "%REQ(:PATH)%",  # the gRPC method that served it
                     "status": "%RESPONSE_CODE%",
                     "details": "%RESPONSE_CODE_DETAILS%",
                     "duration_ms": "%DURATION%",

@@ -16,14 +16,25 @@ from llmagg_gateway.limits import MAX_BODY_BYTES
 from llmagg_gateway.local_replies import HEALTH_PATH
 
 LUA_FILTER = Path(__file__).with_name("openai_errors.lua")
+UNARY_CALLS_FILTER = Path(__file__).with_name("unary_calls.lua")
 
 
 def openai_errors() -> dict:
+    return _lua("envoy.filters.http.lua", LUA_FILTER)
+
+
+def unary_calls() -> dict:
+    """Small non-streamed chat and embedding bodies to the router's unary methods (unary_calls.lua);
+    after the client's key and limits were checked, before the transcoder."""
+    return _lua("llmagg.unary_calls", UNARY_CALLS_FILTER)
+
+
+def _lua(name: str, source: Path) -> dict:
     return {
-        "name": "envoy.filters.http.lua",
+        "name": name,
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
-            "default_source_code": {"inline_string": LUA_FILTER.read_text()},
+            "default_source_code": {"inline_string": source.read_text()},
         },
     }
 
@@ -162,4 +173,12 @@ def http_filters(
     `limits_cluster`: the service answering Envoy's rate-limit API, or None for no client limits."""
     auth = client_auth(auth_cluster) if auth_cluster else []
     limits = [client_limits(limits_cluster, limits_fail_closed)] if limits_cluster else []
-    return [health_check(clusters), openai_errors(), *auth, *limits, transcoder(descriptor, grpc_services), router()]
+    return [
+        health_check(clusters),
+        openai_errors(),
+        *auth,
+        *limits,
+        unary_calls(),
+        transcoder(descriptor, grpc_services),
+        router(),
+    ]

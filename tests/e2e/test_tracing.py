@@ -59,7 +59,10 @@ def spans_of_trace(receiver, trace_id: str, at_least: int, *names: str):
     return wait_for(enough, f"{at_least} spans of trace {trace_id} with {names}")
 
 
-SERVER = "llmagg.router.v1.RouterService/CreateChatCompletion"
+# A non-streamed chat through the gateway is served by the unary ChatJson; a stream, and the agent's
+# calls to the router, by the client-streamed CreateChatCompletion.
+SERVER = "llmagg.router.v1.RouterService/ChatJson"
+STREAMING = "llmagg.router.v1.RouterService/CreateChatCompletion"
 CHECK = "envoy.service.auth.v3.Authorization/Check"
 
 
@@ -196,8 +199,8 @@ def test_a_stream_is_one_complete_trace_whose_spans_end_with_it(traced_stack, re
         extra_headers={"traceparent": f"00-{trace_id}-{PARENT_SPAN_ID}-01"},
     )
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "one two three"
-    spans = spans_of_trace(receiver, trace_id, 3, SERVER, "chat sim-small")
-    [server] = [s for s in spans if s.name == SERVER]
+    spans = spans_of_trace(receiver, trace_id, 3, STREAMING, "chat sim-small")
+    [server] = [s for s in spans if s.name == STREAMING]
     [attempt] = [s for s in spans if s.name == "chat sim-small"]
     assert attributes(attempt)["llmagg.outcome"] == "ok" and attributes(attempt)["gen_ai.response.finish_reasons"]
     assert server.end_time_unix_nano >= attempt.end_time_unix_nano > attempt.start_time_unix_nano
@@ -244,15 +247,15 @@ def test_an_agent_run_is_one_trace_from_the_gateway_to_every_router_attempt(
     )
     assert status == 200 and answer["agent_status"] == "completed"
     agent_server = "llmagg.agent.v1.AgentService/InvokeCodeAgent"
-    spans = spans_of_trace(receiver, trace_id, 11, agent_server, *[SERVER] * 4, "chat sim-small", "chat sim-small")
+    spans = spans_of_trace(receiver, trace_id, 11, agent_server, *[STREAMING] * 4, "chat sim-small", "chat sim-small")
     spans = wait_for(lambda: edge_spans(receiver, trace_id), "the gateway's spans")
     [edge] = [s for s in spans if s.parent_span_id.hex() == PARENT_SPAN_ID]
     [server] = [s for s in spans if s.name == agent_server]
     [run] = [s for s in spans if s.name == "agent.run"]
     model_calls = sorted((s for s in spans if s.name == "agent.model_call"), key=lambda s: attributes(s)["llmagg.step"])
     [tool] = [s for s in spans if s.name == "agent.tool_call"]
-    calls_out = [s for s in spans if s.name == SERVER and s.kind == s.SPAN_KIND_CLIENT]  # the agent's channel
-    routers = [s for s in spans if s.name == SERVER and s.kind == s.SPAN_KIND_SERVER]
+    calls_out = [s for s in spans if s.name == STREAMING and s.kind == s.SPAN_KIND_CLIENT]  # the agent's channel
+    routers = [s for s in spans if s.name == STREAMING and s.kind == s.SPAN_KIND_SERVER]
     attempts = [s for s in spans if s.name == "chat sim-small"]
     assert server.parent_span_id == edge.span_id  # the agent's span hangs off the gateway's
     assert run.parent_span_id == server.span_id

@@ -126,6 +126,7 @@ def test_client_keys_are_checked_inside_envoy_with_config_by_xds_and_admin_paths
         gateway_keys.HASHES_FILTER,
         "envoy.filters.http.ext_authz",  # admin paths and keys stored without a hash
         "envoy.filters.http.ratelimit",  # client limits, keyed by the client id just set
+        "llmagg.unary_calls",  # small non-streamed bodies to unary methods: after the key and limits
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.router",
     ]

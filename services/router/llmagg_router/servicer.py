@@ -190,15 +190,26 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             size += len(data)
             if size > self._max_body_bytes:
                 received.clear()  # not kept alive by the error's traceback while it travels
-                raise ServiceError(
-                    ErrorKind.INVALID_ARGUMENT,
-                    f"The request body is larger than {self._max_body_bytes} bytes.",
-                    code="request_too_large",
-                    http_status=413,
-                )
+                self._refuse_size()
             holding.add(len(data))
             received.append(data)
         return b"".join(received)
+
+    def _whole_body(self, request: Any, holding: Holding) -> bytes:
+        """The body of a unary call, refused over the same limit as a streamed one."""
+        data = request.http_body.data
+        if len(data) > self._max_body_bytes:
+            self._refuse_size()
+        holding.add(len(data))
+        return data
+
+    def _refuse_size(self) -> None:
+        raise ServiceError(
+            ErrorKind.INVALID_ARGUMENT,
+            f"The request body is larger than {self._max_body_bytes} bytes.",
+            code="request_too_large",
+            http_status=413,
+        )
 
     async def CreateChatCompletion(self, requests, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
         own_key, caller = _caller(context)
@@ -212,6 +223,27 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
                 return
             stream = await self._router.open_stream(body, own_key, caller)
             del body  # the stream needs no more of the request
+        async for event in self._events(stream, context, holding):
+            yield event
+
+    async def ChatJson(self, request: pb.CreateChatCompletionRequest, context) -> httpbody_pb2.HttpBody:
+        own_key, caller = _caller(context)
+        with self._hold() as holding:
+            body = _parse_json(self._whole_body(request, holding))
+            if isinstance(body, dict) and body.get("stream") is True:
+                # The gateway sends here only bodies without a plain `"stream": true`; one that asks for a
+                # stream anyway (an escaped key, a direct call) gets the whole stream in one answer.
+                stream = await self._router.open_stream(body, own_key, caller)
+                del body
+            else:
+                result = await self._router.complete(body, own_key=own_key, caller=caller)
+                await context.send_initial_metadata(_route_metadata(result.route))
+                return httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(result.body))
+        events = [event.data async for event in self._events(stream, context, holding)]
+        return httpbody_pb2.HttpBody(content_type=_SSE, data=b"".join(events))
+
+    async def _events(self, stream: Any, context, holding: Holding) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        """An opened stream as SSE events: the route's headers first, then every chunk, then `[DONE]`."""
         try:
             await context.send_initial_metadata(_route_metadata(stream.route))
             # From here on the client has a 200: failures must travel in-band, as an OpenAI error event.
@@ -274,6 +306,13 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         await context.send_initial_metadata(_route_metadata(result.route))
         for piece in _pieces(orjson.dumps(result.body)):
             yield piece
+
+    async def EmbedJson(self, request: pb.CreateEmbeddingRequest, context) -> httpbody_pb2.HttpBody:
+        with self._hold() as holding:
+            body = _parse_json(self._whole_body(request, holding))
+            result = await self._router.complete(body, Operation.EMBEDDINGS, *_caller(context))
+        await context.send_initial_metadata(_route_metadata(result.route))
+        return httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(result.body))
 
     # --- typed gRPC ------------------------------------------------------------------------------
     async def Chat(self, request: pb.ChatRequest, context) -> pb.ChatResponse:

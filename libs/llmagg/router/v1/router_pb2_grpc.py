@@ -47,6 +47,11 @@ class RouterServiceStub:
                 request_serializer=llmagg_dot_router_dot_v1_dot_router__pb2.CreateChatCompletionRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
+        self.ChatJson = channel.unary_unary(
+                '/llmagg.router.v1.RouterService/ChatJson',
+                request_serializer=llmagg_dot_router_dot_v1_dot_router__pb2.CreateChatCompletionRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
         self.ListModelsJson = channel.unary_unary(
                 '/llmagg.router.v1.RouterService/ListModelsJson',
                 request_serializer=llmagg_dot_router_dot_v1_dot_router__pb2.ListModelsJsonRequest.SerializeToString,
@@ -59,6 +64,11 @@ class RouterServiceStub:
                 _registered_method=True)
         self.CreateEmbedding = channel.stream_stream(
                 '/llmagg.router.v1.RouterService/CreateEmbedding',
+                request_serializer=llmagg_dot_router_dot_v1_dot_router__pb2.CreateEmbeddingRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.EmbedJson = channel.unary_unary(
+                '/llmagg.router.v1.RouterService/EmbedJson',
                 request_serializer=llmagg_dot_router_dot_v1_dot_router__pb2.CreateEmbeddingRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
@@ -112,6 +122,17 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ChatJson(self, request, context):
+        """`POST /v1/chat/completions` when the gateway sees a small body that cannot ask for a stream: the
+        same answer as CreateChatCompletion, as one unary call (fewer gRPC operations per request). The
+        gateway rewrites the path to this binding after the client's key and limits were checked; called
+        directly it is checked the same way. A body that asks for a stream gets its whole SSE stream as
+        one response.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListModelsJson(self, request, context):
         """OpenAI `GET /v1/models`: every model the router can route to, from the catalogue it follows
         (provider, free, context_length, limits, quality, capabilities, expiration_date beside OpenAI's fields).
@@ -129,6 +150,13 @@ class RouterServiceServicer:
 
     def CreateEmbedding(self, request_iterator, context):
         """OpenAI `POST /v1/embeddings`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EmbedJson(self, request, context):
+        """`POST /v1/embeddings` with a small body, as one unary call (see ChatJson).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -186,6 +214,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     request_deserializer=llmagg_dot_router_dot_v1_dot_router__pb2.CreateChatCompletionRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
+            'ChatJson': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChatJson,
+                    request_deserializer=llmagg_dot_router_dot_v1_dot_router__pb2.CreateChatCompletionRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
             'ListModelsJson': grpc.unary_unary_rpc_method_handler(
                     servicer.ListModelsJson,
                     request_deserializer=llmagg_dot_router_dot_v1_dot_router__pb2.ListModelsJsonRequest.FromString,
@@ -198,6 +231,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
             ),
             'CreateEmbedding': grpc.stream_stream_rpc_method_handler(
                     servicer.CreateEmbedding,
+                    request_deserializer=llmagg_dot_router_dot_v1_dot_router__pb2.CreateEmbeddingRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'EmbedJson': grpc.unary_unary_rpc_method_handler(
+                    servicer.EmbedJson,
                     request_deserializer=llmagg_dot_router_dot_v1_dot_router__pb2.CreateEmbeddingRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
@@ -264,6 +302,33 @@ class RouterService:
             request_iterator,
             target,
             '/llmagg.router.v1.RouterService/CreateChatCompletion',
+            llmagg_dot_router_dot_v1_dot_router__pb2.CreateChatCompletionRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChatJson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmagg.router.v1.RouterService/ChatJson',
             llmagg_dot_router_dot_v1_dot_router__pb2.CreateChatCompletionRequest.SerializeToString,
             google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
@@ -345,6 +410,33 @@ class RouterService:
             request_iterator,
             target,
             '/llmagg.router.v1.RouterService/CreateEmbedding',
+            llmagg_dot_router_dot_v1_dot_router__pb2.CreateEmbeddingRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EmbedJson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmagg.router.v1.RouterService/EmbedJson',
             llmagg_dot_router_dot_v1_dot_router__pb2.CreateEmbeddingRequest.SerializeToString,
             google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
