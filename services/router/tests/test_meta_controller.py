@@ -23,11 +23,13 @@ class ModelUpstream:
         self.answers, self.default = answers, default
         self.calls: list[str] = []
         self.providers: list[str] = []
+        self.bodies: list[dict[str, Any]] = []
         self.served = 0
 
     async def request(self, candidate, key, operation, body):
         self.calls.append(candidate.model_id)
         self.providers.append(candidate.provider.id)
+        self.bodies.append(body)
         answer = self.answers.get(candidate.model_id, self.default)
         if isinstance(answer, UpstreamError):
             raise answer

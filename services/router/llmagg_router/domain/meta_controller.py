@@ -66,6 +66,12 @@ class MetaController:
         ordered = (*groups[chosen], *(c for c in candidates if arm_of(c) != chosen))
         return Choice(ordered, reasons)
 
+    def quality_estimate(self, profile: str, candidate: Candidate) -> float:
+        """The mean of the quality belief `choose` samples from (the tier prior with what was judged)."""
+        stats = self.store.stats(profile).get(arm_of(candidate)) or ArmStats()
+        tier = (candidate.model.quality if candidate.model else 3) / 5
+        return (PRIOR_WEIGHT * tier + stats.good) / (PRIOR_WEIGHT + stats.good + stats.bad)
+
     def _sample(self, stats: ArmStats, candidate: Candidate, latency_weight: float) -> float:
         tier = (candidate.model.quality if candidate.model else 3) / 5
         success = self._rng.betavariate(1 + stats.successes, 1 + stats.failures)

@@ -18,7 +18,8 @@ from llmagg.common.secrets import Secret
 from llmagg_router.domain import meta_routing
 from llmagg_router.domain.affinity import Affinity, session_of
 from llmagg_router.domain.attempt import Answer, Attempt, AttemptPlan, QuotaDenied
-from llmagg_router.domain.ensemble import complete_ensemble, is_ensemble, plan_ensemble
+from llmagg_router.domain.ensemble import complete_ensemble, is_ensemble
+from llmagg_router.domain.ensemble_stream import ChosenAnswerStream
 from llmagg_router.domain.hedging import MIN_HEDGE_DELAY_S, FirstContentTimes, Race, hedged, hedging
 from llmagg_router.domain.limits import RouterLimits
 from llmagg_router.domain.meta_controller import MetaController
@@ -153,9 +154,10 @@ class Router:
 
     async def open_stream(
         self, body: Any, own_key: Secret | None = None, caller: CallerHints = NO_HINTS
-    ) -> RoutedStream:
-        if is_ensemble(body):
-            plan_ensemble(body, self.resolver)  # says why an ensemble does not stream (a 400)
+    ) -> RoutedStream | ChosenAnswerStream:
+        if is_ensemble(body):  # the answer is chosen whole, then streamed
+            chosen = await complete_ensemble(self, body, own_key, caller)
+            return ChosenAnswerStream(chosen.body, chosen.route)
         request = parse_request(body, Operation.CHAT)
         record = RequestRecord(self.ports.metrics, request, self._clock, self.trace_content)
 
