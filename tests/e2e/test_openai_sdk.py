@@ -8,7 +8,7 @@ import json
 import openai
 import pytest
 
-from ..helpers import ADMIN_KEY, SCENARIOS, SIM_KEY, admin_call, arrivals, post_raw, scenario
+from ..helpers import ADMIN_KEY, SCENARIOS, SIM_KEY, admin_call, arrivals, create_client_key, post_raw, scenario
 
 AUTHORIZED = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -417,6 +417,18 @@ def test_auto_says_why_it_routed_and_takes_feedback_on_the_answer(client, stack,
     assert status == 200 and state["meta_controller"]["profiles"]["chat"][served]["quality"] == 0.25
 
 
+def test_feedback_is_taken_only_from_the_key_that_asked_or_an_admin(client, stack):
+    completion = client.chat.completions.create(
+        model="auto", messages=HELLO, extra_body={"provider": {"only": ["sim-fast"]}}
+    )
+    url, feedback = f"{stack.base_url}/feedback", json.dumps({"request_id": completion.id, "score": 1}).encode()
+    other = {"Authorization": f"Bearer {create_client_key(stack, 'feedback-other')}"}
+    status, _, body = post_raw(url, feedback, other)
+    assert (status, body["error"]["code"]) == (404, "unknown_request_id")  # another client's answer: as if unknown
+    status, _, body = post_raw(url, feedback, AUTHORIZED)
+    assert (status, body["model"]) == (200, "sim-fast/sim-small")
+
+
 def test_a_named_model_is_routed_as_asked(client):
     raw = client.chat.completions.with_raw_response.create(model="sim-fast/sim-small", messages=HELLO)
     assert raw.headers["x-llmagg-route-reason"] == "model asked"
@@ -471,7 +483,8 @@ def test_an_ensembles_judge_picks_the_answer_after_every_candidate_answered(clie
 
 
 @pytest.mark.parametrize(
-    ("judge_says", "outcome"), [({"type": "answer", "content": "both fine"}, "unparseable"), ({"type": "500"}, "failed")]
+    ("judge_says", "outcome"),
+    [({"type": "answer", "content": "both fine"}, "unparseable"), ({"type": "500"}, "failed")],
 )
 def test_an_unreadable_or_failed_judge_falls_back_to_agreement_and_heuristics(client, simulator, judge_says, outcome):
     raw, completion = _judged(client, simulator, judge_says)

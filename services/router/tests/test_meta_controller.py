@@ -11,6 +11,7 @@ import pytest
 from llmagg.common.errors import ServiceError
 from llmagg_router.adapters.memory_routing_stats import MemoryRoutingStats
 from llmagg_router.domain.meta_controller import MetaController
+from llmagg_router.domain.request import CallerHints
 from llmagg_router.domain.upstream import Failure, UpstreamError
 
 JSON_ASK = {"response_format": {"type": "json_object"}}
@@ -146,6 +147,19 @@ async def test_client_feedback_updates_the_quality_of_the_model_that_answered(ro
     with pytest.raises(ServiceError) as bad:
         await meta.feedback(result.body["id"], 3)
     assert bad.value.code == "invalid_score"
+
+
+async def test_feedback_is_taken_only_from_the_client_that_asked_or_an_admin(routed, meta):
+    router = routed(ModelUpstream({}, default="an answer"))
+    result = await router.complete(chat("Tell me a story."), caller=CallerHints(client_id="key-a"))
+    answer = result.body["id"]
+    with pytest.raises(ServiceError) as other:
+        await meta.feedback(answer, 0.0, client_id="key-b")
+    assert (other.value.code, other.value.kind.name) == ("unknown_request_id", "NOT_FOUND")  # as if unknown
+    assert meta.scores()["chat"][f"{result.route.provider}/{result.route.model}"]["judged"] == 0
+    assert (await meta.feedback(answer, 1.0, client_id="key-a")).client == "key-a"
+    assert (await meta.feedback(answer, 0.0, client_id="admin-key", admin=True)).arm == "fast/llama-70b"
+    assert meta.scores()["chat"]["fast/llama-70b"]["quality"] == 0.5
 
 
 def _two_models(make_resolver, big_tier: int):

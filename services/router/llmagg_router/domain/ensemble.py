@@ -1,16 +1,16 @@
 """`model: "ensemble"`: the same chat request to several free models at once, within the request's
 deadline and each candidate's own quota, then one answer chosen from those that came back:
 
-- `best`: the answer the heuristics judge best (answer_quality.py), ties to the meta-controller's
-  quality estimate for the profile, then to the order asked;
+- `best`: the answer a judge model names (ensemble_judge.py); without a readable verdict, the answer
+  the heuristics judge best (answer_quality.py, then the meta-controller's quality estimate), then
+  agreement, then the order asked;
 - `vote`: the answer most candidates agree on (same text once normalised), ties as `best`;
-- `fuse`: the consensus answer, the one closest to all the others (mean word-set similarity).
+- `fuse`: the judge's own answer written from the candidates; without it, the consensus answer (the
+  one closest to all the others, mean word-set similarity).
 
-The request says `"ensemble": {"models": [...]} ` or `{"count": N}` (default 3: `auto`'s first distinct
-models) and `"strategy"` (default `best`). A candidate that fails never fails the request while another
-answered; the response carries every candidate's provider, model, score, usage or error under
-`ensemble`. Agreement is fed back to the meta-controller as a quality judgement. Streaming is not
-offered (the answer is chosen after all candidates end)."""
+A candidate that fails never fails the request while another answered; the response carries every
+candidate's provider, model, score, usage or error, and the judge's, under `ensemble`. Verdicts (else
+agreement) are fed back to the meta-controller as quality judgements. See docs/routing.md."""
 
 from __future__ import annotations
 

@@ -87,6 +87,7 @@ class MetaController:
         tokens_per_s: float | None,
         quality: float | None,
         request_id: str | None,
+        client_id: str = "",
     ) -> None:
         arm = arm_of(candidate)
         delta = ArmStats(successes=1, ttft_ms_sum=ttft_ms, ttft_n=1)
@@ -96,13 +97,15 @@ class MetaController:
             delta.good, delta.bad = quality, 1 - quality
         self.store.record(profile, arm, delta)
         if request_id:
-            self.store.remember(request_id, Served(profile, arm))
+            self.store.remember(request_id, Served(profile, arm, client_id))
 
     def failed(self, profile: str, candidate: Candidate) -> None:
         self.store.record(profile, arm_of(candidate), ArmStats(failures=1))
 
-    async def feedback(self, request_id: str, score: float) -> Served:
-        """A client's judgement of an answer (0 bad .. 1 good) updates the quality of the model that gave it."""
+    async def feedback(self, request_id: str, score: float, client_id: str = "", admin: bool = False) -> Served:
+        """A client's judgement of an answer (0 bad .. 1 good) updates the quality of the model that gave it.
+        Only the client that asked (or an admin) may judge it: another client's id is as unknown as a
+        wrong one, so that it learns nothing of other clients' requests."""
         if not isinstance(score, int | float) or isinstance(score, bool) or not 0 <= score <= 1:
             raise ServiceError(
                 ErrorKind.INVALID_ARGUMENT, "`score` must be a number from 0 to 1.", code="invalid_score", param="score"
@@ -112,7 +115,7 @@ class MetaController:
                 ErrorKind.INVALID_ARGUMENT, "`request_id` is required.", code="missing_request_id", param="request_id"
             )
         served = await self.store.served(request_id)
-        if served is None:
+        if served is None or not (admin or served.client == client_id):
             raise ServiceError(
                 ErrorKind.NOT_FOUND,
                 f"No recent answer has the id {request_id!r}; feedback is kept for recent requests only.",
@@ -124,7 +127,7 @@ class MetaController:
         )
         return served
 
-    async def feedback_json(self, body: object) -> dict[str, object]:
+    async def feedback_json(self, body: object, client_id: str = "", admin: bool = False) -> dict[str, object]:
         """`POST /v1/feedback`: {"request_id": <an answer's id>, "score": 0..1}."""
         if not isinstance(body, dict):
             raise ServiceError(
@@ -141,7 +144,7 @@ class MetaController:
                 param="request_id",
             )
         score = body.get("score")
-        served = await self.feedback(request_id, score)  # type: ignore[arg-type]
+        served = await self.feedback(request_id, score, client_id, admin)  # type: ignore[arg-type]
         return {"object": "feedback", "request_id": request_id, "score": score, "model": served.arm}
 
     def scores(self) -> dict[str, dict[str, dict[str, float | None]]]:

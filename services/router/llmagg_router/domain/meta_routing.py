@@ -52,7 +52,7 @@ def learn_served(meta: MetaController, profile: str, request: ParsedRequest, att
             tokens_per_s = answer.usage.completion_tokens / generating_s if generating_s > 0 else None
         quality = answer_quality(request.upstream_body, body)
         request_id = body.get("id") if isinstance(body.get("id"), str) else None
-        meta.succeeded(profile, attempt.candidate, ttft_ms, tokens_per_s, quality, request_id)
+        meta.succeeded(profile, attempt.candidate, ttft_ms, tokens_per_s, quality, request_id, attempt.client_id)
     else:  # a stream, at its first content (now): what it answers is not known yet
         meta.succeeded(profile, attempt.candidate, attempt.elapsed_ms(), None, None, None)
 

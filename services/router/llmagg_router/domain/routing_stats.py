@@ -59,10 +59,11 @@ class ArmStats:
 
 @dataclass(frozen=True)
 class Served:
-    """Which model served a request, on which profile: what client feedback on it updates."""
+    """Which model served a request, on which profile, for whom: what client feedback on it updates."""
 
     profile: str
     arm: str  # "provider/model"
+    client: str = ""  # the client key id that asked (x-llmagg-client-id): only it (or an admin) gives feedback
 
 
 class RoutingStatsStore(Protocol):
