@@ -27,7 +27,6 @@ from llmagg_router.domain.ensemble_judge import Verdict, default_judge, judge_re
 from llmagg_router.domain.meta_controller import MetaController
 from llmagg_router.domain.request import parse_request
 from llmagg_router.domain.resolver import AUTO, Resolver
-from llmagg_router.domain.routing_stats import ArmStats
 from llmagg_router.domain.task_profile import profile_of
 from llmagg_router.domain.upstream import Operation
 
@@ -153,7 +152,7 @@ async def run_ensemble(
         for model, routed in answered:
             good = float(model == chosen_model) if chosen_by == "judge" and not fused else agreement[model]
             arm = f"{routed.route.provider}/{routed.route.model}"
-            meta.store.record(plan.profile, arm, ArmStats(good=good, bad=1 - good))
+            meta.judged(plan.profile, arm, good)
     report: dict[str, Any] = {
         "strategy": plan.strategy,
         "chosen_by": chosen_by,

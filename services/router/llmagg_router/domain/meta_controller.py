@@ -39,9 +39,26 @@ class Choice:
 
 
 class MetaController:
-    def __init__(self, store: RoutingStatsStore, rng: random.Random | None = None) -> None:
+    def __init__(self, store: RoutingStatsStore, rng: random.Random | None = None, discount: float = 1.0) -> None:
+        """`discount` (0 < d <= 1): each new observation of a model on a profile first multiplies what was
+        known of it by `d` (discounted Thompson sampling), so its record is worth at most 1 / (1 - d)
+        observations and a model that got worse is dropped after a few bad answers; 1 keeps everything."""
+        if not 0 < discount <= 1:
+            raise ValueError(f"the discount must be in (0, 1], got {discount}")
         self.store = store
         self._rng = rng or random.Random()
+        self._discount = discount
+
+    def _record(self, profile: str, arm: str, delta: ArmStats) -> None:
+        """Add one observation, the old record discounted first. Written as one additive delta (the new
+        observation minus (1 - d) of the total), so replicas can still add theirs to a shared store."""
+        if self._discount < 1 and (known := self.store.stats(profile).get(arm)) is not None:
+            delta.add(known.scaled(self._discount - 1))
+        self.store.record(profile, arm, delta)
+
+    def judged(self, profile: str, arm: str, quality: float) -> None:
+        """A quality judgement of one answer (an ensemble's verdict or agreement)."""
+        self._record(profile, arm, ArmStats(good=quality, bad=1 - quality))
 
     def choose(self, profile: str, candidates: Sequence[Candidate], quality_mode: str | None) -> Choice:
         """The model with the best Thompson sample of its value on `profile` first (its accounts in the
@@ -95,12 +112,12 @@ class MetaController:
             delta.tps_sum, delta.tps_n = tokens_per_s, 1
         if quality is not None:
             delta.good, delta.bad = quality, 1 - quality
-        self.store.record(profile, arm, delta)
+        self._record(profile, arm, delta)
         if request_id:
             self.store.remember(request_id, Served(profile, arm, client_id))
 
     def failed(self, profile: str, candidate: Candidate) -> None:
-        self.store.record(profile, arm_of(candidate), ArmStats(failures=1))
+        self._record(profile, arm_of(candidate), ArmStats(failures=1))
 
     async def feedback(self, request_id: str, score: float, client_id: str = "", admin: bool = False) -> Served:
         """A client's judgement of an answer (0 bad .. 1 good) updates the quality of the model that gave it.
@@ -122,7 +139,7 @@ class MetaController:
                 code="unknown_request_id",
                 param="request_id",
             )
-        self.store.record(
+        self._record(
             served.profile, served.arm, ArmStats(good=FEEDBACK_WEIGHT * score, bad=FEEDBACK_WEIGHT * (1 - score))
         )
         return served

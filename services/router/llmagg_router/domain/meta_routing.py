@@ -10,6 +10,7 @@ from typing import Any
 from llmagg_router.domain.answer_quality import answer_quality
 from llmagg_router.domain.attempt import Attempt
 from llmagg_router.domain.meta_controller import MetaController, arm_of
+from llmagg_router.domain.ports import RouterMetrics
 from llmagg_router.domain.request import ParsedRequest
 from llmagg_router.domain.resolver import AUTO, Resolution
 from llmagg_router.domain.task_profile import profile_of
@@ -33,6 +34,14 @@ def planned(
         return resolution, profile, {}
     choice = meta.choose(profile, resolution.candidates, request.quality)
     return replace(resolution, candidates=choice.candidates), profile, choice.reasons
+
+
+def count_choice(metrics: RouterMetrics, profile: str, resolution: Resolution, reasons: dict[str, str]) -> None:
+    """The model put first and why, as a metric (an `auto` request only: it has reasons)."""
+    if reasons and resolution.candidates:
+        arm = arm_of(resolution.candidates[0])
+        reason = reasons.get(arm, "")
+        metrics.meta_choice(profile, arm, "thompson" if reason.startswith("thompson") else "only_candidate")
 
 
 def reason_for(reasons: dict[str, str], attempt: Attempt) -> str:

@@ -240,6 +240,7 @@ class Router:
         profile, reasons = "", {}
         if self.meta is not None:
             resolution, profile, reasons = meta_routing.planned(self.meta, request, resolution)
+            meta_routing.count_choice(ports.metrics, profile, resolution, reasons)
         if session is not None and self.affinity is not None:
             resolution = replace(resolution, candidates=tuple(self.affinity.first(session, resolution.candidates)))
         # Headroom ranks and skips candidates; a single one learns the same from its Reserve.

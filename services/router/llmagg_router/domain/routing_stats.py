@@ -27,6 +27,9 @@ class ArmStats:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
+    def scaled(self, factor: float) -> ArmStats:
+        return ArmStats(**{f.name: getattr(self, f.name) * factor for f in fields(self)})
+
     def as_dict(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
