@@ -557,6 +557,9 @@ def test_the_alerts_show_the_rejected_key_the_cooldown_the_exhausted_quota_and_t
     page.screenshot(path=screenshots / "6-alerts.png", full_page=True)
 
 
+NOTHING = "\u2013"  # the page's en dash for a value not known yet
+
+
 def test_the_routing_page_shows_the_meta_controllers_scores_as_the_api_gives_them(page, workload, screenshots):
     from playwright.sync_api import expect
 
@@ -573,7 +576,7 @@ def test_the_routing_page_shows_the_meta_controllers_scores_as_the_api_gives_the
     expect(page.locator("[data-testid=routing] table[data-profile]")).to_have_count(len(profiles))
 
     def fixed(value, digits: int) -> str:
-        return "–" if value is None else f"{value:.{digits}f}"
+        return NOTHING if value is None else f"{value:.{digits}f}"
 
     for profile, arms in profiles.items():
         table = page.locator(f"[data-testid=routing] table[data-profile='{profile}']")
@@ -584,11 +587,11 @@ def test_the_routing_page_shows_the_meta_controllers_scores_as_the_api_gives_the
             for name in ("success_rate", "quality"):
                 value = score[name]
                 expect(row.locator(f"[data-testid={name}]")).to_have_text(
-                    "–" if value is None else f"{100 * value:.1f}%"
+                    NOTHING if value is None else f"{100 * value:.1f}%"
                 )
             expect(row.locator("[data-testid=judged]")).to_have_text(fixed(score["judged"], 2))
             expect(row.locator("[data-testid=ttft_ms]")).to_have_text(
-                "–" if score["ttft_ms"] is None else ms(score["ttft_ms"])
+                NOTHING if score["ttft_ms"] is None else ms(score["ttft_ms"])
             )
             expect(row.locator("[data-testid=tokens_per_s]")).to_have_text(fixed(score["tokens_per_s"], 1))
     page.screenshot(path=screenshots / "7-routing.png", full_page=True)
