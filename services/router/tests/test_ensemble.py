@@ -117,6 +117,8 @@ async def test_a_count_takes_autos_first_distinct_models(ensemble):
         ({"count": 9}, "ensemble.count"),
         ({"models": ["only-one"]}, "ensemble.models"),
         ("three", "ensemble"),
+        ({"models": THREE, "judge": 7}, "ensemble.judge"),
+        ({"models": THREE, "judge": "no-such-model"}, "ensemble.judge"),
     ],
 )
 async def test_a_bad_ensemble_is_a_400_before_any_call(ensemble, spec, param):

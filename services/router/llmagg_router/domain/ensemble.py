@@ -15,6 +15,7 @@ agreement) are fed back to the meta-controller as quality judgements. See docs/r
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -30,6 +31,7 @@ from llmagg_router.domain.resolver import AUTO, Resolver
 from llmagg_router.domain.task_profile import profile_of
 from llmagg_router.domain.upstream import Operation
 
+log = logging.getLogger(__name__)
 ENSEMBLE = "ensemble"
 STRATEGIES = ("best", "vote", "fuse")
 DEFAULT_COUNT, MAX_COUNT = 3, 5
@@ -84,7 +86,19 @@ def plan_ensemble(body: dict[str, Any], resolver: Resolver, meta: MetaController
         chosen = tuple(list(dict.fromkeys(f"{c.provider.id}/{c.model_id}" for c in candidates))[:count])
     if strategy != "vote" and judge is None:
         judge = default_judge(candidates, chosen, profile, meta)
+    elif strategy != "vote":
+        _known_judge(body, judge, resolver)
     return EnsemblePlan(chosen, strategy, judge if strategy != "vote" else None, profile)
+
+
+def _known_judge(body: dict[str, Any], judge: str, resolver: Resolver) -> None:
+    """A judge nobody can route to is the client's mistake (a 400 before any call); one that is only
+    unavailable now (no quota, cooling) is a judge call that fails, and the ensemble falls back."""
+    try:
+        resolver.resolve_request(parse_request({**_single(body), "model": judge}, Operation.CHAT))
+    except ServiceError as error:
+        if error.code == "model_not_found":
+            raise _invalid(f"`ensemble.judge`: {error.message}", "ensemble.judge") from None
 
 
 def _single(body: dict[str, Any]) -> dict[str, Any]:
@@ -212,10 +226,17 @@ async def _judged(
         routed = await asyncio.wait_for(complete(asked), left_s)
     except (ServiceError, TimeoutError) as error:
         return Verdict(None, error=error)
+    except Exception:  # a judge never fails the request
+        log.exception("the ensemble's judge failed")
+        return Verdict(None, error=ServiceError(ErrorKind.INTERNAL, "The judge call failed.", code="judge_failed"))
     text = _text(routed.body)
     if strategy == "best":
         return Verdict(parse_verdict(text, count), routed)
-    return Verdict(None, routed if text.strip() else None, None if text.strip() else ValueError("empty answer"))
+    if not text.strip():
+        return Verdict(
+            None, error=ServiceError(ErrorKind.UNAVAILABLE, "The judge's answer was empty.", code="empty_answer")
+        )
+    return Verdict(None, routed)
 
 
 def _said(verdict: Verdict, strategy: str) -> str:
@@ -238,14 +259,8 @@ def _judge_report(judge: str | None, verdict: Verdict, strategy: str) -> dict[st
         report["usage"] = verdict.routed.body.get("usage")
     if verdict.error is not None:
         error = verdict.error
-        code = (
-            error.code
-            if isinstance(error, ServiceError)
-            else "timeout"
-            if isinstance(error, TimeoutError)
-            else "empty_answer"
-        )
-        report["error"] = {"code": code, "message": str(verdict.error)[:300]}
+        code = error.code if isinstance(error, ServiceError) else "timeout"  # else only a TimeoutError
+        report["error"] = {"code": code, "message": str(error)[:300]}
     return report
 
 
