@@ -555,3 +555,43 @@ def test_the_alerts_show_the_rejected_key_the_cooldown_the_exhausted_quota_and_t
     }
     assert {subject for kind, subject in found if kind == "circuit_open"} == not_closed
     page.screenshot(path=screenshots / "6-alerts.png", full_page=True)
+
+
+NOTHING = "\u2013"  # the page's en dash for a value not known yet
+
+
+def test_the_routing_page_shows_the_meta_controllers_scores_as_the_api_gives_them(page, workload, screenshots):
+    from playwright.sync_api import expect
+
+    status, state = admin_call(workload, "GET", "/v1/admin/routing")
+    assert status == 200, state
+    profiles = state["meta_controller"]["profiles"]
+    # The workload's three requests taught the `chat` profile: con-500 failed, con-ok answered each time.
+    assert (
+        profiles["chat"]["con-500/sim-small"]["success_rate"],
+        profiles["chat"]["con-ok/sim-small"]["success_rate"],
+    ) == (0.0, 1.0)
+    sign_in(page, workload)
+    show(page, "routing")
+    expect(page.locator("[data-testid=routing] table[data-profile]")).to_have_count(len(profiles))
+
+    def fixed(value, digits: int) -> str:
+        return NOTHING if value is None else f"{value:.{digits}f}"
+
+    for profile, arms in profiles.items():
+        table = page.locator(f"[data-testid=routing] table[data-profile='{profile}']")
+        expect(table.locator("tbody tr")).to_have_count(len(arms))
+        for arm, score in arms.items():
+            row = table.locator(f"tr[data-model='{arm}']")
+            expect(row.locator("[data-testid=attempts]")).to_have_text(fixed(score["attempts"], 2))
+            for name in ("success_rate", "quality"):
+                value = score[name]
+                expect(row.locator(f"[data-testid={name}]")).to_have_text(
+                    NOTHING if value is None else f"{100 * value:.1f}%"
+                )
+            expect(row.locator("[data-testid=judged]")).to_have_text(fixed(score["judged"], 2))
+            expect(row.locator("[data-testid=ttft_ms]")).to_have_text(
+                NOTHING if score["ttft_ms"] is None else ms(score["ttft_ms"])
+            )
+            expect(row.locator("[data-testid=tokens_per_s]")).to_have_text(fixed(score["tokens_per_s"], 1))
+    page.screenshot(path=screenshots / "7-routing.png", full_page=True)

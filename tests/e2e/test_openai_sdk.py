@@ -8,7 +8,7 @@ import json
 import openai
 import pytest
 
-from ..helpers import ADMIN_KEY, SCENARIOS, SIM_KEY, admin_call, arrivals, post_raw, scenario
+from ..helpers import ADMIN_KEY, SCENARIOS, SIM_KEY, admin_call, arrivals, create_client_key, post_raw, scenario
 
 AUTHORIZED = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -417,6 +417,18 @@ def test_auto_says_why_it_routed_and_takes_feedback_on_the_answer(client, stack,
     assert status == 200 and state["meta_controller"]["profiles"]["chat"][served]["quality"] == 0.25
 
 
+def test_feedback_is_taken_only_from_the_key_that_asked_or_an_admin(client, stack):
+    completion = client.chat.completions.create(
+        model="auto", messages=HELLO, extra_body={"provider": {"only": ["sim-fast"]}}
+    )
+    url, feedback = f"{stack.base_url}/feedback", json.dumps({"request_id": completion.id, "score": 1}).encode()
+    other = {"Authorization": f"Bearer {create_client_key(stack, 'feedback-other')}"}
+    status, _, body = post_raw(url, feedback, other)
+    assert (status, body["error"]["code"]) == (404, "unknown_request_id")  # another client's answer: as if unknown
+    status, _, body = post_raw(url, feedback, AUTHORIZED)
+    assert (status, body["model"]) == (200, "sim-fast/sim-small")
+
+
 def test_a_named_model_is_routed_as_asked(client):
     raw = client.chat.completions.with_raw_response.create(model="sim-fast/sim-small", messages=HELLO)
     assert raw.headers["x-llmagg-route-reason"] == "model asked"
@@ -437,3 +449,79 @@ def test_an_ensemble_answers_with_its_candidates(client):
     assert [c["chosen"] for c in candidates] == [c is best for c in candidates]
     assert raw.headers["x-llmagg-provider"] == best["provider"]
     assert raw.headers["x-llmagg-route-reason"] == "ensemble; strategy=vote; answered=2/2"
+
+
+ENSEMBLE_OF_TWO = {"models": ["sim-fast/sim-small", "rl-backup/sim-small"], "judge": "step-ok/sim-small"}
+JUDGED = ["sim-fast", "rl-backup", "step-ok"]
+
+
+def _judged(client, simulator, judge_says: dict, strategy: str = "best"):
+    for name in JUDGED:
+        simulator.reset(name)
+    simulator.script("step-ok", [judge_says])
+    raw = client.chat.completions.with_raw_response.create(
+        model="ensemble",
+        messages=[{"role": "user", "content": "echo: Paris"}],
+        extra_body={"ensemble": {**ENSEMBLE_OF_TWO, "strategy": strategy}},
+    )
+    return raw, raw.parse()
+
+
+def test_an_ensembles_judge_picks_the_answer_after_every_candidate_answered(client, simulator):
+    raw, completion = _judged(client, simulator, {"type": "answer", "content": "Answer 2"})
+    assert sorted(arrivals(simulator, JUDGED)[:2]) == ["rl-backup", "sim-fast"]
+    assert arrivals(simulator, JUDGED)[2:] == ["step-ok"]
+    report = completion.model_extra["ensemble"]
+    assert (report["chosen_by"], [c["chosen"] for c in report["candidates"]]) == ("judge", [False, True])
+    judge = report["judge"]
+    assert (judge["provider"], judge["verdict"], judge["outcome"]) == ("step-ok", 2, "chosen")
+    assert judge["usage"]["total_tokens"] > 0
+    assert raw.headers["x-llmagg-provider"] == "rl-backup"
+    assert raw.headers["x-llmagg-route-reason"] == (
+        "ensemble; strategy=best; answered=2/2; judge=step-ok/sim-small; verdict=2"
+    )
+
+
+@pytest.mark.parametrize(
+    ("judge_says", "outcome"),
+    [({"type": "answer", "content": "both fine"}, "unparseable"), ({"type": "500"}, "failed")],
+)
+def test_an_unreadable_or_failed_judge_falls_back_to_agreement_and_heuristics(client, simulator, judge_says, outcome):
+    raw, completion = _judged(client, simulator, judge_says)
+    assert completion.choices[0].message.content == "Paris"
+    report = completion.model_extra["ensemble"]
+    assert (report["chosen_by"], report["judge"]["verdict"], report["judge"]["outcome"]) == (
+        "heuristics+agreement",
+        None,
+        outcome,
+    )
+    assert arrivals(simulator, JUDGED)[2:] == ["step-ok"]  # one judge call: step-ok has one account
+    chosen = next(c for c in report["candidates"] if c["chosen"])
+    assert raw.headers["x-llmagg-provider"] == chosen["provider"]
+
+
+def test_a_fused_ensemble_answers_with_the_judges_text(client, simulator):
+    raw, completion = _judged(client, simulator, {"type": "answer", "content": "Paris, France."}, "fuse")
+    assert completion.choices[0].message.content == "Paris, France."
+    assert raw.headers["x-llmagg-provider"] == "step-ok"
+    report = completion.model_extra["ensemble"]
+    assert [(c["provider"], c["chosen"]) for c in report["candidates"]] == [("sim-fast", False), ("rl-backup", False)]
+    assert (report["chosen_by"], report["judge"]["outcome"]) == ("judge", "fused")
+
+
+def test_a_streamed_ensemble_streams_the_chosen_answer_with_the_report_last(client, simulator):
+    for name in JUDGED:
+        simulator.reset(name)
+    simulator.script("step-ok", [{"type": "answer", "content": "1"}])
+    stream = client.chat.completions.create(
+        model="ensemble",
+        messages=[{"role": "user", "content": "echo: Paris"}],
+        stream=True,
+        extra_body={"ensemble": {**ENSEMBLE_OF_TWO, "strategy": "best"}},
+    )
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Paris"
+    assert [c.choices[0].finish_reason for c in chunks] == [None, "stop"]
+    report = chunks[-1].model_extra["ensemble"]
+    assert [(c["provider"], c["chosen"]) for c in report["candidates"]] == [("sim-fast", True), ("rl-backup", False)]
+    assert report["judge"]["verdict"] == 1 and chunks[-1].usage.total_tokens > 0

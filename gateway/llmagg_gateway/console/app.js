@@ -7,10 +7,11 @@ import { snapshot } from "./data.js";
 import { clock } from "./format.js";
 import { renderOverview } from "./overview.js";
 import { renderRequests } from "./requests.js";
+import { renderRouting } from "./routing.js";
 import { renderUsage } from "./usage.js";
 
 const PAGES = { overview: renderOverview, accounts: renderAccounts, usage: renderUsage, requests: renderRequests,
-  catalogue: renderCatalogue, alerts: renderAlerts };
+  catalogue: renderCatalogue, routing: renderRouting, alerts: renderAlerts };
 const REFRESH_MS = 3000;
 const $ = (id) => document.getElementById(id);
 let timer = null;

@@ -13,6 +13,7 @@ export async function snapshot() {
   const providers = routing.providers || [];
   return {
     routing: providers,
+    meta: routing.meta_controller || null,
     windows: await quotaWindows(providers),
     accounts: accounts.accounts || [],
     catalogue: catalogue.catalog || { providers: [], models: [] },

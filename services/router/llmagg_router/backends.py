@@ -127,7 +127,9 @@ def create_routing_stats(settings: RouterSettings) -> RoutingStatsStore:
 
 
 def create_meta_controller(settings: RouterSettings) -> MetaController | None:
-    return MetaController(create_routing_stats(settings)) if settings.meta_controller else None
+    if not settings.meta_controller:
+        return None
+    return MetaController(create_routing_stats(settings), discount=settings.meta_discount)
 
 
 def create_ports(

@@ -15,7 +15,7 @@ from google.api import httpbody_pb2
 
 from llmagg.common.budget import Budget, Holding
 from llmagg.common.errors import ErrorKind, ServiceError
-from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA
+from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA, CLIENT_SCOPE_METADATA, metadata_value
 from llmagg.common.secrets import Secret
 from llmagg.router.v1 import router_pb2 as pb
 from llmagg.router.v1 import router_pb2_grpc
@@ -296,7 +296,9 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
                 "Feedback needs the meta-controller, which is off on this router (ROUTER_META_CONTROLLER).",
                 code="feedback_disabled",
             )
-        taken = await meta.feedback_json(_parse_json(request.http_body.data))
+        _, caller = _caller(context)
+        admin = metadata_value(context.invocation_metadata(), CLIENT_SCOPE_METADATA) == "admin"
+        taken = await meta.feedback_json(_parse_json(request.http_body.data), caller.client_id, admin)
         return httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(taken))
 
     async def CreateEmbedding(self, requests, context) -> AsyncIterator[httpbody_pb2.HttpBody]:

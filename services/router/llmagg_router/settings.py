@@ -60,6 +60,9 @@ class RouterSettings(ServiceSettings):
     meta_controller: bool = True
     routing_stats: Literal["memory", "redis"] = "memory"
     routing_stats_sync_s: float = Field(default=1.0, gt=0)
+    # Each observation of a model first discounts what was known of it by this: its record is worth at
+    # most 1 / (1 - d) observations (100), so a provider that got worse is dropped; 1 never forgets.
+    meta_discount: float = Field(default=0.99, gt=0, le=1)
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     redis_prefix: str = "llmagg"  # every key and channel starts with it: stacks sharing one server stay apart
     redis_timeout_s: float = Field(default=0.5, gt=0)

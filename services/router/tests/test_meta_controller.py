@@ -11,6 +11,7 @@ import pytest
 from llmagg.common.errors import ServiceError
 from llmagg_router.adapters.memory_routing_stats import MemoryRoutingStats
 from llmagg_router.domain.meta_controller import MetaController
+from llmagg_router.domain.request import CallerHints
 from llmagg_router.domain.upstream import Failure, UpstreamError
 
 JSON_ASK = {"response_format": {"type": "json_object"}}
@@ -23,11 +24,13 @@ class ModelUpstream:
         self.answers, self.default = answers, default
         self.calls: list[str] = []
         self.providers: list[str] = []
+        self.bodies: list[dict[str, Any]] = []
         self.served = 0
 
     async def request(self, candidate, key, operation, body):
         self.calls.append(candidate.model_id)
         self.providers.append(candidate.provider.id)
+        self.bodies.append(body)
         answer = self.answers.get(candidate.model_id, self.default)
         if isinstance(answer, UpstreamError):
             raise answer
@@ -146,6 +149,19 @@ async def test_client_feedback_updates_the_quality_of_the_model_that_answered(ro
     assert bad.value.code == "invalid_score"
 
 
+async def test_feedback_is_taken_only_from_the_client_that_asked_or_an_admin(routed, meta):
+    router = routed(ModelUpstream({}, default="an answer"))
+    result = await router.complete(chat("Tell me a story."), caller=CallerHints(client_id="key-a"))
+    answer = result.body["id"]
+    with pytest.raises(ServiceError) as other:
+        await meta.feedback(answer, 0.0, client_id="key-b")
+    assert (other.value.code, other.value.kind.name) == ("unknown_request_id", "NOT_FOUND")  # as if unknown
+    assert meta.scores()["chat"][f"{result.route.provider}/{result.route.model}"]["judged"] == 0
+    assert (await meta.feedback(answer, 1.0, client_id="key-a")).client == "key-a"
+    assert (await meta.feedback(answer, 0.0, client_id="admin-key", admin=True)).arm == "fast/llama-70b"
+    assert meta.scores()["chat"]["fast/llama-70b"]["quality"] == 0.5
+
+
 def _two_models(make_resolver, big_tier: int):
     """fast/llama-8b (tier 1) and smart/big-model (tier `big_tier`, as a catalogue change would set it)."""
     from dataclasses import replace as changed
@@ -163,3 +179,43 @@ def test_the_catalogues_tier_is_the_prior_so_a_catalogue_change_moves_the_choice
         candidates = _two_models(make_resolver, tier)
         firsts[tier] = Counter(meta.choose("chat", candidates, None).candidates[0].model_id for _ in range(200))
     assert firsts == {5: {"big-model": 143, "llama-8b": 57}, 1: {"big-model": 90, "llama-8b": 110}}
+
+
+GOOD_JSON, REFUSAL = '{"ok": true}', "I'm sorry, I can't help with that."
+
+
+async def _degrades(make_router, discount: float) -> tuple[Counter, Counter, MetaController]:
+    """60 JSON requests while only b:free answers well, then 40 after it starts refusing and a:free
+    answers well instead: what the last 10 went to, and every routing choice counted by the metric."""
+    meta = MetaController(MemoryRoutingStats(), random.Random(7), discount=discount)
+    upstream = ModelUpstream({"b:free": GOOD_JSON}, default=REFUSAL)
+    router = make_router(stream_upstream=False)
+    router.adapters, router.meta = {"openai": upstream}, meta
+    for _ in range(60):
+        await router.complete(chat("List two fruits.", **JSON_ASK))
+    upstream.answers = {"a:free": GOOD_JSON}
+    upstream.calls.clear()
+    for _ in range(40):
+        await router.complete(chat("List two fruits.", **JSON_ASK))
+    return Counter(upstream.calls[-10:]), Counter(upstream.calls), meta
+
+
+async def test_with_a_discount_a_model_that_got_worse_is_dropped(make_router, metrics):
+    kept, after, _ = await _degrades(make_router, discount=1.0)
+    # Without forgetting, b:free's 60 good answers outweigh its 40 refusals: it keeps serving.
+    assert (kept, after) == ({"b:free": 9, "big-model": 1}, {"b:free": 38, "llama-70b": 1, "big-model": 1})
+    dropped, after, meta = await _degrades(make_router, discount=0.9)
+    assert (dropped, after) == (
+        {"a:free": 9, "b:free": 1},
+        {"a:free": 23, "b:free": 12, "big-model": 3, "llama-70b": 2},
+    )
+    # Each observation first shrinks the model's record by the discount: it is worth under 1 / (1 - 0.9).
+    assert meta.scores()["json"]["shared/b:free"]["judged"] == pytest.approx(9.9914, abs=1e-4)
+    choices = {
+        model: metrics.registry.get_sample_value(
+            "llmagg_router_meta_choices_total", {"profile": "json", "model": model, "reason": "thompson"}
+        )
+        for model in ("shared/b:free", "shared/a:free", "smart/big-model", "fast/llama-70b")
+    }
+    assert choices == {"shared/b:free": 159, "shared/a:free": 25, "smart/big-model": 9, "fast/llama-70b": 7}
+    assert sum(choices.values()) == 200  # every `auto` request of both runs counted once

@@ -54,11 +54,11 @@ async def test_what_one_replica_learns_the_other_reads_after_a_sync(replicas):
 async def test_the_stats_and_the_served_requests_survive_a_restart(replicas):
     one = await replicas()
     one.record("code", "smart/big-model", ArmStats(successes=2))
-    one.remember("chatcmpl-1", Served("code", "smart/big-model"))
+    one.remember("chatcmpl-1", Served("code", "smart/big-model", "key-a"))
     await one.close()
     again = await replicas()
     assert again.stats("code")["smart/big-model"].successes == 2
-    assert await again.served("chatcmpl-1") == Served("code", "smart/big-model")
+    assert await again.served("chatcmpl-1") == Served("code", "smart/big-model", "key-a")
     assert await again.served("chatcmpl-unknown") is None
 
 

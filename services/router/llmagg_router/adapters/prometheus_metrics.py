@@ -25,6 +25,12 @@ class PrometheusRouterMetrics:
             ["operation", "outcome"],
             registry=registry,
         )
+        self._meta_choices = Counter(
+            "llmagg_router_meta_choices",
+            "Models the meta-controller put first for `auto`, by task profile, model and reason.",
+            ["profile", "model", "reason"],
+            registry=registry,
+        )
         self._request_attempts = Histogram(
             "llmagg_router_request_attempts",
             "Upstream attempts a request took.",
@@ -87,6 +93,9 @@ class PrometheusRouterMetrics:
         if usage is not None:
             self._tokens.labels(operation, provider, model, "input").observe(usage.prompt_tokens)
             self._tokens.labels(operation, provider, model, "output").observe(usage.completion_tokens)
+
+    def meta_choice(self, profile: str, model: str, reason: str) -> None:
+        self._meta_choices.labels(profile, model, reason).inc()
 
     def request_ended(self, operation: str, outcome: str, seconds: float, attempts: int) -> None:
         self._requests.labels(operation, outcome).inc()

@@ -64,8 +64,7 @@ class RedisRoutingStats:
             return None
         if raw is None:
             return None
-        profile, arm = json.loads(raw)
-        return Served(profile, arm)
+        return Served(*json.loads(raw))  # [profile, arm, client]; rows written before clients: [profile, arm]
 
     async def start(self) -> None:
         with contextlib.suppress(*UNREACHABLE):
@@ -93,7 +92,11 @@ class RedisRoutingStats:
                         if value:
                             pipe.hincrbyfloat(f"{self._prefix}:p:{profile}", f"{arm}\t{name}", value)
                 for request_id, where in served.items():
-                    pipe.set(f"{self._prefix}:r:{request_id}", json.dumps([where.profile, where.arm]), ex=REQUEST_TTL_S)
+                    pipe.set(
+                        f"{self._prefix}:r:{request_id}",
+                        json.dumps([where.profile, where.arm, where.client]),
+                        ex=REQUEST_TTL_S,
+                    )
                 await pipe.execute()
         except BaseException:
             for key, delta in batch.items():  # kept for the next sync

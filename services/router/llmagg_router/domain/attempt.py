@@ -108,6 +108,11 @@ class Attempt:
         self.route_reason = ""  # why the router tried this candidate (x-llmagg-route-reason)
         self.trace_id = ""  # set when the attempt's trace is sampled (kept by the tracing backend)
 
+    @property
+    def client_id(self) -> str:
+        """Who the request is for (the gateway's x-llmagg-client-id)."""
+        return self._plan.client_id
+
     async def begin(self) -> Secret | None:
         """Reserve quota (QuotaDenied when there is none), lease the key, open the span."""
         candidate = self.candidate

@@ -39,9 +39,26 @@ class Choice:
 
 
 class MetaController:
-    def __init__(self, store: RoutingStatsStore, rng: random.Random | None = None) -> None:
+    def __init__(self, store: RoutingStatsStore, rng: random.Random | None = None, discount: float = 1.0) -> None:
+        """`discount` (0 < d <= 1): each new observation of a model on a profile first multiplies what was
+        known of it by `d` (discounted Thompson sampling), so its record is worth at most 1 / (1 - d)
+        observations and a model that got worse is dropped after a few bad answers; 1 keeps everything."""
+        if not 0 < discount <= 1:
+            raise ValueError(f"the discount must be in (0, 1], got {discount}")
         self.store = store
         self._rng = rng or random.Random()
+        self._discount = discount
+
+    def _record(self, profile: str, arm: str, delta: ArmStats) -> None:
+        """Add one observation, the old record discounted first. Written as one additive delta (the new
+        observation minus (1 - d) of the total), so replicas can still add theirs to a shared store."""
+        if self._discount < 1 and (known := self.store.stats(profile).get(arm)) is not None:
+            delta.add(known.scaled(self._discount - 1))
+        self.store.record(profile, arm, delta)
+
+    def judged(self, profile: str, arm: str, quality: float) -> None:
+        """A quality judgement of one answer (an ensemble's verdict or agreement)."""
+        self._record(profile, arm, ArmStats(good=quality, bad=1 - quality))
 
     def choose(self, profile: str, candidates: Sequence[Candidate], quality_mode: str | None) -> Choice:
         """The model with the best Thompson sample of its value on `profile` first (its accounts in the
@@ -66,6 +83,12 @@ class MetaController:
         ordered = (*groups[chosen], *(c for c in candidates if arm_of(c) != chosen))
         return Choice(ordered, reasons)
 
+    def quality_estimate(self, profile: str, candidate: Candidate) -> float:
+        """The mean of the quality belief `choose` samples from (the tier prior with what was judged)."""
+        stats = self.store.stats(profile).get(arm_of(candidate)) or ArmStats()
+        tier = (candidate.model.quality if candidate.model else 3) / 5
+        return (PRIOR_WEIGHT * tier + stats.good) / (PRIOR_WEIGHT + stats.good + stats.bad)
+
     def _sample(self, stats: ArmStats, candidate: Candidate, latency_weight: float) -> float:
         tier = (candidate.model.quality if candidate.model else 3) / 5
         success = self._rng.betavariate(1 + stats.successes, 1 + stats.failures)
@@ -81,6 +104,7 @@ class MetaController:
         tokens_per_s: float | None,
         quality: float | None,
         request_id: str | None,
+        client_id: str = "",
     ) -> None:
         arm = arm_of(candidate)
         delta = ArmStats(successes=1, ttft_ms_sum=ttft_ms, ttft_n=1)
@@ -88,15 +112,17 @@ class MetaController:
             delta.tps_sum, delta.tps_n = tokens_per_s, 1
         if quality is not None:
             delta.good, delta.bad = quality, 1 - quality
-        self.store.record(profile, arm, delta)
+        self._record(profile, arm, delta)
         if request_id:
-            self.store.remember(request_id, Served(profile, arm))
+            self.store.remember(request_id, Served(profile, arm, client_id))
 
     def failed(self, profile: str, candidate: Candidate) -> None:
-        self.store.record(profile, arm_of(candidate), ArmStats(failures=1))
+        self._record(profile, arm_of(candidate), ArmStats(failures=1))
 
-    async def feedback(self, request_id: str, score: float) -> Served:
-        """A client's judgement of an answer (0 bad .. 1 good) updates the quality of the model that gave it."""
+    async def feedback(self, request_id: str, score: float, client_id: str = "", admin: bool = False) -> Served:
+        """A client's judgement of an answer (0 bad .. 1 good) updates the quality of the model that gave it.
+        Only the client that asked (or an admin) may judge it: another client's id is as unknown as a
+        wrong one, so that it learns nothing of other clients' requests."""
         if not isinstance(score, int | float) or isinstance(score, bool) or not 0 <= score <= 1:
             raise ServiceError(
                 ErrorKind.INVALID_ARGUMENT, "`score` must be a number from 0 to 1.", code="invalid_score", param="score"
@@ -106,19 +132,19 @@ class MetaController:
                 ErrorKind.INVALID_ARGUMENT, "`request_id` is required.", code="missing_request_id", param="request_id"
             )
         served = await self.store.served(request_id)
-        if served is None:
+        if served is None or not (admin or served.client == client_id):
             raise ServiceError(
                 ErrorKind.NOT_FOUND,
                 f"No recent answer has the id {request_id!r}; feedback is kept for recent requests only.",
                 code="unknown_request_id",
                 param="request_id",
             )
-        self.store.record(
+        self._record(
             served.profile, served.arm, ArmStats(good=FEEDBACK_WEIGHT * score, bad=FEEDBACK_WEIGHT * (1 - score))
         )
         return served
 
-    async def feedback_json(self, body: object) -> dict[str, object]:
+    async def feedback_json(self, body: object, client_id: str = "", admin: bool = False) -> dict[str, object]:
         """`POST /v1/feedback`: {"request_id": <an answer's id>, "score": 0..1}."""
         if not isinstance(body, dict):
             raise ServiceError(
@@ -135,7 +161,7 @@ class MetaController:
                 param="request_id",
             )
         score = body.get("score")
-        served = await self.feedback(request_id, score)  # type: ignore[arg-type]
+        served = await self.feedback(request_id, score, client_id, admin)  # type: ignore[arg-type]
         return {"object": "feedback", "request_id": request_id, "score": score, "model": served.arm}
 
     def scores(self) -> dict[str, dict[str, dict[str, float | None]]]:

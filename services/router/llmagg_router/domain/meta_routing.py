@@ -10,6 +10,7 @@ from typing import Any
 from llmagg_router.domain.answer_quality import answer_quality
 from llmagg_router.domain.attempt import Attempt
 from llmagg_router.domain.meta_controller import MetaController, arm_of
+from llmagg_router.domain.ports import RouterMetrics
 from llmagg_router.domain.request import ParsedRequest
 from llmagg_router.domain.resolver import AUTO, Resolution
 from llmagg_router.domain.task_profile import profile_of
@@ -35,6 +36,14 @@ def planned(
     return replace(resolution, candidates=choice.candidates), profile, choice.reasons
 
 
+def count_choice(metrics: RouterMetrics, profile: str, resolution: Resolution, reasons: dict[str, str]) -> None:
+    """The model put first and why, as a metric (an `auto` request only: it has reasons)."""
+    if reasons and resolution.candidates:
+        arm = arm_of(resolution.candidates[0])
+        reason = reasons.get(arm, "")
+        metrics.meta_choice(profile, arm, "thompson" if reason.startswith("thompson") else "only_candidate")
+
+
 def reason_for(reasons: dict[str, str], attempt: Attempt) -> str:
     return reasons.get(arm_of(attempt.candidate), ASKED)
 
@@ -52,7 +61,7 @@ def learn_served(meta: MetaController, profile: str, request: ParsedRequest, att
             tokens_per_s = answer.usage.completion_tokens / generating_s if generating_s > 0 else None
         quality = answer_quality(request.upstream_body, body)
         request_id = body.get("id") if isinstance(body.get("id"), str) else None
-        meta.succeeded(profile, attempt.candidate, ttft_ms, tokens_per_s, quality, request_id)
+        meta.succeeded(profile, attempt.candidate, ttft_ms, tokens_per_s, quality, request_id, attempt.client_id)
     else:  # a stream, at its first content (now): what it answers is not known yet
         meta.succeeded(profile, attempt.candidate, attempt.elapsed_ms(), None, None, None)
 

@@ -240,6 +240,11 @@ class RouterMetrics(Protocol):
 
     def request_ended(self, operation: str, outcome: str, seconds: float, attempts: int) -> None: ...
 
+    def meta_choice(self, profile: str, model: str, reason: str) -> None:
+        """The meta-controller put `model` ("provider/model", from the catalogue) first for an `auto`
+        request of `profile`; `reason`: thompson or only_candidate."""
+        ...
+
 
 @dataclass(frozen=True)
 class RouterPorts:

@@ -18,7 +18,8 @@ from llmagg.common.secrets import Secret
 from llmagg_router.domain import meta_routing
 from llmagg_router.domain.affinity import Affinity, session_of
 from llmagg_router.domain.attempt import Answer, Attempt, AttemptPlan, QuotaDenied
-from llmagg_router.domain.ensemble import complete_ensemble, is_ensemble, plan_ensemble
+from llmagg_router.domain.ensemble import complete_ensemble, is_ensemble
+from llmagg_router.domain.ensemble_stream import ChosenAnswerStream
 from llmagg_router.domain.hedging import MIN_HEDGE_DELAY_S, FirstContentTimes, Race, hedged, hedging
 from llmagg_router.domain.limits import RouterLimits
 from llmagg_router.domain.meta_controller import MetaController
@@ -153,9 +154,10 @@ class Router:
 
     async def open_stream(
         self, body: Any, own_key: Secret | None = None, caller: CallerHints = NO_HINTS
-    ) -> RoutedStream:
-        if is_ensemble(body):
-            plan_ensemble(body, self.resolver)  # says why an ensemble does not stream (a 400)
+    ) -> RoutedStream | ChosenAnswerStream:
+        if is_ensemble(body):  # the answer is chosen whole, then streamed
+            chosen = await complete_ensemble(self, body, own_key, caller)
+            return ChosenAnswerStream(chosen.body, chosen.route)
         request = parse_request(body, Operation.CHAT)
         record = RequestRecord(self.ports.metrics, request, self._clock, self.trace_content)
 
@@ -238,6 +240,7 @@ class Router:
         profile, reasons = "", {}
         if self.meta is not None:
             resolution, profile, reasons = meta_routing.planned(self.meta, request, resolution)
+            meta_routing.count_choice(ports.metrics, profile, resolution, reasons)
         if session is not None and self.affinity is not None:
             resolution = replace(resolution, candidates=tuple(self.affinity.first(session, resolution.candidates)))
         # Headroom ranks and skips candidates; a single one learns the same from its Reserve.

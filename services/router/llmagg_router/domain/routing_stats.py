@@ -27,6 +27,9 @@ class ArmStats:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
+    def scaled(self, factor: float) -> ArmStats:
+        return ArmStats(**{f.name: getattr(self, f.name) * factor for f in fields(self)})
+
     def as_dict(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
@@ -59,10 +62,11 @@ class ArmStats:
 
 @dataclass(frozen=True)
 class Served:
-    """Which model served a request, on which profile: what client feedback on it updates."""
+    """Which model served a request, on which profile, for whom: what client feedback on it updates."""
 
     profile: str
     arm: str  # "provider/model"
+    client: str = ""  # the client key id that asked (x-llmagg-client-id): only it (or an admin) gives feedback
 
 
 class RoutingStatsStore(Protocol):
