@@ -3,10 +3,12 @@
 import asyncio
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg_router.domain import attempt as attempt_module
 from llmagg_router.domain.ports import Headroom, QuotaKey, Usage
 from llmagg_router.domain.request import CallerHints
 from llmagg_router.domain.upstream import Failure, UpstreamError
@@ -171,7 +173,9 @@ async def test_a_streamed_answer_settles_with_its_time_to_first_token_a_failure_
     assert served.first_token_ms is not None and 0 <= served.first_token_ms <= served.latency_ms
 
 
-async def test_a_sampled_request_settles_with_its_trace_id_an_unsampled_or_untraced_one_without(make_router):
+async def test_a_sampled_request_settles_with_its_trace_id_an_unsampled_or_untraced_one_without(
+    make_router, monkeypatch
+):
     quota = RecordingQuota()
     sampled = TracerProvider().get_tracer("test")
     with sampled.start_as_current_span("request") as span:
@@ -181,5 +185,7 @@ async def test_a_sampled_request_settles_with_its_trace_id_an_unsampled_or_untra
     with unsampled.start_as_current_span("request") as span:
         assert span.get_span_context().is_valid  # a trace id exists, but no trace was kept
         await make_router(quota=quota).complete(CHAT)
-    await make_router(quota=quota).complete(CHAT)  # no tracing at all
+    # No tracing at all in this process (whatever tracer provider an earlier test made the global one).
+    monkeypatch.setattr(attempt_module, "tracer", trace.NoOpTracer())
+    await make_router(quota=quota).complete(CHAT)
     assert [o.trace_id for o in quota.observed[1:]] == ["", ""]
