@@ -47,10 +47,10 @@ class RouterSettings(ServiceSettings):
     ratelimit_timeout_s: float = Field(default=1.0, gt=0)  # per Reserve/Headroom call
     # Settlements waiting to be sent; when full, attempts wait to queue theirs (none is dropped).
     settle_queue_size: int = Field(default=10_000, ge=1)
-    # An answer goes to its client only once the ledger has its settlement (a router killed right after
-    # answering loses no usage row); settlements of concurrent answers still share one Settle call. false:
-    # settlements gather for 20 ms and no answer waits for its accounting (faster; a crash loses ~20 ms of rows).
-    settle_before_answer: bool = True
+    # false: settlements gather for 20 ms and no answer waits for its accounting (a SIGKILL loses those
+    # rows; quotas stay exact, leases are charged up front). true: an answer goes to its client only once the
+    # ledger has its row (concurrent answers share one Settle call); measured at ~1.3 ms per request.
+    settle_before_answer: bool = False
     # What the router learns of its upstreams (cooldowns, circuits, latency): memory (this replica's own
     # view) or redis (that view, with cooldowns and open circuits shared by every replica through
     # Redis/Valkey, so a 429 seen by one steers them all; adapters/redis_health.py).

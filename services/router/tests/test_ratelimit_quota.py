@@ -206,9 +206,20 @@ async def test_a_key_whose_reserve_was_denied_ranks_last_until_headroom_says_how
     await quota.close()
 
 
-async def test_a_served_answer_settles_before_it_returns_and_answers_ending_together_share_one_call(ledger, quota):
-    """The answer waits for the ledger: when `settle` returns, the row is applied (a router killed right
-    after answering loses nothing); concurrent answers go in one Settle call."""
+@pytest.fixture
+async def settling_quota(ledger):
+    quota = RatelimitQuota(ledger.address, None, timeout_s=5, settle_before_answer=True)
+    await quota.start()
+    yield quota
+    await quota.close()
+
+
+async def test_a_served_answer_settles_before_it_returns_and_answers_ending_together_share_one_call(
+    ledger, settling_quota
+):
+    """With settle_before_answer the answer waits for the ledger: when `settle` returns, the row is applied
+    (a router killed right after answering loses nothing); concurrent answers go in one Settle call."""
+    quota = settling_quota
     await quota.settle(Reservation(KEY, granted=True, id="r0", client_id="c0"), Usage(1, 1), "ok")
     assert [s.client_id for s in ledger.applied] == ["c0"] and ledger.calls == 1
     ledger.settle_gate = asyncio.Event()  # the next call waits until let through
@@ -227,7 +238,8 @@ async def test_a_served_answer_settles_before_it_returns_and_answers_ending_toge
     assert ledger.calls == 3  # c0; c1; c2 and c3 gathered while c1's call was under way
 
 
-async def test_a_failed_attempt_does_not_wait_for_its_settlement(ledger, quota):
+async def test_a_failed_attempt_does_not_wait_for_its_settlement(ledger, settling_quota):
+    quota = settling_quota
     ledger.settle_gate = asyncio.Event()
     await asyncio.wait_for(quota.settle(Reservation(KEY, granted=True, id="r1", client_id="c1"), None, "server"), 1)
     assert ledger.applied == []
@@ -237,8 +249,8 @@ async def test_a_failed_attempt_does_not_wait_for_its_settlement(ledger, quota):
     assert [s.outcome for s in ledger.applied] == ["server"]
 
 
-async def test_with_settle_before_answer_off_an_answer_does_not_wait_for_the_ledger(ledger):
-    quota = RatelimitQuota(ledger.address, None, timeout_s=5, settle_before_answer=False)
+async def test_by_default_an_answer_does_not_wait_for_the_ledger(ledger):
+    quota = RatelimitQuota(ledger.address, None, timeout_s=5)
     await quota.start()
     try:
         ledger.settle_gate = asyncio.Event()

@@ -13,11 +13,11 @@
   one replaces it goes back at once. So the decision stays the shared one: nothing is spent that the
   ledger did not grant;
 - `settle`: queued (bounded; a full queue makes the attempt wait rather than lose a settlement) and
-  sent in batches by one background task; `close` sends what is queued before the router stops. A served
-  answer's settlement (`settle_before_answer`, the default) is sent at once and its answer waits for the
-  ledger's acknowledgement (at most the call timeout: an unreachable ledger delays no answer longer), so
-  a router killed right after answering loses no usage row; answers finishing together share one call
-  (the next batch gathers while one is under way). Other settlements wait up to 20 ms for company.
+  sent in batches (what gathers within 20 ms) by one background task, so no request waits for its
+  accounting; `close` sends what is queued before the router stops. With `settle_before_answer` a served
+  answer's settlement is sent at once and its answer waits for the ledger's acknowledgement (at most the
+  call timeout: an unreachable ledger delays no answer longer), so a router killed right after answering
+  loses no usage row; answers finishing together share one call (the next gathers while one is under way).
 With the ratelimit service unreachable the router keeps routing: reservations are granted unmetered
 (providers' 429s still steer through cooldowns), settlements wait in the queue for it to come back
 (up to its bound), headroom is unknown, and the `ratelimit` health name says so. A ledger that answers
@@ -121,7 +121,7 @@ class RatelimitQuota:
         timeout_s: float = 1.0,
         queue_size: int = 10_000,
         flush_timeout_s: float = 5.0,
-        settle_before_answer: bool = True,
+        settle_before_answer: bool = False,
         clock: Callable[[], float] = time.monotonic,  # when headroom was learned, and how old it is
     ) -> None:
         self._clock = clock
