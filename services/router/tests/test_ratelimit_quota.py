@@ -260,3 +260,15 @@ async def test_by_default_an_answer_does_not_wait_for_the_ledger(ledger):
     finally:
         await quota.close()
     assert [s.client_id for s in ledger.applied] == ["c1"]
+
+
+async def test_an_answer_waiting_for_its_settlement_goes_on_when_the_router_stops(ledger):
+    quota = RatelimitQuota(ledger.address, None, timeout_s=30, flush_timeout_s=0.2, settle_before_answer=True)
+    await quota.start()
+    ledger.settle_gate = asyncio.Event()  # the ledger never answers
+    waiting = asyncio.ensure_future(quota.settle(Reservation(KEY, granted=True, id="r1", client_id="c1"), None, "ok"))
+    await asyncio.wait_for(ledger.settle_arrived.wait(), 5)
+    await quota.close()
+    await asyncio.wait_for(waiting, 1)
+    assert quota._acks == {}
+    ledger.settle_gate.set()

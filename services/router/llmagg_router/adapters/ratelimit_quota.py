@@ -130,7 +130,8 @@ class RatelimitQuota:
         self._timeout_s = timeout_s
         self._flush_timeout_s = flush_timeout_s
         self._settle_before_answer = settle_before_answer
-        self._acks: dict[int, asyncio.Future[None]] = {}  # queued settlements an answer waits for, by id()
+        # Queued settlements an answer waits for, by id() of the queued item (alive until its batch is done).
+        self._acks: dict[int, asyncio.Future[None]] = {}
         self._urgent = asyncio.Event()  # one of them is queued: the batch goes without lingering
         self._queue: asyncio.Queue[pb.Settlement | pb.LeaseReturn] | None = None
         self._queue_size = queue_size
@@ -181,6 +182,10 @@ class RatelimitQuota:
             self._sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sender
+            for acknowledged in self._acks.values():  # the answers waiting go on (what was not sent is logged)
+                if not acknowledged.done():
+                    acknowledged.set_result(None)
+            self._acks.clear()
         if self._channel is not None:
             await self._channel.close()
 
