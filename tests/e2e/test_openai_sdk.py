@@ -427,6 +427,8 @@ def test_feedback_is_taken_only_from_the_key_that_asked_or_an_admin(client, stac
     assert (status, body["error"]["code"]) == (404, "unknown_request_id")  # another client's answer: as if unknown
     status, _, body = post_raw(url, feedback, AUTHORIZED)
     assert (status, body["model"]) == (200, "sim-fast/sim-small")
+    status, _, body = post_raw(url, feedback, AUTHORIZED)
+    assert (status, body["error"]["code"]) == (404, "unknown_request_id")  # taken once per answer
 
 
 def test_a_named_model_is_routed_as_asked(client):

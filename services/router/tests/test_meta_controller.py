@@ -10,8 +10,9 @@ import pytest
 
 from llmagg.common.errors import ServiceError
 from llmagg_router.adapters.memory_routing_stats import MemoryRoutingStats
-from llmagg_router.domain.meta_controller import MetaController
+from llmagg_router.domain.meta_controller import MetaController, arm_of
 from llmagg_router.domain.request import CallerHints
+from llmagg_router.domain.routing_stats import ArmStats
 from llmagg_router.domain.upstream import Failure, UpstreamError
 
 JSON_ASK = {"response_format": {"type": "json_object"}}
@@ -158,8 +159,31 @@ async def test_feedback_is_taken_only_from_the_client_that_asked_or_an_admin(rou
     assert (other.value.code, other.value.kind.name) == ("unknown_request_id", "NOT_FOUND")  # as if unknown
     assert meta.scores()["chat"][f"{result.route.provider}/{result.route.model}"]["judged"] == 0
     assert (await meta.feedback(answer, 1.0, client_id="key-a")).client == "key-a"
-    assert (await meta.feedback(answer, 0.0, client_id="admin-key", admin=True)).arm == "fast/llama-70b"
+    again = await router.complete(chat("Tell me a story."), caller=CallerHints(client_id="key-a"))
+    assert (await meta.feedback(again.body["id"], 0.0, client_id="admin-key", admin=True)).arm == "fast/llama-70b"
     assert meta.scores()["chat"]["fast/llama-70b"]["quality"] == 0.5
+
+
+async def test_feedback_is_taken_once_per_answer(routed, meta):
+    router = routed(ModelUpstream({}, default="an answer"))
+    result = await router.complete(chat("Tell me a story."))
+    served = await meta.feedback(result.body["id"], 0.0)
+    with pytest.raises(ServiceError) as replayed:
+        await meta.feedback(result.body["id"], 0.0)
+    assert (replayed.value.code, replayed.value.kind.name) == ("unknown_request_id", "NOT_FOUND")  # as if unknown
+    assert meta.scores()["chat"][served.arm]["judged"] == 1
+
+
+def test_stats_gone_negative_across_replicas_never_break_the_choice(make_resolver):
+    """Discounting replicas each subtract their stale view, so shared totals can dip below zero."""
+    candidates = make_resolver().resolve("auto", None, None).candidates
+    store = MemoryRoutingStats()
+    below_zero = ArmStats(successes=-3, failures=-1, good=-2, bad=-0.5, ttft_ms_sum=-5000, ttft_n=-1)
+    for candidate in candidates:
+        store.record("chat", arm_of(candidate), below_zero)
+    meta = MetaController(store, random.Random(7))
+    assert sorted(map(arm_of, meta.choose("chat", candidates, "fastest").candidates)) == sorted(map(arm_of, candidates))
+    assert 0 <= meta.quality_estimate("chat", candidates[0]) <= 1
 
 
 def _two_models(make_resolver, big_tier: int):

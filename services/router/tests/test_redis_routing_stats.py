@@ -6,9 +6,11 @@ import secrets
 
 import pytest
 
+from llmagg.common.errors import ServiceError
 from llmagg_devstack import free_port, start_valkey
-from llmagg_router.adapters.redis_routing_stats import RedisRoutingStats
+from llmagg_router.adapters.redis_routing_stats import UNREACHABLE, RedisRoutingStats
 from llmagg_router.backends import create_meta_controller
+from llmagg_router.domain.meta_controller import MetaController
 from llmagg_router.domain.routing_stats import ArmStats, Served
 from llmagg_router.settings import RouterSettings
 
@@ -71,3 +73,27 @@ def test_the_settings_choose_the_store(valkey):
         "RedisRoutingStats",
         None,
     )
+
+
+async def test_feedback_on_an_answer_is_taken_once_across_replicas(replicas):
+    one, two = await replicas(), await replicas()
+    one.remember("chatcmpl-once", Served("code", "smart/big-model", "key-a"))
+    await one.sync()
+    first = MetaController(two)
+    assert (await first.feedback("chatcmpl-once", 1.0, client_id="key-a")).arm == "smart/big-model"
+    for replica in (two, one):
+        with pytest.raises(ServiceError) as replayed:
+            await MetaController(replica).feedback("chatcmpl-once", 1.0, client_id="key-a")
+        assert replayed.value.code == "unknown_request_id"
+    assert two.stats("code")["smart/big-model"].good == 1
+
+
+async def test_served_requests_waiting_for_valkey_are_bounded():
+    down = RedisRoutingStats(f"redis://127.0.0.1:{free_port()}", timeout_s=0.3, sync_s=3600, remembered=3)
+    for n in range(5):
+        down.remember(f"chatcmpl-{n}", Served("chat", "fast/llama-8b"))
+    with pytest.raises(UNREACHABLE):
+        await down.sync()
+    down.remember("chatcmpl-5", Served("chat", "fast/llama-8b"))
+    assert list(down.pending_served) == ["chatcmpl-3", "chatcmpl-4", "chatcmpl-5"]  # the oldest dropped first
+    await down.close()

@@ -39,6 +39,12 @@ class MemoryRoutingStats:
     async def served(self, request_id: str) -> Served | None:
         return self._served.get(request_id)
 
+    async def forget(self, request_id: str) -> bool:
+        return self.forget_now(request_id)
+
+    def forget_now(self, request_id: str) -> bool:
+        return self._served.pop(request_id, None) is not None
+
     async def start(self) -> None:
         pass
 

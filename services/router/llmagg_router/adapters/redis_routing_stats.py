@@ -16,13 +16,13 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Mapping
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from llmagg_router.adapters.memory_routing_stats import MemoryRoutingStats
+from llmagg_router.adapters.memory_routing_stats import REMEMBERED_REQUESTS, MemoryRoutingStats
 from llmagg_router.domain.routing_stats import ArmStats, Served
 
 log = logging.getLogger(__name__)
@@ -31,13 +31,21 @@ REQUEST_TTL_S = 86_400  # feedback on an answer older than a day is not taken
 
 
 class RedisRoutingStats:
-    def __init__(self, url: str, prefix: str = "llmagg", timeout_s: float = 0.5, sync_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "llmagg",
+        timeout_s: float = 0.5,
+        sync_s: float = 1.0,
+        remembered: int = REMEMBERED_REQUESTS,
+    ) -> None:
         self._client = redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         self._prefix = f"{prefix}:routing"
         self._sync_s = sync_s
-        self._view = MemoryRoutingStats()  # the shared totals as last read, plus what was recorded since
+        self._remembered = remembered
+        self._view = MemoryRoutingStats(remembered)  # the shared totals as last read, plus what was recorded since
         self._pending: dict[tuple[str, str], ArmStats] = {}
-        self._pending_served: dict[str, Served] = {}
+        self._pending_served: OrderedDict[str, Served] = OrderedDict()  # bounded like the view: oldest dropped
         self._task: asyncio.Task[None] | None = None
 
     def stats(self, profile: str) -> Mapping[str, ArmStats]:
@@ -53,6 +61,17 @@ class RedisRoutingStats:
     def remember(self, request_id: str, served: Served) -> None:
         self._view.remember(request_id, served)
         self._pending_served[request_id] = served
+        self._pending_served.move_to_end(request_id)
+        self._drop_oldest_pending()
+
+    @property
+    def pending_served(self) -> OrderedDict[str, Served]:
+        """Served requests not yet written to Valkey (at most `remembered`, the newest)."""
+        return self._pending_served
+
+    def _drop_oldest_pending(self) -> None:
+        while len(self._pending_served) > self._remembered:
+            self._pending_served.popitem(last=False)
 
     async def served(self, request_id: str) -> Served | None:
         known = await self._view.served(request_id)
@@ -65,6 +84,17 @@ class RedisRoutingStats:
         if raw is None:
             return None
         return Served(*json.loads(raw))  # [profile, arm, client]; rows written before clients: [profile, arm]
+
+    async def forget(self, request_id: str) -> bool:
+        """Whoever deletes the Valkey row takes the feedback, so a replay on any replica finds nothing; a
+        request not written yet (or with Valkey down) is taken by whoever drops it from this replica."""
+        here = self._view.forget_now(request_id)
+        if self._pending_served.pop(request_id, None) is not None:
+            return here
+        try:
+            return bool(await self._client.delete(f"{self._prefix}:r:{request_id}"))
+        except UNREACHABLE:
+            return here
 
     async def start(self) -> None:
         with contextlib.suppress(*UNREACHABLE):
@@ -83,7 +113,7 @@ class RedisRoutingStats:
     async def sync(self) -> None:
         """Write the pending batch, then read every replica's totals into this replica's view."""
         batch, self._pending = self._pending, {}
-        served, self._pending_served = self._pending_served, {}
+        served, self._pending_served = self._pending_served, OrderedDict()
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 for (profile, arm), delta in batch.items():
@@ -101,7 +131,9 @@ class RedisRoutingStats:
         except BaseException:
             for key, delta in batch.items():  # kept for the next sync
                 self._pending.setdefault(key, ArmStats()).add(delta)
-            self._pending_served = {**served, **self._pending_served}
+            served.update(self._pending_served)  # the newer ones last, so the oldest go first
+            self._pending_served = served
+            self._drop_oldest_pending()
             raise
         await self._read_totals()
 
@@ -116,7 +148,9 @@ class RedisRoutingStats:
             for field, value in fields.items():
                 arm, _, name = field.decode().rpartition("\t")
                 totals[profile][arm][name] = float(value)
-        view = MemoryRoutingStats(served=self._view.remembered)  # what this replica served stays findable
+        view = MemoryRoutingStats(
+            self._remembered, served=self._view.remembered
+        )  # what this replica served stays findable
         for profile, arms in totals.items():
             for arm, values in arms.items():
                 view.record(profile, arm, ArmStats.of(values))

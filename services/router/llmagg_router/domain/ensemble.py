@@ -67,13 +67,17 @@ def plan_ensemble(body: dict[str, Any], resolver: Resolver, meta: MetaController
     judge = spec.get("judge")
     if judge is not None and not (isinstance(judge, str) and 0 < len(judge) <= MAX_MODEL_CHARS):
         raise _invalid("`ensemble.judge` must be a model id.", "ensemble.judge")
+    if judge == ENSEMBLE:
+        raise _invalid("`ensemble.judge` must be one model, not `ensemble`.", "ensemble.judge")
     models = spec.get("models")
     if models is not None and (
         not isinstance(models, list)
-        or not 2 <= len(models) <= MAX_COUNT
         or not all(isinstance(m, str) and m for m in models)
+        or not 2 <= len(dict.fromkeys(models)) <= MAX_COUNT
     ):
-        raise _invalid(f"`ensemble.models` must list 2 to {MAX_COUNT} model ids.", "ensemble.models")
+        raise _invalid(f"`ensemble.models` must list 2 to {MAX_COUNT} different model ids.", "ensemble.models")
+    if models is not None and ENSEMBLE in models:
+        raise _invalid("`ensemble.models` must list single models, not `ensemble`.", "ensemble.models")
     count = spec.get("count", DEFAULT_COUNT)
     if models is None and (not isinstance(count, int) or isinstance(count, bool) or not 2 <= count <= MAX_COUNT):
         raise _invalid(f"`ensemble.count` must be a whole number from 2 to {MAX_COUNT}.", "ensemble.count")

@@ -85,11 +85,12 @@ class MetaController:
 
     def quality_estimate(self, profile: str, candidate: Candidate) -> float:
         """The mean of the quality belief `choose` samples from (the tier prior with what was judged)."""
-        stats = self.store.stats(profile).get(arm_of(candidate)) or ArmStats()
+        stats = (self.store.stats(profile).get(arm_of(candidate)) or ArmStats()).clamped()
         tier = (candidate.model.quality if candidate.model else 3) / 5
         return (PRIOR_WEIGHT * tier + stats.good) / (PRIOR_WEIGHT + stats.good + stats.bad)
 
     def _sample(self, stats: ArmStats, candidate: Candidate, latency_weight: float) -> float:
+        stats = stats.clamped()
         tier = (candidate.model.quality if candidate.model else 3) / 5
         success = self._rng.betavariate(1 + stats.successes, 1 + stats.failures)
         quality = self._rng.betavariate(1 + PRIOR_WEIGHT * tier + stats.good, 1 + PRIOR_WEIGHT * (1 - tier) + stats.bad)
@@ -132,10 +133,11 @@ class MetaController:
                 ErrorKind.INVALID_ARGUMENT, "`request_id` is required.", code="missing_request_id", param="request_id"
             )
         served = await self.store.served(request_id)
-        if served is None or not (admin or served.client == client_id):
+        if served is None or not (admin or served.client == client_id) or not await self.store.forget(request_id):
             raise ServiceError(
                 ErrorKind.NOT_FOUND,
-                f"No recent answer has the id {request_id!r}; feedback is kept for recent requests only.",
+                f"No recent answer has the id {request_id!r} awaiting feedback; feedback is taken once per answer,"
+                " for recent unstreamed requests only.",
                 code="unknown_request_id",
                 param="request_id",
             )

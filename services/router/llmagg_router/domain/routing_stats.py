@@ -30,13 +30,18 @@ class ArmStats:
     def scaled(self, factor: float) -> ArmStats:
         return ArmStats(**{f.name: getattr(self, f.name) * factor for f in fields(self)})
 
+    def clamped(self) -> ArmStats:
+        """Every sum at least 0: replicas that each discount their own stale view can push a shared
+        total below zero, and a negative count must never reach a Beta distribution."""
+        return ArmStats(**{f.name: max(0.0, getattr(self, f.name)) for f in fields(self)})
+
     def as_dict(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def of(cls, values: Mapping[str, float]) -> ArmStats:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: float(v) for k, v in values.items() if k in known})
+        return cls(**{k: max(0.0, float(v)) for k, v in values.items() if k in known})
 
     @property
     def attempts(self) -> float:
@@ -87,6 +92,10 @@ class RoutingStatsStore(Protocol):
         ...
 
     async def served(self, request_id: str) -> Served | None: ...
+
+    async def forget(self, request_id: str) -> bool:
+        """Drop `request_id` so feedback on it is taken once: True only for the one call that dropped it."""
+        ...
 
     async def start(self) -> None: ...
 
