@@ -13,10 +13,10 @@ from envoy.extensions.filters.http.basic_auth.v3 import basic_auth_pb2
 from envoy.extensions.filters.http.lua.v3 import lua_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
-from llmagg.common.secrets import Secret
-from llmagg_credentials.adapters.memory_store import MemoryStore
 from llmagg import gateway_keys
+from llmagg.common.secrets import Secret
 from llmagg.gateway_keys import DENY_ALL, ENV_ADMIN_ID, HASHES_FILTER, ROUTING_FILTER, KeyTable, sha_hash
+from llmagg_credentials.adapters.memory_store import MemoryStore
 from llmagg_credentials.domain.client_keys import ClientKeys
 from llmagg_credentials.domain.key_table import KeyTableSource, key_table
 from llmagg_credentials.domain.store import CLIENT_KEYS
