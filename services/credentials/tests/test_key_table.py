@@ -14,6 +14,7 @@ from envoy.extensions.filters.http.lua.v3 import lua_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
 from llmagg import gateway_keys
+from llmagg.common.caller_auth import GATEWAY, calling_peer
 from llmagg.common.secrets import Secret
 from llmagg.gateway_keys import DENY_ALL, ENV_ADMIN_ID, HASHES_FILTER, ROUTING_FILTER, KeyTable, sha_hash
 from llmagg_credentials.adapters.memory_store import MemoryStore
@@ -109,6 +110,7 @@ class _Stream:
     """Envoy's side of one ECDS stream."""
 
     def __init__(self, servicer: ExtensionConfigServicer) -> None:
+        calling_peer.set(GATEWAY)  # what the caller check (caller_auth) sets for the gateway's token
         self.requests: asyncio.Queue = asyncio.Queue()
         self._responses = servicer.StreamExtensionConfigs(self._requests(), None)
 
