@@ -41,7 +41,9 @@ def _lua(name: str, source: Path) -> dict:
 
 def _discovered(name: str, default: dict, cluster: str) -> dict:
     """A filter whose config comes by xDS (ECDS) from `cluster`. Until the first answer the listener
-    waits (warming), then serves with `default`: deny-all for client keys, so the gateway fails closed."""
+    waits (warming), then serves with `default`: for client keys the empty table (DENY_ALL), with which
+    Envoy checks no key itself; every `sk-llmagg-` key goes to ext_authz (which fails closed), any other
+    is refused."""
     return {
         "name": name,
         "config_discovery": {

@@ -7,7 +7,6 @@ credentials service, which checks admin keys itself.
 
 from __future__ import annotations
 
-from llmagg import gateway_keys
 from llmagg_gateway.descriptor import service_name
 
 CLIENT_ID_HEADER = "x-llmagg-client-id"
@@ -71,10 +70,7 @@ def service_routes(grpc_services: list[str], client_auth: bool = True) -> list[d
             "match": {"prefix": f"/{grpc_service}/"},
             "route": {"cluster": name, "timeout": "0s", "retry_policy": RETRY_POLICY},
         }
-        if client_auth:
-            # The key check's own headers (x-llmagg-basic holds the key) end at the gateway.
-            route["request_headers_to_remove"] = [gateway_keys.BASIC_HEADER, gateway_keys.AUTH_HEADER]
-        else:
+        if not client_auth:  # (the key check's own headers go for every route: listener.py)
             route["request_headers_to_add"] = [
                 _overwrite(CLIENT_ID_HEADER, ANONYMOUS),
                 _overwrite(CLIENT_SCOPE_HEADER, "client"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from llmagg_credentials.domain.store import CLIENT_KEYS
 from llmagg_credentials.settings import CredentialsSettings
 from llmagg_devstack import Stack, free_port
 
-from ..helpers import ROUTER_TEST_ENV, admin_call, create_client_key, post_raw
+from ..helpers import ADMIN_KEY, ROUTER_TEST_ENV, admin_call, create_client_key, post_raw
 
 PROPAGATION_S = 1.0
 
@@ -144,6 +145,16 @@ def test_envoys_config_holds_no_key(stack):
     # and the hashes (which Envoy redacts in its dump besides).
     assert all(name in dump for name in gateway_keys.FILTER_NAMES)
     assert admin_key.split("-")[2] in dump
+
+
+def test_a_short_environment_admin_key_is_not_hashed_into_envoy_and_still_works_on_model_routes(stack):
+    """LLMAGG_ADMIN_KEY is chosen by an operator (maybe weak): under 32 characters ext_authz checks it."""
+    assert len(ADMIN_KEY) < 32
+    assert _accepted(stack, ADMIN_KEY)  # /v1/models: not an admin path
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.ports.admin}/config_dump", timeout=10) as response:
+        dump = response.read().decode()
+    assert re.search(r"LEGACY_IDS = \{[^}]*admin-env", dump)  # the Lua filter sends it to ext_authz
+    assert gateway_keys.sha_hash(ADMIN_KEY) not in dump
 
 
 def test_a_key_stored_before_the_gateway_checked_keys_works_and_moves_to_envoys_check(stack, monkeypatch):

@@ -435,6 +435,10 @@ def test_usage_per_provider_matches_the_api_and_exports_the_same_rows_as_csv(pag
     assert lines[0].split(",")[:2] == ["bucket_start", "provider"]
     exported = {(cells[1], int(cells[5]), int(cells[6])) for cells in (line.split(",") for line in lines[1:])}
     assert exported == {(r["provider"], r["requests"], r["attempts"]) for r in rows}
+    # A name a spreadsheet would run as a formula is exported as text; a negative number stays a number.
+    row = {"provider": "=HYPERLINK(1)", "account": "+a", "model": "-m", "client_id": "@c", "requests": -1}
+    csv = page.evaluate("async (row) => (await import('/ui/usage.js')).toCsv([row])", row)
+    assert csv.splitlines()[1] == ",'=HYPERLINK(1),'+a,'-m,'@c,-1,,,,,,"
 
     page.select_option("[data-testid=usage-by]", "account")
     expect(

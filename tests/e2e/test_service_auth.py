@@ -7,6 +7,8 @@ import urllib.request
 
 import grpc
 import pytest
+from envoy.service.discovery.v3 import discovery_pb2
+from envoy.service.extension.v3 import config_discovery_pb2_grpc
 
 from llmagg.agent.v1 import agent_pb2, agent_pb2_grpc
 from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA, CLIENT_SCOPE_METADATA, SERVICE_TOKEN_METADATA
@@ -121,3 +123,13 @@ def test_the_gateways_tokens_are_neither_in_its_config_nor_in_its_config_dump(st
         token = stack.service_token(service.name, "gateway")
         assert token not in dump and token not in config, service.name
     assert (stack.run_dir / "gateway-tokens" / "router.yaml").stat().st_mode & 0o077 == 0  # owner only
+
+
+def test_only_the_gateway_reads_the_client_key_table_by_ecds(stack):
+    """The key hashes are the gateway's: a peer's valid token (the router's) does not open the stream."""
+    metadata = ((SERVICE_TOKEN_METADATA, stack.service_token("router", "credentials")),)
+    request = discovery_pb2.DiscoveryRequest(type_url="type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig")
+    with grpc.insecure_channel(stack.address("credentials")) as channel:
+        stub = config_discovery_pb2_grpc.ExtensionConfigDiscoveryServiceStub(channel)
+        error = refused(lambda: next(iter(stub.StreamExtensionConfigs(iter([request]), metadata=metadata, timeout=10))))
+    assert error.code() is grpc.StatusCode.PERMISSION_DENIED

@@ -16,8 +16,10 @@ function select(name, options, refresh) {
     Object.entries(options).map(([value, label]) => el("option", { value, selected: state[name] === value }, label)));
 }
 
+// A text cell a spreadsheet would run as a formula (= + - @, tab, CR) gets a leading quote; numbers stay.
 function csvCell(value) {
-  const text = String(value ?? "");
+  const raw = String(value ?? "");
+  const text = typeof value !== "number" && /^[=+\-@\t\r]/.test(raw) ? `'${raw}` : raw;
   return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 

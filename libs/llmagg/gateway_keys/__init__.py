@@ -9,7 +9,9 @@ credentials service, rendered here for both (the gateway's deny-all default, the
   lines and forwards the id as `x-llmagg-client-id`; skipped where ext_authz decides.
 
 Envoy holds hashes only: a key is 192 random bits after its id, so an unsalted SHA-1 of it gives
-nothing to guess from; the plaintext exists only with its client.
+nothing to guess from; the plaintext exists only with its client. The environment's admin key
+(LLMAGG_ADMIN_KEY, chosen by an operator, maybe weak) is hashed there only when it has at least 32
+characters; a shorter one is in LEGACY_IDS (as `admin-env`), so ext_authz checks it.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Envoy's extension config discovery (ECDS, `envoy.service.extension.v3`, state of the world): every
-gateway's client-key filters (llmagg.gateway_keys) from this replica's KeyTable.
+gateway's client-key filters (llmagg.gateway_keys) from this replica's KeyTable. Only the gateway's
+service token opens a stream: the suite's other services never read the keys' hashes.
 
 Per stream: a request that names filters (none: all of them) is answered with the current table's
 configs unless it acknowledges that very version; each new table is pushed at once. A rejected
@@ -26,11 +27,17 @@ from envoy.service.extension.v3 import config_discovery_pb2_grpc
 from google.protobuf import any_pb2, json_format
 
 from llmagg import gateway_keys
+from llmagg.common.caller_auth import GATEWAY, calling_peer
+from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.grpc_interceptors import abort_with
 from llmagg_credentials.domain.key_table import KeyTableSource
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "envoy.service.extension.v3.ExtensionConfigDiscoveryService"
+_GATEWAY_ONLY = ServiceError(
+    ErrorKind.PERMISSION_DENIED, "This RPC answers the gateway's service token only.", code="not_allowed"
+)
 TYPE_URL = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig"
 
 
@@ -58,6 +65,8 @@ class ExtensionConfigServicer(config_discovery_pb2_grpc.ExtensionConfigDiscovery
         self._source = source
 
     async def StreamExtensionConfigs(self, request_iterator, context):
+        if calling_peer.get() != GATEWAY:  # the key hashes are the gateways' alone, not any peer's
+            await abort_with(context, _GATEWAY_ONLY)
         requests: asyncio.Queue = asyncio.Queue()
 
         async def receive() -> None:

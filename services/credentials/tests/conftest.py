@@ -12,7 +12,8 @@ from llmagg_credentials.domain.client_keys import ClientKeys
 
 from .helpers import PROVIDERS, Clocks
 
-ENV_ADMIN = "sk-test-FAKE-env-admin"
+# Long enough (>= 32 characters) to be taken for a random secret: Envoy gets its hash (key_table.py).
+ENV_ADMIN = "sk-test-FAKE-env-admin-0123456789abcdef"
 
 
 @pytest.fixture

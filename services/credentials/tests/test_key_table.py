@@ -13,8 +13,11 @@ from envoy.extensions.filters.http.basic_auth.v3 import basic_auth_pb2
 from envoy.extensions.filters.http.lua.v3 import lua_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
+from llmagg import gateway_keys
+from llmagg.common.caller_auth import GATEWAY, calling_peer
 from llmagg.common.secrets import Secret
 from llmagg.gateway_keys import DENY_ALL, ENV_ADMIN_ID, HASHES_FILTER, ROUTING_FILTER, KeyTable, sha_hash
+from llmagg_credentials.adapters.memory_store import MemoryStore
 from llmagg_credentials.domain.client_keys import ClientKeys
 from llmagg_credentials.domain.key_table import KeyTableSource, key_table
 from llmagg_credentials.domain.store import CLIENT_KEYS
@@ -47,6 +50,27 @@ async def test_the_table_holds_usable_keys_hashes_admin_ids_keys_stored_without_
     assert table.revoked_ids == {revoked.id}
     # Envoy decides these itself; another sk-llmagg- id goes to ext_authz (a key newer than the table).
     assert table.known_ids == {client.id, admin.id, ENV_ADMIN_ID, revoked.id}
+
+
+async def test_a_short_environment_admin_key_stays_out_of_envoys_table_and_ext_authz_checks_it(store):
+    """An operator-chosen key may be weak: no unsalted hash of it goes to every Envoy."""
+    short = "sk-test-FAKE-short-admin"
+    keys = ClientKeys(store, env_admin_key=Secret(short))
+    source = KeyTableSource(keys)
+    await source.refresh()
+    assert source.table.hashes == ()
+    assert source.table.legacy_ids == {ENV_ADMIN_ID} and source.table.admin_ids == {ENV_ADMIN_ID}
+    assert sha_hash(short) not in str(gateway_keys.filters(source.table))
+    assert (await keys.verify(short)).client_id == ENV_ADMIN_ID  # ext_authz's check
+
+
+async def test_an_environment_admin_key_of_32_characters_or_more_is_hashed_for_envoy(store):
+    long_key = "k" * 32
+    keys = ClientKeys(store, env_admin_key=Secret(long_key))
+    source = KeyTableSource(keys)
+    await source.refresh()
+    assert source.table.hashes == ((ENV_ADMIN_ID, sha_hash(long_key)),)
+    assert source.table.legacy_ids == frozenset() and source.table.admin_ids == {ENV_ADMIN_ID}
 
 
 def test_a_version_names_the_tables_content():
@@ -86,6 +110,7 @@ class _Stream:
     """Envoy's side of one ECDS stream."""
 
     def __init__(self, servicer: ExtensionConfigServicer) -> None:
+        calling_peer.set(GATEWAY)  # what the caller check (caller_auth) sets for the gateway's token
         self.requests: asyncio.Queue = asyncio.Queue()
         self._responses = servicer.StreamExtensionConfigs(self._requests(), None)
 
@@ -168,3 +193,40 @@ async def test_ecds_answers_only_the_filters_asked_for(keys):
     stream.ask([ROUTING_FILTER])
     assert list(_filters(await stream.answer())) == [ROUTING_FILTER]
     stream.requests.put_nowait(None)
+
+
+class _SlowFirstList(ClientKeys):
+    """Keys whose first listing (once armed) is held until released: an old read finishing late."""
+
+    def __init__(self, store) -> None:
+        super().__init__(store, env_admin_key=Secret(ENV_ADMIN))
+        self.armed, self.listed, self.release = False, asyncio.Event(), asyncio.Event()
+
+    async def list(self):
+        records = await super().list()
+        if self.armed:
+            self.armed = False
+            self.listed.set()
+            await self.release.wait()
+        return records
+
+
+async def test_a_read_that_started_before_a_revocation_never_rolls_the_table_back_after_publish():
+    keys = _SlowFirstList(MemoryStore())
+    record, _ = await keys.create("c", "client")
+    source = KeyTableSource(keys)
+    await source.refresh()
+    await keys.create("another", "client")  # the note moves: the poll rereads
+    keys.armed = True
+    poll = asyncio.create_task(source.refresh())
+    await keys.listed.wait()  # the poll listed the keys before the revocation and is still reading
+
+    await keys.revoke(record.id)
+    publish = asyncio.create_task(source.publish())
+    for _ in range(50):  # let publish run as far as it can on its own (in-memory store: no I/O)
+        await asyncio.sleep(0)
+    keys.release.set()
+    await asyncio.gather(poll, publish)
+
+    assert record.id in source.table.revoked_ids
+    assert record.id not in source.table.known_ids - source.table.revoked_ids

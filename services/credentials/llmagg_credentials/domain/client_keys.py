@@ -8,7 +8,10 @@ keys stored before Envoy checked them; admin RPCs). Every Envoy checks the other
 their `envoy_hash` (key_table.py, by xDS). Each create, revoke or recorded hash bumps the store's
 change note, so every replica notices within its poll. While the store is down, keys verified before
 are still checked against the records last read.
-`LLMAGG_ADMIN_KEY`, when set, is an admin key of id `admin-env` that lives only in the environment.
+`LLMAGG_ADMIN_KEY`, when set, is an admin key of id `admin-env` that lives only in the environment. An
+operator chooses it, so it may be weak: the gateways get its unsalted {SHA} hash only when it has at
+least ENV_ADMIN_HASHED_FROM characters (long enough to be a random secret); a shorter one is checked
+here, by ext_authz, on every request that presents it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ SCOPES = (ADMIN, CLIENT)
 PREFIX = "sk-llmagg-"
 _ID = re.compile(r"^[0-9a-f]{12}$")
 _MAX_CACHED = 10_000
+ENV_ADMIN_HASHED_FROM = 32  # characters
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,17 @@ class ClientKeys:
         self._store = store
         self._ttl = cache_ttl_s
         self._env_admin = hashlib.sha256(env_admin_key.reveal().encode()).digest() if env_admin_key else None
-        self.env_admin_hash = sha_hash(env_admin_key.reveal()) if env_admin_key else ""
+        hashed = env_admin_key is not None and len(env_admin_key.reveal()) >= ENV_ADMIN_HASHED_FROM
+        self.env_admin_hash = sha_hash(env_admin_key.reveal()) if hashed else ""
+        self.env_admin_by_ext_authz = env_admin_key is not None and not hashed
+        if env_admin_key is not None:
+            log.info(
+                "LLMAGG_ADMIN_KEY: %s",
+                "its hash goes to the gateways (Envoy checks it)"
+                if hashed
+                else f"shorter than {ENV_ADMIN_HASHED_FROM} characters, so no gateway holds its hash:"
+                " the credentials service checks it on every request (ext_authz)",
+            )
         self._clock = clock
         self._monotonic = monotonic
         self._verdicts: dict[bytes, tuple[Verdict, float]] = {}

@@ -23,20 +23,28 @@ from llmagg_credentials.domain.store import StoreUnavailable
 log = logging.getLogger(__name__)
 
 
-def key_table(records: Iterable[ClientKeyRecord], env_admin_hash: str = "") -> KeyTable:
+def key_table(
+    records: Iterable[ClientKeyRecord], env_admin_hash: str = "", env_admin_by_ext_authz: bool = False
+) -> KeyTable:
     """The table of the keys: the usable ones' ids with hashes, admin ids, the ids stored without a hash
-    (ext_authz checks those until their first verification records one), and the revoked ids."""
+    (ext_authz checks those until their first verification records one), and the revoked ids. The
+    environment's admin key is there by its hash, or (too short to hash: client_keys.py) as an id
+    ext_authz checks."""
     records = list(records)
     usable = [r for r in records if not r.revoked]
     hashes = [(r.id, r.envoy_hash) for r in usable if r.envoy_hash]
     admin_ids = {r.id for r in usable if r.scope == ADMIN}
+    legacy_ids = {r.id for r in usable if not r.envoy_hash}
     if env_admin_hash:
         hashes.append((ENV_ADMIN_ID, env_admin_hash))
+        admin_ids.add(ENV_ADMIN_ID)
+    elif env_admin_by_ext_authz:
+        legacy_ids.add(ENV_ADMIN_ID)
         admin_ids.add(ENV_ADMIN_ID)
     return KeyTable(
         hashes=tuple(sorted(hashes)),
         admin_ids=frozenset(admin_ids),
-        legacy_ids=frozenset(r.id for r in usable if not r.envoy_hash),
+        legacy_ids=frozenset(legacy_ids),
         revoked_ids=frozenset(r.id for r in records if r.revoked),
     )
 
@@ -61,14 +69,22 @@ class KeyTableSource:
         self.table = DENY_ALL
         self.loaded = False
         self._changed = asyncio.Condition()
+        # One read at a time: a read that started earlier (the poll's) can never finish last and put an
+        # older table back.
+        self._reading = asyncio.Lock()
         self._applied: dict[object, str] = {}  # per gateway stream: the table version it acknowledged
 
-    async def refresh(self) -> bool:
-        """Reread the keys if the change note moved (or it is time); True when the table changed."""
+    async def refresh(self, *, force: bool = False) -> bool:
+        """Reread the keys if the change note moved (or it is time, or `force`); True when the table
+        changed."""
+        async with self._reading:
+            return await self._reread(force)
+
+    async def _reread(self, force: bool) -> bool:
         note = await self._keys.change_note()
-        if note == self._note and self._monotonic() - self._read_at < self._reread_s:
+        if not force and note == self._note and self._monotonic() - self._read_at < self._reread_s:
             return False
-        table = key_table(await self._keys.list(), self._keys.env_admin_hash)
+        table = key_table(await self._keys.list(), self._keys.env_admin_hash, self._keys.env_admin_by_ext_authz)
         self._note, self._read_at = note, self._monotonic()
         changed = table != self.table or not self.loaded
         if changed:
@@ -82,7 +98,7 @@ class KeyTableSource:
         replica serves has applied the new table, so an admin call returns with its key in effect.
         False when some gateway did not acknowledge in time (it gets the table all the same)."""
         try:
-            await self.refresh()
+            await self.refresh(force=True)  # a read that starts now, after the change (and its note)
             async with self._changed:
                 return await asyncio.wait_for(
                     self._changed.wait_for(lambda: all(v == self.table.version for v in self._applied.values())),
