@@ -48,7 +48,8 @@ def service_cluster(name: str, host_ports: Sequence[str], grpc_service: str, tok
             "enforcing_failure_percentage": 0,
             "enforcing_failure_percentage_local_origin": 0,
             "base_ejection_time": "1s",
-            "max_ejection_percent": 100,
+            # Never the only replica left: half of one host is none (always_eject_one_host stays off).
+            "max_ejection_percent": 50,
         },
         "health_checks": [
             {

@@ -52,12 +52,35 @@ def resources(table: gateway_keys.KeyTable) -> dict[str, any_pb2.Any]:
     return packed
 
 
-def response(table: gateway_keys.KeyTable, names: frozenset[str], nonce: int) -> discovery_pb2.DiscoveryResponse:
+def response(
+    table: gateway_keys.KeyTable, names: frozenset[str], nonce: int, version: str | None = None
+) -> discovery_pb2.DiscoveryResponse:
     configs = resources(table)
     wanted = sorted(names & configs.keys()) if names else sorted(configs)
     return discovery_pb2.DiscoveryResponse(
-        version_info=table.version, resources=[configs[n] for n in wanted], type_url=TYPE_URL, nonce=str(nonce)
+        version_info=version or table.version,
+        resources=[configs[n] for n in wanted],
+        type_url=TYPE_URL,
+        nonce=str(nonce),
     )
+
+
+_HASHES_ONLY = frozenset({gateway_keys.HASHES_FILTER})
+
+
+def hashes_first(table: gateway_keys.KeyTable) -> str:
+    """The version of a new table's first step: its hashes alone."""
+    return f"{table.version}-hashes"
+
+
+def staged(names: frozenset[str]) -> bool:
+    """Whether a stream asking for `names` gets a new table in two steps: the hashes, and once Envoy has
+    acknowledged them, the key routing. Envoy applies each filter's config on its workers on its own, and
+    acknowledges before they all have: sent together, a worker could route a new key to basic_auth that
+    still lacks its hash (a 401 for a key its admin call said was in effect). Hashes first, every
+    in-between state is one the key routing already handles (an unknown id goes to ext_authz; a revoked
+    one finds no hash)."""
+    return not names or set(gateway_keys.FILTER_NAMES) <= names
 
 
 class ExtensionConfigServicer(config_discovery_pb2_grpc.ExtensionConfigDiscoveryServiceServicer):
@@ -77,16 +100,17 @@ class ExtensionConfigServicer(config_discovery_pb2_grpc.ExtensionConfigDiscovery
         receiver = asyncio.create_task(receive())
         stream = object()
         names: frozenset[str] | None = None
-        sent = None  # the table last sent
+        sent = None  # the table last sent whole
+        pending = None  # a table whose hashes went first, waiting for their acknowledgement
         nonce = 0
         try:
             while True:
                 next_request = asyncio.create_task(requests.get())
                 waits = {next_request}
                 if names is not None:  # a table before the first request: the request gets it
-                    waits.add(asyncio.create_task(self._source.next_table(sent)))
-                done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                for task in pending:
+                    waits.add(asyncio.create_task(self._source.next_table(pending or sent)))
+                done, undone = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                for task in undone:
                     task.cancel()
                 if next_request in done:
                     request = next_request.result()
@@ -102,6 +126,12 @@ class ExtensionConfigServicer(config_discovery_pb2_grpc.ExtensionConfigDiscovery
                         names = frozenset(request.resource_names)
                         continue
                     wanted = frozenset(request.resource_names)
+                    if wanted == names and pending is not None and request.version_info == hashes_first(pending):
+                        table, pending = pending, None  # its hashes are in: now the key routing
+                        nonce += 1
+                        yield response(table, names, nonce)
+                        sent = table
+                        continue
                     if wanted == names and sent is not None and request.version_info == sent.version:
                         await self._source.applied(stream, sent.version)
                         continue  # an acknowledgement
@@ -110,6 +140,11 @@ class ExtensionConfigServicer(config_discovery_pb2_grpc.ExtensionConfigDiscovery
                         continue  # answered when the store was read: next_table waits for it
                 table = self._source.table
                 nonce += 1
+                if sent is not None and staged(names):
+                    pending = table
+                    yield response(table, _HASHES_ONLY, nonce, hashes_first(table))
+                    continue
+                pending = None
                 yield response(table, names, nonce)
                 sent = table
         finally:

@@ -176,13 +176,24 @@ async def test_ecds_answers_what_envoy_asks_pushes_each_new_table_and_does_not_r
 
     await keys.revoke(record.id)
     await source.refresh()
-    pushed = await stream._pending()
-    assert pushed.version_info == source.table.version != first.version_info and pushed.nonce != first.nonce
+    # A new table comes in two steps: its hashes, then (once they are acknowledged) the key routing.
+    hashes = await stream._pending()
+    stream._next = None  # taken
+    assert hashes.version_info == f"{source.table.version}-hashes" and hashes.nonce != first.nonce
+    assert list(_filters(hashes)) == [HASHES_FILTER]
     matcher.Clear()
-    _filters(pushed)[HASHES_FILTER].typed_config.Unpack(matcher)
+    _filters(hashes)[HASHES_FILTER].typed_config.Unpack(matcher)
     basic.Clear()
     matcher.extension_config.typed_config.Unpack(basic)
     assert record.id not in basic.users.inline_string
+    await stream.no_answer()  # nothing more before Envoy has them
+    stream.ask([HASHES_FILTER, ROUTING_FILTER], version=hashes.version_info, nonce=hashes.nonce)
+    pushed = await stream._pending()  # the answer the wait above was already waiting for
+    stream._next = None
+    assert pushed.version_info == source.table.version != first.version_info
+    assert sorted(_filters(pushed)) == sorted([HASHES_FILTER, ROUTING_FILTER])
+    stream.ask([HASHES_FILTER, ROUTING_FILTER], version=pushed.version_info, nonce=pushed.nonce)  # the ACK
+    await stream.no_answer()
     stream.requests.put_nowait(None)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import grpc
 import yaml
 
+from llmagg import gateway_keys
 from llmagg.common.caller_auth import GATEWAY, callers_of
 from llmagg.common.grpc_interceptors import SERVICE_TOKEN_METADATA
 from llmagg.suite import SERVICES, Service, start_order
@@ -172,6 +173,23 @@ def endpoint_stat(admin_port: int, cluster: str, stat: str) -> dict[str, int]:
         for name, address, host in _endpoints(admin_port)
         if name == cluster
     }
+
+
+def key_table_received(admin_port: int) -> bool:
+    """True once Envoy has applied a key table the credentials service sent (by ECDS) to both key filters.
+    Until then it checks no key itself; after its initial fetch timeout it would answer from the deny-all
+    default, so a stack is not ready before this."""
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{admin_port}/stats?filter=extension_config_discovery", timeout=2
+    ) as r:
+        lines = r.read().decode().splitlines()
+    reloads = {
+        name: int(line.rsplit(":", 1)[1])
+        for line in lines
+        for name in gateway_keys.FILTER_NAMES
+        if line.startswith("extension_config_discovery.") and f".{name}.config_reload:" in line
+    }
+    return len(reloads) == len(gateway_keys.FILTER_NAMES) and all(reloads.values())
 
 
 def clusters_healthy(admin_port: int, names: Iterable[str]) -> bool:
@@ -407,6 +425,8 @@ class Stack:
         envoy.wait_until(self.readiness[envoy.name], START_TIMEOUT_S, "its listeners ready")
         names = [s.name for s in SERVICES]
         envoy.wait_until(lambda: clusters_healthy(self.ports.admin, names), START_TIMEOUT_S, "every service healthy")
+        if self.client_auth:
+            envoy.wait_until(lambda: key_table_received(self.ports.admin), START_TIMEOUT_S, "the client key table")
         return envoy
 
     @contextlib.contextmanager
