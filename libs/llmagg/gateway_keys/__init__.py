@@ -22,13 +22,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA, CLIENT_SCOPE_METADATA
 from llmagg.rpcs import admin_paths
 
 ROUTING_FILTER = "llmagg.client-key-routing"
 HASHES_FILTER = "llmagg.client-key-hashes"
 FILTER_NAMES = (ROUTING_FILTER, HASHES_FILTER)
-CLIENT_ID_HEADER = "x-llmagg-client-id"
-CLIENT_SCOPE_HEADER = "x-llmagg-client-scope"
+CLIENT_ID_HEADER = CLIENT_ID_METADATA  # the identity Envoy forwards is what services read
+CLIENT_SCOPE_HEADER = CLIENT_SCOPE_METADATA
 AUTH_HEADER = "x-llmagg-auth"  # which check a request got: envoy | ext | missing
 BASIC_HEADER = "x-llmagg-basic"
 # Dynamic metadata the routing filter sets where ext_authz decides (ext_authz runs only there).
