@@ -9,6 +9,8 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+import openai
+
 from llmagg_devstack import SimulatorProcess
 from llmagg_discovery.adapters.community_source import SHIPPED_SNAPSHOT
 
@@ -189,3 +191,12 @@ def wait_until_token_expired(openbao, token: str, what: str, timeout_s: float = 
         return False
 
     wait_for(expired, what, timeout_s)
+
+
+def key_accepted(stack, key: str) -> bool:
+    """Whether the gateway takes `key` (a model route; 401 means no)."""
+    try:
+        openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0, timeout=30).models.list()
+    except openai.AuthenticationError:
+        return False
+    return True

@@ -10,7 +10,6 @@ import time
 import urllib.request
 from collections.abc import Iterator
 
-import openai
 import pytest
 
 from llmagg import gateway_keys
@@ -21,17 +20,9 @@ from llmagg_credentials.domain.store import CLIENT_KEYS
 from llmagg_credentials.settings import CredentialsSettings
 from llmagg_devstack import Stack, free_port
 
-from ..helpers import ADMIN_KEY, ROUTER_TEST_ENV, admin_call, create_client_key, post_raw
+from ..helpers import ADMIN_KEY, ROUTER_TEST_ENV, admin_call, create_client_key, key_accepted, post_raw
 
 PROPAGATION_S = 1.0
-
-
-def _accepted(stack, key: str) -> bool:
-    try:
-        openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0, timeout=30).models.list()
-    except openai.AuthenticationError:
-        return False
-    return True
 
 
 def _seconds_until(condition, timeout_s: float = 15) -> float:
@@ -59,17 +50,17 @@ def _revoke_on_another_replica(stack, monkeypatch, key_id: str) -> None:
 @pytest.mark.parametrize("where", ["admin API", "another replica"])
 def test_a_revoked_key_is_refused_at_the_gateway_within_a_second(stack, monkeypatch, where):
     key = create_client_key(stack, f"revoked through the {where}")
-    assert _seconds_until(lambda: _accepted(stack, key)) < PROPAGATION_S
+    assert _seconds_until(lambda: key_accepted(stack, key)) < PROPAGATION_S
     for _ in range(3):  # whatever the gateway caches about the key, it is cached now
-        assert _accepted(stack, key)
+        assert key_accepted(stack, key)
     key_id = key.split("-")[2]
     if where == "admin API":
         status, body = admin_call(stack, "DELETE", f"/v1/admin/keys/{key_id}")
         assert status == 200 and body["key"]["revoked"] is True
     else:
         _revoke_on_another_replica(stack, monkeypatch, key_id)
-    assert _seconds_until(lambda: not _accepted(stack, key)) < PROPAGATION_S
-    assert not _accepted(stack, key)
+    assert _seconds_until(lambda: not key_accepted(stack, key)) < PROPAGATION_S
+    assert not key_accepted(stack, key)
 
 
 @pytest.fixture
@@ -95,13 +86,13 @@ def test_a_key_revoked_on_another_replica_is_refused_by_every_gateway_within_a_s
 ):
     gateways = (stack, second_gateway)
     key = create_client_key(stack, "revoked behind two gateways")
-    assert _seconds_until(lambda: all(_accepted(g, key) for g in gateways)) < PROPAGATION_S
+    assert _seconds_until(lambda: all(key_accepted(g, key) for g in gateways)) < PROPAGATION_S
     _revoke_on_another_replica(stack, monkeypatch, key.split("-")[2])
     revoked_at = time.monotonic()
     for gateway in gateways:
-        _seconds_until(lambda g=gateway: not _accepted(g, key))
+        _seconds_until(lambda g=gateway: not key_accepted(g, key))
         assert time.monotonic() - revoked_at < PROPAGATION_S
-    assert not any(_accepted(g, key) for g in gateways)
+    assert not any(key_accepted(g, key) for g in gateways)
 
 
 @pytest.fixture
@@ -119,22 +110,22 @@ def test_a_key_created_on_another_replica_works_at_once_before_the_gateways_tabl
     A revoked key's id is in the table: Envoy refuses it itself."""
     stack = slow_table_stack
     known = create_client_key(stack, "made here")
-    assert _seconds_until(lambda: _accepted(stack, known)) < PROPAGATION_S
+    assert _seconds_until(lambda: key_accepted(stack, known)) < PROPAGATION_S
     _, secret = asyncio.run(_another_replica(stack, monkeypatch).create("made elsewhere", "client"))
-    assert _accepted(stack, secret.reveal())
-    assert not _accepted(stack, known.replace(known.split("-")[3], "0" * 32))  # a known id, a wrong secret
-    assert not _accepted(stack, f"sk-llmagg-{'0' * 12}-{'1' * 32}")  # an id no store holds
+    assert key_accepted(stack, secret.reveal())
+    assert not key_accepted(stack, known.replace(known.split("-")[3], "0" * 32))  # a known id, a wrong secret
+    assert not key_accepted(stack, f"sk-llmagg-{'0' * 12}-{'1' * 32}")  # an id no store holds
 
 
 def test_a_created_key_works_at_the_gateway_within_a_second(stack):
     key = create_client_key(stack, "new")
-    assert _seconds_until(lambda: _accepted(stack, key)) < PROPAGATION_S
+    assert _seconds_until(lambda: key_accepted(stack, key)) < PROPAGATION_S
 
 
 def test_envoys_config_holds_no_key(stack):
     client_key = create_client_key(stack, "not in the dump")
     admin_key = create_client_key(stack, "admin, not in the dump", scope="admin")
-    assert _seconds_until(lambda: _accepted(stack, client_key) and _accepted(stack, admin_key)) < PROPAGATION_S
+    assert _seconds_until(lambda: key_accepted(stack, client_key) and key_accepted(stack, admin_key)) < PROPAGATION_S
     url = f"http://127.0.0.1:{stack.ports.admin}/config_dump?include_eds"
     with urllib.request.urlopen(url, timeout=10) as response:
         dump = response.read().decode()
@@ -150,7 +141,7 @@ def test_envoys_config_holds_no_key(stack):
 def test_a_short_environment_admin_key_is_not_hashed_into_envoy_and_still_works_on_model_routes(stack):
     """LLMAGG_ADMIN_KEY is chosen by an operator (maybe weak): under 32 characters ext_authz checks it."""
     assert len(ADMIN_KEY) < 32
-    assert _accepted(stack, ADMIN_KEY)  # /v1/models: not an admin path
+    assert key_accepted(stack, ADMIN_KEY)  # /v1/models: not an admin path
     with urllib.request.urlopen(f"http://127.0.0.1:{stack.ports.admin}/config_dump", timeout=10) as response:
         dump = response.read().decode()
     assert re.search(r"LEGACY_IDS = \{[^}]*admin-env", dump)  # the Lua filter sends it to ext_authz
@@ -176,13 +167,13 @@ def test_a_key_stored_before_the_gateway_checked_keys_works_and_moves_to_envoys_
 
     # Accepted all along; once the gateways know it has no hash (the next poll), ext_authz checks it,
     # and its first verification records the hash...
-    _seconds_until(lambda: _accepted(stack, key) and asyncio.run(stored_hash()), timeout_s=5)
+    _seconds_until(lambda: key_accepted(stack, key) and asyncio.run(stored_hash()), timeout_s=5)
     assert asyncio.run(stored_hash()) == gateway_keys.sha_hash(key)
     # ...then by the gateway itself: a revocation elsewhere is refused within a second (ext_authz's
     # cache would keep it for 10 s).
-    assert _accepted(stack, key)
+    assert key_accepted(stack, key)
     _revoke_on_another_replica(stack, monkeypatch, key_id)
-    assert _seconds_until(lambda: not _accepted(stack, key)) < PROPAGATION_S
+    assert _seconds_until(lambda: not key_accepted(stack, key)) < PROPAGATION_S
 
 
 def test_envoys_own_apis_are_admin_paths_through_the_gateway(stack, client_key):

@@ -38,7 +38,7 @@ from llmagg_devstack import (
 )
 
 from ..agent_helpers import RestClient, calls, says, tool_call
-from ..helpers import ADMIN_KEY, admin_call, create_client_key, wait_for
+from ..helpers import ADMIN_KEY, admin_call, create_client_key, key_accepted, wait_for
 
 REPLICATED = ("router", "ratelimit", "credentials", "agent")
 LOAD, QUOTA, AGENT = "rep-load", "rep-quota", "rep-agent"  # simulated providers of this module only
@@ -210,7 +210,7 @@ def _cluster(run_dir: Path, simulator: SimulatorProcess, openbao, postgres) -> I
         key = create_client_key(stack, "replicas")
         # The admin call waits for the gateways fed by the replica that made the key; a gateway fed by the
         # other has it within a second (tests/e2e/test_client_keys_in_envoy.py).
-        wait_for(lambda: _accepted(stack, key), "the new key accepted at the gateway", timeout_s=2)
+        wait_for(lambda: key_accepted(stack, key), "the new key accepted at the gateway", timeout_s=2)
         yield Cluster(stack, simulator, key, figures)
         summary = json.dumps(figures.as_dict(), indent=2)
         (run_dir / "replicas.json").write_text(summary)
@@ -299,14 +299,6 @@ def served(cluster: Cluster, provider: str) -> int:
 
 
 # --- the scenarios, in order: both routers first, then one replica of each service killed -----------------
-def _accepted(stack: Stack, key: str) -> bool:
-    try:
-        openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0, timeout=10).models.list()
-    except openai.AuthenticationError:
-        return False
-    return True
-
-
 def test_two_accounts_of_rpd_n_serve_exactly_2n_across_both_routers(cluster):
     before = cluster.host_requests("router")
     client = cluster.sdk()
