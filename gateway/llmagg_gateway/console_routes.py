@@ -18,6 +18,7 @@ import urllib.parse
 from pathlib import Path
 
 from llmagg import gateway_keys
+from llmagg.rpcs import ADMIN_REST_PREFIX
 
 CONSOLE_DIR = Path(__file__).with_name("console")
 PREFIX = "/ui"
@@ -48,7 +49,6 @@ MAX_ASSET_BYTES = 256 * 1024
 # Methods that carry a body: on an admin route their body must be JSON (415 otherwise), so that no HTML
 # form (which can only send form encodings or text/plain) can ever make one.
 BODY_METHODS = ("POST", "PUT", "PATCH")
-ADMIN_PREFIX = "/v1/admin/"
 
 
 def console_files(directory: Path = CONSOLE_DIR) -> dict[str, Path]:
@@ -127,7 +127,7 @@ def json_actions_only() -> dict:
         # The transcoder would send it on to its service (and pick that service's route) instead.
         "typed_per_filter_config": _skip(TRANSCODER),
         "match": {
-            "prefix": ADMIN_PREFIX,
+            "prefix": ADMIN_REST_PREFIX,
             "headers": [
                 {"name": ":method", "string_match": {"safe_regex": {"regex": "|".join(BODY_METHODS)}}},
                 {
