@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         "--client-limits",
         choices=["on", "off"],
         default="on",
-        help="ask the ratelimit service about every request (off when no client key has limits: one hop less)",
+        help="ask the ratelimit service about requests of client keys with limits (off: no client limits)",
     )
     parser.add_argument(
         "--client-limits-failure",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llmagg import gateway_keys
+from llmagg import gateway_keys, gateway_limits
 from llmagg_gateway.limits import MAX_BODY_BYTES
 from llmagg_gateway.local_replies import HEALTH_PATH
 
@@ -39,11 +39,12 @@ def _lua(name: str, source: Path) -> dict:
     }
 
 
-def _discovered(name: str, default: dict, cluster: str) -> dict:
-    """A filter whose config comes by xDS (ECDS) from `cluster`. Until the first answer the listener
-    waits (warming), then serves with `default`: for client keys the empty table (DENY_ALL), with which
-    Envoy checks no key itself; every `sk-llmagg-` key goes to ext_authz (which fails closed), any other
-    is refused."""
+def _discovered(name: str, default: dict, cluster: str, types: tuple[str, ...] = ()) -> dict:
+    """A filter whose config comes by xDS (ECDS) from `cluster` (of the default's type or one of
+    `types`). Until the first answer the listener waits (warming), then serves with `default`: for client
+    keys the empty table (DENY_ALL), with which Envoy checks no key itself; every `sk-llmagg-` key goes
+    to ext_authz (which fails closed), any other is refused; for client limits every request is asked
+    about."""
     return {
         "name": name,
         "config_discovery": {
@@ -58,7 +59,7 @@ def _discovered(name: str, default: dict, cluster: str) -> dict:
                 "initial_fetch_timeout": "10s",
             },
             "default_config": default["typed_config"],
-            "type_urls": [default["typed_config"]["@type"]],
+            "type_urls": [default["typed_config"]["@type"], *types],
         },
     }
 
@@ -96,9 +97,17 @@ def client_auth(cluster: str) -> list[dict]:
     ]
 
 
+def limited_clients(cluster: str) -> dict:
+    """Marks the requests whose client has limits (llmagg.gateway_limits, by xDS from the ratelimit
+    service): the rate-limit filter asks about those only."""
+    default = gateway_limits.default_filter()
+    return _discovered(gateway_limits.FILTER_NAME, default, cluster, (gateway_limits.MATCHER_TYPE,))
+
+
 def client_limits(cluster: str, fail_closed: bool = False) -> dict:
-    """Envoy's rate-limit filter asking the ratelimit service (envoy.service.ratelimit.v3) about every
-    request, with the client id as its descriptor (routes.py). Over a limit: 429 with the service's
+    """Envoy's rate-limit filter asking the ratelimit service (envoy.service.ratelimit.v3) about a
+    request, with the client id as its descriptor (routes.py): with client keys, about the requests of
+    clients with limits only (limited_clients). Over a limit: 429 with the service's
     message (shaped as OpenAI's error by local_replies.py), Retry-After and the x-ratelimit-limit/
     -remaining/-reset headers Envoy derives from the answer (on every answer, not only 429s).
     `fail_closed`: when the service cannot answer, refuse (503) instead of letting the request through."""
@@ -175,6 +184,8 @@ def http_filters(
     `limits_cluster`: the service answering Envoy's rate-limit API, or None for no client limits."""
     auth = client_auth(auth_cluster) if auth_cluster else []
     limits = [client_limits(limits_cluster, limits_fail_closed)] if limits_cluster else []
+    if limits and auth_cluster:
+        limits.insert(0, limited_clients(limits_cluster))
     return [
         health_check(clusters),
         openai_errors(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmagg import gateway_keys
+from llmagg import gateway_keys, gateway_limits
 from llmagg_gateway.access_log import access_log
 from llmagg_gateway.addresses import socket_address
 from llmagg_gateway.console_routes import MAX_ASSET_BYTES
@@ -27,9 +27,13 @@ def connection_manager(routes: list[dict], http_filters: list[dict], rate_limits
             # Answers carry usage, keys' names and account states: no cache keeps them.
             {"header": {"key": "cache-control", "value": "no-store"}, "append_action": "ADD_IF_ABSENT"},
         ],
-        # The key check's own headers (x-llmagg-basic holds the client's key) end at the gateway, whatever
+        # The key and limit checks' own headers (x-llmagg-basic holds the client's key) end at the gateway, whatever
         # route a request takes (the router removes them after every filter has read them).
-        "request_headers_to_remove": [gateway_keys.BASIC_HEADER, gateway_keys.AUTH_HEADER],
+        "request_headers_to_remove": [
+            gateway_keys.BASIC_HEADER,
+            gateway_keys.AUTH_HEADER,
+            gateway_limits.LIMITED_HEADER,
+        ],
         # Only bodies up to this are kept for a retry: a large upload streams through once.
         "per_request_buffer_limit_bytes": CONNECTION_BUFFER_BYTES,
     }

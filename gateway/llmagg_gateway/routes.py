@@ -7,6 +7,7 @@ credentials service, which checks admin keys itself.
 
 from __future__ import annotations
 
+from llmagg import gateway_limits
 from llmagg_gateway.descriptor import service_name
 
 CLIENT_ID_HEADER = "x-llmagg-client-id"
@@ -36,12 +37,13 @@ RETRY_POLICY = {
 
 
 def client_rate_limits(client_auth: bool = True) -> list[dict]:
-    """The descriptor every request is rate limited by: its client id and scope (the headers ext_authz
-    set; with client auth off every caller is `anonymous`, a constant, since route headers are added
-    after the rate-limit filter runs). On the virtual host, so REST paths count before the transcoder
-    routes them."""
+    """The descriptor a request is rate limited by: its client id and scope (the headers the key check
+    set), for a client with limits only (llmagg.gateway_limits). With client auth off every caller is
+    `anonymous`, a constant (route headers are added after the rate-limit filter runs), and asked about.
+    On the virtual host, so REST paths count before the transcoder routes them."""
     if client_auth:
         actions = [
+            gateway_limits.descriptor_action(),  # none (and no call) for a client without limits
             {"request_headers": {"header_name": CLIENT_ID_HEADER, "descriptor_key": "client_id"}},
             {"request_headers": {"header_name": CLIENT_SCOPE_HEADER, "descriptor_key": "client_scope"}},
         ]

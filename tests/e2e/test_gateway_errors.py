@@ -86,7 +86,8 @@ def test_with_the_key_checker_down_admin_routes_are_refused_and_keys_are_checked
 def stack_without_ratelimit(tmp_path, make_stack, router_config):
     env = {**ROUTER_TEST_ENV, "LLMAGG_CONFIG": str(router_config), "RATELIMIT_CLIENT_RPM": "1000"}
     with make_stack(tmp_path).running(env) as stack:
-        assert stack.client_limits  # the gateway asks ratelimit about every request
+        assert stack.client_limits  # the gateway asks ratelimit about every client key's request
+        stack.limited_key = create_client_key(stack, "limited")
         [process] = [p for p in stack.processes if p.name == "ratelimit"]
         stack.processes.remove(process)
         process.stop()
@@ -98,7 +99,8 @@ def test_with_ratelimit_down_client_limits_fail_open_and_the_router_routes_unmet
 ):
     scenario(simulator, "chat-model")
     body = b'{"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}'
-    status, headers, answer = post_raw(f"{stack_without_ratelimit.base_url}/chat/completions", body, AUTHORIZED)
+    authorization = {"Authorization": f"Bearer {stack_without_ratelimit.limited_key}"}
+    status, headers, answer = post_raw(f"{stack_without_ratelimit.base_url}/chat/completions", body, authorization)
     assert status == 200, answer  # GATEWAY_CLIENT_LIMITS_FAILURE=open (the default)
     assert headers["x-llmagg-provider"] == "sim-fast" and len(simulator.requests("sim-fast")) == 1
     assert "quota ledger unreachable, routing unmetered" in (stack_without_ratelimit.run_dir / "router.log").read_text()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import openai
@@ -258,3 +259,51 @@ def test_llmagg_usage_prints_the_ledger_as_a_table_and_as_json(quota_stack):
     assert as_json.returncode == 0 and json.loads(as_json.stdout)["object"] == "usage"
     refused = llmagg(quota_stack, "usage", "--by", "colour")
     assert refused.returncode == 2 and "--by takes" in refused.stderr
+
+
+def limit_checks(stack) -> int:
+    """How many times the gateway asked the ratelimit service about a request (its own metrics)."""
+    with urllib.request.urlopen(stack.metrics_url("ratelimit"), timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in lines
+        if line.startswith("llmagg_grpc_server_handled_total{") and '/ShouldRateLimit"' in line
+    )
+
+
+def test_the_gateway_asks_about_clients_with_limits_only(quota_stack):
+    key = create_client_key(quota_stack, "asked")
+    before = limit_checks(quota_stack)
+    for _ in range(2):  # the default limits are every client key's: each request is asked about
+        sdk(quota_stack, key).chat.completions.create(model="client-model", messages=HELLO)
+    assert limit_checks(quota_stack) == before + 2
+    for _ in range(3):  # an admin key has none of its own: nothing to ask, no hop
+        sdk(quota_stack).chat.completions.create(model="client-model", messages=HELLO)
+    assert limit_checks(quota_stack) == before + 2
+
+
+def test_an_admin_key_with_limits_of_its_own_is_asked_about_and_clients_without_are_not(
+    simulator, tmp_path, make_stack
+):
+    config = write_config(
+        tmp_path / "config.yaml",
+        {
+            "providers": [{"id": "c-sim", "base_url": simulator.base_url("c-sim"), "models": [{"id": "c-model"}]}],
+            "accounts": [{"provider": "c-sim", "alias": "c-acct", "api_key_env": "Q_KEY_A"}],
+        },
+    )
+    env = {
+        "LLMAGG_CONFIG": str(config),
+        "LLMAGG_ADMIN_KEY": ADMIN_KEY,
+        "Q_KEY_A": KEY_A,
+        "RATELIMIT_CLIENT_LIMITS": json.dumps({"admin-env": {"rpm": 1000}}),  # the environment's admin key
+    }
+    with make_stack(tmp_path / "stack").running(env) as stack:
+        key = create_client_key(stack, "unlimited")
+        before = limit_checks(stack)
+        for _ in range(3):
+            sdk(stack, key).chat.completions.create(model="c-model", messages=HELLO)
+        assert limit_checks(stack) == before
+        sdk(stack).chat.completions.create(model="c-model", messages=HELLO)
+        assert limit_checks(stack) == before + 1

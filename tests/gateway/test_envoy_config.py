@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import yaml
 
-from llmagg import gateway_keys
+from llmagg import gateway_keys, gateway_limits
 from llmagg.suite import SERVICES
 from llmagg_devstack import envoy_binary
 from llmagg_gateway.__main__ import DEFAULT_DESCRIPTOR, main, table_services
@@ -125,6 +125,7 @@ def test_client_keys_are_checked_inside_envoy_with_config_by_xds_and_admin_paths
         gateway_keys.ROUTING_FILTER,  # by xDS from credentials
         gateway_keys.HASHES_FILTER,
         "envoy.filters.http.ext_authz",  # admin paths and keys stored without a hash
+        gateway_limits.FILTER_NAME,  # by xDS from ratelimit: marks the clients with limits
         "envoy.filters.http.ratelimit",  # client limits, keyed by the client id just set
         "llmagg.unary_calls",  # small non-streamed bodies to unary methods: after the key and limits
         "envoy.filters.http.grpc_json_transcoder",
@@ -148,10 +149,10 @@ def test_client_keys_are_checked_inside_envoy_with_config_by_xds_and_admin_paths
     assert authz["filter_enabled_metadata"]["filter"] == gateway_keys.METADATA_NAMESPACE
     routes = [r for r in hcm["route_config"]["virtual_hosts"][0]["routes"] if "route" in r]  # not the console's
     assert not any("request_headers_to_add" in r for r in routes)
-    # The key check's own headers (x-llmagg-basic is the client's key) never reach a service, whatever
-    # route a request takes (the catch-all too): removed for the whole virtual host.
+    # The key and limit checks' own headers (x-llmagg-basic is the client's key) never reach a service,
+    # whatever route a request takes (the catch-all too): removed for the whole virtual host.
     virtual_host = hcm["route_config"]["virtual_hosts"][0]
-    assert virtual_host["request_headers_to_remove"] == ["x-llmagg-basic", "x-llmagg-auth"]
+    assert virtual_host["request_headers_to_remove"] == ["x-llmagg-basic", "x-llmagg-auth", "x-llmagg-client-limits"]
     assert not any(set(r.get("request_headers_to_remove", ())) - {"authorization"} for r in virtual_host["routes"])
     passed = [
         m
@@ -175,15 +176,24 @@ def test_with_client_auth_off_every_request_is_anonymous_and_loses_its_authoriza
     assert "request_headers_to_remove" not in routes["credentials"]  # it checks admin keys itself
 
 
-def test_client_limits_ask_ratelimit_about_every_client_id_and_fail_open_by_default(tmp_path):
+def test_client_limits_ask_ratelimit_about_clients_with_limits_and_fail_open_by_default(tmp_path):
     _, config = rendered(tmp_path)
     hcm = _connection_manager(config)
+    marking = next(f for f in hcm["http_filters"] if f["name"] == gateway_limits.FILTER_NAME)["config_discovery"]
+    assert marking["config_source"]["api_config_source"]["grpc_services"] == [
+        {"envoy_grpc": {"cluster_name": "ratelimit"}}
+    ]
+    # Until ratelimit says who has limits, every request is marked (asked about).
+    assert marking["default_config"] == gateway_limits.mark_limited()
+    assert marking["type_urls"] == [gateway_limits.HEADER_MUTATION_TYPE, gateway_limits.MATCHER_TYPE]
     limits = next(f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.ratelimit")["typed_config"]
     assert limits["rate_limit_service"]["grpc_service"]["envoy_grpc"]["cluster_name"] == "ratelimit"
     assert limits["failure_mode_deny"] is False and limits["enable_x_ratelimit_headers"] == "DRAFT_VERSION_03"
     assert hcm["route_config"]["virtual_hosts"][0]["rate_limits"] == [
         {
             "actions": [
+                # An unmarked request (a client without limits) gets no descriptor, and so no call.
+                {"request_headers": {"header_name": "x-llmagg-client-limits", "descriptor_key": "limits"}},
                 {"request_headers": {"header_name": "x-llmagg-client-id", "descriptor_key": "client_id"}},
                 {"request_headers": {"header_name": "x-llmagg-client-scope", "descriptor_key": "client_scope"}},
             ]

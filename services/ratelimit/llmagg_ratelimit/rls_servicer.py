@@ -1,4 +1,5 @@
-"""Envoy's `envoy.service.ratelimit.v3.RateLimitService`: the gateway asks it about every request.
+"""Envoy's `envoy.service.ratelimit.v3.RateLimitService`: the gateway asks it about every request of a
+client key with limits (xds_servicer.py tells it which).
 
 The gateway sends one descriptor, `client_id` (the key id ext_authz set, or `anonymous`). Over its
 requests per minute, or with a token budget spent, the answer is OVER_LIMIT: Envoy replies 429 with

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from llmagg.common.server import GrpcServer, ServiceBinding
 from llmagg.registry import Provider, merge_providers, read_yaml, registry_entries
-from llmagg_ratelimit import rls_servicer, servicer
+from llmagg_ratelimit import rls_servicer, servicer, xds_servicer
 from llmagg_ratelimit.adapters.credentials_limits import CredentialsLimits
 from llmagg_ratelimit.adapters.discovery_limits import DiscoveryLimits
 from llmagg_ratelimit.backends import (
@@ -89,6 +89,11 @@ def build_server(settings: RatelimitSettings, ratelimit: Ratelimit) -> GrpcServe
         ),
         ServiceBinding(
             rls_servicer.SERVICE_NAME, rls_servicer.RateLimitServicer(ratelimit.ledger), rls_servicer.add_to_server
+        ),
+        ServiceBinding(
+            xds_servicer.SERVICE_NAME,
+            xds_servicer.ExtensionConfigServicer(ratelimit.ledger.clients.limited_clients()),
+            xds_servicer.add_to_server,
         ),
     ]
     ledger = ratelimit.ledger

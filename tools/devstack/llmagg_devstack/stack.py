@@ -19,7 +19,7 @@ from pathlib import Path
 import grpc
 import yaml
 
-from llmagg import gateway_keys
+from llmagg import gateway_keys, gateway_limits
 from llmagg.common.caller_auth import GATEWAY, callers_of
 from llmagg.common.grpc_interceptors import SERVICE_TOKEN_METADATA
 from llmagg.suite import SERVICES, Service, start_order
@@ -175,10 +175,12 @@ def endpoint_stat(admin_port: int, cluster: str, stat: str) -> dict[str, int]:
     }
 
 
-def key_table_received(admin_port: int) -> bool:
-    """True once Envoy has applied a key table the credentials service sent (by ECDS) to both key filters.
-    Until then it checks no key itself; after its initial fetch timeout it would answer from the deny-all
-    default, so a stack is not ready before this."""
+def filters_received(admin_port: int, names: Iterable[str]) -> bool:
+    """True once Envoy has applied a config sent by ECDS to each filter of `names`: the client key table
+    (from credentials) and the clients with limits (from ratelimit). Until then it answers from the
+    defaults (after their initial fetch timeout): no key checked itself, every request asked about, so a
+    stack is not ready before this."""
+    wanted = set(names)
     with urllib.request.urlopen(
         f"http://127.0.0.1:{admin_port}/stats?filter=extension_config_discovery", timeout=2
     ) as r:
@@ -186,10 +188,10 @@ def key_table_received(admin_port: int) -> bool:
     reloads = {
         name: int(line.rsplit(":", 1)[1])
         for line in lines
-        for name in gateway_keys.FILTER_NAMES
+        for name in wanted
         if line.startswith("extension_config_discovery.") and f".{name}.config_reload:" in line
     }
-    return len(reloads) == len(gateway_keys.FILTER_NAMES) and all(reloads.values())
+    return len(reloads) == len(wanted) and all(reloads.values())
 
 
 def clusters_healthy(admin_port: int, names: Iterable[str]) -> bool:
@@ -219,8 +221,9 @@ class Stack:
     namespace: str = "llmagg"
     # ext_authz checks every request's client key; off: every client is anonymous (loopback only).
     client_auth: bool = True
-    # The gateway asks the ratelimit service about every request; None: only when the environment the
-    # services were started with gives client keys limits (RATELIMIT_CLIENT_*).
+    # The gateway has the client-limits filter (asking ratelimit about the requests of keys with limits);
+    # None: only when the environment the services were started with gives client keys limits
+    # (RATELIMIT_CLIENT_*).
     client_limits: bool | None = None
     # Refuse requests (503) while the ratelimit service cannot say whether a client is over its limits.
     client_limits_fail_closed: bool = False
@@ -426,7 +429,10 @@ class Stack:
         names = [s.name for s in SERVICES]
         envoy.wait_until(lambda: clusters_healthy(self.ports.admin, names), START_TIMEOUT_S, "every service healthy")
         if self.client_auth:
-            envoy.wait_until(lambda: key_table_received(self.ports.admin), START_TIMEOUT_S, "the client key table")
+            discovered = [*gateway_keys.FILTER_NAMES, *([gateway_limits.FILTER_NAME] if self.client_limits else [])]
+            envoy.wait_until(
+                lambda: filters_received(self.ports.admin, discovered), START_TIMEOUT_S, "the filters' configs by xDS"
+            )
         return envoy
 
     @contextlib.contextmanager

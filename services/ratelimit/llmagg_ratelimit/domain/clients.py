@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from llmagg.gateway_limits import LimitedClients
 from llmagg_ratelimit.domain.limits import LIMIT_PLACEHOLDER, LIMIT_WINDOWS, _part
 from llmagg_ratelimit.domain.ports import Entry
 from llmagg_ratelimit.domain.windows import Dimension, bounds
@@ -33,6 +34,10 @@ class ClientLimits:
             values[name] = value or None  # 0: no limit
         return cls(**values)
 
+    @property
+    def any(self) -> bool:
+        return any(getattr(self, name) for name in CLIENT_LIMIT_NAMES)
+
     def merged(self, other: ClientLimits) -> ClientLimits:
         """These limits with `other`'s where it sets one."""
         return ClientLimits(*(getattr(other, n) or getattr(self, n) for n in CLIENT_LIMIT_NAMES))
@@ -50,6 +55,12 @@ class ClientPolicy:
         if override:
             return self.default.merged(override)
         return ClientLimits() if scope == ADMIN_SCOPE else self.default
+
+    def limited_clients(self) -> LimitedClients:
+        """Whose requests have something to check (the gateway asks about no other): `limits` is not
+        empty for them."""
+        named = frozenset(client for client, own in self._overrides.items() if self.default.merged(own).any)
+        return LimitedClients(every_client=self.default.any, ids=named)
 
     def _entry(self, client_id: str, name: str, limit: int | None, amount: int, now: float) -> Entry:
         dimension, window = LIMIT_WINDOWS[name]

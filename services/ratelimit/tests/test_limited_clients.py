@@ -1,0 +1,92 @@
+"""Who the gateway asks about (llmagg.gateway_limits): the ratelimit service's ClientPolicy says whose
+requests have something to check, and serves it to gateways by ECDS."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+from envoy.config.core.v3 import extension_pb2
+from envoy.service.discovery.v3 import discovery_pb2
+from google.protobuf import json_format
+
+from llmagg import gateway_limits
+from llmagg.common.caller_auth import GATEWAY, calling_peer
+from llmagg_ratelimit.domain.clients import ClientLimits, ClientPolicy
+from llmagg_ratelimit.xds_servicer import TYPE_URL, ExtensionConfigServicer
+
+
+@pytest.mark.parametrize(
+    ("default", "overrides", "every_client", "ids"),
+    [
+        (ClientLimits(), {}, False, set()),  # no limits anywhere: nobody is asked about
+        (ClientLimits(rpm=5), {}, True, set()),  # every client key; admin keys have none of their own
+        (ClientLimits(), {"ops": ClientLimits(tpd=100), "free": ClientLimits()}, False, {"ops"}),
+        (ClientLimits(tpmonth=9), {"admin-env": ClientLimits()}, True, {"admin-env"}),  # gets the defaults
+    ],
+)
+def test_the_policy_names_the_clients_with_something_to_check(default, overrides, every_client, ids):
+    policy = ClientPolicy(default, overrides)
+    assert policy.limited_clients() == gateway_limits.LimitedClients(every_client, frozenset(ids))
+    for client in ("ops", "free", "admin-env", "someone"):
+        for scope in ("client", "admin"):
+            asked = client in ids or (every_client and scope == "client")
+            assert asked == any(vars(policy.limits(client, scope)).values()), (client, scope)
+
+
+def _ask(version: str = "", names: tuple[str, ...] = (), rejected: bool = False) -> discovery_pb2.DiscoveryRequest:
+    request = discovery_pb2.DiscoveryRequest(resource_names=list(names), version_info=version, type_url=TYPE_URL)
+    if rejected:
+        request.error_detail.message = "rejected"
+    return request
+
+
+async def _answers(clients: gateway_limits.LimitedClients, *requests) -> list[discovery_pb2.DiscoveryResponse]:
+    async def stream():
+        for request in requests:
+            yield request
+
+    return [answer async for answer in ExtensionConfigServicer(clients).StreamExtensionConfigs(stream(), None)]
+
+
+async def test_ecds_answers_the_filter_once_and_not_its_acknowledgement_nor_a_rejection():
+    calling_peer.set(GATEWAY)
+    clients = gateway_limits.LimitedClients(every_client=False, ids=frozenset({"ops"}))
+    answers = await _answers(
+        clients,
+        _ask(names=(gateway_limits.FILTER_NAME,)),
+        _ask(clients.version, (gateway_limits.FILTER_NAME,)),  # acknowledged
+        _ask("", (gateway_limits.FILTER_NAME,), rejected=True),
+        _ask(names=("llmagg.client-key-routing",)),  # not ours
+    )
+    assert [(a.version_info, a.nonce, a.type_url) for a in answers] == [(clients.version, "1", TYPE_URL)]
+    config = extension_pb2.TypedExtensionConfig()
+    answers[0].resources[0].Unpack(config)
+    assert json_format.MessageToDict(config, preserving_proto_field_name=True) == gateway_limits.limits_filter(clients)
+
+
+class _Aborted(Exception):
+    pass
+
+
+class _Context:
+    async def abort(self, code, details, trailing_metadata=()):
+        raise _Aborted(code, details)
+
+
+async def test_ecds_answers_the_gateway_alone():
+    calling_peer.set("router")
+    stream = ExtensionConfigServicer(gateway_limits.LimitedClients(True)).StreamExtensionConfigs(
+        _one(_ask()), _Context()
+    )
+    with pytest.raises(_Aborted) as caught:
+        await asyncio.wait_for(anext(stream), 5)
+    assert caught.value.args == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "This RPC answers the gateway's service token only.",
+    )
+
+
+async def _one(request):
+    yield request
