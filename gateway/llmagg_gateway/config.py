@@ -49,8 +49,8 @@ def render(
     With `client_auth` every request is checked by the credentials service (ext_authz); without it
     the gateway refuses to listen anywhere but on loopback. With `otlp` (HOST:PORT of an OTLP/gRPC
     collector) the gateway traces `trace_percent` of the requests. With `client_limits` and the ratelimit service in the
-    table every request is checked against its client's limits (without: no client has limits, and
-    requests skip that hop); `client_limits_fail_closed` refuses requests (503) while that service
+    table the requests of clients with limits are checked against them (llmagg.gateway_limits; without:
+    no client has limits, and no request takes that hop); `client_limits_fail_closed` refuses requests (503) while that service
     cannot answer, instead of letting them through (the default). `jaeger_ui`: where the console links traces.
     """
     missing = sorted({service_name(s) for s in grpc_services} - set(upstreams))

@@ -4,8 +4,9 @@ Envoy's rate-limit filter (static in the gateway, asking the ratelimit service o
 envoy.service.ratelimit.v3) sends a request's descriptor only when every action of it produces an
 entry, and makes no call when none is produced. The first action reads LIMITED_HEADER, which one filter
 sets: `llmagg.client-limits`, which the gateway gets by xDS (ECDS) from the ratelimit service, the owner
-of the client limits (RATELIMIT_CLIENT_*). It is a header mutation wrapped in a matcher that skips it for
-clients without limits: for them there is nothing to check and the hop (a Python service's turn on the
+of the client limits (RATELIMIT_CLIENT_*). It is Envoy's composite filter, whose matcher runs a header
+mutation for the clients with limits (their ids in an exact-match map, any number of them) and nothing
+for the others: for them there is nothing to check and the hop (a Python service's turn on the
 request's path, in series) is not taken. Rendered here for both sides: the gateway's default
 (`default_filter`, in force until the service answers: every request is asked about) and the service's
 resource.
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 
 from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA, CLIENT_SCOPE_METADATA
@@ -29,9 +29,11 @@ LIMITED_HEADER = "x-llmagg-client-limits"
 ADMIN_SCOPE = "admin"
 HEADER_MUTATION_TYPE = "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation"
 MATCHER_TYPE = "type.googleapis.com/envoy.extensions.common.matching.v3.ExtensionWithMatcher"
-_SKIP = "type.googleapis.com/envoy.extensions.filters.common.matcher.action.v3.SkipFilter"
+_COMPOSITE = "type.googleapis.com/envoy.extensions.filters.http.composite.v3.Composite"
+_EXECUTE = "type.googleapis.com/envoy.extensions.filters.http.composite.v3.ExecuteFilterAction"
 _HEADER_INPUT = "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput"
-_NOTHING = "[^\\s\\S]"  # a pattern no value matches (no key has limits of its own)
+CLIENT_SCOPE = "client"
+_NO_CLIENT = " "  # no key id has a space: the map Envoy requires to be non-empty, when no key is named
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,6 @@ class LimitedClients:
 
     every_client: bool
     ids: frozenset[str] = frozenset()
-
-    @property
-    def version(self) -> str:
-        canonical = json.dumps([self.every_client, sorted(self.ids)])
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def mark_limited() -> dict:
@@ -59,30 +56,34 @@ def mark_limited() -> dict:
     }
 
 
+_MARK_FILTER = {"name": "envoy.filters.http.header_mutation", "typed_config": mark_limited()}
+
+
 def descriptor_action() -> dict:
     """The rate-limit action that produces no descriptor (and so no call) for an unmarked request."""
     return {"request_headers": {"header_name": LIMITED_HEADER, "descriptor_key": "limits"}}
 
 
-def _header(name: str, match: dict) -> dict:
-    return {
-        "single_predicate": {
+def _by_header(name: str, values: dict[str, dict], otherwise: dict | None = None) -> dict:
+    """A matcher on a request header's exact value (`otherwise`: what any other value, or none, leads to)."""
+    matcher = {
+        "matcher_tree": {
             "input": {"name": name, "typed_config": {"@type": _HEADER_INPUT, "header_name": name}},
-            "value_match": match,
+            "exact_match_map": {"map": values},
         }
     }
+    if otherwise is not None:
+        matcher["on_no_match"] = otherwise
+    return matcher
 
 
-def unlimited(clients: LimitedClients) -> dict:
-    """The predicate of a request whose client has no limits (the marking is skipped)."""
-    pattern = "|".join(re.escape(client) for client in sorted(clients.ids)) or _NOTHING
-    not_named = {
-        "not_matcher": _header(CLIENT_ID_METADATA, {"safe_regex": {"google_re2": {}, "regex": f"^(?:{pattern})$"}})
-    }
-    if not clients.every_client:
-        return not_named
-    admin = _header(CLIENT_SCOPE_METADATA, {"exact": ADMIN_SCOPE})
-    return {"and_matcher": {"predicate": [not_named, admin]}}
+def marking(clients: LimitedClients) -> dict:
+    """Which requests get the marking header: the named ids' and, with `every_client`, those of keys of
+    scope `client`; any other request none (no action: the composite filter runs nothing)."""
+    mark = {"action": {"name": "mark", "typed_config": {"@type": _EXECUTE, "typed_config": _MARK_FILTER}}}
+    scoped = {"matcher": _by_header(CLIENT_SCOPE_METADATA, {CLIENT_SCOPE: mark})} if clients.every_client else None
+    named = {client: mark for client in sorted(clients.ids)} or {_NO_CLIENT: mark}
+    return _by_header(CLIENT_ID_METADATA, named, scoped)
 
 
 def default_filter() -> dict:
@@ -91,13 +92,18 @@ def default_filter() -> dict:
 
 
 def limits_filter(clients: LimitedClients) -> dict:
-    """The `llmagg.client-limits` filter (a TypedExtensionConfig, as JSON) for `clients`."""
-    skip = {"action": {"name": "skip", "typed_config": {"@type": _SKIP}}}
+    """The `llmagg.client-limits` filter (a TypedExtensionConfig, as JSON) for `clients`: Envoy's composite
+    filter, which runs the marking for the requests `marking` picks (ids matched exactly, any number)."""
     return {
         "name": FILTER_NAME,
         "typed_config": {
             "@type": MATCHER_TYPE,
-            "extension_config": {"name": "envoy.filters.http.header_mutation", "typed_config": mark_limited()},
-            "xds_matcher": {"matcher_list": {"matchers": [{"predicate": unlimited(clients), "on_match": skip}]}},
+            "extension_config": {"name": "envoy.filters.http.composite", "typed_config": {"@type": _COMPOSITE}},
+            "xds_matcher": marking(clients),
         },
     }
+
+
+def version(config: dict) -> str:
+    """The version of a rendered filter: a new rendering of the same clients is a new version."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]

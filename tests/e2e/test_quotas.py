@@ -297,7 +297,10 @@ def test_an_admin_key_with_limits_of_its_own_is_asked_about_and_clients_without_
         "LLMAGG_CONFIG": str(config),
         "LLMAGG_ADMIN_KEY": ADMIN_KEY,
         "Q_KEY_A": KEY_A,
-        "RATELIMIT_CLIENT_LIMITS": json.dumps({"admin-env": {"rpm": 1000}}),  # the environment's admin key
+        # The environment's admin key among many named ones (Envoy takes any number of them).
+        "RATELIMIT_CLIENT_LIMITS": json.dumps(
+            {"admin-env": {"rpm": 1000}} | {f"{n:012x}": {"tpd": 10**6} for n in range(200)}
+        ),
     }
     with make_stack(tmp_path / "stack").running(env) as stack:
         key = create_client_key(stack, "unlimited")

@@ -1,7 +1,8 @@
 """Envoy's `envoy.service.ratelimit.v3.RateLimitService`: the gateway asks it about every request of a
 client key with limits (xds_servicer.py tells it which).
 
-The gateway sends one descriptor, `client_id` (the key id ext_authz set, or `anonymous`). Over its
+The gateway sends one descriptor: `limits` (the marking, ignored here), `client_id` (the key id the key
+check set) and `client_scope`; with client auth off `client_id` alone, `anonymous`. Over its
 requests per minute, or with a token budget spent, the answer is OVER_LIMIT: Envoy replies 429 with
 this body (shaped as OpenAI's error by the gateway's local reply config), `Retry-After`, and the
 `x-ratelimit-limit/remaining/reset` headers it derives from the descriptor status.

@@ -2,8 +2,10 @@
 gateway's `llmagg.client-limits` filter (llmagg.gateway_limits), which marks the requests whose client
 has limits; Envoy asks this service about those only. Only the gateway's service token opens a stream.
 
-The client limits are settings, fixed for the process's life: each request that does not acknowledge
-the version sent is answered with the filter; a rejected config (NACK) is logged and not resent.
+The client limits are settings, fixed for the process's life: the first request of a stream is answered
+with the filter (whatever version it names: it may come from another replica or an older rendering),
+then each request that does not acknowledge the version sent; a rejected config (NACK) is logged and
+not resent.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 
 # The config's types, registered for json_format by importing them.
 import envoy.extensions.common.matching.v3.extension_matcher_pb2
-import envoy.extensions.filters.common.matcher.action.v3.skip_action_pb2
+import envoy.extensions.filters.http.composite.v3.composite_pb2
 import envoy.extensions.filters.http.header_mutation.v3.header_mutation_pb2
 import envoy.type.matcher.v3.http_inputs_pb2  # noqa: F401
 import grpc
@@ -35,33 +37,32 @@ _GATEWAY_ONLY = ServiceError(
 )
 
 
-def response(clients: gateway_limits.LimitedClients, nonce: int) -> discovery_pb2.DiscoveryResponse:
+def response(config: dict, nonce: int) -> discovery_pb2.DiscoveryResponse:
     resource = any_pb2.Any()
-    config = gateway_limits.limits_filter(clients)
     resource.Pack(json_format.ParseDict(config, extension_pb2.TypedExtensionConfig()))
     return discovery_pb2.DiscoveryResponse(
-        version_info=clients.version, resources=[resource], type_url=TYPE_URL, nonce=str(nonce)
+        version_info=gateway_limits.version(config), resources=[resource], type_url=TYPE_URL, nonce=str(nonce)
     )
 
 
 class ExtensionConfigServicer(config_discovery_pb2_grpc.ExtensionConfigDiscoveryServiceServicer):
     def __init__(self, clients: gateway_limits.LimitedClients) -> None:
-        self._clients = clients
+        self._config = gateway_limits.limits_filter(clients)
 
     async def StreamExtensionConfigs(self, request_iterator, context):
         if calling_peer.get() != GATEWAY:  # what the gateway is told, and the gateway alone
             await abort_with(context, _GATEWAY_ONLY)
-        version, nonce = self._clients.version, 0
+        version, nonce = gateway_limits.version(self._config), 0
         async for request in request_iterator:
             if request.HasField("error_detail"):
                 log.warning("a gateway rejected client limits config %s: %s", version, request.error_detail.message)
                 continue
-            if request.version_info == version:
+            if nonce and request.version_info == version:
                 continue  # an acknowledgement
             if request.resource_names and gateway_limits.FILTER_NAME not in request.resource_names:
                 continue
             nonce += 1
-            yield response(self._clients, nonce)
+            yield response(self._config, nonce)
 
 
 def add_to_server(servicer: ExtensionConfigServicer, server: grpc.aio.Server) -> None:

@@ -53,17 +53,38 @@ async def _answers(clients: gateway_limits.LimitedClients, *requests) -> list[di
 async def test_ecds_answers_the_filter_once_and_not_its_acknowledgement_nor_a_rejection():
     calling_peer.set(GATEWAY)
     clients = gateway_limits.LimitedClients(every_client=False, ids=frozenset({"ops"}))
+    version = gateway_limits.version(gateway_limits.limits_filter(clients))
     answers = await _answers(
         clients,
         _ask(names=(gateway_limits.FILTER_NAME,)),
-        _ask(clients.version, (gateway_limits.FILTER_NAME,)),  # acknowledged
+        _ask(version, (gateway_limits.FILTER_NAME,)),  # acknowledged
         _ask("", (gateway_limits.FILTER_NAME,), rejected=True),
         _ask(names=("llmagg.client-key-routing",)),  # not ours
     )
-    assert [(a.version_info, a.nonce, a.type_url) for a in answers] == [(clients.version, "1", TYPE_URL)]
+    assert [(a.version_info, a.nonce, a.type_url) for a in answers] == [(version, "1", TYPE_URL)]
     config = extension_pb2.TypedExtensionConfig()
     answers[0].resources[0].Unpack(config)
     assert json_format.MessageToDict(config, preserving_proto_field_name=True) == gateway_limits.limits_filter(clients)
+
+
+async def test_a_stream_opened_with_the_current_version_is_answered_all_the_same():
+    """A gateway reconnecting (to a restarted or another replica) names the version it holds: it still
+    gets the filter, as a stream's first answer always is."""
+    calling_peer.set(GATEWAY)
+    clients = gateway_limits.LimitedClients(every_client=True)
+    version = gateway_limits.version(gateway_limits.limits_filter(clients))
+    answers = await _answers(clients, _ask(version), _ask(version))
+    assert [(a.version_info, a.nonce) for a in answers] == [(version, "1")]
+
+
+def test_every_named_client_is_an_exact_match_and_the_rest_follow_the_scope():
+    ids = frozenset(f"{n:012x}" for n in range(300))  # as many as a deployment names: no regex to outgrow
+    tree = gateway_limits.marking(gateway_limits.LimitedClients(every_client=True, ids=ids))["matcher_tree"]
+    assert tree["input"]["typed_config"]["header_name"] == "x-llmagg-client-id"
+    assert sorted(tree["exact_match_map"]["map"]) == sorted(ids)
+    scoped = gateway_limits.marking(gateway_limits.LimitedClients(every_client=True))
+    assert scoped["on_no_match"]["matcher"]["matcher_tree"]["exact_match_map"]["map"].keys() == {"client"}
+    assert "on_no_match" not in gateway_limits.marking(gateway_limits.LimitedClients(every_client=False))
 
 
 class _Aborted(Exception):

@@ -1,5 +1,5 @@
-"""Limits per client key at the edge: requests per minute, checked by the gateway on every request
-(Envoy's rate-limit service), and token budgets per day and month, charged when attempts settle and
+"""Limits per client key at the edge: requests per minute, checked by the gateway on every request of a
+key with limits (Envoy's rate-limit service; `limited_clients` says which keys), and token budgets per day and month, charged when attempts settle and
 enforced on the client's next request."""
 
 from __future__ import annotations
