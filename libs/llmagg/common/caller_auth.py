@@ -35,7 +35,7 @@ PROBE_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 # The authenticated caller of the RPC being served: "gateway" or a peer's name (set for its handler).
 calling_peer: contextvars.ContextVar[str | None] = contextvars.ContextVar("calling_peer", default=None)
 
-_REFUSED = ServiceError(
+REFUSED = ServiceError(
     ErrorKind.UNAUTHENTICATED,
     "This port answers the gateway and the suite's own services only: call through the gateway with a client key.",
     code="missing_service_token",
@@ -86,24 +86,21 @@ def _refusals(method: str, noted: Callable[[], None]):
 
     async def refuse(request, context):
         noted()
-        await abort_with(context, _REFUSED)
+        await abort_with(context, REFUSED)
 
     async def refuse_streaming(request, context):
         noted()
-        await abort_with(context, _REFUSED)
+        await abort_with(context, REFUSED)
         yield  # pragma: no cover (makes this an async generator)
 
     return refuse, refuse_streaming
 
 
-class CallerAuthInterceptor(grpc.aio.ServerInterceptor):
-    """The outermost interceptor: a call without a known token never reaches a servicer (nor a span or log
-    line that would carry its claimed identity)."""
+class CallerTokens:
+    """The token of each caller of a service (a gRPC port's interceptor and a data port check the same)."""
 
-    def __init__(self, tokens: Mapping[str, Secret], metrics: RpcMetrics | None = None) -> None:
+    def __init__(self, tokens: Mapping[str, Secret]) -> None:
         self._tokens = tuple((token.reveal().encode(), name) for name, token in tokens.items())
-        self._metrics = metrics
-        self._logged_at: dict[str, float] = {}  # method -> when a refusal of it was last logged
         owners: dict[bytes, str] = {}
         for token, name in self._tokens:
             if token in owners:
@@ -119,6 +116,19 @@ class CallerAuthInterceptor(grpc.aio.ServerInterceptor):
             if hmac.compare_digest(presented, known):
                 found = name
         return found if presented else None
+
+
+class CallerAuthInterceptor(grpc.aio.ServerInterceptor):
+    """The outermost interceptor: a call without a known token never reaches a servicer (nor a span or log
+    line that would carry its claimed identity)."""
+
+    def __init__(self, tokens: Mapping[str, Secret], metrics: RpcMetrics | None = None) -> None:
+        self.callers = CallerTokens(tokens)
+        self._metrics = metrics
+        self._logged_at: dict[str, float] = {}  # method -> when a refusal of it was last logged
+
+    def caller(self, token: str | None) -> str | None:
+        return self.callers.caller(token)
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)

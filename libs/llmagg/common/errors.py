@@ -21,6 +21,22 @@ class ErrorKind(enum.Enum):
     INTERNAL = "internal"
 
 
+# The HTTP status of each kind: Envoy's for the gRPC status it maps to (grpc_json_transcoder), so a REST
+# client sees the same one whichever port served it.
+HTTP_STATUS_BY_KIND = {
+    ErrorKind.INVALID_ARGUMENT: 400,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.ALREADY_EXISTS: 409,
+    ErrorKind.UNAUTHENTICATED: 401,
+    ErrorKind.PERMISSION_DENIED: 403,
+    ErrorKind.RESOURCE_EXHAUSTED: 429,
+    ErrorKind.FAILED_PRECONDITION: 400,
+    ErrorKind.UNAVAILABLE: 503,
+    ErrorKind.DEADLINE_EXCEEDED: 504,
+    ErrorKind.INTERNAL: 500,
+}
+
+
 # The `type` OpenAI puts in its error JSON for each kind.
 _OPENAI_TYPES = {
     ErrorKind.INVALID_ARGUMENT: "invalid_request_error",

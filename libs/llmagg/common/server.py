@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -40,6 +40,16 @@ class ReadinessCheck:
     critical: bool = True
 
 
+class Companion(Protocol):
+    """Another port a service serves beside gRPC (the router's REST data path): started once the gRPC
+    server is, with its pieces (settings, metrics, caller tokens, whether tracing is on); stopped with it,
+    after the drain, within the grace period."""
+
+    async def start(self, server: GrpcServer) -> None: ...
+
+    async def stop(self, grace_s: float) -> None: ...
+
+
 @dataclass(frozen=True)
 class ServiceBinding:
     """A servicer and the generated `add_XServicer_to_server` that registers it."""
@@ -59,6 +69,7 @@ class GrpcServer:
         interrupt: Callable[[], None] | None = None,
         registry: CollectorRegistry = REGISTRY,
         reuse_port: bool = False,
+        companions: Sequence[Companion] = (),
     ) -> None:
         """`interrupt` is called at shutdown when RPCs are still running shortly before the grace period
         ends: the service ends them with an explicit error rather than letting them be cut. With
@@ -78,24 +89,28 @@ class GrpcServer:
         self._bindings = tuple(bindings)
         self._names = [b.name for b in bindings]
         self._server: grpc.aio.Server | None = None
-        self._rpc_metrics = RpcMetrics(service, registry) if settings.metrics_port else None
+        self.rpc_metrics = RpcMetrics(service, registry) if settings.metrics_port else None
         self._registry = registry
-        self._reuse_port = reuse_port
+        self.reuse_port = reuse_port
+        self._companions = tuple(companions)
+        self.tracing = False
+        self.caller_tokens: dict[str, Any] = {}
         self.port = 0
         self.metrics_port = 0
 
     def _build(self) -> grpc.aio.Server:
         """The grpc.aio server, made on the loop that will run it (it binds to the loop it is made on)."""
-        interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor(self._rpc_metrics)]
-        if configure_tracing(self.service):
+        interceptors: list[grpc.aio.ServerInterceptor] = [ErrorMappingInterceptor(self.rpc_metrics)]
+        self.tracing = configure_tracing(self.service)
+        if self.tracing:
             interceptors.insert(0, TracingInterceptor(self.service))
-        tokens = caller_tokens(self.service, self.settings)
+        tokens = self.caller_tokens = caller_tokens(self.service, self.settings)
         if not tokens:
             log.warning(
                 "no caller token is set (%sGATEWAY_TOKEN, ...): every call but health checks will be refused",
                 self.settings.model_config.get("env_prefix", ""),
             )
-        interceptors.insert(0, CallerAuthInterceptor(tokens, self._rpc_metrics))
+        interceptors.insert(0, CallerAuthInterceptor(tokens, self.rpc_metrics))
         limit = self.settings.max_message_bytes
         server = grpc.aio.server(
             interceptors=interceptors,
@@ -104,7 +119,7 @@ class GrpcServer:
                 ("grpc.max_send_message_length", limit),
                 ("grpc.max_metadata_size", self.settings.max_metadata_bytes),
                 ("grpc.absolute_max_metadata_size", self.settings.max_metadata_bytes),
-                ("grpc.so_reuseport", int(self._reuse_port)),
+                ("grpc.so_reuseport", int(self.reuse_port)),
                 *keepalive_policy(self.settings.keepalive_s),
             ],
         )
@@ -125,6 +140,8 @@ class GrpcServer:
         if not self.port:
             raise OSError(f"cannot bind {self.settings.host}:{self.settings.port}")
         await self._server.start()
+        for companion in self._companions:
+            await companion.start(self)
         await self.check_readiness()
         if self._checks:
             self._watch = asyncio.create_task(self._watch_readiness())
@@ -191,7 +208,9 @@ class GrpcServer:
         if self.settings.drain_s > 0:
             await asyncio.sleep(self.settings.drain_s)
         grace = self.settings.grace_s
-        stopping = asyncio.ensure_future(self._server.stop(grace))
+        stopping = asyncio.ensure_future(
+            asyncio.gather(self._server.stop(grace), *(companion.stop(grace) for companion in self._companions))
+        )
         if self._interrupt is not None and grace > 0:
             done, _ = await asyncio.wait({stopping}, timeout=grace - min(1.0, grace / 2))
             if not done:

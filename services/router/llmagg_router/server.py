@@ -16,6 +16,7 @@ from llmagg_router.domain.limits import RouterLimits
 from llmagg_router.domain.ports import KeySource
 from llmagg_router.domain.resolver import Resolver
 from llmagg_router.domain.router import Router
+from llmagg_router.http_servicer import RouterHttpPort
 from llmagg_router.servicer import SERVICE_NAME, RouterServicer, add_to_server
 from llmagg_router.settings import RouterSettings
 
@@ -77,6 +78,7 @@ def build_router(settings: RouterSettings, config: RoutingConfig) -> Router:
 def build_server(settings: RouterSettings, router: Router) -> GrpcServer:
     servicer = RouterServicer(router, settings.max_inflight_body_bytes, settings.max_body_bytes)
     binding = ServiceBinding(SERVICE_NAME, servicer, add_to_server)
+    data_port = [RouterHttpPort(servicer, settings.http_port, settings.max_body_bytes)] if settings.http_port else []
     return GrpcServer(
         "router",
         settings,
@@ -84,4 +86,5 @@ def build_server(settings: RouterSettings, router: Router) -> GrpcServer:
         readiness=create_readiness(router.ports),
         interrupt=router.interrupt,
         reuse_port=settings.worker is not None,
+        companions=data_port,
     )

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import grpc
@@ -40,7 +40,7 @@ _YES, _NO = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 _SSE = "text/event-stream"
 _PIECE_BYTES = 256 * 1024
 _JSON = "application/json"
-_DONE = httpbody_pb2.HttpBody(content_type=_SSE, data=b"data: [DONE]\n\n")
+DONE_EVENT = b"data: [DONE]\n\n"
 _STREAM_INTERNAL_ERROR = {
     "error": {
         "message": "The server had an error while streaming.",
@@ -51,7 +51,7 @@ _STREAM_INTERNAL_ERROR = {
 }
 
 
-def _parse_json(data: bytes) -> Any:
+def parse_json(data: bytes) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -63,10 +63,14 @@ def _parse_json(data: bytes) -> Any:
 
 
 def _caller(context: grpc.aio.ServicerContext) -> tuple[Secret | None, CallerHints]:
-    """From the request's metadata: the client's own provider key (BYOK); who is calling (as the gateway
-    says: "" for a direct gRPC caller), its session and how long it may wait."""
+    return caller_of(context.invocation_metadata() or ())
+
+
+def caller_of(pairs: Iterable[tuple[str, Any]]) -> tuple[Secret | None, CallerHints]:
+    """From a request's metadata (or headers): the client's own provider key (BYOK); who is calling (as
+    the gateway says: "" for a direct caller), its session and how long it may wait."""
     own_key, client_id, session, max_wait, hedge = None, "", None, None, None
-    for key, value in context.invocation_metadata() or ():
+    for key, value in pairs:
         if not isinstance(value, str) or not value.strip():
             continue
         if key == OWN_KEY_METADATA:
@@ -116,7 +120,7 @@ def _header_value(value: str) -> str:
     return value if value.isascii() and value.isprintable() else urllib.parse.quote(value, safe="/:@-._~+=,;")
 
 
-def _route_metadata(route: Route) -> tuple[tuple[str, str], ...]:
+def route_headers(route: Route) -> tuple[tuple[str, str], ...]:
     """Response headers (via Envoy) that say which candidate answered."""
     return (
         ("x-llmagg-provider", route.provider),
@@ -133,8 +137,24 @@ def _pieces(body: bytes) -> Iterator[httpbody_pb2.HttpBody]:
         yield httpbody_pb2.HttpBody(content_type=_JSON, data=body[start : start + _PIECE_BYTES])
 
 
-def _sse(payload: dict[str, Any]) -> httpbody_pb2.HttpBody:
-    return httpbody_pb2.HttpBody(content_type=_SSE, data=b"data: " + orjson.dumps(payload) + b"\n\n")
+def sse_event(payload: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+async def sse_events(stream: Any) -> AsyncIterator[bytes]:
+    """An opened stream's chunks as SSE events, then `[DONE]`. The client has a 200 already: a failure
+    travels in-band, as an OpenAI error event (and ends the events)."""
+    try:
+        async for chunk in stream:
+            yield sse_event(chunk)
+    except ServiceError as error:
+        yield sse_event(error.openai_error())
+        return
+    except Exception:
+        log.exception("stream failed after it had started")
+        yield sse_event(_STREAM_INTERNAL_ERROR)
+        return
+    yield DONE_EVENT
 
 
 class RouterServicer(router_pb2_grpc.RouterServiceServicer):
@@ -151,6 +171,10 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         self._models = pb.ListModelsResponse()
         self._models_json = httpbody_pb2.HttpBody()
         self._model_json: dict[str, httpbody_pb2.HttpBody] = {}
+
+    @property
+    def router(self) -> Router:
+        return self._router
 
     def _catalogue(self) -> tuple[pb.ListModelsResponse, httpbody_pb2.HttpBody, dict[str, httpbody_pb2.HttpBody]]:
         """The model list (typed, JSON, and JSON per model id), rendered again only when the accounts
@@ -170,7 +194,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         return self._models, self._models_json, self._model_json
 
     @contextlib.contextmanager
-    def _hold(self, amount: int = 0) -> Iterator[Holding]:
+    def hold(self, amount: int = 0) -> Iterator[Holding]:
         """Request bytes held in the in-flight budget for the block; freed memory given back after a large body."""
         holding = None
         try:
@@ -196,8 +220,10 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         return b"".join(received)
 
     def _whole_body(self, request: Any, holding: Holding) -> bytes:
+        return self.whole_body(request.http_body.data, holding)
+
+    def whole_body(self, data: bytes, holding: Holding) -> bytes:
         """The body of a unary call, refused over the same limit as a streamed one."""
-        data = request.http_body.data
         if len(data) > self._max_body_bytes:
             self._refuse_size()
         holding.add(len(data))
@@ -213,11 +239,11 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
 
     async def CreateChatCompletion(self, requests, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
         own_key, caller = _caller(context)
-        with self._hold() as holding:
-            body = _parse_json(await self._read_body(requests, holding))
+        with self.hold() as holding:
+            body = parse_json(await self._read_body(requests, holding))
             if not (isinstance(body, dict) and body.get("stream") is True):
                 result = await self._router.complete(body, own_key=own_key, caller=caller)
-                await context.send_initial_metadata(_route_metadata(result.route))
+                await context.send_initial_metadata(route_headers(result.route))
                 for piece in _pieces(orjson.dumps(result.body)):
                     yield piece
                 return
@@ -228,8 +254,8 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
 
     async def ChatJson(self, request: pb.CreateChatCompletionRequest, context) -> httpbody_pb2.HttpBody:
         own_key, caller = _caller(context)
-        with self._hold() as holding:
-            body = _parse_json(self._whole_body(request, holding))
+        with self.hold() as holding:
+            body = parse_json(self._whole_body(request, holding))
             if isinstance(body, dict) and body.get("stream") is True:
                 # The gateway sends here only bodies without a plain `"stream": true`; one that asks for a
                 # stream anyway (an escaped key, a direct call) gets the whole stream in one answer.
@@ -237,7 +263,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
                 del body
             else:
                 result = await self._router.complete(body, own_key=own_key, caller=caller)
-                await context.send_initial_metadata(_route_metadata(result.route))
+                await context.send_initial_metadata(route_headers(result.route))
                 return httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(result.body))
         events = [event.data async for event in self._events(stream, context, holding)]
         return httpbody_pb2.HttpBody(content_type=_SSE, data=b"".join(events))
@@ -245,22 +271,15 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     async def _events(self, stream: Any, context, holding: Holding) -> AsyncIterator[httpbody_pb2.HttpBody]:
         """An opened stream as SSE events: the route's headers first, then every chunk, then `[DONE]`."""
         try:
-            await context.send_initial_metadata(_route_metadata(stream.route))
-            # From here on the client has a 200: failures must travel in-band, as an OpenAI error event.
-            try:
-                async for chunk in stream:
-                    yield _sse(chunk)
-            except ServiceError as error:
-                yield _sse(error.openai_error())
-                return
-            except Exception:
-                log.exception("stream failed after it had started")
-                yield _sse(_STREAM_INTERNAL_ERROR)
-                return
-            yield _DONE
+            await context.send_initial_metadata(route_headers(stream.route))
+            async for event in sse_events(stream):
+                yield httpbody_pb2.HttpBody(content_type=_SSE, data=event)
         finally:
-            await stream.aclose()
-            self._memory.request_ended(holding.amount)  # the stream held the request's text until now
+            await self.stream_ended(stream, holding)
+
+    async def stream_ended(self, stream: Any, holding: Holding) -> None:
+        await stream.aclose()
+        self._memory.request_ended(holding.amount)  # the stream held the request's text until now
 
     async def ListModelsJson(self, request, context) -> httpbody_pb2.HttpBody:
         return self._catalogue()[1]
@@ -298,38 +317,38 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             )
         _, caller = _caller(context)
         admin = metadata_value(context.invocation_metadata(), CLIENT_SCOPE_METADATA) == "admin"
-        taken = await meta.feedback_json(_parse_json(request.http_body.data), caller.client_id, admin)
+        taken = await meta.feedback_json(parse_json(request.http_body.data), caller.client_id, admin)
         return httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(taken))
 
     async def CreateEmbedding(self, requests, context) -> AsyncIterator[httpbody_pb2.HttpBody]:
-        with self._hold() as holding:
-            body = _parse_json(await self._read_body(requests, holding))
+        with self.hold() as holding:
+            body = parse_json(await self._read_body(requests, holding))
             result = await self._router.complete(body, Operation.EMBEDDINGS, *_caller(context))
-        await context.send_initial_metadata(_route_metadata(result.route))
+        await context.send_initial_metadata(route_headers(result.route))
         for piece in _pieces(orjson.dumps(result.body)):
             yield piece
 
     async def EmbedJson(self, request: pb.CreateEmbeddingRequest, context) -> httpbody_pb2.HttpBody:
-        with self._hold() as holding:
-            body = _parse_json(self._whole_body(request, holding))
+        with self.hold() as holding:
+            body = parse_json(self._whole_body(request, holding))
             result = await self._router.complete(body, Operation.EMBEDDINGS, *_caller(context))
-        await context.send_initial_metadata(_route_metadata(result.route))
+        await context.send_initial_metadata(route_headers(result.route))
         return httpbody_pb2.HttpBody(content_type=_JSON, data=orjson.dumps(result.body))
 
     # --- typed gRPC ------------------------------------------------------------------------------
     async def Chat(self, request: pb.ChatRequest, context) -> pb.ChatResponse:
-        with self._hold(request.ByteSize()):
+        with self.hold(request.ByteSize()):
             result = await self._router.complete(
                 converters.chat_request_to_body(request), Operation.CHAT, *_caller(context)
             )
-        context.set_trailing_metadata(_route_metadata(result.route))
+        context.set_trailing_metadata(route_headers(result.route))
         return converters.chat_response(result.body, result.route)
 
     async def StreamChat(self, request: pb.StreamChatRequest, context) -> AsyncIterator[pb.StreamChatResponse]:
-        with self._hold(request.ByteSize()):
+        with self.hold(request.ByteSize()):
             stream = await self._router.open_stream(converters.stream_request_to_body(request), *_caller(context))
         try:
-            await context.send_initial_metadata(_route_metadata(stream.route))
+            await context.send_initial_metadata(route_headers(stream.route))
             async for chunk in stream:
                 yield converters.stream_response(chunk, stream.route)
         finally:
@@ -339,11 +358,11 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         return self._catalogue()[0]
 
     async def Embed(self, request: pb.EmbedRequest, context) -> pb.EmbedResponse:
-        with self._hold(request.ByteSize()):
+        with self.hold(request.ByteSize()):
             result = await self._router.complete(
                 converters.embed_request_to_body(request), Operation.EMBEDDINGS, *_caller(context)
             )
-        context.set_trailing_metadata(_route_metadata(result.route))
+        context.set_trailing_metadata(route_headers(result.route))
         return converters.embed_response(result.body, result.route)
 
 

@@ -1,0 +1,204 @@
+"""The router's REST data path (ROUTER_HTTP_PORT): the gateway proxies POST /v1/chat/completions and
+POST /v1/embeddings here as plain HTTP/1.1 (llmagg.common.http_server) instead of transcoding them to
+gRPC, the one per-request hop of the suite that costs most. Translates like the gRPC servicer (whose
+body limits, in-flight budget and caller hints it shares) and answers what the gateway would have made
+of the gRPC answer: the OpenAI JSON or SSE, the route's x-llmagg-* headers, errors as OpenAI error JSON
+with their HTTP status and retry headers.
+
+Like the gRPC port it answers the gateway's service token only, counts each request in the RPC metrics
+(method = the path) and opens a SERVER span continuing the gateway's trace context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import grpc
+import orjson
+from opentelemetry import propagate, trace
+
+from llmagg.common.caller_auth import GATEWAY, REFUSED, CallerTokens, calling_peer
+from llmagg.common.errors import HTTP_STATUS_BY_KIND, ErrorKind, ServiceError
+from llmagg.common.grpc_interceptors import (
+    CLIENT_ID_METADATA,
+    RETRY_ELSEWHERE_METADATA,
+    SERVICE_TOKEN_METADATA,
+    STATUS_BY_KIND,
+)
+from llmagg.common.http_server import HttpServer, Request, Response
+from llmagg.common.logging import client_id, log_fields, request_id
+from llmagg.common.metrics import RpcMetrics
+from llmagg.common.secrets import Secret
+from llmagg.common.server import GrpcServer
+from llmagg_router.domain.upstream import Operation
+from llmagg_router.servicer import RouterServicer, caller_of, parse_json, route_headers, sse_events
+
+log = logging.getLogger(__name__)
+
+CHAT_PATH = "/v1/chat/completions"
+EMBEDDINGS_PATH = "/v1/embeddings"
+PATHS = (CHAT_PATH, EMBEDDINGS_PATH)
+_JSON = ("content-type", "application/json")
+_SSE = ("content-type", "text/event-stream")
+_INTERNAL = ServiceError(
+    ErrorKind.INTERNAL, "The server had an error while processing your request.", code="internal_error"
+)
+
+
+def error_body(status: int, message: str) -> bytes:
+    """A request refused before it was read whole (malformed, too large), as OpenAI's error JSON."""
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    code = "request_too_large" if status == 413 else "invalid_request"
+    return orjson.dumps({"error": {"message": message, "type": kind, "param": None, "code": code}})
+
+
+def error_response(error: ServiceError) -> Response:
+    headers = [_JSON]
+    if error.retry_after_s is not None:
+        seconds = max(error.retry_after_s, 0.0)
+        headers += [("retry-after", str(math.ceil(seconds))), ("retry-after-ms", str(int(seconds * 1000)))]
+    if error.retryable is not None:
+        headers.append(("x-should-retry", "true" if error.retryable else "false"))
+    if error.retry_elsewhere:
+        headers.append((RETRY_ELSEWHERE_METADATA, "true"))  # Envoy retries it on another replica
+    status = error.http_status or HTTP_STATUS_BY_KIND[error.kind]
+    return Response(status, headers, orjson.dumps(error.openai_error()))
+
+
+class RouterHttp:
+    def __init__(
+        self,
+        servicer: RouterServicer,
+        tokens: Mapping[str, Secret],
+        metrics: RpcMetrics | None = None,
+        tracing: bool = False,
+    ) -> None:
+        self._servicer = servicer
+        self._router = servicer.router
+        self._callers = CallerTokens(tokens)
+        self._metrics = metrics
+        self._tracer = trace.get_tracer("llmagg.router") if tracing else None
+
+    async def handle(self, request: Request) -> Response:
+        headers = request.headers
+        caller = self._callers.caller(headers.get(SERVICE_TOKEN_METADATA))
+        if caller != GATEWAY:  # only the gateway proxies here; peers use the gRPC port
+            return error_response(REFUSED)
+        if request.path not in PATHS:
+            return error_response(
+                ServiceError(
+                    ErrorKind.NOT_FOUND, f"No route for {request.path[:100]!r} on this port.", code="unknown_url"
+                )
+            )
+        if request.method != "POST":
+            return error_response(
+                ServiceError(
+                    ErrorKind.INVALID_ARGUMENT, "Only POST is served here.", code="method_not_allowed", http_status=405
+                )
+            )
+        calling_peer.set(caller)
+        request_id.set(headers.get("x-request-id"))
+        client_id.set(headers.get(CLIENT_ID_METADATA))
+        if self._tracer is None:
+            return await self._observed(request)
+        attributes = {"http.request.method": "POST", "url.path": request.path}
+        if headers.get(CLIENT_ID_METADATA):
+            attributes["llmagg.client_id"] = headers[CLIENT_ID_METADATA]
+        with self._tracer.start_as_current_span(
+            f"POST {request.path}",
+            context=propagate.extract(headers),
+            kind=trace.SpanKind.SERVER,
+            attributes=attributes,
+            record_exception=False,
+        ) as span:
+            response = await self._observed(request)
+            span.set_attribute("http.response.status_code", response.status)
+            return response
+
+    async def _observed(self, request: Request) -> Response:
+        started, code = time.perf_counter(), grpc.StatusCode.OK
+        try:
+            response = await self._answer(request)
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except ServiceError as error:
+            code = STATUS_BY_KIND[error.kind]
+            response = error_response(error)
+        except Exception:
+            log.exception("unhandled error in %s", request.path)
+            code = grpc.StatusCode.INTERNAL
+            response = error_response(_INTERNAL)
+        finally:
+            if self._metrics is not None:
+                self._metrics.observe(request.path, code, time.perf_counter() - started)
+        return response
+
+    async def _answer(self, request: Request) -> Response:
+        own_key, caller = caller_of(request.headers.items())
+        servicer = self._servicer
+        with servicer.hold() as holding:
+            body = parse_json(servicer.whole_body(request.body, holding))
+            request.body = b""  # parsed: not kept alive while the answer is awaited
+            if request.path == EMBEDDINGS_PATH:
+                result = await self._router.complete(body, Operation.EMBEDDINGS, own_key, caller)
+            elif not (isinstance(body, dict) and body.get("stream") is True):
+                result = await self._router.complete(body, own_key=own_key, caller=caller)
+            else:
+                stream = await self._router.open_stream(body, own_key, caller)
+                del body  # the stream needs no more of the request
+                headers = [_SSE, *route_headers(stream.route)]
+                return Response(200, headers, stream=_Events(self._servicer, stream, holding))
+        return Response(200, [_JSON, *route_headers(result.route)], orjson.dumps(result.body))
+
+
+class _Events:
+    """An opened stream's SSE events; closing it ends the stream (closes the upstream, settles, frees the
+    request's budget) even when not one event was taken (the client went away first)."""
+
+    def __init__(self, servicer: RouterServicer, stream: Any, holding: Any) -> None:
+        self._servicer, self._stream, self._holding = servicer, stream, holding
+        self._events = sse_events(stream)
+        self._ended = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        if not self._ended:
+            self._ended = True
+            await self._events.aclose()
+            await self._servicer.stream_ended(self._stream, self._holding)
+
+
+class RouterHttpPort:
+    """The data port as a companion of the router's gRPC server (llmagg.common.server): on ROUTER_HTTP_PORT,
+    shared by the router's workers like the gRPC port."""
+
+    def __init__(self, servicer: RouterServicer, port: int, max_body_bytes: int) -> None:
+        self._servicer = servicer
+        self._port = port
+        self._max_body_bytes = max_body_bytes
+        self._server: HttpServer | None = None
+        self.port = 0
+
+    async def start(self, grpc_server: GrpcServer) -> None:
+        handler = RouterHttp(
+            self._servicer, grpc_server.caller_tokens, grpc_server.rpc_metrics, tracing=grpc_server.tracing
+        )
+        self._server = HttpServer(handler.handle, error_body, self._max_body_bytes)
+        host = grpc_server.settings.host
+        self.port = await self._server.start(host, self._port, reuse_port=grpc_server.reuse_port)
+        log.info("router's REST data path on %s:%d", host, self.port, extra=log_fields(http_port=self.port))
+
+    async def stop(self, grace_s: float) -> None:
+        if self._server is not None:
+            await self._server.stop(grace_s)
