@@ -1,0 +1,131 @@
+"""The data port's HTTP/1.1 server: bodies by length or in chunks, keep-alive, limits, streamed answers,
+a client going away, a graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from llmagg.common.http_server import MAX_HEAD_BYTES, HttpServer, Request, Response
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self.cancelled = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def handle(self, request: Request) -> Response:
+        self.requests.append(request)
+        if request.path == "/slow":
+            try:
+                await self.release.wait()
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
+        if request.path == "/stream":
+
+            async def events():
+                for piece in (b"one", b"", b"two"):
+                    yield piece
+
+            return Response(200, [("content-type", "text/event-stream")], stream=events())
+        return Response(200, [("content-type", "text/plain")], b"got " + request.body)
+
+
+@pytest.fixture
+async def served():
+    recorder = Recorder()
+    server = HttpServer(recorder.handle, lambda status, message: f"{status} {message}".encode(), 64)
+    port = await server.start("127.0.0.1", 0)
+    yield server, port, recorder
+    await server.stop(1)
+
+
+async def until(condition, timeout_s: float = 5) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def talk(port: int, data: bytes, until: bytes = b"") -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    await writer.drain()
+    received = b""
+    while until not in received or not until:
+        piece = await asyncio.wait_for(reader.read(65536), 5)
+        if not piece:
+            break
+        received += piece
+    writer.close()
+    return received
+
+
+async def test_bodies_by_length_and_in_chunks_on_one_kept_alive_connection(served):
+    _, port, recorder = served
+    answer = await talk(
+        port,
+        b"POST /a HTTP/1.1\r\ncontent-length: 5\r\nX-Thing: 1\r\n\r\nhello"
+        b"POST /b HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n",
+        until=b"got abcde",
+    )
+    assert answer == (
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 9\r\n\r\ngot hello"
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 9\r\n\r\ngot abcde"
+    )
+    assert [(r.method, r.path, r.headers.get("x-thing")) for r in recorder.requests] == [
+        ("POST", "/a", "1"),
+        ("POST", "/b", None),
+    ]
+
+
+async def test_a_streamed_answer_goes_out_in_chunks_empty_pieces_skipped(served):
+    _, port, _ = served
+    answer = await talk(port, b"POST /stream HTTP/1.1\r\ncontent-length: 0\r\n\r\n", until=b"0\r\n\r\n")
+    assert answer.endswith(b"transfer-encoding: chunked\r\n\r\n3\r\none\r\n3\r\ntwo\r\n0\r\n\r\n")
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (b"POST /a HTTP/1.1\r\ncontent-length: 65\r\n\r\n", b"413"),
+        (b"POST /a HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n41\r\n" + b"x" * 65 + b"\r\n", b"413"),
+        (b"NONSENSE\r\n\r\n", b"400"),
+        (b"POST /a HTTP/1.1\r\ncontent-length: -1\r\n\r\n", b"400"),
+        (b"POST /a HTTP/1.1\r\nbroken header\r\n\r\n", b"400"),
+        (b"POST /a HTTP/1.1\r\nx: " + b"y" * MAX_HEAD_BYTES + b"\r\n\r\n", b"431"),
+    ],
+)
+async def test_a_malformed_or_oversized_request_gets_its_status_and_the_connection_closes(served, data, status):
+    _, port, recorder = served
+    answer = await talk(port, data)  # read until the server closes
+    assert answer.startswith(b"HTTP/1.1 " + status) and b"connection: close" in answer
+    assert recorder.requests == []
+
+
+async def test_a_client_going_away_cancels_its_request(served):
+    _, port, recorder = served
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /slow HTTP/1.1\r\ncontent-length: 0\r\n\r\n")
+    await writer.drain()
+    await until(lambda: recorder.requests)
+    writer.close()
+    await asyncio.wait_for(recorder.cancelled.wait(), 5)
+
+
+async def test_a_stop_lets_a_request_under_way_finish_and_takes_no_new_connection(served):
+    server, port, recorder = served
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /slow HTTP/1.1\r\ncontent-length: 0\r\n\r\n")
+    await writer.drain()
+    await until(lambda: recorder.requests)
+    stopping = asyncio.create_task(server.stop(5))
+    await asyncio.sleep(0)
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", port)
+    recorder.release.set()
+    assert (await asyncio.wait_for(reader.read(), 5)).endswith(b"\r\n\r\ngot ")  # answered, then closed
+    await asyncio.wait_for(stopping, 5)
+    assert not recorder.cancelled.is_set()

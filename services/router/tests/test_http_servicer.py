@@ -1,0 +1,128 @@
+"""The router's REST data path (ROUTER_HTTP_PORT) over a real loopback connection: the gateway's token
+only, the OpenAI JSON or SSE with the route's headers, errors as OpenAI error JSON with their status and
+retry headers, exactly as the gateway made them of the gRPC answers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from llmagg.common.http_server import HttpServer
+from llmagg.common.metrics import RpcMetrics
+from llmagg.common.secrets import Secret
+from llmagg_router.http_servicer import RouterHttp, error_body
+from llmagg_router.servicer import RouterServicer
+
+from .helpers import content_chunks
+from .test_router import rate_limited
+
+TOKEN = "gateway-token-for-tests"
+CHAT = {"model": "fast/llama-8b", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture
+async def port(make_router, upstream):
+    router = make_router()
+    registry = CollectorRegistry()
+    handler = RouterHttp(
+        RouterServicer(router, max_body_bytes=4096),
+        {"gateway": Secret(TOKEN), "agent": Secret("agent-token")},
+        RpcMetrics("router", registry),
+    )
+    server = HttpServer(handler.handle, error_body, 4096)
+    number = await server.start("127.0.0.1", 0)
+    yield number, registry
+    await server.stop(1)
+
+
+async def exchange(port: int, path: str, body: bytes, token: str = TOKEN, **headers: str) -> tuple[int, dict, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = {"content-length": str(len(body)), "x-llmagg-service-token": token, **headers}
+    lines = "".join(f"{name}: {value}\r\n" for name, value in head.items())
+    writer.write(f"POST {path} HTTP/1.1\r\nhost: router\r\n{lines}\r\n".encode() + body)
+    await writer.drain()
+    status_line = await reader.readline()
+    answer_headers = {}
+    while (line := await reader.readline()) != b"\r\n":
+        name, _, value = line.decode().partition(":")
+        answer_headers[name.lower()] = value.strip()
+    if "content-length" in answer_headers:
+        payload = await reader.readexactly(int(answer_headers["content-length"]))
+    else:  # chunked: the pieces until the last (empty) one
+        payload = b""
+        while (size := int((await reader.readline()).strip(), 16)) > 0:
+            payload += await reader.readexactly(size)
+            await reader.readline()
+        await reader.readline()
+    writer.close()
+    return int(status_line.split()[1]), answer_headers, payload
+
+
+async def test_a_chat_is_answered_with_its_route_headers(port, upstream):
+    status, headers, body = await exchange(
+        port[0], "/v1/chat/completions", orjson.dumps(CHAT), **{"x-llmagg-client-id": "c1"}
+    )
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert (headers["x-llmagg-provider"], headers["x-llmagg-model"], headers["x-llmagg-attempts"]) == (
+        "fast",
+        "llama-8b",
+        "1",
+    )
+    assert orjson.loads(body)["choices"][0]["message"]["content"] == "ok"
+    assert upstream.attempted() == [("fast", upstream.calls[0][1])]
+
+
+async def test_a_stream_is_sse_events_then_done(port, upstream):
+    upstream.on("fast", content_chunks("Hel", "lo"))
+    status, headers, body = await exchange(port[0], "/v1/chat/completions", orjson.dumps({**CHAT, "stream": True}))
+    assert status == 200 and headers["content-type"] == "text/event-stream" and headers["x-llmagg-provider"] == "fast"
+    events = [event for event in body.split(b"\n\n") if event]
+    assert events[-1] == b"data: [DONE]"
+    text = "".join(orjson.loads(e[6:])["choices"][0]["delta"].get("content") or "" for e in events[:-1])
+    assert text == "Hello"
+    assert upstream.streams_closed == 1
+
+
+async def test_every_account_rate_limited_is_a_429_with_retry_after(port, upstream):
+    upstream.on("fast", rate_limited(20), rate_limited(30))
+    status, headers, body = await exchange(port[0], "/v1/chat/completions", orjson.dumps(CHAT))
+    assert status == 429 and headers["retry-after"] == "20" and headers["retry-after-ms"] == "20000"
+    error = orjson.loads(body)["error"]
+    assert (error["type"], error["code"]) == ("rate_limit_error", "rate_limit_exceeded")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [(b"{not json", 400, "invalid_json"), (b"x" * 5000, 413, "request_too_large"), (b'{"model": 5}', 400, None)],
+)
+async def test_bad_bodies_are_openai_errors_and_reach_no_provider(port, upstream, body, status, code):
+    answered, _, payload = await exchange(port[0], "/v1/chat/completions", body)
+    error = orjson.loads(payload)["error"]
+    assert answered == status and error["type"] == "invalid_request_error"
+    assert code is None or error["code"] == code
+    assert upstream.calls == []
+
+
+@pytest.mark.parametrize("token", ["", "agent-token", "wrong"])
+async def test_only_the_gateways_token_is_served(port, upstream, token):
+    status, _, payload = await exchange(port[0], "/v1/chat/completions", orjson.dumps(CHAT), token=token)
+    assert status == 401 and orjson.loads(payload)["error"]["code"] == "missing_service_token"
+    assert upstream.calls == []
+
+
+async def test_other_paths_are_404_and_each_request_is_counted_by_path_and_status(port, upstream):
+    status, _, payload = await exchange(port[0], "/v1/models", b"{}")
+    assert status == 404 and orjson.loads(payload)["error"]["code"] == "unknown_url"
+    await exchange(port[0], "/v1/chat/completions", orjson.dumps(CHAT))
+    upstream.on("fast", rate_limited(20), rate_limited(30))
+    await exchange(port[0], "/v1/chat/completions", orjson.dumps(CHAT))
+    samples = {
+        (s.labels["method"], s.labels["code"]): s.value
+        for family in port[1].collect()
+        for s in family.samples
+        if s.name == "llmagg_grpc_server_handled_total"
+    }
+    assert samples == {("/v1/chat/completions", "RESOURCE_EXHAUSTED"): 1.0, ("/v1/chat/completions", "OK"): 1.0}
