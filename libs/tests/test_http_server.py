@@ -15,9 +15,11 @@ class Recorder:
         self.requests: list[Request] = []
         self.cancelled = asyncio.Event()
         self.release = asyncio.Event()
+        self.received = asyncio.Event()
 
     async def handle(self, request: Request) -> Response:
         self.requests.append(request)
+        self.received.set()
         if request.path == "/slow":
             try:
                 await self.release.wait()
@@ -41,12 +43,6 @@ async def served():
     port = await server.start("127.0.0.1", 0)
     yield server, port, recorder
     await server.stop(1)
-
-
-async def until(condition, timeout_s: float = 5) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 async def talk(port: int, data: bytes, until: bytes = b"") -> bytes:
@@ -107,10 +103,10 @@ async def test_a_malformed_or_oversized_request_gets_its_status_and_the_connecti
 
 async def test_a_client_going_away_cancels_its_request(served):
     _, port, recorder = served
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"POST /slow HTTP/1.1\r\ncontent-length: 0\r\n\r\n")
     await writer.drain()
-    await until(lambda: recorder.requests)
+    await asyncio.wait_for(recorder.received.wait(), 5)
     writer.close()
     await asyncio.wait_for(recorder.cancelled.wait(), 5)
 
@@ -120,7 +116,7 @@ async def test_a_stop_lets_a_request_under_way_finish_and_takes_no_new_connectio
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"POST /slow HTTP/1.1\r\ncontent-length: 0\r\n\r\n")
     await writer.drain()
-    await until(lambda: recorder.requests)
+    await asyncio.wait_for(recorder.received.wait(), 5)
     stopping = asyncio.create_task(server.stop(5))
     await asyncio.sleep(0)
     with pytest.raises(OSError):
