@@ -15,11 +15,12 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import grpc
 import orjson
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
 from llmagg.common.caller_auth import GATEWAY, REFUSED, CallerTokens, calling_peer
@@ -104,40 +105,50 @@ class RouterHttp:
         calling_peer.set(caller)
         request_id.set(headers.get("x-request-id"))
         client_id.set(headers.get(CLIENT_ID_METADATA))
-        if self._tracer is None:
-            return await self._observed(request)
-        attributes = {"http.request.method": "POST", "url.path": request.path}
-        if headers.get(CLIENT_ID_METADATA):
-            attributes["llmagg.client_id"] = headers[CLIENT_ID_METADATA]
-        with self._tracer.start_as_current_span(
-            f"POST {request.path}",
-            context=propagate.extract(headers),
-            kind=trace.SpanKind.SERVER,
-            attributes=attributes,
-            record_exception=False,
-        ) as span:
-            response = await self._observed(request)
-            span.set_attribute("http.response.status_code", response.status)
-            return response
-
-    async def _observed(self, request: Request) -> Response:
         started, code = time.perf_counter(), grpc.StatusCode.OK
+        span, token = self._start_span(request) if self._tracer is not None else (None, None)
         try:
             response = await self._answer(request)
         except asyncio.CancelledError:
-            code = grpc.StatusCode.CANCELLED
+            self._finish(request.path, grpc.StatusCode.CANCELLED, started, span, token, 499)
             raise
         except ServiceError as error:
-            code = STATUS_BY_KIND[error.kind]
-            response = error_response(error)
+            code, response = STATUS_BY_KIND[error.kind], error_response(error)
         except Exception:
             log.exception("unhandled error in %s", request.path)
-            code = grpc.StatusCode.INTERNAL
-            response = error_response(_INTERNAL)
-        finally:
-            if self._metrics is not None:
-                self._metrics.observe(request.path, code, time.perf_counter() - started)
+            code, response = grpc.StatusCode.INTERNAL, error_response(_INTERNAL)
+        if isinstance(response.stream, _Events):  # counted, and its span ended, when the stream ends
+            response.stream.ended = lambda: self._finish(request.path, code, started, span, token, response.status)
+        else:
+            self._finish(request.path, code, started, span, token, response.status)
         return response
+
+    def _start_span(self, request: Request) -> tuple[trace.Span, object]:
+        assert self._tracer is not None
+        attributes = {"http.request.method": request.method, "url.path": request.path}
+        if request.headers.get(CLIENT_ID_METADATA):
+            attributes["llmagg.client_id"] = request.headers[CLIENT_ID_METADATA]
+        # Exceptions are not recorded: their text can quote an upstream; the status says enough.
+        span = self._tracer.start_span(
+            f"{request.method} {request.path}",
+            context=propagate.extract(request.headers),
+            kind=trace.SpanKind.SERVER,
+            attributes=attributes,
+            record_exception=False,
+        )
+        return span, otel_context.attach(trace.set_span_in_context(span))
+
+    def _finish(
+        self, path: str, code: grpc.StatusCode, started: float, span: trace.Span | None, token: object, status: int
+    ) -> None:
+        if self._metrics is not None:
+            self._metrics.observe(path, code, time.perf_counter() - started)
+        if span is not None:
+            span.set_attribute("http.response.status_code", status)
+            if code != grpc.StatusCode.OK:
+                span.set_status(trace.StatusCode.ERROR)
+            span.end()
+            otel_context.detach(token)
 
     async def _answer(self, request: Request) -> Response:
         own_key, caller = caller_of(request.headers.items())
@@ -165,6 +176,7 @@ class _Events:
         self._servicer, self._stream, self._holding = servicer, stream, holding
         self._events = sse_events(stream)
         self._ended = False
+        self.ended: Callable[[], None] | None = None  # told once the stream has ended
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self
@@ -175,8 +187,12 @@ class _Events:
     async def aclose(self) -> None:
         if not self._ended:
             self._ended = True
-            await self._events.aclose()
-            await self._servicer.stream_ended(self._stream, self._holding)
+            try:
+                await self._events.aclose()
+                await self._servicer.stream_ended(self._stream, self._holding)
+            finally:
+                if self.ended is not None:
+                    self.ended()
 
 
 class RouterHttpPort:
