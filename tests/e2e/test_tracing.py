@@ -59,9 +59,9 @@ def spans_of_trace(receiver, trace_id: str, at_least: int, *names: str):
     return wait_for(enough, f"{at_least} spans of trace {trace_id} with {names}")
 
 
-# A non-streamed chat through the gateway is served by the unary ChatJson; a stream, and the agent's
-# calls to the router, by the client-streamed CreateChatCompletion.
-SERVER = "llmagg.router.v1.RouterService/ChatJson"
+# A chat through the gateway, streamed or not, is served on the router's REST data path; the agent's
+# calls to the router by the gRPC CreateChatCompletion.
+SERVER = "POST /v1/chat/completions"
 STREAMING = "llmagg.router.v1.RouterService/CreateChatCompletion"
 
 
@@ -197,8 +197,8 @@ def test_a_stream_is_one_complete_trace_whose_spans_end_with_it(traced_stack, re
         extra_headers={"traceparent": f"00-{trace_id}-{PARENT_SPAN_ID}-01"},
     )
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "one two three"
-    spans = spans_of_trace(receiver, trace_id, 3, STREAMING, "chat sim-small")
-    [server] = [s for s in spans if s.name == STREAMING]
+    spans = spans_of_trace(receiver, trace_id, 3, SERVER, "chat sim-small")
+    [server] = [s for s in spans if s.name == SERVER]
     [attempt] = [s for s in spans if s.name == "chat sim-small"]
     assert attributes(attempt)["llmagg.outcome"] == "ok" and attributes(attempt)["gen_ai.response.finish_reasons"]
     assert server.end_time_unix_nano >= attempt.end_time_unix_nano > attempt.start_time_unix_nano

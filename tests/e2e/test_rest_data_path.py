@@ -1,6 +1,6 @@
-"""Small non-streamed bodies are served by the router's unary methods (the gateway's unary_calls.lua),
-everything else by the client-streamed ones; both answer the same, and the unary binding is checked like
-every other route."""
+"""Chat and embeddings through the gateway are proxied to the router's REST data path (plain HTTP/1.1,
+cluster router-http), streamed or not; a path the data path does not take (a query string, the `:unary`
+binding) is still transcoded to the router's gRPC methods, checked like every route and answered alike."""
 
 from __future__ import annotations
 
@@ -22,40 +22,49 @@ def client(stack, client_key) -> openai.OpenAI:
 
 
 def served_by(stack, request_id: str) -> tuple[str, str]:
-    """(the REST path the transcoder mapped, the router method that served it) from Envoy's access log line."""
+    """(the cluster that served it, the path or gRPC method it reached) from Envoy's access log line."""
     [gateway] = [p for p in stack.processes if p.name == "gateway"]
     line = wait_for(
         lambda: next((x for x in gateway.output().splitlines() if request_id in x and x.startswith("{")), None),
         f"Envoy's access log line of {request_id}",
     )
     logged = json.loads(line)
-    return logged["path"], logged["rpc"].removeprefix(ROUTER)
+    return logged["upstream"], logged["rpc"].removeprefix(ROUTER)
 
 
-def test_a_non_streamed_chat_is_one_unary_call_with_the_route_headers(client, stack):
+def test_a_non_streamed_chat_takes_the_data_path_with_the_route_headers(client, stack):
     raw = client.chat.completions.with_raw_response.create(model="sim-fast/sim-small", messages=HELLO)
     assert raw.parse().choices[0].message.content == "Hello from sim-fast (sim-small)."
     assert raw.headers["x-llmagg-provider"] == "sim-fast" and raw.headers["x-llmagg-attempts"] == "1"
     assert raw.headers["content-type"] == "application/json"
     assert not [h for h in raw.headers if h.startswith("grpc-")]
-    assert served_by(stack, raw.headers["x-request-id"]) == ("/v1/chat/completions:unary", "ChatJson")
+    assert served_by(stack, raw.headers["x-request-id"]) == ("router-http", "/v1/chat/completions")
 
 
-def test_a_streamed_chat_keeps_the_streaming_method(client, stack):
+def test_a_streamed_chat_takes_the_data_path(client, stack):
     raw = client.chat.completions.with_raw_response.create(model="chat-model", messages=HELLO, stream=True)
     assert "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
-    assert served_by(stack, raw.headers["x-request-id"]) == ("/v1/chat/completions", "CreateChatCompletion")
+    assert raw.headers["content-type"] == "text/event-stream" and raw.headers["x-llmagg-provider"] == "sim-fast"
+    assert served_by(stack, raw.headers["x-request-id"]) == ("router-http", "/v1/chat/completions")
 
 
-def test_a_nested_stream_key_only_takes_the_streaming_method_and_still_gets_json(client, stack):
+def test_a_nested_stream_key_is_no_stream(client, stack):
     raw = client.chat.completions.with_raw_response.create(
         model="sim-fast/sim-small", messages=HELLO, extra_body={"metadata": {"stream": True}}
     )
     assert raw.parse().choices[0].message.content == "Hello from sim-fast (sim-small)."
-    assert served_by(stack, raw.headers["x-request-id"]) == ("/v1/chat/completions", "CreateChatCompletion")
 
 
-def test_a_stream_asked_for_with_an_escaped_key_is_answered_as_a_whole_stream(stack, client_key):
+def test_a_query_string_takes_the_transcoded_grpc_method_and_is_answered_alike(stack, client_key):
+    body = json.dumps({"model": "sim-fast/sim-small", "messages": HELLO}).encode()
+    authorized = {"Authorization": f"Bearer {client_key}"}
+    status, headers, answer = post_raw(f"{stack.base_url}/chat/completions?via=grpc", body, authorized)
+    assert status == 200 and answer["choices"][0]["message"]["content"] == "Hello from sim-fast (sim-small)."
+    assert headers["x-llmagg-provider"] == "sim-fast"
+    assert served_by(stack, headers["x-request-id"]) == ("router", "CreateChatCompletion")
+
+
+def test_a_stream_asked_for_with_an_escaped_key_is_streamed(stack, client_key):
     body = b'{"model": "chat-model", "messages": [{"role": "user", "content": "echo: one two"}], "\\u0073tream": true}'
     status, headers, text = post_raw_text(f"{stack.base_url}/chat/completions", body, client_key)
     assert status == 200 and headers["content-type"].startswith("text/event-stream")
@@ -64,21 +73,21 @@ def test_a_stream_asked_for_with_an_escaped_key_is_answered_as_a_whole_stream(st
     chunks = [json.loads(e) for e in events[:-1]]
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == "one two"
     assert headers["x-llmagg-provider"] == "sim-fast"
-    assert served_by(stack, headers["x-request-id"]) == ("/v1/chat/completions:unary", "ChatJson")
+    assert served_by(stack, headers["x-request-id"]) == ("router-http", "/v1/chat/completions")
 
 
-def test_a_body_over_the_unary_size_keeps_the_streaming_method(client, stack):
+def test_a_large_body_takes_the_data_path(client, stack):
     long = [{"role": "user", "content": "x" * 70_000}]
     raw = client.chat.completions.with_raw_response.create(model="sim-fast/sim-small", messages=long)
     assert raw.parse().choices[0].message.content == "Hello from sim-fast (sim-small)."
-    assert served_by(stack, raw.headers["x-request-id"]) == ("/v1/chat/completions", "CreateChatCompletion")
+    assert served_by(stack, raw.headers["x-request-id"]) == ("router-http", "/v1/chat/completions")
 
 
-def test_embeddings_are_one_unary_call(client, stack):
+def test_embeddings_take_the_data_path(client, stack):
     raw = client.embeddings.with_raw_response.create(model="sim-fast/sim-embed", input="hello")
     assert len(raw.parse().data) == 1
     assert raw.headers["x-llmagg-provider"] == "sim-fast"
-    assert served_by(stack, raw.headers["x-request-id"]) == ("/v1/embeddings:unary", "EmbedJson")
+    assert served_by(stack, raw.headers["x-request-id"]) == ("router-http", "/v1/embeddings")
 
 
 def test_the_unary_binding_called_directly_is_checked_like_every_route(stack, client_key):
@@ -99,10 +108,10 @@ def post_raw_text(url: str, data: bytes, key: str) -> tuple[int, dict, str]:
         return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read().decode()
 
 
-def test_the_unary_binding_refuses_a_body_over_the_limit_like_the_streaming_one(stack, client_key):
+def test_a_body_over_the_limit_is_a_413_on_every_path(stack, client_key):
     oversized = b'{"model": "auto", "messages": [{"role": "user", "content": "' + b"x" * (33 * 1024 * 1024) + b'"}]}'
     authorized = {"Authorization": f"Bearer {client_key}"}
-    for path in ("/chat/completions:unary", "/embeddings:unary"):
+    for path in ("/chat/completions", "/embeddings", "/chat/completions:unary", "/embeddings:unary"):
         status, _, body = post_raw(f"{stack.base_url}{path}", oversized, authorized)
         assert status == 413, path
         assert body["error"]["type"] == "invalid_request_error" and body["error"]["code"] == "request_too_large"
