@@ -46,3 +46,12 @@ def test_the_gateway_proxies_to_every_router_replicas_http_port_health_checked_o
         (e["endpoint"]["address"]["socket_address"]["port_value"], e["endpoint"]["health_check_config"]["port_value"])
         for e in locality["lb_endpoints"]
     ] == list(zip(ports.http_ports("router"), ports.grpc_ports("router"), strict=True))
+
+
+def test_with_router_http_port_0_the_gateway_transcodes_chats_to_grpc_as_before(tmp_path):
+    ports = Ports.from_env({"ROUTER_HTTP_PORT": "0"})
+    config = yaml.safe_load(Stack(tmp_path, ports).render_gateway_config().read_text())
+    assert "router-http" not in {c["name"] for c in config["static_resources"]["clusters"]}
+    hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    assert not [r for r in routes if r["match"].get("path") == "/v1/chat/completions"]
