@@ -72,6 +72,7 @@ def settings(service: Service, services: Sequence[Service]) -> dict[str, str]:
         f"{service.env_prefix}HOST": "0.0.0.0",
         f"{service.env_prefix}PORT": str(service.port),
         f"{service.env_prefix}METRICS_PORT": str(service.metrics_port),
+        **({f"{service.env_prefix}HTTP_PORT": str(service.http_port)} if service.http_port else {}),
         f"{service.env_prefix}LOG_FORMAT": "json",
         "OTEL_SERVICE_NAME": service.name,
         "HOME": "/tmp",  # the root filesystem is read-only
@@ -94,16 +95,18 @@ POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "
 RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
 
 
+def service_ports(service: Service) -> list[tuple[str, int]]:
+    """(name, port) of what the service serves: gRPC, metrics and its HTTP data path where it has one."""
+    return [("grpc", service.port), ("metrics", service.metrics_port), *(("http", p) for p in [service.http_port] if p)]
+
+
 def deployment(service: Service) -> dict:
     name = service.name
     container = {
         "name": name,
         "image": f"{IMAGE}:{VERSION}",
         "command": ["python", "-m", service.package],
-        "ports": [
-            {"name": "grpc", "containerPort": service.port},
-            {"name": "metrics", "containerPort": service.metrics_port},
-        ],
+        "ports": [{"name": name, "containerPort": port} for name, port in service_ports(service)],
         "envFrom": [
             {"configMapRef": {"name": f"{name}-settings"}},
             # <NAME>_GATEWAY_TOKEN and <NAME>_<PEER>_TOKEN, created by the operator (never in git).
@@ -174,7 +177,7 @@ def from_pods(*names: str) -> list[dict]:
 
 
 def network_policy(service: Service, services: Sequence[Service]) -> dict:
-    """In: its callers and the gateway on gRPC, scrapers on metrics. Out: its callees, DNS, its dependencies, OTLP."""
+    """In: its callers and the gateway on gRPC, scrapers on metrics, the gateway on HTTP. Out: its callees, DNS, its dependencies, OTLP."""
     ports = {s.name: s.port for s in services}
     callers = sorted(s.name for s in services if service.name in s.calls)
     egress = [
@@ -195,6 +198,12 @@ def network_policy(service: Service, services: Sequence[Service]) -> dict:
             "ingress": [
                 {"from": from_pods("gateway", *callers), "ports": [{"port": service.port, "protocol": "TCP"}]},
                 {"ports": [{"port": service.metrics_port, "protocol": "TCP"}]},
+                # The HTTP data path (the router's OpenAI REST port) serves the gateway only.
+                *(
+                    {"from": from_pods("gateway"), "ports": [{"port": port, "protocol": "TCP"}]}
+                    for port in [service.http_port]
+                    if port
+                ),
             ],
             "egress": egress,
         },
@@ -229,6 +238,7 @@ def envoy_config(services: Sequence[Service], otlp: str | None = None, trace_rat
         listen=f"0.0.0.0:{GATEWAY_PORT}",
         admin=f"127.0.0.1:{GATEWAY_ADMIN_PORT}",
         upstreams={s.name: f"{s.name}:{s.port}" for s in services},
+        http_upstreams={s.name: f"{s.name}:{s.http_port}" for s in services if s.http_port},
         tokens_dir=GATEWAY_TOKENS_DIR,
         otlp=otlp,
         trace_percent=round(trace_ratio * 100, 6),
@@ -277,7 +287,13 @@ def gateway_objects(services: Sequence[Service]) -> list[dict]:
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [{"ports": [{"port": GATEWAY_PORT, "protocol": "TCP"}]}],
             "egress": [
-                *({"to": from_pods(s.name), "ports": [{"port": s.port, "protocol": "TCP"}]} for s in services),
+                *(
+                    {
+                        "to": from_pods(s.name),
+                        "ports": [{"port": p, "protocol": "TCP"} for p in [s.port, s.http_port] if p],
+                    }
+                    for s in services
+                ),
                 {"ports": [{"port": OTLP_PORT, "protocol": "TCP"}]},
             ],
         },
@@ -303,7 +319,7 @@ def service_objects(service: Service, services: Sequence[Service]) -> list[dict]
         service_account(service.name),
         config_map(service.name, settings(service, services)),
         deployment(service),
-        k8s_service(service.name, [("grpc", service.port), ("metrics", service.metrics_port)], headless=True),
+        k8s_service(service.name, service_ports(service), headless=True),
         pdb(service.name),
         network_policy(service, services),
     ]

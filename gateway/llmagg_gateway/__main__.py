@@ -49,6 +49,7 @@ def render_text(
     admin: str,
     upstreams: dict[str, str | list[str]],
     tokens_dir: str = DEFAULT_TOKENS_DIR,
+    http_upstreams: dict[str, str | list[str]] | None = None,
     client_auth: bool = True,
     max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES,
     otlp: str | None = None,
@@ -57,13 +58,17 @@ def render_text(
     trace_percent: float = 100.0,
     jaeger_ui: str = DEFAULT_JAEGER_UI,
 ) -> str:
+    """`upstreams`, `http_upstreams`: by service, over the table's ports on loopback (an empty list in
+    `http_upstreams`: no HTTP data path)."""
     addresses = {service.name: f"127.0.0.1:{service.port}" for service in SERVICES} | upstreams
+    http_defaults = {service.name: f"127.0.0.1:{service.http_port}" for service in SERVICES if service.http_port}
     config = render(
         grpc_services=table_services(descriptor),
         descriptor=descriptor_in_config,
         listen=listen,
         admin=admin,
         upstreams=addresses,
+        http_upstreams=http_defaults | (http_upstreams or {}),
         tokens_dir=tokens_dir,
         client_auth=client_auth,
         max_heap_bytes=max_heap_bytes,
@@ -91,6 +96,14 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="NAME=HOST:PORT",
         help="a service's address (default: the table's port on loopback); repeated for a service: one endpoint each",
+    )
+    parser.add_argument(
+        "--http-upstream",
+        action="append",
+        default=[],
+        metavar="NAME=HOST:PORT",
+        help="a service's HTTP data path (the router's OpenAI REST port; default: the table's port on loopback); "
+        "repeated: one per replica, in the order of its --upstream",
     )
     parser.add_argument(
         "--client-auth",
@@ -131,10 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="where to write the config; - for stdout")
     parser.add_argument("--check", action="store_true", help="fail if --out differs from a fresh rendering")
     args = parser.parse_args(argv)
-    upstreams: dict[str, list[str]] = {}
-    for item in args.upstream:
-        name, _, address = item.partition("=")
-        upstreams.setdefault(name, []).append(address)
+    upstreams, http_upstreams = _by_service(args.upstream), _by_service(args.http_upstream)
     descriptor = pathlib.Path(args.descriptor) if args.descriptor else DEFAULT_DESCRIPTOR
     # The checked-in config must not depend on where the repo is cloned: Envoy runs from its root.
     in_config = args.descriptor_path_in_config or args.descriptor or str(DEFAULT_DESCRIPTOR.relative_to(REPO))
@@ -146,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             args.admin,
             upstreams,
             tokens_dir=args.tokens_dir,
+            http_upstreams=http_upstreams,
             client_auth=args.client_auth == "on",
             max_heap_bytes=args.max_heap_bytes,
             otlp=args.otlp,
@@ -167,6 +178,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         pathlib.Path(args.out).write_text(text)
     return 0
+
+
+def _by_service(items: list[str]) -> dict[str, list[str]]:
+    """NAME=HOST:PORT items -> each name's addresses, in the order given."""
+    found: dict[str, list[str]] = {}
+    for item in items:
+        name, _, address = item.partition("=")
+        found.setdefault(name, []).append(address)
+    return found
 
 
 if __name__ == "__main__":

@@ -15,11 +15,12 @@ def access_log() -> dict:
                     # The transcoder turns every REST call into a POST: log what the client sent.
                     "method": "%REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)%",
                     "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
-                    "rpc": "%REQ(:PATH)%",  # the gRPC method that served it
+                    # The gRPC method that served it; on the router's HTTP data path the REST path itself.
+                    "rpc": "%REQ(:PATH)%",
                     "status": "%RESPONSE_CODE%",
                     "details": "%RESPONSE_CODE_DETAILS%",
                     "duration_ms": "%DURATION%",
-                    "upstream": "%UPSTREAM_CLUSTER%",
+                    "upstream": "%UPSTREAM_CLUSTER%",  # router-http: the data path; router: transcoded to gRPC
                     "provider": "%RESP(X-LLMAGG-PROVIDER)%",
                     "model": "%RESP(X-LLMAGG-MODEL)%",
                     "account": "%RESP(X-LLMAGG-ACCOUNT)%",

@@ -9,24 +9,19 @@ are shaped like every other error and nothing unauthenticated reaches a service.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from llmagg import gateway_keys, gateway_limits
 from llmagg_gateway.limits import MAX_BODY_BYTES
 from llmagg_gateway.local_replies import HEALTH_PATH
 
+SKIP_FILTER_TYPE = "type.googleapis.com/envoy.extensions.filters.common.matcher.action.v3.SkipFilter"
 LUA_FILTER = Path(__file__).with_name("openai_errors.lua")
-UNARY_CALLS_FILTER = Path(__file__).with_name("unary_calls.lua")
 
 
 def openai_errors() -> dict:
     return _lua("envoy.filters.http.lua", LUA_FILTER)
-
-
-def unary_calls() -> dict:
-    """Small non-streamed chat and embedding bodies to the router's unary methods (unary_calls.lua);
-    after the client's key and limits were checked, before the transcoder."""
-    return _lua("llmagg.unary_calls", UNARY_CALLS_FILTER)
 
 
 def _lua(name: str, source: Path) -> dict:
@@ -129,8 +124,10 @@ def client_limits(cluster: str, fail_closed: bool = False) -> dict:
     }
 
 
-def transcoder(descriptor: str, grpc_services: list[str]) -> dict:
-    return {
+def transcoder(descriptor: str, grpc_services: list[str], skipped_paths: Sequence[str] = ()) -> dict:
+    """REST to gRPC, but for a request whose whole :path is one of `skipped_paths` (the router's HTTP data
+    path, routes.py: proxied as it is)."""
+    transcoding = {
         "name": "envoy.filters.http.grpc_json_transcoder",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
@@ -146,6 +143,23 @@ def transcoder(descriptor: str, grpc_services: list[str]) -> dict:
             "ignore_unknown_query_parameters": True,
             "max_request_body_size": MAX_BODY_BYTES,
             "max_response_body_size": MAX_BODY_BYTES,
+        },
+    }
+    if not skipped_paths:
+        return transcoding
+    skip = {"action": {"name": "skip", "typed_config": {"@type": SKIP_FILTER_TYPE}}}
+    path = {"@type": "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput", "header_name": ":path"}
+    return {
+        "name": transcoding["name"],
+        "typed_config": {
+            "@type": gateway_keys.MATCHER_TYPE,
+            "extension_config": transcoding,
+            "xds_matcher": {
+                "matcher_tree": {
+                    "input": {"name": "path", "typed_config": path},
+                    "exact_match_map": {"map": dict.fromkeys(skipped_paths, skip)},
+                }
+            },
         },
     }
 
@@ -179,9 +193,11 @@ def http_filters(
     clusters: list[str],
     limits_cluster: str | None = None,
     limits_fail_closed: bool = False,
+    untranscoded_paths: Sequence[str] = (),
 ) -> list[dict]:
     """`auth_cluster`: the service answering ext_authz, or None when client authentication is off;
-    `limits_cluster`: the service answering Envoy's rate-limit API, or None for no client limits."""
+    `limits_cluster`: the service answering Envoy's rate-limit API, or None for no client limits;
+    `untranscoded_paths`: the REST paths proxied as they are (the router's HTTP data path)."""
     auth = client_auth(auth_cluster) if auth_cluster else []
     limits = [client_limits(limits_cluster, limits_fail_closed)] if limits_cluster else []
     if limits and auth_cluster:
@@ -191,7 +207,6 @@ def http_filters(
         openai_errors(),
         *auth,
         *limits,
-        unary_calls(),
-        transcoder(descriptor, grpc_services),
+        transcoder(descriptor, grpc_services, untranscoded_paths),
         router(),
     ]

@@ -13,6 +13,9 @@ from llmagg_gateway.descriptor import service_name
 CLIENT_ID_HEADER = "x-llmagg-client-id"
 CLIENT_SCOPE_HEADER = "x-llmagg-client-scope"
 ANONYMOUS = "anonymous"
+# The OpenAI REST paths served on the router's HTTP data port (POST only), not transcoded.
+HTTP_DATA_SERVICE = "router"
+HTTP_DATA_PATHS = ("/v1/chat/completions", "/v1/embeddings")
 KEY_CHECKING_SERVICES = frozenset({"credentials"})
 
 # Only requests a service did not serve are retried, on another replica where there is one: the
@@ -56,6 +59,33 @@ def _overwrite(key: str, value: str) -> dict:
     return {"header": {"key": key, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
 
 
+def _as_anonymous(route: dict, service: str) -> dict:
+    """With client auth off: what ext_authz's OK would do (the key check's own headers go for every
+    route: listener.py)."""
+    route["request_headers_to_add"] = [
+        _overwrite(CLIENT_ID_HEADER, ANONYMOUS),
+        _overwrite(CLIENT_SCOPE_HEADER, "client"),
+    ]
+    if service not in KEY_CHECKING_SERVICES:
+        route["request_headers_to_remove"] = ["authorization"]
+    return route
+
+
+def http_data_routes(service: str, cluster: str, client_auth: bool = True) -> list[dict]:
+    """POSTs to the OpenAI REST paths the router serves itself over HTTP/1.1 (its data path), which the
+    transcoder leaves alone (http_filters.py): before every other route. With a query string a request
+    is still transcoded (to the gRPC method: the transcoder's match is on the whole :path)."""
+    routes = []
+    for path in HTTP_DATA_PATHS:
+        route = {
+            "match": {"path": path, "headers": [{"name": ":method", "string_match": {"exact": "POST"}}]},
+            # No route timeout: a stream may run for minutes; the router enforces its own deadline.
+            "route": {"cluster": cluster, "timeout": "0s", "retry_policy": RETRY_POLICY},
+        }
+        routes.append(route if client_auth else _as_anonymous(route, service))
+    return routes
+
+
 def service_routes(grpc_services: list[str], client_auth: bool = True) -> list[dict]:
     """One route per service on its gRPC prefix, then a catch-all.
 
@@ -72,14 +102,7 @@ def service_routes(grpc_services: list[str], client_auth: bool = True) -> list[d
             "match": {"prefix": f"/{grpc_service}/"},
             "route": {"cluster": name, "timeout": "0s", "retry_policy": RETRY_POLICY},
         }
-        if not client_auth:  # (the key check's own headers go for every route: listener.py)
-            route["request_headers_to_add"] = [
-                _overwrite(CLIENT_ID_HEADER, ANONYMOUS),
-                _overwrite(CLIENT_SCOPE_HEADER, "client"),
-            ]
-            if name not in KEY_CHECKING_SERVICES:
-                route["request_headers_to_remove"] = ["authorization"]
-        routes.append(route)
+        routes.append(route if client_auth else _as_anonymous(route, name))
     if grpc_services:
         routes.append({"match": {"prefix": "/"}, "route": {"cluster": service_name(grpc_services[0]), "timeout": "0s"}})
     return routes

@@ -26,6 +26,9 @@ class Service:
     name: str
     port: int  # default gRPC port; <NAME>_PORT changes it
     metrics_port: int  # default Prometheus port (/metrics); <NAME>_METRICS_PORT changes it, 0 turns it off
+    # The OpenAI REST data path (HTTP/1.1) the gateway proxies chat and embeddings to; <NAME>_HTTP_PORT
+    # changes it; 0: none.
+    http_port: int = 0
     calls: tuple[str, ...] = ()  # services it sends requests to: started first, their addresses passed in
     # The RPCs it calls on a callee that answers its peers per RPC (credentials, ratelimit): the callee
     # answers this service those only (llmagg.rpcs). A callee not named here: every RPC.
@@ -80,6 +83,7 @@ SERVICES: tuple[Service, ...] = (
         "router",
         port=50051,
         metrics_port=9101,
+        http_port=50061,
         calls=("credentials", "ratelimit", "discovery"),
         rpcs={
             "credentials": ("ListAccounts", "Lease", "ReportOutcome"),

@@ -38,7 +38,10 @@ def test_a_table_that_cannot_start_is_refused(table, message):
 
 
 def test_names_and_ports_are_unique_and_lookups_name_the_table():
-    assert len({s.name for s in SERVICES}) == len({s.port for s in SERVICES}) == len(SERVICES)
-    assert len({s.metrics_port for s in SERVICES}) == len(SERVICES) and all(s.metrics_port for s in SERVICES)
+    assert len({s.name for s in SERVICES}) == len(SERVICES)
+    assert all(s.metrics_port for s in SERVICES)
+    ports = [p for s in SERVICES for p in (s.port, s.metrics_port, s.http_port) if p]
+    assert len(set(ports)) == len(ports)  # gRPC, metrics and HTTP ports all apart
+    assert [(s.name, s.http_port) for s in SERVICES if s.http_port] == [("router", 50061)]
     with pytest.raises(KeyError, match=r"suite\.py"):
         service("nope")

@@ -28,6 +28,42 @@ def test_each_worker_is_told_its_index_the_shared_port_and_its_own_metrics_port(
     assert plan().environment(0, 5000)["X_METRICS_PORT"] == "0"
 
 
+def test_every_worker_is_told_the_one_shared_http_port():
+    assert plan(http_port=6061).environment(0, 5000)["X_HTTP_PORT"] == "6061"
+    assert plan(http_port=6061).environment(1, 5000)["X_HTTP_PORT"] == "6061"
+    assert "X_HTTP_PORT" not in plan().environment(1, 5000)  # none: the environment's own (unset, or 0)
+
+
+def test_a_taken_http_port_stops_the_parent_before_any_worker_starts(own_signals, caplog):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert Workers(plan(http_port=port)).run() == 1
+    assert f"cannot serve 2 workers' HTTP on 127.0.0.1:{port}" in caplog.text
+    assert "started, pid" not in caplog.text
+
+
+def test_the_parent_holds_the_http_port_for_its_workers(own_signals, caplog, monkeypatch):
+    held = []
+    monkeypatch.setattr(Workers, "_supervise", lambda self: held.append(_taken(self.plan.http_port)) or 0)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert Workers(plan(http_port=port)).run() == 0
+    assert held == [True]  # while the workers run nobody else can take it
+    assert not _taken(port)  # and it is let go with them
+
+
+def _taken(port: int) -> bool:
+    with socket.socket() as stranger:  # a program binding plainly, as most do
+        try:
+            stranger.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+        return False
+
+
 def test_the_held_port_takes_workers_with_so_reuseport_and_no_other_server():
     with hold_port("127.0.0.1", 0) as holder:
         port = holder.getsockname()[1]

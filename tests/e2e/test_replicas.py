@@ -41,6 +41,7 @@ from ..agent_helpers import RestClient, calls, says, tool_call
 from ..helpers import ADMIN_KEY, admin_call, create_client_key, key_accepted, wait_for
 
 REPLICATED = ("router", "ratelimit", "credentials", "agent")
+CHATS = "router-http"  # Envoy's cluster of the routers' HTTP data path: the SDK's chats go there
 LOAD, QUOTA, AGENT = "rep-load", "rep-quota", "rep-agent"  # simulated providers of this module only
 DAILY = 3  # requests per day of each of the two quota accounts
 WORDS = " ".join(f"w{n}" for n in range(16))  # echoed one word a chunk: a stream lasts a while
@@ -271,7 +272,7 @@ def streams_in_flight_on(cluster: Cluster, address: str) -> tuple[list[Iterator]
         )
         first = next(stream)
         held.append(itertools.chain([first], stream))
-        if on_victim := cluster.active("router")[address]:
+        if on_victim := cluster.active(CHATS)[address]:
             return held, on_victim
     raise AssertionError(f"no stream landed on {address}")
 
@@ -300,7 +301,7 @@ def served(cluster: Cluster, provider: str) -> int:
 
 # --- the scenarios, in order: both routers first, then one replica of each service killed -----------------
 def test_two_accounts_of_rpd_n_serve_exactly_2n_across_both_routers(cluster):
-    before = cluster.host_requests("router")
+    before = cluster.host_requests(CHATS)
     client = cluster.sdk()
     accounts = Counter()
     for _ in range(2 * DAILY):
@@ -311,9 +312,9 @@ def test_two_accounts_of_rpd_n_serve_exactly_2n_across_both_routers(cluster):
         client.chat.completions.create(model="quota-model", messages=ECHO)
     assert (refused.value.code, refused.value.type) == ("rate_limit_exceeded", "rate_limit_error")
     assert accounts == {"quota-a": DAILY, "quota-b": DAILY}
-    after = cluster.host_requests("router")
+    after = cluster.host_requests(CHATS)
     spread = {address: after[address] - before.get(address, 0) for address in after}
-    assert sorted(spread) == sorted(cluster.stack.addresses("router"))
+    assert sorted(spread) == sorted(cluster.stack.http_addresses("router"))
     assert sum(spread.values()) == 2 * DAILY + 1 and all(spread.values()), spread  # both routers served
     assert len(cluster.simulator.requests(QUOTA)) == 2 * DAILY
     cluster.figures.sent += 2 * DAILY + 1
@@ -328,14 +329,15 @@ def test_a_replica_killed_under_mixed_load_costs_no_truncated_answer_and_the_sur
     timings: dict[str, float] = {}
 
     address = cluster.stack.addresses(service)[1]
+    chats_address = cluster.stack.http_addresses("router")[1]  # the victim's, when it is a router
     # A router dies in the middle of a stream it has started: these streams, one of them on the victim.
-    held, on_victim = streams_in_flight_on(cluster, address) if service == "router" else ([], 0)
-    routed = sum(cluster.host_requests("router").values())
+    held, on_victim = streams_in_flight_on(cluster, chats_address) if service == "router" else ([], 0)
+    routed = sum(cluster.host_requests(CHATS).values())
 
     def kill_when_busy() -> None:
-        wait_for(lambda: sum(cluster.host_requests("router").values()) >= routed + 4, "the load under way")
+        wait_for(lambda: sum(cluster.host_requests(CHATS).values()) >= routed + 4, "the load under way")
         if service == "router":
-            cluster.wait_until_nothing_ends_on("router", address)
+            cluster.wait_until_nothing_ends_on(CHATS, chats_address)
         _, killed_at = cluster.kill(victim)
         wait_for(lambda: not cluster.health(service)[address], f"Envoy marking {victim} unhealthy", timeout_s=20)
         timings["unhealthy_after_s"] = round(time.monotonic() - killed_at, 2)

@@ -48,6 +48,7 @@ def router_process(run_dir: Path, name: str, valkey: Valkey, config: Path) -> tu
             SIM_KEY_ENV: SIM_KEY,
             "ROUTER_PORT": str(port),
             "ROUTER_METRICS_PORT": "0",
+            "ROUTER_HTTP_PORT": "0",  # gRPC only: the table's 50061 would be one port for all of them
             "ROUTER_CONFIG": str(config),
             "ROUTER_HEALTH_STORE": "redis",
             "ROUTER_REDIS_TIMEOUT_S": "0.3",

@@ -89,6 +89,7 @@ def workers(tmp_path, router_config):
             "ROUTER_WORKERS": "2",
             "ROUTER_PORT": str(port),
             "ROUTER_METRICS_PORT": str(metrics),
+            "ROUTER_HTTP_PORT": "0",  # gRPC only here (not the table's 50061, which another test may hold)
             "ROUTER_CONFIG": str(router_config),
             "ROUTER_DRAIN_S": "0",
             "ROUTER_LOG_LEVEL": "INFO",
@@ -146,7 +147,13 @@ def start_parent(tmp_path: Path, port: int, **env: str) -> ManagedProcess:
         "router",
         [sys.executable, "-m", ROUTER.package],
         log_path=tmp_path / "router.log",
-        env={"ROUTER_WORKERS": "2", "ROUTER_PORT": str(port), "ROUTER_METRICS_PORT": "0", **env},
+        env={
+            "ROUTER_WORKERS": "2",
+            "ROUTER_PORT": str(port),
+            "ROUTER_METRICS_PORT": "0",
+            "ROUTER_HTTP_PORT": "0",
+            **env,
+        },
     )
 
 

@@ -91,9 +91,11 @@ def test_ports_probes_and_the_pod_follow_the_table(base):
         main = container(deployment)
         assert main["image"] == f"llm-aggregator:{generate.VERSION}"
         assert main["command"] == ["python", "-m", f"llmagg_{service.name}"]
+        http = [{"name": "http", "containerPort": service.http_port}] if service.http_port else []
         assert main["ports"] == [
             {"name": "grpc", "containerPort": service.port},
             {"name": "metrics", "containerPort": service.metrics_port},
+            *http,
         ]
         assert main["readinessProbe"]["grpc"] == {"port": service.port}
         assert main["startupProbe"]["grpc"] == {"port": service.port}
@@ -114,6 +116,7 @@ def test_ports_probes_and_the_pod_follow_the_table(base):
         assert [(p["name"], p["port"]) for p in k8s_service["ports"]] == [
             ("grpc", service.port),
             ("metrics", service.metrics_port),
+            *([("http", service.http_port)] if service.http_port else []),
         ]
 
 
@@ -126,6 +129,7 @@ def test_settings_use_the_service_prefix_and_the_callees_addresses(base):
         assert data[f"{service.env_prefix}PORT"] == str(service.port)
         assert data[f"{service.env_prefix}METRICS_PORT"] == str(service.metrics_port)
         assert data[f"{service.env_prefix}HOST"] == "0.0.0.0"
+        assert data.get(f"{service.env_prefix}HTTP_PORT") == (str(service.http_port) if service.http_port else None)
         addresses = {k: v for k, v in data.items() if k.endswith("_ADDRESS")}
         assert addresses == {service.address_variable(c): f"{c}:{ports[c]}" for c in service.calls}
         assert "$run_dir" not in "".join(data.values())
@@ -136,19 +140,27 @@ def _pod_names(peers: list[dict]) -> list[str]:
 
 
 def test_network_policies_allow_exactly_the_calls_of_the_table_and_the_gateway(base):
+    from_gateway = [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "gateway"}}}]
     deny = base[("NetworkPolicy", "default-deny")]["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     for service in SERVICES:
         spec = base[("NetworkPolicy", service.name)]["spec"]
-        grpc_in, metrics_in = spec["ingress"]
+        grpc_in, metrics_in, *http_in = spec["ingress"]
         callers = sorted(s.name for s in SERVICES if service.name in s.calls)
         assert _pod_names(grpc_in["from"]) == ["gateway", *callers]
         assert grpc_in["ports"] == [{"port": service.port, "protocol": "TCP"}]
         assert metrics_in == {"ports": [{"port": service.metrics_port, "protocol": "TCP"}]}
+        if service.http_port:  # the HTTP data path: from the gateway only
+            assert http_in == [{"from": from_gateway, "ports": [{"port": service.http_port, "protocol": "TCP"}]}]
+        else:
+            assert http_in == []
         to_pods = [rule for rule in spec["egress"] if "to" in rule]
         assert [_pod_names(rule["to"]) for rule in to_pods] == [[c] for c in service.calls]
     gateway = base[("NetworkPolicy", "gateway")]["spec"]
     assert [_pod_names(r["to"])[0] for r in gateway["egress"] if "to" in r] == [s.name for s in SERVICES]
+    assert {_pod_names(r["to"])[0]: [p["port"] for p in r["ports"]] for r in gateway["egress"] if "to" in r} == {
+        s.name: [s.port, *([s.http_port] if s.http_port else [])] for s in SERVICES
+    }
 
 
 def test_the_gateway_mounts_an_envoy_config_routing_to_every_service(base):
@@ -161,6 +173,12 @@ def test_the_gateway_mounts_an_envoy_config_routing_to_every_service(base):
             "port_value": service.port,
         }
         assert clusters[service.name]["type"] == "STRICT_DNS"
+    # The router's HTTP data path by the same headless Service's DNS, health checked on each pod's gRPC port.
+    [endpoint] = clusters["router-http"]["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    assert endpoint["endpoint"] == {
+        "address": {"socket_address": {"address": "router", "port_value": 50061}},
+        "health_check_config": {"port_value": 50051},
+    }
     gateway = base[("Deployment", "gateway")]["spec"]["template"]["spec"]
     mounts = {m["name"]: m["mountPath"] for m in container(base[("Deployment", "gateway")])["volumeMounts"]}
     assert mounts["config"] == "/etc/envoy" and mounts["tokens"] == generate.GATEWAY_TOKENS_DIR

@@ -1,11 +1,12 @@
 """N processes of one service on one port, so that one machine's cores serve it (ROUTER_WORKERS=N).
 
 The parent execs N workers, each the service itself (`python -m <package>`) told its index by
-<PREFIX>WORKER. Every worker binds the service's port with SO_REUSEPORT, so the kernel spreads incoming
-connections over them and a client (Envoy) sees one address; worker i serves its own /metrics on
+<PREFIX>WORKER. Every worker binds the service's port (and its HTTP port, <PREFIX>HTTP_PORT, where it
+has one) with SO_REUSEPORT, so the kernel spreads incoming connections over them and a client (Envoy)
+sees one address; worker i serves its own /metrics on
 <PREFIX>METRICS_PORT + i (each process keeps its own counters and routing state: scrape each port).
 
-The parent serves nothing itself. It holds the port with a bound, never listening SO_REUSEPORT socket
+The parent serves nothing itself. It holds the port(s) with a bound, never listening SO_REUSEPORT socket
 while it runs, so that a program without SO_REUSEPORT cannot take it between two workers' starts.
 SIGTERM or SIGINT to the parent goes on to every worker, each drains as one process alone would
 (drain_s, then grace_s), and the parent exits once they all have. A worker that dies is started again
@@ -49,11 +50,15 @@ class WorkerPlan:
     port: int
     metrics_port: int  # 0: no worker serves metrics
     stop_timeout_s: float  # after SIGTERM, how long workers may drain before they are killed
+    http_port: int = 0  # a second port every worker serves (the router's HTTP data path); 0: none
 
     def environment(self, index: int, port: int) -> dict[str, str]:
         p = self.env_prefix
         metrics = self.metrics_port + index if self.metrics_port else 0
-        return {f"{p}WORKERS": "1", f"{p}WORKER": str(index), f"{p}PORT": str(port), f"{p}METRICS_PORT": str(metrics)}
+        env = {f"{p}WORKERS": "1", f"{p}WORKER": str(index), f"{p}PORT": str(port), f"{p}METRICS_PORT": str(metrics)}
+        if self.http_port:
+            env[f"{p}HTTP_PORT"] = str(self.http_port)
+        return env
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -127,7 +132,13 @@ class Workers:
         except OSError as exc:
             log.error("cannot serve %d workers on %s:%d: %s", plan.workers, plan.host, plan.port, exc)
             return 1
-        with holder:
+        try:
+            http_holder = hold_port(plan.host, plan.http_port) if plan.http_port else contextlib.nullcontext()
+        except OSError as exc:
+            holder.close()
+            log.error("cannot serve %d workers' HTTP on %s:%d: %s", plan.workers, plan.host, plan.http_port, exc)
+            return 1
+        with holder, http_holder:
             self.port = holder.getsockname()[1]
             for index in range(plan.workers if plan.metrics_port else 0):
                 try:

@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import grpc
 import yaml
@@ -22,11 +23,12 @@ import yaml
 from llmagg import gateway_keys, gateway_limits
 from llmagg.common.caller_auth import GATEWAY, callers_of
 from llmagg.common.grpc_interceptors import SERVICE_TOKEN_METADATA
-from llmagg.suite import SERVICES, Service, start_order
+from llmagg.suite import BY_NAME, SERVICES, Service, start_order
 from llmagg_devstack import dependencies
 from llmagg_devstack.dependencies import RunningDependency
 from llmagg_devstack.processes import ManagedProcess, ProcessError, free_port, grpc_serving, http_ok, port_in_use
 from llmagg_gateway.__main__ import DEFAULT_DESCRIPTOR, render_text
+from llmagg_gateway.clusters import http_cluster_name
 from llmagg_gateway.console_routes import DEFAULT_JAEGER_UI
 from llmagg_gateway.limits import DEFAULT_MAX_HEAP_BYTES
 from llmagg_gateway.service_tokens import sds_document, sds_path
@@ -42,36 +44,51 @@ def envoy_binary() -> str:
     return found
 
 
+class ReplicaPorts(NamedTuple):
+    """A further replica's ports (0: it has none of that kind)."""
+
+    grpc: int
+    metrics: int
+    http: int = 0
+
+
 @dataclass
 class Ports:
     gateway: int = 8000
     admin: int = 9901
     services: dict[str, int] = field(default_factory=lambda: {s.name: s.port for s in SERVICES})
     metrics: dict[str, int] = field(default_factory=lambda: {s.name: s.metrics_port for s in SERVICES})
+    # The OpenAI REST data path of the services with one (the router; 0: none), which Envoy proxies to.
+    http: dict[str, int] = field(default_factory=lambda: {s.name: s.http_port for s in SERVICES})
     dependencies: dict[str, int] = field(
         default_factory=lambda: {name: starter.port for name, starter in dependencies.STARTERS.items()}
     )
-    # (gRPC port, metrics port) of each further replica of a service (its first: `services`, `metrics`).
-    # Envoy gets one endpoint per replica, the services calling it every address (see callee_address).
-    replicas: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    # The ports of each further replica of a service (its first: `services`, `metrics`, `http`). Envoy
+    # gets one endpoint per replica, the services calling it every address (see callee_address).
+    replicas: dict[str, list[ReplicaPorts]] = field(default_factory=dict)
 
     def grpc_ports(self, name: str) -> list[int]:
         """Every replica's gRPC port, the first replica's first."""
-        return [self.services[name], *(grpc_port for grpc_port, _ in self.replicas.get(name, []))]
+        return [self.services[name], *(r.grpc for r in self.replicas.get(name, []))]
 
     def metrics_ports(self, name: str) -> list[int]:
         """Every replica's metrics port (0: off), the first replica's first."""
-        return [self.metrics[name], *(metrics_port for _, metrics_port in self.replicas.get(name, []))]
+        return [self.metrics[name], *(r.metrics for r in self.replicas.get(name, []))]
+
+    def http_ports(self, name: str) -> list[int]:
+        """Every replica's HTTP data port (0: none), the first replica's first; paired in order with grpc_ports."""
+        return [self.http.get(name, 0), *(r.http for r in self.replicas.get(name, []))]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Ports:
-        """GATEWAY_PORT, GATEWAY_ADMIN_PORT, each service's <NAME>_PORT and <NAME>_METRICS_PORT and each
-        dependency's (OPENBAO_PORT), else the defaults."""
+        """GATEWAY_PORT, GATEWAY_ADMIN_PORT, each service's <NAME>_PORT, <NAME>_METRICS_PORT and
+        <NAME>_HTTP_PORT and each dependency's (OPENBAO_PORT), else the defaults."""
         return cls(
             gateway=int(environ.get("GATEWAY_PORT", 8000)),
             admin=int(environ.get("GATEWAY_ADMIN_PORT", 9901)),
             services={s.name: int(environ.get(f"{s.env_prefix}PORT", s.port)) for s in SERVICES},
             metrics={s.name: int(environ.get(f"{s.env_prefix}METRICS_PORT", s.metrics_port)) for s in SERVICES},
+            http={s.name: int(environ.get(f"{s.env_prefix}HTTP_PORT", s.http_port)) for s in SERVICES},
             dependencies={
                 name: int(environ.get(f"{name.upper()}_PORT", starter.port))
                 for name, starter in dependencies.STARTERS.items()
@@ -80,15 +97,22 @@ class Ports:
 
     @classmethod
     def free(cls, replicas: Mapping[str, int] | None = None) -> Ports:
-        """Free ports for everything; `replicas`: how many processes of a service (default one)."""
+        """Free ports for everything (an HTTP port only for a service with one in the table); `replicas`:
+        how many processes of a service (default one)."""
+
+        def http_port(name: str) -> int:
+            return free_port() if BY_NAME[name].http_port else 0
+
         return cls(
             gateway=free_port(),
             admin=free_port(),
             services={s.name: free_port() for s in SERVICES},
             metrics={s.name: free_port() for s in SERVICES},
+            http={s.name: http_port(s.name) for s in SERVICES},
             dependencies={name: free_port() for name in dependencies.STARTERS},
             replicas={
-                name: [(free_port(), free_port()) for _ in range(count - 1)] for name, count in (replicas or {}).items()
+                name: [ReplicaPorts(free_port(), free_port(), http_port(name)) for _ in range(count - 1)]
+                for name, count in (replicas or {}).items()
             },
         )
 
@@ -107,6 +131,8 @@ def service_env(service: Service, ports: Ports) -> dict[str, str]:
         f"{service.env_prefix}PORT": str(ports.services[service.name]),
         f"{service.env_prefix}METRICS_PORT": str(ports.metrics[service.name]),
     }
+    if service.http_port:
+        env[f"{service.env_prefix}HTTP_PORT"] = str(ports.http_ports(service.name)[0])
     for callee in service.calls:
         env[service.address_variable(callee)] = callee_address(ports, callee)
     return env
@@ -252,6 +278,12 @@ class Stack:
         """Every replica's address, the first's first."""
         return [f"127.0.0.1:{port}" for port in self.ports.grpc_ports(name)]
 
+    def http_addresses(self, name: str) -> list[str]:
+        """Every replica's HTTP data path address, paired in order with `addresses`; none when its port is 0
+        (the gateway then transcodes chat and embeddings to gRPC)."""
+        ports = self.ports.http_ports(name)
+        return [f"127.0.0.1:{port}" for port in ports] if all(ports) else []
+
     @staticmethod
     def replica_name(service: str, replica: int) -> str:
         """The process name of a service's replica: the service's name for the first, then name-2, name-3..."""
@@ -298,6 +330,7 @@ class Stack:
             wanted.extend(
                 (port, f"{service.name}'s metrics") for port in self.ports.metrics_ports(service.name) if port
             )
+            wanted.extend((port, f"{service.name}'s HTTP") for port in self.ports.http_ports(service.name) if port)
         return [
             *((port, what, "127.0.0.1") for port, what in wanted),
             (self.ports.gateway, "the gateway", self.listen_host),
@@ -327,6 +360,16 @@ class Stack:
             self.dependencies[name] = dependency
             self.readiness[name] = dependency.ready
 
+    def own_ports(self, service: Service, replica: int) -> dict[str, str]:
+        """The settings telling a replica of `service` its own ports (gRPC, metrics, HTTP where it has one)."""
+        own = {
+            f"{service.env_prefix}PORT": str(self.ports.grpc_ports(service.name)[replica]),
+            f"{service.env_prefix}METRICS_PORT": str(self.ports.metrics_ports(service.name)[replica]),
+        }
+        if service.http_port:
+            own[f"{service.env_prefix}HTTP_PORT"] = str(self.ports.http_ports(service.name)[replica])
+        return own
+
     def start_service(self, service: Service, env: Mapping[str, str] | None = None, replica: int = 0) -> ManagedProcess:
         """One replica of `service` (the first by default), named by replica_name."""
         name = self.replica_name(service.name, replica)
@@ -335,6 +378,9 @@ class Stack:
         metrics_port = self.ports.metrics_ports(service.name)[replica]
         if metrics_port:
             _ensure_free(metrics_port, f"{service.name}'s metrics")
+        http_port = self.ports.http_ports(service.name)[replica]
+        if http_port:
+            _ensure_free(http_port, f"{service.name}'s HTTP")
         self.start_dependencies([service], env)
         # One replica has nobody to drain to: stop at once unless told otherwise. Files a service keeps
         # (the agent's SQLite threads) go to its replica's folder of the run directory.
@@ -342,16 +388,12 @@ class Stack:
         defaults = {} if drain in os.environ else {drain: "0"}
         defaults[f"{service.env_prefix}STATE_DIR"] = str(self.run_dir / name)
         defaults["OTEL_TRACES_SAMPLER_ARG"] = f"{self.trace_ratio:g}"
-        own_ports = {
-            f"{service.env_prefix}PORT": address.rpartition(":")[2],
-            f"{service.env_prefix}METRICS_PORT": str(metrics_port),
-        }
         settings = {
             **defaults,
             **suite_settings(service, self.run_dir),
             **(env or {}),
             **self.environment(service),
-            **own_ports,
+            **self.own_ports(service, replica),
         }
         process = ManagedProcess(
             name,
@@ -393,6 +435,7 @@ class Stack:
             listen=f"{self.listen_host}:{self.ports.gateway}",
             admin=f"127.0.0.1:{self.ports.admin}",
             upstreams={s.name: self.addresses(s.name) for s in SERVICES},
+            http_upstreams={s.name: self.http_addresses(s.name) for s in SERVICES},
             tokens_dir=str(tokens_dir),
             client_auth=self.client_auth,
             max_heap_bytes=self.gateway_max_heap_bytes,
@@ -426,7 +469,9 @@ class Stack:
         admin = f"http://127.0.0.1:{self.ports.admin}"
         self.readiness[envoy.name] = lambda: http_ok(f"{admin}/ready")
         envoy.wait_until(self.readiness[envoy.name], START_TIMEOUT_S, "its listeners ready")
-        names = [s.name for s in SERVICES]
+        names = [s.name for s in SERVICES] + [
+            http_cluster_name(s.name) for s in SERVICES if self.http_addresses(s.name)
+        ]
         envoy.wait_until(lambda: clusters_healthy(self.ports.admin, names), START_TIMEOUT_S, "every service healthy")
         if self.client_auth:
             discovered = [*gateway_keys.FILTER_NAMES, *([gateway_limits.FILTER_NAME] if self.client_limits else [])]
