@@ -86,8 +86,10 @@ async def test_a_streamed_answer_goes_out_in_chunks_empty_pieces_skipped(served)
 @pytest.mark.parametrize(
     ("data", "status"),
     [
-        (b"POST /a HTTP/1.1\r\ncontent-length: 65\r\n\r\n", b"413"),
-        (b"POST /a HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n41\r\n" + b"x" * 65 + b"\r\n", b"413"),
+        # Over the limit: read to its end (the client is not cut off while sending), then refused.
+        (b"POST /a HTTP/1.1\r\ncontent-length: 65\r\n\r\n" + b"x" * 65, b"413"),
+        (b"POST /a HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n41\r\n" + b"x" * 65 + b"\r\n0\r\n\r\n", b"413"),
+        (b"POST /a HTTP/1.1\r\ncontent-length: 257\r\n\r\n", b"413"),  # far over: refused at once
         (b"NONSENSE\r\n\r\n", b"400"),
         (b"POST /a HTTP/1.1\r\ncontent-length: -1\r\n\r\n", b"400"),
         (b"POST /a HTTP/1.1\r\nbroken header\r\n\r\n", b"400"),

@@ -82,6 +82,10 @@ class _Parser:
         self._length: int | None = None  # of a content-length body
         self._chunks: list[bytes] | None = None  # of a chunked body
         self._chunked_size = 0
+        # A body over the limit is read to its end and dropped before the 413: a client still sending
+        # would otherwise have its connection reset before it reads the answer. At most this much.
+        self._max_dropped = 4 * max_body_bytes
+        self._dropped = 0
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
@@ -93,6 +97,12 @@ class _Parser:
         if self._chunks is not None:
             return self._chunked()
         assert self._length is not None
+        if self._length > self._max_body:  # dropped as it comes, then refused
+            self._dropped += len(self._buffer)
+            self._buffer.clear()
+            if self._dropped < self._length:
+                return None
+            raise BadRequest(413, self._too_large())
         if len(self._buffer) < self._length:
             return None
         request, self._request = self._request, None
@@ -131,10 +141,13 @@ class _Parser:
             raise BadRequest(400, "Malformed content-length.") from None
         if length < 0:
             raise BadRequest(400, "Malformed content-length.")
-        if length > self._max_body:
-            raise BadRequest(413, f"The request body is larger than {self._max_body} bytes.")
+        if length > self._max_dropped:
+            raise BadRequest(413, self._too_large())
         self._length, self._chunks = length, None
         return True
+
+    def _too_large(self) -> str:
+        return f"The request body is larger than {self._max_body} bytes."
 
     def _chunked(self) -> Request | None:
         assert self._chunks is not None and self._request is not None
@@ -155,17 +168,20 @@ class _Parser:
                 if trailer_end < 0:
                     return None
                 del self._buffer[: trailer_end + 4]
+                if self._chunked_size > self._max_body:
+                    raise BadRequest(413, self._too_large())
                 request, self._request = self._request, None
                 request.body, self._chunks = b"".join(self._chunks), None
                 return request
+            if self._chunked_size + size > self._max_dropped:
+                raise BadRequest(413, self._too_large())
             if len(self._buffer) < end + 2 + size + 2:
-                if self._chunked_size + size > self._max_body:
-                    raise BadRequest(413, f"The request body is larger than {self._max_body} bytes.")
                 return None
             self._chunked_size += size
-            if self._chunked_size > self._max_body:
-                raise BadRequest(413, f"The request body is larger than {self._max_body} bytes.")
-            self._chunks.append(bytes(self._buffer[end + 2 : end + 2 + size]))
+            if self._chunked_size <= self._max_body:
+                self._chunks.append(bytes(self._buffer[end + 2 : end + 2 + size]))
+            else:
+                self._chunks.clear()  # over the limit: dropped as it comes, refused at its end
             del self._buffer[: end + 2 + size + 2]
 
 

@@ -80,6 +80,7 @@ def worker_plan(settings: RouterSettings) -> WorkerPlan:
         host=settings.host,
         port=settings.port,
         metrics_port=settings.metrics_port,
+        http_port=settings.http_port,
         stop_timeout_s=settings.drain_s + settings.grace_s + 5,
     )
 
