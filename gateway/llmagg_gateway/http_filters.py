@@ -125,7 +125,7 @@ def client_limits(cluster: str, fail_closed: bool = False) -> dict:
 
 
 def transcoder(descriptor: str, grpc_services: list[str], skipped_paths: Sequence[str] = ()) -> dict:
-    """REST to gRPC, but for a request whose whole :path is one of `skipped_paths` (the router's HTTP data
+    """REST to gRPC, but for a POST whose whole :path is one of `skipped_paths` (the router's HTTP data
     path, routes.py: proxied as it is)."""
     transcoding = {
         "name": "envoy.filters.http.grpc_json_transcoder",
@@ -148,19 +148,28 @@ def transcoder(descriptor: str, grpc_services: list[str], skipped_paths: Sequenc
     if not skipped_paths:
         return transcoding
     skip = {"action": {"name": "skip", "typed_config": {"@type": SKIP_FILTER_TYPE}}}
-    path = {"@type": "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput", "header_name": ":path"}
+    paths = {"matcher": _header_tree(":path", dict.fromkeys(skipped_paths, skip))}
     return {
         "name": transcoding["name"],
         "typed_config": {
             "@type": gateway_keys.MATCHER_TYPE,
             "extension_config": transcoding,
-            "xds_matcher": {
-                "matcher_tree": {
-                    "input": {"name": "path", "typed_config": path},
-                    "exact_match_map": {"map": dict.fromkeys(skipped_paths, skip)},
-                }
-            },
+            # A POST to one of the paths only: another method is the transcoder's to answer (a 404).
+            "xds_matcher": _header_tree(":method", {"POST": paths}),
         },
+    }
+
+
+def _header_tree(header: str, on_values: dict) -> dict:
+    header_input = {
+        "@type": "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput",
+        "header_name": header,
+    }
+    return {
+        "matcher_tree": {
+            "input": {"name": header.lstrip(":"), "typed_config": header_input},
+            "exact_match_map": {"map": on_values},
+        }
     }
 
 

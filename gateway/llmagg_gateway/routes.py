@@ -8,14 +8,15 @@ credentials service, which checks admin keys itself.
 from __future__ import annotations
 
 from llmagg import gateway_limits
+from llmagg.rpcs import DATA_REST_PATHS
 from llmagg_gateway.descriptor import service_name
 
 CLIENT_ID_HEADER = "x-llmagg-client-id"
 CLIENT_SCOPE_HEADER = "x-llmagg-client-scope"
 ANONYMOUS = "anonymous"
-# The OpenAI REST paths served on the router's HTTP data port (POST only), not transcoded.
+# The service whose HTTP data port serves the OpenAI REST paths of llmagg.rpcs.DATA_REST_PATHS (POST only).
 HTTP_DATA_SERVICE = "router"
-HTTP_DATA_PATHS = ("/v1/chat/completions", "/v1/embeddings")
+HTTP_DATA_PATHS = DATA_REST_PATHS
 KEY_CHECKING_SERVICES = frozenset({"credentials"})
 
 # Only requests a service did not serve are retried, on another replica where there is one: the

@@ -17,6 +17,10 @@ from llmagg import options_pb2
 from llmagg.suite import SERVICES, Service
 
 ADMIN_REST_PREFIX = "/v1/admin/"  # every admin-only REST route lives below it
+# The OpenAI REST paths the router serves itself on its HTTP data port (POST), proxied there by the
+# gateway untranscoded: chat completions, then embeddings.
+CHAT_REST_PATH, EMBEDDINGS_REST_PATH = "/v1/chat/completions", "/v1/embeddings"
+DATA_REST_PATHS = (CHAT_REST_PATH, EMBEDDINGS_REST_PATH)
 
 
 def descriptor(service: Service) -> ServiceDescriptor:

@@ -351,7 +351,10 @@ def test_the_transcoder_is_skipped_for_exactly_the_http_data_paths(tmp_path):
     hcm = _connection_manager(config)
     [wrapped] = [f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.grpc_json_transcoder"]
     assert wrapped["typed_config"]["@type"] == gateway_keys.MATCHER_TYPE
-    tree = wrapped["typed_config"]["xds_matcher"]["matcher_tree"]
+    by_method = wrapped["typed_config"]["xds_matcher"]["matcher_tree"]
+    assert by_method["input"]["typed_config"]["header_name"] == ":method"
+    assert list(by_method["exact_match_map"]["map"]) == ["POST"]  # a GET there is the transcoder's 404
+    tree = by_method["exact_match_map"]["map"]["POST"]["matcher"]["matcher_tree"]
     assert tree["input"]["typed_config"]["header_name"] == ":path"  # with a query string: transcoded (to gRPC)
     assert sorted(tree["exact_match_map"]["map"]) == DATA_PATHS
     assert {a["action"]["typed_config"]["@type"] for a in tree["exact_match_map"]["map"].values()} == {

@@ -36,14 +36,13 @@ from llmagg.common.logging import client_id, log_fields, request_id
 from llmagg.common.metrics import RpcMetrics
 from llmagg.common.secrets import Secret
 from llmagg.common.server import GrpcServer
+from llmagg.rpcs import DATA_REST_PATHS, EMBEDDINGS_REST_PATH
 from llmagg_router.domain.upstream import Operation
 from llmagg_router.servicer import RouterServicer, caller_of, parse_json, route_headers, sse_events
 
 log = logging.getLogger(__name__)
 
-CHAT_PATH = "/v1/chat/completions"
-EMBEDDINGS_PATH = "/v1/embeddings"
-PATHS = (CHAT_PATH, EMBEDDINGS_PATH)
+PATHS = DATA_REST_PATHS
 _JSON = ("content-type", "application/json")
 _SSE = ("content-type", "text/event-stream")
 _INTERNAL = ServiceError(
@@ -156,7 +155,7 @@ class RouterHttp:
         with servicer.hold() as holding:
             body = parse_json(servicer.whole_body(request.body, holding))
             request.body = b""  # parsed: not kept alive while the answer is awaited
-            if request.path == EMBEDDINGS_PATH:
+            if request.path == EMBEDDINGS_REST_PATH:
                 result = await self._router.complete(body, Operation.EMBEDDINGS, own_key, caller)
             elif not (isinstance(body, dict) and body.get("stream") is True):
                 result = await self._router.complete(body, own_key=own_key, caller=caller)
