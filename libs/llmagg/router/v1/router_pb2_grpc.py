@@ -116,18 +116,19 @@ class RouterServiceServicer:
 
     def CreateChatCompletion(self, request_iterator, context):
         """OpenAI `POST /v1/chat/completions`. One JSON body for `stream:false`; SSE chunks ending in
-        `data: [DONE]` for `stream:true`.
+        `data: [DONE]` for `stream:true`. Through the gateway the path is served on the router's HTTP data
+        port (the same answers, without transcoding); this binding serves it with a query string, and the
+        agent's calls.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ChatJson(self, request, context):
-        """`POST /v1/chat/completions` when the gateway sees a small body that cannot ask for a stream: the
-        same answer as CreateChatCompletion, as one unary call (fewer gRPC operations per request). The
-        gateway rewrites the path to this binding after the client's key and limits were checked; called
-        directly it is checked the same way. A body that asks for a stream gets its whole SSE stream as
-        one response.
+        """The same answer as CreateChatCompletion in one unary call (fewer gRPC operations), for gRPC clients
+        and at `POST /v1/chat/completions:unary` through the gateway (checked like every route). A body that
+        asks for a stream gets its whole SSE stream as one response. (The gateway serves `POST
+        /v1/chat/completions` itself on the router's HTTP data port, ROUTER_HTTP_PORT.)
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
