@@ -26,6 +26,8 @@ class Recorder:
             except asyncio.CancelledError:
                 self.cancelled.set()
                 raise
+        if request.path == "/fail":
+            raise RuntimeError("a bug")
         if request.path == "/stream":
 
             async def events():
@@ -36,10 +38,14 @@ class Recorder:
         return Response(200, [("content-type", "text/plain")], b"got " + request.body)
 
 
+def admit(head: Request) -> Response | None:
+    return Response(401, [("content-type", "text/plain")], b"no") if head.headers.get("x-refuse") else None
+
+
 @pytest.fixture
 async def served():
     recorder = Recorder()
-    server = HttpServer(recorder.handle, lambda status, message: f"{status} {message}".encode(), 64)
+    server = HttpServer(recorder.handle, lambda status, message: f"{status} {message}".encode(), 64, admit=admit)
     port = await server.start("127.0.0.1", 0)
     yield server, port, recorder
     await server.stop(1)
@@ -94,6 +100,14 @@ async def test_a_streamed_answer_goes_out_in_chunks_empty_pieces_skipped(served)
         (b"POST /a HTTP/1.1\r\ncontent-length: -1\r\n\r\n", b"400"),
         (b"POST /a HTTP/1.1\r\nbroken header\r\n\r\n", b"400"),
         (b"POST /a HTTP/1.1\r\nx: " + b"y" * MAX_HEAD_BYTES + b"\r\n\r\n", b"431"),
+        (b"POST /a HTTP/1.0\r\ncontent-length: 0\r\n\r\n", b"400"),
+        (b"POST /a HTTP/1.1\r\ncontent-length: +1\r\n\r\nx", b"400"),
+        (b"POST /a HTTP/1.1\r\ncontent-length: 1\r\ncontent-length: 1\r\n\r\nx", b"400"),
+        (b"POST /a HTTP/1.1\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n", b"400"),
+        (b"POST /a HTTP/1.1\r\ntransfer-encoding: gzip, chunked\r\n\r\n", b"501"),
+        (b"POST /a HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n0x1\r\nx\r\n0\r\n\r\n", b"400"),
+        (b"POST /a HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n", b"400"),
+        (b"POST /a HTTP/1.1\r\nbad name: 1\r\n\r\n", b"400"),
     ],
 )
 async def test_a_malformed_or_oversized_request_gets_its_status_and_the_connection_closes(served, data, status):
@@ -127,3 +141,21 @@ async def test_a_stop_lets_a_request_under_way_finish_and_takes_no_new_connectio
     assert (await asyncio.wait_for(reader.read(), 5)).endswith(b"\r\n\r\ngot ")  # answered, then closed
     await asyncio.wait_for(stopping, 5)
     assert not recorder.cancelled.is_set()
+
+
+async def test_a_request_refused_on_its_head_is_answered_before_its_body_is_read(served):
+    _, port, recorder = served
+    answer = await talk(port, b"POST /a HTTP/1.1\r\nx-refuse: 1\r\ncontent-length: 1000000\r\n\r\n")
+    assert (
+        answer
+        == b"HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno"
+    )
+    assert recorder.requests == []
+
+
+async def test_a_handler_failing_before_its_answer_is_a_500_and_the_connection_closes(served):
+    _, port, _ = served
+    answer = await talk(port, b"POST /fail HTTP/1.1\r\ncontent-length: 0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 500 ") and answer.endswith(
+        b"500 The server had an error while processing your request."
+    )

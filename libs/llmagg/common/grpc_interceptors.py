@@ -51,6 +51,19 @@ RETRY_ELSEWHERE_METADATA = "x-llmagg-retry-elsewhere"
 _UNTRACED_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 
 
+def retry_headers(error: ServiceError) -> list[tuple[str, str]]:
+    """What an error tells a client (and Envoy) of retrying: when, whether, and on another replica."""
+    headers = []
+    if error.retry_after_s is not None:
+        seconds = max(error.retry_after_s, 0.0)
+        headers += [("retry-after", str(math.ceil(seconds))), ("retry-after-ms", str(int(seconds * 1000)))]
+    if error.retryable is not None:
+        headers.append(("x-should-retry", "true" if error.retryable else "false"))
+    if error.retry_elsewhere:
+        headers.append((RETRY_ELSEWHERE_METADATA, "true"))  # Envoy retries it on another replica
+    return headers
+
+
 def error_trailers(error: ServiceError) -> tuple[tuple[str, str | bytes], ...]:
     """Trailing metadata for an error: the OpenAI JSON, retry hints and google.rpc.Status details."""
     code = STATUS_BY_KIND[error.kind]
@@ -58,16 +71,11 @@ def error_trailers(error: ServiceError) -> tuple[tuple[str, str | bytes], ...]:
     metadata: list[tuple[str, str | bytes]] = [
         # ensure_ascii: gRPC metadata values must be printable ASCII.
         (OPENAI_ERROR_METADATA, json.dumps(error.openai_error(), ensure_ascii=True)),
+        *retry_headers(error),
     ]
     if error.retry_after_s is not None:
-        seconds = max(error.retry_after_s, 0.0)
-        metadata.append(("retry-after", str(math.ceil(seconds))))
-        metadata.append(("retry-after-ms", str(int(seconds * 1000))))
-        details.append(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=math.ceil(seconds))))
-    if error.retryable is not None:
-        metadata.append(("x-should-retry", "true" if error.retryable else "false"))
-    if error.retry_elsewhere:
-        metadata.append((RETRY_ELSEWHERE_METADATA, "true"))
+        seconds = math.ceil(max(error.retry_after_s, 0.0))
+        details.append(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=seconds)))
     if error.http_status is not None:
         metadata.append((HTTP_STATUS_METADATA, str(error.http_status)))
     status = status_pb2.Status(code=getattr(code_pb2, code.name), message=error.grpc_message)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -72,8 +73,14 @@ def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
+
+
 class _Parser:
-    """Requests out of a connection's bytes, one at a time."""
+    """Requests out of a connection's bytes, one at a time. Strict: the one client this port has (Envoy)
+    sends well-formed requests; anything else is refused rather than guessed at."""
 
     def __init__(self, max_body_bytes: int) -> None:
         self._buffer = bytearray()
@@ -82,21 +89,38 @@ class _Parser:
         self._length: int | None = None  # of a content-length body
         self._chunks: list[bytes] | None = None  # of a chunked body
         self._chunked_size = 0
-        # A body over the limit is read to its end and dropped before the 413: a client still sending
-        # would otherwise have its connection reset before it reads the answer. At most this much.
+        # A content-length body over the limit is read to its end and dropped before the 413: a client
+        # still sending would otherwise have its connection reset before it reads the answer. At most this.
         self._max_dropped = 4 * max_body_bytes
         self._dropped = 0
+
+    @property
+    def empty(self) -> bool:
+        """Nothing of a next request has come (a connection between requests)."""
+        return self._request is None and not self._buffer
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
 
+    def head(self) -> Request | None:
+        """The head of the request being read (None until it is whole); BadRequest for a malformed one."""
+        if self._request is None:
+            self._parse_head()
+        return self._request
+
     def next(self) -> Request | None:
         """The next whole request, or None until more bytes come; BadRequest for a malformed one."""
-        if self._request is None and not self._parse_head():
+        if self.head() is None:
             return None
         if self._chunks is not None:
             return self._chunked()
         assert self._length is not None
+        if self._length > self._max_dropped:
+            raise BadRequest(413, self._too_large())
         if self._length > self._max_body:  # dropped as it comes, then refused
             self._dropped += len(self._buffer)
             self._buffer.clear()
@@ -111,40 +135,39 @@ class _Parser:
         del self._buffer[: self._length]
         return request
 
-    def _parse_head(self) -> bool:
+    def _parse_head(self) -> None:
         end = self._buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self._buffer) > MAX_HEAD_BYTES:
-                raise BadRequest(431, "The request's head is too large.")
-            return False
-        if end > MAX_HEAD_BYTES:
+        if (end < 0 and len(self._buffer) > MAX_HEAD_BYTES) or end > MAX_HEAD_BYTES:
             raise BadRequest(431, "The request's head is too large.")
+        if end < 0:
+            return
         lines = bytes(self._buffer[:end]).decode("latin-1").split("\r\n")
         del self._buffer[: end + 4]
         parts = lines[0].split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            raise BadRequest(400, "Malformed request line.")
+        if len(parts) != 3 or parts[2] != "HTTP/1.1" or not _TOKEN.fullmatch(parts[0]):
+            raise BadRequest(400, "Malformed request line (HTTP/1.1 only).")
         headers: dict[str, str] = {}
         for line in lines[1:]:
             name, sep, value = line.partition(":")
-            if not sep or not name or name != name.strip():
+            if not sep or not _TOKEN.fullmatch(name):
                 raise BadRequest(400, "Malformed header line.")
-            name, value = name.lower(), value.strip()
+            name, value = name.lower(), value.strip(" \t")
+            if name in headers and name in ("content-length", "transfer-encoding"):
+                raise BadRequest(400, f"More than one {name}.")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        self._request = Request(parts[0], parts[1], headers)
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            self._chunks, self._chunked_size, self._length = [], 0, None
-            return True
-        try:
-            length = int(headers.get("content-length", "0"))
-        except ValueError:
-            raise BadRequest(400, "Malformed content-length.") from None
-        if length < 0:
+        request = Request(parts[0], parts[1], headers)
+        encoding, length = headers.get("transfer-encoding"), headers.get("content-length")
+        if encoding is not None:
+            if length is not None:
+                raise BadRequest(400, "Both content-length and transfer-encoding.")
+            if encoding.lower() != "chunked":
+                raise BadRequest(501, f"Transfer-encoding {encoding[:40]!r} is not served; only chunked.")
+            self._request, self._chunks, self._chunked_size, self._length = request, [], 0, None
+            return
+        if length is not None and not _DIGITS.fullmatch(length):
             raise BadRequest(400, "Malformed content-length.")
-        if length > self._max_dropped:
-            raise BadRequest(413, self._too_large())
-        self._length, self._chunks = length, None
-        return True
+        size = int(length or "0")
+        self._request, self._length, self._chunks, self._dropped = request, size, None, 0
 
     def _too_large(self) -> str:
         return f"The request body is larger than {self._max_body} bytes."
@@ -157,31 +180,28 @@ class _Parser:
                 if len(self._buffer) > 1024:
                     raise BadRequest(400, "Malformed chunk size.")
                 return None
-            try:
-                size = int(bytes(self._buffer[:end]).split(b";", 1)[0], 16)
-            except ValueError:
-                raise BadRequest(400, "Malformed chunk size.") from None
-            if size < 0:
+            size_text = bytes(self._buffer[:end]).split(b";", 1)[0]
+            if not _HEX.fullmatch(size_text):
                 raise BadRequest(400, "Malformed chunk size.")
+            size = int(size_text, 16)
             if size == 0:
                 trailer_end = self._buffer.find(b"\r\n\r\n", end)
                 if trailer_end < 0:
+                    if len(self._buffer) > MAX_HEAD_BYTES:
+                        raise BadRequest(431, "The request's trailers are too large.")
                     return None
                 del self._buffer[: trailer_end + 4]
-                if self._chunked_size > self._max_body:
-                    raise BadRequest(413, self._too_large())
                 request, self._request = self._request, None
                 request.body, self._chunks = b"".join(self._chunks), None
                 return request
-            if self._chunked_size + size > self._max_dropped:
+            if self._chunked_size + size > self._max_body:  # no end to wait for: refused at once
                 raise BadRequest(413, self._too_large())
             if len(self._buffer) < end + 2 + size + 2:
                 return None
+            if self._buffer[end + 2 + size : end + 4 + size] != b"\r\n":
+                raise BadRequest(400, "Malformed chunk: no CRLF after its data.")
             self._chunked_size += size
-            if self._chunked_size <= self._max_body:
-                self._chunks.append(bytes(self._buffer[end + 2 : end + 2 + size]))
-            else:
-                self._chunks.clear()  # over the limit: dropped as it comes, refused at its end
+            self._chunks.append(bytes(self._buffer[end + 2 : end + 2 + size]))
             del self._buffer[: end + 2 + size + 2]
 
 
@@ -194,6 +214,8 @@ class _Connection(asyncio.Protocol):
         self._writable = asyncio.Event()
         self._writable.set()
         self._closed = False
+        self._admitted = False
+        self._head_sent = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport subclass
@@ -218,10 +240,13 @@ class _Connection(asyncio.Protocol):
         self._parser.feed(data)
         if self._task is None:
             self._serve_next()
+        elif self._parser.buffered > MAX_HEAD_BYTES + self._server.max_body_bytes:
+            self.close()  # a next request (Envoy sends none while one is served) as large as allowed
 
     @property
     def idle(self) -> bool:
-        return self._task is None
+        """Between requests: none being served, nothing of a next one received."""
+        return self._task is None and self._parser.empty
 
     def close(self) -> None:
         if self._transport is not None:
@@ -229,32 +254,50 @@ class _Connection(asyncio.Protocol):
 
     def _serve_next(self) -> None:
         try:
+            if not self._admitted:
+                head = self._parser.head()
+                if head is None:
+                    return
+                refusal = self._server.admit(head)
+                if refusal is not None:  # refused before its body is read (or held)
+                    self._refuse(refusal.status, refusal.body, refusal.headers)
+                    return
+                self._admitted = True
             request = self._parser.next()
         except BadRequest as bad:
-            self._refuse(bad)
+            self._refuse(bad.status, self._server.error_body(bad.status, str(bad)))
             return
         if request is None:
             if self._server.closing:
                 self.close()
             return
+        self._admitted = False
         self._task = asyncio.get_running_loop().create_task(self._serve(request))
+        self._server.tasks.add(self._task)
+        self._task.add_done_callback(self._server.tasks.discard)
 
-    def _refuse(self, bad: BadRequest) -> None:
+    def _refuse(self, status: int, body: bytes, headers: list[tuple[str, str]] | None = None) -> None:
         assert self._transport is not None
-        body = self._server.error_body(bad.status, str(bad))
-        headers = [("content-type", "application/json"), ("content-length", str(len(body))), ("connection", "close")]
-        self._transport.write(_head(bad.status, headers) + body)
+        given = [(k, v) for k, v in headers or [("content-type", "application/json")] if k != "content-length"]
+        framing = [("content-length", str(len(body))), ("connection", "close")]
+        self._transport.write(_head(status, [*given, *framing]) + body)
         self._transport.close()
 
     async def _serve(self, request: Request) -> None:
         assert self._transport is not None
+        self._head_sent = False
         try:
             response = await self._server.handler(request)
             await self._write(response)
         except asyncio.CancelledError:
+            self.close()  # the client went away, or the server is ending requests: no half answer stays open
             return
         except Exception:
-            log.exception("an HTTP request failed after its answer had started")
+            log.exception("an HTTP request failed")
+            if not self._head_sent and not self._closed:
+                self._refuse(
+                    500, self._server.error_body(500, "The server had an error while processing your request.")
+                )
             self.close()
             return
         finally:
@@ -269,11 +312,14 @@ class _Connection(asyncio.Protocol):
     async def _write(self, response: Response) -> None:
         transport = self._transport
         assert transport is not None
+        closing = [("connection", "close")] if self._server.closing else []  # not reused: Envoy opens another
         if response.stream is None:
-            headers = [*response.headers, ("content-length", str(len(response.body)))]
+            headers = [*response.headers, ("content-length", str(len(response.body))), *closing]
+            self._head_sent = True
             transport.write(_head(response.status, headers) + response.body)
             return
-        transport.write(_head(response.status, [*response.headers, ("transfer-encoding", "chunked")]))
+        self._head_sent = True
+        transport.write(_head(response.status, [*response.headers, ("transfer-encoding", "chunked"), *closing]))
         try:
             async for piece in response.stream:
                 if self._closed:
@@ -285,24 +331,28 @@ class _Connection(asyncio.Protocol):
             if not self._closed:
                 transport.write(b"0\r\n\r\n")
         finally:
-            closing = getattr(response.stream, "aclose", None)
-            if closing is not None:
-                await closing()
+            ending = getattr(response.stream, "aclose", None)
+            if ending is not None:
+                await ending()
 
 
 class HttpServer:
-    """`handler` answers each request; `error_body(status, message)` is the body of a request refused
-    before it reached the handler (malformed, over a limit)."""
+    """`handler` answers each request; `admit(head)` may refuse one on its head alone (a Response), before
+    its body is read; `error_body(status, message)` is the body of a request refused before it reached the
+    handler (malformed, over a limit)."""
 
     def __init__(
         self,
         handler: Handler,
         error_body: Callable[[int, str], bytes],
         max_body_bytes: int,
+        admit: Callable[[Request], Response | None] = lambda head: None,
     ) -> None:
         self.handler = handler
+        self.admit = admit
         self.error_body = error_body
         self.max_body_bytes = max_body_bytes
+        self.tasks: set[asyncio.Task[None]] = set()
         self.connections: set[_Connection] = set()
         self._none_open = asyncio.Event()
         self.closing = False
@@ -337,3 +387,5 @@ class HttpServer:
                 await asyncio.wait_for(self._none_open.wait(), grace_s)
         for connection in list(self.connections):
             connection.close()
+        if self.tasks:  # their streams end (upstreams closed, settled) before the service's clients close
+            await asyncio.gather(*self.tasks, return_exceptions=True)

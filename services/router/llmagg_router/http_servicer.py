@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -25,12 +24,7 @@ from opentelemetry import propagate, trace
 
 from llmagg.common.caller_auth import GATEWAY, REFUSED, CallerTokens, calling_peer
 from llmagg.common.errors import HTTP_STATUS_BY_KIND, ErrorKind, ServiceError
-from llmagg.common.grpc_interceptors import (
-    CLIENT_ID_METADATA,
-    RETRY_ELSEWHERE_METADATA,
-    SERVICE_TOKEN_METADATA,
-    STATUS_BY_KIND,
-)
+from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA, SERVICE_TOKEN_METADATA, STATUS_BY_KIND, retry_headers
 from llmagg.common.http_server import HttpServer, Request, Response
 from llmagg.common.logging import client_id, log_fields, request_id
 from llmagg.common.metrics import RpcMetrics
@@ -42,7 +36,6 @@ from llmagg_router.servicer import RouterServicer, caller_of, parse_json, route_
 
 log = logging.getLogger(__name__)
 
-PATHS = DATA_REST_PATHS
 _JSON = ("content-type", "application/json")
 _SSE = ("content-type", "text/event-stream")
 _INTERNAL = ServiceError(
@@ -52,22 +45,14 @@ _INTERNAL = ServiceError(
 
 def error_body(status: int, message: str) -> bytes:
     """A request refused before it was read whole (malformed, too large), as OpenAI's error JSON."""
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    code = "request_too_large" if status == 413 else "invalid_request"
-    return orjson.dumps({"error": {"message": message, "type": kind, "param": None, "code": code}})
+    code = {413: "request_too_large", 431: "request_header_fields_too_large"}.get(status, "invalid_request")
+    kind = ErrorKind.INVALID_ARGUMENT if status < 500 else ErrorKind.INTERNAL
+    return orjson.dumps(ServiceError(kind, message, code=code, http_status=status).openai_error())
 
 
 def error_response(error: ServiceError) -> Response:
-    headers = [_JSON]
-    if error.retry_after_s is not None:
-        seconds = max(error.retry_after_s, 0.0)
-        headers += [("retry-after", str(math.ceil(seconds))), ("retry-after-ms", str(int(seconds * 1000)))]
-    if error.retryable is not None:
-        headers.append(("x-should-retry", "true" if error.retryable else "false"))
-    if error.retry_elsewhere:
-        headers.append((RETRY_ELSEWHERE_METADATA, "true"))  # Envoy retries it on another replica
     status = error.http_status or HTTP_STATUS_BY_KIND[error.kind]
-    return Response(status, headers, orjson.dumps(error.openai_error()))
+    return Response(status, [_JSON, *retry_headers(error)], orjson.dumps(error.openai_error()))
 
 
 class RouterHttp:
@@ -84,12 +69,15 @@ class RouterHttp:
         self._metrics = metrics
         self._tracer = trace.get_tracer("llmagg.router") if tracing else None
 
-    async def handle(self, request: Request) -> Response:
-        headers = request.headers
-        caller = self._callers.caller(headers.get(SERVICE_TOKEN_METADATA))
-        if caller != GATEWAY:  # only the gateway proxies here; peers use the gRPC port
+    def admit(self, head: Request) -> Response | None:
+        """A refusal for a request its head already rules out, before its body is read: no gateway token
+        (only the gateway proxies here; peers use the gRPC port), another path or method."""
+        if self._callers.caller(head.headers.get(SERVICE_TOKEN_METADATA)) != GATEWAY:
             return error_response(REFUSED)
-        if request.path not in PATHS:
+        return self._unserved(head)
+
+    def _unserved(self, request: Request) -> Response | None:
+        if request.path not in DATA_REST_PATHS:
             return error_response(
                 ServiceError(
                     ErrorKind.NOT_FOUND, f"No route for {request.path[:100]!r} on this port.", code="unknown_url"
@@ -101,7 +89,12 @@ class RouterHttp:
                     ErrorKind.INVALID_ARGUMENT, "Only POST is served here.", code="method_not_allowed", http_status=405
                 )
             )
-        calling_peer.set(caller)
+        return None
+
+    async def handle(self, request: Request) -> Response:
+        """A request `admit` let in."""
+        headers = request.headers
+        calling_peer.set(GATEWAY)
         request_id.set(headers.get("x-request-id"))
         client_id.set(headers.get(CLIENT_ID_METADATA))
         started, code = time.perf_counter(), grpc.StatusCode.OK
@@ -117,7 +110,9 @@ class RouterHttp:
             log.exception("unhandled error in %s", request.path)
             code, response = grpc.StatusCode.INTERNAL, error_response(_INTERNAL)
         if isinstance(response.stream, _Events):  # counted, and its span ended, when the stream ends
-            response.stream.ended = lambda: self._finish(request.path, code, started, span, token, response.status)
+            response.stream.ended = lambda whole: self._finish(
+                request.path, code if whole else grpc.StatusCode.CANCELLED, started, span, token, response.status
+            )
         else:
             self._finish(request.path, code, started, span, token, response.status)
         return response
@@ -174,14 +169,18 @@ class _Events:
     def __init__(self, servicer: RouterServicer, stream: Any, holding: Any) -> None:
         self._servicer, self._stream, self._holding = servicer, stream, holding
         self._events = sse_events(stream)
-        self._ended = False
-        self.ended: Callable[[], None] | None = None  # told once the stream has ended
+        self._ended = self._whole = False
+        self.ended: Callable[[bool], None] | None = None  # told once the stream has ended: whole, or cut
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self
 
     async def __anext__(self) -> bytes:
-        return await self._events.__anext__()
+        try:
+            return await self._events.__anext__()
+        except StopAsyncIteration:
+            self._whole = True
+            raise
 
     async def aclose(self) -> None:
         if not self._ended:
@@ -191,7 +190,7 @@ class _Events:
                 await self._servicer.stream_ended(self._stream, self._holding)
             finally:
                 if self.ended is not None:
-                    self.ended()
+                    self.ended(self._whole)
 
 
 class RouterHttpPort:
@@ -209,7 +208,7 @@ class RouterHttpPort:
         handler = RouterHttp(
             self._servicer, grpc_server.caller_tokens, grpc_server.rpc_metrics, tracing=grpc_server.tracing
         )
-        self._server = HttpServer(handler.handle, error_body, self._max_body_bytes)
+        self._server = HttpServer(handler.handle, error_body, self._max_body_bytes, admit=handler.admit)
         host = grpc_server.settings.host
         self.port = await self._server.start(host, self._port, reuse_port=grpc_server.reuse_port)
         log.info("router's REST data path on %s:%d", host, self.port, extra=log_fields(http_port=self.port))

@@ -18,10 +18,9 @@ class RouterSettings(ServiceSettings):
 
     port: int = service("router").port
     metrics_port: int = service("router").metrics_port
-    # The REST data path (plain HTTP/1.1) the gateway proxies chat and embeddings to; 0: none (every
-    # request through the gRPC port, transcoded). The dev stack and the manifests set the service
-    # table's (50061).
-    http_port: int = 0
+    # The REST data path (plain HTTP/1.1) the gateway proxies chat and embeddings to; 0: none (then
+    # render the gateway without it: every request through the gRPC port, transcoded).
+    http_port: int = service("router").http_port
     # Router processes serving the one port (SO_REUSEPORT; llmagg.common.workers): one machine's cores.
     # Worker i serves /metrics on metrics_port + i. In Kubernetes keep 1 and scale replicas.
     workers: int = Field(default=1, ge=1)

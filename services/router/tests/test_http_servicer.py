@@ -32,9 +32,9 @@ async def port(make_router, upstream):
         {"gateway": Secret(TOKEN), "agent": Secret("agent-token")},
         RpcMetrics("router", registry),
     )
-    server = HttpServer(handler.handle, error_body, 4096)
+    server = HttpServer(handler.handle, error_body, 4096, admit=handler.admit)
     number = await server.start("127.0.0.1", 0)
-    yield number, registry
+    yield number, registry, server
     await server.stop(1)
 
 
@@ -126,3 +126,26 @@ async def test_other_paths_are_404_and_each_request_is_counted_by_path_and_statu
         if s.name == "llmagg_grpc_server_handled_total"
     }
     assert samples == {("/v1/chat/completions", "RESOURCE_EXHAUSTED"): 1.0, ("/v1/chat/completions", "OK"): 1.0}
+
+
+async def test_a_stream_the_client_leaves_is_closed_upstream_and_counted_cancelled(port, upstream):
+    upstream.on("fast", [*content_chunks("Hel"), 30.0, *content_chunks("lo")])  # a pause after the first
+    reader, writer = await asyncio.open_connection("127.0.0.1", port[0])
+    body = orjson.dumps({**CHAT, "stream": True})
+    head = f"content-length: {len(body)}\r\nx-llmagg-service-token: {TOKEN}\r\n"
+    writer.write(f"POST /v1/chat/completions HTTP/1.1\r\n{head}\r\n".encode() + body)
+    await writer.drain()
+    assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+    await reader.readuntil(b"data: ")  # the first event came: the client leaves in the pause
+    writer.close()
+
+    def cancelled() -> float:
+        return sum(
+            s.value
+            for family in port[1].collect()
+            for s in family.samples
+            if s.name == "llmagg_grpc_server_handled_total" and s.labels["code"] == "CANCELLED"
+        )
+
+    await asyncio.wait_for(port[2].stop(5), 10)  # waits for the requests under way to end
+    assert (upstream.streams_closed, cancelled()) == (1, 1.0)
