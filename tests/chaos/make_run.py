@@ -19,6 +19,7 @@ def free_ports() -> dict[str, int]:
         "admin": free_port(),
         **{s.name: free_port() for s in SERVICES},
         **{f"{s.name} metrics": free_port() for s in SERVICES},
+        **{f"{s.name} http": free_port() for s in SERVICES if s.http_port},
         **{name: free_port() for name in STARTERS},
     }
 
@@ -32,6 +33,7 @@ def launch(
         "GATEWAY_ADMIN_PORT": str(ports["admin"]),
         **{f"{s.env_prefix}PORT": str(ports[s.name]) for s in SERVICES},
         **{f"{s.env_prefix}METRICS_PORT": str(ports[f"{s.name} metrics"]) for s in SERVICES},
+        **{f"{s.env_prefix}HTTP_PORT": str(ports[f"{s.name} http"]) for s in SERVICES if s.http_port},
         **{f"{name.upper()}_PORT": str(ports[name]) for name in STARTERS},
         **(env or {}),
     }  # every port its own: another `make test` beside this one uses the defaults of none
