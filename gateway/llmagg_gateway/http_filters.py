@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from llmagg import gateway_keys, gateway_limits
+from llmagg import envoy_matchers, gateway_keys, gateway_limits
 from llmagg_gateway.limits import MAX_BODY_BYTES
 from llmagg_gateway.local_replies import HEALTH_PATH
 
-SKIP_FILTER_TYPE = "type.googleapis.com/envoy.extensions.filters.common.matcher.action.v3.SkipFilter"
 LUA_FILTER = Path(__file__).with_name("openai_errors.lua")
 
 
@@ -96,7 +95,7 @@ def limited_clients(cluster: str) -> dict:
     """Marks the requests whose client has limits (llmagg.gateway_limits, by xDS from the ratelimit
     service): the rate-limit filter asks about those only."""
     default = gateway_limits.default_filter()
-    return _discovered(gateway_limits.FILTER_NAME, default, cluster, (gateway_limits.MATCHER_TYPE,))
+    return _discovered(gateway_limits.FILTER_NAME, default, cluster, (envoy_matchers.MATCHER_TYPE,))
 
 
 def client_limits(cluster: str, fail_closed: bool = False) -> dict:
@@ -147,30 +146,10 @@ def transcoder(descriptor: str, grpc_services: list[str], skipped_paths: Sequenc
     }
     if not skipped_paths:
         return transcoding
-    skip = {"action": {"name": "skip", "typed_config": {"@type": SKIP_FILTER_TYPE}}}
-    paths = {"matcher": _header_tree(":path", dict.fromkeys(skipped_paths, skip))}
-    return {
-        "name": transcoding["name"],
-        "typed_config": {
-            "@type": gateway_keys.MATCHER_TYPE,
-            "extension_config": transcoding,
-            # A POST to one of the paths only: another method is the transcoder's to answer (a 404).
-            "xds_matcher": _header_tree(":method", {"POST": paths}),
-        },
-    }
-
-
-def _header_tree(header: str, on_values: dict) -> dict:
-    header_input = {
-        "@type": "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput",
-        "header_name": header,
-    }
-    return {
-        "matcher_tree": {
-            "input": {"name": header.lstrip(":"), "typed_config": header_input},
-            "exact_match_map": {"map": on_values},
-        }
-    }
+    paths = {"matcher": envoy_matchers.by_header(":path", dict.fromkeys(skipped_paths, envoy_matchers.skip()))}
+    # A POST to one of the paths only: another method is the transcoder's to answer (a 404).
+    skipped = envoy_matchers.by_header(":method", {"POST": paths})
+    return {"name": transcoding["name"], "typed_config": envoy_matchers.with_matcher(transcoding, skipped)}
 
 
 def router() -> dict:

@@ -23,15 +23,14 @@ import json
 from dataclasses import dataclass
 
 from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA, CLIENT_SCOPE_METADATA
+from llmagg.envoy_matchers import by_header, with_matcher
 
 FILTER_NAME = "llmagg.client-limits"
 LIMITED_HEADER = "x-llmagg-client-limits"
 ADMIN_SCOPE = "admin"
 HEADER_MUTATION_TYPE = "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation"
-MATCHER_TYPE = "type.googleapis.com/envoy.extensions.common.matching.v3.ExtensionWithMatcher"
 _COMPOSITE = "type.googleapis.com/envoy.extensions.filters.http.composite.v3.Composite"
 _EXECUTE = "type.googleapis.com/envoy.extensions.filters.http.composite.v3.ExecuteFilterAction"
-_HEADER_INPUT = "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput"
 CLIENT_SCOPE = "client"
 _NO_CLIENT = " "  # no key id has a space: the map Envoy requires to be non-empty, when no key is named
 
@@ -64,26 +63,13 @@ def descriptor_action() -> dict:
     return {"request_headers": {"header_name": LIMITED_HEADER, "descriptor_key": "limits"}}
 
 
-def _by_header(name: str, values: dict[str, dict], otherwise: dict | None = None) -> dict:
-    """A matcher on a request header's exact value (`otherwise`: what any other value, or none, leads to)."""
-    matcher = {
-        "matcher_tree": {
-            "input": {"name": name, "typed_config": {"@type": _HEADER_INPUT, "header_name": name}},
-            "exact_match_map": {"map": values},
-        }
-    }
-    if otherwise is not None:
-        matcher["on_no_match"] = otherwise
-    return matcher
-
-
 def marking(clients: LimitedClients) -> dict:
     """Which requests get the marking header: the named ids' and, with `every_client`, those of keys of
     scope `client`; any other request none (no action: the composite filter runs nothing)."""
     mark = {"action": {"name": "mark", "typed_config": {"@type": _EXECUTE, "typed_config": _MARK_FILTER}}}
-    scoped = {"matcher": _by_header(CLIENT_SCOPE_METADATA, {CLIENT_SCOPE: mark})} if clients.every_client else None
+    scoped = {"matcher": by_header(CLIENT_SCOPE_METADATA, {CLIENT_SCOPE: mark})} if clients.every_client else None
     named = {client: mark for client in sorted(clients.ids)} or {_NO_CLIENT: mark}
-    return _by_header(CLIENT_ID_METADATA, named, scoped)
+    return by_header(CLIENT_ID_METADATA, named, scoped)
 
 
 def default_filter() -> dict:
@@ -94,14 +80,8 @@ def default_filter() -> dict:
 def limits_filter(clients: LimitedClients) -> dict:
     """The `llmagg.client-limits` filter (a TypedExtensionConfig, as JSON) for `clients`: Envoy's composite
     filter, which runs the marking for the requests `marking` picks (ids matched exactly, any number)."""
-    return {
-        "name": FILTER_NAME,
-        "typed_config": {
-            "@type": MATCHER_TYPE,
-            "extension_config": {"name": "envoy.filters.http.composite", "typed_config": {"@type": _COMPOSITE}},
-            "xds_matcher": marking(clients),
-        },
-    }
+    composite = {"name": "envoy.filters.http.composite", "typed_config": {"@type": _COMPOSITE}}
+    return {"name": FILTER_NAME, "typed_config": with_matcher(composite, marking(clients))}
 
 
 def version(config: dict) -> str:

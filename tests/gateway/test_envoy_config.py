@@ -12,7 +12,7 @@ import pytest
 import yaml
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from llmagg import gateway_keys, gateway_limits
+from llmagg import envoy_matchers, gateway_keys, gateway_limits
 from llmagg.suite import SERVICES
 from llmagg_devstack import envoy_binary, free_port
 from llmagg_gateway.__main__ import DEFAULT_DESCRIPTOR, main, table_services
@@ -218,7 +218,7 @@ def test_client_limits_ask_ratelimit_about_clients_with_limits_and_fail_open_by_
     ]
     # Until ratelimit says who has limits, every request is marked (asked about).
     assert marking["default_config"] == gateway_limits.mark_limited()
-    assert marking["type_urls"] == [gateway_limits.HEADER_MUTATION_TYPE, gateway_limits.MATCHER_TYPE]
+    assert marking["type_urls"] == [gateway_limits.HEADER_MUTATION_TYPE, envoy_matchers.MATCHER_TYPE]
     limits = next(f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.ratelimit")["typed_config"]
     assert limits["rate_limit_service"]["grpc_service"]["envoy_grpc"]["cluster_name"] == "ratelimit"
     assert limits["failure_mode_deny"] is False and limits["enable_x_ratelimit_headers"] == "DRAFT_VERSION_03"
@@ -350,7 +350,7 @@ def test_the_transcoder_is_skipped_for_exactly_the_http_data_paths(tmp_path):
     _, config = rendered(tmp_path)
     hcm = _connection_manager(config)
     [wrapped] = [f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.grpc_json_transcoder"]
-    assert wrapped["typed_config"]["@type"] == gateway_keys.MATCHER_TYPE
+    assert wrapped["typed_config"]["@type"] == envoy_matchers.MATCHER_TYPE
     by_method = wrapped["typed_config"]["xds_matcher"]["matcher_tree"]
     assert by_method["input"]["typed_config"]["header_name"] == ":method"
     assert list(by_method["exact_match_map"]["map"]) == ["POST"]  # a GET there is the transcoder's 404

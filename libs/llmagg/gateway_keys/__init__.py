@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmagg.common.grpc_interceptors import CLIENT_ID_METADATA, CLIENT_SCOPE_METADATA
+from llmagg.envoy_matchers import by_header, skip, with_matcher
 from llmagg.rpcs import admin_paths
 
 ROUTING_FILTER = "llmagg.client-key-routing"
@@ -47,7 +48,6 @@ MISSING_MESSAGE = (
 INVALID_MESSAGE = "Incorrect API key provided, or the key was revoked."
 
 LUA_TYPE = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"
-MATCHER_TYPE = "type.googleapis.com/envoy.extensions.common.matching.v3.ExtensionWithMatcher"
 BASIC_AUTH_TYPE = "type.googleapis.com/envoy.extensions.filters.http.basic_auth.v3.BasicAuth"
 _LUA_SOURCE = Path(__file__).with_name("client_keys.lua")
 
@@ -106,41 +106,17 @@ def routing_filter(table: KeyTable) -> dict:
 
 def hashes_filter(table: KeyTable) -> dict:
     users = "\n".join(f"{user}:{digest}" for user, digest in table.hashes) or _NOBODY
-    skip = {
-        "action": {
-            "name": "skip",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.common.matcher.action.v3.SkipFilter"
-            },
-        }
-    }
-    return {
-        "name": HASHES_FILTER,
+    basic_auth = {
+        "name": "envoy.filters.http.basic_auth",
         "typed_config": {
-            "@type": MATCHER_TYPE,
-            "extension_config": {
-                "name": "envoy.filters.http.basic_auth",
-                "typed_config": {
-                    "@type": BASIC_AUTH_TYPE,
-                    "users": {"inline_string": users + "\n"},
-                    "forward_username_header": CLIENT_ID_HEADER,
-                    "authentication_header": BASIC_HEADER,
-                },
-            },
-            "xds_matcher": {
-                "matcher_tree": {
-                    "input": {
-                        "name": "auth",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput",
-                            "header_name": AUTH_HEADER,
-                        },
-                    },
-                    "exact_match_map": {"map": {EXT_AUTHZ: skip}},
-                }
-            },
+            "@type": BASIC_AUTH_TYPE,
+            "users": {"inline_string": users + "\n"},
+            "forward_username_header": CLIENT_ID_HEADER,
+            "authentication_header": BASIC_HEADER,
         },
     }
+    skip_where_ext_authz_decides = by_header(AUTH_HEADER, {EXT_AUTHZ: skip()}, name="auth")
+    return {"name": HASHES_FILTER, "typed_config": with_matcher(basic_auth, skip_where_ext_authz_decides)}
 
 
 def filters(table: KeyTable) -> dict[str, dict]:
