@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from llmagg.rpcs import DATA_REST_PATHS
 from llmagg_gateway.addresses import socket_address
 from llmagg_gateway.clusters import http_cluster, http_cluster_name, service_cluster
 from llmagg_gateway.console_routes import DEFAULT_JAEGER_UI, console_routes, jaeger_ui_url
@@ -13,7 +14,6 @@ from llmagg_gateway.limits import DEFAULT_MAX_HEAP_BYTES
 from llmagg_gateway.listener import connection_manager, public_listener
 from llmagg_gateway.overload import overload_manager
 from llmagg_gateway.routes import (
-    HTTP_DATA_PATHS,
     HTTP_DATA_SERVICE,
     client_rate_limits,
     http_data_routes,
@@ -111,7 +111,7 @@ def render(
         [cluster["name"] for cluster in clusters],
         limits,
         client_limits_fail_closed,
-        HTTP_DATA_PATHS if data_routes else (),
+        DATA_REST_PATHS if data_routes else (),
     )
     manager = connection_manager(
         data_routes + console_routes(client_auth, jaeger_ui=jaeger_ui) + service_routes(grpc_services, client_auth),

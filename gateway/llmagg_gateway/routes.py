@@ -16,7 +16,6 @@ CLIENT_SCOPE_HEADER = "x-llmagg-client-scope"
 ANONYMOUS = "anonymous"
 # The service whose HTTP data port serves the OpenAI REST paths of llmagg.rpcs.DATA_REST_PATHS (POST only).
 HTTP_DATA_SERVICE = "router"
-HTTP_DATA_PATHS = DATA_REST_PATHS
 KEY_CHECKING_SERVICES = frozenset({"credentials"})
 
 # Only requests a service did not serve are retried, on another replica where there is one: the
@@ -77,7 +76,7 @@ def http_data_routes(service: str, cluster: str, client_auth: bool = True) -> li
     transcoder leaves alone (http_filters.py): before every other route. With a query string a request
     is still transcoded (to the gRPC method: the transcoder's match is on the whole :path)."""
     routes = []
-    for path in HTTP_DATA_PATHS:
+    for path in DATA_REST_PATHS:
         route = {
             "match": {"path": path, "headers": [{"name": ":method", "string_match": {"exact": "POST"}}]},
             # No route timeout: a stream may run for minutes; the router enforces its own deadline.
