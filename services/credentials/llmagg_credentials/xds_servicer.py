@@ -14,42 +14,24 @@ import contextlib
 import functools
 import logging
 
-# The configs' types, registered for json_format by importing them.
-import envoy.extensions.common.matching.v3.extension_matcher_pb2
-import envoy.extensions.filters.common.matcher.action.v3.skip_action_pb2
-import envoy.extensions.filters.http.basic_auth.v3.basic_auth_pb2
-import envoy.extensions.filters.http.lua.v3.lua_pb2
-import envoy.type.matcher.v3.http_inputs_pb2  # noqa: F401
-import grpc
-from envoy.config.core.v3 import extension_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from envoy.service.extension.v3 import config_discovery_pb2_grpc
-from google.protobuf import any_pb2, json_format
+from google.protobuf import any_pb2
 
 from llmagg import gateway_keys
-from llmagg.common.caller_auth import GATEWAY, calling_peer
-from llmagg.common.errors import ErrorKind, ServiceError
-from llmagg.common.grpc_interceptors import abort_with
+from llmagg.common import ecds
+from llmagg.common.ecds import SERVICE_NAME, TYPE_URL, add_to_server
 from llmagg_credentials.domain.key_table import KeyTableSource
 
-log = logging.getLogger(__name__)
+__all__ = ["SERVICE_NAME", "TYPE_URL", "ExtensionConfigServicer", "add_to_server"]
 
-SERVICE_NAME = "envoy.service.extension.v3.ExtensionConfigDiscoveryService"
-_GATEWAY_ONLY = ServiceError(
-    ErrorKind.PERMISSION_DENIED, "This RPC answers the gateway's service token only.", code="not_allowed"
-)
-TYPE_URL = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig"
+log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=8)
 def resources(table: gateway_keys.KeyTable) -> dict[str, any_pb2.Any]:
     """Each filter's config for `table`, packed as ECDS sends it."""
-    packed = {}
-    for name, config in gateway_keys.filters(table).items():
-        resource = any_pb2.Any()
-        resource.Pack(json_format.ParseDict(config, extension_pb2.TypedExtensionConfig()))
-        packed[name] = resource
-    return packed
+    return {name: ecds.packed(config) for name, config in gateway_keys.filters(table).items()}
 
 
 def response(
@@ -88,8 +70,7 @@ class ExtensionConfigServicer(config_discovery_pb2_grpc.ExtensionConfigDiscovery
         self._source = source
 
     async def StreamExtensionConfigs(self, request_iterator, context):
-        if calling_peer.get() != GATEWAY:  # the key hashes are the gateways' alone, not any peer's
-            await abort_with(context, _GATEWAY_ONLY)
+        await ecds.refuse_unless_gateway(context)  # the key hashes are the gateways' alone
         requests: asyncio.Queue = asyncio.Queue()
 
         async def receive() -> None:
@@ -152,7 +133,3 @@ class ExtensionConfigServicer(config_discovery_pb2_grpc.ExtensionConfigDiscovery
             receiver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await receiver
-
-
-def add_to_server(servicer: ExtensionConfigServicer, server: grpc.aio.Server) -> None:
-    config_discovery_pb2_grpc.add_ExtensionConfigDiscoveryServiceServicer_to_server(servicer, server)
