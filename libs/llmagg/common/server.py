@@ -21,6 +21,7 @@ from llmagg.common.grpc_client import keepalive_policy
 from llmagg.common.grpc_interceptors import ErrorMappingInterceptor, TracingInterceptor
 from llmagg.common.logging import configure_logging, log_fields
 from llmagg.common.metrics import RpcMetrics, serve_metrics
+from llmagg.common.secrets import Secret
 from llmagg.common.settings import ServiceSettings
 from llmagg.common.telemetry import configure_tracing, shutdown_tracing
 
@@ -94,7 +95,7 @@ class GrpcServer:
         self.reuse_port = reuse_port
         self._companions = tuple(companions)
         self.tracing = False
-        self.caller_tokens: dict[str, Any] = {}
+        self.caller_tokens: dict[str, Secret] = {}  # by caller, once built (a companion checks the same)
         self.port = 0
         self.metrics_port = 0
 
