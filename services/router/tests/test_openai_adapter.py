@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-import aiohttp
 import aiohttp.test_utils
 import aiohttp.web
 import pytest
@@ -159,18 +158,31 @@ def test_gemini_style_list_wrapped_errors_give_their_message_and_delay():
 
 
 async def test_lines_that_arrived_before_the_connection_broke_are_still_read():
-    """aiohttp refuses buffered bytes once the connection failed; the adapter reads them out before the error."""
-    loop = asyncio.get_running_loop()
-    content = aiohttp.StreamReader(aiohttp.client_proto.ResponseHandler(loop), 2**16, loop=loop)
-    content.feed_data(b'data: {"choices": [{"delta": {"content": "Hello"}}]}\n\ndata: {"choices": [{"delta": {"co')
-    content.set_exception(aiohttp.ClientPayloadError("connection lost"))
-    http = HttpUpstream(connect_timeout_s=1, read_timeout_s=1)
+    """A stream cut mid-event: its whole lines reach the reader, then the cut is a BAD_RESPONSE."""
+    cut = b'data: {"choices": [{"delta": {"content": "Hello"}}]}\n\ndata: {"choices": [{"delta": {"co'
+
+    async def answer_then_hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: 9999\r\n\r\n" + cut)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer_then_hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    http = HttpUpstream(connect_timeout_s=1, read_timeout_s=5)
     lines = []
-    with pytest.raises(UpstreamError) as caught:
-        async for line in http.lines(content):
-            lines.append(line)
+    try:
+        response = await http.open(f"http://127.0.0.1:{port}/v1/chat/completions", {}, {}, classify)
+        with pytest.raises(UpstreamError) as caught:
+            async for line in http.lines(response):
+                lines.append(line)
+        response.release()
+    finally:
+        await http.close()
+        server.close()
     assert lines == [b'data: {"choices": [{"delta": {"content": "Hello"}}]}', b""]
     assert caught.value.failure is Failure.BAD_RESPONSE
+    assert caught.value.message == "the connection closed before the response was complete"
 
 
 async def test_an_error_chunk_mid_stream_raises_after_the_content_before_it(sim, adapter):

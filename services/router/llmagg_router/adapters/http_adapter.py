@@ -12,8 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, NamedTuple, Protocol
 
-import aiohttp
-
+from llmagg.common.http_client import Response
 from llmagg.common.secrets import Secret
 from llmagg_router.adapters.http_upstream import HttpUpstream, json_object
 from llmagg_router.domain.key_redaction import KeyRedactor
@@ -89,7 +88,7 @@ class HttpAdapter:
             resp.release()
 
     async def _events(
-        self, resp: aiohttp.ClientResponse, max_bytes: int | None, translator: Translator, redactor: KeyRedactor
+        self, resp: Response, max_bytes: int | None, translator: Translator, redactor: KeyRedactor
     ) -> AsyncIterator[dict[str, Any]]:
         """Every `data:` line of the SSE body as OpenAI chunks, without the key sent (`event:` lines, comments
         and blanks carry nothing the `data:` object does not repeat). OpenAI's `[DONE]` ends it as complete;
@@ -109,10 +108,10 @@ class HttpAdapter:
             yield passed
 
     async def _chunks(
-        self, resp: aiohttp.ClientResponse, max_bytes: int | None, translator: Translator, redactor: KeyRedactor
+        self, resp: Response, max_bytes: int | None, translator: Translator, redactor: KeyRedactor
     ) -> AsyncIterator[dict[str, Any]]:
         total = 0
-        async for line in self._http.lines(resp.content):
+        async for line in self._http.lines(resp):
             total += len(line)
             if max_bytes is not None and total > max_bytes:
                 raise UpstreamError(Failure.TOO_LARGE, f"the provider's answer is larger than {max_bytes} bytes")
