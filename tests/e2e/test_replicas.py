@@ -110,9 +110,9 @@ class Cluster:
             )
         return counts
 
-    def wait_until_nothing_ends_on(self, cluster: str, address: str, quiet_s: float = 0.15) -> None:
+    def wait_until_nothing_ends_on(self, cluster: str, address: str, quiet_s: float = 0.3) -> None:
         """Until no request through `address` has ended for `quiet_s`. A router keeps the settlements of
-        the answers it finished for ~20 ms (they go to ratelimit in batches) and a SIGKILL loses them: the
+        the answers it finished for ~100 ms (they go to ratelimit in batches) and a SIGKILL loses them: the
         ledger would miss an answer the client got (a known gap: this module's last test), so the router dies
         when it has finished nothing lately."""
         last: list = [None, time.monotonic()]

@@ -50,7 +50,7 @@ class RouterSettings(ServiceSettings):
     ratelimit_timeout_s: float = Field(default=1.0, gt=0)  # per Reserve/Headroom call
     # Settlements waiting to be sent; when full, attempts wait to queue theirs (none is dropped).
     settle_queue_size: int = Field(default=10_000, ge=1)
-    # false: settlements gather for 20 ms and no answer waits for its accounting (a SIGKILL loses those
+    # false: settlements gather for 100 ms and no answer waits for its accounting (a SIGKILL loses those
     # rows; quotas stay exact, leases are charged up front). true: an answer goes to its client only once the
     # ledger has its row (concurrent answers share one Settle call); measured at ~1.3 ms per request.
     settle_before_answer: bool = False

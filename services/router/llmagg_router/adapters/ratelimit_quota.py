@@ -13,7 +13,7 @@
   one replaces it goes back at once. So the decision stays the shared one: nothing is spent that the
   ledger did not grant;
 - `settle`: queued (bounded; a full queue makes the attempt wait rather than lose a settlement) and
-  sent in batches (what gathers within 20 ms) by one background task, so no request waits for its
+  sent in batches (what gathers within 100 ms) by one background task, so no request waits for its
   accounting; `close` sends what is queued before the router stops. With `settle_before_answer` a served
   answer's settlement is sent at once and its answer waits for the ledger's acknowledgement (at most the
   call timeout: an unreachable ledger delays no answer longer), so a router killed right after answering
@@ -53,7 +53,7 @@ _BATCH = 256
 _RETRY_S = 0.5
 # Settlements no answer waits for wait this long for company before they are sent: one Settle call per
 # batch instead of one per request (the reservation's estimate holds meanwhile).
-_LINGER_S = 0.02
+_LINGER_S = 0.1
 _MAX_LEASE = 64
 _LEASE_IDS = 10_000
 _WAITS = 8  # calls of other attempts one attempt waits for before it asks itself
