@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from llmagg.common.http_server import IDLE_TIMEOUT_S
 from llmagg_gateway.addresses import socket_address
 from llmagg_gateway.limits import CONNECTION_BUFFER_BYTES
 from llmagg_gateway.service_tokens import upstream_filters
@@ -50,7 +51,11 @@ def http_cluster(
         for host_port, grpc in zip(host_ports, grpc_host_ports, strict=True)
     ]
     protocol = {"http_protocol_options": {}}
-    return _cluster(http_cluster_name(name), name, protocol, _grpc_health_by_hand(grpc_service), tokens_dir, endpoints)
+    # Envoy closes its idle connections to the data port before the port would: it never sends a request on
+    # a connection the service is closing.
+    idle = {"idle_timeout": f"{IDLE_TIMEOUT_S / 2:g}s"}
+    health_check = _grpc_health_by_hand(grpc_service)
+    return _cluster(http_cluster_name(name), name, protocol, health_check, tokens_dir, endpoints, idle)
 
 
 def _grpc_health_by_hand(grpc_service: str) -> dict:
@@ -76,8 +81,15 @@ def _grpc_health_by_hand(grpc_service: str) -> dict:
 
 
 def _cluster(
-    cluster: str, service: str, protocol: dict, health_check: dict, tokens_dir: str, endpoints: list[dict]
+    cluster: str,
+    service: str,
+    protocol: dict,
+    health_check: dict,
+    tokens_dir: str,
+    endpoints: list[dict],
+    common_protocol: dict | None = None,
 ) -> dict:
+    options = {"common_http_protocol_options": common_protocol} if common_protocol else {}
     return {
         "name": cluster,
         "type": "STRICT_DNS",
@@ -88,6 +100,7 @@ def _cluster(
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
                 "explicit_http_config": protocol,
                 "http_filters": upstream_filters(service, tokens_dir),
+                **options,
             }
         },
         "circuit_breakers": {

@@ -159,3 +159,68 @@ async def test_a_handler_failing_before_its_answer_is_a_500_and_the_connection_c
     assert answer.startswith(b"HTTP/1.1 500 ") and answer.endswith(
         b"500 The server had an error while processing your request."
     )
+
+
+@pytest.fixture
+async def impatient():
+    """A server with short idle and head timeouts (what is tested here is those timeouts)."""
+    recorder = Recorder()
+    server = HttpServer(
+        recorder.handle,
+        lambda status, message: f"{status} {message}".encode(),
+        64,
+        idle_timeout_s=0.3,
+        head_timeout_s=0.3,
+    )
+    port = await server.start("127.0.0.1", 0)
+    yield server, port, recorder
+    await server.stop(1)
+
+
+async def read_to_close(reader: asyncio.StreamReader) -> bytes:
+    return await asyncio.wait_for(reader.read(), 10)  # until the server closes the connection
+
+
+async def test_a_connection_that_sends_nothing_is_closed_after_the_idle_timeout(impatient):
+    server, port, recorder = impatient
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    assert await read_to_close(reader) == b""
+    assert recorder.requests == [] and not server.connections
+    writer.close()
+
+
+async def test_a_connection_idle_after_its_answer_is_closed_after_the_idle_timeout(impatient):
+    _, port, recorder = impatient
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /a HTTP/1.1\r\ncontent-length: 2\r\n\r\nhi")
+    answer = await read_to_close(reader)
+    assert answer == b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 6\r\n\r\ngot hi"
+    assert len(recorder.requests) == 1
+    writer.close()
+
+
+async def test_a_head_that_does_not_come_whole_in_time_gets_a_408_and_the_handler_never_runs(impatient):
+    _, port, recorder = impatient
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /a HTTP/1.1\r\ncontent-le")  # a slow client (or slowloris) stalls mid-head
+    answer = await read_to_close(reader)
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n") and answer.endswith(
+        b"\r\n\r\n408 The request's head did not arrive in time."
+    )
+    assert b"connection: close" in answer and recorder.requests == []
+    writer.close()
+
+
+async def test_a_head_in_pieces_within_the_timeout_and_a_handler_slower_than_both_timeouts_are_served(impatient):
+    _, port, recorder = impatient
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /slow HTTP/1.1\r\n")
+    await writer.drain()
+    await asyncio.sleep(0.1)  # the time that passes is what is tested: within the head timeout
+    writer.write(b"content-length: 2\r\n\r\nhi")
+    await asyncio.wait_for(recorder.received.wait(), 10)
+    await asyncio.sleep(0.9)  # three idle timeouts while the handler works: no timer may end the request
+    recorder.release.set()
+    answer = await read_to_close(reader)  # then idle: closed
+    assert answer == b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 6\r\n\r\ngot hi"
+    writer.close()

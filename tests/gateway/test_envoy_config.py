@@ -13,6 +13,7 @@ import yaml
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from llmagg import envoy_matchers, gateway_keys, gateway_limits
+from llmagg.common.http_server import IDLE_TIMEOUT_S
 from llmagg.suite import SERVICES
 from llmagg_devstack import envoy_binary, free_port
 from llmagg_gateway.__main__ import DEFAULT_DESCRIPTOR, main, table_services
@@ -374,6 +375,9 @@ def test_the_http_data_path_cluster_shares_the_routers_token_breakers_and_health
     grpc, http = clusters["router"], clusters["router-http"]
     protocol = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
     assert http["typed_extension_protocol_options"][protocol]["explicit_http_config"] == {"http_protocol_options": {}}
+    # Envoy lets its idle connections go before the data port would close them (llmagg.common.http_server).
+    idle = http["typed_extension_protocol_options"][protocol]["common_http_protocol_options"]["idle_timeout"]
+    assert idle == "60s" and 60 < IDLE_TIMEOUT_S
     grpc_filters = grpc["typed_extension_protocol_options"][protocol]["http_filters"]
     assert http["typed_extension_protocol_options"][protocol]["http_filters"] == grpc_filters
     for same in ("circuit_breakers", "common_lb_config", "outlier_detection", "type"):

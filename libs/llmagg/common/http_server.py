@@ -21,6 +21,11 @@ from dataclasses import dataclass, field
 log = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES = 64 * 1024
+# A connection waiting for a request is closed after IDLE_TIMEOUT_S (Envoy's pool closes its idle ones
+# sooner: it never sends on one we are closing); a head begun must be whole within HEAD_TIMEOUT_S. Both
+# bound what a caller without the token can hold: it is refused on the head, so it can only stall before.
+IDLE_TIMEOUT_S = 120.0
+HEAD_TIMEOUT_S = 10.0
 _REASONS = {
     200: "OK",
     400: "Bad Request",
@@ -28,6 +33,7 @@ _REASONS = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     409: "Conflict",
     413: "Payload Too Large",
     422: "Unprocessable Entity",
@@ -216,15 +222,19 @@ class _Connection(asyncio.Protocol):
         self._closed = False
         self._admitted = False
         self._head_sent = False
+        self._timer: asyncio.TimerHandle | None = None  # while waiting for a request, or for its whole head
+        self._head_begun = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport subclass
         self._server.connections.add(self)
         with contextlib.suppress(OSError):
             transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._wait_for_request()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        self._stop_timer()
         self._writable.set()
         self._server.forget(self)
         if self._task is not None and not self._task.done():
@@ -252,12 +262,34 @@ class _Connection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
+    def _wait_for_request(self) -> None:
+        """Until a next request's head begins: at most the idle timeout."""
+        self._stop_timer()
+        self._timer = asyncio.get_running_loop().call_later(self._server.idle_timeout_s, self.close)
+        self._head_begun = False
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _head_too_slow(self) -> None:
+        self._timer = None
+        if not self._closed:
+            self._refuse(408, self._server.error_body(408, "The request's head did not arrive in time."))
+
     def _serve_next(self) -> None:
         try:
             if not self._admitted:
                 head = self._parser.head()
                 if head is None:
+                    if not self._head_begun and not self._parser.empty:  # begun: it has the head timeout
+                        self._head_begun = True
+                        self._stop_timer()
+                        loop = asyncio.get_running_loop()
+                        self._timer = loop.call_later(self._server.head_timeout_s, self._head_too_slow)
                     return
+                self._stop_timer()
                 refusal = self._server.admit(head)
                 if refusal is not None:  # refused before its body is read (or held)
                     self._refuse(refusal.status, refusal.body, refusal.headers)
@@ -307,6 +339,7 @@ class _Connection(asyncio.Protocol):
         if request.headers.get("connection", "").lower() == "close" or self._server.closing:
             self.close()
             return
+        self._wait_for_request()
         self._serve_next()
 
     async def _write(self, response: Response) -> None:
@@ -349,8 +382,12 @@ class HttpServer:
         error_body: Callable[[int, str], bytes],
         max_body_bytes: int,
         admit: Callable[[Request], Response | None] = lambda head: None,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
+        head_timeout_s: float = HEAD_TIMEOUT_S,
     ) -> None:
         self.handler = handler
+        self.idle_timeout_s = idle_timeout_s
+        self.head_timeout_s = head_timeout_s
         self.admit = admit
         self.error_body = error_body
         self.max_body_bytes = max_body_bytes
