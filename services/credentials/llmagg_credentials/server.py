@@ -10,6 +10,7 @@ from pathlib import Path
 
 from llmagg.common.secrets import Secret
 from llmagg.common.server import GrpcServer, ReadinessCheck, ServiceBinding
+from llmagg.common.watch_streams import WatchStreams
 from llmagg.registry import ConfiguredAccount, Provider, merge_providers, parse_accounts, read_yaml, registry_entries
 from llmagg_credentials import authz_servicer, servicer, xds_servicer
 from llmagg_credentials.backends import create_store
@@ -60,6 +61,7 @@ def build_credentials(settings: CredentialsSettings, providers: Mapping[str, Pro
 
 
 def build_server(settings: CredentialsSettings, credentials: Credentials) -> GrpcServer:
+    streams = WatchStreams()  # the gateways' ECDS streams, ended as the service stops
     bindings = [
         ServiceBinding(
             servicer.SERVICE_NAME,
@@ -75,14 +77,14 @@ def build_server(settings: CredentialsSettings, credentials: Credentials) -> Grp
         ),
         ServiceBinding(
             xds_servicer.SERVICE_NAME,
-            xds_servicer.ExtensionConfigServicer(credentials.key_table),
+            xds_servicer.ExtensionConfigServicer(credentials.key_table, streams),
             xds_servicer.add_to_server,
         ),
     ]
     # Not critical: with the store down, ext_authz keeps checking known keys and the router keeps its
     # leases; writes answer UNAVAILABLE and the `vault` health name says NOT_SERVING.
     vault = ReadinessCheck("vault", credentials.store.ping, critical=False)
-    return GrpcServer("credentials", settings, bindings, readiness=[vault])
+    return GrpcServer("credentials", settings, bindings, readiness=[vault], companions=[streams])
 
 
 def write_owner_only(path: Path, text: str) -> None:

@@ -21,6 +21,7 @@ from google.protobuf import any_pb2
 from llmagg import gateway_keys
 from llmagg.common import ecds
 from llmagg.common.ecds import SERVICE_NAME, TYPE_URL, add_to_server
+from llmagg.common.watch_streams import WatchStreams
 from llmagg_credentials.domain.key_table import KeyTableSource
 
 __all__ = ["SERVICE_NAME", "TYPE_URL", "ExtensionConfigServicer", "add_to_server"]
@@ -66,8 +67,9 @@ def staged(names: frozenset[str]) -> bool:
 
 
 class ExtensionConfigServicer(config_discovery_pb2_grpc.ExtensionConfigDiscoveryServiceServicer):
-    def __init__(self, source: KeyTableSource) -> None:
+    def __init__(self, source: KeyTableSource, streams: WatchStreams) -> None:
         self._source = source
+        self._streams = streams  # ended when the service stops
 
     async def StreamExtensionConfigs(self, request_iterator, context):
         await ecds.refuse_unless_gateway(context)  # the key hashes are the gateways' alone
@@ -87,12 +89,15 @@ class ExtensionConfigServicer(config_discovery_pb2_grpc.ExtensionConfigDiscovery
         try:
             while True:
                 next_request = asyncio.create_task(requests.get())
-                waits = {next_request}
+                stopping = asyncio.create_task(self._streams.wait_stopping())
+                waits = {next_request, stopping}
                 if names is not None:  # a table before the first request: the request gets it
                     waits.add(asyncio.create_task(self._source.next_table(pending or sent)))
                 done, undone = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 for task in undone:
                     task.cancel()
+                if stopping in done:
+                    return
                 if next_request in done:
                     request = next_request.result()
                     if request is None:

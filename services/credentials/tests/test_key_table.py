@@ -16,6 +16,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 from llmagg import gateway_keys
 from llmagg.common.caller_auth import GATEWAY, calling_peer
 from llmagg.common.secrets import Secret
+from llmagg.common.watch_streams import WatchStreams
 from llmagg.gateway_keys import DENY_ALL, ENV_ADMIN_ID, HASHES_FILTER, ROUTING_FILTER, KeyTable, sha_hash
 from llmagg_credentials.adapters.memory_store import MemoryStore
 from llmagg_credentials.domain.client_keys import ClientKeys
@@ -152,7 +153,7 @@ async def test_ecds_answers_what_envoy_asks_pushes_each_new_table_and_does_not_r
     record, secret = await keys.create("c", "admin")
     source = KeyTableSource(keys)
     await source.refresh()
-    stream = _Stream(ExtensionConfigServicer(source))
+    stream = _Stream(ExtensionConfigServicer(source, WatchStreams()))
 
     stream.ask([HASHES_FILTER, ROUTING_FILTER])
     first = await stream.answer()
@@ -200,10 +201,23 @@ async def test_ecds_answers_what_envoy_asks_pushes_each_new_table_and_does_not_r
 async def test_ecds_answers_only_the_filters_asked_for(keys):
     source = KeyTableSource(keys)
     await source.refresh()
-    stream = _Stream(ExtensionConfigServicer(source))
+    stream = _Stream(ExtensionConfigServicer(source, WatchStreams()))
     stream.ask([ROUTING_FILTER])
     assert list(_filters(await stream.answer())) == [ROUTING_FILTER]
     stream.requests.put_nowait(None)
+
+
+async def test_an_ecds_stream_ends_when_the_service_stops(keys):
+    """Else the service's stop would hold it for the whole grace period; Envoy opens it again elsewhere."""
+    source = KeyTableSource(keys)
+    await source.refresh()
+    streams = WatchStreams()
+    stream = _Stream(ExtensionConfigServicer(source, streams))
+    stream.ask([ROUTING_FILTER])
+    await stream.answer()
+    await streams.stop(grace_s=30)
+    with pytest.raises(StopAsyncIteration):
+        await stream.answer()  # Envoy sent nothing more: the stream ended all the same
 
 
 class _SlowFirstList(ClientKeys):

@@ -10,6 +10,7 @@ from typing import Any
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from llmagg.common.server import GrpcServer, ReadinessCheck, ServiceBinding
+from llmagg.common.watch_streams import WatchStreams
 from llmagg.registry import ConfiguredAccount, Provider, merge_providers, parse_accounts, read_yaml, registry_entries
 from llmagg_discovery import servicer
 from llmagg_discovery.adapters.http import HttpClient
@@ -54,9 +55,12 @@ def build_discovery(settings: DiscoverySettings, baseline: Baseline) -> tuple[Di
 def build_server(
     settings: DiscoverySettings, discovery: Discovery, registry: CollectorRegistry = REGISTRY
 ) -> GrpcServer:
-    binding = ServiceBinding(servicer.SERVICE_NAME, servicer.DiscoveryServicer(discovery), servicer.add_to_server)
+    streams = WatchStreams()  # the routers' catalogue watches, ended as the service stops
+    binding = ServiceBinding(
+        servicer.SERVICE_NAME, servicer.DiscoveryServicer(discovery, streams), servicer.add_to_server
+    )
     # Not critical: with its store down the catalogue is served (and followed) from memory.
     store = ReadinessCheck("store", discovery.store_ready, critical=False)
     if settings.metrics_port:
         registry.register(DiscoveryCollector(discovery))
-    return GrpcServer("discovery", settings, [binding], readiness=[store], registry=registry)
+    return GrpcServer("discovery", settings, [binding], readiness=[store], registry=registry, companions=[streams])

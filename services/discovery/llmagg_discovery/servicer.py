@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import grpc
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.watch_streams import WatchStreams
 from llmagg.discovery.v1 import discovery_pb2 as pb
 from llmagg.discovery.v1 import discovery_pb2_grpc
 from llmagg_discovery import converters
@@ -18,8 +19,9 @@ MAX_CHANGES = 1000
 
 
 class DiscoveryServicer(discovery_pb2_grpc.DiscoveryServiceServicer):
-    def __init__(self, discovery: Discovery) -> None:
+    def __init__(self, discovery: Discovery, streams: WatchStreams) -> None:
         self._discovery = discovery
+        self._streams = streams  # the watches, ended when the service stops
         self._whole: tuple[int, pb.Catalog] | None = None
 
     def _whole_catalog(self) -> pb.Catalog:
@@ -37,7 +39,7 @@ class DiscoveryServicer(discovery_pb2_grpc.DiscoveryServiceServicer):
         return pb.GetCatalogResponse(catalog=catalog, sources=statuses)
 
     async def WatchCatalog(self, request, context) -> AsyncIterator[pb.WatchCatalogResponse]:
-        async for _, changes in self._discovery.watch():
+        async for _, changes in self._streams.until_stopped(self._discovery.watch()):
             yield pb.WatchCatalogResponse(
                 catalog=self._whole_catalog(), changes=[converters.change(c) for c in changes]
             )

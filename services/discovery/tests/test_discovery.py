@@ -7,6 +7,8 @@ import asyncio
 
 import pytest
 
+from llmagg.common.watch_streams import WatchStreams
+from llmagg.discovery.v1 import discovery_pb2 as pb
 from llmagg_discovery.adapters.sql_store import sqlite_store
 from llmagg_discovery.domain.baseline import RegistrySource
 from llmagg_discovery.domain.catalogue import Policy
@@ -14,6 +16,7 @@ from llmagg_discovery.domain.discovery import Discovery, UnknownSource
 from llmagg_discovery.domain.ports import SourceError
 from llmagg_discovery.domain.records import ChangeKind, ModelFacts, ModelKey, ModelState, SourceReport
 from llmagg_discovery.domain.scheduler import source_backoff
+from llmagg_discovery.servicer import DiscoveryServicer
 
 from .helpers import REGISTRY, Clock, FakeAccounts, ScriptedSource
 
@@ -143,3 +146,15 @@ async def test_metrics_count_entries_by_state_and_source_failures(discovery, sou
     assert 'llmagg_discovery_models{state="active"} 2.0' in text
     assert 'llmagg_discovery_models{state="retired"} 1.0' in text  # the retired provider's model
     assert 'llmagg_discovery_source_consecutive_failures{source="community"} 1.0' in text
+
+
+async def test_a_catalogue_watch_gets_the_catalogue_then_ends_when_the_service_stops(discovery):
+    """Else the service's stop would hold it for the whole grace period; the router watches again elsewhere."""
+    streams = WatchStreams()
+    watch = DiscoveryServicer(discovery, streams).WatchCatalog(pb.WatchCatalogRequest(), None)
+    first = await asyncio.wait_for(anext(watch), 5)
+    assert "acme-small" in {m.model for m in first.catalog.models}
+    waiting = asyncio.create_task(anext(watch))
+    await streams.stop(grace_s=30)
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(waiting, 5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llmagg.common.server import GrpcServer, ServiceBinding
+from llmagg.common.watch_streams import WatchStreams
 from llmagg.registry import Provider, merge_providers, read_yaml, registry_entries
 from llmagg_ratelimit import rls_servicer, servicer, xds_servicer
 from llmagg_ratelimit.adapters.credentials_limits import CredentialsLimits
@@ -81,6 +82,7 @@ def build_ratelimit(settings: RatelimitSettings) -> Ratelimit:
 
 
 def build_server(settings: RatelimitSettings, ratelimit: Ratelimit) -> GrpcServer:
+    streams = WatchStreams()  # the gateways' ECDS streams, ended as the service stops
     bindings = [
         ServiceBinding(
             servicer.SERVICE_NAME,
@@ -92,10 +94,10 @@ def build_server(settings: RatelimitSettings, ratelimit: Ratelimit) -> GrpcServe
         ),
         ServiceBinding(
             xds_servicer.SERVICE_NAME,
-            xds_servicer.ExtensionConfigServicer(ratelimit.ledger.clients.limited_clients()),
+            xds_servicer.ExtensionConfigServicer(ratelimit.ledger.clients.limited_clients(), streams),
             xds_servicer.add_to_server,
         ),
     ]
     ledger = ratelimit.ledger
     readiness = create_readiness(ledger.counters, ledger.usage, ratelimit.accounts, ratelimit.catalog)
-    return GrpcServer("ratelimit", settings, bindings, readiness=readiness)
+    return GrpcServer("ratelimit", settings, bindings, readiness=readiness, companions=[streams])

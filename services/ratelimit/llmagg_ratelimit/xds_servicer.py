@@ -18,6 +18,7 @@ from envoy.service.extension.v3 import config_discovery_pb2_grpc
 from llmagg import gateway_limits
 from llmagg.common import ecds
 from llmagg.common.ecds import SERVICE_NAME, TYPE_URL, add_to_server
+from llmagg.common.watch_streams import WatchStreams
 
 __all__ = ["SERVICE_NAME", "TYPE_URL", "ExtensionConfigServicer", "add_to_server"]
 
@@ -34,13 +35,14 @@ def response(config: dict, nonce: int) -> discovery_pb2.DiscoveryResponse:
 
 
 class ExtensionConfigServicer(config_discovery_pb2_grpc.ExtensionConfigDiscoveryServiceServicer):
-    def __init__(self, clients: gateway_limits.LimitedClients) -> None:
+    def __init__(self, clients: gateway_limits.LimitedClients, streams: WatchStreams) -> None:
         self._config = gateway_limits.limits_filter(clients)
+        self._streams = streams  # ended when the service stops
 
     async def StreamExtensionConfigs(self, request_iterator, context):
         await ecds.refuse_unless_gateway(context)
         version, nonce = gateway_limits.version(self._config), 0
-        async for request in request_iterator:
+        async for request in self._streams.until_stopped(request_iterator):
             if request.HasField("error_detail"):
                 log.warning("a gateway rejected client limits config %s: %s", version, request.error_detail.message)
                 continue

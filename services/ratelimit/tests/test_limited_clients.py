@@ -13,6 +13,7 @@ from google.protobuf import json_format
 
 from llmagg import gateway_limits
 from llmagg.common.caller_auth import GATEWAY, calling_peer
+from llmagg.common.watch_streams import WatchStreams
 from llmagg_ratelimit.domain.clients import ClientLimits, ClientPolicy
 from llmagg_ratelimit.xds_servicer import TYPE_URL, ExtensionConfigServicer
 
@@ -47,7 +48,10 @@ async def _answers(clients: gateway_limits.LimitedClients, *requests) -> list[di
         for request in requests:
             yield request
 
-    return [answer async for answer in ExtensionConfigServicer(clients).StreamExtensionConfigs(stream(), None)]
+    return [
+        answer
+        async for answer in ExtensionConfigServicer(clients, WatchStreams()).StreamExtensionConfigs(stream(), None)
+    ]
 
 
 async def test_ecds_answers_the_filter_once_and_not_its_acknowledgement_nor_a_rejection():
@@ -98,7 +102,7 @@ class _Context:
 
 async def test_ecds_answers_the_gateway_alone():
     calling_peer.set("router")
-    stream = ExtensionConfigServicer(gateway_limits.LimitedClients(True)).StreamExtensionConfigs(
+    stream = ExtensionConfigServicer(gateway_limits.LimitedClients(True), WatchStreams()).StreamExtensionConfigs(
         _one(_ask()), _Context()
     )
     with pytest.raises(_Aborted) as caught:
@@ -111,3 +115,23 @@ async def test_ecds_answers_the_gateway_alone():
 
 async def _one(request):
     yield request
+
+
+async def test_an_ecds_stream_ends_when_the_service_stops():
+    """Else the service's stop would hold it for the whole grace period; Envoy opens it again elsewhere."""
+    calling_peer.set(GATEWAY)
+    streams = WatchStreams()
+    requests: asyncio.Queue = asyncio.Queue()
+
+    async def envoy():
+        while True:
+            yield await requests.get()
+
+    answers = ExtensionConfigServicer(gateway_limits.LimitedClients(True), streams).StreamExtensionConfigs(
+        envoy(), None
+    )
+    requests.put_nowait(_ask())
+    assert (await asyncio.wait_for(anext(answers), 5)).nonce == "1"
+    await streams.stop(grace_s=30)
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(anext(answers), 5)
