@@ -1,4 +1,4 @@
-"""`make profile-router`: where the router spends its CPU under load, sampled by py-spy.
+"""`make profile-router`: where the router (or `--service NAME`) spends its CPU under load, sampled by py-spy.
 
 Starts the simulator and the stack as `make bench` does (tracing off), sends non-streamed chat requests
 through the gateway at a concurrency while py-spy samples the router, then prints the frames with the
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    parser.add_argument("--service", default="router", help="the process py-spy samples (ratelimit, credentials, ...)")
     parser.add_argument("--native", action="store_true", help="C frames too (grpc, the event loop, the GC)")
     parser.add_argument("--no-sampler", action="store_true", help="only the CPU per request, without py-spy")
     parser.add_argument("--accounts", type=int, default=1, help="accounts of the model (more: ranked by headroom)")
@@ -104,9 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         stack.start_gateway()
         headers = {**HEADERS, "Authorization": f"Bearer {create_client_key(stack)}"}
         asyncio.run(load(stack.base_url, headers, 300, 4))  # warm-up: connections, caches, leases
-        [router] = [p for p in stack.processes if p.name == "router"]
-        collapsed = run_dir / "router.collapsed"
-        command = [py_spy, "record", "--pid", str(router.process.pid), "--rate", str(args.rate), "--format", "raw"]
+        [sampled] = [p for p in stack.processes if p.name == args.service]
+        collapsed = run_dir / f"{args.service}.collapsed"
+        command = [py_spy, "record", "--pid", str(sampled.process.pid), "--rate", str(args.rate), "--format", "raw"]
         command += ["--output", str(collapsed), "--subprocesses"]  # ROUTER_WORKERS: the workers are children
         command += ["--native"] if args.native else ["--nonblocking"]
         sampler = None if args.no_sampler else subprocess.Popen(command, stdout=subprocess.DEVNULL)
