@@ -166,11 +166,14 @@ class Response:
     def __init__(self, connection: _Connection, status: int, headers: dict[str, str]) -> None:
         self._connection = connection
         self._slot: asyncio.Semaphore | None = None  # the client's exchange slot, given back on release
+        self._released = False  # the connection may carry another exchange now
         self.status = status
         self.headers: Mapping[str, str] = headers
 
     async def read(self) -> bytes:
         """The body's next bytes; b"" at its end. What came before a cut is handed out before its error."""
+        if self._released:
+            raise HttpError("the response was released")
         return await self._connection.read_body()
 
     async def read_all(self, limit: int) -> bytes:
@@ -186,7 +189,11 @@ class Response:
         return bytes(body)
 
     def release(self) -> None:
-        """Back to the pool when the body was read to its end on a reusable connection; closed otherwise."""
+        """Back to the pool when the body was read to its end on a reusable connection; closed otherwise.
+        Once only: a second call would pool (or close) the connection under the exchange it carries next."""
+        if self._released:
+            return
+        self._released = True
         self._connection.release()
         if self._slot is not None:
             self._slot.release()
