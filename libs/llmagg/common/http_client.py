@@ -297,7 +297,7 @@ class _Connection(asyncio.Protocol):
         if status in (204, 304):
             return _Body(0, False, "")
         if transfer:
-            if transfer.rsplit(",", 1)[-1].strip() != "chunked":
+            if transfer.strip() != "chunked":  # another coding under the chunks would be handed out undecoded
                 raise ResponseError("the answer's transfer-encoding is not supported")
             return _Body(None, True, encoding)
         if length is not None:
