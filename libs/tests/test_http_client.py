@@ -686,14 +686,22 @@ async def test_read_all_refuses_a_decoded_body_over_the_limit():
         response.release()
 
 
-async def test_read_all_of_a_chunked_answer_with_a_bogus_content_length_is_no_crash():
-    answer = chunked(b"abc", extra=("Content-Length: 1, 1",))
-    async with Server([answer]) as server, using(client()) as http:
+@pytest.mark.parametrize(
+    ("answer", "body"),
+    [
+        (chunked(b"abc", extra=("Content-Length: 1, 1",)), b"abc"),  # the chunks decide, the length is ignored
+        (chunked(b"abc", extra=("Content-Length: 5000",)), b"abc"),
+        (b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5000\r\n\r\n", b""),  # the length of a body not sent
+    ],
+)
+async def test_read_all_judges_the_body_by_its_framing_not_a_content_length_that_does_not_frame_it(answer, body):
+    async with Server([answer, ok()]) as server, using(client()) as http:
         response = await http.post(server.url(), b"{}", {})
         try:
-            assert await response.read_all(10) == b"abc"
+            assert await response.read_all(10) == body
         finally:
             response.release()
+        assert await body_of(http, server.url()) == b"ok"
 
 
 # --- 11. the connection cap and cancellation ------------------------------------------------------

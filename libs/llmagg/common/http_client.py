@@ -94,6 +94,10 @@ class _Body:
             self.done = self.remaining == 0
         return self._decode(body), rest
 
+    def plain_bytes_left(self) -> int | None:
+        """The bytes still to come, when a content length frames an unencoded body; None otherwise."""
+        return self.remaining if self._decoder is None and not self.chunked else None
+
     def end(self) -> bytes:
         """The connection closed: the rest of an until-close body; ResponseError when the body is cut."""
         if not self.until_close and not self.done:
@@ -178,8 +182,9 @@ class Response:
 
     async def read_all(self, limit: int) -> bytes:
         """The whole body; BodyTooLarge when it is over `limit` bytes (read no further than that)."""
-        length = self.headers.get("content-length")
-        if length is not None and "content-encoding" not in self.headers and int(length) > limit:
+        # Only a content length that frames the body tells its size (not beside chunks, not on a 304).
+        left = self._connection.plain_bytes_left()
+        if left is not None and left > limit:
             raise BodyTooLarge(limit)
         body = bytearray()
         while data := await self.read():
@@ -326,6 +331,9 @@ class _Connection(asyncio.Protocol):
         if self._body is not None:
             self._body.done = True
         self.close()
+
+    def plain_bytes_left(self) -> int | None:
+        return None if self._body is None else self._body.plain_bytes_left()
 
     async def read_body(self) -> bytes:
         body = self._body
