@@ -390,6 +390,19 @@ async def test_a_compressed_body_cut_short_is_an_error_not_a_shorter_body():
         assert (bytes(range(256)) * 64).startswith(got)
 
 
+async def test_a_framed_body_whose_compressed_stream_ends_early_is_an_error():
+    compressed = gzip.compress(b"x" * 5000)[:-8]  # without gzip's trailer: its checksum and length
+    answers = [ok(compressed, "Content-Encoding: gzip"), chunked(compressed, extra=("Content-Encoding: gzip",)), ok()]
+    async with Server(answers) as server, using(client()) as http:
+        for _ in range(2):
+            response = await http.post(server.url(), b"{}", {})
+            with pytest.raises(ResponseError, match="compressed body is incomplete"):
+                await response.read_all(10_000)
+            response.release()
+        assert await body_of(http, server.url()) == b"ok"
+        assert (server.connections, len(server.requests)) == (3, 3)
+
+
 # --- 5. cuts --------------------------------------------------------------------------------------
 
 

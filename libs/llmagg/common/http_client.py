@@ -22,6 +22,7 @@ _PAUSE_BYTES = 1 << 20  # read no more from a connection while this much waits t
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _FORBIDDEN_IN_HEADERS = re.compile(r"[\r\n\0]")
+_CUT = "the connection closed before the response was complete"
 
 
 class HttpError(Exception):
@@ -101,7 +102,7 @@ class _Body:
     def end(self) -> bytes:
         """The connection closed: the rest of an until-close body; ResponseError when the body is cut."""
         if not self.until_close and not self.done:
-            raise ResponseError("the connection closed before the response was complete")
+            raise ResponseError(_CUT)
         self.done = True
         return self._decode(b"", final=True)
 
@@ -110,9 +111,14 @@ class _Body:
             return data
         try:
             out = self._decoder.decompress(data)
-            return out + self._decoder.flush() if final or self.done else out
+            if final or self.done:
+                out += self._decoder.flush()
         except zlib.error:
             raise ResponseError("the answer's compressed body is malformed") from None
+        # The framing ended but the compressed stream did not: a shorter body, not the whole one.
+        if (final or self.done) and not self._decoder.eof:
+            raise ResponseError(_CUT if final else "the answer's compressed body is incomplete")
+        return out
 
     def _dechunk(self, data: bytes | bytearray) -> tuple[bytes, bytes]:
         self._pending += data
