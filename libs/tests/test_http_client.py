@@ -264,6 +264,24 @@ async def test_the_host_header_of_an_ipv6_origin_and_an_empty_path():
         await server.__aexit__()
 
 
+async def test_a_large_request_body_arrives_whole():
+    body = bytes(range(256)) * (4 * 4096)  # 4 MiB
+    async with Server() as server, using(client()) as http:
+        assert await body_of(http, server.url(), body) == b"ok"
+        assert server.requests[0].endswith(b"\r\n\r\n" + body)
+        assert b"\r\nContent-Length: 4194304\r\n" in server.requests[0]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://127.0.0.1/", "http:///no-host", "127.0.0.1:80/", "http://h:99999/", "http://h:abc/", "http://[::1/"],
+)
+async def test_a_url_the_client_cannot_use_is_an_http_error(url):
+    async with using(client()) as http:
+        with pytest.raises(HttpError):
+            await http.post(url, b"{}", {})
+
+
 # --- 2. chunks ------------------------------------------------------------------------------------
 
 
@@ -981,6 +999,27 @@ async def test_https_with_an_untrusted_certificate_is_a_connect_error(tls):
         with pytest.raises(ConnectError, match="SSLCertVerificationError"):
             await http.post(server.url(), b"{}", {})
         assert server.requests == []
+
+
+async def test_https_stale_connection_replaced_and_a_body_until_close(tls):
+    server_context, trusting = tls
+
+    async def answer_then_close(peer: Peer) -> None:
+        await peer.answer(ok(b"first"))
+        await peer.close()
+
+    async def until_close(peer: Peer) -> None:
+        await peer.send(b"HTTP/1.1 200 OK\r\n\r\nuntil the end")
+        peer.answered()
+        await peer.close()
+
+    answers = [answer_then_close, until_close, ok(b"third")]
+    async with Server(answers, ssl_context=server_context) as server, using(client(ssl_context=trusting)) as http:
+        assert await body_of(http, server.url()) == b"first"
+        await server.until(lambda: server.closed == 1)
+        assert await body_of(http, server.url()) == b"until the end"
+        assert await body_of(http, server.url()) == b"third"
+        assert (server.connections, len(server.requests)) == (3, 3)
 
 
 # --- 14. bodiless and HTTP/1.0 answers ------------------------------------------------------------

@@ -49,11 +49,15 @@ class _Origin:
     __slots__ = ("host", "host_header", "port", "scheme", "target")
 
     def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
+        try:  # a port out of range or not a number, a bracket not closed: ValueError from urllib
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            raise HttpError("not a usable URL (its host or port)") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise HttpError(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
         self.scheme, self.host = parts.scheme, parts.hostname
-        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.port = port or (443 if parts.scheme == "https" else 80)
         self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         default_port = self.port == (443 if parts.scheme == "https" else 80)
         host = f"[{self.host}]" if ":" in self.host else self.host
