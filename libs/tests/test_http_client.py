@@ -5,6 +5,7 @@ connection cap, cancellation, TLS. The servers count connections and requests, s
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime
 import gzip
@@ -1053,3 +1054,35 @@ async def test_an_error_status_is_an_answer_not_an_exception():
         response.release()
         assert await body_of(http, server.url()) == b"ok"
         assert server.connections == 1
+
+
+# --- the production loop --------------------------------------------------------------------------
+
+ON_UVLOOP = [
+    test_a_content_length_body_and_two_posts_on_one_connection,
+    test_chunks_with_extensions_and_trailers_one_byte_per_write,
+    test_five_mib_of_chunks_read_slowly_pause_the_connection_and_arrive_intact,
+    test_a_body_until_close_is_read_whole_and_its_connection_not_reused,
+    test_a_compressed_body_cut_short_is_an_error_not_a_shorter_body,
+    test_a_content_length_body_cut_hands_out_what_came_then_fails,
+    test_a_chunked_body_cut_mid_chunk_hands_out_what_came_then_fails,
+    test_a_pooled_connection_the_server_closed_while_idle_is_replaced,
+    test_a_reused_connection_closed_before_any_answer_byte_is_retried_once_on_a_new_one,
+    test_a_fresh_connection_closed_without_an_answer_fails_without_a_retry,
+    test_a_server_stalling_mid_body_times_out,
+    test_a_tls_handshake_that_never_ends_is_a_connect_timeout,
+    test_a_cancelled_read_gives_back_its_slot_and_closes_its_connection,
+    test_twenty_posts_over_four_connections_reuse_exactly_those_four,
+    test_bytes_after_a_complete_body_that_come_late_stop_reuse,
+    test_https_with_a_trusted_certificate_works_and_reuses,
+    test_https_stale_connection_replaced_and_a_body_until_close,
+]
+
+
+@pytest.mark.parametrize("case", ON_UVLOOP, ids=lambda case: case.__name__.removeprefix("test_"))
+def test_on_uvloop(case, tls):
+    """The router serves on uvloop, whose transports pause, resume and report a close their own way."""
+    uvloop = pytest.importorskip("uvloop")
+    scenario = case(tls) if "tls" in case.__code__.co_varnames[: case.__code__.co_argcount] else case()
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:  # a loop of its own, beside the session's
+        thread.submit(uvloop.run, scenario).result(timeout=60)
