@@ -22,6 +22,7 @@ _PAUSE_BYTES = 1 << 20  # read no more from a connection while this much waits t
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _FORBIDDEN_IN_HEADERS = re.compile(r"[\r\n\0]")
+_CUT = "the connection closed before the response was complete"
 
 
 class HttpError(Exception):
@@ -48,11 +49,15 @@ class _Origin:
     __slots__ = ("host", "host_header", "port", "scheme", "target")
 
     def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
+        try:  # a port out of range or not a number, a bracket not closed: ValueError from urllib
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            raise HttpError("not a usable URL (its host or port)") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise HttpError(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
         self.scheme, self.host = parts.scheme, parts.hostname
-        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.port = port or (443 if parts.scheme == "https" else 80)
         self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         default_port = self.port == (443 if parts.scheme == "https" else 80)
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -94,10 +99,14 @@ class _Body:
             self.done = self.remaining == 0
         return self._decode(body), rest
 
+    def plain_bytes_left(self) -> int | None:
+        """The bytes still to come, when a content length frames an unencoded body; None otherwise."""
+        return self.remaining if self._decoder is None and not self.chunked else None
+
     def end(self) -> bytes:
         """The connection closed: the rest of an until-close body; ResponseError when the body is cut."""
         if not self.until_close and not self.done:
-            raise ResponseError("the connection closed before the response was complete")
+            raise ResponseError(_CUT)
         self.done = True
         return self._decode(b"", final=True)
 
@@ -106,9 +115,14 @@ class _Body:
             return data
         try:
             out = self._decoder.decompress(data)
-            return out + self._decoder.flush() if final or self.done else out
+            if final or self.done:
+                out += self._decoder.flush()
         except zlib.error:
             raise ResponseError("the answer's compressed body is malformed") from None
+        # The framing ended but the compressed stream did not: a shorter body, not the whole one.
+        if (final or self.done) and not self._decoder.eof:
+            raise ResponseError(_CUT if final else "the answer's compressed body is incomplete")
+        return out
 
     def _dechunk(self, data: bytes | bytearray) -> tuple[bytes, bytes]:
         self._pending += data
@@ -166,17 +180,21 @@ class Response:
     def __init__(self, connection: _Connection, status: int, headers: dict[str, str]) -> None:
         self._connection = connection
         self._slot: asyncio.Semaphore | None = None  # the client's exchange slot, given back on release
+        self._released = False  # the connection may carry another exchange now
         self.status = status
         self.headers: Mapping[str, str] = headers
 
     async def read(self) -> bytes:
         """The body's next bytes; b"" at its end. What came before a cut is handed out before its error."""
+        if self._released:
+            raise HttpError("the response was released")
         return await self._connection.read_body()
 
     async def read_all(self, limit: int) -> bytes:
         """The whole body; BodyTooLarge when it is over `limit` bytes (read no further than that)."""
-        length = self.headers.get("content-length")
-        if length is not None and "content-encoding" not in self.headers and int(length) > limit:
+        # Only a content length that frames the body tells its size (not beside chunks, not on a 304).
+        left = self._connection.plain_bytes_left()
+        if left is not None and left > limit:
             raise BodyTooLarge(limit)
         body = bytearray()
         while data := await self.read():
@@ -186,7 +204,11 @@ class Response:
         return bytes(body)
 
     def release(self) -> None:
-        """Back to the pool when the body was read to its end on a reusable connection; closed otherwise."""
+        """Back to the pool when the body was read to its end on a reusable connection; closed otherwise.
+        Once only: a second call would pool (or close) the connection under the exchange it carries next."""
+        if self._released:
+            return
+        self._released = True
         self._connection.release()
         if self._slot is not None:
             self._slot.release()
@@ -290,7 +312,7 @@ class _Connection(asyncio.Protocol):
         if status in (204, 304):
             return _Body(0, False, "")
         if transfer:
-            if transfer.rsplit(",", 1)[-1].strip() != "chunked":
+            if transfer.strip() != "chunked":  # another coding under the chunks would be handed out undecoded
                 raise ResponseError("the answer's transfer-encoding is not supported")
             return _Body(None, True, encoding)
         if length is not None:
@@ -319,6 +341,9 @@ class _Connection(asyncio.Protocol):
         if self._body is not None:
             self._body.done = True
         self.close()
+
+    def plain_bytes_left(self) -> int | None:
+        return None if self._body is None else self._body.plain_bytes_left()
 
     async def read_body(self) -> bytes:
         body = self._body
