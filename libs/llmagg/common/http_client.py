@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 MAX_HEAD_BYTES = 64 * 1024
+_MAX_INFLATED = 64 * 1024 * 1024  # of one piece of a compressed body: more than any answer may be
 _PAUSE_BYTES = 1 << 20  # read no more from a connection while this much waits to be read
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _DIGITS = re.compile(r"[0-9]{1,18}")
@@ -114,7 +115,9 @@ class _Body:
         if self._decoder is None:
             return data
         try:
-            out = self._decoder.decompress(data)
+            out = self._decoder.decompress(data, _MAX_INFLATED)
+            if self._decoder.unconsumed_tail:  # a small piece that inflates past any answer: a bomb
+                raise ResponseError(f"the answer's compressed body inflates beyond {_MAX_INFLATED} bytes")
             if final or self.done:
                 out += self._decoder.flush()
         except zlib.error:
@@ -530,7 +533,7 @@ def _request_bytes(origin: _Origin, body: bytes, headers: Mapping[str, str]) -> 
         if _FORBIDDEN_IN_HEADERS.search(name) or _FORBIDDEN_IN_HEADERS.search(value) or ":" in name:
             raise HttpError(f"the request header {name[:40]!r} has a forbidden character")
         lines.append(f"{name}: {value}")
-    lines.append("Accept-Encoding: gzip, deflate")
+    lines.append("Accept-Encoding: identity")  # compressed answers are decoded, but none is asked for
     try:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
     except UnicodeEncodeError:
