@@ -13,37 +13,31 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
-import zlib
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-MAX_HEAD_BYTES = 64 * 1024
-_MAX_INFLATED = 64 * 1024 * 1024  # of one piece of a compressed body: more than any answer may be
+from llmagg.common.http_body import (
+    MAX_HEAD_BYTES,
+    BodyTooLarge,
+    ConnectError,
+    HttpError,
+    ResponseBody,
+    ResponseError,
+)
+
+__all__ = [
+    "MAX_HEAD_BYTES",
+    "BodyTooLarge",
+    "ConnectError",
+    "HttpClient",
+    "HttpError",
+    "Response",
+    "ResponseError",
+]
+
 _PAUSE_BYTES = 1 << 20  # read no more from a connection while this much waits to be read
-_HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _FORBIDDEN_IN_HEADERS = re.compile(r"[\r\n\0]")
-_CUT = "the connection closed before the response was complete"
-
-
-class HttpError(Exception):
-    """The exchange failed on the wire; the message never carries header values (keys live there)."""
-
-
-class ConnectError(HttpError):
-    def __init__(self, host: str, port: int, reason: str) -> None:
-        super().__init__(f"cannot connect to {host}:{port}: {reason}")
-        self.host, self.port = host, port
-
-
-class ResponseError(HttpError):
-    """The connection closed before the answer was complete, or the answer is malformed."""
-
-
-class BodyTooLarge(HttpError):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"the answer is larger than {limit} bytes")
-        self.limit = limit
 
 
 class _Origin:
@@ -67,114 +61,6 @@ class _Origin:
     @property
     def key(self) -> tuple[str, str, int]:
         return self.scheme, self.host, self.port
-
-
-class _Body:
-    """A response body's framing (content length, chunks, or until the connection closes) and encoding."""
-
-    def __init__(self, length: int | None, chunked: bool, encoding: str) -> None:
-        self.remaining = length  # of a content-length body
-        self.chunked = chunked
-        self.until_close = length is None and not chunked
-        self.done = length == 0
-        self._chunk_left = 0  # of the chunk being read; -1: its CRLF, then the next size
-        self._pending = bytearray()
-        self._decoder = None
-        if encoding in ("gzip", "x-gzip"):
-            self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
-            self._decoder = zlib.decompressobj()
-        elif encoding not in ("", "identity"):
-            raise ResponseError(f"the answer's content-encoding {encoding[:40]!r} is not supported")
-
-    def feed(self, data: bytes | bytearray) -> tuple[bytes, bytes]:
-        """(the body bytes in `data`, what comes after the body); ResponseError when malformed."""
-        if self.chunked:
-            body, rest = self._dechunk(data)
-        elif self.until_close:
-            body, rest = bytes(data), b""
-        else:
-            assert self.remaining is not None
-            body, rest = bytes(data[: self.remaining]), bytes(data[self.remaining :])
-            self.remaining -= len(body)
-            self.done = self.remaining == 0
-        return self._decode(body), rest
-
-    def plain_bytes_left(self) -> int | None:
-        """The bytes still to come, when a content length frames an unencoded body; None otherwise."""
-        return self.remaining if self._decoder is None and not self.chunked else None
-
-    def end(self) -> bytes:
-        """The connection closed: the rest of an until-close body; ResponseError when the body is cut."""
-        if not self.until_close and not self.done:
-            raise ResponseError(_CUT)
-        self.done = True
-        return self._decode(b"", final=True)
-
-    def _decode(self, data: bytes, final: bool = False) -> bytes:
-        if self._decoder is None:
-            return data
-        try:
-            out = self._decoder.decompress(data, _MAX_INFLATED)
-            if self._decoder.unconsumed_tail:  # a small piece that inflates past any answer: a bomb
-                raise ResponseError(f"the answer's compressed body inflates beyond {_MAX_INFLATED} bytes")
-            if final or self.done:
-                out += self._decoder.flush()
-        except zlib.error:
-            raise ResponseError("the answer's compressed body is malformed") from None
-        # The framing ended but the compressed stream did not: a shorter body, not the whole one.
-        if (final or self.done) and not self._decoder.eof:
-            raise ResponseError(_CUT if final else "the answer's compressed body is incomplete")
-        return out
-
-    def _dechunk(self, data: bytes | bytearray) -> tuple[bytes, bytes]:
-        self._pending += data
-        buffer, out = self._pending, bytearray()
-        while not self.done:
-            if self._chunk_left > 0:
-                taken = buffer[: self._chunk_left]
-                out += taken
-                del buffer[: len(taken)]
-                self._chunk_left -= len(taken)
-                if self._chunk_left:
-                    break
-                self._chunk_left = -1
-            if self._chunk_left == -1:
-                if len(buffer) < 2:
-                    break
-                if buffer[:2] != b"\r\n":
-                    raise ResponseError("malformed chunk: no CRLF after its data")
-                del buffer[:2]
-                self._chunk_left = 0
-            end = buffer.find(b"\r\n")
-            if end < 0:
-                if len(buffer) > 4096:
-                    raise ResponseError("malformed chunk size")
-                break
-            size_text = bytes(buffer[:end]).split(b";", 1)[0].strip()
-            if not _HEX.fullmatch(size_text):
-                raise ResponseError("malformed chunk size")
-            size = int(size_text, 16)
-            if size:
-                del buffer[: end + 2]
-                self._chunk_left = size
-                continue
-            trailers_end = buffer.find(b"\r\n", end + 2)
-            if trailers_end == end + 2:  # no trailers
-                del buffer[: end + 4]
-                self.done = True
-            else:
-                trailers_end = buffer.find(b"\r\n\r\n", end)
-                if trailers_end < 0:
-                    if len(buffer) > MAX_HEAD_BYTES:
-                        raise ResponseError("the answer's trailers are too large")
-                    break
-                del buffer[: trailers_end + 4]
-                self.done = True
-        rest = bytes(buffer) if self.done else b""
-        if self.done:
-            buffer.clear()
-        return bytes(out), rest
 
 
 class Response:
@@ -226,7 +112,7 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()  # what came and is not parsed yet (the head, or body bytes before it)
         self._decoded = bytearray()  # the body's bytes not handed out yet
-        self._body: _Body | None = None
+        self._body: ResponseBody | None = None
         self._error: Exception | None = None  # the exchange failed (malformed or cut answer)
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
@@ -308,22 +194,22 @@ class _Connection(asyncio.Protocol):
             self._feed_body(raw)
         return Response(self, status, headers)
 
-    def _framing(self, version: str, status: int, headers: dict[str, str]) -> _Body:
+    def _framing(self, version: str, status: int, headers: dict[str, str]) -> ResponseBody:
         self.reusable = version == "HTTP/1.1" and "close" not in headers.get("connection", "").lower()
         encoding = headers.get("content-encoding", "").lower()
         transfer, length = headers.get("transfer-encoding", "").lower(), headers.get("content-length")
         if status in (204, 304):
-            return _Body(0, False, "")
+            return ResponseBody(0, False, "")
         if transfer:
             if transfer.strip() != "chunked":  # another coding under the chunks would be handed out undecoded
                 raise ResponseError("the answer's transfer-encoding is not supported")
-            return _Body(None, True, encoding)
+            return ResponseBody(None, True, encoding)
         if length is not None:
             if not _DIGITS.fullmatch(length):
                 raise ResponseError("malformed content-length")
-            return _Body(int(length), False, encoding)
+            return ResponseBody(int(length), False, encoding)
         self.reusable = False  # the body ends when the connection does
-        return _Body(None, False, encoding)
+        return ResponseBody(None, False, encoding)
 
     def _feed_body(self, data: bytes | bytearray) -> None:
         assert self._body is not None
