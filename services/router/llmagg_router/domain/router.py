@@ -5,9 +5,8 @@ deadline (walk.py), learning from every failure; its answer comes whole or as a 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -58,6 +57,27 @@ def _shutting_down() -> ServiceError:
     )
 
 
+class _Interruptible:
+    """`Router.interruptible()`: a class rather than a generator's context manager, as it wraps every request."""
+
+    __slots__ = ("_router", "_task")
+
+    def __init__(self, router: Router) -> None:
+        self._router = router
+
+    def __enter__(self) -> None:
+        task = self._task = asyncio.current_task()
+        assert task is not None
+        self._router._running.add(task)
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: Any) -> None:
+        router, task = self._router, self._task
+        router._running.discard(task)
+        if kind is not None and issubclass(kind, asyncio.CancelledError) and router._interrupted:
+            task.uncancel()
+            raise _shutting_down() from None
+
+
 class Router:
     def __init__(
         self,
@@ -98,21 +118,9 @@ class Router:
         for task in list(self._running):
             task.cancel()
 
-    @contextlib.contextmanager
-    def interruptible(self) -> Iterator[None]:
+    def interruptible(self) -> _Interruptible:
         """Marks the current task as serving a request that `interrupt` may end."""
-        task = asyncio.current_task()
-        assert task is not None
-        self._running.add(task)
-        try:
-            yield
-        except asyncio.CancelledError:
-            if not self._interrupted:
-                raise
-            task.uncancel()
-            raise _shutting_down() from None
-        finally:
-            self._running.discard(task)
+        return _Interruptible(self)
 
     async def complete(
         self,
@@ -163,16 +171,15 @@ class Router:
 
         async def call(attempt: Attempt, key: Secret | None) -> RoutedStream:
             upstream_body = upstream_body_for(request.upstream_body, attempt.candidate)
-            async with contextlib.AsyncExitStack() as resources:
-                head, rest = await self.reader.first_content(attempt, key, upstream_body, resources)
-                owned = resources.pop_all()  # the stream owns the connection from here on
+            # The stream owns the upstream's connection (`opening`) from here on.
+            head, rest, opening = await self.reader.first_content(attempt, key, upstream_body)
             first_content_ms = attempt.elapsed_ms()
             return RoutedStream(
                 attempt,
                 route_of(attempt),
                 head,
                 rest,
-                owned,
+                opening,
                 first_content_ms,
                 record,
                 self.limits.stream_max_s,
@@ -203,7 +210,6 @@ class Router:
             session = session_of(caller.session, request.upstream_body) if self.affinity else None
             plan = AttemptPlan(
                 request.operation.value,
-                request.prompt_tokens + request.allowance,
                 self.limits.default_cooldown_s,
                 self._clock,
                 caller.client_id,
@@ -264,8 +270,8 @@ class Router:
         async def begin_next() -> tuple[Attempt, Secret | None] | None:
             """The next candidate's attempt with its key (those without quota or key are skipped)."""
             for candidate in candidates:
-                metered = replace(plan, estimated_tokens=walk.estimated_tokens(candidate))
-                attempt = Attempt(ports, candidate, walk.earlier_attempts + walk.attempts + 1, metered)
+                number = walk.earlier_attempts + walk.attempts + 1
+                attempt = Attempt(ports, candidate, number, plan, walk.estimated_tokens(candidate))
                 try:
                     key = await attempt.begin()
                 except QuotaDenied as denial:
@@ -302,8 +308,10 @@ class Router:
 
         async def one_by_one() -> T:
             while (begun := await begin_next()) is not None:
-                with contextlib.suppress(UpstreamError):
+                try:
                     return await run(*begun)
+                except UpstreamError:
+                    continue  # learned from: the next candidate
             raise walk.exhausted()
 
         async def launch(race: Race) -> tuple[Attempt, Awaitable[T]] | None:
