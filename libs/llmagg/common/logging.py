@@ -133,6 +133,10 @@ FORMATTERS = {"json": JsonFormatter, "text": TextFormatter}
 
 
 def configure_logging(service: str, level: str = "INFO", log_format: str = "json") -> None:
+    # Our formatters write none of the thread, process or calling function of a record: not gathered for
+    # every line (the logging HOWTO's "Optimization").
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None  # type: ignore[attr-defined]  # no stack walk for the caller per record
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(FORMATTERS[log_format](service))
     root = logging.getLogger()
