@@ -17,6 +17,7 @@ from llmagg.common.secrets import Secret
 from llmagg_router.domain import meta_routing
 from llmagg_router.domain.affinity import Affinity, session_of
 from llmagg_router.domain.attempt import Answer, Attempt, AttemptPlan, QuotaDenied
+from llmagg_router.domain.deadline import timeout_after
 from llmagg_router.domain.ensemble import complete_ensemble, is_ensemble
 from llmagg_router.domain.ensemble_stream import ChosenAnswerStream
 from llmagg_router.domain.hedging import MIN_HEDGE_DELAY_S, FirstContentTimes, Race, hedged, hedging
@@ -322,7 +323,7 @@ class Router:
             return begun[0], run(*begun)
 
         try:
-            async with asyncio.timeout(self.limits.request_timeout_s):
+            with timeout_after(self.limits.request_timeout_s):
                 if hedge:
                     return await hedged(launch, self._hedge_delay_s, walk.exhausted, self._keep)
                 return await one_by_one()

@@ -12,7 +12,7 @@ from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.common.secrets import Secret
 from llmagg_router.domain.assembly import assemble
 from llmagg_router.domain.attempt import Answer, Attempt
-from llmagg_router.domain.deadline import Deadline
+from llmagg_router.domain.deadline import Deadline, timeout_after
 from llmagg_router.domain.hedging import FirstContentTimes
 from llmagg_router.domain.key_redaction import KeyRedactor
 from llmagg_router.domain.limits import RouterLimits
@@ -82,7 +82,7 @@ class UpstreamReader:
         opened = False
         try:
             try:
-                async with asyncio.timeout(self.limits.first_byte_timeout_s):
+                with timeout_after(self.limits.first_byte_timeout_s):
                     stream = await opening.__aenter__()
                     opened = True
                     attempt.quota_headers = getattr(stream, "quota_headers", {})
@@ -111,7 +111,7 @@ class UpstreamReader:
         try:
             first_content_ms = attempt.elapsed_ms()
             try:
-                async with asyncio.timeout(self.limits.stream_max_s):
+                with timeout_after(self.limits.stream_max_s):
                     chunks += [chunk async for chunk in rest]
             except TimeoutError:
                 raise UpstreamError(Failure.TIMEOUT, f"no whole answer within {self.limits.stream_max_s:g}s") from None
