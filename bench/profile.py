@@ -1,8 +1,9 @@
 """`make profile-router`: where the router (or `--service NAME`) spends its CPU under load, sampled by py-spy.
 
 Starts the simulator and the stack as `make bench` does (tracing off), sends non-streamed chat requests
-through the gateway at a concurrency while py-spy samples the router, then prints the frames with the
-most own time (where the samples were taken) and with the most time in them and below, and the CPU
+(`--stream`: streamed ones, read to their end) through the gateway at a concurrency while py-spy samples
+the router, then prints the frames with the most own time (where the samples were taken) and with the
+most time in them and below, and the CPU
 per request of each process (with `--env ROUTER_WORKERS=2`, of all the router's workers together). The raw stacks (collapsed, for flame graphs) stay in .run/bench/profile/.
 """
 
@@ -26,6 +27,7 @@ from bench.__main__ import (
     BENCH_PROVIDER_KEY,
     BODY,
     HEADERS,
+    STREAM_BODY,
     bench_config,
     cpu_per_request,
     cpu_seconds,
@@ -69,10 +71,11 @@ def _config(simulator: SimulatorProcess, accounts: int) -> dict:
     return config
 
 
-async def load(url: str, headers: dict, requests: int, concurrency: int) -> None:
+async def load(url: str, headers: dict, requests: int, concurrency: int, stream: bool = False) -> None:
     connector = aiohttp.TCPConnector(limit=concurrency + 4)
+    payload = orjson.dumps(STREAM_BODY if stream else BODY)
     async with aiohttp.ClientSession(connector=connector) as session:
-        send = functools.partial(one_request, session, f"{url}/chat/completions", orjson.dumps(BODY), headers)
+        send = functools.partial(one_request, session, f"{url}/chat/completions", payload, headers)
         await run_load(send, requests, concurrency)
 
 
@@ -81,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--stream", action="store_true", help="streamed chat requests (read to their end)")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--service", default="router", help="the process py-spy samples (ratelimit, credentials, ...)")
     parser.add_argument("--native", action="store_true", help="C frames too (grpc, the event loop, the GC)")
@@ -104,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.start_services(env)
         stack.start_gateway()
         headers = {**HEADERS, "Authorization": f"Bearer {create_client_key(stack)}"}
-        asyncio.run(load(stack.base_url, headers, 300, 4))  # warm-up: connections, caches, leases
+        asyncio.run(load(stack.base_url, headers, 300, 4, args.stream))  # warm-up: connections, caches, leases
         [sampled] = [p for p in stack.processes if p.name == args.service]
         collapsed = run_dir / f"{args.service}.collapsed"
         command = [py_spy, "record", "--pid", str(sampled.process.pid), "--rate", str(args.rate), "--format", "raw"]
@@ -113,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         sampler = None if args.no_sampler else subprocess.Popen(command, stdout=subprocess.DEVNULL)
         time.sleep(1.0)  # py-spy attaches
         before = {p.name: cpu_seconds(p.process.pid) for p in stack.processes}
-        asyncio.run(load(stack.base_url, headers, args.requests, args.concurrency))
+        asyncio.run(load(stack.base_url, headers, args.requests, args.concurrency, args.stream))
         cpu = cpu_per_request(stack, before, args.requests)
         if sampler is not None:
             sampler.send_signal(2)  # SIGINT: py-spy writes what it has

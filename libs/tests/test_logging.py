@@ -3,8 +3,8 @@ import logging
 
 import pytest
 
-from llmagg.common.logging import JsonFormatter, log_fields, scrub
-from llmagg.common.secrets import Secret, redact
+from llmagg.common.logging import _SECRET_PATTERNS, JsonFormatter, log_fields, scrub
+from llmagg.common.secrets import REDACTED, Secret, redact
 
 
 @pytest.mark.parametrize(
@@ -55,3 +55,38 @@ def test_every_key_this_process_holds_is_scrubbed_whatever_its_shape():
         == "invalid key [redacted]; json {'k': '[redacted]'}"
     )
     assert redact("short words stay") == "short words stay"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\u017fk-live-abcdefghijkl",  # a long s, which the case-insensitive pattern takes for an s
+        "see SK_live-ABCDEFGHIJKL there",
+        "BEARER   token.value",
+        "x hVs.abcdefghijk y",
+        "aizaSyA-abcdefghijklmnopqrstuvwxyz123",
+        "https://user:pa55word@host/path",
+        "chat sim-small -> sim/sim-small via bench-1: 1 attempt, 5+16 tokens, 3 ms",
+    ],
+)
+def test_scrub_looks_at_every_text_the_key_shapes_could_match(text):
+    """scrub skips the shape pattern for texts that cannot match it: exactly those, nothing that could."""
+    assert scrub(text) == redact(_SECRET_PATTERNS.sub(lambda m: (m.group(1) or m.group(2) or "") + REDACTED, text))
+
+
+def test_many_keys_held_are_each_redacted():
+    held = [f"Many{n:02d}FAKEkeysHeldAtOnce0123" for n in range(40)]
+    for value in held:
+        Secret(value)
+    assert redact(" ".join(held)) == " ".join([REDACTED] * 40)
+    assert redact(f"one {held[7]}x") == f"one {REDACTED}x"
+
+
+def test_the_timestamp_is_the_records_time_in_utc_to_the_millisecond():
+    formatter = JsonFormatter("router")
+    stamps = []
+    for created in (1_700_000_000.25, 1_700_000_000.999, 1_700_000_061.5):
+        record = logging.LogRecord("router", logging.INFO, __file__, 1, "m", (), None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        stamps.append(json.loads(formatter.format(record))["ts"])
+    assert stamps == ["2023-11-14T22:13:20.250Z", "2023-11-14T22:13:20.999Z", "2023-11-14T22:14:21.500Z"]

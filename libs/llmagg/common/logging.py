@@ -29,9 +29,30 @@ request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request
 client_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_id", default=None)
 
 
+# What an ASCII text holds (lowercased) wherever _SECRET_PATTERNS matches in it; a text with none of these
+# is left as it is without running the (slow) pattern. A non-ASCII text always runs it (case-insensitive
+# matching lets some non-ASCII letters stand for ASCII ones).
+_SECRET_HINTS = (
+    "bearer", "://", "sk-", "sk_", "xai-", "xai_", "hf-", "hf_", "nvapi-", "nvapi_", "pk-", "pk_", "rk-", "rk_",
+    "hvs.", "aiza",
+)  # fmt: skip
+
+
+def _may_be_secret_shaped(text: str) -> bool:
+    if not text.isascii():
+        return True
+    lowered = text.lower()
+    for hint in _SECRET_HINTS:
+        if hint in lowered:
+            return True
+    return False
+
+
 def scrub(text: str) -> str:
     """`text` without any key this process holds, nor anything shaped like a key or a URL password."""
-    return redact(_SECRET_PATTERNS.sub(lambda m: (m.group(1) or m.group(2) or "") + REDACTED, text))
+    if _may_be_secret_shaped(text):
+        text = _SECRET_PATTERNS.sub(lambda m: (m.group(1) or m.group(2) or "") + REDACTED, text)
+    return redact(text)
 
 
 def _trace_ids() -> tuple[str, str] | None:
@@ -63,10 +84,16 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
         self._service = service
+        self._second: tuple[int, str] = (-1, "")  # the last second written, as the timestamp writes it
 
     def format(self, record: logging.LogRecord) -> str:
+        second, written = self._second
+        if int(record.created) != second:
+            second = int(record.created)
+            written = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, written)
         entry = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": f"{written}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "service": self._service,
             "logger": record.name,
@@ -106,6 +133,10 @@ FORMATTERS = {"json": JsonFormatter, "text": TextFormatter}
 
 
 def configure_logging(service: str, level: str = "INFO", log_format: str = "json") -> None:
+    # Our formatters write none of the thread, process or calling function of a record: not gathered for
+    # every line (the logging HOWTO's "Optimization").
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None  # type: ignore[attr-defined]  # no stack walk for the caller per record
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(FORMATTERS[log_format](service))
     root = logging.getLogger()

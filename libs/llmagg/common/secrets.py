@@ -16,33 +16,45 @@ REDACTED = "[redacted]"
 MIN_SECRET_LENGTH = 8
 MAX_KNOWN_SECRETS = 10_000
 
+# Up to this many known values, a text is first searched for each (`in`): cheaper than the pattern when
+# none is there (most texts, e.g. every log line).
+_FEW_SECRETS = 16
+
 _known: dict[str, None] = {}  # insertion-ordered set: the oldest are forgotten first when full
-_pattern: re.Pattern[str] | None = None
+# The pattern of every known value, and the values themselves when they are few.
+_compiled: tuple[re.Pattern[str], tuple[str, ...]] | None = None
 _lock = threading.Lock()
 
 
 def _remember(value: str) -> None:
-    global _pattern
+    global _compiled
     if len(value) < MIN_SECRET_LENGTH or value in _known:
         return
     with _lock:
         _known[value] = None
         while len(_known) > MAX_KNOWN_SECRETS:
             del _known[next(iter(_known))]
-        _pattern = None  # rebuilt on the next redact()
+        _compiled = None  # rebuilt on the next redact()
 
 
 def redact(text: str) -> str:
     """`text` with every known key value replaced by [redacted]."""
-    global _pattern
-    if not _known:
+    global _compiled
+    if not _known or len(text) < MIN_SECRET_LENGTH:  # no known value is shorter
         return text
-    pattern = _pattern
-    if pattern is None:
+    compiled = _compiled
+    if compiled is None:
         with _lock:
             # Longest first, so a key that contains another is removed whole.
             alternatives = sorted(_known, key=len, reverse=True)
-            pattern = _pattern = re.compile("|".join(re.escape(value) for value in alternatives))
+            pattern = re.compile("|".join(re.escape(value) for value in alternatives))
+            compiled = _compiled = (pattern, tuple(alternatives) if len(alternatives) <= _FEW_SECRETS else ())
+    pattern, few = compiled
+    if few:
+        for value in few:
+            if value in text:
+                return pattern.sub(REDACTED, text)
+        return text
     return pattern.sub(REDACTED, text)
 
 

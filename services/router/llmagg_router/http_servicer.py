@@ -32,7 +32,7 @@ from llmagg.common.secrets import Secret
 from llmagg.common.server import GrpcServer
 from llmagg.rpcs import DATA_REST_PATHS, EMBEDDINGS_REST_PATH
 from llmagg_router.domain.upstream import Operation
-from llmagg_router.servicer import RouterServicer, caller_of, parse_json, route_headers, sse_events
+from llmagg_router.servicer import RouterServicer, caller_headers, caller_of, parse_json, route_headers, sse_events
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class RouterHttp:
             otel_context.detach(token)
 
     async def _answer(self, request: Request) -> Response:
-        own_key, caller = caller_of(request.headers.items())
+        own_key, caller = caller_of(caller_headers(request.headers))
         servicer = self._servicer
         with servicer.hold() as holding:
             body = parse_json(servicer.whole_body(request.body, holding))

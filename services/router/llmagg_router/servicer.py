@@ -36,6 +36,7 @@ OWN_KEY_METADATA = "x-provider-api-key"
 SESSION_METADATA = "x-session-id"
 MAX_WAIT_METADATA = "x-llmagg-max-wait"
 HEDGE_METADATA = "x-llmagg-hedge"
+_CALLER_METADATA = (OWN_KEY_METADATA, CLIENT_ID_METADATA, SESSION_METADATA, MAX_WAIT_METADATA, HEDGE_METADATA)
 _YES, _NO = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 _SSE = "text/event-stream"
 _PIECE_BYTES = 256 * 1024
@@ -64,6 +65,11 @@ def parse_json(data: bytes) -> Any:
 
 def _caller(context: grpc.aio.ServicerContext) -> tuple[Secret | None, CallerHints]:
     return caller_of(context.invocation_metadata() or ())
+
+
+def caller_headers(headers: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """The headers `caller_of` reads, of a request's (whose other headers it would pass over one by one)."""
+    return ((name, headers[name]) for name in _CALLER_METADATA if name in headers)
 
 
 def caller_of(pairs: Iterable[tuple[str, Any]]) -> tuple[Secret | None, CallerHints]:

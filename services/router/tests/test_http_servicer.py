@@ -14,7 +14,7 @@ from llmagg.common.http_server import HttpServer
 from llmagg.common.metrics import RpcMetrics
 from llmagg.common.secrets import Secret
 from llmagg_router.http_servicer import RouterHttp, error_body
-from llmagg_router.servicer import RouterServicer
+from llmagg_router.servicer import RouterServicer, caller_headers, caller_of
 
 from .helpers import content_chunks
 from .test_router import rate_limited
@@ -149,3 +149,21 @@ async def test_a_stream_the_client_leaves_is_closed_upstream_and_counted_cancell
 
     await asyncio.wait_for(port[2].stop(5), 10)  # waits for the requests under way to end
     assert (upstream.streams_closed, cancelled()) == (1, 1.0)
+
+
+def test_the_caller_is_read_from_its_few_headers_as_from_all_of_them():
+    headers = {
+        "host": "router",
+        "content-type": "application/json",
+        "x-provider-api-key": " sk-own-FAKE-0123456789 ",
+        "x-llmagg-client-id": "key_abc",
+        "x-session-id": " s-1 ",
+        "x-llmagg-max-wait": "5",
+        "x-llmagg-hedge": "ON",
+        "x-request-id": "r-1",
+    }
+    own_key, caller = caller_of(caller_headers(headers))
+    assert (own_key, caller) == caller_of(headers.items())
+    assert own_key is not None and own_key.reveal() == "sk-own-FAKE-0123456789"
+    assert (caller.client_id, caller.session, caller.max_wait_s, caller.hedge) == ("key_abc", "s-1", 5.0, True)
+    assert caller_of(caller_headers({"host": "router"})) == caller_of([])

@@ -1,5 +1,7 @@
 """The fallback engine: which failures fall over, what each teaches the health table, what clients see."""
 
+import asyncio
+
 import pytest
 
 from llmagg.common.errors import ErrorKind, ServiceError
@@ -240,6 +242,56 @@ async def test_a_stream_cut_after_content_raises_instead_of_ending_cleanly(make_
     assert caught.value.code == "upstream_stream_interrupted"
     assert received[-1]["choices"][0]["delta"]["content"] == "Hel"
     assert len(upstream.calls) == 1  # no silent retry once the client has content
+
+
+async def test_a_stream_waiting_past_its_time_limit_ends_with_stream_time_limit(make_router, upstream, metrics):
+    router = make_router(stream_max_s=0.05)
+    upstream.on("fast", [*content_chunks("Hel")[:2], 10.0, *content_chunks("lo")[1:]])  # silent for 10 s
+    stream = await router.open_stream({**CHAT, "model": "fast/llama-8b", "stream": True})
+    received = []
+    with pytest.raises(ServiceError) as caught:
+        async for chunk in stream:
+            received.append(chunk)
+    assert (caught.value.kind, caught.value.code) == (ErrorKind.DEADLINE_EXCEEDED, "stream_time_limit")
+    assert [c["choices"][0]["delta"].get("content") for c in received] == ["", "Hel"]
+    assert upstream.streams_closed == 1
+    outcome = {"operation": "chat", "provider": "fast", "model": "llama-8b", "outcome": "abandoned"}
+    assert metrics.registry.get_sample_value("llmagg_router_attempts_total", outcome) == 1.0
+
+
+async def test_only_the_waits_for_the_upstream_count_against_a_streams_time_limit(make_router, upstream):
+    """A client slow to take the chunks is not cut: what the upstream has sent already still goes on."""
+    router = make_router(stream_max_s=0.05)
+    upstream.on("fast", content_chunks("Hel", "lo"))
+    stream = await router.open_stream({**CHAT, "model": "fast/llama-8b", "stream": True})
+    received = []
+    async for chunk in stream:
+        received.append(chunk)
+        await asyncio.sleep(0.04)  # past the deadline by the third chunk
+    assert [c["choices"][0].get("finish_reason") for c in received] == [None, None, None, "stop"]
+    assert upstream.streams_closed == 1
+
+
+async def test_a_stream_ended_by_shutdown_says_so(make_router, upstream):
+    router = make_router()
+    upstream.on("fast", [*content_chunks("Hel")[:2], 10.0, *content_chunks("lo")[1:]])
+    stream = await router.open_stream({**CHAT, "model": "fast/llama-8b", "stream": True})
+    received = []
+    content = asyncio.Event()
+
+    async def take() -> None:
+        async for chunk in stream:
+            received.append(chunk)
+            if chunk["choices"][0]["delta"].get("content"):
+                content.set()
+
+    taking = asyncio.create_task(take())
+    await content.wait()
+    router.interrupt()
+    with pytest.raises(ServiceError) as caught:
+        await taking
+    assert caught.value.code == "server_shutting_down"
+    assert upstream.streams_closed == 1
 
 
 async def test_a_rate_limited_stream_falls_over(make_router, upstream):

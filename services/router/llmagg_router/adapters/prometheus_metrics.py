@@ -5,8 +5,11 @@ Cooldowns and open circuits are read from the HealthStore when Prometheus scrape
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from llmagg.common.metrics import LATENCY_BUCKETS
@@ -71,6 +74,16 @@ class PrometheusRouterMetrics:
             buckets=TOKEN_BUCKETS,
             registry=registry,
         )
+        # Each metric's children by their labels (bounded as the labels are: the registry's model ids).
+        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
+
+    def _child(self, metric: MetricWrapperBase, *labels: str) -> Any:
+        """`metric.labels(*labels)`, looked up once: `labels()` checks and locks on every call."""
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def attempt_ended(
         self,
@@ -83,23 +96,24 @@ class PrometheusRouterMetrics:
         usage: Usage | None = None,
     ) -> None:
         model = model or OTHER_MODEL
-        self._attempts.labels(operation, provider, model, outcome).inc()
+        child = self._child
+        child(self._attempts, operation, provider, model, outcome).inc()
         error_type = "" if outcome == "ok" else outcome
-        self._duration.labels(operation, provider, model, error_type).observe(seconds)
+        child(self._duration, operation, provider, model, error_type).observe(seconds)
         if outcome not in ("ok", "abandoned", "client"):
-            self._fallbacks.labels(outcome).inc()
+            child(self._fallbacks, outcome).inc()
         if first_chunk_s is not None:
-            self._first_chunk.labels(operation, provider, model).observe(first_chunk_s)
+            child(self._first_chunk, operation, provider, model).observe(first_chunk_s)
         if usage is not None:
-            self._tokens.labels(operation, provider, model, "input").observe(usage.prompt_tokens)
-            self._tokens.labels(operation, provider, model, "output").observe(usage.completion_tokens)
+            child(self._tokens, operation, provider, model, "input").observe(usage.prompt_tokens)
+            child(self._tokens, operation, provider, model, "output").observe(usage.completion_tokens)
 
     def meta_choice(self, profile: str, model: str, reason: str) -> None:
-        self._meta_choices.labels(profile, model, reason).inc()
+        self._child(self._meta_choices, profile, model, reason).inc()
 
     def request_ended(self, operation: str, outcome: str, seconds: float, attempts: int) -> None:
-        self._requests.labels(operation, outcome).inc()
-        self._request_attempts.labels(operation).observe(attempts)
+        self._child(self._requests, operation, outcome).inc()
+        self._child(self._request_attempts, operation).observe(attempts)
 
 
 class HealthCollector(Collector):

@@ -70,13 +70,14 @@ class Answer:
     finish_reasons: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, body: dict[str, Any], latency_ms: float) -> Answer:
-        """From a whole response, or from the last chunk of a stream."""
+    def of(cls, body: dict[str, Any], latency_ms: float, finish_reasons: tuple[str, ...] | None = None) -> Answer:
+        """From a whole response, or from the last chunk of a stream (with the stream's `finish_reasons`)."""
         model = body.get("model")
-        reasons = tuple(
-            str(choice["finish_reason"]) for choice in body.get("choices") or () if choice.get("finish_reason")
-        )
-        return cls(usage_of(body), latency_ms, model if isinstance(model, str) else None, reasons)
+        if finish_reasons is None:
+            finish_reasons = tuple(
+                str(choice["finish_reason"]) for choice in body.get("choices") or () if choice.get("finish_reason")
+            )
+        return cls(usage_of(body), latency_ms, model if isinstance(model, str) else None, finish_reasons)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,6 @@ class AttemptPlan:
     """What every attempt of one request shares."""
 
     operation: str  # "chat" | "embeddings", as GenAI conventions name operations
-    estimated_tokens: int
     default_cooldown_s: float
     clock: Callable[[], float] = time.monotonic
     client_id: str = ""  # who the request is for (the gateway's x-llmagg-client-id)
@@ -92,11 +92,14 @@ class AttemptPlan:
 
 
 class Attempt:
-    def __init__(self, ports: RouterPorts, candidate: Candidate, number: int, plan: AttemptPlan) -> None:
+    def __init__(
+        self, ports: RouterPorts, candidate: Candidate, number: int, plan: AttemptPlan, estimated_tokens: int
+    ) -> None:
         self.candidate = candidate
         self.number = number
         self._ports = ports
         self._plan = plan
+        self._estimated_tokens = estimated_tokens  # what it reserves (no answer is longer than its model's window)
         self._reservation: Reservation | None = None
         self.span: trace.Span = trace.INVALID_SPAN
         self._started = 0.0
@@ -117,7 +120,7 @@ class Attempt:
         """Reserve quota (QuotaDenied when there is none), lease the key, open the span."""
         candidate = self.candidate
         plan = self._plan
-        reservation = await self._ports.quota.reserve(candidate.quota_key, plan.estimated_tokens, plan.client_id)
+        reservation = await self._ports.quota.reserve(candidate.quota_key, self._estimated_tokens, plan.client_id)
         if not reservation.granted:
             raise QuotaDenied(reservation.retry_after_s)
         self._reservation = reservation

@@ -17,6 +17,7 @@ steps, both on the hot path and both a plain substring search unless a key is th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -33,13 +34,19 @@ _WHOLE = "name"
 Path = tuple[Any, ...]
 
 
+@functools.lru_cache(maxsize=256)  # a redactor is made for every attempt, nearly always for a key seen before
+def _prepared(keys: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[bytes, ...]]:
+    """The keys long enough to be keys, longest first (so a key that contains another is removed whole), and
+    each as JSON text writes it."""
+    kept = tuple(sorted({k for k in keys if len(k) >= MIN_SECRET_LENGTH}, key=len, reverse=True))
+    return kept, tuple(orjson.dumps(key)[1:-1] for key in kept)
+
+
 class KeyRedactor:
     """Removes the values of `keys` (those long enough to be keys) from what the provider answered."""
 
     def __init__(self, keys: Iterable[str]) -> None:
-        # Longest first, so a key that contains another is removed whole.
-        self.keys = tuple(sorted({k for k in keys if len(k) >= MIN_SECRET_LENGTH}, key=len, reverse=True))
-        self._needles = tuple(orjson.dumps(key)[1:-1] for key in self.keys)  # each as JSON text writes it
+        self.keys, self._needles = _prepared(tuple(keys))
 
     def json(self, raw: bytes) -> bytes:
         """A JSON document with every key's value replaced by [redacted], wherever it is; `raw` itself (no

@@ -5,9 +5,8 @@ deadline (walk.py), learning from every failure; its answer comes whole or as a 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -18,6 +17,7 @@ from llmagg.common.secrets import Secret
 from llmagg_router.domain import meta_routing
 from llmagg_router.domain.affinity import Affinity, session_of
 from llmagg_router.domain.attempt import Answer, Attempt, AttemptPlan, QuotaDenied
+from llmagg_router.domain.deadline import timeout_after
 from llmagg_router.domain.ensemble import complete_ensemble, is_ensemble
 from llmagg_router.domain.ensemble_stream import ChosenAnswerStream
 from llmagg_router.domain.hedging import MIN_HEDGE_DELAY_S, FirstContentTimes, Race, hedged, hedging
@@ -56,6 +56,27 @@ def _shutting_down() -> ServiceError:
         retry_after_s=1,
         retry_elsewhere=True,
     )
+
+
+class _Interruptible:
+    """`Router.interruptible()`: a class rather than a generator's context manager, as it wraps every request."""
+
+    __slots__ = ("_router", "_task")
+
+    def __init__(self, router: Router) -> None:
+        self._router = router
+
+    def __enter__(self) -> None:
+        task = self._task = asyncio.current_task()
+        assert task is not None
+        self._router._running.add(task)
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: Any) -> None:
+        router, task = self._router, self._task
+        router._running.discard(task)
+        if kind is not None and issubclass(kind, asyncio.CancelledError) and router._interrupted:
+            task.uncancel()
+            raise _shutting_down() from None
 
 
 class Router:
@@ -98,21 +119,9 @@ class Router:
         for task in list(self._running):
             task.cancel()
 
-    @contextlib.contextmanager
-    def interruptible(self) -> Iterator[None]:
+    def interruptible(self) -> _Interruptible:
         """Marks the current task as serving a request that `interrupt` may end."""
-        task = asyncio.current_task()
-        assert task is not None
-        self._running.add(task)
-        try:
-            yield
-        except asyncio.CancelledError:
-            if not self._interrupted:
-                raise
-            task.uncancel()
-            raise _shutting_down() from None
-        finally:
-            self._running.discard(task)
+        return _Interruptible(self)
 
     async def complete(
         self,
@@ -163,16 +172,15 @@ class Router:
 
         async def call(attempt: Attempt, key: Secret | None) -> RoutedStream:
             upstream_body = upstream_body_for(request.upstream_body, attempt.candidate)
-            async with contextlib.AsyncExitStack() as resources:
-                head, rest = await self.reader.first_content(attempt, key, upstream_body, resources)
-                owned = resources.pop_all()  # the stream owns the connection from here on
+            # The stream owns the upstream's connection (`opening`) from here on.
+            head, rest, opening = await self.reader.first_content(attempt, key, upstream_body)
             first_content_ms = attempt.elapsed_ms()
             return RoutedStream(
                 attempt,
                 route_of(attempt),
                 head,
                 rest,
-                owned,
+                opening,
                 first_content_ms,
                 record,
                 self.limits.stream_max_s,
@@ -203,7 +211,6 @@ class Router:
             session = session_of(caller.session, request.upstream_body) if self.affinity else None
             plan = AttemptPlan(
                 request.operation.value,
-                request.prompt_tokens + request.allowance,
                 self.limits.default_cooldown_s,
                 self._clock,
                 caller.client_id,
@@ -264,8 +271,8 @@ class Router:
         async def begin_next() -> tuple[Attempt, Secret | None] | None:
             """The next candidate's attempt with its key (those without quota or key are skipped)."""
             for candidate in candidates:
-                metered = replace(plan, estimated_tokens=walk.estimated_tokens(candidate))
-                attempt = Attempt(ports, candidate, walk.earlier_attempts + walk.attempts + 1, metered)
+                number = walk.earlier_attempts + walk.attempts + 1
+                attempt = Attempt(ports, candidate, number, plan, walk.estimated_tokens(candidate))
                 try:
                     key = await attempt.begin()
                 except QuotaDenied as denial:
@@ -302,8 +309,10 @@ class Router:
 
         async def one_by_one() -> T:
             while (begun := await begin_next()) is not None:
-                with contextlib.suppress(UpstreamError):
+                try:
                     return await run(*begun)
+                except UpstreamError:
+                    continue  # learned from: the next candidate
             raise walk.exhausted()
 
         async def launch(race: Race) -> tuple[Attempt, Awaitable[T]] | None:
@@ -314,7 +323,7 @@ class Router:
             return begun[0], run(*begun)
 
         try:
-            async with asyncio.timeout(self.limits.request_timeout_s):
+            with timeout_after(self.limits.request_timeout_s):
                 if hedge:
                     return await hedged(launch, self._hedge_delay_s, walk.exhausted, self._keep)
                 return await one_by_one()

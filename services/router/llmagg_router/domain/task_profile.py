@@ -73,6 +73,8 @@ def _kind(request: ParsedRequest, text: str) -> str:
 
 
 def _script(text: str) -> str:
+    if text.isascii():  # every script above is outside ASCII
+        return "latin"
     for name, pattern in _SCRIPTS:
         if pattern.search(text):
             return name

@@ -4,16 +4,15 @@ stream: see assembly.py), or passed on to the client as a RoutedStream."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractContextManager
-from dataclasses import replace
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any
 
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.common.secrets import Secret
 from llmagg_router.domain.assembly import assemble
 from llmagg_router.domain.attempt import Answer, Attempt
+from llmagg_router.domain.deadline import Deadline, timeout_after
 from llmagg_router.domain.hedging import FirstContentTimes
 from llmagg_router.domain.key_redaction import KeyRedactor
 from llmagg_router.domain.limits import RouterLimits
@@ -73,42 +72,63 @@ class UpstreamReader:
         attempt: Attempt,
         key: Secret | None,
         body: dict[str, Any],
-        resources: contextlib.AsyncExitStack,
         max_bytes: int | None = None,
-    ) -> tuple[list[dict[str, Any]], AsyncIterator[dict[str, Any]]]:
-        """Open an upstream stream and read it up to its first content, within the first-byte timeout."""
+    ) -> tuple[list[dict[str, Any]], AsyncIterator[dict[str, Any]], AbstractAsyncContextManager[Any]]:
+        """Open an upstream stream and read it up to its first content, within the first-byte timeout. The
+        stream comes back open, with its context for the caller to close (`close_upstream`)."""
         candidate = attempt.candidate
-        adapter = self.adapters[candidate.provider.protocol]
+        opening = self.adapters[candidate.provider.protocol].stream(candidate, key, body, max_bytes)
         head: list[dict[str, Any]] = []
+        opened = False
         try:
-            async with asyncio.timeout(self.limits.first_byte_timeout_s):
-                opened = await resources.enter_async_context(adapter.stream(candidate, key, body, max_bytes))
-                attempt.quota_headers = getattr(opened, "quota_headers", {})
-                rest = aiter(opened)
-                async for chunk in rest:
-                    head.append(chunk)
-                    if has_content(chunk):
-                        times = self.first_content_times
-                        times.observe(candidate.provider.id, candidate.model_id, attempt.elapsed_ms())
-                        attempt.content_arrived()  # a hedged attempt that comes second stops here (HedgeLost)
-                        break
-        except TimeoutError:
-            raise UpstreamError(Failure.TIMEOUT, f"no content within {self.limits.first_byte_timeout_s:g}s") from None
-        return head, rest
+            try:
+                with timeout_after(self.limits.first_byte_timeout_s):
+                    stream = await opening.__aenter__()
+                    opened = True
+                    attempt.quota_headers = getattr(stream, "quota_headers", {})
+                    rest = aiter(stream)
+                    async for chunk in rest:
+                        head.append(chunk)
+                        if has_content(chunk):
+                            times = self.first_content_times
+                            times.observe(candidate.provider.id, candidate.model_id, attempt.elapsed_ms())
+                            attempt.content_arrived()  # a hedged attempt that comes second stops here (HedgeLost)
+                            break
+            except TimeoutError:
+                raise UpstreamError(
+                    Failure.TIMEOUT, f"no content within {self.limits.first_byte_timeout_s:g}s"
+                ) from None
+        except BaseException as error:
+            if opened:
+                await close_upstream(opening, error)
+            raise
+        return head, rest, opening
 
     async def collect(self, attempt: Attempt, key: Secret | None, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
         """A whole answer, read as a stream: first content within the first-byte timeout, all within the cap.
         With the time its first content took."""
-        async with contextlib.AsyncExitStack() as resources:
-            chunks, rest = await self.first_content(attempt, key, body, resources, self.limits.max_answer_bytes)
+        chunks, rest, opening = await self.first_content(attempt, key, body, self.limits.max_answer_bytes)
+        try:
             first_content_ms = attempt.elapsed_ms()
             try:
-                async with asyncio.timeout(self.limits.stream_max_s):
+                with timeout_after(self.limits.stream_max_s):
                     chunks += [chunk async for chunk in rest]
             except TimeoutError:
                 raise UpstreamError(Failure.TIMEOUT, f"no whole answer within {self.limits.stream_max_s:g}s") from None
+        except BaseException as error:
+            await close_upstream(opening, error)
+            raise
+        await close_upstream(opening)
         # Joining chunks joins what the stream's redaction leaves whole (a tool call's name cut in pieces).
         return KeyRedactor(() if key is None else (key.reveal(),)).answer(assemble(chunks)), first_content_ms
+
+
+async def close_upstream(opening: AbstractAsyncContextManager[Any], error: BaseException | None = None) -> None:
+    """Leave an upstream stream's context, as `async with` would (told the error that ends it, if one does)."""
+    if error is None:
+        await opening.__aexit__(None, None, None)
+    else:
+        await opening.__aexit__(type(error), error, error.__traceback__)
 
 
 class RoutedStream:
@@ -124,21 +144,22 @@ class RoutedStream:
         route: Route,
         head: list[dict[str, Any]],
         rest: AsyncIterator[dict[str, Any]],
-        resources: contextlib.AsyncExitStack,
+        opening: AbstractAsyncContextManager[Any],
         first_content_ms: float,
         record: RequestRecord,
         stream_max_s: float,
         interruptible: Callable[[], AbstractContextManager[None]],
     ) -> None:
-        """`interruptible`: marks the task passing the stream on as one that shutdown may end (the router's)."""
+        """`opening`: the upstream stream's context, left when the stream closes. `interruptible`: marks the
+        task passing the stream on as one that shutdown may end (the router's)."""
         self.route = route
         self._attempt, self._record, self._interruptible = attempt, record, interruptible
-        self._head, self._rest, self._resources = head, rest, resources
+        self._head, self._rest, self._opening = head, rest, opening
         # A stream's latency is its time to first content: comparable with a non-stream answer,
         # unlike the whole stream's length.
         self._first_content_ms = first_content_ms
         self._stream_max_s = stream_max_s
-        self._deadline = asyncio.get_running_loop().time() + stream_max_s
+        self._deadline = Deadline(asyncio.get_running_loop().time() + stream_max_s)
         self._closed = False
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
@@ -146,17 +167,22 @@ class RoutedStream:
         last: dict[str, Any] = {}
         finish_reasons: list[str] = []
         answered: list[dict[str, Any]] | None = [] if self._record.trace_content else None
+        # The chunks read before the stream was handed over, then the rest, all within the stream's deadline.
+        head, self._head = iter(self._head), []
+        rest, deadline = self._rest, self._deadline
         try:
             try:
                 with self._interruptible():
-                    async with contextlib.aclosing(self._upstream_chunks()) as chunks:
-                        async for chunk in chunks:
-                            chunk["provider"] = provider
-                            last = chunk
-                            finish_reasons += finish_reasons_of(chunk)
-                            if answered is not None:
-                                answered.append(chunk)
-                            yield chunk
+                    while True:
+                        chunk = next(head, None)
+                        if chunk is None and (chunk := await deadline.next_of(rest)) is None:
+                            break
+                        chunk["provider"] = provider
+                        last = chunk
+                        finish_reasons += finish_reasons_of(chunk)
+                        if answered is not None:
+                            answered.append(chunk)
+                        yield chunk
             except UpstreamError as error:
                 await self._attempt.fail(error)
                 raise ServiceError(
@@ -174,29 +200,17 @@ class RoutedStream:
             self._record.failed(error, self.route.attempts)
             raise
         else:
-            answer = replace(Answer.of(last, self._first_content_ms), finish_reasons=tuple(finish_reasons))
+            answer = Answer.of(last, self._first_content_ms, tuple(finish_reasons))
             await self._attempt.succeed(answer, self._first_content_ms)
             self._record.served(self.route, answer, None if answered is None else answered_messages(assemble(answered)))
         finally:
             await self.aclose()
-
-    async def _upstream_chunks(self) -> AsyncIterator[dict[str, Any]]:
-        """The chunks read before the stream was handed over, then the rest, all within the stream's deadline."""
-        for chunk in self._head:
-            yield chunk
-        self._head = []
-        while True:
-            try:
-                async with asyncio.timeout_at(self._deadline):
-                    chunk = await anext(self._rest)
-            except StopAsyncIteration:
-                return
-            yield chunk
 
     async def aclose(self) -> None:
         """Release the upstream connection; safe to call more than once."""
         if self._closed:
             return
         self._closed = True
-        await self._resources.aclose()
+        self._deadline.cancel()
+        await close_upstream(self._opening)
         await self._attempt.abandon()  # no-op when the stream already ended one way or the other
