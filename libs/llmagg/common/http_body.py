@@ -92,50 +92,53 @@ class ResponseBody:
         return out
 
     def _dechunk(self, data: bytes | bytearray) -> tuple[bytes, bytes]:
-        self._pending += data
-        buffer, out = self._pending, bytearray()
+        if self._pending:  # a size line or CRLF cut by the last read
+            self._pending += data
+            buffer: bytes | bytearray = bytes(self._pending)
+        else:
+            buffer = data
+        pos, size_of_buffer, out = 0, len(buffer), []
         while not self.done:
             if self._chunk_left > 0:
-                taken = buffer[: self._chunk_left]
-                out += taken
-                del buffer[: len(taken)]
-                self._chunk_left -= len(taken)
+                taken = min(self._chunk_left, size_of_buffer - pos)
+                if taken:
+                    out.append(buffer[pos : pos + taken])
+                    pos += taken
+                    self._chunk_left -= taken
                 if self._chunk_left:
                     break
                 self._chunk_left = -1
             if self._chunk_left == -1:
-                if len(buffer) < 2:
+                if size_of_buffer - pos < 2:
                     break
-                if buffer[:2] != b"\r\n":
+                if not buffer.startswith(b"\r\n", pos):
                     raise ResponseError("malformed chunk: no CRLF after its data")
-                del buffer[:2]
+                pos += 2
                 self._chunk_left = 0
-            end = buffer.find(b"\r\n")
+            end = buffer.find(b"\r\n", pos)
             if end < 0:
-                if len(buffer) > 4096:
+                if size_of_buffer - pos > 4096:
                     raise ResponseError("malformed chunk size")
                 break
-            size_text = bytes(buffer[:end]).split(b";", 1)[0].strip()
+            size_text = bytes(buffer[pos:end]).split(b";", 1)[0].strip()
             if not _HEX.fullmatch(size_text):
                 raise ResponseError("malformed chunk size")
             size = int(size_text, 16)
             if size:
-                del buffer[: end + 2]
-                self._chunk_left = size
+                pos, self._chunk_left = end + 2, size
                 continue
-            trailers_end = buffer.find(b"\r\n", end + 2)
-            if trailers_end == end + 2:  # no trailers
-                del buffer[: end + 4]
-                self.done = True
-            else:
-                trailers_end = buffer.find(b"\r\n\r\n", end)
-                if trailers_end < 0:
-                    if len(buffer) > MAX_HEAD_BYTES:
-                        raise ResponseError("the answer's trailers are too large")
-                    break
-                del buffer[: trailers_end + 4]
-                self.done = True
-        rest = bytes(buffer) if self.done else b""
+            if buffer.startswith(b"\r\n", end + 2):  # no trailers
+                pos, self.done = end + 4, True
+                break
+            trailers_end = buffer.find(b"\r\n\r\n", end)
+            if trailers_end < 0:
+                if size_of_buffer - pos > MAX_HEAD_BYTES:
+                    raise ResponseError("the answer's trailers are too large")
+                break
+            pos, self.done = trailers_end + 4, True
+        body = b"".join(out)
         if self.done:
-            buffer.clear()
-        return bytes(out), rest
+            self._pending = bytearray()
+            return body, bytes(buffer[pos:])
+        self._pending = bytearray(buffer[pos:])
+        return body, b""

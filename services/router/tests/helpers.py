@@ -117,6 +117,7 @@ class ScriptedUpstream:
         self.keys: list[str | None] = []
         self.called = asyncio.Event()
         self.streams_closed = 0
+        self.joined: list[bool] = []  # per stream opened: whether its reader joins it whole
 
     def on(self, provider: str, *outcomes: Any) -> None:
         self.script.setdefault(provider, []).extend(outcomes)
@@ -141,8 +142,14 @@ class ScriptedUpstream:
 
     @contextlib.asynccontextmanager
     async def stream(
-        self, candidate: Candidate, key: Secret | None, body: dict[str, Any], max_bytes: int | None = None
+        self,
+        candidate: Candidate,
+        key: Secret | None,
+        body: dict[str, Any],
+        max_bytes: int | None = None,
+        joined: bool = False,
     ) -> AsyncIterator[AsyncIterator[dict]]:
+        self.joined.append(joined)
         outcome = self._next(candidate, key, body)
         if outcome is None:
             chunks = content_chunks("ok")

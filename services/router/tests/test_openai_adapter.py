@@ -174,8 +174,8 @@ async def test_lines_that_arrived_before_the_connection_broke_are_still_read():
     try:
         response = await http.open(f"http://127.0.0.1:{port}/v1/chat/completions", {}, {}, classify)
         with pytest.raises(UpstreamError) as caught:
-            async for line in http.lines(response):
-                lines.append(line)
+            async for batch in http.lines(response):
+                lines += batch
         response.release()
     finally:
         await http.close()

@@ -384,3 +384,17 @@ async def test_a_key_cut_across_the_chunks_of_a_tool_calls_name_is_not_in_the_as
     assert upstream.keys == [key]
     [tool_call] = result.body["choices"][0]["message"]["tool_calls"]
     assert tool_call["function"]["name"] == "[redacted]"
+
+
+async def test_an_answer_read_whole_from_a_stream_is_joined_before_redaction_a_passed_on_stream_is_not(
+    make_router, upstream
+):
+    """The router joins a stream it reads whole and takes the key out of the answer (UpstreamReader.collect):
+    no text is held back chunk by chunk for it. A stream passed on to the client has its chunks redacted as
+    they go (HttpAdapter.stream)."""
+    router = make_router()
+    await router.complete({**CHAT, "model": "fast/llama-8b"})
+    stream = await router.open_stream({**CHAT, "model": "fast/llama-8b", "stream": True})
+    async for _ in stream:
+        pass
+    assert upstream.joined == [True, False]

@@ -77,29 +77,36 @@ class HttpAdapter:
 
     @contextlib.asynccontextmanager
     async def stream(
-        self, candidate: Candidate, key: Secret | None, body: dict[str, Any], max_bytes: int | None = None
+        self,
+        candidate: Candidate,
+        key: Secret | None,
+        body: dict[str, Any],
+        max_bytes: int | None = None,
+        joined: bool = False,
     ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
         exchange = self._dialect.exchange(candidate, key, Operation.CHAT, body)
         resp = await self._http.open(exchange.url, exchange.payload, exchange.headers, self._dialect.classify)
         try:
-            events = self._events(resp, max_bytes, exchange.translator(), _redactor(key))
+            redactor = _redactor(key)
+            batches = self._chunks(resp, max_bytes, exchange.translator(), redactor)
+            events = _flattened(batches) if joined else self._events(batches, redactor)
             yield _Events(events, quota_headers(resp.headers))
         finally:
             resp.release()
 
     async def _events(
-        self, resp: Response, max_bytes: int | None, translator: Translator, redactor: KeyRedactor
+        self, batches: AsyncIterator[list[dict[str, Any]]], redactor: KeyRedactor
     ) -> AsyncIterator[dict[str, Any]]:
-        """Every `data:` line of the SSE body as OpenAI chunks, without the key sent (`event:` lines, comments
-        and blanks carry nothing the `data:` object does not repeat). OpenAI's `[DONE]` ends it as complete;
-        the end of the body ends it as the translator judges. Text held back as the possible start of a key
-        is passed on before the stream ends, cleanly or with an error."""
+        """The chunks without the key sent, where a client joins them: text that could be the start of a
+        key is held back until the next piece shows it is not (and passed on before the stream ends,
+        cleanly or with an error)."""
         keys = redactor.stream()
         try:
-            async with contextlib.aclosing(self._chunks(resp, max_bytes, translator, redactor)) as chunks:
-                async for chunk in chunks:
-                    for passed in keys.chunk(chunk):
-                        yield passed
+            async with contextlib.aclosing(batches):
+                async for chunks in batches:
+                    for chunk in chunks:
+                        for passed in keys.chunk(chunk):
+                            yield passed
         except UpstreamError:
             for passed in keys.flush():  # what came before the failure reaches the client before its error
                 yield passed
@@ -109,24 +116,45 @@ class HttpAdapter:
 
     async def _chunks(
         self, resp: Response, max_bytes: int | None, translator: Translator, redactor: KeyRedactor
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every `data:` line of the SSE body as OpenAI chunks, those of each read together, without a key
+        whole in one event (`event:` lines, comments and blanks carry nothing the `data:` object does not
+        repeat). OpenAI's `[DONE]` ends it as complete; the end of the body ends it as the translator
+        judges. The chunks before a failure come before its error."""
         total = 0
-        async for line in self._http.lines(resp):
-            total += len(line)
-            if max_bytes is not None and total > max_bytes:
-                raise UpstreamError(Failure.TOO_LARGE, f"the provider's answer is larger than {max_bytes} bytes")
-            if not line.startswith(b"data:"):
-                continue
-            payload = line[5:].strip()
-            if payload == b"[DONE]":
-                return
-            for chunk in translator.feed(json_object(redactor.json(payload), "stream event")):
-                yield chunk
-        for chunk in translator.end():
-            yield chunk
+        async for lines in self._http.lines(resp):
+            chunks: list[dict[str, Any]] = []
+            try:
+                for line in lines:
+                    total += len(line)
+                    if max_bytes is not None and total > max_bytes:
+                        raise UpstreamError(
+                            Failure.TOO_LARGE, f"the provider's answer is larger than {max_bytes} bytes"
+                        )
+                    if not line.startswith(b"data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == b"[DONE]":
+                        yield chunks
+                        return
+                    chunks += translator.feed(json_object(redactor.json(payload), "stream event"))
+            except UpstreamError:
+                if chunks:
+                    yield chunks
+                raise
+            if chunks:
+                yield chunks
+        yield list(translator.end())
 
     async def close(self) -> None:
         await self._http.close()  # shared: closing it twice is harmless
+
+
+async def _flattened(batches: AsyncIterator[list[dict[str, Any]]]) -> AsyncIterator[dict[str, Any]]:
+    async with contextlib.aclosing(batches):
+        async for chunks in batches:
+            for chunk in chunks:
+                yield chunk
 
 
 def _redactor(key: Secret | None) -> KeyRedactor:

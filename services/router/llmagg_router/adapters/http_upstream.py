@@ -93,22 +93,22 @@ class HttpUpstream:
             response.release()
         raise classify(response.status, response.headers, raw)
 
-    async def lines(self, response: Response) -> AsyncIterator[bytes]:
-        """The body's lines as they arrive; after a cut, every whole line that arrived before it, then the error."""
+    async def lines(self, response: Response) -> AsyncIterator[list[bytes]]:
+        """The body's lines as they arrive, those of each read together; after a cut, every whole line that
+        arrived before it, then the error."""
         pending = bytearray()
         while True:
             with transport_errors():
                 data = await response.read()
             if not data:
                 if pending:
-                    yield bytes(pending)  # the last line of a body that does not end in a newline
+                    yield [bytes(pending)]  # the last line of a body that does not end in a newline
                 return
             pending += data
-            start = 0
-            while (end := pending.find(b"\n", start)) != -1:
-                yield bytes(pending[start:end])
-                start = end + 1
-            del pending[:start]
+            lines = pending.split(b"\n")
+            pending[:] = lines.pop()  # what follows the last newline: the start of a line still coming
+            if lines:
+                yield [bytes(line) for line in lines]
             if len(pending) > self._max_event_bytes:
                 raise UpstreamError(
                     Failure.BAD_RESPONSE, f"the provider sent a stream line longer than {self._max_event_bytes} bytes"

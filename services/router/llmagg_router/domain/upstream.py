@@ -133,13 +133,20 @@ class ProviderAdapter(Protocol):
         ...
 
     def stream(
-        self, candidate: Candidate, key: Secret | None, body: dict[str, Any], max_bytes: int | None = None
+        self,
+        candidate: Candidate,
+        key: Secret | None,
+        body: dict[str, Any],
+        max_bytes: int | None = None,
+        joined: bool = False,
     ) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]:
         """Open a chat stream; iterate OpenAI-shaped chunks (`[DONE]` ends the iteration). The iterable it
         gives may carry the response's rate-limit headers as `quota_headers`.
 
         With `max_bytes`, a stream longer than that fails with Failure.TOO_LARGE (for a stream the
-        router collects whole, rather than passing on as it comes)."""
+        router collects whole, rather than passing on as it comes). With `joined` the caller joins the
+        chunks into one answer and takes the key out of that (KeyRedactor.answer): no text is held back
+        from one chunk to the next for a key that could start in it."""
         ...
 
     async def close(self) -> None: ...

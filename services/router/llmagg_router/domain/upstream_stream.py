@@ -73,11 +73,13 @@ class UpstreamReader:
         key: Secret | None,
         body: dict[str, Any],
         max_bytes: int | None = None,
+        joined: bool = False,
     ) -> tuple[list[dict[str, Any]], AsyncIterator[dict[str, Any]], AbstractAsyncContextManager[Any]]:
         """Open an upstream stream and read it up to its first content, within the first-byte timeout. The
-        stream comes back open, with its context for the caller to close (`close_upstream`)."""
+        stream comes back open, with its context for the caller to close (`close_upstream`). `joined`: the
+        caller joins the chunks and redacts the whole (ProviderAdapter.stream)."""
         candidate = attempt.candidate
-        opening = self.adapters[candidate.provider.protocol].stream(candidate, key, body, max_bytes)
+        opening = self.adapters[candidate.provider.protocol].stream(candidate, key, body, max_bytes, joined)
         head: list[dict[str, Any]] = []
         opened = False
         try:
@@ -107,7 +109,7 @@ class UpstreamReader:
     async def collect(self, attempt: Attempt, key: Secret | None, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
         """A whole answer, read as a stream: first content within the first-byte timeout, all within the cap.
         With the time its first content took."""
-        chunks, rest, opening = await self.first_content(attempt, key, body, self.limits.max_answer_bytes)
+        chunks, rest, opening = await self.first_content(attempt, key, body, self.limits.max_answer_bytes, joined=True)
         try:
             first_content_ms = attempt.elapsed_ms()
             try:
