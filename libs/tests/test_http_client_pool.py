@@ -56,6 +56,28 @@ async def test_a_reused_connection_closed_before_any_answer_byte_is_retried_once
         assert [request[:4] for request in server.requests] == [b"POST", b"<dro", b"POST"]
 
 
+async def test_after_one_stale_pooled_connection_the_request_goes_on_a_new_one_not_the_next_pooled():
+    """A load balancer that dropped every idle connection at once: the request is sent twice at most."""
+
+    async def answer_then_drop_the_next(peer: Peer) -> None:
+        await peer.answer(ok(b"first"))
+        await peer.reader.read(1)
+        server.requests.append(b"<dropped>")
+        await peer.close()
+
+    async with (
+        Server([answer_then_drop_the_next, answer_then_drop_the_next, ok(b"second")]) as server,
+        using(client()) as http,
+    ):
+        held = [await http.post(server.url(), b"{}", {}) for _ in range(2)]  # two connections at once
+        for response in held:
+            assert await response.read_all(1 << 20) == b"first"
+            response.release()
+        assert await body_of(http, server.url()) == b"second"
+        assert server.connections == 3
+        assert [request[:4] for request in server.requests] == [b"POST", b"POST", b"<dro", b"POST"]
+
+
 async def test_a_fresh_connection_closed_without_an_answer_fails_without_a_retry():
     async def close(peer: Peer) -> None:
         peer.answered()

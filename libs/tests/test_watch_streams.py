@@ -80,3 +80,27 @@ async def test_an_error_of_the_source_reaches_the_stream():
         async for n in WatchStreams().until_stopped(failing()):
             received.append(n)
     assert received == [1]
+
+
+async def test_a_watcher_gone_closes_the_source_and_leaves_no_read_behind():
+    started, closed = asyncio.Event(), asyncio.Event()
+
+    async def never_changes():
+        try:
+            started.set()
+            await asyncio.Event().wait()
+            yield "never"
+        finally:
+            closed.set()
+
+    async def watch():
+        async for _ in WatchStreams().until_stopped(never_changes()):
+            pass
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.wait_for(started.wait(), 5)  # the watch waits for its source's next item
+    watcher.cancel()  # the watcher went away (gRPC cancels the handler)
+    with pytest.raises(asyncio.CancelledError):
+        await watcher
+    assert closed.is_set()
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []

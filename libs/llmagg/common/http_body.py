@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import zlib
 
-MAX_HEAD_BYTES = 64 * 1024
+MAX_HEAD_BYTES = 64 * 1024  # of an HTTP head, a request's (http_server) or an answer's
 _MAX_INFLATED = 64 * 1024 * 1024  # of one piece of a compressed body: more than any answer may be
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 CUT = "the connection closed before the response was complete"
@@ -49,7 +49,7 @@ class ResponseBody:
         elif encoding == "deflate":
             self._decoder = zlib.decompressobj()
         elif encoding not in ("", "identity"):
-            raise ResponseError(f"the answer's content-encoding {encoding[:40]!r} is not supported")
+            raise ResponseError("the answer's content-encoding is not supported")  # its value: the provider's words
 
     def feed(self, data: bytes | bytearray) -> tuple[bytes, bytes]:
         """(the body bytes in `data`, what comes after the body); ResponseError when malformed."""

@@ -37,6 +37,7 @@ __all__ = [
 
 _PAUSE_BYTES = 1 << 20  # read no more from a connection while this much waits to be read
 _DIGITS = re.compile(r"[0-9]{1,18}")
+_STATUS = re.compile(r"[0-9]{3}")
 _FORBIDDEN_IN_HEADERS = re.compile(r"[\r\n\0]")
 
 
@@ -176,7 +177,7 @@ class _Connection(asyncio.Protocol):
         del self._buffer[: end + 4]
         version, _, rest = lines[0].partition(" ")
         status_text = rest[:3]
-        if version not in ("HTTP/1.1", "HTTP/1.0") or not status_text.isdigit() or rest[3:4] not in ("", " "):
+        if version not in ("HTTP/1.1", "HTTP/1.0") or not _STATUS.fullmatch(status_text) or rest[3:4] not in ("", " "):
             raise ResponseError("malformed status line")
         status = int(status_text)
         headers: dict[str, str] = {}
@@ -332,10 +333,12 @@ class HttpClient:
         return response
 
     async def _exchange(self, origin: _Origin, request: bytes) -> Response:
+        pooled = True  # one pooled connection is tried at most: a request is not sent over and over
         while True:
-            connection, reused = self._pooled(origin.key), True
+            connection = self._pooled(origin.key) if pooled else None
+            reused = connection is not None
             if connection is None:
-                connection, reused = await self._connect(origin), False
+                connection = await self._connect(origin)
             try:
                 connection.send(request)
                 return await connection.head()
@@ -343,6 +346,7 @@ class HttpClient:
                 connection.close()
                 # A pooled connection the server closed while it was idle: the request never reached it.
                 if reused and not connection.answered:
+                    pooled = False
                     continue
                 raise
             except BaseException:
@@ -383,7 +387,7 @@ class HttpClient:
                 )
         except TimeoutError:
             raise ConnectError(origin.host, origin.port, "timed out") from None
-        except (OSError, ssl.SSLError) as error:
+        except (OSError, ssl.SSLError, ValueError) as error:  # ValueError: a host name IDNA cannot encode
             raise ConnectError(origin.host, origin.port, type(error).__name__) from None
         self._open.add(connection)
         return connection

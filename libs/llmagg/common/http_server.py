@@ -18,9 +18,10 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+from llmagg.common.http_body import MAX_HEAD_BYTES
+
 log = logging.getLogger(__name__)
 
-MAX_HEAD_BYTES = 64 * 1024
 # A connection waiting for a request is closed after IDLE_TIMEOUT_S (Envoy's pool closes its idle ones
 # sooner: it never sends on one we are closing); a head begun must be whole within HEAD_TIMEOUT_S. Both
 # bound what a caller without the token can hold: it is refused on the head, so it can only stall before.

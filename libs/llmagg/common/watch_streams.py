@@ -34,25 +34,32 @@ class WatchStreams:
         await self._event().wait()
 
     async def until_stopped(self, items: AsyncIterable[T]) -> AsyncIterator[T]:
-        """`items` as they come, until they end or the service stops."""
+        """`items` as they come, until they end or the service stops. The source is closed whichever way the
+        stream ends (its watcher gone too)."""
         stopping = asyncio.ensure_future(self.wait_stopping())
         iterator = aiter(items)
+        item: asyncio.Future[T] | None = None
         try:
             while True:
                 item = asyncio.ensure_future(anext(iterator))
                 await asyncio.wait((item, stopping), return_when=asyncio.FIRST_COMPLETED)
                 if stopping.done():
-                    item.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                        await item
                     return
                 try:
                     value = item.result()
                 except StopAsyncIteration:
                     return
+                item = None
                 yield value
         finally:
             stopping.cancel()
+            if item is not None and not item.done():
+                item.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await item
+            closing = getattr(iterator, "aclose", None)
+            if closing is not None:
+                await closing()
 
     # --- as a companion of the GrpcServer ---------------------------------------------------------
     async def start(self, server: Any) -> None:

@@ -104,11 +104,13 @@ class HttpUpstream:
                 if pending:
                     yield [bytes(pending)]  # the last line of a body that does not end in a newline
                 return
-            pending += data
-            lines = pending.split(b"\n")
-            pending[:] = lines.pop()  # what follows the last newline: the start of a line still coming
-            if lines:
-                yield [bytes(line) for line in lines]
+            last = data.rfind(b"\n")
+            if last < 0:  # a line still coming (a long one comes in many reads: no copy of it per read)
+                pending += data
+            else:
+                lines = (bytes(pending) + data[:last]).split(b"\n")
+                pending[:] = data[last + 1 :]
+                yield lines
             if len(pending) > self._max_event_bytes:
                 raise UpstreamError(
                     Failure.BAD_RESPONSE, f"the provider sent a stream line longer than {self._max_event_bytes} bytes"
