@@ -4,12 +4,16 @@ client raises."""
 
 from __future__ import annotations
 
-import re
 import zlib
 
-MAX_HEAD_BYTES = 64 * 1024  # of an HTTP head, a request's (http_server) or an answer's
+from llmagg.common.http_chunks import ChunkError, Dechunker
+
 _MAX_INFLATED = 64 * 1024 * 1024  # of one piece of a compressed body: more than any answer may be
-_HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
+_CHUNK_ERRORS = {
+    "size": "malformed chunk size",
+    "crlf": "malformed chunk: no CRLF after its data",
+    "trailers": "the answer's trailers are too large",
+}
 CUT = "the connection closed before the response was complete"
 
 
@@ -41,8 +45,7 @@ class ResponseBody:
         self.chunked = chunked
         self.until_close = length is None and not chunked
         self.done = length == 0
-        self._chunk_left = 0  # of the chunk being read; -1: its CRLF, then the next size
-        self._pending = bytearray()
+        self._chunks = Dechunker(max_size_line=4096, strip_size=True) if chunked else None
         self._decoder = None
         if encoding in ("gzip", "x-gzip"):
             self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -53,8 +56,12 @@ class ResponseBody:
 
     def feed(self, data: bytes | bytearray) -> tuple[bytes, bytes]:
         """(the body bytes in `data`, what comes after the body); ResponseError when malformed."""
-        if self.chunked:
-            body, rest = self._dechunk(data)
+        if self._chunks is not None:
+            try:
+                body, rest = self._chunks.feed(data)
+            except ChunkError as error:
+                raise ResponseError(_CHUNK_ERRORS[error.kind]) from None
+            self.done = self._chunks.done
         elif self.until_close:
             body, rest = bytes(data), b""
         else:
@@ -90,55 +97,3 @@ class ResponseBody:
         if (final or self.done) and not self._decoder.eof:
             raise ResponseError(CUT if final else "the answer's compressed body is incomplete")
         return out
-
-    def _dechunk(self, data: bytes | bytearray) -> tuple[bytes, bytes]:
-        if self._pending:  # a size line or CRLF cut by the last read
-            self._pending += data
-            buffer: bytes | bytearray = bytes(self._pending)
-        else:
-            buffer = data
-        pos, size_of_buffer, out = 0, len(buffer), []
-        while not self.done:
-            if self._chunk_left > 0:
-                taken = min(self._chunk_left, size_of_buffer - pos)
-                if taken:
-                    out.append(buffer[pos : pos + taken])
-                    pos += taken
-                    self._chunk_left -= taken
-                if self._chunk_left:
-                    break
-                self._chunk_left = -1
-            if self._chunk_left == -1:
-                if size_of_buffer - pos < 2:
-                    break
-                if not buffer.startswith(b"\r\n", pos):
-                    raise ResponseError("malformed chunk: no CRLF after its data")
-                pos += 2
-                self._chunk_left = 0
-            end = buffer.find(b"\r\n", pos)
-            if end < 0:
-                if size_of_buffer - pos > 4096:
-                    raise ResponseError("malformed chunk size")
-                break
-            size_text = bytes(buffer[pos:end]).split(b";", 1)[0].strip()
-            if not _HEX.fullmatch(size_text):
-                raise ResponseError("malformed chunk size")
-            size = int(size_text, 16)
-            if size:
-                pos, self._chunk_left = end + 2, size
-                continue
-            if buffer.startswith(b"\r\n", end + 2):  # no trailers
-                pos, self.done = end + 4, True
-                break
-            trailers_end = buffer.find(b"\r\n\r\n", end)
-            if trailers_end < 0:
-                if size_of_buffer - pos > MAX_HEAD_BYTES:
-                    raise ResponseError("the answer's trailers are too large")
-                break
-            pos, self.done = trailers_end + 4, True
-        body = b"".join(out)
-        if self.done:
-            self._pending = bytearray()
-            return body, bytes(buffer[pos:])
-        self._pending = bytearray(buffer[pos:])
-        return body, b""

@@ -17,13 +17,13 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from llmagg.common.http_body import (
-    MAX_HEAD_BYTES,
     BodyTooLarge,
     ConnectError,
     HttpError,
     ResponseBody,
     ResponseError,
 )
+from llmagg.common.http_chunks import MAX_HEAD_BYTES
 
 __all__ = [
     "MAX_HEAD_BYTES",
@@ -52,12 +52,12 @@ class _Origin:
             raise HttpError("not a usable URL (its host or port)") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise HttpError(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
+        default_port = 443 if parts.scheme == "https" else 80
         self.scheme, self.host = parts.scheme, parts.hostname
-        self.port = port or (443 if parts.scheme == "https" else 80)
+        self.port = port or default_port
         self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        default_port = self.port == (443 if parts.scheme == "https" else 80)
         host = f"[{self.host}]" if ":" in self.host else self.host
-        self.host_header = host if default_port else f"{host}:{self.port}"
+        self.host_header = host if self.port == default_port else f"{host}:{self.port}"
 
     @property
     def key(self) -> tuple[str, str, int]:

@@ -18,7 +18,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
-from llmagg.common.http_body import MAX_HEAD_BYTES
+from llmagg.common.http_chunks import MAX_HEAD_BYTES, ChunkError, Dechunker
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,11 @@ def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _DIGITS = re.compile(r"[0-9]{1,18}")
-_HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
+_CHUNK_ERRORS = {
+    "size": (400, "Malformed chunk size."),
+    "crlf": (400, "Malformed chunk: no CRLF after its data."),
+    "trailers": (431, "The request's trailers are too large."),
+}
 
 
 class _Parser:
@@ -94,8 +98,8 @@ class _Parser:
         self._max_body = max_body_bytes
         self._request: Request | None = None
         self._length: int | None = None  # of a content-length body
-        self._chunks: list[bytes] | None = None  # of a chunked body
-        self._chunked_size = 0
+        self._chunks: Dechunker | None = None  # of a chunked body
+        self._chunk_data: list[bytes] = []
         # A content-length body over the limit is read to its end and dropped before the 413: a client
         # still sending would otherwise have its connection reset before it reads the answer. At most this.
         self._max_dropped = 4 * max_body_bytes
@@ -169,7 +173,8 @@ class _Parser:
                 raise BadRequest(400, "Both content-length and transfer-encoding.")
             if encoding.lower() != "chunked":
                 raise BadRequest(501, f"Transfer-encoding {encoding[:40]!r} is not served; only chunked.")
-            self._request, self._chunks, self._chunked_size, self._length = request, [], 0, None
+            self._request, self._length = request, None
+            self._chunks, self._chunk_data = Dechunker(max_size_line=1024, max_body=self._max_body), []
             return
         if length is not None and not _DIGITS.fullmatch(length):
             raise BadRequest(400, "Malformed content-length.")
@@ -181,35 +186,20 @@ class _Parser:
 
     def _chunked(self) -> Request | None:
         assert self._chunks is not None and self._request is not None
-        while True:
-            end = self._buffer.find(b"\r\n")
-            if end < 0:
-                if len(self._buffer) > 1024:
-                    raise BadRequest(400, "Malformed chunk size.")
-                return None
-            size_text = bytes(self._buffer[:end]).split(b";", 1)[0]
-            if not _HEX.fullmatch(size_text):
-                raise BadRequest(400, "Malformed chunk size.")
-            size = int(size_text, 16)
-            if size == 0:
-                trailer_end = self._buffer.find(b"\r\n\r\n", end)
-                if trailer_end < 0:
-                    if len(self._buffer) > MAX_HEAD_BYTES:
-                        raise BadRequest(431, "The request's trailers are too large.")
-                    return None
-                del self._buffer[: trailer_end + 4]
-                request, self._request = self._request, None
-                request.body, self._chunks = b"".join(self._chunks), None
-                return request
-            if self._chunked_size + size > self._max_body:  # no end to wait for: refused at once
-                raise BadRequest(413, self._too_large())
-            if len(self._buffer) < end + 2 + size + 2:
-                return None
-            if self._buffer[end + 2 + size : end + 4 + size] != b"\r\n":
-                raise BadRequest(400, "Malformed chunk: no CRLF after its data.")
-            self._chunked_size += size
-            self._chunks.append(bytes(self._buffer[end + 2 : end + 2 + size]))
-            del self._buffer[: end + 2 + size + 2]
+        try:
+            data, rest = self._chunks.feed(self._buffer)
+        except ChunkError as error:
+            if error.kind == "too_large":  # no end to wait for: refused at once
+                raise BadRequest(413, self._too_large()) from None
+            raise BadRequest(*_CHUNK_ERRORS[error.kind]) from None
+        self._buffer = bytearray(rest)
+        if data:
+            self._chunk_data.append(data)
+        if not self._chunks.done:
+            return None
+        request, self._request, self._chunks = self._request, None, None
+        request.body, self._chunk_data = b"".join(self._chunk_data), []
+        return request
 
 
 class _Connection(asyncio.Protocol):
