@@ -14,11 +14,10 @@ from typing import Any, NamedTuple, Protocol
 
 from llmagg.common.http_client import Response
 from llmagg.common.secrets import Secret
-from llmagg_router.adapters.http_upstream import HttpUpstream, json_object
+from llmagg_router.adapters.http_upstream import HttpUpstream, json_object, too_large
 from llmagg_router.domain.key_redaction import KeyRedactor
 from llmagg_router.domain.upstream import (
     Candidate,
-    Failure,
     Operation,
     UpstreamAnswer,
     UpstreamError,
@@ -128,9 +127,7 @@ class HttpAdapter:
                 for line in lines:
                     total += len(line)
                     if max_bytes is not None and total > max_bytes:
-                        raise UpstreamError(
-                            Failure.TOO_LARGE, f"the provider's answer is larger than {max_bytes} bytes"
-                        )
+                        raise too_large(max_bytes)
                     if not line.startswith(b"data:"):
                         continue
                     payload = line[5:].strip()

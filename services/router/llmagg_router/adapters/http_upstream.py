@@ -37,7 +37,7 @@ def auth_headers(candidate: Candidate, key: Secret | None) -> dict[str, str]:
 
 
 class HttpUpstream:
-    """One connection pool for every provider and protocol, created on the serving loop."""
+    """One connection pool for every provider and protocol."""
 
     def __init__(
         self,
@@ -48,21 +48,11 @@ class HttpUpstream:
         max_response_bytes: int = 32 * 1024 * 1024,
         max_event_bytes: int = 2 * 1024 * 1024,
     ) -> None:
-        self._connect_timeout_s = connect_timeout_s
-        self._read_timeout_s = read_timeout_s
-        self._max_connections = max_connections
         self._max_response_bytes = max_response_bytes
         self._max_event_bytes = max_event_bytes
-        self._pool: HttpClient | None = None
-
-    def _client(self) -> HttpClient:
-        if self._pool is None:
-            self._pool = HttpClient(
-                connect_timeout_s=self._connect_timeout_s,
-                read_timeout_s=self._read_timeout_s,
-                max_connections=self._max_connections,
-            )
-        return self._pool
+        self._pool = HttpClient(
+            connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s, max_connections=max_connections
+        )
 
     async def post(
         self, url: str, payload: Any, headers: Mapping[str, str], classify: Classify
@@ -70,7 +60,7 @@ class HttpUpstream:
         """POST JSON, return the whole 2xx body and the response's headers; any other status is raised
         as `classify` says. A body over the limit a gRPC message can carry is refused, not cut."""
         with transport_errors():
-            response = await self._client().post(url, orjson.dumps(payload), headers)
+            response = await self._pool.post(url, orjson.dumps(payload), headers)
             try:
                 raw = await response.read_all(self._max_response_bytes)
             finally:
@@ -83,7 +73,7 @@ class HttpUpstream:
         """POST JSON and return the 2xx response, open for streaming (the caller releases it); any other
         status is raised as `classify` says."""
         with transport_errors():
-            response = await self._client().post(url, orjson.dumps(payload), headers)
+            response = await self._pool.post(url, orjson.dumps(payload), headers)
         if response.status < 300:
             return response
         try:
@@ -117,9 +107,11 @@ class HttpUpstream:
                 )
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        await self._pool.close()
+
+
+def too_large(limit: int) -> UpstreamError:
+    return UpstreamError(Failure.TOO_LARGE, f"the provider's answer is larger than {limit} bytes")
 
 
 @contextlib.contextmanager
@@ -132,7 +124,7 @@ def transport_errors() -> Iterator[None]:
     except TimeoutError:
         raise UpstreamError(Failure.TIMEOUT, "the provider did not answer in time") from None
     except BodyTooLarge as exc:
-        raise UpstreamError(Failure.TOO_LARGE, f"the provider's answer is larger than {exc.limit} bytes") from None
+        raise too_large(exc.limit) from None
     except ResponseError as exc:
         raise UpstreamError(Failure.BAD_RESPONSE, str(exc)) from None
     except ConnectError as exc:
