@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
+import time
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -363,7 +364,7 @@ class HttpClient:
 
     def _pooled(self, key: tuple[str, str, int]) -> _Connection | None:
         idle = self._idle.get(key)
-        now = asyncio.get_running_loop().time()
+        now = time.monotonic()
         while idle:
             connection = idle.pop()
             if not connection.closed and now - connection.idle_since < self._keepalive_s:
@@ -396,7 +397,7 @@ class HttpClient:
         if self._closed:
             connection.close()
             return
-        connection.idle_since = asyncio.get_running_loop().time()
+        connection.idle_since = time.monotonic()
         idle = self._idle.setdefault(connection.key, [])
         if len(idle) >= self._max_connections:
             connection.close()

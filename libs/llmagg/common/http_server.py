@@ -205,6 +205,7 @@ class _Parser:
 class _Connection(asyncio.Protocol):
     def __init__(self, server: HttpServer) -> None:
         self._server = server
+        self._loop = asyncio.get_running_loop()  # made by the server's loop, for it: looked up once
         self._parser = _Parser(server.max_body_bytes)
         self._transport: asyncio.Transport | None = None
         self._task: asyncio.Task[None] | None = None
@@ -256,7 +257,7 @@ class _Connection(asyncio.Protocol):
     def _wait_for_request(self) -> None:
         """Until a next request's head begins: at most the idle timeout."""
         self._stop_timer()
-        self._timer = asyncio.get_running_loop().call_later(self._server.idle_timeout_s, self.close)
+        self._timer = self._loop.call_later(self._server.idle_timeout_s, self.close)
         self._head_begun = False
 
     def _stop_timer(self) -> None:
@@ -277,8 +278,7 @@ class _Connection(asyncio.Protocol):
                     if not self._head_begun and not self._parser.empty:  # begun: it has the head timeout
                         self._head_begun = True
                         self._stop_timer()
-                        loop = asyncio.get_running_loop()
-                        self._timer = loop.call_later(self._server.head_timeout_s, self._head_too_slow)
+                        self._timer = self._loop.call_later(self._server.head_timeout_s, self._head_too_slow)
                     return
                 self._stop_timer()
                 refusal = self._server.admit(head)
@@ -295,7 +295,7 @@ class _Connection(asyncio.Protocol):
                 self.close()
             return
         self._admitted = False
-        self._task = asyncio.get_running_loop().create_task(self._serve(request))
+        self._task = self._loop.create_task(self._serve(request))
         self._server.tasks.add(self._task)
         self._task.add_done_callback(self._server.tasks.discard)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import sys
 
 import aiohttp.test_utils
 import aiohttp.web
@@ -66,6 +68,26 @@ async def test_stream_yields_chunks_until_done(sim, adapter):
     async with adapter.stream(candidate(sim.base_url("plain")), SECRET, {**BODY, "stream": True}) as chunks:
         received = [chunk async for chunk in chunks]
     assert "".join(c["choices"][0]["delta"].get("content", "") for c in received) == "a b"
+
+
+@pytest.mark.parametrize("joined", [False, True])
+async def test_a_stream_read_to_its_end_leaves_no_generator_for_the_loop_to_close(sim, adapter, joined):
+    # A generator dropped unfinished is closed by the loop's finalizer hook: a thread-safe wake-up and a
+    # task per request on the hot path. Each of the adapter's is closed where it is used.
+    sim.reset("plain")
+    finalized: list[object] = []
+    hooks = sys.get_asyncgen_hooks()
+    sys.set_asyncgen_hooks(hooks.firstiter, lambda agen: (finalized.append(agen), hooks.finalizer(agen)))
+    try:
+        body = {**BODY, "stream": True}
+        async with adapter.stream(candidate(sim.base_url("plain")), SECRET, body, joined=joined) as chunks:
+            received = [chunk async for chunk in chunks]
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        sys.set_asyncgen_hooks(*hooks)
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in received) == "a b"
+    assert [getattr(agen, "__qualname__", agen) for agen in finalized] == []
 
 
 @pytest.mark.parametrize(

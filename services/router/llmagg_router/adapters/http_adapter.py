@@ -121,27 +121,30 @@ class HttpAdapter:
         repeat). OpenAI's `[DONE]` ends it as complete; the end of the body ends it as the translator
         judges. The chunks before a failure come before its error."""
         total = 0
-        async for lines in self._http.lines(resp):
-            chunks: list[dict[str, Any]] = []
-            try:
-                for line in lines:
-                    total += len(line)
-                    if max_bytes is not None and total > max_bytes:
-                        raise too_large(max_bytes)
-                    if not line.startswith(b"data:"):
-                        continue
-                    payload = line[5:].strip()
-                    if payload == b"[DONE]":
+        # Closed here, not left to the collector: an unfinished generator's finalizer costs the loop a wake-up.
+        reads = self._http.lines(resp)
+        async with contextlib.aclosing(reads):
+            async for lines in reads:
+                chunks: list[dict[str, Any]] = []
+                try:
+                    for line in lines:
+                        total += len(line)
+                        if max_bytes is not None and total > max_bytes:
+                            raise too_large(max_bytes)
+                        if not line.startswith(b"data:"):
+                            continue
+                        payload = line[5:].strip()
+                        if payload == b"[DONE]":
+                            yield chunks
+                            return
+                        chunks += translator.feed(json_object(redactor.json(payload), "stream event"))
+                except UpstreamError:
+                    if chunks:
                         yield chunks
-                        return
-                    chunks += translator.feed(json_object(redactor.json(payload), "stream event"))
-            except UpstreamError:
+                    raise
                 if chunks:
                     yield chunks
-                raise
-            if chunks:
-                yield chunks
-        yield list(translator.end())
+            yield list(translator.end())
 
     async def close(self) -> None:
         await self._http.close()  # shared: closing it twice is harmless

@@ -7,6 +7,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TypeVar
 
+from llmagg.common.running_loop import current_task, running_loop
+
 T = TypeVar("T")
 
 
@@ -27,10 +29,10 @@ class Deadline:
         if self._expired:  # past it: the wait times out unless the item is there without waiting
             async with asyncio.timeout_at(self._when):
                 return await anext(iterator, None)
-        task = asyncio.current_task()
+        task = current_task()
         assert task is not None
         if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_at(self._when, self._expire)
+            self._timer = running_loop().call_at(self._when, self._expire)
         self._waiting, cancelling = task, task.cancelling()
         try:
             item: T | None = await iterator.__anext__()
@@ -75,7 +77,7 @@ class Timeout:
         self._expiring = False
 
     def __enter__(self) -> Timeout:
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         task = asyncio.current_task(loop)
         assert task is not None
         self._task, self._cancelling = task, task.cancelling()

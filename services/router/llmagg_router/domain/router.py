@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from opentelemetry import trace
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.running_loop import current_task
 from llmagg.common.secrets import Secret
 from llmagg_router.domain import meta_routing
 from llmagg_router.domain.affinity import Affinity, session_of
@@ -67,7 +68,7 @@ class _Interruptible:
         self._router = router
 
     def __enter__(self) -> None:
-        task = self._task = asyncio.current_task()
+        task = self._task = current_task()
         assert task is not None
         self._router._running.add(task)
 

@@ -3,12 +3,12 @@ stream: see assembly.py), or passed on to the client as a RoutedStream."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.running_loop import running_loop
 from llmagg.common.secrets import Secret
 from llmagg_router.domain.assembly import assemble
 from llmagg_router.domain.attempt import Answer, Attempt
@@ -161,7 +161,7 @@ class RoutedStream:
         # unlike the whole stream's length.
         self._first_content_ms = first_content_ms
         self._stream_max_s = stream_max_s
-        self._deadline = Deadline(asyncio.get_running_loop().time() + stream_max_s)
+        self._deadline = Deadline(running_loop().time() + stream_max_s)
         self._closed = False
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
