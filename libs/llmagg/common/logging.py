@@ -11,6 +11,7 @@ import time
 import orjson
 from opentelemetry import trace
 
+from llmagg.common.log_handler import LoopStepHandler
 from llmagg.common.secrets import REDACTED, redact
 
 # Shapes of credentials that must never reach a log line even if a message carries one by mistake.
@@ -63,14 +64,22 @@ def _trace_ids() -> tuple[str, str] | None:
     return format(context.trace_id, "032x"), format(context.span_id, "016x")
 
 
+def capture_context(record: logging.LogRecord) -> None:
+    """Keep on the record the request, client and trace ids of the moment it is made (it may be formatted
+    later, outside the request's context: `log_handler`)."""
+    record.llmagg_context = (request_id.get(), client_id.get(), _trace_ids())
+
+
 def _context_fields(record: logging.LogRecord) -> dict[str, object]:
     """What every line carries beside its message: request, client and trace ids, and the record's fields."""
     entry: dict[str, object] = {}
-    if current_request := request_id.get():
+    captured = getattr(record, "llmagg_context", None)
+    current_request, current_client, ids = captured or (request_id.get(), client_id.get(), _trace_ids())
+    if current_request:
         entry["request_id"] = current_request
-    if current_client := client_id.get():
+    if current_client:
         entry["client_id"] = current_client
-    if ids := _trace_ids():
+    if ids:
         entry["trace_id"], entry["span_id"] = ids
     fields = getattr(record, "fields", None)
     if fields:
@@ -137,7 +146,7 @@ def configure_logging(service: str, level: str = "INFO", log_format: str = "json
     # every line (the logging HOWTO's "Optimization").
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging._srcfile = None  # type: ignore[attr-defined]  # no stack walk for the caller per record
-    handler = logging.StreamHandler(sys.stderr)
+    handler = LoopStepHandler(sys.stderr, capture_context)
     handler.setFormatter(FORMATTERS[log_format](service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
