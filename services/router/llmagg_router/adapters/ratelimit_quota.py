@@ -36,6 +36,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import grpc
 
@@ -112,6 +113,41 @@ def _key(key: QuotaKey) -> pb.QuotaKey:
     return pb.QuotaKey(provider=key.provider, account=key.account, model=key.model)
 
 
+class _Settled(NamedTuple):
+    """An attempt's end as the router saw it, queued for the ledger."""
+
+    reservation: Reservation
+    usage: Usage | None
+    outcome: str
+    observed: Observed
+    ended_at: float  # wall clock
+    leased: bool  # spent from a lease (the ledger counts only the difference from its estimate)
+
+
+def _settlement(settled: _Settled) -> pb.Settlement:
+    reservation, usage, observed = settled.reservation, settled.usage, settled.observed
+    return pb.Settlement(
+        reservation_id=reservation.id,
+        key=_key(reservation.key),
+        client_id=reservation.client_id,
+        estimated_tokens=_tokens(reservation.estimated_tokens),
+        usage_known=usage is not None,
+        prompt_tokens=_tokens(usage.prompt_tokens) if usage else 0,
+        completion_tokens=_tokens(usage.completion_tokens) if usage else 0,
+        outcome=settled.outcome,
+        latency_ms=observed.latency_ms,
+        upstream_status=observed.status,
+        upstream_headers=dict(observed.headers),
+        retry_after_s=observed.retry_after_s or 0.0,
+        quota_id=observed.quota_id,
+        ended_at=settled.ended_at,
+        leased=settled.leased,
+        requested_model=observed.requested_model,
+        trace_id=observed.trace_id,
+        first_token_ms=observed.first_token_ms or 0.0,
+    )
+
+
 class RatelimitQuota:
     def __init__(
         self,
@@ -133,7 +169,7 @@ class RatelimitQuota:
         # Queued settlements an answer waits for, by id() of the queued item (alive until its batch is done).
         self._acks: dict[int, asyncio.Future[None]] = {}
         self._urgent = asyncio.Event()  # one of them is queued: the batch goes without lingering
-        self._queue: asyncio.Queue[pb.Settlement | pb.LeaseReturn] | None = None
+        self._queue: asyncio.Queue[_Settled | pb.LeaseReturn] | None = None
         self._queue_size = queue_size
         self._channel: grpc.aio.Channel | None = None
         self._stub: ratelimit_pb2_grpc.RatelimitServiceStub | None = None
@@ -323,26 +359,9 @@ class RatelimitQuota:
     async def settle(
         self, reservation: Reservation, usage: Usage | None, outcome: str, observed: Observed | None = None
     ) -> None:
-        observed = observed or Observed()
-        item = pb.Settlement(
-            reservation_id=reservation.id,
-            key=_key(reservation.key),
-            client_id=reservation.client_id,
-            estimated_tokens=_tokens(reservation.estimated_tokens),
-            usage_known=usage is not None,
-            prompt_tokens=_tokens(usage.prompt_tokens) if usage else 0,
-            completion_tokens=_tokens(usage.completion_tokens) if usage else 0,
-            outcome=outcome,
-            latency_ms=observed.latency_ms,
-            upstream_status=observed.status,
-            upstream_headers=dict(observed.headers),
-            retry_after_s=observed.retry_after_s or 0.0,
-            quota_id=observed.quota_id,
-            ended_at=time.time(),
-            leased=reservation.id in self._lease_ids,
-            requested_model=observed.requested_model,
-            trace_id=observed.trace_id,
-            first_token_ms=observed.first_token_ms or 0.0,
+        # Queued as it is, made a Settlement by the sender with its batch: not on the answer's path.
+        item = _Settled(
+            reservation, usage, outcome, observed or Observed(), time.time(), reservation.id in self._lease_ids
         )
         if not (self._settle_before_answer and outcome == "ok"):
             await self._queue.put(item)
@@ -417,11 +436,11 @@ class RatelimitQuota:
                 if acknowledged is not None and not acknowledged.done():
                     acknowledged.set_result(None)
 
-    async def _send(self, items: list[pb.Settlement | pb.LeaseReturn]) -> bool:
+    async def _send(self, items: list[_Settled | pb.LeaseReturn]) -> bool:
         """One Settle call for `items`, retried while the ledger is unreachable; False when it refused them as
         invalid."""
         request = pb.SettleRequest(
-            settlements=[item for item in items if isinstance(item, pb.Settlement)],
+            settlements=[_settlement(item) for item in items if isinstance(item, _Settled)],
             returns=[item for item in items if isinstance(item, pb.LeaseReturn)],
             batch_id=secrets.token_hex(12),  # the same on a retry: the ledger applies it once
         )
