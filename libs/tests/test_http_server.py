@@ -224,3 +224,44 @@ async def test_a_head_in_pieces_within_the_timeout_and_a_handler_slower_than_bot
     answer = await read_to_close(reader)  # then idle: closed
     assert answer == b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 6\r\n\r\ngot hi"
     writer.close()
+
+
+async def test_the_work_after_an_answer_runs_once_it_is_on_the_wire_and_its_failure_harms_nothing(caplog):
+    import socket
+
+    client: socket.socket | None = None
+    seen: list[bytes] = []
+    ran = asyncio.Condition()
+
+    async def handle(request: Request) -> Response:
+        def after() -> None:
+            assert client is not None
+            seen.append(client.recv(65536))  # what the client has when the work runs: the whole answer
+            asyncio.get_running_loop().create_task(notify())
+            if request.path == "/bad":
+                raise RuntimeError("a bug after the answer")
+
+        return Response(200, [("content-type", "text/plain")], b"answer to " + request.path.encode(), after=after)
+
+    async def notify() -> None:
+        async with ran:
+            ran.notify_all()
+
+    server = HttpServer(handle, lambda status, message: b"", 64)
+    port = await server.start("127.0.0.1", 0)
+    try:
+        client = socket.create_connection(("127.0.0.1", port))
+        client.setblocking(False)
+        for count, path in enumerate((b"/bad", b"/good"), 1):  # one connection: the first's failure harms nothing
+            client.sendall(b"GET " + path + b" HTTP/1.1\r\ncontent-length: 0\r\n\r\n")
+            async with asyncio.timeout(5), ran:
+                await ran.wait_for(lambda count=count: len(seen) == count)
+    finally:
+        if client is not None:
+            client.close()
+        await server.stop(1)
+    assert seen == [
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 14\r\n\r\nanswer to /bad",
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 15\r\n\r\nanswer to /good",
+    ]
+    assert "the work after an HTTP answer failed" in caplog.text

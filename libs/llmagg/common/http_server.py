@@ -64,6 +64,9 @@ class Response:
     body: bytes = b""
     # Streamed instead of `body`: each piece goes out as one chunk as soon as it is yielded.
     stream: AsyncIterator[bytes] | None = None
+    # Run once the answer is written (or the stream ended, or the writing failed), in the same step of
+    # the loop as the write: work the answer need not wait for. Its failure is logged.
+    after: Callable[[], None] | None = None
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -202,6 +205,13 @@ class _Parser:
         return request
 
 
+def _run_after(after: Callable[[], None]) -> None:
+    try:
+        after()
+    except Exception:
+        log.exception("the work after an HTTP answer failed")
+
+
 class _Connection(asyncio.Protocol):
     def __init__(self, server: HttpServer) -> None:
         self._server = server
@@ -311,7 +321,11 @@ class _Connection(asyncio.Protocol):
         self._head_sent = False
         try:
             response = await self._server.handler(request)
-            await self._write(response)
+            try:
+                await self._write(response)
+            finally:
+                if response.after is not None:
+                    _run_after(response.after)
         except asyncio.CancelledError:
             self.close()  # the client went away, or the server is ending requests: no half answer stays open
             return

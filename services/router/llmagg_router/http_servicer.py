@@ -31,6 +31,7 @@ from llmagg.common.metrics import RpcMetrics
 from llmagg.common.secrets import Secret
 from llmagg.common.server import GrpcServer
 from llmagg.rpcs import DATA_REST_PATHS, EMBEDDINGS_REST_PATH
+from llmagg_router.domain.after_answer import AfterAnswer
 from llmagg_router.domain.upstream import Operation
 from llmagg_router.servicer import RouterServicer, caller_headers, caller_of, parse_json, route_headers, sse_events
 
@@ -99,9 +100,11 @@ class RouterHttp:
         client_id.set(headers.get(CLIENT_ID_METADATA))
         started, code = time.perf_counter(), grpc.StatusCode.OK
         span, token = self._start_span(request) if self._tracer is not None else (None, None)
+        after = AfterAnswer()  # what only records the answer: run once it is written
         try:
-            response = await self._answer(request)
+            response = await self._answer(request, after)
         except asyncio.CancelledError:
+            after.run()
             self._finish(request.path, grpc.StatusCode.CANCELLED, started, span, token, 499)
             raise
         except ServiceError as error:
@@ -110,12 +113,26 @@ class RouterHttp:
             log.exception("unhandled error in %s", request.path)
             code, response = grpc.StatusCode.INTERNAL, error_response(_INTERNAL)
         if isinstance(response.stream, _Events):  # counted, and its span ended, when the stream ends
+            after.run()
             response.stream.ended = lambda whole: self._finish(
                 request.path, code if whole else grpc.StatusCode.CANCELLED, started, span, token, response.status
             )
         else:
-            self._finish(request.path, code, started, span, token, response.status)
+            response.after = lambda: self._answered(after, request.path, code, started, span, token, response.status)
         return response
+
+    def _answered(
+        self,
+        after: AfterAnswer,
+        path: str,
+        code: grpc.StatusCode,
+        started: float,
+        span: trace.Span | None,
+        token: object,
+        status: int,
+    ) -> None:
+        after.run()
+        self._finish(path, code, started, span, token, status)
 
     def _start_span(self, request: Request) -> tuple[trace.Span, object]:
         assert self._tracer is not None
@@ -144,16 +161,16 @@ class RouterHttp:
             span.end()
             otel_context.detach(token)
 
-    async def _answer(self, request: Request) -> Response:
+    async def _answer(self, request: Request, after: AfterAnswer) -> Response:
         own_key, caller = caller_of(caller_headers(request.headers))
         servicer = self._servicer
         with servicer.hold() as holding:
             body = parse_json(servicer.whole_body(request.body, holding))
             request.body = b""  # parsed: not kept alive while the answer is awaited
             if request.path == EMBEDDINGS_REST_PATH:
-                result = await self._router.complete(body, Operation.EMBEDDINGS, own_key, caller)
+                result = await self._router.complete(body, Operation.EMBEDDINGS, own_key, caller, after)
             elif not (isinstance(body, dict) and body.get("stream") is True):
-                result = await self._router.complete(body, own_key=own_key, caller=caller)
+                result = await self._router.complete(body, own_key=own_key, caller=caller, after=after)
             else:
                 stream = await self._router.open_stream(body, own_key, caller)
                 del body  # the stream needs no more of the request

@@ -4,6 +4,7 @@ import pytest
 
 from llmagg.common.errors import ServiceError
 from llmagg_router.adapters.prometheus_metrics import HealthCollector
+from llmagg_router.domain.after_answer import AfterAnswer
 from llmagg_router.domain.upstream import Failure, UpstreamError
 
 from .helpers import CHAT_BODY
@@ -78,3 +79,26 @@ async def test_cooldowns_and_open_circuits_are_gauges_read_from_the_health_store
         health.record_failure("smart/big-model")
     assert value(metrics, "llmagg_router_cooling_accounts", provider="fast") == 2
     assert value(metrics, "llmagg_router_open_circuits", kind="model", state="open") == 1
+
+
+async def test_an_answer_taken_with_its_after_work_is_recorded_only_when_that_work_runs(
+    make_router, upstream, metrics, caplog
+):
+    upstream.on("fast", ANSWER)
+    after = AfterAnswer()
+    caplog.set_level("INFO", logger="llmagg_router.domain.router")
+    result = await make_router().complete({**CHAT_BODY, "model": "llama-8b"}, after=after)
+    assert result.body["choices"][0]["message"]["content"] == "fine"
+    ok = {"operation": "chat", "provider": "fast", "model": "llama-8b", "outcome": "ok"}
+    recorded = [
+        ("attempts", "llmagg_router_attempts_total", ok),
+        ("requests", "llmagg_router_requests_total", {"operation": "chat", "outcome": "ok"}),
+    ]
+    served_lines = [r for r in caplog.records if "-> fast/llama-8b" in r.getMessage()]
+    assert [value(metrics, name, **labels) for _, name, labels in recorded] == [0, 0]
+    assert served_lines == []
+    after.run()
+    assert [value(metrics, name, **labels) for _, name, labels in recorded] == [1, 1]
+    assert len([r for r in caplog.records if "-> fast/llama-8b" in r.getMessage()]) == 1
+    after.run()  # each piece once
+    assert [value(metrics, name, **labels) for _, name, labels in recorded] == [1, 1]

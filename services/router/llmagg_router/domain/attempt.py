@@ -16,6 +16,7 @@ from opentelemetry import trace
 
 from llmagg.common.logging import log_fields
 from llmagg.common.secrets import Secret
+from llmagg_router.domain.after_answer import AfterAnswer, after_answer
 from llmagg_router.domain.hedging import Race
 from llmagg_router.domain.ports import CircuitState, KeyOutcome, Observed, Reservation, RouterPorts, Usage
 from llmagg_router.domain.upstream import Candidate, Failure, UpstreamError
@@ -155,11 +156,18 @@ class Attempt:
     def elapsed_ms(self) -> float:
         return (self._plan.clock() - self._started) * 1000
 
-    async def succeed(self, answer: Answer, first_chunk_ms: float | None = None) -> None:
-        """The provider answered in full."""
+    async def succeed(
+        self, answer: Answer, first_chunk_ms: float | None = None, after: AfterAnswer | None = None
+    ) -> None:
+        """The provider answered in full. What only records it (health, span, metrics) may wait for `after`."""
         if self._close():
             return
         self.answer = answer
+        after_answer(after, self._record_success, answer, first_chunk_ms, self.elapsed_ms() / 1000)
+        await self._ports.keys.report(self.candidate.account, KeyOutcome.ACCEPTED)
+        await self._settle(answer.usage, "ok", self._observed(200, self.quota_headers, first_token_ms=first_chunk_ms))
+
+    def _record_success(self, answer: Answer, first_chunk_ms: float | None, elapsed_s: float) -> None:
         candidate = self.candidate
         health = self._ports.health
         health.record_success(candidate.model_circuit)
@@ -177,9 +185,7 @@ class Attempt:
             attributes["llmagg.time_to_first_chunk_ms"] = first_chunk_ms
         self.span.set_attributes(attributes)
         self.span.end()
-        self._measure("ok", first_chunk_ms, answer.usage)
-        await self._ports.keys.report(candidate.account, KeyOutcome.ACCEPTED)
-        await self._settle(answer.usage, "ok", self._observed(200, self.quota_headers, first_token_ms=first_chunk_ms))
+        self._measure("ok", first_chunk_ms, answer.usage, elapsed_s)
 
     async def fail(self, error: UpstreamError) -> None:
         """Learn from the failure: cool the account down, disable its key or count toward the circuit."""
@@ -244,14 +250,20 @@ class Attempt:
         self._measure(outcome)
         await self._settle(None, outcome, self._observed())
 
-    def _measure(self, outcome: str, first_chunk_ms: float | None = None, usage: Usage | None = None) -> None:
+    def _measure(
+        self,
+        outcome: str,
+        first_chunk_ms: float | None = None,
+        usage: Usage | None = None,
+        elapsed_s: float | None = None,
+    ) -> None:
         candidate = self.candidate
         self._ports.metrics.attempt_ended(
             self._plan.operation,
             candidate.provider.id,
             candidate.model.id if candidate.model else None,
             outcome,
-            self.elapsed_ms() / 1000,
+            self.elapsed_ms() / 1000 if elapsed_s is None else elapsed_s,
             first_chunk_ms / 1000 if first_chunk_ms is not None else None,
             usage,
         )

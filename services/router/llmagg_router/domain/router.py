@@ -17,6 +17,7 @@ from llmagg.common.running_loop import current_task
 from llmagg.common.secrets import Secret
 from llmagg_router.domain import meta_routing
 from llmagg_router.domain.affinity import Affinity, session_of
+from llmagg_router.domain.after_answer import AfterAnswer, after_answer
 from llmagg_router.domain.attempt import Answer, Attempt, AttemptPlan, QuotaDenied
 from llmagg_router.domain.deadline import timeout_after
 from llmagg_router.domain.ensemble import complete_ensemble, is_ensemble
@@ -130,9 +131,11 @@ class Router:
         operation: Operation = Operation.CHAT,
         own_key: Secret | None = None,
         caller: CallerHints = NO_HINTS,
+        after: AfterAnswer | None = None,
     ) -> RoutedResponse:
         """One JSON exchange. `own_key`: the client's own provider key for this request (BYOK); `caller`:
-        who asks (the quota ledger records it), its session and how long it may wait."""
+        who asks (the quota ledger records it), its session and how long it may wait; `after`: takes what
+        only records the answer, for its deliverer to run once the answer is on its way."""
         if operation is Operation.CHAT and is_ensemble(body):
             return await complete_ensemble(self, body, own_key, caller)
         request = parse_request(body, operation)
@@ -152,15 +155,16 @@ class Router:
                 response = await adapter.request(candidate, key, operation, upstream_body)
                 attempt.quota_headers = getattr(response, "quota_headers", {})
             answer = Answer.of(response, first_content_ms or attempt.elapsed_ms())
-            await attempt.succeed(answer, first_content_ms)
+            await attempt.succeed(answer, first_content_ms, after)
             response["provider"] = candidate.provider.id
             routed = RoutedResponse(response, route_of(attempt))
-            record.served(routed.route, answer, answered_messages(response) if record.trace_content else None)
+            output = answered_messages(response) if record.trace_content else None
+            after_answer(after, record.served, routed.route, answer, output)
             return routed
 
         with self.interruptible():
             # Only a streamed attempt says when its first content comes: the others are never hedged.
-            return await self._walk(request, call, record, own_key, caller, hedgeable=streamed)
+            return await self._walk(request, call, record, own_key, caller, hedgeable=streamed, after=after)
 
     async def open_stream(
         self, body: Any, own_key: Secret | None = None, caller: CallerHints = NO_HINTS
@@ -199,6 +203,7 @@ class Router:
         own_key: Secret | None = None,
         caller: CallerHints = NO_HINTS,
         hedgeable: bool = False,
+        after: AfterAnswer | None = None,
     ) -> T:
         """Try the candidates in order under one deadline until `call` succeeds for one of them (hedged when
         the request asks and `hedgeable`); when every one is rate limited and the caller asked to wait, wait
@@ -223,7 +228,7 @@ class Router:
                 walk.earlier_attempts = attempts
                 try:
                     hedge = hedgeable and hedging(self.limits.hedge, request.quality, caller.hedge)
-                    return await self._first_success(walk, plan, call, ports, session, hedge)
+                    return await self._first_success(walk, plan, call, ports, session, hedge, after)
                 except ServiceError as error:
                     if error.code != "rate_limit_exceeded" or error.retry_after_s is None:
                         raise
@@ -266,6 +271,7 @@ class Router:
         ports: RouterPorts,
         session: bytes | None = None,
         hedge: bool = False,
+        after: AfterAnswer | None = None,
     ) -> T:
         candidates = iter(walk.candidates())
 
@@ -294,9 +300,11 @@ class Router:
                 with trace.use_span(attempt.span, record_exception=False, set_status_on_exception=False):
                     served = await call(attempt, key)
                 if self.meta is not None:
-                    meta_routing.learn_served(self.meta, walk.profile, walk.request, attempt, served)
+                    after_answer(
+                        after, meta_routing.learn_served, self.meta, walk.profile, walk.request, attempt, served
+                    )
                 if session is not None and self.affinity is not None:
-                    self.affinity.remember(session, attempt.candidate)
+                    after_answer(after, self.affinity.remember, session, attempt.candidate)
                 return served
             except UpstreamError as error:
                 await attempt.fail(error)
