@@ -105,3 +105,22 @@ def test_lines_left_by_a_loop_that_ended_are_written_by_a_flush_and_the_next_loo
 
     asyncio.run(next_loop())
     assert [line["msg"] for line in stream.lines()] == ["left", "next"]
+
+
+async def test_a_line_from_another_thread_goes_at_once_after_the_lines_waiting_before_it(logged):
+    log, stream = logged
+    log.info("on the loop")
+    await asyncio.to_thread(log.info, "from a thread")
+    assert [line["msg"] for line in stream.lines()] == ["on the loop", "from a thread"]
+
+
+async def test_the_trace_a_line_was_made_in_is_the_one_it_names(logged):
+    from opentelemetry.sdk.trace import TracerProvider
+
+    log, stream = logged
+    with TracerProvider().get_tracer("test").start_as_current_span("request") as span:
+        log.info("inside the span")
+        made_in = span.get_span_context()
+    await asyncio.sleep(0)  # written outside the span
+    [line] = stream.lines()
+    assert (line["trace_id"], line["span_id"]) == (format(made_in.trace_id, "032x"), format(made_in.span_id, "016x"))

@@ -25,6 +25,7 @@ from llmagg.common.http_body import (
     ResponseError,
 )
 from llmagg.common.http_chunks import MAX_HEAD_BYTES
+from llmagg.common.running_loop import running_loop
 
 __all__ = [
     "MAX_HEAD_BYTES",
@@ -373,7 +374,7 @@ class HttpClient:
         return None
 
     async def _connect(self, origin: _Origin) -> _Connection:
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         context = None
         if origin.scheme == "https":
             context = self._ssl or _default_ssl()

@@ -11,7 +11,6 @@ threads, before it runs, at exit) are written at once, after any line waiting be
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from collections.abc import Callable
 from typing import TextIO
@@ -19,12 +18,12 @@ from typing import TextIO
 from llmagg.common.running_loop import running_loop
 
 _FIXED = frozenset({str, int, float, bool, type(None)})
-# The lines' own context was taken when they were made: their writing needs none (nor a copy of the step's).
-_NO_CONTEXT = contextvars.Context()
 
 
 def _fixed(record: logging.LogRecord) -> bool:
-    """Formatting the record later gives the same line: its arguments and fields are immutable values."""
+    """Formatting the record later gives the same line: its message, arguments and fields are immutable."""
+    if type(record.msg) is not str:
+        return False
     args = record.args
     if args:
         values = args.values() if isinstance(args, dict) else args
@@ -58,7 +57,7 @@ class LoopStepHandler(logging.StreamHandler[TextIO]):
                 self._waiting.append(record)
                 if self._scheduled_on is not loop:  # none yet, or on a loop that ended before writing
                     self._scheduled_on = loop
-                    loop.call_soon(self._write_waiting, context=_NO_CONTEXT)
+                    loop.call_soon(self._write_waiting)
                 return
         self._write([*self._take(), record])
 

@@ -127,6 +127,20 @@ async def test_a_batch_refused_as_invalid_is_sent_again_item_by_item_so_one_bad_
     assert sorted(s.client_id for s in ledger.applied) == ["c0", "c1", "c2"]
 
 
+async def test_a_settlement_that_cannot_be_made_is_dropped_and_the_sender_goes_on(ledger, quota, caplog):
+    # Made a protobuf by the sender, not by the answer: a value no Settlement can carry must cost no other.
+    odd = Observed(5.0, 200, headers={"x-ratelimit-remaining": 7})  # type: ignore[dict-item]
+    await quota.settle(Reservation(KEY, granted=True, id="odd", client_id="odd"), Usage(1, 1), "ok", odd)
+    await quota.settle(Reservation(KEY, granted=True, id="r1", client_id="c1"), Usage(1, 1), "ok")
+    async with asyncio.timeout(10):
+        await quota._queue.join()
+    await quota.settle(Reservation(KEY, granted=True, id="r2", client_id="c2"), Usage(1, 1), "ok")
+    async with asyncio.timeout(10):
+        await quota._queue.join()
+    assert [s.client_id for s in ledger.applied] == ["c1", "c2"]
+    assert "could not be made: dropped" in caplog.text
+
+
 async def test_the_model_asked_the_trace_and_the_time_to_first_token_reach_the_ledger(ledger, quota):
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     streamed = Observed(80.0, 200, requested_model="auto", trace_id=trace_id, first_token_ms=12.5)

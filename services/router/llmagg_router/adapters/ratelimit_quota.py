@@ -124,6 +124,22 @@ class _Settled(NamedTuple):
     leased: bool  # spent from a lease (the ledger counts only the difference from its estimate)
 
 
+def _settlements(items: list[_Settled | pb.LeaseReturn]) -> list[pb.Settlement]:
+    """The batch's settlements as the ledger takes them; one that cannot be made is logged and dropped (the
+    sender goes on: the others keep their accounting)."""
+    made = []
+    for item in items:
+        if isinstance(item, _Settled):
+            try:
+                made.append(_settlement(item))
+            except Exception:
+                key = item.reservation.key
+                log.exception(
+                    "a settlement of %s/%s/%s could not be made: dropped", key.provider, key.account, key.model
+                )
+    return made
+
+
 def _settlement(settled: _Settled) -> pb.Settlement:
     reservation, usage, observed = settled.reservation, settled.usage, settled.observed
     return pb.Settlement(
@@ -440,7 +456,7 @@ class RatelimitQuota:
         """One Settle call for `items`, retried while the ledger is unreachable; False when it refused them as
         invalid."""
         request = pb.SettleRequest(
-            settlements=[_settlement(item) for item in items if isinstance(item, _Settled)],
+            settlements=_settlements(items),
             returns=[item for item in items if isinstance(item, pb.LeaseReturn)],
             batch_id=secrets.token_hex(12),  # the same on a retry: the ledger applies it once
         )

@@ -1,7 +1,8 @@
-"""Work a request's answer need not wait for: its log line, its metrics, its span's last attributes, what the
-router learns from it. Whoever delivers the answer may take that work (`AfterAnswer`) and run it once the
-answer is on its way, in the same step of the event loop: no other request, and no other client, can see
-the difference, only the answer goes out sooner. Without one, the work runs at once.
+"""Work a request's answer need not wait for: its log line, its metrics, its spans' last attributes (with
+the times they had), what the meta-controller and affinity learn from it. Whoever delivers the answer may
+take that work (`AfterAnswer`) and run it right after writing the answer, in the same step of the event
+loop. Health and circuits are updated at once (routing reads them); a request running meanwhile may see
+the rest a moment later, as if it had come a moment sooner. Without a taker the work runs at once.
 """
 
 from __future__ import annotations

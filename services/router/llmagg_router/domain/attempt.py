@@ -159,20 +159,21 @@ class Attempt:
     async def succeed(
         self, answer: Answer, first_chunk_ms: float | None = None, after: AfterAnswer | None = None
     ) -> None:
-        """The provider answered in full. What only records it (health, span, metrics) may wait for `after`."""
+        """The provider answered in full. Its span and metrics (nothing routing reads) may wait for `after`,
+        with the times of now."""
         if self._close():
             return
         self.answer = answer
-        after_answer(after, self._record_success, answer, first_chunk_ms, self.elapsed_ms() / 1000)
-        await self._ports.keys.report(self.candidate.account, KeyOutcome.ACCEPTED)
-        await self._settle(answer.usage, "ok", self._observed(200, self.quota_headers, first_token_ms=first_chunk_ms))
-
-    def _record_success(self, answer: Answer, first_chunk_ms: float | None, elapsed_s: float) -> None:
         candidate = self.candidate
         health = self._ports.health
         health.record_success(candidate.model_circuit)
         health.record_success(candidate.endpoint_circuit)
         health.record_latency(candidate.provider.id, candidate.model_id, answer.latency_ms)
+        after_answer(after, self._record_success, answer, first_chunk_ms, self.elapsed_ms() / 1000, time.time_ns())
+        await self._ports.keys.report(candidate.account, KeyOutcome.ACCEPTED)
+        await self._settle(answer.usage, "ok", self._observed(200, self.quota_headers, first_token_ms=first_chunk_ms))
+
+    def _record_success(self, answer: Answer, first_chunk_ms: float | None, elapsed_s: float, ended_ns: int) -> None:
         attributes: dict[str, Any] = {"llmagg.outcome": "ok"}
         if answer.response_model:
             attributes["gen_ai.response.model"] = answer.response_model
@@ -184,7 +185,7 @@ class Attempt:
         if first_chunk_ms is not None:
             attributes["llmagg.time_to_first_chunk_ms"] = first_chunk_ms
         self.span.set_attributes(attributes)
-        self.span.end()
+        self.span.end(end_time=ended_ns)
         self._measure("ok", first_chunk_ms, answer.usage, elapsed_s)
 
     async def fail(self, error: UpstreamError) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from llmagg.common.errors import ErrorKind, ServiceError
+from llmagg.common.running_loop import running_loop
 from llmagg_router.domain.answer_quality import answer_quality
 from llmagg_router.domain.ensemble_judge import Verdict, default_judge, judge_request, parse_verdict
 from llmagg_router.domain.meta_controller import MetaController
@@ -136,7 +137,7 @@ async def run_ensemble(
     for one model), then the judge when there is one; the chosen RoutedResponse (the judge's own for a
     fused answer) with the `ensemble` report in its body, and the route reason."""
     single = _single(body)
-    loop = asyncio.get_running_loop()
+    loop = running_loop()
     deadline = loop.time() + timeout_s
     results = await _candidates(single, plan.models, complete, timeout_s)
     answered = [(model, routed) for model, routed, error in results if error is None]

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from llmagg.common.running_loop import running_loop
 from llmagg_router.domain.upstream import UpstreamError
 
 T = TypeVar("T")
@@ -94,7 +95,7 @@ async def hedged(
     once when it fails). The first with content wins; the others are cancelled and handed to `keep` to
     finish (settle, close) without the request waiting. An error that is not an upstream failure (a
     client error) is raised only when no other attempt still running answers."""
-    loop = asyncio.get_running_loop()
+    loop = running_loop()
     race = Race()
     running: dict[asyncio.Task[T], tuple[Any, float]] = {}
     held: BaseException | None = None

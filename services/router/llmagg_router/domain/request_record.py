@@ -59,7 +59,10 @@ class RequestRecord:
             asked = request.upstream_body.get("messages", request.upstream_body.get("input"))
             self._span.set_attribute("gen_ai.input.messages", orjson.dumps(asked).decode())
 
-    def served(self, route: Route, answer: Answer, output: list[dict[str, Any]] | None = None) -> None:
+    def served(
+        self, route: Route, answer: Answer, output: list[dict[str, Any]] | None = None, at: float | None = None
+    ) -> None:
+        """`at`: when it was served (the clock's), if not now."""
         attributes: dict[str, Any] = {"gen_ai.provider.name": route.provider, "llmagg.attempts": route.attempts}
         if self.trace_content and output is not None:
             attributes["gen_ai.output.messages"] = orjson.dumps(output).decode()
@@ -69,7 +72,7 @@ class RequestRecord:
             attributes["gen_ai.usage.input_tokens"] = answer.usage.prompt_tokens
             attributes["gen_ai.usage.output_tokens"] = answer.usage.completion_tokens
         self._span.set_attributes(attributes)
-        milliseconds = round(self._ended("ok", route.attempts) * 1000)
+        milliseconds = round(self._ended("ok", route.attempts, at) * 1000)
         tokens = f"{answer.usage.prompt_tokens}+{answer.usage.completion_tokens} tokens, " if answer.usage else ""
         log.info(
             "%s %s -> %s/%s via %s: %d attempt%s, %s%d ms",
@@ -91,8 +94,8 @@ class RequestRecord:
             extra=log_fields(status=outcome, model_asked=self._model, attempts=attempts, latency_ms=milliseconds),
         )  # fmt: skip
 
-    def _ended(self, outcome: str, attempts: int) -> float:
-        seconds = self._clock() - self._started
+    def _ended(self, outcome: str, attempts: int, at: float | None = None) -> float:
+        seconds = (self._clock() if at is None else at) - self._started
         self._metrics.request_ended(self._operation, outcome, seconds, attempts)
         return seconds
 

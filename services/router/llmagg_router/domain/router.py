@@ -159,7 +159,7 @@ class Router:
             response["provider"] = candidate.provider.id
             routed = RoutedResponse(response, route_of(attempt))
             output = answered_messages(response) if record.trace_content else None
-            after_answer(after, record.served, routed.route, answer, output)
+            after_answer(after, record.served, routed.route, answer, output, self._clock())
             return routed
 
         with self.interruptible():
