@@ -177,6 +177,18 @@ def wait_for(condition: Callable[[], Any], what: str, timeout_s: float = 15) -> 
     raise AssertionError(f"no {what} within {timeout_s}s")
 
 
+def router_log_lines(stack, request_id: str, count: int) -> list[dict]:
+    """The router's log lines of one request, once `count` of them are written (the request's own line is
+    written just after its answer, so it may come a moment after the client has the answer)."""
+
+    def written() -> list[dict] | None:
+        text = (stack.run_dir / "router.log").read_text()
+        lines = [json.loads(line) for line in text.splitlines() if request_id in line]
+        return lines if len(lines) >= count else None
+
+    return wait_for(written, f"{count} router log lines of request {request_id}", timeout_s=10)
+
+
 def wait_until_token_expired(openbao, token: str, what: str, timeout_s: float = 15) -> None:
     """Wait until OpenBao no longer knows the Vault `token` (a login whose TTL ran out)."""
     from hvac import exceptions as hvac_errors

@@ -8,7 +8,17 @@ import json
 import openai
 import pytest
 
-from ..helpers import ADMIN_KEY, SCENARIOS, SIM_KEY, admin_call, arrivals, create_client_key, post_raw, scenario
+from ..helpers import (
+    ADMIN_KEY,
+    SCENARIOS,
+    SIM_KEY,
+    admin_call,
+    arrivals,
+    create_client_key,
+    post_raw,
+    router_log_lines,
+    scenario,
+)
 
 AUTHORIZED = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -268,7 +278,7 @@ def test_router_log_lines_carry_the_gateways_request_id(client, stack):
     with pytest.raises(openai.InternalServerError) as caught:
         client.chat.completions.create(model="all-fail", messages=HELLO)
     request_id = caught.value.response.headers["x-request-id"]
-    lines = [json.loads(line) for line in (stack.run_dir / "router.log").read_text().splitlines() if request_id in line]
+    lines = router_log_lines(stack, request_id, 3)
     failed = [line for line in lines if line["msg"].startswith("attempt failed")]
     [summary] = [line for line in lines if not line["msg"].startswith("attempt failed")]
     assert [line["provider"] for line in failed] == ["fail-a", "fail-b"]
@@ -283,7 +293,7 @@ def test_router_log_lines_carry_the_gateways_request_id(client, stack):
 def test_every_served_request_leaves_one_log_line_saying_who_served_it(client, stack):
     raw = client.chat.completions.with_raw_response.create(model="chat-model", messages=HELLO)
     request_id = raw.headers["x-request-id"]
-    [line] = [json.loads(x) for x in (stack.run_dir / "router.log").read_text().splitlines() if request_id in x]
+    [line] = router_log_lines(stack, request_id, 1)
     assert (line["model_asked"], line["provider"], line["model"], line["attempts"]) == (
         "chat-model",
         "sim-fast",

@@ -24,7 +24,9 @@ DAILY = 2000
 KEY = pb.QuotaKey(provider="quota-test", account="acct", model="m")
 
 
-def ratelimit_process(run_dir: Path, name: str, redis_url: str, config: Path) -> tuple[ManagedProcess, str]:
+def ratelimit_process(
+    run_dir: Path, name: str, redis_url: str, config: Path, redis_timeout_s: str = "0.3"
+) -> tuple[ManagedProcess, str]:
     port = free_port()
     process = ManagedProcess(
         name,
@@ -36,7 +38,7 @@ def ratelimit_process(run_dir: Path, name: str, redis_url: str, config: Path) ->
             "RATELIMIT_STORE": "redis",
             "RATELIMIT_REDIS_URL": redis_url,
             "RATELIMIT_REDIS_PREFIX": "replicas",
-            "RATELIMIT_REDIS_TIMEOUT_S": "0.3",
+            "RATELIMIT_REDIS_TIMEOUT_S": redis_timeout_s,
             "RATELIMIT_LOCAL_SHARE": "0.5",
             "RATELIMIT_ROUTER_TOKEN": TOKEN,
             "RATELIMIT_CONFIG": str(config),
@@ -85,7 +87,10 @@ def redis_health(address: str) -> int:
 
 
 @pytest.fixture
-def replicas(tmp_path):
+def replicas(tmp_path, request):
+    """Two replicas on one Valkey; their Redis calls time out after 0.3 s (`request.param`: another), so the
+    tests that stop Valkey see the failover soon."""
+    redis_timeout_s = getattr(request, "param", "0.3")
     config = write_config(
         tmp_path / "config.yaml",
         {
@@ -104,9 +109,9 @@ def replicas(tmp_path):
     valkey = start_valkey(tmp_path, valkey_port)
     started: list[ManagedProcess] = [valkey.process]
     try:
-        one, first = ratelimit_process(tmp_path, "ratelimit-1", valkey.url, config)
+        one, first = ratelimit_process(tmp_path, "ratelimit-1", valkey.url, config, redis_timeout_s)
         started.append(one)
-        two, second = ratelimit_process(tmp_path, "ratelimit-2", valkey.url, config)
+        two, second = ratelimit_process(tmp_path, "ratelimit-2", valkey.url, config, redis_timeout_s)
         started.append(two)
         yield tmp_path, valkey, (first, second), (one, two)
     finally:
@@ -114,6 +119,9 @@ def replicas(tmp_path):
             process.stop()
 
 
+# 3,000 calls at once on a busy machine can keep a Redis call past 0.3 s: that replica then decides on its
+# local share (the failover, tested below) and grants less than the limit. Exactness is tested with Redis up.
+@pytest.mark.parametrize("replicas", ["10"], indirect=True)
 async def test_two_replicas_on_one_valkey_never_grant_past_a_limit_together(replicas):
     _, _, (first, second), _ = replicas
     granted = await both((first, 1500), (second, 1500))
