@@ -12,7 +12,7 @@ import pytest
 from llmagg.common.errors import ErrorKind, ServiceError
 from llmagg.ratelimit.v1 import ratelimit_pb2 as pb
 from llmagg.ratelimit.v1 import ratelimit_pb2_grpc
-from llmagg_router.adapters.ratelimit_quota import RatelimitQuota
+from llmagg_router.adapters.ratelimit_quota import _MADE_AT_ONCE, RatelimitQuota, _Settled, _settlements
 from llmagg_router.domain.ports import Observed, QuotaKey, Reservation, Usage
 
 KEY = QuotaKey("p", "acct", "m")
@@ -139,6 +139,26 @@ async def test_a_settlement_that_cannot_be_made_is_dropped_and_the_sender_goes_o
         await quota._queue.join()
     assert [s.client_id for s in ledger.applied] == ["c1", "c2"]
     assert "could not be made: dropped" in caplog.text
+
+
+async def test_a_large_batch_is_made_a_few_at_a_time_letting_requests_in_between():
+    made_before_each_turn: list[int] = []
+    settled = [
+        _Settled(Reservation(KEY, granted=True, id=f"r{n}"), Usage(1, 1), "ok", Observed(), 0.0, False)
+        for n in range(3 * _MADE_AT_ONCE)
+    ]
+
+    async def other_requests() -> None:  # what the loop would run between
+        while True:
+            made_before_each_turn.append(len(made_before_each_turn))
+            await asyncio.sleep(0)
+
+    turns = asyncio.ensure_future(other_requests())
+    await asyncio.sleep(0)
+    made = await _settlements(settled)
+    turns.cancel()
+    assert [s.reservation_id for s in made] == [f"r{n}" for n in range(3 * _MADE_AT_ONCE)]
+    assert len(made_before_each_turn) == 1 + 3  # once before, then once per 16 made
 
 
 async def test_the_model_asked_the_trace_and_the_time_to_first_token_reach_the_ledger(ledger, quota):

@@ -62,6 +62,7 @@ _LEASE_SIZES = 65_536
 _SWEEP_S = 0.25  # how often expired leases are looked for (and their rest given back)
 _FRESH_S = 1.0  # a key's headroom older than this is asked again (in the background)
 _ROOM_KEYS = 65_536
+_MADE_AT_ONCE = 16  # settlements made into protobufs between two looks at the requests waiting
 _LEAST = 1e-6  # the headroom of a key whose Reserve found nothing left: last, yet not skipped
 MAX_TOKENS = 10**9  # the most tokens the ledger takes in one count (ratelimit's converters)
 # The ledger answered, and said the call itself is wrong: sending it again changes nothing.
@@ -124,11 +125,14 @@ class _Settled(NamedTuple):
     leased: bool  # spent from a lease (the ledger counts only the difference from its estimate)
 
 
-def _settlements(items: list[_Settled | pb.LeaseReturn]) -> list[pb.Settlement]:
+async def _settlements(items: list[_Settled | pb.LeaseReturn]) -> list[pb.Settlement]:
     """The batch's settlements as the ledger takes them; one that cannot be made is logged and dropped (the
-    sender goes on: the others keep their accounting)."""
+    sender goes on: the others keep their accounting). Made a few at a time: a batch of hundreds made at once
+    would hold up the requests arriving meanwhile for a millisecond or more."""
     made = []
-    for item in items:
+    for n, item in enumerate(items, 1):
+        if n % _MADE_AT_ONCE == 0:
+            await asyncio.sleep(0)
         if isinstance(item, _Settled):
             try:
                 made.append(_settlement(item))
@@ -456,7 +460,7 @@ class RatelimitQuota:
         """One Settle call for `items`, retried while the ledger is unreachable; False when it refused them as
         invalid."""
         request = pb.SettleRequest(
-            settlements=_settlements(items),
+            settlements=await _settlements(items),
             returns=[item for item in items if isinstance(item, pb.LeaseReturn)],
             batch_id=secrets.token_hex(12),  # the same on a retry: the ledger applies it once
         )
