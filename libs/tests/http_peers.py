@@ -85,6 +85,16 @@ class Peer:
 Handler = Callable[[Peer], Awaitable[None]]
 
 
+def then_close(data: bytes = b"", *, per_write: int | None = None) -> Handler:
+    """A handler that sends `data` (a whole answer, or the start of one) and closes the connection."""
+
+    async def handle(peer: Peer) -> None:
+        await peer.answer(data, per_write=per_write)
+        await peer.close()
+
+    return handle
+
+
 class Server:
     """A loopback server: each connection is served by `handle` (by default: every request answered with
     the next of `answers`, bytes or a handler of its own). Counts what it saw; `until` waits on it."""

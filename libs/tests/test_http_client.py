@@ -17,7 +17,7 @@ from llmagg.common.http_client import (
     ResponseError,
 )
 
-from .http_peers import CUT, WAIT_S, Peer, Server, body_of, chunked, client, ok, read_to_cut, using
+from .http_peers import CUT, WAIT_S, Peer, Server, body_of, chunked, client, ok, read_to_cut, then_close, using
 
 
 async def test_a_content_length_body_and_two_posts_on_one_connection():
@@ -228,10 +228,9 @@ async def test_a_transfer_coding_besides_chunked_is_refused_not_handed_out_encod
 async def test_a_compressed_body_cut_short_is_an_error_not_a_shorter_body():
     compressed = gzip.compress(bytes(range(256)) * 64)
 
-    async def cut_until_close(peer: Peer) -> None:
-        await peer.send(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n" + compressed[: len(compressed) // 2])
-        peer.answered()
-        await peer.close()
+    cut_until_close = then_close(
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n" + compressed[: len(compressed) // 2]
+    )
 
     async with Server([cut_until_close]) as server, using(client()) as http:
         response = await http.post(server.url(), b"{}", {})
@@ -258,10 +257,7 @@ async def test_a_framed_body_whose_compressed_stream_ends_early_is_an_error():
 
 
 async def test_a_content_length_body_cut_hands_out_what_came_then_fails():
-    async def cut(peer: Peer) -> None:
-        await peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\ndata: one\n\ndata: tw")
-        peer.answered()
-        await peer.close()
+    cut = then_close(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\ndata: one\n\ndata: tw")
 
     async with Server([cut]) as server, using(client()) as http:
         response = await http.post(server.url(), b"{}", {})
@@ -273,10 +269,7 @@ async def test_a_content_length_body_cut_hands_out_what_came_then_fails():
 
 
 async def test_a_chunked_body_cut_mid_chunk_hands_out_what_came_then_fails():
-    async def cut(peer: Peer) -> None:
-        await peer.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n10\r\n0123", per_write=5)
-        peer.answered()
-        await peer.close()
+    cut = then_close(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n10\r\n0123", per_write=5)
 
     async with Server([cut]) as server, using(client()) as http:
         response = await http.post(server.url(), b"{}", {})
@@ -286,10 +279,7 @@ async def test_a_chunked_body_cut_mid_chunk_hands_out_what_came_then_fails():
 
 
 async def test_a_head_cut_is_an_error():
-    async def cut(peer: Peer) -> None:
-        await peer.send(b"HTTP/1.1 200 OK\r\nContent-Le")
-        peer.answered()
-        await peer.close()
+    cut = then_close(b"HTTP/1.1 200 OK\r\nContent-Le")
 
     async with Server([cut]) as server, using(client()) as http:
         with pytest.raises(ResponseError, match="closed before the response head"):

@@ -25,13 +25,11 @@ from llmagg.common.http_client import (
 )
 
 from . import test_http_client as framing
-from .http_peers import Peer, Server, body_of, chunked, client, ok, using
+from .http_peers import Peer, Server, body_of, chunked, client, ok, then_close, using
 
 
 async def test_a_pooled_connection_the_server_closed_while_idle_is_replaced():
-    async def answer_then_close(peer: Peer) -> None:
-        await peer.answer(ok(b"first"))
-        await peer.close()
+    answer_then_close = then_close(ok(b"first"))
 
     async with Server([answer_then_close, ok(b"second")]) as server, using(client()) as http:
         assert await body_of(http, server.url()) == b"first"
@@ -79,9 +77,7 @@ async def test_after_one_stale_pooled_connection_the_request_goes_on_a_new_one_n
 
 
 async def test_a_fresh_connection_closed_without_an_answer_fails_without_a_retry():
-    async def close(peer: Peer) -> None:
-        peer.answered()
-        await peer.close()
+    close = then_close()
 
     async with Server([close]) as server, using(client()) as http:
         with pytest.raises(ResponseError, match="closed before the response head"):
@@ -91,10 +87,7 @@ async def test_a_fresh_connection_closed_without_an_answer_fails_without_a_retry
 
 
 async def test_a_reused_connection_closed_after_an_answer_byte_fails_without_a_retry():
-    async def half_head_then_close(peer: Peer) -> None:
-        await peer.send(b"HTTP/1.")
-        peer.answered()
-        await peer.close()
+    half_head_then_close = then_close(b"HTTP/1.")
 
     async with Server([ok(b"first"), half_head_then_close]) as server, using(client()) as http:
         assert await body_of(http, server.url()) == b"first"
@@ -408,10 +401,7 @@ async def test_https_stale_connection_replaced_and_a_body_until_close(tls):
         await peer.answer(ok(b"first"))
         await peer.close()
 
-    async def until_close(peer: Peer) -> None:
-        await peer.send(b"HTTP/1.1 200 OK\r\n\r\nuntil the end")
-        peer.answered()
-        await peer.close()
+    until_close = then_close(b"HTTP/1.1 200 OK\r\n\r\nuntil the end")
 
     answers = [answer_then_close, until_close, ok(b"third")]
     async with Server(answers, ssl_context=server_context) as server, using(client(ssl_context=trusting)) as http:
