@@ -113,7 +113,6 @@ class RouterHttp:
             log.exception("unhandled error in %s", request.path)
             code, response = grpc.StatusCode.INTERNAL, error_response(_INTERNAL)
         if isinstance(response.stream, _Events):  # counted, and its span ended, when the stream ends
-            after.run()
             response.stream.ended = lambda whole: self._finish(
                 request.path, code if whole else grpc.StatusCode.CANCELLED, started, span, token, response.status
             )
@@ -172,36 +171,49 @@ class RouterHttp:
             elif not (isinstance(body, dict) and body.get("stream") is True):
                 result = await self._router.complete(body, own_key=own_key, caller=caller, after=after)
             else:
-                stream = await self._router.open_stream(body, own_key, caller)
+                stream = await self._router.open_stream(body, own_key, caller, after)
                 del body  # the stream needs no more of the request
                 headers = [_SSE, *route_headers(stream.route)]
-                return Response(200, headers, stream=_Events(self._servicer, stream, holding))
+                return Response(200, headers, stream=_Events(self._servicer, stream, holding, after))
         return Response(200, [_JSON, *route_headers(result.route)], orjson.dumps(result.body))
 
 
 class _Events:
     """An opened stream's SSE events; closing it ends the stream (closes the upstream, settles, frees the
-    request's budget) even when not one event was taken (the client went away first)."""
+    request's budget) even when not one event was taken (the client went away first). `after` runs once the
+    first event is written (the server asks for the next one only then), or when the stream ends first."""
 
-    def __init__(self, servicer: RouterServicer, stream: Any, holding: Any) -> None:
+    def __init__(self, servicer: RouterServicer, stream: Any, holding: Any, after: AfterAnswer) -> None:
         self._servicer, self._stream, self._holding = servicer, stream, holding
         self._events = sse_events(stream)
         self._ended = self._whole = False
+        self._after: AfterAnswer | None = after
+        self._taken = False  # an event was handed out
         self.ended: Callable[[bool], None] | None = None  # told once the stream has ended: whole, or cut
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self
 
     async def __anext__(self) -> bytes:
+        if self._taken and self._after is not None:
+            self._run_after()
         try:
-            return await self._events.__anext__()
+            event = await self._events.__anext__()
         except StopAsyncIteration:
             self._whole = True
             raise
+        self._taken = True
+        return event
+
+    def _run_after(self) -> None:
+        after, self._after = self._after, None
+        if after is not None:
+            after.run()
 
     async def aclose(self) -> None:
         if not self._ended:
             self._ended = True
+            self._run_after()
             try:
                 await self._events.aclose()
                 await self._servicer.stream_ended(self._stream, self._holding)

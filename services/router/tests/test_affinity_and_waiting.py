@@ -5,6 +5,7 @@ import pytest
 
 from llmagg.common.errors import ServiceError
 from llmagg_router.domain.affinity import Affinity
+from llmagg_router.domain.after_answer import AfterAnswer
 from llmagg_router.domain.request import CallerHints
 from llmagg_router.domain.upstream import Failure, UpstreamError
 
@@ -55,6 +56,19 @@ async def test_a_session_forgotten_after_its_ttl_rotates_again(router, clock):
     clock.now += 601
     moved_on, later = await accounts(router, anonymous, alice)
     assert first == again == moved_on and later != first  # the rotation's turn, not the old affinity
+
+
+async def test_a_stream_taken_with_its_after_work_remembers_its_session_only_when_that_work_runs(router):
+    alice = {**CHAT, "user": "alice", "stream": True}
+    after = AfterAnswer()
+    served = []
+    for taker in (after, None, None):
+        stream = await router.open_stream(alice, after=taker)
+        await stream.aclose()
+        served.append(stream.route.account)
+        if taker is None and len(served) == 2:
+            after.run()  # the first stream's session remembered now, after the second was routed
+    assert served[1] != served[0] and served[2] == served[0]
 
 
 async def test_without_affinity_a_session_rotates_like_any_request(make_router):

@@ -13,7 +13,8 @@ from prometheus_client import CollectorRegistry
 from llmagg.common.http_server import HttpServer
 from llmagg.common.metrics import RpcMetrics
 from llmagg.common.secrets import Secret
-from llmagg_router.http_servicer import RouterHttp, error_body
+from llmagg_router.domain.after_answer import AfterAnswer
+from llmagg_router.http_servicer import RouterHttp, _Events, error_body
 from llmagg_router.servicer import RouterServicer, caller_headers, caller_of
 
 from .helpers import content_chunks
@@ -149,6 +150,58 @@ async def test_a_stream_the_client_leaves_is_closed_upstream_and_counted_cancell
 
     await asyncio.wait_for(port[2].stop(5), 10)  # waits for the requests under way to end
     assert (upstream.streams_closed, cancelled()) == (1, 1.0)
+
+
+class _Chunks:
+    """A stream of chunks that notes in `seen` each chunk it hands out and its closing."""
+
+    def __init__(self, seen: list[str], *contents: str) -> None:
+        self.seen, self._contents = seen, list(contents)
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self) -> dict:
+        if not self._contents:
+            raise StopAsyncIteration
+        content = self._contents.pop(0)
+        self.seen.append(content)
+        return {"choices": [{"delta": {"content": content}}]}
+
+    async def aclose(self) -> None:
+        self.seen.append("closed")
+
+
+class _Servicer:
+    async def stream_ended(self, stream, holding) -> None:
+        await stream.aclose()
+
+
+def _events(seen: list[str], *contents: str) -> _Events:
+    after = AfterAnswer()
+    after.keep(seen.append, "after")
+    return _Events(_Servicer(), _Chunks(seen, *contents), None, after)
+
+
+async def test_a_streams_after_work_runs_when_the_event_after_its_first_is_asked_for():
+    seen: list[str] = []
+    events = _events(seen, "a", "b")
+    assert b'"a"' in await events.__anext__()
+    assert seen == ["a"]  # the server writes the first event before asking for the next
+    await events.__anext__()
+    await events.aclose()
+    assert seen == ["a", "after", "b", "closed"]
+
+
+@pytest.mark.parametrize("taken", [0, 1])
+async def test_a_stream_closed_early_runs_its_after_work_once_when_it_closes(taken):
+    seen: list[str] = []
+    events = _events(seen, "a", "b")
+    for _ in range(taken):
+        await events.__anext__()
+    await events.aclose()
+    await events.aclose()
+    assert seen == [*["a"][:taken], "after", "closed"]
 
 
 def test_the_caller_is_read_from_its_few_headers_as_from_all_of_them():

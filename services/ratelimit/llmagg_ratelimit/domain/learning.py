@@ -34,6 +34,8 @@ _DAILY_QUOTA = re.compile(r"per ?day|daily", re.IGNORECASE)
 def parse_duration(text: str) -> float | None:
     """Go-style durations ("1s", "6m0s", "12ms", "1h2m3.5s") or bare seconds; None when unreadable."""
     text = text.strip()
+    if not text:
+        return None
     try:
         value = float(text)
     except ValueError:
@@ -73,6 +75,9 @@ class Lesson:
         return bool(self.limits or self.caps)
 
 
+_NOTHING = Lesson()
+
+
 def learn(
     book: LimitBook,
     key: QuotaKey,
@@ -83,6 +88,8 @@ def learn(
     now: float,
 ) -> Lesson:
     """What one upstream answer teaches about `key`'s quota."""
+    if not headers and status not in (429, 529):
+        return _NOTHING  # most answers: a provider that names no quota, or none the router kept
     scope = book.reporting_scope(key)
     caps: dict[Dimension, Cap] = {}
     limits: list[LearnedLimit] = []

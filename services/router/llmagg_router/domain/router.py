@@ -167,8 +167,14 @@ class Router:
             return await self._walk(request, call, record, own_key, caller, hedgeable=streamed, after=after)
 
     async def open_stream(
-        self, body: Any, own_key: Secret | None = None, caller: CallerHints = NO_HINTS
+        self,
+        body: Any,
+        own_key: Secret | None = None,
+        caller: CallerHints = NO_HINTS,
+        after: AfterAnswer | None = None,
     ) -> RoutedStream | ChosenAnswerStream:
+        """The stream of the first candidate to reach content. `after` takes what only learns from that
+        (see after_answer.py): its taker runs it once the stream's first piece is written."""
         if is_ensemble(body):  # the answer is chosen whole, then streamed
             chosen = await complete_ensemble(self, body, own_key, caller)
             return ChosenAnswerStream(chosen.body, chosen.route)
@@ -193,7 +199,7 @@ class Router:
             )
 
         with self.interruptible():
-            return await self._walk(request, call, record, own_key, caller, hedgeable=True)
+            return await self._walk(request, call, record, own_key, caller, hedgeable=True, after=after)
 
     async def _walk(
         self,
