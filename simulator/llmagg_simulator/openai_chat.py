@@ -131,17 +131,34 @@ def usage(prompt: int, completion: int) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
+def token_logprob(body: dict[str, Any], token: str, position: int) -> dict[str, Any]:
+    """A token's logprob entry as OpenAI writes it: a made-up but fixed logprob, its UTF-8 bytes, and as many
+    alternatives as `top_logprobs` asks (the token itself first)."""
+    logprob = -0.25 * (position % 4 + 1)
+    alternatives = [token, *(f"{token}~{n}" for n in range(1, 20))][: int(body.get("top_logprobs") or 0)]
+    top = [{"token": t, "logprob": logprob * (n + 1), "bytes": list(t.encode())} for n, t in enumerate(alternatives)]
+    return {"token": token, "logprob": logprob, "bytes": list(token.encode()), "top_logprobs": top}
+
+
+def _logprobs(body: dict[str, Any], pieces: list[str], first: int = 0) -> dict[str, Any] | None:
+    """A choice's `logprobs` when the request asks for them (a token per piece of the text), else None."""
+    if body.get("logprobs") is not True:
+        return None
+    return {"content": [token_logprob(body, piece, first + n) for n, piece in enumerate(pieces)], "refusal": None}
+
+
 def completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": reply.text, "refusal": None}
     if reply.tool_calls:
         message["tool_calls"] = reply.tool_calls
     finish_reason = "tool_calls" if reply.tool_calls else "stop"
+    logprobs = _logprobs(body, [] if reply.text is None else content_pieces(reply.text))
     return {
         "id": new_completion_id(),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body["model"],
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
+        "choices": [{"index": 0, "message": message, "logprobs": logprobs, "finish_reason": finish_reason}],
         "usage": usage(prompt_tokens(body["messages"]), reply.tokens),
         "system_fingerprint": SYSTEM_FINGERPRINT,
     }
@@ -156,19 +173,22 @@ def stream_chunks(body: dict[str, Any], reply: Reply) -> list[dict[str, Any]]:
     """
     chunk_id, created, model = new_completion_id(), int(time.time()), body["model"]
 
-    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    def chunk(
+        delta: dict[str, Any], finish_reason: str | None = None, logprobs: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         return {
             "id": chunk_id,
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
             "system_fingerprint": SYSTEM_FINGERPRINT,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+            "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}],
         }
 
-    chunks = [chunk({"role": "assistant", "content": ""})]
+    chunks = [chunk({"role": "assistant", "content": ""}, logprobs=_logprobs(body, []))]
     if reply.text is not None:
-        chunks.extend(chunk({"content": piece}) for piece in content_pieces(reply.text))
+        pieces = content_pieces(reply.text)
+        chunks.extend(chunk({"content": p}, logprobs=_logprobs(body, [p], n)) for n, p in enumerate(pieces))
     for index, call in enumerate(reply.tool_calls):
         name, arguments = call["function"]["name"], call["function"]["arguments"]
         opening = {"index": index, "id": call["id"], "type": "function", "function": {"name": name, "arguments": ""}}

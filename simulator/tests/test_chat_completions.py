@@ -28,6 +28,21 @@ def test_completion_carries_the_deterministic_reply_usage_and_a_sim_id(client, p
     )
 
 
+def test_logprobs_asked_for_come_a_token_per_word_with_their_bytes_and_alternatives(client, provider):
+    completion = client.chat.completions.create(model="sim-small", messages=HELLO, logprobs=True, top_logprobs=2)
+    entries = completion.choices[0].logprobs.content
+    assert (
+        "".join(e.token for e in entries)
+        == completion.choices[0].message.content
+        == f"Hello from {provider} (sim-small)."
+    )
+    assert [e.token for e in entries][:2] == ["Hello", " from"] and [e.logprob for e in entries][:2] == [-0.25, -0.5]
+    assert all(bytes(e.bytes).decode() == e.token and e.top_logprobs[0].token == e.token for e in entries)
+    assert [len(e.top_logprobs) for e in entries] == [2] * len(entries)
+    plain = client.chat.completions.create(model="sim-small", messages=HELLO)
+    assert plain.choices[0].logprobs is None
+
+
 def test_each_completion_has_its_own_id(client):
     first = client.chat.completions.create(model="m", messages=HELLO)
     second = client.chat.completions.create(model="m", messages=HELLO)

@@ -30,6 +30,13 @@ def test_a_stream_with_include_usage_reassembles_and_ends_with_a_usage_chunk(cli
     assert chunks[0].id.startswith("chatcmpl-sim-")
 
 
+def test_a_streamed_words_logprobs_come_with_its_chunk(client, provider):
+    chunks = list(client.chat.completions.create(model="sim-small", messages=HELLO, stream=True, logprobs=True))
+    tokens = [e.token for c in chunks for ch in c.choices if ch.logprobs for e in ch.logprobs.content or []]
+    texts = [ch.delta.content for c in chunks for ch in c.choices if ch.delta.content]
+    assert tokens == texts and "".join(tokens) == f"Hello from {provider} (sim-small)."
+
+
 def test_a_stream_without_include_usage_ends_with_the_finishing_chunk(client, provider):
     chunks = list(client.chat.completions.create(model="m", messages=HELLO, stream=True))
     assert chunks[-1].choices[0].finish_reason == "stop" and all(c.usage is None for c in chunks)

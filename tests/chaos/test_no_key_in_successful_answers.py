@@ -83,6 +83,23 @@ def test_a_stream_quoting_the_key_in_every_chunk_and_across_two_reaches_the_clie
     assert text == f"Your key is {REDACTED} indeed."
 
 
+def _spelt(entries) -> tuple[str, str]:
+    """What logprob entries spell: their tokens joined, and their bytes joined."""
+    return "".join(e.token for e in entries), b"".join(bytes(e.bytes or []) for e in entries).decode()
+
+
+def test_logprobs_spelling_the_key_token_by_token_reach_the_client_redacted(client):
+    """The logprobs spell the text again, a token per entry, the key cut across two of them."""
+    whole = client.chat.completions.create(model="echo-openai", messages=HI, logprobs=True, top_logprobs=1)
+    streamed = list(client.chat.completions.create(model="echo-openai", messages=HI, stream=True, logprobs=True))
+    entries = [e for chunk in streamed if chunk.choices and chunk.choices[0].logprobs
+               for e in chunk.choices[0].logprobs.content or ()]  # fmt: skip
+    expected = f"Your key is {REDACTED} indeed."
+    assert _spelt(whole.choices[0].logprobs.content) == _spelt(entries) == (expected, expected)
+    assert [e.token for e in entries] == ["Your", " key", " is", f" {REDACTED}", " indeed."]
+    assert_no_key(whole.model_dump_json() + "\n".join(chunk.model_dump_json() for chunk in streamed))
+
+
 @pytest.mark.parametrize("provider_id", PROVIDERS)
 def test_tool_call_arguments_quoting_the_key_reach_the_client_redacted(client, provider_id):
     whole = client.chat.completions.create(model=provider_id, messages=HI, tools=[WEATHER])

@@ -386,6 +386,24 @@ async def test_a_key_cut_across_the_chunks_of_a_tool_calls_name_is_not_in_the_as
     assert tool_call["function"]["name"] == "[redacted]"
 
 
+async def test_a_key_spelt_by_the_logprobs_of_several_chunks_is_not_in_the_assembled_answer(make_router, upstream):
+    key = "sk-test-cccccccccccc"  # smart-1's
+    pieces = ["echo ", key[:7], key[7:], "."]
+    upstream.on(
+        "smart",
+        [
+            {"choices": [{"index": 0, "delta": {"content": p}, "logprobs": {"content": [{"token": p, "logprob": -1}]}}]}
+            for p in pieces
+        ]
+        + [{"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}],
+    )
+    result = await make_router().complete({**CHAT, "model": "smart/big-model", "logprobs": True})
+    choice = result.body["choices"][0]
+    assert upstream.keys == [key] and key[:7] not in str(result.body)
+    assert [e["token"] for e in choice["logprobs"]["content"]] == ["echo ", "[redacted]", "."]
+    assert choice["message"]["content"] == "echo [redacted]."
+
+
 async def test_an_answer_read_whole_from_a_stream_is_joined_before_redaction_a_passed_on_stream_is_not(
     make_router, upstream
 ):

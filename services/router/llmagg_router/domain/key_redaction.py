@@ -13,6 +13,10 @@ steps, both on the hot path and both a plain substring search unless a key is th
   is passed on before the stream's finishing chunk, its end, or its error, so no byte is lost. A tool call's
   name (which some clients join and others take whole) is held back whole and goes on in one piece with its
   call's next chunk.
+
+A choice's `logprobs` spell its text again, a token per entry (`token`, and its UTF-8 `bytes`): a run of
+entries whose tokens join into (part of) a key becomes one entry, the run's text redacted, with the run's
+summed logprob and no alternatives. In a stream, entries that could begin a key are held back like text.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import orjson
 from llmagg.common.secrets import MIN_SECRET_LENGTH, REDACTED
 
 _REDACTED_JSON = REDACTED.encode()
+# The lists of a choice's `logprobs` whose entries each stand for one token of its text.
+_TOKEN_LISTS = ("content", "refusal")
 # Delta fields that name or classify rather than carry text a client joins.
 _NOT_JOINED = frozenset({"index", "type", "id", "role"})
 # Joined by some clients, taken whole by others: held back whole, never passed on in pieces of our making.
@@ -71,9 +77,65 @@ class KeyRedactor:
         if not self.keys:
             return answer
         for choice in answer.get("choices") or ():
-            if isinstance(choice, dict) and isinstance(choice.get("message"), dict):
+            if not isinstance(choice, dict):
+                continue
+            if isinstance(choice.get("message"), dict):
                 self._strings(choice["message"])
+            logprobs = choice.get("logprobs")
+            if isinstance(logprobs, dict):
+                for name in _TOKEN_LISTS:
+                    if isinstance(logprobs.get(name), list):
+                        logprobs[name] = self.tokens(logprobs[name])
         return answer
+
+    def tokens(self, entries: list[Any]) -> list[Any]:
+        """Logprob entries without a key spelt by their tokens (or their bytes): each run of entries that
+        holds a piece of one becomes a single entry (`entries` itself when none does)."""
+        marked: set[int] = set()
+        for spelt in (_token_texts(entries), _byte_texts(entries)):
+            text = "".join(spelt)
+            keyed = [(at, at + len(key)) for key in self.keys for at in _occurrences(text, key)]
+            start = 0
+            for position, piece in enumerate(spelt):
+                end = start + len(piece)
+                if any(_touches(start, end, begin, stop) for begin, stop in keyed):
+                    marked.add(position)
+                start = end
+        if not marked:
+            return entries
+        redacted: list[Any] = []
+        run: list[Any] = []
+        for position, entry in enumerate([*entries, None]):
+            if position in marked:
+                run.append(entry)
+                continue
+            if run:
+                redacted.append(self._one_entry(run))
+                run = []
+            if entry is not None:
+                redacted.append(entry)
+        return redacted
+
+    def _one_entry(self, run: list[Any]) -> dict[str, Any]:
+        text = self.text("".join(_token_texts(run)))
+        if REDACTED not in text:  # spelt by the bytes only: the tokens say something else
+            text = REDACTED
+        logprobs = [e.get("logprob") if isinstance(e, dict) else None for e in run]
+        summed = sum(logprobs) if all(type(v) in (int, float) for v in logprobs) else 0.0  # the run's probability
+        return {"token": text, "logprob": summed, "bytes": list(text.encode()), "top_logprobs": []}
+
+    def held_entries_from(self, entries: list[Any]) -> int:
+        """Where the entries begin whose tokens (or bytes) could be the start of a key (len(entries): none)."""
+        held = len(entries)
+        for spelt in (_token_texts(entries), _byte_texts(entries)):
+            at = self.held_from("".join(spelt))
+            end = 0
+            for position, piece in enumerate(spelt):
+                end += len(piece)
+                if end > at:
+                    held = min(held, position)
+                    break
+        return held
 
     def _strings(self, value: dict[str, Any] | list[Any]) -> None:
         for name, item in value.items() if isinstance(value, dict) else enumerate(value):
@@ -111,6 +173,7 @@ class StreamRedactor:
     def __init__(self, redactor: KeyRedactor) -> None:
         self._redactor = redactor
         self._held: dict[Path, str] = {}  # (choice index, field path) -> text held back, in arrival order
+        self._held_entries: dict[Path, list[Any]] = {}  # (choice index, logprobs list) -> its entries held back
         self._last: dict[str, Any] = {}  # the last chunk: its id, created and model go on a chunk of held text
 
     def chunk(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
@@ -132,17 +195,34 @@ class StreamRedactor:
             if delta and isinstance(delta, dict):
                 # A choice that finishes here holds nothing back: no piece of it follows.
                 self._redact(delta, (index,), hold=not done)
-        if not self._held:
+            logprobs = choice.get("logprobs")
+            if logprobs and isinstance(logprobs, dict):
+                self._logprobs(logprobs, index, hold=not done)
+        if not self._held and not self._held_entries:
             return [chunk]
         # What is still held of a choice that finishes here, or of every choice before a usage chunk, goes first.
-        ending = {path for path in self._held if not choices or path[0] in finished}
+        ending = {path for path in [*self._held, *self._held_entries] if not choices or path[0] in finished}
         flushed = self._flush(ending)
         return [flushed, chunk] if flushed else [chunk]
 
     def flush(self) -> list[dict[str, Any]]:
         """At the stream's end or error: a chunk with every piece of text still held back, if any."""
-        flushed = self._flush(set(self._held))
+        flushed = self._flush({*self._held, *self._held_entries})
         return [flushed] if flushed else []
+
+    def _logprobs(self, logprobs: dict[str, Any], index: int, hold: bool) -> None:
+        """A chunk's logprob entries, after those held before them, without a key; with `hold`, without the
+        entries at the end that could start one (held for the next chunk)."""
+        for name in _TOKEN_LISTS:
+            entries = logprobs.get(name)
+            path = (index, "logprobs", name)
+            if not isinstance(entries, list) or not (entries or path in self._held_entries):
+                continue
+            entries = self._redactor.tokens([*self._held_entries.pop(path, []), *entries])
+            held = self._redactor.held_entries_from(entries) if hold else len(entries)
+            if held < len(entries):
+                self._held_entries[path] = entries[held:]
+            logprobs[name] = entries[:held]
 
     def _redact(self, delta: dict[str, Any], path: Path, hold: bool) -> None:
         whole = (*path, _WHOLE)
@@ -196,7 +276,14 @@ class StreamRedactor:
         deltas: dict[Any, dict[str, Any]] = {}
         for path in [p for p in self._held if p in paths]:  # in the order they were held
             _place(deltas.setdefault(path[0], {}), path[1:], self._held.pop(path))
-        choices = [{"index": index, "delta": delta, "finish_reason": None} for index, delta in deltas.items()]
+        logprobs: dict[Any, dict[str, Any]] = {}
+        for path in [p for p in self._held_entries if p in paths]:
+            logprobs.setdefault(path[0], {})[path[2]] = self._held_entries.pop(path)
+        choices = [
+            {"index": index, "delta": deltas.get(index, {}), "finish_reason": None}
+            | ({"logprobs": logprobs[index]} if index in logprobs else {})
+            for index in dict.fromkeys([*deltas, *logprobs])
+        ]
         envelope = {name: self._last[name] for name in ("id", "created", "model") if name in self._last}
         return {**envelope, "object": "chat.completion.chunk", "choices": choices}
 
@@ -218,3 +305,31 @@ def _place(target: dict[str, Any], steps: Path, text: str) -> None:
         _place(entry, rest[1:], text)
     else:
         _place(target.setdefault(name, {}), rest, text)
+
+
+def _touches(start: int, end: int, begin: int, stop: int) -> bool:
+    """Whether the piece at [start, end) of a text holds part of the key at [begin, stop) (an empty piece:
+    stands inside it)."""
+    return begin <= start < stop if start == end else (start < stop and begin < end)
+
+
+def _occurrences(text: str, key: str) -> list[int]:
+    found, at = [], text.find(key)
+    while at != -1:
+        found.append(at)
+        at = text.find(key, at + 1)
+    return found
+
+
+def _token_texts(entries: list[Any]) -> list[str]:
+    return [e["token"] if isinstance(e, dict) and isinstance(e.get("token"), str) else "" for e in entries]
+
+
+def _byte_texts(entries: list[Any]) -> list[str]:
+    """Each entry's bytes as text, a character per byte (a key is ASCII: its bytes spell it)."""
+    texts = []
+    for entry in entries:
+        spelt = entry.get("bytes") if isinstance(entry, dict) else None
+        ok = isinstance(spelt, list) and all(type(b) is int and 0 <= b < 256 for b in spelt)
+        texts.append(bytes(spelt).decode("latin-1") if ok else "")
+    return texts
