@@ -34,6 +34,9 @@ IMAGE = "llm-aggregator"
 VERSION = "0.1.0"  # the image tag overlays pin with `images:` in their kustomization
 PART_OF = "llm-aggregator"
 GATEWAY_PORT, GATEWAY_ADMIN_PORT = 8000, 9901
+# Envoy's worker threads per gateway pod. Left alone, Envoy starts one per core of the node (not of the pod):
+# dozens of workers, each with its own connections to every service. More load: more pods (the HPA).
+GATEWAY_WORKERS = 2
 GATEWAY_TOKENS_DIR = "/secrets/gateway"  # Secret `gateway-tokens`: <service>.yaml SDS files (service_tokens.py)
 # Inside the image (the Containerfile puts the tree's descriptor set there).
 GATEWAY_DESCRIPTOR = "/app/gateway/llmagg.pb"
@@ -259,7 +262,7 @@ def gateway_objects(services: Sequence[Service]) -> list[dict]:
     container = {
         "name": "envoy",
         "image": f"{IMAGE}:{VERSION}",
-        "command": ["envoy", "-c", "/etc/envoy/envoy.yaml"],
+        "command": ["envoy", "-c", "/etc/envoy/envoy.yaml", "--concurrency", str(GATEWAY_WORKERS)],
         "ports": [{"name": "http", "containerPort": GATEWAY_PORT}],
         # Envoy answers on its listener as soon as its config loaded; liveness on TCP as for the services.
         "startupProbe": {"tcpSocket": {"port": GATEWAY_PORT}, "periodSeconds": 2, "failureThreshold": 30},

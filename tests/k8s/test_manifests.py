@@ -180,6 +180,11 @@ def test_the_gateway_mounts_an_envoy_config_routing_to_every_service(base):
         "health_check_config": {"port_value": 50051},
     }
     gateway = base[("Deployment", "gateway")]["spec"]["template"]["spec"]
+    # As many workers as set, not one per core of whichever node the pod lands on.
+    assert container(base[("Deployment", "gateway")])["command"][-2:] == [
+        "--concurrency",
+        str(generate.GATEWAY_WORKERS),
+    ]
     mounts = {m["name"]: m["mountPath"] for m in container(base[("Deployment", "gateway")])["volumeMounts"]}
     assert mounts["config"] == "/etc/envoy" and mounts["tokens"] == generate.GATEWAY_TOKENS_DIR
     assert {v["name"]: v.get("configMap", v.get("secret")) for v in gateway["volumes"]}["config"] == {
