@@ -89,14 +89,19 @@ def _spelt(entries) -> tuple[str, str]:
 
 
 def test_logprobs_spelling_the_key_token_by_token_reach_the_client_redacted(client):
-    """The logprobs spell the text again, a token per entry, the key cut across two of them."""
-    whole = client.chat.completions.create(model="echo-openai", messages=HI, logprobs=True, top_logprobs=1)
-    streamed = list(client.chat.completions.create(model="echo-openai", messages=HI, stream=True, logprobs=True))
+    """The logprobs spell the text again, a token per entry (and its bytes), the key cut across two of them; each
+    entry's first alternative is its own token."""
+    asked = {"model": "echo-openai", "messages": HI, "logprobs": True, "top_logprobs": 2}
+    whole = client.chat.completions.create(**asked)
+    streamed = list(client.chat.completions.create(**asked, stream=True))
     entries = [e for chunk in streamed if chunk.choices and chunk.choices[0].logprobs
                for e in chunk.choices[0].logprobs.content or ()]  # fmt: skip
     expected = f"Your key is {REDACTED} indeed."
     assert _spelt(whole.choices[0].logprobs.content) == _spelt(entries) == (expected, expected)
     assert [e.token for e in entries] == ["Your", " key", " is", f" {REDACTED}", " indeed."]
+    for listed in (whole.choices[0].logprobs.content, entries):
+        for n in range(2):  # the chain of each entry's n-th alternative
+            assert_no_key("".join(_spelt(e.top_logprobs[n : n + 1])[1] for e in listed))
     assert_no_key(whole.model_dump_json() + "\n".join(chunk.model_dump_json() for chunk in streamed))
 
 

@@ -195,8 +195,8 @@ class _Events:
         return self
 
     async def __anext__(self) -> bytes:
-        if self._taken and self._after is not None:
-            self._run_after()
+        if self._taken:
+            self._run_after()  # the first event is written: the server asks for the next one only then
         try:
             event = await self._events.__anext__()
         except StopAsyncIteration:

@@ -10,11 +10,11 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from llmagg.common.http_server import HttpServer
+from llmagg.common.http_server import HttpServer, Request
 from llmagg.common.metrics import RpcMetrics
 from llmagg.common.secrets import Secret
-from llmagg_router.domain.after_answer import AfterAnswer
-from llmagg_router.http_servicer import RouterHttp, _Events, error_body
+from llmagg_router.domain.affinity import Affinity
+from llmagg_router.http_servicer import RouterHttp, error_body
 from llmagg_router.servicer import RouterServicer, caller_headers, caller_of
 
 from .helpers import content_chunks
@@ -152,56 +152,44 @@ async def test_a_stream_the_client_leaves_is_closed_upstream_and_counted_cancell
     assert (upstream.streams_closed, cancelled()) == (1, 1.0)
 
 
-class _Chunks:
-    """A stream of chunks that notes in `seen` each chunk it hands out and its closing."""
-
-    def __init__(self, seen: list[str], *contents: str) -> None:
-        self.seen, self._contents = seen, list(contents)
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self) -> dict:
-        if not self._contents:
-            raise StopAsyncIteration
-        content = self._contents.pop(0)
-        self.seen.append(content)
-        return {"choices": [{"delta": {"content": content}}]}
-
-    async def aclose(self) -> None:
-        self.seen.append("closed")
+@pytest.fixture
+def remembered(make_router, clock):
+    """A data port's handler over a router with session affinity, and the sessions it has remembered so far."""
+    router = make_router(affinity=Affinity(ttl_s=600, clock=clock))
+    sessions: list[bytes] = []
+    remember = router.affinity.remember
+    router.affinity.remember = lambda session, candidate: (sessions.append(session), remember(session, candidate))
+    return RouterHttp(RouterServicer(router, max_body_bytes=4096), {"gateway": Secret(TOKEN)}), sessions
 
 
-class _Servicer:
-    async def stream_ended(self, stream, holding) -> None:
-        await stream.aclose()
+def stream_request() -> Request:
+    body = orjson.dumps({**CHAT, "user": "alice", "stream": True})
+    return Request("POST", "/v1/chat/completions", {"x-llmagg-service-token": TOKEN}, body)
 
 
-def _events(seen: list[str], *contents: str) -> _Events:
-    after = AfterAnswer()
-    after.keep(seen.append, "after")
-    return _Events(_Servicer(), _Chunks(seen, *contents), None, after)
-
-
-async def test_a_streams_after_work_runs_when_the_event_after_its_first_is_asked_for():
-    seen: list[str] = []
-    events = _events(seen, "a", "b")
-    assert b'"a"' in await events.__anext__()
-    assert seen == ["a"]  # the server writes the first event before asking for the next
-    await events.__anext__()
-    await events.aclose()
-    assert seen == ["a", "after", "b", "closed"]
+async def test_a_streams_learning_runs_once_its_first_event_is_written(remembered, upstream):
+    handler, sessions = remembered
+    upstream.on("fast", content_chunks("Hel", "lo"))
+    response = await handler.handle(stream_request())
+    assert sessions == []  # the answer has not gone out yet
+    events = aiter(response.stream)
+    assert b'"role"' in await anext(events)
+    assert sessions == []  # the server writes the first event before it asks for the next
+    assert b'"Hel"' in await anext(events)
+    assert len(sessions) == 1
+    await response.stream.aclose()
+    assert len(sessions) == 1
 
 
 @pytest.mark.parametrize("taken", [0, 1])
-async def test_a_stream_closed_early_runs_its_after_work_once_when_it_closes(taken):
-    seen: list[str] = []
-    events = _events(seen, "a", "b")
+async def test_a_stream_closed_early_runs_its_learning_once_when_it_closes(remembered, upstream, taken):
+    handler, sessions = remembered
+    response = await handler.handle(stream_request())
     for _ in range(taken):
-        await events.__anext__()
-    await events.aclose()
-    await events.aclose()
-    assert seen == [*["a"][:taken], "after", "closed"]
+        await anext(aiter(response.stream))
+    await response.stream.aclose()
+    await response.stream.aclose()
+    assert (len(sessions), upstream.streams_closed) == (1, 1)
 
 
 def test_the_caller_is_read_from_its_few_headers_as_from_all_of_them():

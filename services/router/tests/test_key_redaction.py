@@ -197,53 +197,6 @@ def test_choices_hold_their_text_apart():
     assert joined([c for c in out if c["choices"][0]["index"] == 0], "content") == f"one {REDACTED}"
 
 
-# --- logprobs: the text again, a token per entry ------------------------------------------------------
-
-
-def entry(token: str, logprob: float = -0.5, spelt: bytes | None = None) -> dict:
-    alternatives = [{"token": token, "logprob": logprob, "bytes": list(token.encode())}]
-    return {"token": token, "logprob": logprob, "bytes": list(token.encode() if spelt is None else spelt),
-            "top_logprobs": alternatives}  # fmt: skip
-
-
-def tokens_of(chunks: list[dict]) -> list[str]:
-    return [e["token"] for c in chunks for ch in c["choices"] for e in (ch.get("logprobs") or {}).get("content", [])]
-
-
-def test_a_run_of_logprob_entries_spelling_the_key_becomes_one_redacted_entry_in_a_whole_answer():
-    pieces = ["say ", KEY[:6], KEY[6:15], KEY[15:] + " ok", "!"]
-    answer = {"choices": [{"index": 0, "message": {"content": "".join(pieces)},
-                           "logprobs": {"content": [entry(p, -0.25) for p in pieces]}}]}  # fmt: skip
-    logprobs = KeyRedactor([KEY]).answer(answer)["choices"][0]["logprobs"]["content"]
-    assert [e["token"] for e in logprobs] == ["say ", f"{REDACTED} ok", "!"]
-    assert logprobs[1] == {"token": f"{REDACTED} ok", "logprob": -0.75, "bytes": list(f"{REDACTED} ok".encode()),
-                           "top_logprobs": []}  # fmt: skip
-    assert logprobs[0] == entry("say ", -0.25) and KEY[:6] not in json.dumps(answer)
-
-
-def test_logprob_entries_whose_bytes_alone_spell_the_key_are_redacted():
-    entries = [entry("a", spelt=KEY[:10].encode()), entry("b", spelt=KEY[10:].encode()), entry("c")]
-    assert [e["token"] for e in KeyRedactor([KEY]).tokens(entries)] == [REDACTED, "c"]
-
-
-def stream_of(*pieces: str, finish: str = "stop") -> list[dict]:
-    chunks = [content(p) | {"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None,
-                                         "logprobs": {"content": [entry(p)]}}]} for p in pieces]  # fmt: skip
-    return [*chunks, content("", finish)]
-
-
-def test_logprob_entries_of_a_key_cut_across_chunks_are_held_and_redacted():
-    out = passed_on(*stream_of("say s", "k-redact-", "test-0123456789", " ok"))
-    assert KEY[:5] not in json.dumps(out) and "sk-" not in json.dumps(out)
-    assert "".join(tokens_of(out)) == joined(out, "content") == f"say {REDACTED} ok"
-
-
-def test_logprob_entries_held_back_that_start_no_key_go_on_unchanged_and_in_order():
-    out = passed_on(*stream_of("a s", "ky", " s"))
-    assert tokens_of(out) == ["a s", "ky", " s"]  # " s" held until the finishing chunk, then before it
-    assert out[-2]["choices"][0]["logprobs"]["content"] == [entry(" s")] and out[-1]["choices"][0]["finish_reason"]
-
-
 # --- through the adapter ------------------------------------------------------------------------------
 
 

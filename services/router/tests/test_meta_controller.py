@@ -10,6 +10,7 @@ import pytest
 
 from llmagg.common.errors import ServiceError
 from llmagg_router.adapters.memory_routing_stats import MemoryRoutingStats
+from llmagg_router.domain.after_answer import AfterAnswer
 from llmagg_router.domain.meta_controller import MetaController, arm_of
 from llmagg_router.domain.request import CallerHints
 from llmagg_router.domain.routing_stats import ArmStats
@@ -243,3 +244,16 @@ async def test_with_a_discount_a_model_that_got_worse_is_dropped(make_router, me
     }
     assert choices == {"shared/b:free": 159, "shared/a:free": 25, "smart/big-model": 9, "fast/llama-70b": 7}
     assert sum(choices.values()) == 200  # every `auto` request of both runs counted once
+
+
+async def test_a_stream_learns_its_time_to_first_content_not_when_its_learning_ran(make_router, meta, clock):
+    """A stream's learning waits for its first event's write (AfterAnswer): the time it learns is the one it
+    had at its first content."""
+    router = make_router()
+    router.meta = meta
+    after = AfterAnswer()
+    stream = await router.open_stream(chat("Tell me about your day.", stream=True), after=after)
+    clock.now += 30  # a client slow to take the first event
+    after.run()
+    await stream.aclose()
+    assert [arm["ttft_ms"] for arms in meta.scores().values() for arm in arms.values()] == [0.0]

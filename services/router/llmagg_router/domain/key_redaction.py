@@ -14,9 +14,7 @@ steps, both on the hot path and both a plain substring search unless a key is th
   name (which some clients join and others take whole) is held back whole and goes on in one piece with its
   call's next chunk.
 
-A choice's `logprobs` spell its text again, a token per entry (`token`, and its UTF-8 `bytes`): a run of
-entries whose tokens join into (part of) a key becomes one entry, the run's text redacted, with the run's
-summed logprob and no alternatives. In a stream, entries that could begin a key are held back like text.
+A choice's `logprobs` spell its text again, token by token: logprob_redaction.py, applied by both.
 """
 
 from __future__ import annotations
@@ -28,10 +26,10 @@ from typing import Any
 import orjson
 
 from llmagg.common.secrets import MIN_SECRET_LENGTH, REDACTED
+from llmagg_router.domain import logprob_redaction
+from llmagg_router.domain.logprob_redaction import TOKEN_LISTS
 
 _REDACTED_JSON = REDACTED.encode()
-# The lists of a choice's `logprobs` whose entries each stand for one token of its text.
-_TOKEN_LISTS = ("content", "refusal")
 # Delta fields that name or classify rather than carry text a client joins.
 _NOT_JOINED = frozenset({"index", "type", "id", "role"})
 # Joined by some clients, taken whole by others: held back whole, never passed on in pieces of our making.
@@ -83,59 +81,10 @@ class KeyRedactor:
                 self._strings(choice["message"])
             logprobs = choice.get("logprobs")
             if isinstance(logprobs, dict):
-                for name in _TOKEN_LISTS:
+                for name in TOKEN_LISTS:
                     if isinstance(logprobs.get(name), list):
-                        logprobs[name] = self.tokens(logprobs[name])
+                        logprobs[name] = logprob_redaction.without_keys(self, logprobs[name])
         return answer
-
-    def tokens(self, entries: list[Any]) -> list[Any]:
-        """Logprob entries without a key spelt by their tokens (or their bytes): each run of entries that
-        holds a piece of one becomes a single entry (`entries` itself when none does)."""
-        marked: set[int] = set()
-        for spelt in (_token_texts(entries), _byte_texts(entries)):
-            text = "".join(spelt)
-            keyed = [(at, at + len(key)) for key in self.keys for at in _occurrences(text, key)]
-            start = 0
-            for position, piece in enumerate(spelt):
-                end = start + len(piece)
-                if any(_touches(start, end, begin, stop) for begin, stop in keyed):
-                    marked.add(position)
-                start = end
-        if not marked:
-            return entries
-        redacted: list[Any] = []
-        run: list[Any] = []
-        for position, entry in enumerate([*entries, None]):
-            if position in marked:
-                run.append(entry)
-                continue
-            if run:
-                redacted.append(self._one_entry(run))
-                run = []
-            if entry is not None:
-                redacted.append(entry)
-        return redacted
-
-    def _one_entry(self, run: list[Any]) -> dict[str, Any]:
-        text = self.text("".join(_token_texts(run)))
-        if REDACTED not in text:  # spelt by the bytes only: the tokens say something else
-            text = REDACTED
-        logprobs = [e.get("logprob") if isinstance(e, dict) else None for e in run]
-        summed = sum(logprobs) if all(type(v) in (int, float) for v in logprobs) else 0.0  # the run's probability
-        return {"token": text, "logprob": summed, "bytes": list(text.encode()), "top_logprobs": []}
-
-    def held_entries_from(self, entries: list[Any]) -> int:
-        """Where the entries begin whose tokens (or bytes) could be the start of a key (len(entries): none)."""
-        held = len(entries)
-        for spelt in (_token_texts(entries), _byte_texts(entries)):
-            at = self.held_from("".join(spelt))
-            end = 0
-            for position, piece in enumerate(spelt):
-                end += len(piece)
-                if end > at:
-                    held = min(held, position)
-                    break
-        return held
 
     def _strings(self, value: dict[str, Any] | list[Any]) -> None:
         for name, item in value.items() if isinstance(value, dict) else enumerate(value):
@@ -213,13 +162,14 @@ class StreamRedactor:
     def _logprobs(self, logprobs: dict[str, Any], index: int, hold: bool) -> None:
         """A chunk's logprob entries, after those held before them, without a key; with `hold`, without the
         entries at the end that could start one (held for the next chunk)."""
-        for name in _TOKEN_LISTS:
+        for name in TOKEN_LISTS:
             entries = logprobs.get(name)
             path = (index, "logprobs", name)
             if not isinstance(entries, list) or not (entries or path in self._held_entries):
                 continue
-            entries = self._redactor.tokens([*self._held_entries.pop(path, []), *entries])
-            held = self._redactor.held_entries_from(entries) if hold else len(entries)
+            # What was held is a possible start of a key: redacted together with what follows it.
+            entries = logprob_redaction.without_keys(self._redactor, [*self._held_entries.pop(path, []), *entries])
+            held = logprob_redaction.held_from(self._redactor, entries) if hold else len(entries)
             if held < len(entries):
                 self._held_entries[path] = entries[held:]
             logprobs[name] = entries[:held]
@@ -305,31 +255,3 @@ def _place(target: dict[str, Any], steps: Path, text: str) -> None:
         _place(entry, rest[1:], text)
     else:
         _place(target.setdefault(name, {}), rest, text)
-
-
-def _touches(start: int, end: int, begin: int, stop: int) -> bool:
-    """Whether the piece at [start, end) of a text holds part of the key at [begin, stop) (an empty piece:
-    stands inside it)."""
-    return begin <= start < stop if start == end else (start < stop and begin < end)
-
-
-def _occurrences(text: str, key: str) -> list[int]:
-    found, at = [], text.find(key)
-    while at != -1:
-        found.append(at)
-        at = text.find(key, at + 1)
-    return found
-
-
-def _token_texts(entries: list[Any]) -> list[str]:
-    return [e["token"] if isinstance(e, dict) and isinstance(e.get("token"), str) else "" for e in entries]
-
-
-def _byte_texts(entries: list[Any]) -> list[str]:
-    """Each entry's bytes as text, a character per byte (a key is ASCII: its bytes spell it)."""
-    texts = []
-    for entry in entries:
-        spelt = entry.get("bytes") if isinstance(entry, dict) else None
-        ok = isinstance(spelt, list) and all(type(b) is int and 0 <= b < 256 for b in spelt)
-        texts.append(bytes(spelt).decode("latin-1") if ok else "")
-    return texts

@@ -48,13 +48,16 @@ def reason_for(reasons: dict[str, str], attempt: Attempt) -> str:
     return reasons.get(arm_of(attempt.candidate), ASKED)
 
 
-def learn_served(meta: MetaController, profile: str, request: ParsedRequest, attempt: Attempt, served: Any) -> None:
-    """A served attempt: its time to first content, tokens per second and what its answer shows."""
+def learn_served(
+    meta: MetaController, profile: str, request: ParsedRequest, attempt: Attempt, served: Any, elapsed_ms: float
+) -> None:
+    """A served attempt: its time to first content, tokens per second and what its answer shows. `elapsed_ms`:
+    how long the attempt had taken when it was served (its answer read whole, or a stream's first content)."""
     body = getattr(served, "body", None)
     if isinstance(body, dict):  # a whole answer
         answer = attempt.answer
-        ttft_ms = answer.latency_ms if answer else attempt.elapsed_ms()
-        elapsed_s = attempt.elapsed_ms() / 1000
+        ttft_ms = answer.latency_ms if answer else elapsed_ms
+        elapsed_s = elapsed_ms / 1000
         tokens_per_s = None
         if answer and answer.usage and answer.usage.completion_tokens:
             generating_s = max(elapsed_s - ttft_ms / 1000, 0) or elapsed_s
@@ -62,8 +65,8 @@ def learn_served(meta: MetaController, profile: str, request: ParsedRequest, att
         quality = answer_quality(request.upstream_body, body)
         request_id = body.get("id") if isinstance(body.get("id"), str) else None
         meta.succeeded(profile, attempt.candidate, ttft_ms, tokens_per_s, quality, request_id, attempt.client_id)
-    else:  # a stream, at its first content (now): what it answers is not known yet
-        meta.succeeded(profile, attempt.candidate, attempt.elapsed_ms(), None, None, None)
+    else:  # a stream, at its first content: what it answers is not known yet
+        meta.succeeded(profile, attempt.candidate, elapsed_ms, None, None, None)
 
 
 def learn_failed(meta: MetaController, profile: str, attempt: Attempt, error: UpstreamError) -> None:

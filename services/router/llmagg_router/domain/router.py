@@ -307,7 +307,14 @@ class Router:
                     served = await call(attempt, key)
                 if self.meta is not None:
                     after_answer(
-                        after, meta_routing.learn_served, self.meta, walk.profile, walk.request, attempt, served
+                        after,
+                        meta_routing.learn_served,
+                        self.meta,
+                        walk.profile,
+                        walk.request,
+                        attempt,
+                        served,
+                        attempt.elapsed_ms(),  # now: a stream's learning waits for its first event's write
                     )
                 if session is not None and self.affinity is not None:
                     after_answer(after, self.affinity.remember, session, attempt.candidate)
