@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt constraints.txt $(PACKA
 # The service table (libs/llmagg/suite.py), read once the venv exists.
 SERVICES = $(shell $(PY) -m llmagg.suite)
 
-.PHONY: help venv lock protos check lint test test-unit test-integration test-e2e test-chaos run demo bench bench-routing profile-router chaos-load clean k8s-validate image test-image \
+.PHONY: help venv lock protos check lint test test-unit test-integration test-e2e test-chaos run demo bench bench-ab bench-routing profile-router chaos-load clean k8s-validate image test-image \
 	vscode vscode-build test-vscode
 
 help: ## Show this help
@@ -142,6 +142,9 @@ demo: $(STAMP) ## The stack with three simulated providers (fast, always-429, fa
 bench: $(STAMP) ## Added latency and throughput of the gateway and services versus calling the upstream directly
 	$(PY) -m bench
 
+bench-ab: $(STAMP) ## Two revisions side by side, requests alternating: A=<rev> (default HEAD) B=<rev> (default ., this tree) [AB_ARGS="--stream"]
+	$(PY) -m bench.side_by_side $(or $(A),HEAD) $(or $(B),.) $(AB_ARGS)
+
 bench-routing: $(STAMP) ## Does `auto` learn the best model per task? Meta-controller vs static auto vs an oracle (table + .run/bench-routing.png)
 	$(PY) -m bench.routing
 
@@ -153,5 +156,6 @@ chaos-load: $(STAMP) ## 60 s of mixed load under faults (hang, 429, router resta
 
 clean: ## Remove the virtualenv, run state and caches
 	rm -rf $(VENV) .run .pytest_cache .ruff_cache .hypothesis
+	git worktree prune  # the revisions `make bench-ab` checked out under .run
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -name '*.egg-info' -type d -prune -exec rm -rf {} +
