@@ -47,6 +47,7 @@ def checkout(rev: str) -> Path:
                          capture_output=True, text=True).stdout.strip()  # fmt: skip
     tree = ROOT / ".run" / "side_by_side" / sha[:12]
     if not tree.exists():
+        subprocess.run(["git", "worktree", "prune"], cwd=ROOT, check=True)  # .run may have been removed by hand
         subprocess.run(["git", "worktree", "add", "--detach", str(tree), sha], cwd=ROOT, check=True)
     if not (tree / ".venv" / "bin" / "python").exists():
         subprocess.run(["make", "venv"], cwd=tree, check=True)
