@@ -265,3 +265,52 @@ async def test_the_work_after_an_answer_runs_once_it_is_on_the_wire_and_its_fail
         b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 15\r\n\r\nanswer to /good",
     ]
     assert "the work after an HTTP answer failed" in caplog.text
+
+
+async def test_a_streams_first_piece_goes_out_at_once_and_the_pieces_of_one_step_together():
+    writes: list[bytes] = []
+    release = asyncio.Event()
+
+    class Recording:
+        """The connection's transport, noting each write."""
+
+        def __init__(self, transport: asyncio.Transport) -> None:
+            self._transport = transport
+
+        def write(self, data: bytes) -> None:
+            writes.append(bytes(data))
+            self._transport.write(data)
+
+        def __getattr__(self, name: str):
+            return getattr(self._transport, name)
+
+    async def handle(request: Request) -> Response:
+        [connection] = server.connections
+        connection._transport = Recording(connection._transport)  # type: ignore[attr-defined]
+
+        async def events():
+            yield b"one"
+            yield b"two"  # the same step as "three": they go out together when it ends
+            yield b"three"
+            await release.wait()
+            yield b"four"
+
+        return Response(200, [("content-type", "text/event-stream")], stream=events())
+
+    server = HttpServer(handle, lambda status, message: b"", 64)
+    port = await server.start("127.0.0.1", 0)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /stream HTTP/1.1\r\ncontent-length: 0\r\n\r\n")
+        async with asyncio.timeout(5):
+            await reader.readuntil(b"5\r\nthree\r\n")  # while the stream waits
+            assert [w.rpartition(b"\r\n\r\n")[2] if n == 0 else w for n, w in enumerate(writes)] == [
+                b"3\r\none\r\n",
+                b"3\r\ntwo\r\n5\r\nthree\r\n",
+            ]
+            release.set()
+            await reader.readuntil(b"0\r\n\r\n")
+        assert writes[2:] == [b"4\r\nfour\r\n0\r\n\r\n"]
+        writer.close()
+    finally:
+        await server.stop(1)

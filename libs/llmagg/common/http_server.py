@@ -357,20 +357,44 @@ class _Connection(asyncio.Protocol):
             transport.write(_head(response.status, headers) + response.body)
             return
         # The head goes out with the first piece (one write, one packet: the first byte sooner), which a
-        # stream has ready when it is handed over (the router's: the events read before answering).
+        # stream has ready when it is handed over (the router's: the events read before answering). The
+        # pieces after it that come in the same step of the loop (an upstream's burst, read at once) go out
+        # together when the step ends: one write, not one per piece.
         head = _head(response.status, [*response.headers, ("transfer-encoding", "chunked"), *closing])
+        pending: list[bytes] = []
+        flushing: asyncio.Handle | None = None
+
+        def flush() -> None:
+            nonlocal flushing
+            flushing = None
+            if pending and not self._closed:
+                transport.write(b"".join(pending))
+            pending.clear()
+
         try:
             async for piece in response.stream:
                 if self._closed:
                     return
-                if piece:
-                    transport.write(b"%s%x\r\n%s\r\n" % (head, len(piece), piece))
+                if not piece:
+                    continue
+                framed = b"%x\r\n%s\r\n" % (len(piece), piece)
+                if head:
+                    transport.write(head + framed)
                     head, self._head_sent = b"", True
-                    if not self._writable.is_set():
-                        await self._writable.wait()
+                else:
+                    pending.append(framed)
+                    if flushing is None:
+                        flushing = self._loop.call_soon(flush)
+                if not self._writable.is_set():
+                    flush()
+                    await self._writable.wait()
             if not self._closed:
-                transport.write(head + b"0\r\n\r\n")
+                transport.write(b"".join(pending) + head + b"0\r\n\r\n")
+                pending.clear()
         finally:
+            if flushing is not None:
+                flushing.cancel()
+            flush()  # what a failing stream gave before its failure still reaches the client
             ending = getattr(response.stream, "aclose", None)
             if ending is not None:
                 await ending()
