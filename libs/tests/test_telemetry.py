@@ -1,12 +1,17 @@
-"""The services' sampler: ParentBased(TraceIdRatio) with the ratio OTEL_TRACES_SAMPLER_ARG (1.0 unset)."""
+"""The services' sampler: ParentBased(TraceIdRatio) with the ratio OTEL_TRACES_SAMPLER_ARG (1.0 unset), and
+their tracers' shortcut for spans under an unsampled parent."""
 
 from __future__ import annotations
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from llmagg.common.telemetry import trace_sampler
+from llmagg.common.telemetry import trace_sampler, tracer_provider
 
 SAMPLED_PARENT = trace.set_span_in_context(
     trace.NonRecordingSpan(
@@ -54,3 +59,41 @@ def test_a_sampler_the_operator_names_is_the_sdks():
 def test_a_ratio_that_is_not_one_is_refused_by_name(value):
     with pytest.raises(ValueError, match=f"OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1, not '{value}'"):
         trace_sampler({"OTEL_TRACES_SAMPLER_ARG": value})
+
+
+def traced(sampler_environ: dict[str, str]) -> tuple[trace.Tracer, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = tracer_provider(Resource.create({"service.name": "test"}), trace_sampler(sampler_environ))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider.get_tracer("test"), exporter
+
+
+def test_a_span_under_an_unsampled_parent_is_that_parent_unrecorded_and_carries_its_decision_on():
+    tracer, exporter = traced({"OTEL_TRACES_SAMPLER_ARG": "0.1"})
+    parent = trace.get_current_span(UNSAMPLED_PARENT).get_span_context()
+    span = tracer.start_span("request", context=UNSAMPLED_PARENT, attributes={"a": 1})
+    assert span.get_span_context() == parent and not span.is_recording()
+    span.end()
+    with tracer.start_as_current_span("attempt", context=UNSAMPLED_PARENT) as current:
+        assert trace.get_current_span() is current and current.get_span_context() == parent
+        carrier: dict[str, str] = {}
+        TraceContextTextMapPropagator().inject(carrier)
+    assert carrier["traceparent"] == f"00-{1:032x}-{2:016x}-00"  # the next service drops it too
+    assert exporter.get_finished_spans() == ()
+
+
+def test_a_span_under_a_sampled_parent_and_a_root_are_the_sdks_recorded_ones():
+    tracer, exporter = traced({"OTEL_TRACES_SAMPLER_ARG": "1"})
+    with tracer.start_as_current_span("child", context=SAMPLED_PARENT) as child:
+        assert child.is_recording() and child.get_span_context().span_id != 2
+    tracer.start_span("root").end()
+    child_span, root = exporter.get_finished_spans()
+    assert (child_span.name, child_span.context.trace_id, child_span.parent.span_id) == ("child", 1, 2)
+    assert root.name == "root" and root.parent is None and root.context.trace_id != 1
+
+
+def test_a_sampler_that_does_not_follow_the_parent_decides_under_an_unsampled_parent_too():
+    tracer, exporter = traced({"OTEL_TRACES_SAMPLER": "always_on"})
+    with tracer.start_as_current_span("child", context=UNSAMPLED_PARENT) as child:
+        assert child.is_recording()
+    assert [span.name for span in exporter.get_finished_spans()] == ["child"]
