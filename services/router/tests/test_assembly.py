@@ -107,3 +107,20 @@ def test_logprobs_tokens_are_appended_in_order():
         ]
     )
     assert [t["token"] for t in completion["choices"][0]["logprobs"]["content"]] == ["a", "b"]
+
+
+def test_a_long_answer_of_two_choices_comes_back_whole_in_every_field_its_pieces_built():
+    pieces = [f"w{i} " for i in range(2000)]
+    call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "write", "arguments": ""}}
+    chunks = [chunk({"index": 1, "delta": {"role": "assistant", "tool_calls": [call]}})]
+    for piece in pieces:
+        chunks.append(chunk({"index": 0, "delta": {"reasoning_content": piece.upper(), "content": piece}}))
+        chunks.append(chunk({"index": 1, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}}))
+    completion = assemble(chunks)
+    first, second = completion["choices"]
+    assert first["message"] == {
+        "role": "assistant",
+        "reasoning_content": "".join(pieces).upper(),
+        "content": "".join(pieces),
+    }
+    assert second["message"]["tool_calls"] == [{**call, "function": {"name": "write", "arguments": "".join(pieces)}}]
