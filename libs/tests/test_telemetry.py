@@ -3,12 +3,14 @@ their tracers' shortcut for spans under an unsampled parent."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, ParentBased
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from llmagg.common.telemetry import trace_sampler, tracer_provider
@@ -96,4 +98,36 @@ def test_a_sampler_that_does_not_follow_the_parent_decides_under_an_unsampled_pa
     tracer, exporter = traced({"OTEL_TRACES_SAMPLER": "always_on"})
     with tracer.start_as_current_span("child", context=UNSAMPLED_PARENT) as child:
         assert child.is_recording()
+    assert [span.name for span in exporter.get_finished_spans()] == ["child"]
+
+
+def test_under_an_unsampled_parent_the_spans_within_spans_are_the_parent_too():
+    tracer, exporter = traced({"OTEL_TRACES_SAMPLER_ARG": "1"})
+    parent = trace.get_current_span(UNSAMPLED_PARENT).get_span_context()
+    with tracer.start_as_current_span("request", context=UNSAMPLED_PARENT):
+        with tracer.start_as_current_span("attempt") as attempt:  # its parent is local now
+            assert attempt.get_span_context() == parent and not attempt.is_recording()
+    assert exporter.get_finished_spans() == ()
+
+
+def test_as_a_decorator_of_an_async_function_the_span_is_current_while_it_runs_and_ends_after():
+    tracer, exporter = traced({"OTEL_TRACES_SAMPLER_ARG": "1"})
+
+    @tracer.start_as_current_span("job")
+    async def job() -> trace.Span:
+        await asyncio.sleep(0)
+        assert exporter.get_finished_spans() == ()  # not ended before the function ran
+        return trace.get_current_span()
+
+    current = asyncio.run(job())
+    [span] = exporter.get_finished_spans()
+    assert span.name == "job" and current.get_span_context() == span.context
+
+
+def test_a_parent_based_sampler_that_keeps_some_children_of_unsampled_parents_decides_for_them():
+    exporter = InMemorySpanExporter()
+    sampler = ParentBased(ALWAYS_ON, remote_parent_not_sampled=ALWAYS_ON)
+    provider = tracer_provider(Resource.create({"service.name": "test"}), sampler)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.get_tracer("test").start_span("child", context=UNSAMPLED_PARENT).end()
     assert [span.name for span in exporter.get_finished_spans()] == ["child"]

@@ -16,7 +16,6 @@ non-recording span, no sampler call, no new ids, no attributes kept.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,6 +26,10 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
+
+# The SDK's own decorator for start_as_current_span: usable as `with`, and as a decorator of plain and async
+# functions alike (contextlib's would end an async function's span before it ran).
+from opentelemetry.util._decorator import _agnosticcontextmanager
 
 
 def tracing_enabled() -> bool:
@@ -91,7 +94,7 @@ class UnsampledParentShortcut(trace.Tracer):
             name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception
         )
 
-    @contextlib.contextmanager
+    @_agnosticcontextmanager
     def start_as_current_span(
         self,
         name: str,
@@ -118,9 +121,19 @@ class ShortcutTracerProvider(TracerProvider):
         return UnsampledParentShortcut(super().get_tracer(*args, **kwargs))
 
 
+def drops_under_unsampled_parents(sampler: Sampler) -> bool:
+    """Whether `sampler` drops every span whose parent was not sampled (ParentBased, with its defaults for
+    an unsampled parent, remote or local)."""
+    return (
+        isinstance(sampler, ParentBased)
+        and getattr(sampler, "_remote_parent_not_sampled", None) is ALWAYS_OFF
+        and getattr(sampler, "_local_parent_not_sampled", None) is ALWAYS_OFF
+    )
+
+
 def tracer_provider(resource: Resource, sampler: Sampler) -> TracerProvider:
-    """The SDK's provider, with the shortcut when the sampler is parent-based."""
-    kind = ShortcutTracerProvider if isinstance(sampler, ParentBased) else TracerProvider
+    """The SDK's provider, with the shortcut when the sampler drops what an unsampled parent did not keep."""
+    kind = ShortcutTracerProvider if drops_under_unsampled_parents(sampler) else TracerProvider
     return kind(resource=resource, sampler=sampler)
 
 

@@ -124,3 +124,10 @@ def test_a_long_answer_of_two_choices_comes_back_whole_in_every_field_its_pieces
         "content": "".join(pieces),
     }
     assert second["message"]["tool_calls"] == [{**call, "function": {"name": "write", "arguments": "".join(pieces)}}]
+
+
+def test_a_value_of_another_kind_after_text_in_pieces_replaces_the_text_as_it_would_a_whole_one():
+    parts = [{"type": "text", "text": "x"}]
+    pieces = [chunk({"index": 0, "delta": {"content": text}}) for text in ("a", "b")]
+    completion = assemble([*pieces, chunk({"index": 0, "delta": {"content": parts}})])
+    assert completion["choices"][0]["message"] == {"role": "assistant", "content": parts}

@@ -30,8 +30,11 @@ def _merge(target: dict[str, Any], delta: dict[str, Any]) -> None:
             target.setdefault(key, None)
         elif current is None or key in _SET_NOT_JOINED:
             target[key] = value
-        elif type(current) is _Pieces and isinstance(value, str):
-            current.append(value)
+        elif type(current) is _Pieces:
+            if isinstance(value, str):
+                current.append(value)
+            else:
+                target[key] = value  # as over a whole text: a value of another kind replaces it
         elif isinstance(current, str) and isinstance(value, str):
             if key == "name":  # a provider that repeats a whole name in every chunk must not double it
                 target[key] = value if value == current else current + value
