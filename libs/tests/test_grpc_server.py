@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import sys
 
 import grpc
 import pytest
@@ -9,7 +10,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from llmagg.common.errors import ErrorKind, ServiceError
-from llmagg.common.server import GrpcServer, ReadinessCheck, ServiceBinding
+from llmagg.common.server import GrpcServer, ReadinessCheck, ServiceBinding, run
 from llmagg.common.settings import ServiceSettings
 from llmagg.router.v1 import router_pb2, router_pb2_grpc
 
@@ -236,3 +237,17 @@ async def test_every_rpc_is_counted_by_method_and_status_on_the_metrics_port():
     }
     chat = "/llmagg.router.v1.RouterService/Chat"
     assert handled == {(chat, "RESOURCE_EXHAUSTED"): 2.0, (chat, "INTERNAL"): 1.0}
+
+
+def test_a_service_hands_the_gil_back_to_its_event_loop_within_a_millisecond():
+    seen: list[float] = []
+
+    async def main() -> None:
+        seen.append(sys.getswitchinterval())
+
+    before = sys.getswitchinterval()
+    try:
+        run(main())
+    finally:
+        sys.setswitchinterval(before)
+    assert seen == [0.001]

@@ -234,8 +234,16 @@ async def serve_until_signalled(server: GrpcServer, on_stop: Callable[[], Awaita
     shutdown_tracing()
 
 
+# How long a thread that wants the GIL waits before the one holding it must let go (Python's default: 5 ms).
+# A service's other threads run Python too (the span exporter encoding a batch, gRPC's, SQLite's); each time
+# the event loop comes back from a system call while one of them runs, it would wait up to that long. At
+# 100 % tracing that is what made the tail: p99 at concurrency 1 fell by 0.6-1.3 ms with 1 ms, at the same CPU.
+GIL_SWITCH_INTERVAL_S = 0.001
+
+
 def run(main: Coroutine[Any, Any, None]) -> None:
     """Run a service's main coroutine on uvloop when it is installed."""
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     try:
         import uvloop
     except ImportError:
