@@ -54,18 +54,6 @@ def checkout(rev: str) -> Path:
     return tree
 
 
-def port_environment(ports: Ports) -> dict[str, str]:
-    """What `Ports.from_env` reads back as `ports`."""
-    env = {"GATEWAY_PORT": str(ports.gateway), "GATEWAY_ADMIN_PORT": str(ports.admin)}
-    for service in SERVICES:
-        env[f"{service.env_prefix}PORT"] = str(ports.services[service.name])
-        env[f"{service.env_prefix}METRICS_PORT"] = str(ports.metrics[service.name])
-        if ports.http.get(service.name):
-            env[f"{service.env_prefix}HTTP_PORT"] = str(ports.http[service.name])
-    env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.dependencies.items()})
-    return env
-
-
 @dataclass
 class Side:
     label: str
@@ -83,7 +71,7 @@ def started(label: str, tree: Path, run_dir: Path, config: Path, extra: Mapping[
     """`llmagg_devstack run` of `tree` on free ports, until the block ends."""
     ports = Ports.free()
     env = {name: value for name, value in os.environ.items() if not name.startswith(_OWN_PREFIXES)}
-    env |= port_environment(ports) | dict(extra)
+    env |= ports.environment() | dict(extra)
     env |= {"LLMAGG_RUN_DIR": str(run_dir), "LLMAGG_CONFIG": str(config), "LLMAGG_ADMIN_KEY": ADMIN_KEY}
     env["BENCH_KEY"] = PROVIDER_KEY
     run_dir.mkdir(parents=True, exist_ok=True)

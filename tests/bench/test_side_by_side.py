@@ -1,15 +1,8 @@
-"""The side-by-side benchmark's own parts: the ports each stack is told, the CPU of a stack's processes by
-name, the report."""
+"""The side-by-side benchmark's own parts: the CPU of a stack's processes by name, the report."""
 
 from __future__ import annotations
 
-from bench.side_by_side import cpu_by_name, port_environment, process_name, report
-from llmagg_devstack import Ports
-
-
-def test_a_stack_is_told_exactly_the_free_ports_it_got():
-    ports = Ports.free()
-    assert Ports.from_env(port_environment(ports)) == ports
+from bench.side_by_side import cpu_by_name, process_name, report
 
 
 def test_the_cpu_of_a_stack_is_its_launchers_and_every_process_under_it_by_name():

@@ -95,6 +95,17 @@ class Ports:
             },
         )
 
+    def environment(self) -> dict[str, str]:
+        """What `from_env` reads back as these ports (a further replica's are not among them)."""
+        env = {"GATEWAY_PORT": str(self.gateway), "GATEWAY_ADMIN_PORT": str(self.admin)}
+        for s in SERVICES:
+            env[f"{s.env_prefix}PORT"] = str(self.services[s.name])
+            env[f"{s.env_prefix}METRICS_PORT"] = str(self.metrics[s.name])
+            if self.http.get(s.name):
+                env[f"{s.env_prefix}HTTP_PORT"] = str(self.http[s.name])
+        env.update({f"{name.upper()}_PORT": str(port) for name, port in self.dependencies.items()})
+        return env
+
     @classmethod
     def free(cls, replicas: Mapping[str, int] | None = None) -> Ports:
         """Free ports for everything (an HTTP port only for a service with one in the table); `replicas`:

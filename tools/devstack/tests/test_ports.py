@@ -55,3 +55,8 @@ def test_with_router_http_port_0_the_gateway_transcodes_chats_to_grpc_as_before(
     hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
     routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
     assert not [r for r in routes if r["match"].get("path") == "/v1/chat/completions"]
+
+
+def test_free_ports_told_as_the_environment_read_back_are_the_same_ports():
+    ports = Ports.free()
+    assert Ports.from_env(ports.environment()) == ports
