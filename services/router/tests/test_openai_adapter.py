@@ -207,6 +207,46 @@ async def test_lines_that_arrived_before_the_connection_broke_are_still_read():
     assert caught.value.message == "the connection closed before the response was complete"
 
 
+async def test_a_reads_events_are_parsed_as_they_are_taken_so_the_first_goes_on_first():
+    """Events that arrive in one read (a provider's burst): the first chunk is handed out before the later
+    events are parsed; a bad one among them fails only when it is reached, after those before it."""
+    events = [{"choices": [{"index": 0, "delta": {"content": word}}]} for word in ("one", "two")]
+    body = b"".join(b"data: " + json.dumps(event).encode() + b"\n\n" for event in events) + b"data: {broken\n\n"
+    fed: list[dict] = []
+
+    class Counted(OpenAIChunks):
+        def feed(self, chunk):
+            fed.append(chunk)
+            return super().feed(chunk)
+
+    class Dialect(OpenAIDialect):
+        def exchange(self, *args):
+            return super().exchange(*args)._replace(translator=Counted)
+
+    async def answer_in_one_read(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: %d\r\n\r\n" % len(body)
+        writer.write(head + body)
+        await writer.drain()
+
+    server = await asyncio.start_server(answer_in_one_read, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    adapter = HttpAdapter(HttpUpstream(connect_timeout_s=1, read_timeout_s=5), Dialect())
+    try:
+        async with adapter.stream(candidate(f"http://127.0.0.1:{port}/v1"), SECRET, {**BODY, "stream": True}) as chunks:
+            first = await anext(aiter(chunks))
+            assert first["choices"][0]["delta"]["content"] == "one"
+            assert len(fed) == 1  # "two" and the broken line are not parsed yet
+            assert (await anext(aiter(chunks)))["choices"][0]["delta"]["content"] == "two"
+            with pytest.raises(UpstreamError) as caught:
+                await anext(aiter(chunks))
+    finally:
+        await adapter.close()
+        server.close()
+    assert caught.value.failure is Failure.BAD_RESPONSE
+    assert fed == events
+
+
 async def test_an_error_chunk_mid_stream_raises_after_the_content_before_it(sim, adapter):
     sim.script("stream-error", [{"type": "stream_error", "after_chunks": 1}])
     received = []

@@ -9,7 +9,7 @@ only ever sees OpenAI's shapes.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, Protocol
 
 from llmagg.common.http_client import Response
@@ -94,7 +94,7 @@ class HttpAdapter:
             resp.release()
 
     async def _events(
-        self, batches: AsyncIterator[list[dict[str, Any]]], redactor: KeyRedactor
+        self, batches: AsyncIterator[Iterator[dict[str, Any]]], redactor: KeyRedactor
     ) -> AsyncIterator[dict[str, Any]]:
         """The chunks without the key sent, where a client joins them: text that could be the start of a
         key is held back until the next piece shows it is not (and passed on before the stream ends,
@@ -115,46 +115,55 @@ class HttpAdapter:
 
     async def _chunks(
         self, resp: Response, max_bytes: int | None, translator: Translator, redactor: KeyRedactor
-    ) -> AsyncIterator[list[dict[str, Any]]]:
+    ) -> AsyncIterator[Iterator[dict[str, Any]]]:
         """Every `data:` line of the SSE body as OpenAI chunks, those of each read together, without a key
         whole in one event (`event:` lines, comments and blanks carry nothing the `data:` object does not
         repeat). OpenAI's `[DONE]` ends it as complete; the end of the body ends it as the translator
-        judges. The chunks before a failure come before its error."""
-        total = 0
+        judges. A read's lines are parsed as its chunks are taken, so the first goes on before the last is
+        parsed, and the chunks before a failure come before its error. Each read's chunks are taken whole
+        before the next read is asked for."""
+        body = _Body(max_bytes, translator, redactor)
         # Closed here, not left to the collector: an unfinished generator's finalizer costs the loop a wake-up.
         reads = self._http.lines(resp)
         async with contextlib.aclosing(reads):
             async for lines in reads:
-                chunks: list[dict[str, Any]] = []
-                try:
-                    for line in lines:
-                        total += len(line)
-                        if max_bytes is not None and total > max_bytes:
-                            raise too_large(max_bytes)
-                        if not line.startswith(b"data:"):
-                            continue
-                        payload = line[5:].strip()
-                        if payload == b"[DONE]":
-                            yield chunks
-                            return
-                        chunks += translator.feed(json_object(redactor.json(payload), "stream event"))
-                except UpstreamError:
-                    if chunks:
-                        yield chunks
-                    raise
-                if chunks:
-                    yield chunks
-            yield list(translator.end())
+                yield body.chunks(lines)
+                if body.done:
+                    return
+            yield iter(translator.end())
 
     async def close(self) -> None:
         await self._http.close()  # shared: closing it twice is harmless
 
 
-async def _flattened(batches: AsyncIterator[list[dict[str, Any]]]) -> AsyncIterator[dict[str, Any]]:
+async def _flattened(batches: AsyncIterator[Iterator[dict[str, Any]]]) -> AsyncIterator[dict[str, Any]]:
     async with contextlib.aclosing(batches):
         async for chunks in batches:
             for chunk in chunks:
                 yield chunk
+
+
+class _Body:
+    """What a stream's body has shown so far: its size (against the cap) and whether `[DONE]` came."""
+
+    def __init__(self, max_bytes: int | None, translator: Translator, redactor: KeyRedactor) -> None:
+        self._max_bytes, self._translator, self._redactor = max_bytes, translator, redactor
+        self._total = 0
+        self.done = False
+
+    def chunks(self, lines: list[bytes]) -> Iterator[dict[str, Any]]:
+        """The chunks of one read's lines, each line parsed when the chunks before it were taken."""
+        for line in lines:
+            self._total += len(line)
+            if self._max_bytes is not None and self._total > self._max_bytes:
+                raise too_large(self._max_bytes)
+            if not line.startswith(b"data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                self.done = True
+                return
+            yield from self._translator.feed(json_object(self._redactor.json(payload), "stream event"))
 
 
 def _redactor(key: Secret | None) -> KeyRedactor:
