@@ -131,3 +131,48 @@ def test_a_parent_based_sampler_that_keeps_some_children_of_unsampled_parents_de
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     provider.get_tracer("test").start_span("child", context=UNSAMPLED_PARENT).end()
     assert [span.name for span in exporter.get_finished_spans()] == ["child"]
+
+
+TRACE = "0af7651916cd43dd8448eb211c80319c"
+HEADER_CASES = [
+    {"traceparent": f"00-{TRACE}-b7ad6b7169203331-00", "tracestate": ""},  # the gateway's, unsampled
+    {"traceparent": f"00-{TRACE}-b7ad6b7169203331-01"},
+    {"traceparent": f"00-{TRACE}-b7ad6b7169203331-03", "tracestate": "vendor=1,other=two"},
+    {"traceparent": f"00-{TRACE}-b7ad6b7169203331-01", "baggage": "user=alice"},
+    {"traceparent": f"00-{TRACE.upper()}-b7ad6b7169203331-01"},
+    {"traceparent": f"00-{'0' * 32}-b7ad6b7169203331-01"},
+    {"traceparent": f"00-{TRACE}-{'0' * 16}-01"},
+    {"traceparent": f"00-{TRACE}-b7ad6b7169203331-01-extra"},
+    {"traceparent": f"01-{TRACE}-b7ad6b7169203331-01-future"},
+    {"traceparent": f"ff-{TRACE}-b7ad6b7169203331-01"},
+    {"traceparent": f" 00-{TRACE}-b7ad6b7169203331-01 "},
+    {"traceparent": "00-0af7-b7ad-01"},
+    {"traceparent": ""},
+    {},
+]
+
+
+@pytest.mark.parametrize("headers", HEADER_CASES)
+def test_a_requests_trace_headers_give_the_context_the_standard_propagators_give(headers):
+    from opentelemetry import baggage, propagate
+
+    from llmagg.common.telemetry import extract
+
+    ours, standard = extract(headers), propagate.extract(headers)
+    assert trace.get_current_span(ours).get_span_context() == trace.get_current_span(standard).get_span_context()
+    assert baggage.get_all(ours) == baggage.get_all(standard)
+
+
+def test_the_gateways_trace_header_is_read_without_the_general_propagators(monkeypatch):
+    from opentelemetry import propagate
+
+    from llmagg.common.telemetry import extract
+
+    monkeypatch.setattr(propagate, "extract", lambda *args: pytest.fail("took the general path"))
+    parent = trace.get_current_span(extract(HEADER_CASES[0])).get_span_context()
+    assert (parent.trace_id, parent.span_id, parent.trace_flags, parent.is_remote) == (
+        int(TRACE, 16),
+        0xB7AD6B7169203331,
+        0,
+        True,
+    )

@@ -16,12 +16,14 @@ non-recording span, no sampler call, no new ids, no attributes kept.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -135,6 +137,36 @@ def tracer_provider(resource: Resource, sampler: Sampler) -> TracerProvider:
     """The SDK's provider, with the shortcut when the sampler drops what an unsampled parent did not keep."""
     kind = ShortcutTracerProvider if drops_under_unsampled_parents(sampler) else TracerProvider
     return kind(resource=resource, sampler=sampler)
+
+
+_DEFAULT_FIELDS = frozenset({"traceparent", "tracestate", "baggage"})  # W3C tracecontext and baggage
+_VERSION_00 = re.compile("00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+
+
+@functools.lru_cache(maxsize=4)
+def _default_propagation(textmap: Any) -> bool:
+    return textmap.fields == _DEFAULT_FIELDS
+
+
+def extract(headers: Mapping[str, str]) -> Context:
+    """`propagate.extract(headers)`, read directly for the usual request: the default propagators, a
+    version-00 `traceparent` (the gateway's), no `tracestate` value and no baggage. The general path builds
+    the same context with a dozen more calls, ~20 µs of a request's path in the router. Any other request
+    takes that path."""
+    header = headers.get("traceparent")
+    parsed = _VERSION_00.fullmatch(header) if isinstance(header, str) else None
+    if (
+        parsed is None
+        or headers.get("tracestate")
+        or "baggage" in headers
+        or not _default_propagation(propagate.get_global_textmap())
+    ):
+        return propagate.extract(headers)
+    trace_id, span_id, flags = int(parsed[1], 16), int(parsed[2], 16), int(parsed[3], 16)
+    if trace_id == trace.INVALID_TRACE_ID or span_id == trace.INVALID_SPAN_ID:
+        return propagate.extract(headers)
+    parent = trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(flags))
+    return trace.set_span_in_context(trace.NonRecordingSpan(parent))
 
 
 def configure_tracing(service_name: str) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 import orjson
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 
 from llmagg.common.caller_auth import GATEWAY, REFUSED, CallerTokens, calling_peer
 from llmagg.common.errors import HTTP_STATUS_BY_KIND, ErrorKind, ServiceError
@@ -30,6 +30,7 @@ from llmagg.common.logging import client_id, log_fields, request_id
 from llmagg.common.metrics import RpcMetrics
 from llmagg.common.secrets import Secret
 from llmagg.common.server import GrpcServer
+from llmagg.common.telemetry import extract
 from llmagg.rpcs import DATA_REST_PATHS, EMBEDDINGS_REST_PATH
 from llmagg_router.domain.after_answer import AfterAnswer
 from llmagg_router.domain.upstream import Operation
@@ -141,7 +142,7 @@ class RouterHttp:
         # Exceptions are not recorded: their text can quote an upstream; the status says enough.
         span = self._tracer.start_span(
             f"{request.method} {request.path}",
-            context=propagate.extract(request.headers),
+            context=extract(request.headers),
             kind=trace.SpanKind.SERVER,
             attributes=attributes,
             record_exception=False,
