@@ -14,6 +14,7 @@ from llmagg_router.domain.after_answer import AfterAnswer
 from llmagg_router.domain.meta_controller import MetaController, arm_of
 from llmagg_router.domain.request import CallerHints
 from llmagg_router.domain.routing_stats import ArmStats
+from llmagg_router.domain.task_profile import profile_of
 from llmagg_router.domain.upstream import Failure, UpstreamError
 
 JSON_ASK = {"response_format": {"type": "json_object"}}
@@ -257,3 +258,22 @@ async def test_a_stream_learns_its_time_to_first_content_not_when_its_learning_r
     after.run()
     await stream.aclose()
     assert [arm["ttft_ms"] for arms in meta.scores().values() for arm in arms.values()] == [0.0]
+
+
+async def test_a_named_models_profile_is_read_only_once_its_answer_is_on_its_way(make_router, meta, monkeypatch):
+    """Only `auto` is ordered by the profile; for a named model it is what the controller learns under, read
+    by the learning after the first event's write, not on the way to it."""
+    from llmagg_router.domain import walk
+
+    read: list[str] = []
+    monkeypatch.setattr(walk, "profile_of", lambda request: read.append(request.model) or profile_of(request))
+    router = make_router()
+    router.meta = meta
+    after = AfterAnswer()
+    asked = {"model": "llama-70b", "messages": [{"role": "user", "content": "Solve 2x + 3 = 7."}], "stream": True}
+    stream = await router.open_stream(asked, after=after)
+    assert read == []
+    after.run()
+    await stream.aclose()
+    assert read == ["llama-70b"]
+    assert list(meta.scores()) == ["math"]

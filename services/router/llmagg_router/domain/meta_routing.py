@@ -28,10 +28,8 @@ def is_auto(request: ParsedRequest) -> bool:
 def planned(
     meta: MetaController, request: ParsedRequest, resolution: Resolution
 ) -> tuple[Resolution, str, dict[str, str]]:
-    """The resolution with `auto`'s candidates in the controller's order, the profile, the reasons."""
+    """An `auto` request's resolution with its candidates in the controller's order, its profile, the reasons."""
     profile = profile_of(request).key
-    if not is_auto(request):
-        return resolution, profile, {}
     choice = meta.choose(profile, resolution.candidates, request.quality)
     return replace(resolution, candidates=choice.candidates), profile, choice.reasons
 

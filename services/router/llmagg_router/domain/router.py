@@ -256,8 +256,8 @@ class Router:
         session: bytes | None,
     ) -> Walk:
         resolution = self.resolver.resolve_request(request, keys)
-        profile, reasons = "", {}
-        if self.meta is not None:
+        profile, reasons = None, {}
+        if self.meta is not None and meta_routing.is_auto(request):
             resolution, profile, reasons = meta_routing.planned(self.meta, request, resolution)
             meta_routing.count_choice(ports.metrics, profile, resolution, reasons)
         if session is not None and self.affinity is not None:
@@ -266,7 +266,9 @@ class Router:
         quota_keys = list(dict.fromkeys(c.quota_key for c in resolution.candidates))
         headroom = await ports.quota.headroom(quota_keys) if len(quota_keys) > 1 else {}
         walk = Walk(request, resolution, headroom, ports.health, self.limits)
-        walk.profile, walk.route_reasons = profile, reasons
+        if profile is not None:
+            walk.profile = profile
+        walk.route_reasons = reasons
         return walk
 
     async def _first_success(
@@ -306,16 +308,8 @@ class Router:
                 with trace.use_span(attempt.span, record_exception=False, set_status_on_exception=False):
                     served = await call(attempt, key)
                 if self.meta is not None:
-                    after_answer(
-                        after,
-                        meta_routing.learn_served,
-                        self.meta,
-                        walk.profile,
-                        walk.request,
-                        attempt,
-                        served,
-                        attempt.elapsed_ms(),  # now: a stream's learning waits for its first event's write
-                    )
+                    # elapsed now: a stream's learning waits for its first event's write
+                    after_answer(after, self._learn_served, walk, attempt, served, attempt.elapsed_ms())
                 if session is not None and self.affinity is not None:
                     after_answer(after, self.affinity.remember, session, attempt.candidate)
                 return served
@@ -355,6 +349,10 @@ class Router:
                 f"No candidate for {walk.model!r} answered within the request deadline.",
                 code="request_timeout",
             ) from None
+
+    def _learn_served(self, walk: Walk, attempt: Attempt, served: Any, elapsed_ms: float) -> None:
+        assert self.meta is not None
+        meta_routing.learn_served(self.meta, walk.profile, walk.request, attempt, served, elapsed_ms)
 
     def _hedge_delay_s(self, attempt: Attempt) -> float:
         candidate = attempt.candidate

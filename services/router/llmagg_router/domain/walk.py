@@ -3,6 +3,7 @@ failed, and the error that answers when every candidate is used up."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 
 from llmagg.common.errors import ErrorKind, ServiceError
@@ -11,6 +12,7 @@ from llmagg_router.domain.limits import RouterLimits
 from llmagg_router.domain.ports import CircuitState, Headroom, HealthStore, KeyUnavailable, QuotaKey
 from llmagg_router.domain.request import ParsedRequest
 from llmagg_router.domain.resolver import Resolution
+from llmagg_router.domain.task_profile import profile_of
 from llmagg_router.domain.upstream import Candidate, Failure, UpstreamError
 
 
@@ -63,7 +65,6 @@ class Walk:
         self._health = health
         self._unreachable: set[str] = set()  # endpoints this request could not connect to
         self._candidates: list[Candidate] = []
-        self.profile = ""  # the request's task profile key (task_profile.py)
         self.route_reasons: dict[str, str] = {}  # provider/model -> why the meta-controller put it there
         for candidate in resolution.candidates:
             room = headroom.get(candidate.quota_key)
@@ -73,6 +74,12 @@ class Walk:
                 self._candidates.append(candidate)
         if headroom:
             self._candidates = _by_headroom(self._candidates, headroom)
+
+    @functools.cached_property
+    def profile(self) -> str:
+        """The request's task profile key (task_profile.py). Read when first asked for: after the answer is
+        on its way, unless the meta-controller orders the candidates by it (then set before the walk)."""
+        return profile_of(self.request).key
 
     def candidates(self) -> Iterator[Candidate]:
         """In order, skipping models too small for the prompt and endpoints known to be down; those
