@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable
 
 from llmagg.common.errors import ErrorKind, ServiceError
 
@@ -14,15 +13,12 @@ class Budget:
         self.used = 0
         self._what = what
 
-    @contextlib.contextmanager
-    def hold(self, amount: int = 0) -> Iterator[Holding]:
-        """A holding for the duration of the block; it may grow (`add`) as more arrives."""
-        holding = Holding(self)
-        try:
-            holding.add(amount)
-            yield holding
-        finally:
-            self.used -= holding.amount
+    def hold(self, amount: int = 0, ended: Callable[[int], object] | None = None) -> Holding:
+        """A holding of `amount` for the duration of a `with` block; it may grow (`add`) as more arrives.
+        `ended`: told what was held once it is given back."""
+        holding = Holding(self, ended)
+        holding.add(amount)
+        return holding
 
     def _refuse(self) -> ServiceError:
         return ServiceError(
@@ -35,9 +31,20 @@ class Budget:
 
 
 class Holding:
-    def __init__(self, budget: Budget) -> None:
-        self._budget = budget
+    """What one `with` block holds of a budget, given back when it ends. (A class, not a generator: entered on
+    every request.)"""
+
+    def __init__(self, budget: Budget, ended: Callable[[int], object] | None = None) -> None:
+        self._budget, self._ended = budget, ended
         self.amount = 0
+
+    def __enter__(self) -> Holding:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._budget.used -= self.amount
+        if self._ended is not None:
+            self._ended(self.amount)
 
     def add(self, amount: int) -> None:
         """Hold `amount` more; refuse with 503 + Retry-After when the budget would go over its limit.

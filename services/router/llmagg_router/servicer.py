@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import urllib.parse
@@ -199,16 +198,10 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             self._catalogue_generation = resolver.generation
         return self._models, self._models_json, self._model_json
 
-    @contextlib.contextmanager
-    def hold(self, amount: int = 0) -> Iterator[Holding]:
-        """Request bytes held in the in-flight budget for the block; freed memory given back after a large body."""
-        holding = None
-        try:
-            with self._inflight.hold(amount) as holding:
-                yield holding
-        finally:
-            if holding is not None:
-                self._memory.request_ended(holding.amount)
+    def hold(self, amount: int = 0) -> Holding:
+        """Request bytes held in the in-flight budget for a `with` block; freed memory given back after a large
+        body."""
+        return self._inflight.hold(amount, ended=self._memory.request_ended)
 
     # --- REST-facing (raw OpenAI JSON through Envoy) ----------------------------------------------
     async def _read_body(self, pieces: AsyncIterator[Any], holding: Holding) -> bytes:

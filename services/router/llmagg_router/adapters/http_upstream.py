@@ -3,8 +3,7 @@ from a cut, transport errors, the key in the provider's auth style. Error answer
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -114,20 +113,31 @@ def too_large(limit: int) -> UpstreamError:
     return UpstreamError(Failure.TOO_LARGE, f"the provider's answer is larger than {limit} bytes")
 
 
-@contextlib.contextmanager
-def transport_errors() -> Iterator[None]:
-    """Map the HTTP client's exceptions to UpstreamError; key material never reaches the message."""
-    try:
-        yield
-    except UpstreamError:
-        raise
-    except TimeoutError:
-        raise UpstreamError(Failure.TIMEOUT, "the provider did not answer in time") from None
-    except BodyTooLarge as exc:
-        raise too_large(exc.limit) from None
-    except ResponseError as exc:
-        raise UpstreamError(Failure.BAD_RESPONSE, str(exc)) from None
-    except ConnectError as exc:
-        raise UpstreamError(Failure.CONNECT, f"cannot connect to {exc.host}:{exc.port}") from None
-    except (HttpError, OSError) as exc:
-        raise UpstreamError(Failure.CONNECT, f"transport error: {type(exc).__name__}") from None
+class _TransportErrors:
+    """Map the HTTP client's exceptions to UpstreamError; key material never reaches the message. (A class, not
+    a generator: entered on every upstream read.)"""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: object) -> bool:
+        if error is None or isinstance(error, UpstreamError):
+            return False
+        if isinstance(error, TimeoutError):
+            raise UpstreamError(Failure.TIMEOUT, "the provider did not answer in time") from None
+        if isinstance(error, BodyTooLarge):
+            raise too_large(error.limit) from None
+        if isinstance(error, ResponseError):
+            raise UpstreamError(Failure.BAD_RESPONSE, str(error)) from None
+        if isinstance(error, ConnectError):
+            raise UpstreamError(Failure.CONNECT, f"cannot connect to {error.host}:{error.port}") from None
+        if isinstance(error, HttpError | OSError):
+            raise UpstreamError(Failure.CONNECT, f"transport error: {type(error).__name__}") from None
+        return False
+
+
+_TRANSPORT_ERRORS = _TransportErrors()
+
+
+def transport_errors() -> _TransportErrors:
+    return _TRANSPORT_ERRORS

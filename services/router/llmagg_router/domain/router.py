@@ -304,8 +304,11 @@ class Router:
         async def run(attempt: Attempt, key: Secret | None) -> T:
             """One attempt to its end: served, or failed (UpstreamError, learned from), or abandoned."""
             try:
-                # The upstream call's own spans nest under the attempt; the attempt records its outcome itself.
-                with trace.use_span(attempt.span, record_exception=False, set_status_on_exception=False):
+                if attempt.span.is_recording():
+                    # The upstream call's own spans nest under the attempt; it records its outcome itself.
+                    with trace.use_span(attempt.span, record_exception=False, set_status_on_exception=False):
+                        served = await call(attempt, key)
+                else:  # an untraced request's: nothing would nest under it (nor be kept); its context stays
                     served = await call(attempt, key)
                 if self.meta is not None:
                     # elapsed now: a stream's learning waits for its first event's write
