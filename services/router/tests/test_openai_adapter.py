@@ -207,6 +207,40 @@ async def test_lines_that_arrived_before_the_connection_broke_are_still_read():
     assert caught.value.message == "the connection closed before the response was complete"
 
 
+async def test_a_stream_read_to_its_end_gives_its_connection_back_for_the_next():
+    event = (
+        b'data: {"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n'
+    )
+    connections = 0
+
+    async def keep_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            await reader.readexactly(int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0]))
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(event), event))
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(keep_alive, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    adapter = HttpAdapter(HttpUpstream(connect_timeout_s=1, read_timeout_s=5), OpenAIDialect())
+    try:
+        for _ in range(3):
+            async with adapter.stream(
+                candidate(f"http://127.0.0.1:{port}/v1"), SECRET, {**BODY, "stream": True}
+            ) as chunks:
+                assert [c["choices"][0]["delta"]["content"] async for c in chunks] == ["hi"]
+    finally:
+        await adapter.close()
+        server.close()
+    assert connections == 1
+
+
 async def test_a_reads_events_are_parsed_as_they_are_taken_so_the_first_goes_on_first():
     """Events that arrive in one read (a provider's burst): the first chunk is handed out before the later
     events are parsed; a bad one among them fails only when it is reached, after those before it."""

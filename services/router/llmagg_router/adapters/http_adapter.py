@@ -9,7 +9,8 @@ only ever sees OpenAI's shapes.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, Protocol
 
 from llmagg.common.http_client import Response
@@ -74,24 +75,29 @@ class HttpAdapter:
         answer.quota_headers = quota_headers(headers)
         return answer
 
-    @contextlib.asynccontextmanager
-    async def stream(
+    def stream(
         self,
         candidate: Candidate,
         key: Secret | None,
         body: dict[str, Any],
         max_bytes: int | None = None,
         joined: bool = False,
-    ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+    ) -> _Opening:
+        return _Opening(functools.partial(self._open, candidate, key, body, max_bytes, joined))
+
+    async def _open(
+        self, candidate: Candidate, key: Secret | None, body: dict[str, Any], max_bytes: int | None, joined: bool
+    ) -> tuple[Response, _Events]:
         exchange = self._dialect.exchange(candidate, key, Operation.CHAT, body)
         resp = await self._http.open(exchange.url, exchange.payload, exchange.headers, self._dialect.classify)
         try:
             redactor = _redactor(key)
             batches = self._chunks(resp, max_bytes, exchange.translator(), redactor)
             events = _flattened(batches) if joined else self._events(batches, redactor)
-            yield _Events(events, quota_headers(resp.headers))
-        finally:
+            return resp, _Events(events, quota_headers(resp.headers))
+        except BaseException:
             resp.release()
+            raise
 
     async def _events(
         self, batches: AsyncIterator[Iterator[dict[str, Any]]], redactor: KeyRedactor
@@ -168,6 +174,26 @@ class _Body:
 
 def _redactor(key: Secret | None) -> KeyRedactor:
     return KeyRedactor(() if key is None else (key.reveal(),))
+
+
+class _Opening:
+    """HttpAdapter.stream's context: the stream opened on entry, its response released on exit. (A class, not
+    an async generator: entered on every request.)"""
+
+    __slots__ = ("_open", "_response")
+
+    def __init__(self, open_stream: Callable[[], Awaitable[tuple[Response, _Events]]]) -> None:
+        self._open = open_stream
+        self._response: Response | None = None
+
+    async def __aenter__(self) -> _Events:
+        self._response, events = await self._open()
+        return events
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._response is not None:
+            self._response, response = None, self._response
+            response.release()
 
 
 class _Events:
