@@ -58,6 +58,20 @@ def test_the_routing_fields_fallbacks_variants_and_needs_of_a_chat_request():
     assert (request.prompt_tokens, request.allowance, request.model_type) == (11, 100, "chat")
 
 
+def test_requests_alike_share_one_preferences_object_and_one_tuple_of_models_asked():
+    """The resolver keeps a plan per request shape, found by its preferences: one object for each need and
+    cap, not one per request (a plan found by identity costs no field-by-field comparison)."""
+    first, second, other = (
+        parse_request({"model": "llama-70b", "messages": HI, "max_tokens": cap, **extra}, Operation.CHAT).preferences
+        for cap, extra in ((100, {"tools": TOOLS}), (100, {"tools": TOOLS}), (200, {}))
+    )
+    assert first is second and first == Preferences(needs=frozenset({"tools"}), max_output_tokens=100)
+    asked = [parse_request({"model": "llama-70b:nitro", "messages": HI}, Operation.CHAT).asked for _ in range(2)]
+    assert asked[0] is asked[1] and asked[0] == (AskedModel("llama-70b:nitro", "llama-70b", "nitro"),)
+    assert other == Preferences(max_output_tokens=200)
+    assert parse_request({"model": "llama-70b", "messages": HI}, Operation.CHAT).preferences is NO_PREFERENCES
+
+
 def test_openrouters_provider_object_becomes_preferences_and_pins_nothing():
     schema = {"type": "json_schema", "json_schema": {"name": "a", "schema": {}}}
     body = {

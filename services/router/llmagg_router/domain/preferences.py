@@ -7,6 +7,7 @@ Free models come before trial credits whatever the sort: spending credits is nev
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -138,9 +139,21 @@ class AskedModel:
     variant: str | None
 
 
+_KEPT_MODEL_CHARS = 256  # ids come from clients: only short ones are kept (and only so many, below)
+
+
 def asked_models(model: str, fallbacks: tuple[str, ...] = ()) -> tuple[AskedModel, ...]:
     """`model` then its fallbacks, in the order they are tried."""
+    if not fallbacks and len(model) <= _KEPT_MODEL_CHARS:
+        return _asked_alone(model)
     return tuple(AskedModel(m, *split_variant(m)) for m in (model, *fallbacks))
+
+
+@functools.lru_cache(maxsize=1024)
+def _asked_alone(model: str) -> tuple[AskedModel, ...]:
+    """A model asked without fallbacks (most requests): one tuple for each, which the resolver's plans are
+    found by."""
+    return (AskedModel(model, *split_variant(model)),)
 
 
 def needed_capabilities(body: Mapping[str, Any]) -> frozenset[str]:

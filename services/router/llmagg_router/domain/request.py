@@ -10,6 +10,7 @@ the resolver's; the quality mode is checked there as well, so that it fails as a
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -111,8 +112,8 @@ def _with_request_needs(
     preferences: Preferences, body: dict[str, Any], fallbacks: tuple[str, ...], limit: int | None
 ) -> Preferences:
     needs = needed_capabilities(body)
-    if not (needs or limit or fallbacks or preferences.require_parameters) and preferences is NO_PREFERENCES:
-        return preferences  # the common request: one shared, cached plan key
+    if preferences is NO_PREFERENCES and not fallbacks:
+        return _needing(needs, limit)  # the common request: one shared plan key per need and limit
     return replace(
         preferences,
         fallbacks=fallbacks,
@@ -120,6 +121,14 @@ def _with_request_needs(
         max_output_tokens=limit,
         fields=frozenset(body) if preferences.require_parameters else frozenset(),
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _needing(needs: frozenset[str], limit: int | None) -> Preferences:
+    """No preferences but what a request needs: one object for each (the resolver finds its plan by it)."""
+    if not needs and not limit:
+        return NO_PREFERENCES
+    return replace(NO_PREFERENCES, needs=needs, max_output_tokens=limit)
 
 
 def _invalid(message: str, code: str, param: str | None) -> ServiceError:
