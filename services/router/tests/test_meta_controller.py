@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 from typing import Any
@@ -277,3 +278,10 @@ async def test_a_named_models_profile_is_read_only_once_its_answer_is_on_its_way
     await stream.aclose()
     assert read == ["llama-70b"]
     assert list(meta.scores()) == ["math"]
+
+
+def test_adding_records_sums_every_field():
+    names = [f.name for f in dataclasses.fields(ArmStats)]
+    total = ArmStats(**{name: i + 1 for i, name in enumerate(names)})
+    total.add(ArmStats(**{name: 10 * (i + 1) for i, name in enumerate(names)}))
+    assert total.as_dict() == {name: 11 * (i + 1) for i, name in enumerate(names)}

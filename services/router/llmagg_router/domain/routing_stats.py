@@ -23,9 +23,15 @@ class ArmStats:
     tps_sum: float = 0.0  # completion tokens per second
     tps_n: float = 0.0
 
-    def add(self, other: ArmStats) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+    def add(self, other: ArmStats) -> None:  # field by field: twice on every request's learning
+        self.successes += other.successes
+        self.failures += other.failures
+        self.good += other.good
+        self.bad += other.bad
+        self.ttft_ms_sum += other.ttft_ms_sum
+        self.ttft_n += other.ttft_n
+        self.tps_sum += other.tps_sum
+        self.tps_n += other.tps_n
 
     def scaled(self, factor: float) -> ArmStats:
         return ArmStats(**{f.name: getattr(self, f.name) * factor for f in fields(self)})
