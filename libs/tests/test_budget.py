@@ -26,8 +26,8 @@ def test_a_block_that_fails_gives_its_holding_back_too():
 def test_over_the_limit_beside_others_a_hold_is_refused_and_holds_nothing():
     budget, ended = Budget(100, "bytes"), []
     with budget.hold(80):
-        with pytest.raises(ServiceError) as refused:
-            budget.hold(30, ended=ended.append)
+        with pytest.raises(ServiceError) as refused, budget.hold(30, ended=ended.append):
+            pass
         assert (refused.value.code, refused.value.retry_after_s) == ("server_busy", 1)
         assert budget.used == 80
     assert (budget.used, ended) == (0, [])

@@ -155,10 +155,15 @@ HEADER_CASES = [
 @pytest.mark.parametrize("headers", HEADER_CASES)
 def test_a_requests_trace_headers_give_the_context_the_standard_propagators_give(headers):
     from opentelemetry import baggage, propagate
+    from opentelemetry import context as otel_context
 
     from llmagg.common.telemetry import extract
 
-    ours, standard = extract(headers), propagate.extract(headers)
+    token = otel_context.attach(baggage.set_baggage("tenant", "another request's"))  # not carried over
+    try:
+        ours, standard = extract(headers), propagate.extract(headers)
+    finally:
+        otel_context.detach(token)
     assert trace.get_current_span(ours).get_span_context() == trace.get_current_span(standard).get_span_context()
     assert baggage.get_all(ours) == baggage.get_all(standard)
 

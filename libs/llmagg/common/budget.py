@@ -14,11 +14,9 @@ class Budget:
         self._what = what
 
     def hold(self, amount: int = 0, ended: Callable[[int], object] | None = None) -> Holding:
-        """A holding of `amount` for the duration of a `with` block; it may grow (`add`) as more arrives.
-        `ended`: told what was held once it is given back."""
-        holding = Holding(self, ended)
-        holding.add(amount)
-        return holding
+        """A holding of `amount` for the duration of a `with` block (taken on entering it); it may grow
+        (`add`) as more arrives. `ended`: told what was held once it is given back."""
+        return Holding(self, amount, ended)
 
     def _refuse(self) -> ServiceError:
         return ServiceError(
@@ -31,20 +29,21 @@ class Budget:
 
 
 class Holding:
-    """What one `with` block holds of a budget, given back when it ends. (A class, not a generator: entered on
-    every request.)"""
+    """What one `with` block holds of a budget, given back when it ends."""
 
-    def __init__(self, budget: Budget, ended: Callable[[int], object] | None = None) -> None:
-        self._budget, self._ended = budget, ended
+    def __init__(self, budget: Budget, amount: int = 0, ended: Callable[[int], object] | None = None) -> None:
+        self._budget, self._first, self._ended = budget, amount, ended
         self.amount = 0
 
     def __enter__(self) -> Holding:
+        self.add(self._first)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._budget.used -= self.amount
+        held, self.amount = self.amount, 0
+        self._budget.used -= held
         if self._ended is not None:
-            self._ended(self.amount)
+            self._ended(held)
 
     def add(self, amount: int) -> None:
         """Hold `amount` more; refuse with 503 + Retry-After when the budget would go over its limit.

@@ -166,7 +166,7 @@ def extract(headers: Mapping[str, str]) -> Context:
     if trace_id == trace.INVALID_TRACE_ID or span_id == trace.INVALID_SPAN_ID:
         return propagate.extract(headers)
     parent = trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(flags))
-    return trace.set_span_in_context(trace.NonRecordingSpan(parent))
+    return trace.set_span_in_context(trace.NonRecordingSpan(parent), Context())  # as the propagator: nothing else
 
 
 def configure_tracing(service_name: str) -> bool:

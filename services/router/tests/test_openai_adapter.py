@@ -207,7 +207,7 @@ async def test_lines_that_arrived_before_the_connection_broke_are_still_read():
     assert caught.value.message == "the connection closed before the response was complete"
 
 
-async def test_a_stream_read_to_its_end_gives_its_connection_back_for_the_next():
+async def test_a_stream_whose_answer_was_read_whole_gives_its_connection_back_for_the_next():
     event = (
         b'data: {"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n'
     )
@@ -229,12 +229,17 @@ async def test_a_stream_read_to_its_end_gives_its_connection_back_for_the_next()
     server = await asyncio.start_server(keep_alive, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     adapter = HttpAdapter(HttpUpstream(connect_timeout_s=1, read_timeout_s=5), OpenAIDialect())
+    target = candidate(f"http://127.0.0.1:{port}/v1")
     try:
-        for _ in range(3):
-            async with adapter.stream(
-                candidate(f"http://127.0.0.1:{port}/v1"), SECRET, {**BODY, "stream": True}
-            ) as chunks:
+        for _ in range(2):
+            async with adapter.stream(target, SECRET, {**BODY, "stream": True}) as chunks:
                 assert [c["choices"][0]["delta"]["content"] async for c in chunks] == ["hi"]
+        with pytest.raises(RuntimeError):  # left by an error once the whole answer was read: given back too
+            async with adapter.stream(target, SECRET, {**BODY, "stream": True}) as chunks:
+                await anext(aiter(chunks))
+                raise RuntimeError("the client went away")
+        async with adapter.stream(target, SECRET, {**BODY, "stream": True}) as chunks:
+            assert [c["choices"][0]["delta"]["content"] async for c in chunks] == ["hi"]
     finally:
         await adapter.close()
         server.close()
@@ -265,11 +270,21 @@ async def test_a_reads_events_are_parsed_as_they_are_taken_so_the_first_goes_on_
 
     server = await asyncio.start_server(answer_in_one_read, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    adapter = HttpAdapter(HttpUpstream(connect_timeout_s=1, read_timeout_s=5), Dialect())
+    http, reads = HttpUpstream(connect_timeout_s=1, read_timeout_s=5), []
+    lines = http.lines
+
+    async def counted(response):
+        async for batch in lines(response):
+            reads.append(len(batch))
+            yield batch
+
+    http.lines = counted
+    adapter = HttpAdapter(http, Dialect())
     try:
         async with adapter.stream(candidate(f"http://127.0.0.1:{port}/v1"), SECRET, {**BODY, "stream": True}) as chunks:
             first = await anext(aiter(chunks))
             assert first["choices"][0]["delta"]["content"] == "one"
+            assert reads == [6]  # the three events and their blank lines came in one read
             assert len(fed) == 1  # "two" and the broken line are not parsed yet
             assert (await anext(aiter(chunks)))["choices"][0]["delta"]["content"] == "two"
             with pytest.raises(UpstreamError) as caught:

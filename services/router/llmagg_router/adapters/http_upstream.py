@@ -114,8 +114,7 @@ def too_large(limit: int) -> UpstreamError:
 
 
 class _TransportErrors:
-    """Map the HTTP client's exceptions to UpstreamError; key material never reaches the message. (A class, not
-    a generator: entered on every upstream read.)"""
+    """Map the HTTP client's exceptions to UpstreamError; key material never reaches the message."""
 
     def __enter__(self) -> None:
         return None

@@ -29,6 +29,7 @@ def planned(
     meta: MetaController, request: ParsedRequest, resolution: Resolution
 ) -> tuple[Resolution, str, dict[str, str]]:
     """An `auto` request's resolution with its candidates in the controller's order, its profile, the reasons."""
+    assert is_auto(request)
     profile = profile_of(request).key
     choice = meta.choose(profile, resolution.candidates, request.quality)
     return replace(resolution, candidates=choice.candidates), profile, choice.reasons
