@@ -141,6 +141,7 @@ def tracer_provider(resource: Resource, sampler: Sampler) -> TracerProvider:
 
 _DEFAULT_FIELDS = frozenset({"traceparent", "tracestate", "baggage"})  # W3C tracecontext and baggage
 _VERSION_00 = re.compile("00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_INVALID_TRACE_ID, _INVALID_SPAN_ID = "0" * 32, "0" * 16  # all zeros: no parent, as the propagator reads them
 
 
 @functools.lru_cache(maxsize=4)
@@ -157,14 +158,14 @@ def extract(headers: Mapping[str, str]) -> Context:
     parsed = _VERSION_00.fullmatch(header) if isinstance(header, str) else None
     if (
         parsed is None
+        or parsed[1] == _INVALID_TRACE_ID
+        or parsed[2] == _INVALID_SPAN_ID
         or headers.get("tracestate")
         or "baggage" in headers
         or not _default_propagation(propagate.get_global_textmap())
     ):
         return propagate.extract(headers)
     trace_id, span_id, flags = int(parsed[1], 16), int(parsed[2], 16), int(parsed[3], 16)
-    if trace_id == trace.INVALID_TRACE_ID or span_id == trace.INVALID_SPAN_ID:
-        return propagate.extract(headers)
     parent = trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(flags))
     return trace.set_span_in_context(trace.NonRecordingSpan(parent), Context())  # as the propagator: nothing else
 
